@@ -1,0 +1,172 @@
+"""AWS access for Kubernetes service accounts: IRSA or EKS Pod Identity, one helper for both.
+
+Every component that needs AWS access from a pod (external-secrets, the load balancer controller,
+the cluster autoscaler, the EBS CSI driver, model readers) gets its role from ``ServiceAccountRole``,
+so the trust policy is written in exactly one place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+IdentityMode = Literal["irsa", "pod-identity"]
+
+IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+STS_AUDIENCE = "sts.amazonaws.com"
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+
+def policy_document(statements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """An IAM policy document; built in Python so the plan shows the real policy text."""
+    return {"Version": "2012-10-17", "Statement": [dict(s) for s in statements]}
+
+
+def allow(actions: Sequence[str], resources: Sequence[str] | str, **extra: Any) -> dict[str, Any]:
+    """One ``Allow`` statement with sorted actions (stable diffs)."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+    statement.update(extra)
+    return statement
+
+
+def service_account_subject(namespace: str, service_account: str) -> str:
+    return f"system:serviceaccount:{namespace}:{service_account}"
+
+
+def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> dict:
+    """Trust exactly one service account of one cluster, and only for STS."""
+    issuer = oidc_issuer.removeprefix("https://")
+    return policy_document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer}:sub": service_account_subject(namespace, service_account),
+                        f"{issuer}:aud": STS_AUDIENCE,
+                    }
+                },
+            }
+        ]
+    )
+
+
+def pod_identity_trust_policy() -> dict:
+    """The EKS Pod Identity agent assumes the role; the association pins the service account."""
+    return policy_document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ]
+    )
+
+
+def service_trust_policy(service: str) -> dict:
+    """Trust an AWS service principal (``eks.amazonaws.com``, ``ec2.amazonaws.com``...)."""
+    return policy_document(
+        [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+    )
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """How pods of one cluster obtain AWS credentials.
+
+    ``irsa`` needs the cluster's OIDC provider ARN and issuer URL; ``pod-identity`` needs the
+    cluster name (and the Pod Identity agent add-on installed).
+    """
+
+    mode: IdentityMode
+    cluster_name: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode == "irsa" and (self.oidc_provider_arn is None or self.oidc_issuer_url is None):
+            raise ValueError("irsa needs oidc_provider_arn and oidc_issuer_url")
+
+
+@dataclass
+class ServiceAccountRoleArgs:
+    """A role for the Kubernetes service account ``namespace/service_account``."""
+
+    identity: WorkloadIdentity
+    namespace: str
+    service_account: str
+    # Inline permissions: a policy document (may contain Outputs, e.g. ARNs of other resources).
+    policy: pulumi.Input[Mapping[str, Any]] | None = None
+    managed_policy_arns: Sequence[str] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class ServiceAccountRole(pulumi.ComponentResource):
+    """An IAM role that only one service account of one cluster can assume.
+
+    Example::
+
+        role = ServiceAccountRole("eso", ServiceAccountRoleArgs(
+            identity=cluster.identity, namespace="external-secrets", service_account="external-secrets",
+            policy=policy_document([allow(["secretsmanager:GetSecretValue"], [secret.arn])]),
+        ))
+        annotations = role.service_account_annotations  # put these on the ServiceAccount
+    """
+
+    role: aws.iam.Role
+    arn: pulumi.Output[str]
+    service_account_annotations: pulumi.Output[dict[str, str]]
+
+    def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aiplatform:iam:ServiceAccountRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        identity = args.identity
+
+        if identity.mode == "irsa":
+            trust = pulumi.Output.all(identity.oidc_provider_arn, identity.oidc_issuer_url).apply(
+                lambda v: json.dumps(irsa_trust_policy(v[0], v[1], args.namespace, args.service_account))
+            )
+        else:
+            trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
+
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=trust,
+            description=f"Assumed by {args.namespace}/{args.service_account} ({identity.mode})",
+            tags=dict(args.tags),
+            opts=child,
+        )
+        if args.policy is not None:
+            aws.iam.RolePolicy(
+                f"{name}-policy",
+                role=self.role.id,
+                policy=pulumi.Output.from_input(args.policy).apply(json.dumps),
+                opts=child,
+            )
+        for index, policy_arn in enumerate(args.managed_policy_arns):
+            aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=self.role.name, policy_arn=policy_arn, opts=child)
+
+        if identity.mode == "pod-identity":
+            aws.eks.PodIdentityAssociation(
+                f"{name}-association",
+                cluster_name=identity.cluster_name,
+                namespace=args.namespace,
+                service_account=args.service_account,
+                role_arn=self.role.arn,
+                tags=dict(args.tags),
+                opts=child,
+            )
+            self.service_account_annotations = pulumi.Output.from_input({})
+        else:
+            self.service_account_annotations = self.role.arn.apply(lambda arn: {IRSA_ROLE_ANNOTATION: arn})
+
+        self.arn = self.role.arn
+        self.register_outputs({"arn": self.arn})

@@ -1,0 +1,54 @@
+"""Test set-up: every test runs against a fresh mock engine, never the cloud."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pulumi
+import pytest
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from tools.mock_engine import PlatformMocks, RecordingMonitor
+
+T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def monitor() -> RecordingMonitor:
+    """A fresh recording monitor per test, so no test sees another's resources."""
+    recording = RecordingMonitor(PlatformMocks())
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(recording.mocks, project="aiplatform", stack="test", preview=False, monitor=recording)
+    return recording
+
+
+@pytest.fixture
+def build(monitor: RecordingMonitor) -> Callable[[Callable[[], T]], T]:
+    """Run ``factory`` as a Pulumi program and wait until every registration has reached the engine.
+
+    Afterwards ``monitor.registrations`` holds everything the factory registered, so tests assert on
+    plain values with no un-returned ``apply`` that could silently skip a check.
+    """
+
+    def run(factory: Callable[[], T]) -> T:
+        result: dict[str, Any] = {}
+
+        def program() -> None:
+            result["value"] = factory()
+
+        _sync_await(run_pulumi_func(program))
+        return result["value"]
+
+    return run
+
+
+def resolve(output: Any) -> Any:
+    """The value of an Output (or plain value) after the engine has answered."""
+    return _sync_await(pulumi.Output.from_input(output).future())
+
+
+def is_secret(output: Any) -> bool:
+    return _sync_await(pulumi.Output.from_input(output).is_secret())

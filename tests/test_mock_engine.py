@@ -1,0 +1,37 @@
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from tests.conftest import is_secret, resolve
+from tools.mock_engine import SECRET_PLACEHOLDER, auto_name
+
+
+def test_registrations_record_parent_provider_dependencies_and_redact_secrets(build, monitor):
+    def program():
+        vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+        provider = k8s.Provider("k8s", kubeconfig=pulumi.Output.secret("apiVersion: v1"))
+        secret = k8s.core.v1.Secret(
+            "creds",
+            string_data={"token": pulumi.Output.secret("hunter2-value")},
+            opts=pulumi.ResourceOptions(provider=provider, depends_on=[vpc]),
+        )
+        return vpc, secret
+
+    vpc, secret = build(program)
+    record = monitor.named("creds")
+    assert record.provider_urn == monitor.named("k8s").urn
+    assert record.dependencies == [monitor.named("vpc").urn]
+    assert record.inputs["stringData"] == SECRET_PLACEHOLDER
+    assert "hunter2-value" not in repr([r.inputs for r in monitor.registrations])
+    assert resolve(vpc.id).startswith("vpc-")
+    assert resolve(secret.metadata.name) == auto_name("creds")
+
+
+def test_invokes_answer_like_the_region(build):
+    zones = build(lambda: aws.get_availability_zones(state="available"))
+    assert zones.names[:3] == ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+
+def test_secret_outputs_stay_secret(build):
+    out = build(lambda: pulumi.Output.secret("x"))
+    assert is_secret(out)

@@ -1,0 +1,128 @@
+"""Run the real Pulumi program in-process under the mock engine, with a stack's config.
+
+Used by the offline plan and by the tests, so both exercise exactly what ``pulumi up`` would run.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from tools.mock_engine import SECRET_PLACEHOLDER, PlatformMocks, RecordingMonitor
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "aiplatform"
+
+# What a `secure:` value plans as. The ciphertext is never decrypted, and the program sees a
+# Pulumi secret, exactly as in a real deployment.
+SECURE_PLACEHOLDER = "planned-secret-value"
+
+
+class StackFileError(Exception):
+    """The stack file cannot be read or is not a Pulumi stack config."""
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The ``config:`` mapping of a ``Pulumi.<stack>.yaml`` file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StackFileError(f"{path}: cannot read the stack file ({exc.strerror or exc})") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path}: not valid YAML ({exc})") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path}: a stack file is a mapping with a 'config:' key")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise StackFileError(f"{path}: 'config:' must be a mapping of 'namespace:key' to values")
+    return config
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def runtime_config(config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Turn stack-file config into the string map the Pulumi runtime holds, plus its secret keys.
+
+    Objects and lists travel as JSON, like the Pulumi CLI passes them; ``secure:`` values become a
+    placeholder that the program can only read as a secret.
+    """
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in config.items():
+        key = str(key)
+        if _is_secure(value):
+            values[key] = SECURE_PLACEHOLDER
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            values[key] = json.dumps(value)
+    return values, secret_keys
+
+
+def region_of(config: Mapping[str, Any]) -> str:
+    region = config.get("aws:region", "us-east-1")
+    return region if isinstance(region, str) else "us-east-1"
+
+
+@dataclass
+class ProgramRun:
+    """Everything the program registered and exported."""
+
+    stack: str
+    monitor: RecordingMonitor
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def registrations(self):
+        return self.monitor.registrations
+
+
+def _redacted_outputs(stack_outputs: Mapping[str, Any]) -> dict[str, Any]:
+    async def resolve() -> dict[str, Any]:
+        resolved: dict[str, Any] = {}
+        for name, value in stack_outputs.items():
+            output = pulumi.Output.from_input(value)
+            resolved[name] = SECRET_PLACEHOLDER if await output.is_secret() else await output.future()
+        return resolved
+
+    return _sync_await(resolve())
+
+
+def run_program(
+    config: Mapping[str, Any],
+    stack: str,
+    program: Path = PROJECT_ROOT / "__main__.py",
+    preview: bool = False,
+) -> ProgramRun:
+    """Run ``program`` under the mock engine with ``config``; raise what the program raises."""
+    values, secret_keys = runtime_config(config)
+    set_all_config(values, secret_keys)
+    monitor = RecordingMonitor(PlatformMocks(region=region_of(config)))
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor)
+    if str(program.parent) not in sys.path:
+        sys.path.insert(0, str(program.parent))
+
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    root = pulumi_settings.get_root_resource()
+    outputs = _redacted_outputs(getattr(root, "outputs", {}) or {})
+    return ProgramRun(stack=stack, monitor=monitor, outputs=outputs)
