@@ -152,7 +152,9 @@ class ServiceAccountRole(pulumi.ComponentResource):
                 opts=child,
             )
         for index, policy_arn in enumerate(args.managed_policy_arns):
-            aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=self.role.name, policy_arn=policy_arn, opts=child)
+            aws.iam.RolePolicyAttachment(
+                f"{name}-managed-{index}", role=self.role.name, policy_arn=policy_arn, opts=child
+            )
 
         if identity.mode == "pod-identity":
             aws.eks.PodIdentityAssociation(

@@ -21,7 +21,9 @@ def monitor() -> RecordingMonitor:
     """A fresh recording monitor per test, so no test sees another's resources."""
     recording = RecordingMonitor(PlatformMocks())
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(recording.mocks, project="aiplatform", stack="test", preview=False, monitor=recording)
+    pulumi.runtime.set_mocks(
+        recording.mocks, project="aiplatform", stack="test", preview=False, monitor=recording
+    )
     return recording
 
 

@@ -17,7 +17,9 @@ PROVIDER_ARN = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazo
 
 
 def irsa() -> WorkloadIdentity:
-    return WorkloadIdentity(mode="irsa", cluster_name="c", oidc_provider_arn=PROVIDER_ARN, oidc_issuer_url=ISSUER)
+    return WorkloadIdentity(
+        mode="irsa", cluster_name="c", oidc_provider_arn=PROVIDER_ARN, oidc_issuer_url=ISSUER
+    )
 
 
 def test_irsa_role_trusts_exactly_one_service_account(build, monitor):
@@ -28,7 +30,9 @@ def test_irsa_role_trusts_exactly_one_service_account(build, monitor):
                 identity=irsa(),
                 namespace="external-secrets",
                 service_account="external-secrets",
-                policy=policy_document([allow(["secretsmanager:GetSecretValue"], ["arn:aws:secretsmanager:x"])]),
+                policy=policy_document(
+                    [allow(["secretsmanager:GetSecretValue"], ["arn:aws:secretsmanager:x"])]
+                ),
             ),
         )
     )
@@ -44,7 +48,11 @@ def test_irsa_role_trusts_exactly_one_service_account(build, monitor):
     }
     policy = json.loads(monitor.named("eso-policy").inputs["policy"])
     assert policy["Statement"] == [
-        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": ["arn:aws:secretsmanager:x"]}
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": ["arn:aws:secretsmanager:x"],
+        }
     ]
     assert resolve(role.service_account_annotations) == {IRSA_ROLE_ANNOTATION: resolve(role.arn)}
     assert not monitor.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")

@@ -159,10 +159,15 @@ class PlatformMocks(Mocks):
             return {
                 "endpoint": f"https://{digest}.gr7.{self.region}.eks.amazonaws.com",
                 "certificateAuthority": {"data": base64.b64encode(b"mock-ca-" + name.encode()).decode()},
-                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{digest}"}]}],
+                "identities": [
+                    {"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{digest}"}]}
+                ],
                 "platformVersion": "eks.1",
                 "status": "ACTIVE",
-                "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{digest[:17].lower()}"},
+                "vpcConfig": {
+                    **(inputs.get("vpcConfig") or {}),
+                    "clusterSecurityGroupId": f"sg-{digest[:17].lower()}",
+                },
             }
         if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             url = str(inputs.get("url", "")).removeprefix("https://")

@@ -118,7 +118,9 @@ def run_program(
     set_all_config(values, secret_keys)
     monitor = RecordingMonitor(PlatformMocks(region=region_of(config)))
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor
+    )
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
 

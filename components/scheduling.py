@@ -1,0 +1,79 @@
+"""Scheduling vocabulary shared by node groups, the GPU device plugin and workloads.
+
+A node group declares taints and labels; a workload that must land on it needs the matching
+tolerations and node selector. Both sides are derived from the same values here, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi_kubernetes as k8s
+
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A node taint, as EKS managed node groups and Kubernetes spell it."""
+
+    key: str
+    value: str
+    effect: TaintEffect = "NoSchedule"
+
+    def eks_effect(self) -> str:
+        """EKS node groups spell effects in upper snake case (NO_SCHEDULE)."""
+        return {
+            "NoSchedule": "NO_SCHEDULE",
+            "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+            "NoExecute": "NO_EXECUTE",
+        }[self.effect]
+
+    def toleration(self) -> Toleration:
+        return Toleration(key=self.key, operator="Equal", value=self.value, effect=self.effect)
+
+
+GPU_TAINT = Taint(key=GPU_RESOURCE, value="true", effect="NoSchedule")
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: TaintEffect | None = None
+
+    def to_args(self) -> k8s.core.v1.TolerationArgs:
+        return k8s.core.v1.TolerationArgs(
+            key=self.key, operator=self.operator, value=self.value, effect=self.effect
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        """The manifest/Helm-values form."""
+        out = {"key": self.key, "operator": self.operator}
+        if self.value is not None:
+            out["value"] = self.value
+        if self.effect is not None:
+            out["effect"] = self.effect
+        return out
+
+    def tolerates(self, taint: Taint) -> bool:
+        if self.key != taint.key or (self.effect is not None and self.effect != taint.effect):
+            return False
+        return self.operator == "Exists" or self.value == taint.value
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a pod lands on a node group: node selector, tolerations and, for GPUs, the resource to request."""
+
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    gpu_resource: str | None = None
+
+    def toleration_args(self) -> list[k8s.core.v1.TolerationArgs]:
+        return [t.to_args() for t in self.tolerations]
