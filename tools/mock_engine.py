@@ -48,7 +48,6 @@ _ARN_KINDS = {
     "aws:kms/key:Key": "key",
     "aws:kms/alias:Alias": "alias",
     "aws:secretsmanager/secret:Secret": "secret",
-    "aws:cloudwatch/logGroup:LogGroup": "log-group",
     "aws:efs/fileSystem:FileSystem": "file-system",
     "aws:ec2/vpc:Vpc": "vpc",
     "aws:ec2/subnet:Subnet": "subnet",
@@ -57,6 +56,9 @@ _ARN_KINDS = {
 }
 
 _GLOBAL_SERVICES = {"iam", "s3"}
+
+# Provider modules whose ARNs name another service.
+_ARN_SERVICES = {"cloudwatch": "logs"}
 
 
 def short_hash(*parts: str, length: int = 8) -> str:
@@ -141,11 +143,14 @@ class PlatformMocks(Mocks):
         account = "" if module == "s3" else self.account_id
         kind = _ARN_KINDS.get(typ)
         arn_path = f"{kind}/{physical if not prefix else ident}" if kind else physical
+        service = _ARN_SERVICES.get(module, module)
         if typ == "aws:secretsmanager/secret:Secret":
             arn_path = f"secret:{physical}-{short_hash(name, length=6)}"
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            arn_path = f"log-group:{physical}"
         outputs: dict[str, Any] = {
             **inputs,
-            "arn": f"arn:aws:{module}:{region}:{account}:{arn_path}",
+            "arn": f"arn:aws:{service}:{region}:{account}:{arn_path}",
             "tagsAll": inputs.get("tags") or {},
         }
         if "name" not in inputs and not prefix:
