@@ -1,0 +1,910 @@
+"""The stack configuration: typed, validated, immutable.
+
+``load_settings`` turns ``pulumi.Config("aiplatform")`` into one ``PlatformSettings`` object or raises
+``ConfigError`` listing every problem with the key path as written in ``Pulumi.<stack>.yaml``::
+
+    aiplatform:workloads.inference[0].autoscaling.maxReplicas: must be >= minReplicas (2)
+
+Field names are the YAML keys (camelCase). Secret values never enter these models: a secret names the
+config key that holds its value, and the loader reads it as a Pulumi secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pulumi.errors import RunError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from components import validation
+
+NAMESPACE = "aiplatform"
+
+# -- error reporting -------------------------------------------------------------------------------
+
+
+class ConfigError(RunError):
+    """A stack config that cannot be deployed. Pulumi prints a RunError without a traceback."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        super().__init__("invalid stack configuration:\n  " + "\n  ".join(self.problems))
+
+
+Violation = tuple[tuple[str | int, ...], str]
+
+
+def _violations(found: list[Violation]) -> None:
+    """Raise the rule violations of a model at once; each carries its path relative to the model."""
+    if found:
+        raise PydanticCustomError("rules", "{summary}", {"violations": found, "summary": str(found)})
+
+
+def _check(check: Callable[[str], str | None]) -> Callable[[str], str]:
+    """Adapt a pure validator (message or None) to a pydantic field validator."""
+
+    def run(value: str) -> str:
+        problem = check(value)
+        if problem:
+            raise PydanticCustomError("value", "{problem}", {"problem": problem})
+        return value
+
+    return run
+
+
+DnsLabel = Annotated[str, AfterValidator(_check(validation.dns1123_label))]
+Quantity = Annotated[str, AfterValidator(_check(validation.quantity))]
+Cidr = Annotated[str, AfterValidator(_check(validation.cidr))]
+Image = Annotated[str, AfterValidator(_check(validation.image_reference))]
+Hostname = Annotated[str, AfterValidator(_check(validation.hostname))]
+Duration = Annotated[str, AfterValidator(_check(validation.duration))]
+EnvName = Annotated[str, AfterValidator(_check(validation.env_name))]
+ChartVersion = Annotated[str, Field(pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")]
+AddonVersion = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]
+Arn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$")]
+
+
+class Model(BaseModel):
+    """Strict, immutable settings: unknown keys are errors, and nothing changes after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, str_strip_whitespace=False)
+
+
+def _duplicates(names: Iterable[str]) -> set[str]:
+    return {name for name, count in Counter(names).items() if count > 1}
+
+
+def _unique(items: list, what: str, key: Callable[[Any], str] = lambda item: item.name) -> list[Violation]:
+    dupes = _duplicates(key(item) for item in items)
+    return [
+        ((i, "name"), f"duplicate {what} '{key(item)}'") for i, item in enumerate(items) if key(item) in dupes
+    ]
+
+
+# -- network ---------------------------------------------------------------------------------------
+
+
+class ExistingNetworkSettings(Model):
+    vpcId: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    publicSubnetIds: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+    privateSubnetIds: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+
+
+class NetworkSettings(Model):
+    vpcCidr: Cidr = "10.0.0.0/16"
+    azCount: int = Field(default=2, ge=2, le=6)
+    natGateways: Literal["single", "per-az"] = "single"
+    flowLogs: bool = False
+    flowLogRetentionDays: int = Field(default=30, ge=1, le=3653)
+    existing: ExistingNetworkSettings | None = None
+
+    @model_validator(mode="after")
+    def _vpc_size(self) -> NetworkSettings:
+        network = ipaddress.ip_network(self.vpcCidr)
+        if network.version != 4 or not (16 <= network.prefixlen <= 20):
+            _violations([(("vpcCidr",), f"must be an IPv4 block from /16 to /20 (got /{network.prefixlen})")])
+        if not network.is_private:
+            _violations(
+                [(("vpcCidr",), "must be a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)")]
+            )
+        return self
+
+
+# -- cluster ---------------------------------------------------------------------------------------
+
+SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+DEFAULT_ADDONS = (
+    "vpc-cni",
+    "coredns",
+    "kube-proxy",
+    "aws-ebs-csi-driver",
+    "eks-pod-identity-agent",
+    "metrics-server",
+)
+
+
+class EndpointSettings(Model):
+    publicAccess: bool = False
+    publicAccessCidrs: list[Cidr] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cidrs(self) -> EndpointSettings:
+        if self.publicAccess and not self.publicAccessCidrs:
+            _violations([(("publicAccessCidrs",), "list the CIDRs allowed to reach the public endpoint")])
+        if not self.publicAccess and self.publicAccessCidrs:
+            _violations([(("publicAccessCidrs",), "set publicAccess: true to use publicAccessCidrs")])
+        return self
+
+
+class ExistingClusterSettings(Model):
+    kubeconfigSecret: str = Field(
+        default="existingKubeconfig",
+        description="config key holding the kubeconfig as a secret: pulumi config set --secret",
+    )
+    oidcProviderArn: Arn | None = None
+    oidcIssuerUrl: Annotated[str, Field(pattern=r"^https://")] | None = None
+
+
+class ClusterSettings(Model):
+    mode: Literal["managed", "existing"] = "managed"
+    name: DnsLabel = "ai-platform"
+    kubernetesVersion: str = "1.34"
+    endpoint: EndpointSettings = EndpointSettings()
+    adminRoleArns: list[Arn] = Field(default_factory=list)
+    logTypes: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
+        "api",
+        "audit",
+        "authenticator",
+    ]
+    logRetentionDays: int = Field(default=90, ge=1, le=3653)
+    identityMode: Literal["irsa", "pod-identity"] = "irsa"
+    addons: dict[str, AddonVersion] = Field(default_factory=dict)
+    existing: ExistingClusterSettings | None = None
+
+    @field_validator("kubernetesVersion")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise PydanticCustomError(
+                "value",
+                "{problem}",
+                {"problem": f"must be one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _mode(self) -> ClusterSettings:
+        found: list[Violation] = []
+        if self.mode == "managed":
+            missing = [a for a in DEFAULT_ADDONS if a not in self.addons]
+            if missing:
+                found.append((("addons",), f"pin a version for every add-on: missing {', '.join(missing)}"))
+            found += [(("addons", a), "unknown add-on") for a in self.addons if a not in DEFAULT_ADDONS]
+        if self.mode == "existing" and self.existing is None:
+            found.append((("existing",), "mode: existing needs existing.kubeconfigSecret"))
+        if self.identityMode == "irsa" and self.mode == "existing" and self.existing is not None:
+            if not (self.existing.oidcProviderArn and self.existing.oidcIssuerUrl):
+                found.append(
+                    (("existing", "oidcProviderArn"), "irsa on an existing cluster needs its OIDC provider")
+                )
+        _violations(found)
+        return self
+
+
+# -- node groups -----------------------------------------------------------------------------------
+
+GPU_INSTANCE_FAMILIES = frozenset(
+    {"g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p3", "p4d", "p4de", "p5", "p5e", "p5en"}
+)
+ARM_GPU_FAMILIES = frozenset({"g5g"})
+GPU_AMI_TYPES = frozenset(
+    {
+        "AL2023_x86_64_NVIDIA",
+        "AL2023_ARM_64_NVIDIA",
+        "BOTTLEROCKET_x86_64_NVIDIA",
+        "BOTTLEROCKET_ARM_64_NVIDIA",
+    }
+)
+SYSTEM_AMI_TYPES = frozenset({"AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64"})
+
+
+def instance_family(instance_type: str) -> str:
+    return instance_type.split(".", 1)[0]
+
+
+class Scaling(Model):
+    minSize: int = Field(ge=0, le=1000)
+    desiredSize: int = Field(ge=0, le=1000)
+    maxSize: int = Field(ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _order(self) -> Scaling:
+        found: list[Violation] = []
+        if self.desiredSize < self.minSize:
+            found.append((("desiredSize",), f"must be >= minSize ({self.minSize})"))
+        if self.maxSize < max(self.minSize, self.desiredSize):
+            found.append(
+                (("maxSize",), f"must be >= minSize ({self.minSize}) and desiredSize ({self.desiredSize})")
+            )
+        _violations(found)
+        return self
+
+
+class TaintSettings(Model):
+    key: str = Field(min_length=1, max_length=253)
+    value: str = Field(default="", max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class SystemNodeGroupSettings(Model):
+    instanceTypes: list[str] = Field(default_factory=lambda: ["m6i.large"], min_length=1)
+    amiType: str = "AL2023_x86_64_STANDARD"
+    capacityType: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    scaling: Scaling = Scaling(minSize=2, desiredSize=2, maxSize=4)
+    diskSizeGiB: int = Field(default=50, ge=20, le=16384)
+
+    @model_validator(mode="after")
+    def _types(self) -> SystemNodeGroupSettings:
+        found: list[Violation] = []
+        if self.amiType not in SYSTEM_AMI_TYPES:
+            found.append((("amiType",), f"must be one of {', '.join(sorted(SYSTEM_AMI_TYPES))}"))
+        found += [
+            (("instanceTypes", i), "GPU instances do not belong in the system group")
+            for i, t in enumerate(self.instanceTypes)
+            if instance_family(t) in GPU_INSTANCE_FAMILIES
+        ]
+        if self.scaling.minSize < 1:
+            found.append(
+                (("scaling", "minSize"), "the system group runs cluster add-ons: keep at least 1 node")
+            )
+        _violations(found)
+        return self
+
+
+class GpuNodeGroupSettings(Model):
+    name: DnsLabel
+    instanceTypes: list[str] = Field(min_length=1)
+    amiType: str = "AL2023_x86_64_NVIDIA"
+    capacityType: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    scaling: Scaling
+    diskSizeGiB: int = Field(default=200, ge=50, le=16384)
+    accelerator: DnsLabel = Field(description="label value naming the GPU model, e.g. nvidia-a10g")
+    gpusPerNode: int = Field(default=1, ge=1, le=16)
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[TaintSettings] = Field(default_factory=list, description="taints besides nvidia.com/gpu")
+
+    @model_validator(mode="after")
+    def _gpu(self) -> GpuNodeGroupSettings:
+        found: list[Violation] = []
+        if self.amiType not in GPU_AMI_TYPES:
+            found.append(
+                (("amiType",), f"GPU groups need an NVIDIA AMI type: {', '.join(sorted(GPU_AMI_TYPES))}")
+            )
+        arm_ami = "ARM_64" in self.amiType
+        for i, instance in enumerate(self.instanceTypes):
+            family = instance_family(instance)
+            if family not in GPU_INSTANCE_FAMILIES:
+                found.append(
+                    (
+                        ("instanceTypes", i),
+                        f"'{instance}' is not a GPU instance type (families: {', '.join(sorted(GPU_INSTANCE_FAMILIES))})",
+                    )
+                )
+            elif (family in ARM_GPU_FAMILIES) != arm_ami:
+                found.append(
+                    (("instanceTypes", i), f"'{instance}' does not match the {self.amiType} architecture")
+                )
+        _violations(found)
+        return self
+
+
+class NodeGroupsSettings(Model):
+    system: SystemNodeGroupSettings = SystemNodeGroupSettings()
+    gpu: list[GpuNodeGroupSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> NodeGroupsSettings:
+        _violations([(("gpu", *path), msg) for path, msg in _unique(self.gpu, "GPU node group")])
+        return self
+
+
+# -- add-on charts ---------------------------------------------------------------------------------
+
+
+class ChartSettings(Model):
+    """Pinned Helm chart versions; the repositories are fixed in the components."""
+
+    externalSecrets: ChartVersion
+    awsLoadBalancerController: ChartVersion
+    ingressNginx: ChartVersion
+    nvidiaDevicePlugin: ChartVersion
+    dcgmExporter: ChartVersion
+    clusterAutoscaler: ChartVersion
+    kubePrometheusStack: ChartVersion
+    prometheusAdapter: ChartVersion
+
+
+class GpuSettings(Model):
+    dcgmExporter: bool = True
+
+
+# -- secrets and ingress ---------------------------------------------------------------------------
+
+
+class SecretSettings(Model):
+    name: DnsLabel = Field(description="name of the Kubernetes Secret the operator keeps in sync")
+    namespace: DnsLabel
+    keys: list[Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")]] = Field(min_length=1)
+    description: str = ""
+    existingArn: Arn | None = None
+    valueFrom: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="config key of a secret JSON object {key: value} used as the initial value",
+    )
+    refreshInterval: Duration = "1h"
+
+    @model_validator(mode="after")
+    def _source(self) -> SecretSettings:
+        found: list[Violation] = [(("keys",), f"duplicate key '{k}'") for k in _duplicates(self.keys)]
+        if self.existingArn and self.valueFrom:
+            found.append(
+                (("valueFrom",), "an existing secret keeps its own value: drop valueFrom or existingArn")
+            )
+        if self.existingArn and ":secretsmanager:" not in self.existingArn:
+            found.append((("existingArn",), "must be a Secrets Manager secret ARN"))
+        _violations(found)
+        return self
+
+
+class IngressSettings(Model):
+    controller: Literal["alb", "nginx"] = "alb"
+    scheme: Literal["internet-facing", "internal"] = "internet-facing"
+    certificateArn: Arn | None = None
+    tlsSecret: DnsLabel | None = Field(
+        default=None, description="nginx: the secret (from secrets) holding tls.crt/tls.key"
+    )
+    sslPolicy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+    @model_validator(mode="after")
+    def _tls_source(self) -> IngressSettings:
+        found: list[Violation] = []
+        if self.certificateArn and ":acm:" not in self.certificateArn:
+            found.append((("certificateArn",), "must be an ACM certificate ARN"))
+        if self.controller == "nginx" and self.certificateArn:
+            found.append((("certificateArn",), "ingress-nginx terminates TLS in the cluster: use tlsSecret"))
+        _violations(found)
+        return self
+
+
+# -- observability and storage ---------------------------------------------------------------------
+
+
+class CustomMetricSettings(Model):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    series: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    kind: Literal["rate", "gauge"] = "rate"
+
+
+class ObservabilitySettings(Model):
+    enabled: bool = True
+    prometheusRetention: Annotated[str, Field(pattern=r"^[0-9]+(h|d|w|y)$")] = "15d"
+    prometheusStorage: Quantity = "50Gi"
+    grafana: bool = False
+    customMetrics: list[CustomMetricSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> ObservabilitySettings:
+        _violations([(("customMetrics", *path), msg) for path, msg in _unique(self.customMetrics, "metric")])
+        return self
+
+
+class ModelBucketSettings(Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = Field(
+        default=None, description="bucket name; generated from the stack when omitted"
+    )
+    noncurrentVersionDays: int = Field(default=30, ge=1, le=3650)
+
+
+class SharedFileSystemSettings(Model):
+    enabled: bool = False
+    namespace: DnsLabel = "ml-training"
+    claimName: DnsLabel = "training-shared"
+    size: Quantity = "1Ti"
+    efsCsiDriverVersion: AddonVersion | None = None
+
+    @model_validator(mode="after")
+    def _driver(self) -> SharedFileSystemSettings:
+        if self.enabled and not self.efsCsiDriverVersion:
+            _violations([(("efsCsiDriverVersion",), "pin the aws-efs-csi-driver add-on version")])
+        return self
+
+
+class StorageSettings(Model):
+    modelBucket: ModelBucketSettings = ModelBucketSettings()
+    sharedFileSystem: SharedFileSystemSettings = SharedFileSystemSettings()
+
+
+class QuotaSettings(Model):
+    cpu: Quantity = "32"
+    memory: Quantity = "128Gi"
+    gpus: int = Field(default=0, ge=0, le=1024)
+    pods: int = Field(default=100, ge=1, le=10000)
+    persistentVolumeClaims: int = Field(default=20, ge=0, le=1000)
+
+
+class NamespaceSettings(Model):
+    name: DnsLabel
+    quota: QuotaSettings = QuotaSettings()
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.startswith("kube-") or value in {"default", "external-secrets", "monitoring"}:
+            raise PydanticCustomError(
+                "value", "{problem}", {"problem": f"'{value}' is reserved for the platform"}
+            )
+        return value
+
+
+# -- workloads -------------------------------------------------------------------------------------
+
+
+class ResourceSettings(Model):
+    requests: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
+        default_factory=lambda: {"cpu": "250m", "memory": "512Mi"}
+    )
+    limits: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
+        default_factory=lambda: {"memory": "1Gi"}
+    )
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> ResourceSettings:
+        found: list[Violation] = []
+        if "memory" not in self.limits:
+            found.append((("limits", "memory"), "set a memory limit (an unbounded pod can starve its node)"))
+        for name, request in self.requests.items():
+            limit = self.limits.get(name)
+            if limit is not None and validation.quantity_value(limit) < validation.quantity_value(request):
+                found.append((("limits", name), f"must be >= requests.{name} ({request})"))
+        _violations(found)
+        return self
+
+
+class GpuRequest(Model):
+    nodeGroup: DnsLabel
+    count: int = Field(default=1, ge=1, le=16)
+
+
+class SecretEnv(Model):
+    name: EnvName
+    secret: DnsLabel
+    key: str
+
+
+class ConfigFile(Model):
+    key: str
+    mountPath: Annotated[str, Field(pattern=r"^/")]
+
+
+class WorkloadConfig(Model):
+    """A ConfigMap owned by the workload: some keys as env vars, some as files."""
+
+    name: DnsLabel | None = Field(
+        default=None, description="ConfigMap base name; defaults to <workload>-config"
+    )
+    data: dict[str, str] = Field(min_length=1)
+    env: dict[EnvName, str] = Field(default_factory=dict, description="ENV_VAR: configmap-key")
+    files: list[ConfigFile] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _keys_exist(self) -> WorkloadConfig:
+        found: list[Violation] = [
+            (("env", env), f"'{key}' is not a key of data")
+            for env, key in self.env.items()
+            if key not in self.data
+        ]
+        found += [
+            (("files", i, "key"), f"'{f.key}' is not a key of data")
+            for i, f in enumerate(self.files)
+            if f.key not in self.data
+        ]
+        _violations(found)
+        return self
+
+
+class WorkloadBase(Model):
+    name: DnsLabel
+    namespace: DnsLabel
+    image: Image
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    secretEnv: list[SecretEnv] = Field(default_factory=list)
+    config: WorkloadConfig | None = None
+    resources: ResourceSettings = ResourceSettings()
+    gpu: GpuRequest | None = None
+
+
+class ModelStorage(Model):
+    type: Literal["emptyDir", "pvc"] = "emptyDir"
+    size: Quantity = "20Gi"
+    mountPath: Annotated[str, Field(pattern=r"^/")] = "/mnt/models"
+    storageClass: DnsLabel = "gp3"
+
+
+class ModelFetch(Model):
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*[A-Za-z0-9._-]$")]
+
+
+class LogShipper(Model):
+    logPath: Annotated[str, Field(pattern=r"^/")] = "/var/log/app"
+    image: Image = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+
+
+class Probes(Model):
+    path: Annotated[str, Field(pattern=r"^/")] = "/health"
+    startupSeconds: int = Field(default=600, ge=10, le=7200)
+
+
+class CustomMetricTarget(Model):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    averageValue: Quantity
+
+
+class Autoscaling(Model):
+    minReplicas: int = Field(ge=1, le=1000)
+    maxReplicas: int = Field(ge=1, le=1000)
+    cpuUtilization: int | None = Field(default=None, ge=1, le=100)
+    memoryUtilization: int | None = Field(default=None, ge=1, le=100)
+    customMetrics: list[CustomMetricTarget] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        found: list[Violation] = []
+        if self.maxReplicas < self.minReplicas:
+            found.append((("maxReplicas",), f"must be >= minReplicas ({self.minReplicas})"))
+        if self.cpuUtilization is None and self.memoryUtilization is None and not self.customMetrics:
+            found.append(((), "give at least one of cpuUtilization, memoryUtilization, customMetrics"))
+        _violations(found)
+        return self
+
+
+class Route(Model):
+    host: Hostname
+    path: Annotated[str, Field(pattern=r"^/")] = "/"
+    tls: bool = True
+
+
+class InferenceSettings(WorkloadBase):
+    port: int = Field(default=8000, ge=1, le=65535)
+    replicas: int = Field(default=1, ge=0, le=1000)
+    modelStorage: ModelStorage | None = None
+    modelFetch: ModelFetch | None = None
+    logShipper: LogShipper | None = None
+    probes: Probes = Probes()
+    autoscaling: Autoscaling | None = None
+    ingress: Route | None = None
+
+    @model_validator(mode="after")
+    def _storage(self) -> InferenceSettings:
+        found: list[Violation] = []
+        if self.modelFetch and not self.modelStorage:
+            found.append((("modelStorage",), "modelFetch needs a modelStorage volume to download into"))
+        scale = max(self.replicas, self.autoscaling.maxReplicas if self.autoscaling else 0)
+        if self.modelStorage and self.modelStorage.type == "pvc" and scale > 1:
+            found.append(
+                (
+                    ("modelStorage", "type"),
+                    "a ReadWriteOnce PVC cannot serve several replicas: use emptyDir with modelFetch",
+                )
+            )
+        _violations(found)
+        return self
+
+
+class TrainingSettings(WorkloadBase):
+    completions: int = Field(ge=1, le=10000)
+    parallelism: int = Field(ge=1, le=1000)
+    backoffLimit: int = Field(default=4, ge=0, le=100)
+    ttlSecondsAfterFinished: int = Field(default=86400, ge=0)
+    activeDeadlineSeconds: int = Field(default=86400, ge=60)
+    sharedStorageMountPath: Annotated[str, Field(pattern=r"^/")] | None = None
+
+    @model_validator(mode="after")
+    def _parallel(self) -> TrainingSettings:
+        if self.parallelism > self.completions:
+            _violations([(("parallelism",), f"must be <= completions ({self.completions})")])
+        return self
+
+
+class BatchSettings(WorkloadBase):
+    schedule: Annotated[str, AfterValidator(_check(validation.cron_schedule))]
+    timeZone: Annotated[str, AfterValidator(_check(validation.time_zone))] = "Etc/UTC"
+    startingDeadlineSeconds: int = Field(default=600, ge=10)
+    backoffLimit: int = Field(default=2, ge=0, le=100)
+    activeDeadlineSeconds: int = Field(default=14400, ge=60)
+    configMountPath: Annotated[str, Field(pattern=r"^/")] = "/config"
+
+
+class WorkloadsSettings(Model):
+    inference: list[InferenceSettings] = Field(default_factory=list)
+    training: list[TrainingSettings] = Field(default_factory=list)
+    batch: list[BatchSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> WorkloadsSettings:
+        found: list[Violation] = []
+        for kind in ("inference", "training", "batch"):
+            found += [((kind, *path), msg) for path, msg in _unique(getattr(self, kind), f"{kind} workload")]
+        _violations(found)
+        return self
+
+    def all(self) -> list[tuple[str, int, WorkloadBase]]:
+        return [
+            (kind, i, w)
+            for kind in ("inference", "training", "batch")
+            for i, w in enumerate(getattr(self, kind))
+        ]
+
+
+# -- the whole platform ----------------------------------------------------------------------------
+
+
+class PlatformSettings(Model):
+    environment: Literal["dev", "prod"]
+    network: NetworkSettings = NetworkSettings()
+    cluster: ClusterSettings
+    nodeGroups: NodeGroupsSettings = NodeGroupsSettings()
+    charts: ChartSettings
+    gpu: GpuSettings = GpuSettings()
+    secrets: list[SecretSettings] = Field(default_factory=list)
+    ingress: IngressSettings = IngressSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+    storage: StorageSettings = StorageSettings()
+    namespaces: list[NamespaceSettings] = Field(default_factory=list)
+    workloads: WorkloadsSettings = WorkloadsSettings()
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> PlatformSettings:
+        found: list[Violation] = []
+        found += [
+            (("secrets", *p), m)
+            for p, m in _unique(self.secrets, "secret", key=lambda s: f"{s.namespace}/{s.name}")
+        ]
+        found += [(("namespaces", *p), m) for p, m in _unique(self.namespaces, "namespace")]
+        found += self._reference_rules()
+        found += self._ingress_rules()
+        if self.is_prod:
+            found += self._prod_rules()
+        _violations(found)
+        return self
+
+    def _reference_rules(self) -> list[Violation]:
+        found: list[Violation] = []
+        namespaces = {n.name for n in self.namespaces}
+        gpu_groups = {g.name: g for g in self.nodeGroups.gpu}
+        secrets = {(s.namespace, s.name): s for s in self.secrets}
+        served = {m.name for m in self.observability.customMetrics} if self.observability.enabled else set()
+        for i, secret in enumerate(self.secrets):
+            if secret.namespace not in namespaces:
+                found.append(
+                    (("secrets", i, "namespace"), f"'{secret.namespace}' is not declared in namespaces")
+                )
+        for kind, i, w in self.workloads.all():
+            at = ("workloads", kind, i)
+            if w.namespace not in namespaces:
+                found.append(((*at, "namespace"), f"'{w.namespace}' is not declared in namespaces"))
+            if w.gpu:
+                group = gpu_groups.get(w.gpu.nodeGroup)
+                if group is None:
+                    found.append(((*at, "gpu", "nodeGroup"), f"no GPU node group named '{w.gpu.nodeGroup}'"))
+                elif w.gpu.count > group.gpusPerNode:
+                    found.append(
+                        (
+                            (*at, "gpu", "count"),
+                            f"must be <= {group.gpusPerNode} (GPUs per node of '{group.name}')",
+                        )
+                    )
+            for j, ref in enumerate(w.secretEnv):
+                secret = secrets.get((w.namespace, ref.secret))
+                if secret is None:
+                    found.append(
+                        (
+                            (*at, "secretEnv", j, "secret"),
+                            f"no secret '{ref.secret}' in namespace '{w.namespace}'",
+                        )
+                    )
+                elif ref.key not in secret.keys:
+                    found.append(
+                        ((*at, "secretEnv", j, "key"), f"secret '{ref.secret}' has no key '{ref.key}'")
+                    )
+            if isinstance(w, TrainingSettings) and w.sharedStorageMountPath:
+                shared = self.storage.sharedFileSystem
+                if not shared.enabled:
+                    found.append(((*at, "sharedStorageMountPath"), "enable storage.sharedFileSystem first"))
+                elif shared.namespace != w.namespace:
+                    found.append(((*at, "namespace"), f"the shared volume lives in '{shared.namespace}'"))
+            if isinstance(w, InferenceSettings) and w.autoscaling:
+                for j, metric in enumerate(w.autoscaling.customMetrics):
+                    if metric.name not in served:
+                        found.append(
+                            (
+                                (*at, "autoscaling", "customMetrics", j, "name"),
+                                f"no observability.customMetrics rule serves '{metric.name}' (the HPA would never scale)",
+                            )
+                        )
+        if (
+            self.storage.sharedFileSystem.enabled
+            and self.storage.sharedFileSystem.namespace not in namespaces
+        ):
+            found.append((("storage", "sharedFileSystem", "namespace"), "is not declared in namespaces"))
+        return found
+
+    def _ingress_rules(self) -> list[Violation]:
+        found: list[Violation] = []
+        routed = [(i, w) for i, w in enumerate(self.workloads.inference) if w.ingress]
+        hosts = Counter((w.ingress.host, w.ingress.path) for _, w in routed)
+        for i, w in routed:
+            at = ("workloads", "inference", i, "ingress")
+            if hosts[(w.ingress.host, w.ingress.path)] > 1:
+                found.append(((*at, "host"), f"'{w.ingress.host}{w.ingress.path}' is routed twice"))
+            if w.ingress.tls and self.ingress.controller == "alb" and not self.ingress.certificateArn:
+                found.append(
+                    (
+                        ("ingress", "certificateArn"),
+                        f"TLS for '{w.ingress.host}' needs an ACM certificate ARN",
+                    )
+                )
+            if w.ingress.tls and self.ingress.controller == "nginx":
+                if not self.ingress.tlsSecret:
+                    found.append((("ingress", "tlsSecret"), f"TLS for '{w.ingress.host}' needs tlsSecret"))
+        return list(dict.fromkeys(found))
+
+    def _prod_rules(self) -> list[Violation]:
+        found: list[Violation] = []
+        for kind, i, w in self.workloads.all():
+            if validation.is_latest(w.image):
+                found.append(
+                    (("workloads", kind, i, "image"), "':latest' is not allowed in prod: pin a version")
+                )
+        for i, w in enumerate(self.workloads.inference):
+            at = ("workloads", "inference", i)
+            if w.ingress and self.ingress.scheme == "internet-facing" and not w.ingress.tls:
+                found.append(((*at, "ingress", "tls"), "a public ingress in prod must use TLS"))
+            floor = w.autoscaling.minReplicas if w.autoscaling else w.replicas
+            if floor < 2:
+                key = ("autoscaling", "minReplicas") if w.autoscaling else ("replicas",)
+                found.append(((*at, *key), "prod inference needs at least 2 replicas"))
+        endpoint = self.cluster.endpoint
+        if "0.0.0.0/0" in endpoint.publicAccessCidrs:
+            found.append(
+                (("cluster", "endpoint", "publicAccessCidrs"), "prod must not open the API to 0.0.0.0/0")
+            )
+        return found
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+SECTIONS = tuple(PlatformSettings.model_fields)
+
+
+def _format_path(section: str, loc: Iterable[str | int]) -> str:
+    path = f"{NAMESPACE}:{section}"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind, message = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against Pulumi.yaml)"
+    if kind == "missing":
+        return "required key is missing"
+    return message.removeprefix("Value error, ")
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    """Every problem of a validation error as ``aiplatform:<key path>: <what is wrong>``."""
+    problems: list[str] = []
+    for item in error.errors():
+        loc = [part for part in item["loc"] if part not in ("function-after[...]",)]
+        loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-after"))]
+        if item["type"] == "rules":
+            for path, message in item["ctx"]["violations"]:
+                full = [*loc, *path]
+                problems.append(f"{_format_path(str(full[0]), full[1:])}: {message}" if full else message)
+        elif not loc:
+            problems.append(f"{NAMESPACE}: {_describe(item)}")
+        else:
+            problems.append(f"{_format_path(str(loc[0]), loc[1:])}: {_describe(item)}")
+    return list(dict.fromkeys(problems))
+
+
+def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
+    """Validate a mapping of section name -> value (as in the stack file, without the namespace)."""
+    try:
+        return PlatformSettings.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(problems_of(exc)) from None
+
+
+def secret_config_keys(raw: Mapping[str, Any]) -> set[str]:
+    """Config keys that hold secret values and are named by other settings (never parsed as settings)."""
+    keys: set[str] = set()
+    for secret in raw.get("secrets") or []:
+        if isinstance(secret, Mapping) and isinstance(secret.get("valueFrom"), str):
+            keys.add(secret["valueFrom"])
+    cluster = raw.get("cluster")
+    if isinstance(cluster, Mapping) and isinstance(cluster.get("existing"), Mapping):
+        keys.add(str(cluster["existing"].get("kubeconfigSecret", "existingKubeconfig")))
+    elif isinstance(cluster, Mapping) and cluster.get("mode") == "existing":
+        keys.add("existingKubeconfig")
+    return keys
+
+
+def _raw_namespace_config() -> dict[str, Any]:
+    """Every ``aiplatform:*`` key the runtime was given, objects decoded from their JSON form."""
+    from pulumi.runtime import config as runtime_config
+
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw: dict[str, Any] = {}
+    for full_key, value in values.items():
+        namespace, _, key = str(full_key).partition(":")
+        if namespace != NAMESPACE or not key:
+            continue
+        if runtime_config.is_config_secret(full_key):
+            raw[key] = None
+            continue
+        try:
+            raw[key] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            raw[key] = value
+    return raw
+
+
+def load_settings() -> PlatformSettings:
+    """Read and validate the ``aiplatform:`` config of the current stack, or raise ``ConfigError``."""
+    raw = _raw_namespace_config()
+    secret_keys = secret_config_keys(raw)
+    problems: list[str] = []
+    for key, value in raw.items():
+        if key in secret_keys:
+            continue
+        if key not in SECTIONS:
+            problems.append(f"{NAMESPACE}:{key}: unknown key (known keys: {', '.join(SECTIONS)})")
+        elif value is None:
+            problems.append(f"{NAMESPACE}:{key}: must not be a secret (only secret values are encrypted)")
+    settings_raw = {k: v for k, v in raw.items() if k in SECTIONS and v is not None}
+    try:
+        settings = parse_settings(settings_raw)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def secret_value(key: str) -> pulumi.Output[str] | None:
+    """A secret config value of this namespace, as a Pulumi secret (never a plain string)."""
+    return pulumi.Config(NAMESPACE).get_secret(key)
