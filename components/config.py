@@ -196,11 +196,15 @@ class ClusterSettings(Model):
             found += [(("addons", a), "unknown add-on") for a in self.addons if a not in DEFAULT_ADDONS]
         if self.mode == "existing" and self.existing is None:
             found.append((("existing",), "mode: existing needs existing.kubeconfigSecret"))
-        if self.identityMode == "irsa" and self.mode == "existing" and self.existing is not None:
-            if not (self.existing.oidcProviderArn and self.existing.oidcIssuerUrl):
-                found.append(
-                    (("existing", "oidcProviderArn"), "irsa on an existing cluster needs its OIDC provider")
-                )
+        existing = self.existing
+        if (
+            self.identityMode == "irsa"
+            and existing
+            and not (existing.oidcProviderArn and existing.oidcIssuerUrl)
+        ):
+            found.append(
+                (("existing", "oidcProviderArn"), "irsa on an existing cluster needs its OIDC provider")
+            )
         _violations(found)
         return self
 
@@ -775,9 +779,8 @@ class PlatformSettings(Model):
                         f"TLS for '{w.ingress.host}' needs an ACM certificate ARN",
                     )
                 )
-            if w.ingress.tls and self.ingress.controller == "nginx":
-                if not self.ingress.tlsSecret:
-                    found.append((("ingress", "tlsSecret"), f"TLS for '{w.ingress.host}' needs tlsSecret"))
+            if w.ingress.tls and self.ingress.controller == "nginx" and not self.ingress.tlsSecret:
+                found.append((("ingress", "tlsSecret"), f"TLS for '{w.ingress.host}' needs tlsSecret"))
         return list(dict.fromkeys(found))
 
     def _prod_rules(self) -> list[Violation]:

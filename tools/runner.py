@@ -6,6 +6,7 @@ Used by the offline plan and by the tests, so both exercise exactly what ``pulum
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 import sys
 from collections.abc import Mapping
@@ -112,6 +113,7 @@ def run_program(
     stack: str,
     program: Path = PROJECT_ROOT / "__main__.py",
     preview: bool = False,
+    logger: logging.Logger | None = None,
 ) -> ProgramRun:
     """Run ``program`` under the mock engine with ``config``; raise what the program raises."""
     values, secret_keys = runtime_config(config)

@@ -1,0 +1,12 @@
+"""The AI platform: load the stack's settings, build the platform, export what operators need."""
+
+import pulumi
+
+from components.config import load_settings, secret_value
+from components.platform import AiPlatform
+
+settings = load_settings()
+platform = AiPlatform("aiplatform", settings, secret_values=secret_value)
+
+for name, value in platform.exports().items():
+    pulumi.export(name, value)

@@ -1,0 +1,25 @@
+"""The committed stack files, as tests use them."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from tools.runner import PROJECT_ROOT, read_stack_file
+
+STACKS = ("dev", "prod")
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The full ``config:`` mapping of ``Pulumi.<stack>.yaml`` (a fresh copy to mutate)."""
+    return copy.deepcopy(read_stack_file(PROJECT_ROOT / f"Pulumi.{stack}.yaml"))
+
+
+def sections(stack: str) -> dict[str, Any]:
+    """The ``aiplatform:`` sections of a stack, keyed without the namespace."""
+    return {k.split(":", 1)[1]: v for k, v in stack_config(stack).items() if k.startswith("aiplatform:")}
+
+
+def stack_path(stack: str) -> Path:
+    return PROJECT_ROOT / f"Pulumi.{stack}.yaml"

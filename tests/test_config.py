@@ -1,0 +1,291 @@
+"""The stack config model: both stacks validate, and every bad config names its key path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError, PlatformSettings, parse_settings
+from tests.stacks import STACKS, sections
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_stacks_validate(stack):
+    settings = parse_settings(sections(stack))
+    assert isinstance(settings, PlatformSettings)
+    assert settings.environment == stack
+
+
+def test_settings_are_immutable():
+    settings = parse_settings(sections("dev"))
+    with pytest.raises(Exception, match="frozen"):
+        settings.environment = "prod"
+
+
+def _set(path: str, value: Any) -> Mutation:
+    """A mutation that sets ``a.b[0].c`` to ``value``."""
+
+    def mutate(config: dict[str, Any]) -> None:
+        parts = path.replace("[", ".").replace("]", "").split(".")
+        target: Any = config
+        for part in parts[:-1]:
+            target = target[int(part)] if part.isdigit() else target[part]
+        last = parts[-1]
+        if last.isdigit():
+            target[int(last)] = value
+        else:
+            target[last] = value
+
+    return mutate
+
+
+def _drop(path: str) -> Mutation:
+    def mutate(config: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = config
+        for part in parents:
+            target = target[part]
+        del target[last]
+
+    return mutate
+
+
+INF0 = "workloads.inference[0]"
+
+# (stack, mutation, the exact problem line expected)
+INVALID: list[tuple[str, Mutation, str]] = [
+    (
+        "dev",
+        _set(f"{INF0}.autoscaling.maxReplicas", 1),
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: must be >= minReplicas (2)",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.replicaCount", 3),
+        f"aiplatform:{INF0}.replicaCount: unknown key (check the spelling against Pulumi.yaml)",
+    ),
+    (
+        "dev",
+        _set("network.vpcCidr", "10.0.0.1/16"),
+        "aiplatform:network.vpcCidr: '10.0.0.1/16' is not a CIDR block with its host bits zero (e.g. 10.0.0.0/16)",
+    ),
+    (
+        "dev",
+        _set("network.vpcCidr", "10.0.0.0/24"),
+        "aiplatform:network.vpcCidr: must be an IPv4 block from /16 to /20 (got /24)",
+    ),
+    (
+        "dev",
+        _set("network.azCount", 7),
+        "aiplatform:network.azCount: Input should be less than or equal to 6",
+    ),
+    (
+        "dev",
+        _set("cluster.kubernetesVersion", "1.29"),
+        "aiplatform:cluster.kubernetesVersion: must be one of 1.33, 1.34, 1.35, 1.36",
+    ),
+    (
+        "dev",
+        _set("cluster.endpoint.publicAccessCidrs", []),
+        "aiplatform:cluster.endpoint.publicAccessCidrs: list the CIDRs allowed to reach the public endpoint",
+    ),
+    (
+        "dev",
+        _drop("cluster.addons.coredns"),
+        "aiplatform:cluster.addons: pin a version for every add-on: missing coredns",
+    ),
+    (
+        "dev",
+        _set("cluster.addons.coredns", "latest"),
+        "aiplatform:cluster.addons.coredns: String should match pattern '^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$'",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].instanceTypes", ["m5.large"]),
+        "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'm5.large' is not a GPU instance type (families: g4dn, g5, g5g, g6, g6e, gr6, p3, p4d, p4de, p5, p5e, p5en)",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].amiType", "AL2023_x86_64_STANDARD"),
+        "aiplatform:nodeGroups.gpu[0].amiType: GPU groups need an NVIDIA AMI type: AL2023_ARM_64_NVIDIA, AL2023_x86_64_NVIDIA, BOTTLEROCKET_ARM_64_NVIDIA, BOTTLEROCKET_x86_64_NVIDIA",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].scaling.desiredSize", 5),
+        "aiplatform:nodeGroups.gpu[0].scaling.maxSize: must be >= minSize (0) and desiredSize (5)",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[1].name", "gpu-inference"),
+        "aiplatform:nodeGroups.gpu[1].name: duplicate GPU node group 'gpu-inference'",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.system.instanceTypes", ["g5.xlarge"]),
+        "aiplatform:nodeGroups.system.instanceTypes[0]: GPU instances do not belong in the system group",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.name", "Llama_Inference"),
+        f"aiplatform:{INF0}.name: 'Llama_Inference' is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending alphanumeric)",
+    ),
+    (
+        "dev",
+        _set("workloads.inference[1].name", "llama-inference"),
+        "aiplatform:workloads.inference[1].name: duplicate inference workload 'llama-inference'",
+    ),
+    (
+        "dev",
+        _set("workloads.batch[0].schedule", "0 25 * * *"),
+        "aiplatform:workloads.batch[0].schedule: '0 25 * * *': hour: '25' is outside 0-23",
+    ),
+    (
+        "dev",
+        _set("workloads.batch[0].timeZone", "Mars/Olympus"),
+        "aiplatform:workloads.batch[0].timeZone: 'Mars/Olympus' is not an IANA time zone (e.g. Etc/UTC, Europe/Paris)",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.resources.requests.memory", "12GB"),
+        f"aiplatform:{INF0}.resources.requests.memory: '12GB' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.resources.limits.memory", "1Gi"),
+        f"aiplatform:{INF0}.resources.limits.memory: must be >= requests.memory (12Gi)",
+    ),
+    (
+        "dev",
+        _set("workloads.training[0].gpu.nodeGroup", "gpu-missing"),
+        "aiplatform:workloads.training[0].gpu.nodeGroup: no GPU node group named 'gpu-missing'",
+    ),
+    (
+        "dev",
+        _set("workloads.inference[2].secretEnv[0].secret", "anthropic-secret"),
+        "aiplatform:workloads.inference[2].secretEnv[0].secret: no secret 'anthropic-secret' in namespace 'ml-serving'",
+    ),
+    (
+        "dev",
+        _set("workloads.inference[2].secretEnv[0].key", "token"),
+        "aiplatform:workloads.inference[2].secretEnv[0].key: secret 'openai-secret' has no key 'token'",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.autoscaling.customMetrics[0].name", "queue_length"),
+        f"aiplatform:{INF0}.autoscaling.customMetrics[0].name: no observability.customMetrics rule serves 'queue_length' (the HPA would never scale)",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.ingress.host", "llm..example.com"),
+        f"aiplatform:{INF0}.ingress.host: 'llm..example.com' is not a valid DNS host name (e.g. llm.example.com)",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.namespace", "ml-other"),
+        f"aiplatform:{INF0}.namespace: 'ml-other' is not declared in namespaces",
+    ),
+    (
+        "dev",
+        _set("workloads.training[0].parallelism", 6),
+        "aiplatform:workloads.training[0].parallelism: must be <= completions (5)",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.image", "registry.example.com/ai/llama-inference"),
+        f"aiplatform:{INF0}.image: 'registry.example.com/ai/llama-inference' has no tag: pin one (e.g. registry.example.com/ai/llama-inference:1.2.3) or a digest",
+    ),
+    ("dev", _drop("charts.externalSecrets"), "aiplatform:charts.externalSecrets: required key is missing"),
+    (
+        "dev",
+        _set("ingress.certificateArn", None),
+        "aiplatform:ingress.certificateArn: TLS for 'llm.dev.example.com' needs an ACM certificate ARN",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.modelStorage.type", "pvc"),
+        f"aiplatform:{INF0}.modelStorage.type: a ReadWriteOnce PVC cannot serve several replicas: use emptyDir with modelFetch",
+    ),
+    (
+        "prod",
+        _set(f"{INF0}.image", "registry.example.com/ai/llama-inference:latest"),
+        f"aiplatform:{INF0}.image: ':latest' is not allowed in prod: pin a version",
+    ),
+    (
+        "prod",
+        _set(f"{INF0}.ingress.tls", False),
+        f"aiplatform:{INF0}.ingress.tls: a public ingress in prod must use TLS",
+    ),
+    (
+        "prod",
+        _set(f"{INF0}.autoscaling.minReplicas", 1),
+        f"aiplatform:{INF0}.autoscaling.minReplicas: prod inference needs at least 2 replicas",
+    ),
+    (
+        "prod",
+        _set("workloads.inference[2].replicas", 1),
+        "aiplatform:workloads.inference[2].replicas: prod inference needs at least 2 replicas",
+    ),
+    (
+        "prod",
+        _set("cluster.endpoint.publicAccessCidrs", ["0.0.0.0/0"]),
+        "aiplatform:cluster.endpoint.publicAccessCidrs: prod must not open the API to 0.0.0.0/0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("stack", "mutate", "expected"), INVALID, ids=[e for _, _, e in INVALID])
+def test_invalid_config_names_the_key_path(stack, mutate, expected):
+    config = sections(stack)
+    mutate(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert expected in caught.value.problems, caught.value.problems
+
+
+def test_every_problem_of_a_config_is_reported_at_once():
+    config = sections("dev")
+    _set(f"{INF0}.autoscaling.maxReplicas", 1)(config)
+    _set("network.azCount", 1)(config)
+    _set("workloads.batch[0].schedule", "every night")(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        "aiplatform:network.azCount: Input should be greater than or equal to 2",
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: must be >= minReplicas (2)",
+        "aiplatform:workloads.batch[0].schedule: 'every night' is not a cron schedule: expected 5 fields "
+        "(minute hour day-of-month month day-of-week)",
+    ]
+    assert str(caught.value).startswith("invalid stack configuration:\n  aiplatform:network.azCount")
+
+
+def test_cross_section_problems_are_reported_together():
+    config = sections("dev")
+    _set("workloads.training[0].gpu.nodeGroup", "nope")(config)
+    _set("workloads.inference[2].secretEnv[1].key", "hf")(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        "aiplatform:workloads.inference[2].secretEnv[1].key: secret 'openai-secret' has no key 'hf'",
+        "aiplatform:workloads.training[0].gpu.nodeGroup: no GPU node group named 'nope'",
+    ]
+
+
+def test_missing_required_sections_are_named():
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({})
+    assert caught.value.problems == [
+        "aiplatform:environment: required key is missing",
+        "aiplatform:cluster: required key is missing",
+        "aiplatform:charts: required key is missing",
+    ]
+
+
+def test_secret_values_never_enter_the_settings():
+    settings = parse_settings(sections("dev"))
+    (secret,) = settings.secrets
+    assert secret.valueFrom == "openaiSecret"
+    assert "valueFrom" in repr(secret) and "planned-secret" not in repr(settings)
