@@ -1,0 +1,322 @@
+"""The cluster's ingress controller: the AWS Load Balancer Controller (default) or ingress-nginx.
+
+Workloads never write controller-specific annotations themselves: they ask the controller for an
+``IngressRoute`` (``controller.route(host)``) and put its class name, annotations and TLS secret on
+their Ingress. Swapping controllers is then a config change, not an edit of every workload.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+from components.alb_policy import alb_controller_policy
+from components.iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
+from components.routing import IngressRoute
+
+ControllerKind = Literal["alb", "nginx"]
+Scheme = Literal["internet-facing", "internal"]
+
+ALB_CHART = "aws-load-balancer-controller"
+ALB_REPOSITORY = "https://aws.github.io/eks-charts"
+ALB_NAMESPACE = "kube-system"
+ALB_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+ALB_CONTROLLER = "ingress.k8s.aws/alb"
+ALB_CLASS = "alb"
+
+NGINX_CHART = "ingress-nginx"
+NGINX_REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
+NGINX_NAMESPACE = "ingress-nginx"
+NGINX_CONTROLLER = "k8s.io/ingress-nginx"
+NGINX_CLASS = "nginx"
+NGINX_RETIRED_WARNING = (
+    "ingress-nginx was retired in March 2026 and receives no further fixes (security included); "
+    "prefer controller='alb' (the AWS Load Balancer Controller)."
+)
+
+DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+ALB = "alb.ingress.kubernetes.io/"
+NLB = "service.beta.kubernetes.io/"
+
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})+$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
+_EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass
+class IngressControllerArgs:
+    """Inputs of ``IngressController``.
+
+    ``alb_chart_version`` is needed in both modes: with ``nginx`` the NLB in front of ingress-nginx
+    is provisioned by the AWS Load Balancer Controller (the in-tree cloud provider ignores
+    ``aws-load-balancer-type: external``), so the controller is installed there too, without an
+    ``alb`` IngressClass. ``certificate_arn``/``tls_secret_name`` are plain strings (config values),
+    so routes are plain data. ``ssl_policy`` applies to the ALB only.
+    """
+
+    provider: kubernetes.Provider
+    cluster_name: pulumi.Input[str]
+    region: str
+    vpc_id: pulumi.Input[str]
+    identity: WorkloadIdentity
+    alb_chart_version: str
+    controller: ControllerKind = "alb"
+    nginx_chart_version: str | None = None
+    scheme: Scheme = "internal"
+    certificate_arn: str | None = None
+    tls_secret_name: str | None = None
+    ssl_policy: str = DEFAULT_SSL_POLICY
+    require_tls: bool = True
+    group_name: str = "aiplatform"
+    replica_count: int = 2
+    default_class: bool = False
+    depends_on: Sequence[pulumi.Resource] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """The plain data ``route()`` needs; build it without the engine (``RouteSettings.from_args``)."""
+
+    controller: ControllerKind
+    scheme: Scheme = "internal"
+    certificate_arn: str | None = None
+    tls_secret_name: str | None = None
+    ssl_policy: str = DEFAULT_SSL_POLICY
+    group_name: str = "aiplatform"
+    require_tls: bool = True
+
+    @classmethod
+    def from_args(cls, args: IngressControllerArgs) -> RouteSettings:
+        return cls(
+            controller=args.controller,
+            scheme=args.scheme,
+            certificate_arn=args.certificate_arn,
+            tls_secret_name=args.tls_secret_name,
+            ssl_policy=args.ssl_policy,
+            group_name=args.group_name,
+            require_tls=args.require_tls,
+        )
+
+    def route(self, host: str, path: str = "/", tls: bool = True) -> IngressRoute:
+        """Class name and annotations for ``host``/``path`` on this controller (pure: no resources)."""
+        errors = []
+        if (
+            not isinstance(host, str)
+            or len(host) > 253
+            or not _HOST.match(host)
+            or host.rsplit(".", 1)[-1].isdigit()
+        ):
+            errors.append(
+                f"host: {host!r} is not a valid DNS name (lowercase labels of a-z, 0-9, '-', "
+                "joined by '.', at least two labels, optional leading '*.'; no IP addresses)"
+            )
+        if not path.startswith("/"):
+            errors.append(f"path: {path!r} must start with '/'")
+        if not tls and self.require_tls:
+            errors.append(f"tls: a route for {host!r} must use TLS (require_tls is set for this stack)")
+        if tls and self.controller == "alb" and not self.certificate_arn:
+            errors.append("tls: the ALB terminates TLS with an ACM certificate; set certificate_arn")
+        if tls and self.controller == "nginx" and not self.tls_secret_name:
+            errors.append("tls: ingress-nginx terminates TLS with a Secret; set tls_secret_name")
+        if errors:
+            raise ValueError("IngressController.route:\n  " + "\n  ".join(errors))
+
+        if self.controller == "alb":
+            listen = [{"HTTP": 80}, {"HTTPS": 443}] if tls else [{"HTTP": 80}]
+            annotations = {
+                f"{ALB}scheme": self.scheme,
+                f"{ALB}target-type": "ip",
+                f"{ALB}group.name": self.group_name,
+                f"{ALB}listen-ports": json.dumps(listen),
+            }
+            if tls:
+                annotations |= {
+                    f"{ALB}ssl-redirect": "443",
+                    f"{ALB}certificate-arn": str(self.certificate_arn),
+                    f"{ALB}ssl-policy": self.ssl_policy,
+                }
+            return IngressRoute(class_name=ALB_CLASS, host=host, path=path, tls=tls, annotations=annotations)
+
+        annotations = {"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"} if tls else {}
+        return IngressRoute(
+            class_name=NGINX_CLASS,
+            host=host,
+            path=path,
+            tls=tls,
+            annotations=annotations,
+            tls_secret_name=self.tls_secret_name if tls else None,
+        )
+
+
+def validate_args(args: IngressControllerArgs) -> list[str]:
+    """Every bad field of ``args``, one line each (empty when valid)."""
+    errors: list[str] = []
+    if args.controller not in ("alb", "nginx"):
+        errors.append(f"controller: {args.controller!r} must be 'alb' or 'nginx'")
+    if args.scheme not in ("internet-facing", "internal"):
+        errors.append(f"scheme: {args.scheme!r} must be 'internet-facing' or 'internal'")
+    if not _EXACT_VERSION.match(args.alb_chart_version or ""):
+        errors.append(
+            f"alb_chart_version: {args.alb_chart_version!r} must be an exact version such as '3.5.0'"
+        )
+    if args.controller == "nginx" and not _EXACT_VERSION.match(args.nginx_chart_version or ""):
+        errors.append(
+            f"nginx_chart_version: {args.nginx_chart_version!r} must be an exact version such as '4.15.0'"
+        )
+    if args.certificate_arn is not None and not _ACM_ARN.match(args.certificate_arn):
+        errors.append(f"certificate_arn: {args.certificate_arn!r} is not an ACM certificate ARN")
+    if args.tls_secret_name is not None and not _DNS1123_SUBDOMAIN.match(args.tls_secret_name):
+        errors.append(f"tls_secret_name: {args.tls_secret_name!r} is not a DNS-1123 name")
+    if args.require_tls and args.controller == "alb" and not args.certificate_arn:
+        errors.append("certificate_arn: required with controller='alb' and require_tls=True")
+    if args.require_tls and args.controller == "nginx" and not args.tls_secret_name:
+        errors.append("tls_secret_name: required with controller='nginx' and require_tls=True")
+    if args.replica_count < 1:
+        errors.append(f"replica_count: {args.replica_count} must be >= 1")
+    if not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", args.group_name or ""):
+        errors.append(f"group_name: {args.group_name!r} must be a lowercase name of at most 63 characters")
+    return errors
+
+
+def alb_values(args: IngressControllerArgs, annotations: pulumi.Input[Mapping[str, str]]) -> dict:
+    """aws-load-balancer-controller chart values (region/vpcId given, so no IMDS lookups)."""
+    values: dict = {
+        "clusterName": args.cluster_name,
+        "region": args.region,
+        "vpcId": args.vpc_id,
+        "replicaCount": args.replica_count,
+        "serviceAccount": {"create": True, "name": ALB_SERVICE_ACCOUNT, "annotations": annotations},
+        # Pulumi owns the IngressClass (see IngressController); Helm must not create a second one.
+        "createIngressClassResource": False,
+        "enableServiceMutatorWebhook": False,
+    }
+    if args.tags:
+        values["defaultTags"] = dict(args.tags)
+    return values
+
+
+def nginx_values(args: IngressControllerArgs) -> dict:
+    """ingress-nginx chart values: an NLB (ip targets) in front, IngressClass ``nginx`` from the chart."""
+    return {
+        "controller": {
+            "replicaCount": args.replica_count,
+            "ingressClass": NGINX_CLASS,
+            "ingressClassResource": {
+                "name": NGINX_CLASS,
+                "enabled": True,
+                "default": args.default_class,
+                "controllerValue": NGINX_CONTROLLER,
+            },
+            "service": {
+                "annotations": {
+                    f"{NLB}aws-load-balancer-type": "external",
+                    f"{NLB}aws-load-balancer-nlb-target-type": "ip",
+                    f"{NLB}aws-load-balancer-scheme": args.scheme,
+                }
+            },
+        }
+    }
+
+
+class IngressController(pulumi.ComponentResource):
+    """The active ingress controller and the ``route()`` workloads use to be reachable.
+
+    ``alb``: the AWS Load Balancer Controller (role with the upstream IAM policy, Helm release) and
+    the IngressClass ``alb``. Pulumi owns that IngressClass (the chart's is turned off): it is
+    created *before* the release and deleted *after* it, so an Ingress never outlives its class while
+    the controller still has a load balancer to clean up, and the plan shows it.
+    ``nginx``: ingress-nginx behind an NLB; its IngressClass ``nginx`` comes from the chart, because
+    the chart wires the same values into the controller's ``--controller-class`` flag. The AWS Load
+    Balancer Controller is installed as well, to provision that NLB.
+
+    Teardown order: every Ingress must be deleted while the controller still runs (it removes the
+    load balancer and the finalizer), otherwise ``destroy`` hangs and the VPC can't be deleted.
+    Create Ingresses with ``opts=ResourceOptions(depends_on=[controller.release])``: Pulumi deletes
+    dependents first. ``controller.release`` is the release serving the routes (ingress-nginx
+    depends on the load balancer controller, so that chain is ordered too).
+    """
+
+    release: kubernetes.helm.v3.Release
+    alb_release: kubernetes.helm.v3.Release
+    ingress_class: kubernetes.networking.v1.IngressClass | None
+    role: ServiceAccountRole
+    class_name: str
+    settings: RouteSettings
+
+    def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None):
+        errors = validate_args(args)
+        if errors:
+            raise ValueError(f"IngressController {name}:\n  " + "\n  ".join(errors))
+        super().__init__("aiplatform:ingress:IngressController", name, None, opts)
+        self.settings = RouteSettings.from_args(args)
+        self.class_name = ALB_CLASS if args.controller == "alb" else NGINX_CLASS
+        self.ingress_class = None
+        k8s = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        partition = "aws-us-gov" if args.region.startswith("us-gov-") else "aws"
+        partition = "aws-cn" if args.region.startswith("cn-") else partition
+        self.role = ServiceAccountRole(
+            f"{name}-alb-controller",
+            ServiceAccountRoleArgs(
+                identity=args.identity,
+                namespace=ALB_NAMESPACE,
+                service_account=ALB_SERVICE_ACCOUNT,
+                policy=alb_controller_policy(partition),
+                tags=dict(args.tags),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+
+        alb_depends: list[pulumi.Resource] = [self.role, *args.depends_on]
+        if args.controller == "alb":
+            annotations = (
+                {"ingressclass.kubernetes.io/is-default-class": "true"} if args.default_class else {}
+            )
+            self.ingress_class = kubernetes.networking.v1.IngressClass(
+                f"{name}-class",
+                metadata={"name": ALB_CLASS, "annotations": annotations},
+                spec={"controller": ALB_CONTROLLER},
+                opts=k8s,
+            )
+            alb_depends.append(self.ingress_class)
+
+        self.alb_release = kubernetes.helm.v3.Release(
+            f"{name}-alb",
+            name=ALB_CHART,
+            chart=ALB_CHART,
+            version=args.alb_chart_version,
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=ALB_REPOSITORY),
+            namespace=ALB_NAMESPACE,
+            values=alb_values(args, self.role.service_account_annotations),
+            opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=alb_depends)),
+        )
+        self.release = self.alb_release
+
+        if args.controller == "nginx":
+            pulumi.log.warn(NGINX_RETIRED_WARNING, resource=self)
+            self.release = kubernetes.helm.v3.Release(
+                f"{name}-nginx",
+                name=NGINX_CHART,
+                chart=NGINX_CHART,
+                version=args.nginx_chart_version,
+                repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=NGINX_REPOSITORY),
+                namespace=NGINX_NAMESPACE,
+                create_namespace=True,
+                values=nginx_values(args),
+                opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[self.alb_release])),
+            )
+
+        self.register_outputs({"class_name": self.class_name, "release": self.release.name})
+
+    def route(self, host: str, path: str = "/", tls: bool = True) -> IngressRoute:
+        """What an Ingress for ``host``/``path`` needs on this controller; pure, creates nothing."""
+        return self.settings.route(host, path, tls)

@@ -1,0 +1,434 @@
+"""Secrets Manager -> IAM -> ClusterSecretStore -> ExternalSecret.
+
+Secret values live in AWS Secrets Manager (encrypted with a customer-managed KMS key). The External
+Secrets Operator reads exactly those secrets with a role that can read nothing else, and syncs them
+into Kubernetes Secrets in the workloads' namespaces. Pods only ever see a normal Kubernetes Secret.
+
+The pure builders (``eso_policy``, ``cluster_secret_store_spec``, ``external_secret_spec``,
+``validate_specs``) are testable without the engine; ``ExternalSecrets`` wires them to resources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as kubernetes
+
+from components.iam import (
+    ServiceAccountRole,
+    ServiceAccountRoleArgs,
+    WorkloadIdentity,
+    allow,
+    policy_document,
+)
+
+ESO_API_VERSION = "external-secrets.io/v1"
+ESO_CHART = "external-secrets"
+ESO_REPOSITORY = "https://charts.external-secrets.io"
+ESO_NAMESPACE = "external-secrets"
+ESO_SERVICE_ACCOUNT = "external-secrets"
+DEFAULT_STORE_NAME = "aws-secrets-manager"
+
+SECRET_READ_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+
+DEFAULT_RESOURCES: Mapping[str, Any] = {
+    "requests": {"cpu": "50m", "memory": "128Mi"},
+    "limits": {"memory": "256Mi"},
+}
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+# A full secret ARN, including the 6-character suffix Secrets Manager appends: IAM matches the
+# policy's Resource against the full ARN, so a partial ARN would silently grant nothing.
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
+)
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$")
+_EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """One Kubernetes Secret synced from one Secrets Manager secret (a JSON object of ``keys``).
+
+    ``initial_value`` is a Pulumi *secret* JSON string ``{key: value}`` (e.g. from
+    ``config.require_secret``); it seeds the Secrets Manager secret once and is then left alone (see
+    ``ExternalSecrets``). ``existing_arn`` points at a secret managed elsewhere (full ARN with its
+    6-character suffix); ``existing_kms_key_arn`` names the CMK that encrypts it, if it isn't the
+    AWS-managed ``aws/secretsmanager`` key, so the operator may decrypt it.
+    """
+
+    name: str
+    namespace: str
+    keys: tuple[str, ...]
+    description: str = ""
+    existing_arn: str | None = None
+    initial_value: pulumi.Input[str] | None = field(default=None, compare=False, hash=False, repr=False)
+    refresh_interval: str = "1h"
+    existing_kms_key_arn: str | None = None
+
+
+@dataclass
+class ExternalSecretsArgs:
+    """Inputs of ``ExternalSecrets``; the defaults are the production-safe choices."""
+
+    stack_name: str
+    region: str
+    identity: WorkloadIdentity
+    provider: kubernetes.Provider
+    chart_version: str
+    specs: Sequence[SecretSpec] = ()
+    namespace: str = ESO_NAMESPACE
+    store_name: str = DEFAULT_STORE_NAME
+    protect: bool = True
+    recovery_window_in_days: int = 30
+    kms_deletion_window_in_days: int = 30
+    resources: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- pure builders --------------------------------------------------------------------------------
+
+
+def secret_name(stack_name: str, spec: SecretSpec) -> str:
+    """The Secrets Manager name of a secret this component creates: ``<stack>/<spec.name>``."""
+    return f"{stack_name}/{spec.name}"
+
+
+def remote_key(stack_name: str, spec: SecretSpec) -> str:
+    """What the ExternalSecret asks the store for: the existing ARN, or the created secret's name."""
+    return spec.existing_arn or secret_name(stack_name, spec)
+
+
+def eso_policy(secret_arns: Sequence[str], kms_key_arns: Sequence[str], region: str) -> dict[str, Any]:
+    """Read exactly ``secret_arns`` and decrypt with ``kms_key_arns``, only through Secrets Manager."""
+    arns = sorted(set(secret_arns))
+    keys = sorted(set(kms_key_arns))
+    wildcards = [a for a in (*arns, *keys) if "*" in a or "?" in a]
+    if wildcards:
+        raise ValueError(f"external-secrets policy: wildcard ARNs are not allowed: {wildcards}")
+    statements = []
+    if arns:
+        statements.append(allow(SECRET_READ_ACTIONS, arns, Sid="ReadPlatformSecrets"))
+    if keys:
+        statements.append(
+            allow(
+                ["kms:Decrypt"],
+                keys,
+                Sid="DecryptViaSecretsManager",
+                Condition={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            )
+        )
+    return policy_document(statements)
+
+
+def cluster_secret_store_spec(
+    region: str,
+    mode: str,
+    service_account: str = ESO_SERVICE_ACCOUNT,
+    namespace: str = ESO_NAMESPACE,
+) -> dict[str, Any]:
+    """The ``ClusterSecretStore`` spec for AWS Secrets Manager.
+
+    IRSA: ``auth.jwt.serviceAccountRef`` makes the operator request a token for its own annotated
+    service account (a ClusterSecretStore must name the namespace). Pod Identity: no ``auth`` block;
+    the AWS SDK default credential chain picks up the credentials the Pod Identity agent injects.
+    """
+    aws_provider: dict[str, Any] = {"service": "SecretsManager", "region": region}
+    if mode == "irsa":
+        aws_provider["auth"] = {
+            "jwt": {"serviceAccountRef": {"name": service_account, "namespace": namespace}}
+        }
+    return {"provider": {"aws": aws_provider}}
+
+
+def external_secret_spec(spec: SecretSpec, key: str, store_name: str = DEFAULT_STORE_NAME) -> dict[str, Any]:
+    """The ``ExternalSecret`` spec syncing ``spec.keys`` of the remote JSON secret ``key``.
+
+    ``creationPolicy: Owner`` - the Kubernetes Secret is owned by (and garbage-collected with) the
+    ExternalSecret. ``deletionPolicy: Retain`` - if the remote secret disappears, keep the last
+    synced Secret rather than breaking running workloads.
+    """
+    return {
+        "refreshInterval": spec.refresh_interval,
+        "secretStoreRef": {"kind": "ClusterSecretStore", "name": store_name},
+        "target": {"name": spec.name, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+        "data": [{"secretKey": k, "remoteRef": {"key": key, "property": k}} for k in spec.keys],
+    }
+
+
+def helm_values(service_account_annotations: Any, resources: Mapping[str, Any]) -> dict[str, Any]:
+    """Chart values: CRDs from the chart, the operator's own annotated service account."""
+    return {
+        "installCRDs": True,
+        "serviceAccount": {
+            "create": True,
+            "name": ESO_SERVICE_ACCOUNT,
+            "annotations": service_account_annotations,
+        },
+        "resources": dict(resources),
+        "webhook": {"resources": dict(resources)},
+        "certController": {"resources": dict(resources)},
+    }
+
+
+def validate_specs(specs: Sequence[SecretSpec]) -> list[str]:
+    """Every problem with ``specs``, as ``specs[i].field: message`` lines (empty when valid)."""
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for i, s in enumerate(specs):
+        where = f"specs[{i}]"
+        if not (_DNS1123_SUBDOMAIN.match(s.name or "") and len(s.name) <= 253):
+            errors.append(f"{where}.name: {s.name!r} is not a DNS-1123 name (lowercase, digits, '-', '.')")
+        if s.name in seen:
+            errors.append(f"{where}.name: {s.name!r} is already used by specs[{seen[s.name]}]")
+        seen.setdefault(s.name, i)
+        if not (_DNS1123_LABEL.match(s.namespace or "") and len(s.namespace) <= 63):
+            errors.append(f"{where}.namespace: {s.namespace!r} is not a DNS-1123 label")
+        if not s.keys:
+            errors.append(f"{where}.keys: list at least one key")
+        if isinstance(s.keys, str):
+            errors.append(f"{where}.keys: must be a tuple of keys, not the string {s.keys!r}")
+        else:
+            bad = [k for k in s.keys if not _SECRET_KEY.match(k)]
+            if bad:
+                errors.append(f"{where}.keys: {bad} are not valid Secret keys ([-._a-zA-Z0-9]+)")
+            dupes = sorted({k for k in s.keys if list(s.keys).count(k) > 1})
+            if dupes:
+                errors.append(f"{where}.keys: duplicated {dupes}")
+        if not _GO_DURATION.match(s.refresh_interval or ""):
+            errors.append(
+                f"{where}.refresh_interval: {s.refresh_interval!r} is not a duration like '1h' or '15m'"
+            )
+        if s.existing_arn is not None:
+            if not _SECRET_ARN.match(s.existing_arn):
+                errors.append(
+                    f"{where}.existing_arn: {s.existing_arn!r} is not a full Secrets Manager secret ARN "
+                    "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 chars>)"
+                )
+            if s.initial_value is not None:
+                errors.append(
+                    f"{where}: existing_arn and initial_value are exclusive (the value is managed elsewhere)"
+                )
+        if s.existing_kms_key_arn is not None:
+            if s.existing_arn is None:
+                errors.append(f"{where}.existing_kms_key_arn: only applies together with existing_arn")
+            if not _KMS_KEY_ARN.match(s.existing_kms_key_arn):
+                errors.append(
+                    f"{where}.existing_kms_key_arn: {s.existing_kms_key_arn!r} is not a KMS key ARN"
+                )
+        if isinstance(s.initial_value, str):
+            errors.extend(
+                f"{where}.initial_value: {e}" for e in _initial_value_errors(s.initial_value, s.keys)
+            )
+    return errors
+
+
+def _initial_value_errors(value: str, keys: Sequence[str]) -> list[str]:
+    """Problems with a seed value; messages name keys only, never values."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return ["must be a JSON object of {key: value} (not valid JSON)"]
+    if not isinstance(parsed, dict):
+        return ["must be a JSON object of {key: value}"]
+    missing = sorted(set(keys) - set(parsed))
+    extra = sorted(set(parsed) - set(keys))
+    errors = []
+    if missing:
+        errors.append(f"missing keys {missing}")
+    if extra:
+        errors.append(f"keys {extra} are not listed in keys")
+    return errors
+
+
+def validate_args(args: ExternalSecretsArgs) -> list[str]:
+    errors = validate_specs(args.specs)
+    if not _EXACT_VERSION.match(args.chart_version or ""):
+        errors.append(f"chart_version: {args.chart_version!r} must be an exact version such as '2.1.0'")
+    if not (args.recovery_window_in_days == 0 or 7 <= args.recovery_window_in_days <= 30):
+        errors.append(f"recovery_window_in_days: {args.recovery_window_in_days} must be 0 or 7..30")
+    if not 7 <= args.kms_deletion_window_in_days <= 30:
+        errors.append(f"kms_deletion_window_in_days: {args.kms_deletion_window_in_days} must be 7..30")
+    if args.protect and args.recovery_window_in_days == 0:
+        errors.append("recovery_window_in_days: 0 (delete immediately) is not allowed when protect=True")
+    if not re.match(r"^[A-Za-z0-9/_+=.@-]+$", args.stack_name or ""):
+        errors.append(f"stack_name: {args.stack_name!r} may only contain letters, digits and /_+=.@-")
+    if not _DNS1123_LABEL.match(args.namespace or ""):
+        errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")
+    if not _DNS1123_SUBDOMAIN.match(args.store_name or ""):
+        errors.append(f"store_name: {args.store_name!r} is not a DNS-1123 name")
+    return errors
+
+
+# -- the component ---------------------------------------------------------------------------------
+
+
+class ExternalSecrets(pulumi.ComponentResource):
+    """The External Secrets Operator, its AWS secrets, and one ExternalSecret per ``SecretSpec``.
+
+    Creates: a customer-managed KMS key (rotation on) and alias; per spec without ``existing_arn`` a
+    Secrets Manager secret ``<stack>/<name>`` (protected and retained on delete when
+    ``protect=True``) and, given ``initial_value``, its first version; the operator's namespace; its
+    role (``ServiceAccountRole``) that may read only these secrets; the Helm release; a
+    ``ClusterSecretStore``; and an ``ExternalSecret`` per spec in ``spec.namespace`` (which must exist).
+
+    ``initial_value`` is a *seed*: the version ignores later changes to ``secret_string``, so a value
+    rotated out of band (console, CLI, a rotation Lambda) is not reverted by the next ``pulumi up``.
+    To push a new value from config, run ``pulumi up --replace <version urn>`` or rotate in AWS. The
+    value stays a Pulumi secret end to end (encrypted in state, ``[secret]`` in previews).
+
+    Workloads consuming a secret should ``depends_on=[component.external_secrets[name]]``.
+    """
+
+    secret_arns: dict[str, pulumi.Output[str]]
+    secrets: dict[str, aws.secretsmanager.Secret]
+    external_secrets: dict[str, kubernetes.apiextensions.CustomResource]
+    kms_key: aws.kms.Key
+    kms_key_arn: pulumi.Output[str]
+    role: ServiceAccountRole
+    release: kubernetes.helm.v3.Release
+    cluster_secret_store: kubernetes.apiextensions.CustomResource
+    store_name: str
+
+    def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
+        errors = validate_args(args)
+        if errors:
+            raise ValueError("ExternalSecrets " + name + ":\n  " + "\n  ".join(errors))
+        super().__init__("aiplatform:secrets:ExternalSecrets", name, None, opts)
+        self._name = name
+        self._args = args
+        self.store_name = args.store_name
+        tags = dict(args.tags)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        k8s = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        self.kms_key = aws.kms.Key(
+            f"{name}-key",
+            description=f"Encrypts the {args.stack_name} platform secrets in Secrets Manager",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.kms_deletion_window_in_days,
+            tags=tags,
+            opts=stateful,
+        )
+        aws.kms.Alias(
+            f"{name}-key-alias",
+            name=f"alias/{args.stack_name.replace('/', '-')}-secrets",
+            target_key_id=self.kms_key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.kms_key_arn = self.kms_key.arn
+
+        self.secrets = {}
+        self.secret_arns = {}
+        versions: dict[str, aws.secretsmanager.SecretVersion] = {}
+        for spec in args.specs:
+            if spec.existing_arn:
+                self.secret_arns[spec.name] = pulumi.Output.from_input(spec.existing_arn)
+                continue
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{spec.name}",
+                name=secret_name(args.stack_name, spec),
+                description=spec.description or f"{spec.namespace}/{spec.name} ({', '.join(spec.keys)})",
+                kms_key_id=self.kms_key.arn,
+                recovery_window_in_days=args.recovery_window_in_days,
+                tags={**tags, "kubernetes-namespace": spec.namespace, "kubernetes-secret": spec.name},
+                opts=stateful,
+            )
+            self.secrets[spec.name] = secret
+            self.secret_arns[spec.name] = secret.arn
+            if spec.initial_value is not None:
+                versions[spec.name] = aws.secretsmanager.SecretVersion(
+                    f"{name}-{spec.name}-initial",
+                    secret_id=secret.id,
+                    secret_string=_checked_seed(spec),
+                    opts=pulumi.ResourceOptions.merge(
+                        stateful, pulumi.ResourceOptions(ignore_changes=["secret_string"])
+                    ),
+                )
+
+        extra_keys = [s.existing_kms_key_arn for s in args.specs if s.existing_kms_key_arn]
+        policy = pulumi.Output.all(self.kms_key.arn, *self.secret_arns.values()).apply(
+            lambda v: eso_policy(v[1:], [v[0], *extra_keys], args.region)
+        )
+        self.role = ServiceAccountRole(
+            f"{name}-controller",
+            ServiceAccountRoleArgs(
+                identity=args.identity,
+                namespace=args.namespace,
+                service_account=ESO_SERVICE_ACCOUNT,
+                policy=policy,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.namespace = kubernetes.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": args.namespace, "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
+            opts=k8s,
+        )
+        # The role (and, for Pod Identity, its association) must exist before the operator's pods
+        # start: Pod Identity credentials are injected at pod creation only.
+        self.release = kubernetes.helm.v3.Release(
+            f"{name}-release",
+            name="external-secrets",
+            chart=ESO_CHART,
+            version=args.chart_version,
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=ESO_REPOSITORY),
+            namespace=self.namespace.metadata.name,
+            values=helm_values(self.role.service_account_annotations, args.resources),
+            opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[self.role])),
+        )
+
+        self.cluster_secret_store = kubernetes.apiextensions.CustomResource(
+            f"{name}-store",
+            api_version=ESO_API_VERSION,
+            kind="ClusterSecretStore",
+            metadata={"name": args.store_name},
+            spec=cluster_secret_store_spec(args.region, args.identity.mode, namespace=args.namespace),
+            opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[self.release])),
+        )
+
+        self.external_secrets = {}
+        for spec in args.specs:
+            depends: list[pulumi.Resource] = [self.release, self.cluster_secret_store]
+            if spec.name in versions:
+                depends.append(versions[spec.name])
+            self.external_secrets[spec.name] = kubernetes.apiextensions.CustomResource(
+                f"{name}-{spec.namespace}-{spec.name}",
+                api_version=ESO_API_VERSION,
+                kind="ExternalSecret",
+                metadata={"name": spec.name, "namespace": spec.namespace},
+                spec=external_secret_spec(spec, remote_key(args.stack_name, spec), args.store_name),
+                opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=depends)),
+            )
+
+        self.register_outputs(
+            {
+                "kms_key_arn": self.kms_key_arn,
+                "secret_arns": self.secret_arns,
+                "store_name": self.store_name,
+                "role_arn": self.role.arn,
+            }
+        )
+
+
+def _checked_seed(spec: SecretSpec) -> pulumi.Output[str]:
+    """The seed as a Pulumi secret, whose keys must match ``spec.keys`` (errors name keys, not values)."""
+
+    def check(value: str) -> str:
+        errors = _initial_value_errors(value, spec.keys)
+        if errors:
+            raise ValueError(f"secret {spec.name!r} initial_value: " + "; ".join(errors))
+        return value
+
+    return pulumi.Output.secret(spec.initial_value).apply(check)
