@@ -1,0 +1,625 @@
+"""The EKS control plane: cluster, identity (OIDC / Pod Identity), managed add-ons, and its k8s Provider.
+
+``EksCluster`` builds the control plane and everything that does not need worker nodes:
+
+* the cluster IAM role, a customer-managed KMS key for envelope encryption of Secrets, the control
+  plane log group (created before the cluster so EKS never creates an unmanaged one);
+* the cluster with API-only authentication (access entries, no aws-auth ConfigMap) and no implicit
+  admin for whoever ran ``pulumi up``: every admin is an explicit access entry;
+* the IAM OIDC provider (for IRSA) and a ``WorkloadIdentity`` describing how pods get AWS credentials;
+* the add-ons that must exist before nodes join (vpc-cni, kube-proxy, eks-pod-identity-agent);
+* a ``kubernetes.Provider`` (secret kubeconfig, ``aws eks get-token``) and the default ``gp3`` StorageClass.
+
+Add-ons that run as Deployments (coredns, aws-ebs-csi-driver, metrics-server) stay DEGRADED until a
+node can schedule them, and ``aws.eks.Addon`` waits for ACTIVE, so creating them together with the
+cluster would hang the first ``pulumi up``. They are created by ``EksCluster.install_node_addons``,
+which the caller invokes once the node groups exist::
+
+    cluster = EksCluster("ai", args)
+    nodes = NodeGroup(..., cluster=cluster)
+    cluster.install_node_addons(depends_on=[nodes])
+
+``ExistingCluster`` is the "bring your own cluster" variant: only a ``kubernetes.Provider`` from a
+given kubeconfig, and the same ``name`` / ``kubeconfig`` / ``provider`` / ``identity`` attributes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, get_args
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as kubernetes
+
+from components.iam import (
+    IdentityMode,
+    ServiceAccountRole,
+    ServiceAccountRoleArgs,
+    WorkloadIdentity,
+    allow,
+    policy_document,
+    service_trust_policy,
+)
+from components.kubeconfig import build_kubeconfig, region_from_arn
+
+SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+ALL_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+DEFAULT_LOG_TYPES = ("api", "audit", "authenticator")
+# The values CloudWatch Logs accepts for retention_in_days.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+# Add-ons that work without nodes (DaemonSets, or needed for nodes to become Ready): created with the cluster.
+PRE_NODE_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+# Add-ons that run Deployments and only become ACTIVE once nodes exist: ``install_node_addons``.
+NODE_ADDONS = ("coredns", "aws-ebs-csi-driver", "metrics-server")
+KNOWN_ADDONS = PRE_NODE_ADDONS + NODE_ADDONS
+ADDON_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+
+CLUSTER_NAME_PATTERN = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
+
+EKS_CLUSTER_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+CLUSTER_ADMIN_ACCESS_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+EBS_CSI_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+EBS_CSI_NAMESPACE = "kube-system"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+OIDC_CLIENT_ID = "sts.amazonaws.com"
+DEFAULT_STORAGE_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def _invalid(kind: str, errors: list[str]) -> ValueError:
+    return ValueError(f"invalid {kind}:\n" + "\n".join(f"- {e}" for e in errors))
+
+
+def _role_name(arn: str) -> str:
+    match = ROLE_ARN_PATTERN.match(arn)
+    return match.group(2) if match else arn
+
+
+def _resource_suffix(role_name: str) -> str:
+    """A readable, URN-safe suffix for per-admin resource names."""
+    return re.sub(r"[^a-z0-9-]+", "-", role_name.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class EksClusterArgs:
+    """Everything ``EksCluster`` needs; validated on construction (one error listing every bad field)."""
+
+    # EKS cluster name (also names the log group /aws/eks/<name>/cluster).
+    name: str
+    # The VPC the subnets belong to (informational for EKS, which derives it; exposed as ``vpc_id``).
+    vpc_id: pulumi.Input[str]
+    # Private subnets for the control-plane ENIs (at least two AZs).
+    subnet_ids: pulumi.Input[Sequence[str]]
+    # IAM role ARNs that get cluster-admin access entries. The creator gets no implicit access.
+    admin_role_arns: Sequence[str]
+    kubernetes_version: str = "1.34"
+    # The private endpoint is always on; the public one is opt-in and must be CIDR-restricted.
+    endpoint_public_access: bool = False
+    public_access_cidrs: Sequence[str] = ()
+    # Prod sets this: reject a public endpoint open to the internet (0.0.0.0/0).
+    forbid_open_endpoint: bool = False
+    enabled_log_types: Sequence[str] = DEFAULT_LOG_TYPES
+    log_retention_days: int = 90
+    identity_mode: IdentityMode = "irsa"
+    # Add-on name -> pinned version (e.g. {"vpc-cni": "v1.20.4-eksbuild.1"}). Only pinned add-ons are managed.
+    addon_versions: Mapping[str, str] = field(default_factory=dict)
+    # Protect the cluster and the KMS key (and retain the key if the stack is destroyed); Retain volumes.
+    protect: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # The kubeconfig asks for a token as this role (``--role-arn``); must be one of admin_role_arns.
+    # None: the deployer's own credentials are used (they must match an admin access entry).
+    kubeconfig_role_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        errors = self.errors()
+        if errors:
+            raise _invalid("EksClusterArgs", errors)
+
+    def errors(self) -> list[str]:
+        """Every problem with these args, as ``field: what is wrong`` lines (empty when valid)."""
+        errors: list[str] = []
+        if not isinstance(self.name, str) or not CLUSTER_NAME_PATTERN.match(self.name):
+            errors.append(
+                f"name: {self.name!r} is not a valid EKS cluster name "
+                "(1-100 letters, digits, '-' or '_', starting with a letter or digit)"
+            )
+        if self.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
+            errors.append(
+                f"kubernetes_version: {self.kubernetes_version!r} is not supported "
+                f"(supported: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)})"
+            )
+        if isinstance(self.vpc_id, str) and not self.vpc_id:
+            errors.append("vpc_id: must not be empty")
+        if isinstance(self.subnet_ids, list | tuple) and len(set(self.subnet_ids)) < 2:
+            errors.append("subnet_ids: need at least two subnets (in different availability zones)")
+        errors.extend(self._endpoint_errors())
+        errors.extend(self._admin_errors())
+        unknown_logs = [t for t in self.enabled_log_types if t not in ALL_LOG_TYPES]
+        if unknown_logs:
+            errors.append(
+                f"enabled_log_types: unknown {', '.join(map(repr, unknown_logs))} "
+                f"(allowed: {', '.join(ALL_LOG_TYPES)})"
+            )
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            errors.append(
+                f"log_retention_days: {self.log_retention_days!r} is not a CloudWatch retention "
+                f"(one of {', '.join(map(str, LOG_RETENTION_DAYS))})"
+            )
+        if self.identity_mode not in get_args(IdentityMode):
+            errors.append(f"identity_mode: {self.identity_mode!r} is not one of 'irsa', 'pod-identity'")
+        errors.extend(self._addon_errors())
+        return errors
+
+    def _endpoint_errors(self) -> list[str]:
+        errors: list[str] = []
+        cidrs = list(self.public_access_cidrs)
+        if not self.endpoint_public_access:
+            if cidrs:
+                errors.append("public_access_cidrs: must be empty when endpoint_public_access is False")
+            return errors
+        if not cidrs:
+            errors.append(
+                "public_access_cidrs: must list at least one CIDR when endpoint_public_access is True"
+            )
+        for cidr in cidrs:
+            try:
+                network = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError:
+                errors.append(f"public_access_cidrs: {cidr!r} is not an IPv4 CIDR block")
+                continue
+            if network.prefixlen == 0 and self.forbid_open_endpoint:
+                errors.append(
+                    f"public_access_cidrs: {cidr} opens the API endpoint to the internet (forbid_open_endpoint is set)"
+                )
+        return errors
+
+    def _admin_errors(self) -> list[str]:
+        errors: list[str] = []
+        arns = list(self.admin_role_arns)
+        if not arns:
+            errors.append(
+                "admin_role_arns: need at least one role (the cluster creator gets no implicit admin access)"
+            )
+        bad = [a for a in arns if not ROLE_ARN_PATTERN.match(a)]
+        if bad:
+            errors.append(f"admin_role_arns: not IAM role ARNs: {', '.join(map(repr, bad))}")
+        suffixes = [_resource_suffix(_role_name(a)) for a in arns if a not in bad]
+        duplicates = sorted({s for s in suffixes if suffixes.count(s) > 1})
+        if duplicates:
+            errors.append(f"admin_role_arns: role names must be unique, repeated: {', '.join(duplicates)}")
+        if self.kubeconfig_role_arn is not None and self.kubeconfig_role_arn not in arns:
+            errors.append("kubeconfig_role_arn: must be one of admin_role_arns")
+        return errors
+
+    def _addon_errors(self) -> list[str]:
+        errors: list[str] = []
+        unknown = [n for n in self.addon_versions if n not in KNOWN_ADDONS]
+        if unknown:
+            errors.append(
+                f"addon_versions: unknown add-on {', '.join(map(repr, unknown))} (known: {', '.join(KNOWN_ADDONS)})"
+            )
+        for addon, version in self.addon_versions.items():
+            if addon in KNOWN_ADDONS and not (
+                isinstance(version, str) and ADDON_VERSION_PATTERN.match(version)
+            ):
+                errors.append(
+                    f"addon_versions.{addon}: {version!r} is not a pinned EKS add-on version (like v1.2.3-eksbuild.1)"
+                )
+        if self.identity_mode == "pod-identity" and "eks-pod-identity-agent" not in self.addon_versions:
+            errors.append(
+                "addon_versions: identity_mode 'pod-identity' needs 'eks-pod-identity-agent' pinned"
+            )
+        return errors
+
+
+class KubernetesCluster(Protocol):
+    """What the rest of the platform needs from a cluster, whether built here or brought along."""
+
+    name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    provider: kubernetes.Provider
+    identity: WorkloadIdentity
+
+
+class EksCluster(pulumi.ComponentResource):
+    """An EKS control plane with encryption, logging, access entries, OIDC, add-ons and a k8s Provider."""
+
+    cluster: aws.eks.Cluster
+    cluster_role: aws.iam.Role
+    kms_key: aws.kms.Key
+    log_group: aws.cloudwatch.LogGroup
+    oidc_provider: aws.iam.OpenIdConnectProvider
+    access_entries: list[aws.eks.AccessEntry]
+    admin_policy_associations: list[aws.eks.AccessPolicyAssociation]
+    addons: dict[str, aws.eks.Addon]
+    pre_node_addons: list[aws.eks.Addon]
+    ebs_csi_role: ServiceAccountRole | None
+    storage_class: kubernetes.storage.v1.StorageClass
+    name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    certificate_authority_data: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    provider: kubernetes.Provider
+    identity: WorkloadIdentity
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str]
+    vpc_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        errors = args.errors()  # again, in case someone built the args with object.__setattr__
+        if errors:
+            raise _invalid("EksClusterArgs", errors)
+        super().__init__("aiplatform:cluster:EksCluster", name, None, opts)
+        self._resource_prefix = name
+        self._args = args
+        self._tags = dict(args.tags)
+        self._node_addons_installed = False
+
+        self._create_cluster_role()
+        self._create_encryption_key()
+        self._create_log_group()
+        self._create_cluster()
+        self._create_access_entries()
+        self._create_oidc_provider()
+
+        self.identity = WorkloadIdentity(
+            mode=args.identity_mode,
+            cluster_name=self.name,
+            oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer_url=self.oidc_issuer_url,
+        )
+        self.addons = {}
+        for addon in PRE_NODE_ADDONS:
+            if addon in args.addon_versions:
+                self.addons[addon] = self._create_addon(addon)
+        # Node groups should depend on these (the CNI must be there before nodes can become Ready).
+        self.pre_node_addons = list(self.addons.values())
+        self.ebs_csi_role = None
+        if "aws-ebs-csi-driver" in args.addon_versions:
+            self.ebs_csi_role = ServiceAccountRole(
+                f"{name}-ebs-csi",
+                ServiceAccountRoleArgs(
+                    identity=self.identity,
+                    namespace=EBS_CSI_NAMESPACE,
+                    service_account=EBS_CSI_SERVICE_ACCOUNT,
+                    managed_policy_arns=[EBS_CSI_POLICY_ARN],
+                    tags=self._tags,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self._create_provider()
+        self._create_storage_class()
+
+        self.register_outputs(
+            {
+                "name": self.name,
+                "endpoint": self.endpoint,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer_url": self.oidc_issuer_url,
+                "security_group_id": self.security_group_id,
+                "kms_key_arn": self.kms_key_arn,
+            }
+        )
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _create_cluster_role(self) -> None:
+        prefix = self._resource_prefix
+        self.cluster_role = aws.iam.Role(
+            f"{prefix}-cluster-role",
+            assume_role_policy=json.dumps(service_trust_policy("eks.amazonaws.com")),
+            description=f"EKS control plane of {self._args.name}",
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        self._cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{prefix}-cluster-policy",
+            role=self.cluster_role.name,
+            policy_arn=EKS_CLUSTER_POLICY_ARN,
+            opts=self._opts(),
+        )
+
+    def _create_encryption_key(self) -> None:
+        prefix, args = self._resource_prefix, self._args
+        self.kms_key = aws.kms.Key(
+            f"{prefix}-secrets-key",
+            description=f"Envelope encryption of Kubernetes Secrets in EKS cluster {args.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=self._tags,
+            opts=self._opts(protect=args.protect, retain_on_delete=args.protect),
+        )
+        self.kms_key_arn = self.kms_key.arn
+        aws.kms.Alias(
+            f"{prefix}-secrets-key-alias",
+            name=f"alias/eks/{args.name}-secrets",
+            target_key_id=self.kms_key.key_id,
+            opts=self._opts(),
+        )
+        # The control plane uses the key through the cluster role (the default key policy delegates to IAM).
+        self._cluster_kms_policy = aws.iam.RolePolicy(
+            f"{prefix}-cluster-kms",
+            role=self.cluster_role.id,
+            policy=self.kms_key.arn.apply(
+                lambda arn: json.dumps(
+                    policy_document(
+                        [allow(["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"], [arn])]
+                    )
+                )
+            ),
+            opts=self._opts(),
+        )
+
+    def _create_log_group(self) -> None:
+        args = self._args
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{self._resource_prefix}-logs",
+            name=f"/aws/eks/{args.name}/cluster",
+            retention_in_days=args.log_retention_days,
+            tags=self._tags,
+            opts=self._opts(),
+        )
+
+    def _create_cluster(self) -> None:
+        args = self._args
+        self.cluster = aws.eks.Cluster(
+            f"{self._resource_prefix}-cluster",
+            name=args.name,
+            version=args.kubernetes_version,
+            role_arn=self.cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args.subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=args.endpoint_public_access,
+                public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public_access else None,
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                bootstrap_cluster_creator_admin_permissions=False,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=self.kms_key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=list(args.enabled_log_types),
+            deletion_protection=args.protect,
+            tags=self._tags,
+            opts=self._opts(
+                protect=args.protect,
+                # The log group must exist first, or EKS creates an unmanaged one without retention;
+                # the role needs its policies before EKS assumes it.
+                depends_on=[self.log_group, self._cluster_policy, self._cluster_kms_policy],
+            ),
+        )
+        self.name = self.cluster.name
+        self.endpoint = self.cluster.endpoint
+        self.certificate_authority_data = self.cluster.certificate_authority.apply(lambda ca: ca.data)
+        self.security_group_id = self.cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id)
+        self.vpc_id = pulumi.Output.from_input(args.vpc_id)
+
+    def _create_access_entries(self) -> None:
+        prefix = self._resource_prefix
+        self.access_entries = []
+        self.admin_policy_associations = []
+        for arn in self._args.admin_role_arns:
+            suffix = _resource_suffix(_role_name(arn))
+            entry = aws.eks.AccessEntry(
+                f"{prefix}-admin-{suffix}",
+                cluster_name=self.cluster.name,
+                principal_arn=arn,
+                type="STANDARD",
+                tags=self._tags,
+                opts=self._opts(),
+            )
+            association = aws.eks.AccessPolicyAssociation(
+                f"{prefix}-admin-{suffix}-policy",
+                cluster_name=self.cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=CLUSTER_ADMIN_ACCESS_POLICY_ARN,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=self._opts(),
+            )
+            self.access_entries.append(entry)
+            self.admin_policy_associations.append(association)
+
+    def _create_oidc_provider(self) -> None:
+        self.oidc_issuer_url = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        # No thumbprint_lists: it is optional in pulumi-aws 7, and for EKS issuers IAM validates against
+        # its own trusted root CAs (a pinned thumbprint would only go stale).
+        self.oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{self._resource_prefix}-oidc",
+            url=self.oidc_issuer_url,
+            client_id_lists=[OIDC_CLIENT_ID],
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        self.oidc_provider_arn = self.oidc_provider.arn
+
+    def _create_addon(
+        self,
+        addon: str,
+        depends_on: Sequence[pulumi.Resource] = (),
+        service_account_role_arn: pulumi.Input[str] | None = None,
+    ) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            f"{self._resource_prefix}-addon-{addon}",
+            cluster_name=self.cluster.name,
+            addon_name=addon,
+            addon_version=self._args.addon_versions[addon],
+            # EKS installs self-managed vpc-cni/kube-proxy/coredns; the managed add-on takes them over.
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            service_account_role_arn=service_account_role_arn,
+            tags=self._tags,
+            opts=self._opts(depends_on=list(depends_on)),
+        )
+
+    def _create_provider(self) -> None:
+        args = self._args
+        kubeconfig = pulumi.Output.all(
+            self.cluster.name, self.endpoint, self.certificate_authority_data, self.cluster.arn
+        ).apply(
+            lambda v: build_kubeconfig(
+                v[0], v[1], v[2], region_from_arn(v[3]), role_arn=args.kubeconfig_role_arn
+            )
+        )
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        self.provider = kubernetes.Provider(
+            f"{self._resource_prefix}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            # The provider can only authenticate once the admin access entries and policies exist.
+            opts=self._opts(depends_on=[self.cluster, *self.access_entries, *self.admin_policy_associations]),
+        )
+
+    def _create_storage_class(self) -> None:
+        self.storage_class = kubernetes.storage.v1.StorageClass(
+            f"{self._resource_prefix}-gp3",
+            metadata=kubernetes.meta.v1.ObjectMetaArgs(
+                name="gp3",
+                annotations={DEFAULT_STORAGE_CLASS_ANNOTATION: "true"},
+            ),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Retain" if self._args.protect else "Delete",
+            opts=self._opts(provider=self.provider),
+        )
+
+    # -- after the nodes -----------------------------------------------------------------------
+    def install_node_addons(self, depends_on: Sequence[pulumi.Resource]) -> list[aws.eks.Addon]:
+        """Create the pinned add-ons that need schedulable nodes: coredns, aws-ebs-csi-driver, metrics-server.
+
+        Call once, after the node groups exist, passing them as ``depends_on``. Add-ons that are not
+        pinned in ``EksClusterArgs.addon_versions`` are skipped. Returns the created add-ons (also
+        available in ``self.addons``).
+        """
+        if self._node_addons_installed:
+            raise RuntimeError(
+                f"install_node_addons was already called for cluster {self._resource_prefix!r}"
+            )
+        self._node_addons_installed = True
+        after = [*depends_on, *self.addons.values()]
+        created: list[aws.eks.Addon] = []
+        for addon in NODE_ADDONS:
+            if addon not in self._args.addon_versions:
+                continue
+            role_arn = None
+            if (
+                addon == "aws-ebs-csi-driver"
+                and self.ebs_csi_role is not None
+                and self.identity.mode == "irsa"
+            ):
+                # With Pod Identity the role's association does the binding; an IRSA annotation would
+                # make the SDK try AssumeRoleWithWebIdentity against a role that doesn't trust OIDC.
+                role_arn = self.ebs_csi_role.arn
+            self.addons[addon] = self._create_addon(
+                addon, depends_on=after, service_account_role_arn=role_arn
+            )
+            created.append(self.addons[addon])
+        return created
+
+
+@dataclass(frozen=True)
+class ExistingClusterArgs:
+    """A cluster created elsewhere: its name, a kubeconfig (a Pulumi secret) and how pods get AWS access."""
+
+    name: str
+    kubeconfig: pulumi.Input[str]
+    identity_mode: IdentityMode = "irsa"
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
+
+    def __post_init__(self) -> None:
+        errors = self.errors()
+        if errors:
+            raise _invalid("ExistingClusterArgs", errors)
+
+    def errors(self) -> list[str]:
+        errors: list[str] = []
+        if not isinstance(self.name, str) or not CLUSTER_NAME_PATTERN.match(self.name):
+            errors.append(f"name: {self.name!r} is not a valid EKS cluster name")
+        if self.kubeconfig is None or (isinstance(self.kubeconfig, str) and not self.kubeconfig.strip()):
+            errors.append("kubeconfig: must not be empty")
+        if self.identity_mode not in get_args(IdentityMode):
+            errors.append(f"identity_mode: {self.identity_mode!r} is not one of 'irsa', 'pod-identity'")
+        if self.identity_mode == "irsa":
+            if self.oidc_provider_arn is None:
+                errors.append("oidc_provider_arn: required when identity_mode is 'irsa'")
+            if self.oidc_issuer_url is None:
+                errors.append("oidc_issuer_url: required when identity_mode is 'irsa'")
+        return errors
+
+
+class ExistingCluster(pulumi.ComponentResource):
+    """Bring your own cluster: only a ``kubernetes.Provider``; nothing is created in AWS."""
+
+    name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    provider: kubernetes.Provider
+    identity: WorkloadIdentity
+    oidc_provider_arn: pulumi.Output[str] | None
+    oidc_issuer_url: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        errors = args.errors()
+        if errors:
+            raise _invalid("ExistingClusterArgs", errors)
+        super().__init__("aiplatform:cluster:ExistingCluster", name, None, opts)
+        self.name = pulumi.Output.from_input(args.name)
+        self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
+        self.oidc_provider_arn = (
+            pulumi.Output.from_input(args.oidc_provider_arn) if args.oidc_provider_arn is not None else None
+        )
+        self.oidc_issuer_url = (
+            pulumi.Output.from_input(args.oidc_issuer_url) if args.oidc_issuer_url is not None else None
+        )
+        self.identity = WorkloadIdentity(
+            mode=args.identity_mode,
+            cluster_name=self.name,
+            oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer_url=self.oidc_issuer_url,
+        )
+        self.provider = kubernetes.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"name": self.name, "kubeconfig": self.kubeconfig})
