@@ -6,7 +6,7 @@ tolerations and node selector. Both sides are derived from the same values here,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -77,3 +77,37 @@ class Placement:
 
     def toleration_args(self) -> list[k8s.core.v1.TolerationArgs]:
         return [t.to_args() for t in self.tolerations]
+
+
+def toleration_from_dict(item: Mapping[str, str]) -> Toleration:
+    """The inverse of ``Toleration.to_dict``: read a toleration written in manifest/Helm-values form."""
+    return Toleration(
+        key=item.get("key", ""),
+        operator=item.get("operator", "Equal"),  # type: ignore[arg-type]
+        value=item.get("value"),
+        effect=item.get("effect") or None,  # type: ignore[arg-type]
+    )
+
+
+def is_tolerated(taint: Taint, tolerations: Iterable[Toleration]) -> bool:
+    """Whether any toleration matches ``taint``.
+
+    Adds Kubernetes' wildcard rule to ``Toleration.tolerates``: an empty key with operator ``Exists``
+    matches every taint (of its effect, if it names one).
+    """
+    for toleration in tolerations:
+        if toleration.tolerates(taint):
+            return True
+        if (
+            toleration.key == ""
+            and toleration.operator == "Exists"
+            and toleration.effect in (None, taint.effect)
+        ):
+            return True
+    return False
+
+
+def untolerated(taints: Iterable[Taint], tolerations: Iterable[Toleration]) -> tuple[Taint, ...]:
+    """The taints that none of ``tolerations`` matches (empty when a pod can land on such a node)."""
+    tolerations = tuple(tolerations)
+    return tuple(t for t in taints if not is_tolerated(t, tolerations))

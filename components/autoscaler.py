@@ -1,0 +1,237 @@
+"""The Kubernetes cluster autoscaler for EKS managed node groups.
+
+It discovers node groups by the tags that ``components.nodegroups.autoscaler_tags`` (and EKS itself)
+put on them, and may only resize or shrink Auto Scaling groups that carry those tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.iam import (
+    ServiceAccountRole,
+    ServiceAccountRoleArgs,
+    WorkloadIdentity,
+    allow,
+    policy_document,
+)
+from components.nodegroups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
+
+CHART_REPO = "https://kubernetes.github.io/autoscaler"
+CHART = "cluster-autoscaler"
+
+Expander = Literal["least-waste", "priority", "random", "most-pods", "price"]
+
+# Read-only calls the autoscaler makes to build its view of the groups. None of them supports
+# resource-level permissions (the IAM service authorization reference lists them with resource "*"),
+# so they cannot be scoped further.
+DESCRIBE_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+)
+# The only mutating calls; allowed only on Auto Scaling groups tagged as this cluster's.
+MUTATING_ACTIONS = (
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:TerminateInstanceInAutoScalingGroup",
+)
+
+
+def autoscaler_policy(
+    cluster_name: str, autoscaling_group_arns: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Least privilege as the cluster-autoscaler AWS docs describe it.
+
+    ``autoscaling_group_arns`` narrows the mutating statement to those groups as well (the tag
+    conditions always apply).
+    """
+    return policy_document(
+        [
+            allow(DESCRIBE_ACTIONS, "*"),
+            allow(
+                MUTATING_ACTIONS,
+                list(autoscaling_group_arns) if autoscaling_group_arns else "*",
+                Condition={
+                    "StringEquals": {
+                        f"aws:ResourceTag/{AUTOSCALER_TAG_PREFIX}/{cluster_name}": "owned",
+                        f"aws:ResourceTag/{AUTOSCALER_TAG_PREFIX}/enabled": "true",
+                    }
+                },
+            ),
+        ]
+    )
+
+
+def autoscaling_group_arn(name: str, partition: str = "aws") -> str:
+    """An ARN pattern for an Auto Scaling group by name (its ARN also holds an unpredictable UUID)."""
+    return f"arn:{partition}:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/{name}"
+
+
+def autoscaler_extra_args(
+    expander: str, scale_down_unneeded_time: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Command-line flags of the autoscaler (chart ``extraArgs``); ``extra`` wins."""
+    return {
+        # GPU groups split per AZ or per instance size scale together instead of filling one AZ.
+        "balance-similar-node-groups": "true",
+        # Otherwise any node running a kube-system pod (most of them) can never be removed.
+        "skip-nodes-with-system-pods": "false",
+        "expander": expander,
+        "scale-down-unneeded-time": scale_down_unneeded_time,
+        **dict(extra or {}),
+    }
+
+
+def autoscaler_values(
+    cluster_name: str,
+    region: str,
+    service_account: str,
+    service_account_annotations: Mapping[str, str],
+    extra_args: Mapping[str, str],
+    expander_priorities: Mapping[int, Sequence[str]] | None = None,
+    image_tag: str | None = None,
+) -> dict[str, Any]:
+    """Helm values of the cluster-autoscaler chart (all plain values: call it inside an apply)."""
+    values: dict[str, Any] = {
+        "cloudProvider": "aws",
+        "awsRegion": region,
+        "autoDiscovery": {"clusterName": cluster_name},
+        "fullnameOverride": CHART,
+        "rbac": {
+            "create": True,
+            "serviceAccount": {
+                "create": True,
+                "name": service_account,
+                "annotations": dict(service_account_annotations),
+            },
+        },
+        "extraArgs": dict(extra_args),
+        "nodeSelector": dict(SYSTEM_SELECTOR),
+        "priorityClassName": "system-cluster-critical",
+        # It must not evict itself while draining the node it runs on.
+        "podAnnotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "300Mi"},
+            "limits": {"memory": "600Mi"},
+        },
+        "podDisruptionBudget": {"maxUnavailable": 1},
+    }
+    if expander_priorities:
+        values["expanderPriorities"] = {str(k): list(v) for k, v in expander_priorities.items()}
+    if image_tag:
+        values["image"] = {"tag": image_tag}
+    return values
+
+
+@dataclass
+class ClusterAutoscalerArgs:
+    cluster_name: pulumi.Input[str]
+    region: pulumi.Input[str]
+    identity: WorkloadIdentity
+    provider: k8s.Provider
+    chart_version: str = "9.46.6"
+    namespace: str = "kube-system"
+    service_account: str = "cluster-autoscaler"
+    # Names of the node groups' Auto Scaling groups (``NodeGroups.autoscaling_group_names``): when
+    # given, the mutating actions are limited to them on top of the tag conditions.
+    autoscaling_group_names: Sequence[pulumi.Input[str]] = ()
+    partition: str = "aws"
+    expander: Expander = "least-waste"
+    # Required with expander="priority": priority -> regexes of node group names (higher wins).
+    expander_priorities: Mapping[int, Sequence[str]] | None = None
+    scale_down_unneeded_time: str = "10m"
+    extra_args: Mapping[str, str] = field(default_factory=dict)
+    # Match the autoscaler's minor version to the cluster's (e.g. "v1.33.0"); None: the chart's.
+    image_tag: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    """The cluster autoscaler, its least-privilege pod role and its Helm release."""
+
+    role: ServiceAccountRole
+    release: k8s.helm.v3.Release
+    role_arn: pulumi.Output[str]
+    resources: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
+        _validate(args)
+        super().__init__("aiplatform:autoscaler:ClusterAutoscaler", name, None, opts)
+
+        group_arns = pulumi.Output.all(*args.autoscaling_group_names).apply(
+            lambda names: [autoscaling_group_arn(n, args.partition) for n in names]
+        )
+        policy = pulumi.Output.all(args.cluster_name, group_arns).apply(
+            lambda v: autoscaler_policy(v[0], v[1])
+        )
+        self.role = ServiceAccountRole(
+            f"{name}-iam",
+            ServiceAccountRoleArgs(
+                identity=args.identity,
+                namespace=args.namespace,
+                service_account=args.service_account,
+                policy=policy,
+                tags=dict(args.tags),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.role_arn = self.role.arn
+
+        extra_args = autoscaler_extra_args(args.expander, args.scale_down_unneeded_time, args.extra_args)
+        values = pulumi.Output.all(
+            args.cluster_name, args.region, self.role.service_account_annotations
+        ).apply(
+            lambda v: autoscaler_values(
+                cluster_name=v[0],
+                region=v[1],
+                service_account=args.service_account,
+                service_account_annotations=v[2],
+                extra_args=extra_args,
+                expander_priorities=args.expander_priorities,
+                image_tag=args.image_tag,
+            )
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=CHART,
+            chart=CHART,
+            version=args.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=args.namespace,
+            values=values,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                # The role (and its Pod Identity association) must exist before the pod asks for credentials.
+                depends_on=[self.role, *args.depends_on],
+            ),
+        )
+        self.resources = [self.role, self.release]
+        self.register_outputs({"role_arn": self.role_arn, "release_status": self.release.status})
+
+
+def _validate(args: ClusterAutoscalerArgs) -> None:
+    problems: list[str] = []
+    if not args.chart_version:
+        problems.append("chart_version: pin a chart version")
+    if args.expander not in ("least-waste", "priority", "random", "most-pods", "price"):
+        problems.append(f"expander: unknown expander {args.expander!r}")
+    if args.expander == "priority" and not args.expander_priorities:
+        problems.append("expander_priorities: required when expander is 'priority'")
+    if args.expander_priorities and args.expander != "priority":
+        problems.append("expander_priorities: only used with expander 'priority'")
+    if problems:
+        raise ValueError("invalid cluster autoscaler:\n" + "\n".join(f"- {p}" for p in problems))

@@ -1,0 +1,261 @@
+"""GPU support: the NVIDIA device plugin (and optionally the DCGM exporter) on the GPU node groups.
+
+The classic failure is a device plugin DaemonSet that does not tolerate a GPU group's taints: the
+plugin never runs there, nodes never advertise ``nvidia.com/gpu`` and GPU pods stay Pending forever.
+Here the tolerations are *derived* from the node group specs (``gpu_tolerations``), and whatever
+values finally reach Helm, including hand-written overrides, are checked by ``unschedulable_groups``
+before anything is created.
+
+Placement of GPU workloads (``placement_for``) lives in ``components.nodegroups`` next to the labels
+and taints it is derived from; it is re-exported here for convenience.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.nodegroups import GPU_PRESENT_LABEL, NodeGroupSpec, node_taints, placement_for
+from components.scheduling import Toleration, toleration_from_dict, untolerated
+
+__all__ = [
+    "DCGM_EXPORTER_CHART",
+    "DCGM_EXPORTER_REPO",
+    "DEVICE_PLUGIN_CHART",
+    "DEVICE_PLUGIN_REPO",
+    "GpuSupport",
+    "GpuSupportArgs",
+    "dcgm_exporter_values",
+    "deep_merge",
+    "device_plugin_values",
+    "gpu_node_affinity",
+    "gpu_tolerations",
+    "placement_for",
+    "unschedulable_groups",
+]
+
+DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
+DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
+DCGM_EXPORTER_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
+DCGM_EXPORTER_CHART = "dcgm-exporter"
+
+
+# -- pure values -----------------------------------------------------------------------------------
+def gpu_tolerations(specs: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
+    """One toleration per distinct taint of the GPU groups (the GPU taint plus every extra taint)."""
+    taints = [t for spec in specs if spec.is_gpu for t in node_taints(spec)]
+    return tuple(t.toleration() for t in dict.fromkeys(taints))
+
+
+def gpu_node_affinity() -> dict[str, Any]:
+    """Only nodes labelled ``nvidia.com/gpu.present=true`` (replaces the chart's NFD-based default)."""
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]}]}
+                ]
+            }
+        }
+    }
+
+
+def _gpu_daemon_values(specs: Sequence[NodeGroupSpec]) -> dict[str, Any]:
+    """Where a per-GPU-node DaemonSet runs: shared by the device plugin and the DCGM exporter."""
+    return {
+        "tolerations": [t.to_dict() for t in gpu_tolerations(specs)],
+        "nodeSelector": {GPU_PRESENT_LABEL: "true"},
+        "affinity": gpu_node_affinity(),
+    }
+
+
+def device_plugin_values(specs: Sequence[NodeGroupSpec]) -> dict[str, Any]:
+    """Helm values of the nvidia-device-plugin chart, derived from the GPU node group specs."""
+    return {
+        **_gpu_daemon_values(specs),
+        # Without the plugin a GPU node advertises no GPUs: it must never be preempted or evicted.
+        "priorityClassName": "system-node-critical",
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"memory": "256Mi"},
+        },
+    }
+
+
+def dcgm_exporter_values(specs: Sequence[NodeGroupSpec], service_monitor: bool = False) -> dict[str, Any]:
+    """Helm values of the dcgm-exporter chart: the same placement as the device plugin."""
+    return {
+        **_gpu_daemon_values(specs),
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        # A ServiceMonitor needs the prometheus-operator CRDs; off unless the stack has them.
+        "serviceMonitor": {"enabled": service_monitor},
+    }
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``: mappings merge key by key, anything else (lists too) replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def unschedulable_groups(
+    specs: Sequence[NodeGroupSpec], tolerations: Sequence[Toleration | Mapping[str, str]]
+) -> dict[str, tuple[str, ...]]:
+    """GPU groups on which a pod with ``tolerations`` cannot run, with the taints it misses.
+
+    Tolerations may be ``Toleration`` objects or dicts in manifest/Helm-values form.
+    """
+    parsed = [t if isinstance(t, Toleration) else toleration_from_dict(t) for t in tolerations]
+    missing: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        if not spec.is_gpu:
+            continue
+        taints = untolerated(node_taints(spec), parsed)
+        if taints:
+            missing[spec.name] = tuple(f"{t.key}={t.value}:{t.effect}" for t in taints)
+    return missing
+
+
+def check_schedulable(chart: str, specs: Sequence[NodeGroupSpec], values: Mapping[str, Any]) -> None:
+    """Raise when the final values would keep ``chart`` off some GPU group."""
+    missing = unschedulable_groups(specs, values.get("tolerations") or [])
+    if missing:
+        details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
+        raise ValueError(f"{chart}: tolerations do not cover the taints of GPU node groups: {details}")
+
+
+# -- the component -------------------------------------------------------------------------------
+@dataclass
+class GpuSupportArgs:
+    provider: k8s.Provider
+    gpu_specs: Sequence[NodeGroupSpec]
+    device_plugin_chart_version: str = "0.18.0"
+    namespace: str = "nvidia-device-plugin"
+    create_namespace: bool = True
+    # Deep-merged over the derived values; the result is checked against every GPU group's taints.
+    device_plugin_values_override: Mapping[str, Any] = field(default_factory=dict)
+    dcgm_exporter: bool = False
+    dcgm_exporter_chart_version: str | None = None  # required when dcgm_exporter is on
+    dcgm_service_monitor: bool = False
+    dcgm_exporter_values_override: Mapping[str, Any] = field(default_factory=dict)
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+GpuOperatorArgs = GpuSupportArgs  # the name used in early drafts of the design
+
+
+class GpuSupport(pulumi.ComponentResource):
+    """Makes GPU nodes advertise ``nvidia.com/gpu`` (and optionally export GPU metrics)."""
+
+    namespace: k8s.core.v1.Namespace | None
+    device_plugin: k8s.helm.v3.Release
+    dcgm_exporter: k8s.helm.v3.Release | None
+    device_plugin_values: dict[str, Any]
+    dcgm_values: dict[str, Any] | None
+    resources: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: GpuSupportArgs, opts: pulumi.ResourceOptions | None = None):
+        plugin_values, dcgm_values = self._validated_values(args)
+        super().__init__("aiplatform:gpu:GpuSupport", name, None, opts)
+        self.device_plugin_values, self.dcgm_values = plugin_values, dcgm_values
+
+        self.namespace = None
+        depends_on = list(args.depends_on)
+        if args.create_namespace:
+            self.namespace = k8s.core.v1.Namespace(
+                f"{name}-ns",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=args.namespace,
+                    # hostPath mounts of the kubelet's device-plugin socket need the privileged level.
+                    labels={"pod-security.kubernetes.io/enforce": "privileged"},
+                ),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            )
+            depends_on.append(self.namespace)
+
+        self.device_plugin = self._release(
+            f"{name}-device-plugin",
+            args,
+            DEVICE_PLUGIN_REPO,
+            DEVICE_PLUGIN_CHART,
+            args.device_plugin_chart_version,
+            plugin_values,
+            depends_on,
+        )
+        self.dcgm_exporter = None
+        if dcgm_values is not None and args.dcgm_exporter_chart_version:
+            self.dcgm_exporter = self._release(
+                f"{name}-dcgm-exporter",
+                args,
+                DCGM_EXPORTER_REPO,
+                DCGM_EXPORTER_CHART,
+                args.dcgm_exporter_chart_version,
+                dcgm_values,
+                [*depends_on, self.device_plugin],
+            )
+        self.resources = [
+            r for r in (self.namespace, self.device_plugin, self.dcgm_exporter) if r is not None
+        ]
+        self.register_outputs({"device_plugin_status": self.device_plugin.status})
+
+    @staticmethod
+    def _validated_values(args: GpuSupportArgs) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        problems: list[str] = []
+        if not any(s.is_gpu for s in args.gpu_specs):
+            problems.append("gpu_specs: at least one gpu node group is required")
+        if not args.device_plugin_chart_version:
+            problems.append("device_plugin_chart_version: pin a chart version")
+        if args.dcgm_exporter and not args.dcgm_exporter_chart_version:
+            problems.append("dcgm_exporter_chart_version: pin a chart version when dcgm_exporter is on")
+
+        plugin = deep_merge(device_plugin_values(args.gpu_specs), args.device_plugin_values_override)
+        dcgm = None
+        if args.dcgm_exporter:
+            dcgm = deep_merge(
+                dcgm_exporter_values(args.gpu_specs, args.dcgm_service_monitor),
+                args.dcgm_exporter_values_override,
+            )
+        for chart, values in ((DEVICE_PLUGIN_CHART, plugin), (DCGM_EXPORTER_CHART, dcgm)):
+            if values is None:
+                continue
+            try:
+                check_schedulable(chart, args.gpu_specs, values)
+            except ValueError as error:
+                problems.append(str(error))
+        if problems:
+            raise ValueError("invalid GPU support:\n" + "\n".join(f"- {p}" for p in problems))
+        return plugin, dcgm
+
+    def _release(
+        self,
+        resource_name: str,
+        args: GpuSupportArgs,
+        repo: str,
+        chart: str,
+        version: str,
+        values: dict[str, Any],
+        depends_on: list[pulumi.Resource],
+    ) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            resource_name,
+            name=chart,
+            chart=chart,
+            version=version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            namespace=args.namespace,
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=depends_on),
+        )

@@ -1,0 +1,448 @@
+"""EKS managed node groups: one shared node role, one launch template and one node group per spec.
+
+Everything a node group *means* to the rest of the platform is derived here from one frozen
+``NodeGroupSpec`` by pure functions, so the pieces cannot drift apart:
+
+- ``node_labels`` / ``node_taints``  -> what EKS puts on the nodes;
+- ``placement_for``                  -> how a workload lands on the group (selector + tolerations + GPU);
+- ``autoscaler_tags``                -> what the cluster autoscaler needs to scale the group from zero.
+
+``validate_specs`` checks every spec before anything is created and raises one ``ValueError`` that
+lists every bad field as ``<group>.<field>: <problem>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import service_trust_policy
+from components.scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Taint
+
+NodeRole = Literal["system", "gpu"]
+CapacityType = Literal["ON_DEMAND", "SPOT"]
+
+# -- label keys (the platform's own vocabulary) ---------------------------------------------------
+ROLE_LABEL = "aiplatform.io/node-role"
+NODE_GROUP_LABEL = "aiplatform.io/node-group"
+ACCELERATOR_LABEL = "aiplatform.io/accelerator"
+CAPACITY_LABEL = "aiplatform.io/capacity-type"
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+
+SYSTEM_SELECTOR = {ROLE_LABEL: "system"}
+
+# -- AMI types (AL2 is gone for Kubernetes 1.33+) -------------------------------------------------
+SYSTEM_AMI_TYPES = frozenset({"AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64"})
+GPU_AMI_TYPES = frozenset(
+    {
+        "AL2023_x86_64_NVIDIA",
+        "AL2023_ARM_64_NVIDIA",
+        "BOTTLEROCKET_x86_64_NVIDIA",
+        "BOTTLEROCKET_ARM_64_NVIDIA",
+    }
+)
+ARM_AMI_TYPES = frozenset({"AL2023_ARM_64_STANDARD", "AL2023_ARM_64_NVIDIA", "BOTTLEROCKET_ARM_64_NVIDIA"})
+DEFAULT_AMI_TYPE: Mapping[str, str] = {"system": "AL2023_x86_64_STANDARD", "gpu": "AL2023_x86_64_NVIDIA"}
+
+# -- instance families ----------------------------------------------------------------------------
+# EC2 families with NVIDIA GPUs that the NVIDIA EKS AMIs support. Deliberately absent: g4ad (AMD
+# Radeon), inf1/inf2/trn1/trn2 (AWS Neuron, not nvidia.com/gpu), dl1 (Habana), f1/f2 (FPGA).
+GPU_INSTANCE_FAMILIES = frozenset(
+    {
+        "g4dn",  # T4
+        "g5",  # A10G
+        "g5g",  # T4G on Graviton (arm64)
+        "g6",  # L4
+        "g6e",  # L40S
+        "g6f",  # fractional L4
+        "gr6",  # L4, more memory per GPU
+        "gr6f",
+        "g7e",  # RTX PRO 6000 Blackwell
+        "p3",  # V100
+        "p3dn",
+        "p4d",  # A100
+        "p4de",
+        "p5",  # H100
+        "p5e",  # H200
+        "p5en",
+        "p6-b200",  # B200
+        "p6-b300",
+        "p6e-gb200",  # GB200 (Grace, arm64)
+    }
+)
+# Graviton families are recognised by the "g" after the generation digit (m7g, c7gn, r8gd, t4g, g5g);
+# these are the exceptions that the pattern cannot see.
+_ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
+_EXTRA_ARM_FAMILIES = frozenset({"a1", "p6e-gb200"})
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
+
+AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
+NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_TAG_PREFIX}/node-template"
+
+# AWS managed policies on the shared node role. Why the CNI policy is here rather than on an IRSA
+# role for aws-node: nodes cannot become Ready until the VPC CNI can attach ENIs, and the role for the
+# CNI add-on belongs to the cluster module, which may not exist yet when the first nodes boot. The
+# price is that anything reaching the instance metadata service can use the CNI permissions; set
+# ``attach_cni_policy=False`` once the vpc-cni add-on has its own IRSA/Pod Identity role.
+WORKER_NODE_POLICY = "AmazonEKSWorkerNodePolicy"
+ECR_READ_ONLY_POLICY = "AmazonEC2ContainerRegistryReadOnly"
+CNI_POLICY = "AmazonEKS_CNI_Policy"
+
+
+def instance_family(instance_type: str) -> str:
+    """``g5.2xlarge`` -> ``g5``; ``p6-b200.48xlarge`` -> ``p6-b200``."""
+    return instance_type.split(".", 1)[0]
+
+
+def is_gpu_instance(instance_type: str) -> bool:
+    return instance_family(instance_type) in GPU_INSTANCE_FAMILIES
+
+
+def is_arm_instance(instance_type: str) -> bool:
+    family = instance_family(instance_type)
+    return family in _EXTRA_ARM_FAMILIES or bool(_ARM_FAMILY.match(family))
+
+
+@dataclass(frozen=True)
+class NodeGroupSpec:
+    """One EKS managed node group.
+
+    ``role="system"`` runs the platform's controllers; ``role="gpu"`` groups always carry the GPU taint,
+    may scale to zero, and need ``accelerator`` (a label value such as ``nvidia-a10g``) and
+    ``gpus_per_node`` (what the autoscaler assumes a new node brings when the group is at zero).
+    """
+
+    name: str
+    role: NodeRole = "system"
+    instance_types: tuple[str, ...] = ("m7i.large",)
+    capacity_type: CapacityType = "ON_DEMAND"
+    ami_type: str | None = None  # None: DEFAULT_AMI_TYPE[role]
+    min_size: int = 1
+    desired_size: int = 1
+    max_size: int = 3
+    disk_size_gib: int = 50
+    labels: Mapping[str, str] = field(default_factory=dict)
+    accelerator: str | None = None
+    gpus_per_node: int = 0
+    taints: tuple[Taint, ...] = ()
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.role == "gpu"
+
+    @property
+    def resolved_ami_type(self) -> str:
+        return self.ami_type or DEFAULT_AMI_TYPE.get(self.role, "")
+
+
+# -- pure derivations ----------------------------------------------------------------------------
+def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
+    """The Kubernetes labels of the group's nodes: the extra labels, then the platform's own."""
+    labels = dict(spec.labels)
+    labels[ROLE_LABEL] = spec.role
+    labels[NODE_GROUP_LABEL] = spec.name
+    labels[CAPACITY_LABEL] = "spot" if spec.capacity_type == "SPOT" else "on-demand"
+    if spec.is_gpu:
+        labels[GPU_PRESENT_LABEL] = "true"
+        labels[ACCELERATOR_LABEL] = spec.accelerator or ""
+    return labels
+
+
+def node_taints(spec: NodeGroupSpec) -> tuple[Taint, ...]:
+    """GPU groups always carry ``GPU_TAINT`` first; extra taints follow, duplicates dropped."""
+    taints = ((GPU_TAINT,) if spec.is_gpu else ()) + tuple(spec.taints)
+    return tuple(dict.fromkeys(taints))
+
+
+def placement_for(spec: NodeGroupSpec) -> Placement:
+    """The one source of truth for landing a pod on this group (and only this group)."""
+    return Placement(
+        node_selector={NODE_GROUP_LABEL: spec.name},
+        tolerations=tuple(t.toleration() for t in node_taints(spec)),
+        gpu_resource=GPU_RESOURCE if spec.is_gpu else None,
+    )
+
+
+def autoscaler_tags(spec: NodeGroupSpec, cluster_name: str) -> dict[str, str]:
+    """Cluster-autoscaler auto-discovery tags plus the node-template hints for scale-from-zero."""
+    tags = {
+        f"{AUTOSCALER_TAG_PREFIX}/enabled": "true",
+        f"{AUTOSCALER_TAG_PREFIX}/{cluster_name}": "owned",
+    }
+    tags.update(node_template_tags(spec))
+    return tags
+
+
+def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
+    """What a node of an empty group would look like: labels, taints and GPUs."""
+    tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in node_labels(spec).items()}
+    for taint in node_taints(spec):
+        tags[f"{NODE_TEMPLATE_PREFIX}/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
+    if spec.is_gpu:
+        tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(spec.gpus_per_node)
+    return tags
+
+
+def eks_taints(spec: NodeGroupSpec) -> list[aws.eks.NodeGroupTaintArgs]:
+    return [
+        aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect()) for t in node_taints(spec)
+    ]
+
+
+# -- validation ----------------------------------------------------------------------------------
+def spec_problems(spec: NodeGroupSpec) -> list[str]:
+    """Every problem with one spec, each as ``<group>.<field>: <what is wrong>``."""
+    n = spec.name
+    problems: list[str] = []
+    if not _NAME.match(spec.name):
+        problems.append(f"{n}.name: must be lowercase letters, digits and '-', at most 63 characters")
+    if spec.role not in ("system", "gpu"):
+        problems.append(f"{n}.role: must be 'system' or 'gpu', got {spec.role!r}")
+        return problems
+    if spec.capacity_type not in ("ON_DEMAND", "SPOT"):
+        problems.append(f"{n}.capacity_type: must be ON_DEMAND or SPOT, got {spec.capacity_type!r}")
+
+    ami = spec.resolved_ami_type
+    allowed_ami = GPU_AMI_TYPES if spec.is_gpu else SYSTEM_AMI_TYPES
+    if ami not in allowed_ami:
+        problems.append(
+            f"{n}.ami_type: {ami} is not allowed for {spec.role} groups (use one of {', '.join(sorted(allowed_ami))})"
+        )
+
+    if not spec.instance_types:
+        problems.append(f"{n}.instance_types: at least one instance type is required")
+    gpu_types = [t for t in spec.instance_types if is_gpu_instance(t)]
+    if spec.is_gpu:
+        not_gpu = [t for t in spec.instance_types if not is_gpu_instance(t)]
+        if not_gpu:
+            problems.append(
+                f"{n}.instance_types: {', '.join(not_gpu)} not in a GPU instance family "
+                f"({', '.join(sorted(GPU_INSTANCE_FAMILIES))})"
+            )
+    elif gpu_types:
+        problems.append(f"{n}.instance_types: GPU instances ({', '.join(gpu_types)}) belong in a gpu group")
+    if ami in allowed_ami and spec.instance_types:
+        arm_ami = ami in ARM_AMI_TYPES
+        mismatched = [t for t in spec.instance_types if is_arm_instance(t) != arm_ami]
+        if mismatched:
+            arch = "arm64" if arm_ami else "x86_64"
+            problems.append(f"{n}.instance_types: {', '.join(mismatched)} cannot run the {arch} AMI {ami}")
+
+    lowest = 0 if spec.is_gpu else 1
+    if spec.min_size < lowest:
+        problems.append(f"{n}.min_size: must be >= {lowest} for {spec.role} groups")
+    if spec.max_size < 1:
+        problems.append(f"{n}.max_size: must be >= 1")
+    if not spec.min_size <= spec.desired_size <= spec.max_size:
+        problems.append(
+            f"{n}.desired_size: must satisfy min_size ({spec.min_size}) <= desired_size "
+            f"({spec.desired_size}) <= max_size ({spec.max_size})"
+        )
+    if spec.disk_size_gib < 20:
+        problems.append(f"{n}.disk_size_gib: must be >= 20")
+
+    if spec.is_gpu:
+        if not spec.accelerator or not _NAME.match(spec.accelerator):
+            problems.append(f"{n}.accelerator: required for gpu groups, a label value such as 'nvidia-a10g'")
+        if spec.gpus_per_node < 1:
+            problems.append(f"{n}.gpus_per_node: must be >= 1 for gpu groups")
+    elif spec.accelerator or spec.gpus_per_node:
+        problems.append(f"{n}.accelerator: only gpu groups have accelerators or gpus_per_node")
+
+    platform_keys = {ROLE_LABEL, NODE_GROUP_LABEL, CAPACITY_LABEL, ACCELERATOR_LABEL, GPU_PRESENT_LABEL}
+    bad_labels = sorted(
+        k for k in spec.labels if k in platform_keys or k.startswith(_RESERVED_LABEL_PREFIXES)
+    )
+    if bad_labels:
+        problems.append(
+            f"{n}.labels: {', '.join(bad_labels)} are set by the platform or reserved by Kubernetes/EKS"
+        )
+    return problems
+
+
+def validate_specs(specs: Sequence[NodeGroupSpec]) -> None:
+    """Raise one ``ValueError`` listing every bad field of every spec."""
+    problems: list[str] = []
+    if not specs:
+        problems.append("specs: at least one node group is required")
+    names = [s.name for s in specs]
+    duplicates = sorted({x for x in names if names.count(x) > 1})
+    if duplicates:
+        problems.append(f"specs: duplicate node group names: {', '.join(duplicates)}")
+    for spec in specs:
+        problems.extend(spec_problems(spec))
+    if problems:
+        raise ValueError("invalid node groups:\n" + "\n".join(f"- {p}" for p in problems))
+
+
+# -- the component -------------------------------------------------------------------------------
+@dataclass
+class NodeGroupsArgs:
+    cluster_name: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    specs: Sequence[NodeGroupSpec]
+    kubernetes_version: pulumi.Input[str] | None = None  # None: the control plane's version
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # See the note at CNI_POLICY.
+    attach_cni_policy: bool = True
+    # 2 lets containerised agents (not only host-network pods) reach IMDSv2, as EKS's own default does.
+    imds_hop_limit: int = 2
+    partition: str = "aws"
+    # EKS does not copy node group tags to the group's Auto Scaling group; the autoscaler reads the
+    # node-template hints from the ASG, so copy those (only those: EKS tags the ASG with the
+    # auto-discovery tags itself).
+    propagate_node_template_tags: bool = True
+    # Resources the node groups must wait for (e.g. the vpc-cni add-on).
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class NodeGroups(pulumi.ComponentResource):
+    """The cluster's managed node groups; the autoscaler owns their desired size."""
+
+    node_role: aws.iam.Role
+    node_role_arn: pulumi.Output[str]
+    launch_templates: dict[str, aws.ec2.LaunchTemplate]
+    groups: dict[str, aws.eks.NodeGroup]
+    autoscaling_group_names: dict[str, pulumi.Output[str]]
+    placements: dict[str, Placement]
+    resources: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
+        validate_specs(args.specs)
+        if args.imds_hop_limit not in (1, 2):
+            raise ValueError(f"imds_hop_limit: must be 1 or 2, got {args.imds_hop_limit}")
+        super().__init__("aiplatform:nodegroups:NodeGroups", name, None, opts)
+        self._name = name
+        self._args = args
+
+        self.node_role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=pulumi.Output.json_dumps(service_trust_policy("ec2.amazonaws.com")),
+            description="Shared role of the cluster's managed nodes",
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        policies = [WORKER_NODE_POLICY, ECR_READ_ONLY_POLICY] + (
+            [CNI_POLICY] if args.attach_cni_policy else []
+        )
+        self.node_role_attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy.lower().replace('_', '-')}",
+                role=self.node_role.name,
+                policy_arn=f"arn:{args.partition}:iam::aws:policy/{policy}",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for policy in policies
+        ]
+        self.node_role_arn = self.node_role.arn
+
+        self.launch_templates = {}
+        self.groups = {}
+        self.autoscaling_group_names = {}
+        self.asg_tags: list[aws.autoscaling.Tag] = []
+        for spec in args.specs:
+            self.launch_templates[spec.name], self.groups[spec.name] = self._create_group(spec)
+        self.placements = {s.name: placement_for(s) for s in args.specs if s.is_gpu}
+        self.resources = [
+            self.node_role,
+            *self.node_role_attachments,
+            *self.launch_templates.values(),
+            *self.groups.values(),
+            *self.asg_tags,
+        ]
+        self.register_outputs(
+            {
+                "node_role_arn": self.node_role_arn,
+                "group_names": {k: g.node_group_name for k, g in self.groups.items()},
+            }
+        )
+
+    def _create_group(self, spec: NodeGroupSpec) -> tuple[aws.ec2.LaunchTemplate, aws.eks.NodeGroup]:
+        """One launch template and one node group, for a system or a GPU spec alike."""
+        name, args = f"{self._name}-{spec.name}", self._args
+        child = pulumi.ResourceOptions(parent=self)
+        instance_tags = {**args.tags, "Name": name, "aiplatform.io/node-group": spec.name}
+        # Bottlerocket boots from a small OS volume (/dev/xvda); images and containers live on /dev/xvdb.
+        device = "/dev/xvdb" if spec.resolved_ami_type.startswith("BOTTLEROCKET") else "/dev/xvda"
+
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"Nodes of the {spec.name} node group",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=args.imds_hop_limit,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=device,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=spec.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=instance_tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            tags=dict(args.tags),
+            opts=child,
+        )
+
+        group_tags = pulumi.Output.from_input(args.cluster_name).apply(
+            lambda cluster: {**args.tags, **autoscaler_tags(spec, cluster)}
+        )
+        group = aws.eks.NodeGroup(
+            name,
+            cluster_name=args.cluster_name,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=args.subnet_ids,
+            version=args.kubernetes_version,
+            ami_type=spec.resolved_ami_type,
+            capacity_type=spec.capacity_type,
+            instance_types=list(spec.instance_types),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=spec.min_size, desired_size=spec.desired_size, max_size=spec.max_size
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels=node_labels(spec),
+            taints=eks_taints(spec),
+            tags=group_tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The node role needs its policies before nodes join, or creation fails after ~20 min.
+                depends_on=[*self.node_role_attachments, *args.depends_on],
+                # The cluster autoscaler owns the desired size after creation.
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
+        )
+        # A managed node group has exactly one Auto Scaling group.
+        asg_name = group.resources.apply(lambda rs: rs[0].autoscaling_groups[0].name)
+        self.autoscaling_group_names[spec.name] = asg_name
+        if args.propagate_node_template_tags:
+            for key, value in sorted(node_template_tags(spec).items()):
+                # Named by the tag key, so adding a label does not rename the other tags.
+                self.asg_tags.append(
+                    aws.autoscaling.Tag(
+                        f"{name}-asg-tag-{hashlib.sha256(key.encode()).hexdigest()[:8]}",
+                        autoscaling_group_name=asg_name,
+                        tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                        opts=child,
+                    )
+                )
+        return template, group

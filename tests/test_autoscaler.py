@@ -1,0 +1,161 @@
+import json
+
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.autoscaler import (
+    CHART_REPO,
+    ClusterAutoscaler,
+    ClusterAutoscalerArgs,
+    autoscaler_policy,
+)
+from components.iam import IRSA_ROLE_ANNOTATION, WorkloadIdentity
+from tests.conftest import resolve
+
+ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC123"
+PROVIDER_ARN = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC123"
+DESCRIBE = [
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+]
+MUTATING = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+CONDITION = {
+    "StringEquals": {
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/ai": "owned",
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true",
+    }
+}
+
+
+def irsa() -> WorkloadIdentity:
+    return WorkloadIdentity(
+        mode="irsa", cluster_name="ai", oidc_provider_arn=PROVIDER_ARN, oidc_issuer_url=ISSUER
+    )
+
+
+def autoscaler(**extra):
+    def program():
+        p = k8s.Provider("k8s", kubeconfig="{}")
+        ca = ClusterAutoscaler(
+            "ca",
+            ClusterAutoscalerArgs(
+                cluster_name="ai", region="us-east-1", identity=irsa(), provider=p, **extra
+            ),
+        )
+        return p, ca
+
+    return program
+
+
+def test_policy_is_least_privilege():
+    policy = autoscaler_policy("ai")
+    assert policy["Statement"] == [
+        {"Effect": "Allow", "Action": DESCRIBE, "Resource": "*"},
+        {"Effect": "Allow", "Action": MUTATING, "Resource": "*", "Condition": CONDITION},
+    ]
+
+
+def test_role_trusts_the_autoscaler_service_account_and_scopes_mutations_by_tag(build, monitor):
+    _, ca = build(autoscaler())
+    trust = json.loads(monitor.named("ca-iam-role").inputs["assumeRolePolicy"])
+    condition = trust["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["oidc.eks.us-east-1.amazonaws.com/id/ABC123:sub"] == (
+        "system:serviceaccount:kube-system:cluster-autoscaler"
+    )
+    policy = json.loads(monitor.named("ca-iam-policy").inputs["policy"])
+    assert policy == autoscaler_policy("ai")
+    assert resolve(ca.role_arn).startswith("arn:aws:iam::123456789012:role/ca-iam-role")
+
+
+def test_mutations_can_be_limited_to_named_auto_scaling_groups(build, monitor):
+    build(autoscaler(autoscaling_group_names=["eks-gpu-1"]))
+    (_, mutating) = json.loads(monitor.named("ca-iam-policy").inputs["policy"])["Statement"]
+    assert mutating["Resource"] == [
+        "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/eks-gpu-1"
+    ]
+    assert mutating["Condition"] == CONDITION
+
+
+def test_release_values_and_provider(build, monitor):
+    p, ca = build(autoscaler(depends_on=()))
+    release = monitor.named("ca-release")
+    inputs = release.inputs
+    assert (inputs["chart"], inputs["version"], inputs["namespace"]) == (
+        "cluster-autoscaler",
+        "9.46.6",
+        "kube-system",
+    )
+    assert inputs["repositoryOpts"] == {"repo": CHART_REPO}
+    values = inputs["values"]
+    assert values["autoDiscovery"] == {"clusterName": "ai"}
+    assert values["awsRegion"] == "us-east-1"
+    assert values["cloudProvider"] == "aws"
+    assert values["rbac"]["serviceAccount"] == {
+        "create": True,
+        "name": "cluster-autoscaler",
+        "annotations": {IRSA_ROLE_ANNOTATION: resolve(ca.role_arn)},
+    }
+    assert values["extraArgs"] == {
+        "balance-similar-node-groups": "true",
+        "skip-nodes-with-system-pods": "false",
+        "expander": "least-waste",
+        "scale-down-unneeded-time": "10m",
+    }
+    assert values["nodeSelector"] == {"aiplatform.io/node-role": "system"}
+    assert values["podDisruptionBudget"] == {"maxUnavailable": 1}
+    assert values["resources"]["requests"]
+    assert release.provider_urn == resolve(p.urn)
+    # Depending on the role component waits for its children: the role and its permissions.
+    assert {monitor.named("ca-iam-role").urn, monitor.named("ca-iam-policy").urn} <= set(release.dependencies)
+    assert [r.name for r in monitor.registrations if r.type.startswith("kubernetes:")] == ["ca-release"]
+
+
+def test_pod_identity_and_priority_expander(build, monitor):
+    def program():
+        p = k8s.Provider("k8s", kubeconfig="{}")
+        return ClusterAutoscaler(
+            "ca",
+            ClusterAutoscalerArgs(
+                cluster_name="ai",
+                region="eu-west-1",
+                identity=WorkloadIdentity(mode="pod-identity", cluster_name="ai"),
+                provider=p,
+                chart_version="9.50.1",
+                expander="priority",
+                expander_priorities={50: [".*gpu-h100.*"], 10: [".*"]},
+            ),
+        )
+
+    build(program)
+    values = monitor.named("ca-release").inputs["values"]
+    assert monitor.named("ca-release").inputs["version"] == "9.50.1"
+    assert values["rbac"]["serviceAccount"]["annotations"] == {}
+    assert values["extraArgs"]["expander"] == "priority"
+    assert values["expanderPriorities"] == {"50": [".*gpu-h100.*"], "10": [".*"]}
+    association = monitor.named("ca-iam-association").inputs
+    assert (association["namespace"], association["serviceAccount"]) == ("kube-system", "cluster-autoscaler")
+
+
+def test_priority_expander_needs_priorities():
+    with pytest.raises(ValueError) as error:
+        ClusterAutoscaler(
+            "ca",
+            ClusterAutoscalerArgs(
+                cluster_name="ai",
+                region="us-east-1",
+                identity=irsa(),
+                provider=None,
+                expander="priority",  # type: ignore[arg-type]
+            ),
+        )
+    assert str(error.value) == (
+        "invalid cluster autoscaler:\n- expander_priorities: required when expander is 'priority'"
+    )

@@ -1,0 +1,184 @@
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.gpu import (
+    DCGM_EXPORTER_REPO,
+    DEVICE_PLUGIN_REPO,
+    GpuSupport,
+    GpuSupportArgs,
+    deep_merge,
+    device_plugin_values,
+    unschedulable_groups,
+)
+from components.nodegroups import NodeGroupSpec, node_taints
+from components.scheduling import Taint, Toleration, is_tolerated
+from tests.conftest import resolve
+
+TRAINING_TAINT = Taint(key="aiplatform.io/training", value="true", effect="NoSchedule")
+A10G = NodeGroupSpec(
+    name="gpu-a10g",
+    role="gpu",
+    instance_types=("g5.xlarge",),
+    capacity_type="SPOT",
+    min_size=0,
+    desired_size=0,
+    accelerator="nvidia-a10g",
+    gpus_per_node=1,
+)
+H100 = NodeGroupSpec(
+    name="gpu-h100",
+    role="gpu",
+    instance_types=("p5.48xlarge",),
+    min_size=0,
+    desired_size=0,
+    accelerator="nvidia-h100",
+    gpus_per_node=8,
+    taints=(TRAINING_TAINT, Taint(key="aiplatform.io/reserved", value="team-a", effect="NoExecute")),
+)
+SYSTEM = NodeGroupSpec(name="system")
+SPECS = [SYSTEM, A10G, H100]
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+
+
+def test_device_plugin_tolerates_every_taint_of_every_gpu_group():
+    values = device_plugin_values(SPECS)
+    tolerations = [Toleration(**t) for t in values["tolerations"]]
+    for spec in (A10G, H100):
+        for taint in node_taints(spec):
+            assert any(t.tolerates(taint) for t in tolerations), (spec.name, taint)
+    assert len(tolerations) == 3  # the GPU taint once, plus each extra taint
+    assert values["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    terms = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"] == [
+        {"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}]}
+    ]
+    assert values["priorityClassName"] == "system-node-critical"
+    assert values["resources"]["requests"] and values["resources"]["limits"]
+    assert unschedulable_groups(SPECS, values["tolerations"]) == {}
+
+
+def test_unschedulable_groups_names_the_missing_taints():
+    assert unschedulable_groups(SPECS, [GPU_TOLERATION]) == {
+        "gpu-h100": ("aiplatform.io/training=true:NoSchedule", "aiplatform.io/reserved=team-a:NoExecute")
+    }
+    assert unschedulable_groups(SPECS, []) == {
+        "gpu-a10g": ("nvidia.com/gpu=true:NoSchedule",),
+        "gpu-h100": (
+            "nvidia.com/gpu=true:NoSchedule",
+            "aiplatform.io/training=true:NoSchedule",
+            "aiplatform.io/reserved=team-a:NoExecute",
+        ),
+    }
+    # Kubernetes' wildcard toleration (empty key, Exists) tolerates everything.
+    assert unschedulable_groups(SPECS, [{"operator": "Exists"}]) == {}
+    assert is_tolerated(TRAINING_TAINT, [Toleration(key="", operator="Exists")])
+    assert not is_tolerated(TRAINING_TAINT, [Toleration(key="", operator="Exists", effect="NoExecute")])
+
+
+def test_deep_merge_replaces_lists_and_merges_mappings():
+    merged = deep_merge({"a": {"b": 1, "c": [1]}, "d": 1}, {"a": {"c": [2]}, "e": 2})
+    assert merged == {"a": {"b": 1, "c": [2]}, "d": 1, "e": 2}
+
+
+def provider() -> k8s.Provider:
+    return k8s.Provider("k8s", kubeconfig="{}")
+
+
+def test_gpu_support_installs_the_pinned_device_plugin_with_the_derived_values(build, monitor):
+    def program():
+        p = provider()
+        return p, GpuSupport(
+            "gpu",
+            GpuSupportArgs(
+                provider=p,
+                gpu_specs=SPECS,
+                device_plugin_chart_version="0.18.0",
+                dcgm_exporter=True,
+                dcgm_exporter_chart_version="4.1.1",
+            ),
+        )
+
+    p, gpu = build(program)
+    plugin = monitor.named("gpu-device-plugin").inputs
+    assert (plugin["chart"], plugin["version"], plugin["namespace"]) == (
+        "nvidia-device-plugin",
+        "0.18.0",
+        "nvidia-device-plugin",
+    )
+    assert plugin["repositoryOpts"] == {"repo": DEVICE_PLUGIN_REPO}
+    assert plugin["values"] == device_plugin_values(SPECS)
+
+    dcgm = monitor.named("gpu-dcgm-exporter").inputs
+    assert (dcgm["chart"], dcgm["version"], dcgm["repositoryOpts"]) == (
+        "dcgm-exporter",
+        "4.1.1",
+        {"repo": DCGM_EXPORTER_REPO},
+    )
+    assert dcgm["values"]["tolerations"] == plugin["values"]["tolerations"]
+    assert dcgm["values"]["nodeSelector"] == plugin["values"]["nodeSelector"]
+
+    namespace = monitor.named("gpu-ns")
+    assert namespace.inputs["metadata"]["name"] == "nvidia-device-plugin"
+    assert namespace.urn in monitor.named("gpu-device-plugin").dependencies
+
+    provider_urn = resolve(p.urn)
+    kube = [r for r in monitor.registrations if r.type.startswith("kubernetes:")]
+    assert len(kube) == 3
+    assert all(r.provider_urn == provider_urn for r in kube)
+
+
+def test_override_that_misses_a_custom_taint_raises_before_creating_anything(build, monitor):
+    def program():
+        p = provider()
+        return GpuSupport(
+            "gpu",
+            GpuSupportArgs(
+                provider=p,
+                gpu_specs=SPECS,
+                device_plugin_values_override={"tolerations": [GPU_TOLERATION]},
+            ),
+        )
+
+    with pytest.raises(ValueError) as error:
+        build(program)
+    assert str(error.value) == (
+        "invalid GPU support:\n"
+        "- nvidia-device-plugin: tolerations do not cover the taints of GPU node groups: gpu-h100 "
+        "(aiplatform.io/training=true:NoSchedule, aiplatform.io/reserved=team-a:NoExecute)"
+    )
+    assert [r.type for r in monitor.registrations] == ["pulumi:providers:kubernetes"]
+
+
+def test_dcgm_needs_a_pinned_version_and_gpu_groups():
+    with pytest.raises(ValueError) as error:
+        GpuSupport("gpu", GpuSupportArgs(provider=None, gpu_specs=[SYSTEM], dcgm_exporter=True))  # type: ignore[arg-type]
+    assert str(error.value) == (
+        "invalid GPU support:\n"
+        "- gpu_specs: at least one gpu node group is required\n"
+        "- dcgm_exporter_chart_version: pin a chart version when dcgm_exporter is on"
+    )
+
+
+def test_override_with_extra_values_is_merged(build, monitor):
+    def program():
+        p = provider()
+        return GpuSupport(
+            "gpu",
+            GpuSupportArgs(
+                provider=p,
+                gpu_specs=[A10G],
+                create_namespace=False,
+                namespace="kube-system",
+                device_plugin_values_override={"resources": {"limits": {"memory": "512Mi"}}},
+            ),
+        )
+
+    build(program)
+    values = monitor.named("gpu-device-plugin").inputs["values"]
+    assert values["resources"] == {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"memory": "512Mi"},
+    }
+    assert values["tolerations"] == [GPU_TOLERATION]
+    assert not monitor.of_type("kubernetes:core/v1:Namespace")
+    assert not monitor.of_type("kubernetes:helm.sh/v3:Release")[1:]
