@@ -31,6 +31,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from components import validation
+from components.cluster import LOG_RETENTION_DAYS, SUPPORTED_KUBERNETES_VERSIONS
+from components.nodegroups import (
+    GPU_AMI_TYPES,
+    GPU_INSTANCE_FAMILIES,
+    SYSTEM_AMI_TYPES,
+    instance_family,
+    is_arm_instance,
+)
 
 NAMESPACE = "aiplatform"
 
@@ -73,6 +81,16 @@ Image = Annotated[str, AfterValidator(_check(validation.image_reference))]
 Hostname = Annotated[str, AfterValidator(_check(validation.hostname))]
 Duration = Annotated[str, AfterValidator(_check(validation.duration))]
 EnvName = Annotated[str, AfterValidator(_check(validation.env_name))]
+RetentionDays = Annotated[
+    int,
+    AfterValidator(
+        _check(
+            lambda days: (
+                None if days in LOG_RETENTION_DAYS else f"must be one of {sorted(LOG_RETENTION_DAYS)}"
+            )
+        )
+    ),
+]
 ChartVersion = Annotated[str, Field(pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")]
 AddonVersion = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]
 Arn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$")]
@@ -109,7 +127,7 @@ class NetworkSettings(Model):
     azCount: int = Field(default=2, ge=2, le=6)
     natGateways: Literal["single", "per-az"] = "single"
     flowLogs: bool = False
-    flowLogRetentionDays: int = Field(default=30, ge=1, le=3653)
+    flowLogRetentionDays: RetentionDays = 30
     existing: ExistingNetworkSettings | None = None
 
     @model_validator(mode="after")
@@ -126,7 +144,6 @@ class NetworkSettings(Model):
 
 # -- cluster ---------------------------------------------------------------------------------------
 
-SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
 DEFAULT_ADDONS = (
     "vpc-cni",
     "coredns",
@@ -170,7 +187,7 @@ class ClusterSettings(Model):
         "audit",
         "authenticator",
     ]
-    logRetentionDays: int = Field(default=90, ge=1, le=3653)
+    logRetentionDays: RetentionDays = 90
     identityMode: Literal["irsa", "pod-identity"] = "irsa"
     addons: dict[str, AddonVersion] = Field(default_factory=dict)
     existing: ExistingClusterSettings | None = None
@@ -210,24 +227,6 @@ class ClusterSettings(Model):
 
 
 # -- node groups -----------------------------------------------------------------------------------
-
-GPU_INSTANCE_FAMILIES = frozenset(
-    {"g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p3", "p4d", "p4de", "p5", "p5e", "p5en"}
-)
-ARM_GPU_FAMILIES = frozenset({"g5g"})
-GPU_AMI_TYPES = frozenset(
-    {
-        "AL2023_x86_64_NVIDIA",
-        "AL2023_ARM_64_NVIDIA",
-        "BOTTLEROCKET_x86_64_NVIDIA",
-        "BOTTLEROCKET_ARM_64_NVIDIA",
-    }
-)
-SYSTEM_AMI_TYPES = frozenset({"AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64"})
-
-
-def instance_family(instance_type: str) -> str:
-    return instance_type.split(".", 1)[0]
 
 
 class Scaling(Model):
@@ -300,15 +299,14 @@ class GpuNodeGroupSettings(Model):
             )
         arm_ami = "ARM_64" in self.amiType
         for i, instance in enumerate(self.instanceTypes):
-            family = instance_family(instance)
-            if family not in GPU_INSTANCE_FAMILIES:
+            if instance_family(instance) not in GPU_INSTANCE_FAMILIES:
                 found.append(
                     (
                         ("instanceTypes", i),
                         f"'{instance}' is not a GPU instance type (families: {', '.join(sorted(GPU_INSTANCE_FAMILIES))})",
                     )
                 )
-            elif (family in ARM_GPU_FAMILIES) != arm_ami:
+            elif is_arm_instance(instance) != arm_ami:
                 found.append(
                     (("instanceTypes", i), f"'{instance}' does not match the {self.amiType} architecture")
                 )

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, PlatformSettings, parse_settings
+from components.nodegroups import GPU_INSTANCE_FAMILIES
 from tests.stacks import STACKS, sections
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -106,7 +107,9 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set("nodeGroups.gpu[0].instanceTypes", ["m5.large"]),
-        "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'm5.large' is not a GPU instance type (families: g4dn, g5, g5g, g6, g6e, gr6, p3, p4d, p4de, p5, p5e, p5en)",
+        "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'm5.large' is not a GPU instance type (families: "
+        + ", ".join(sorted(GPU_INSTANCE_FAMILIES))
+        + ")",
     ),
     (
         "dev",
@@ -228,6 +231,12 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "prod",
         _set("workloads.inference[2].replicas", 1),
         "aiplatform:workloads.inference[2].replicas: prod inference needs at least 2 replicas",
+    ),
+    (
+        "dev",
+        _set("cluster.logRetentionDays", 45),
+        "aiplatform:cluster.logRetentionDays: must be one of [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, "
+        "545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]",
     ),
     (
         "prod",
