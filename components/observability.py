@@ -1,0 +1,272 @@
+"""Metrics for autoscaling: kube-prometheus-stack and prometheus-adapter, with the adapter rules
+derived from the same metric list that the HPAs use.
+
+The classic failure is an HPA asking for a custom metric that no adapter rule serves (a name
+mismatch): the HPA reports ``FailedGetPodsMetric`` forever. ``adapter_rules`` names each served
+metric exactly as given, and ``served_metric_names`` lets the config layer reject an HPA metric
+that no rule serves before anything is deployed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.scheduling import GPU_TAINT
+from components.tenancy import is_dns1123_label, is_quantity
+
+PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
+PROMETHEUS_CHART = "kube-prometheus-stack"
+ADAPTER_CHART = "prometheus-adapter"
+# fullnameOverride pins the chart's resource names, so the Prometheus service is
+# "<PROMETHEUS_FULLNAME>-prometheus" whatever the release is called.
+PROMETHEUS_FULLNAME = "kube-prometheus-stack"
+PROMETHEUS_PORT = 9090
+SYSTEM_NODE_SELECTOR = {"aiplatform.io/node-role": "system"}
+
+MetricKind = Literal["rate", "gauge"]
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_CHART_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")  # exact, no ranges
+
+
+@dataclass(frozen=True)
+class CustomMetricRule:
+    """One custom metric served to HPAs.
+
+    ``name`` is what the HPA asks for (``pods`` metric name); ``series`` is the Prometheus series
+    it is computed from. ``rate``: per-second rate of a counter over ``window``; ``gauge``: average.
+    """
+
+    name: str
+    series: str
+    kind: MetricKind = "rate"
+    window: str = "2m"
+
+
+def validate_metrics(metrics: Sequence[CustomMetricRule], path: str = "custom_metrics") -> list[str]:
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, m in enumerate(metrics):
+        where = f"{path}[{i}]"
+        if not _METRIC_NAME.match(m.name):
+            errors.append(f"{where}.name: {m.name!r} is not a valid metric name")
+        if m.name in seen:
+            errors.append(f"{where}.name: {m.name!r} is served twice")
+        seen.add(m.name)
+        if not _METRIC_NAME.match(m.series):
+            errors.append(f"{where}.series: {m.series!r} is not a valid Prometheus series name")
+        if m.kind not in ("rate", "gauge"):
+            errors.append(f"{where}.kind: {m.kind!r} must be 'rate' or 'gauge'")
+        if not _DURATION.match(m.window):
+            errors.append(f"{where}.window: {m.window!r} is not a Prometheus duration (e.g. 2m)")
+    return errors
+
+
+def adapter_rule(metric: CustomMetricRule) -> dict[str, Any]:
+    """The prometheus-adapter rule that serves ``metric.name`` per pod."""
+    if metric.kind == "rate":
+        query = f"sum(rate(<<.Series>>{{<<.LabelMatchers>>}}[{metric.window}])) by (<<.GroupBy>>)"
+    else:
+        query = "avg(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"
+    return {
+        "seriesQuery": f'{metric.series}{{namespace!="",pod!=""}}',
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "name": {"matches": f"^{metric.series}$", "as": metric.name},
+        "metricsQuery": query,
+    }
+
+
+def adapter_rules(metrics: Iterable[CustomMetricRule]) -> list[dict[str, Any]]:
+    """One adapter rule per metric; ``name.as`` is exactly the name the HPAs use."""
+    metrics = list(metrics)
+    errors = validate_metrics(metrics)
+    if errors:
+        raise ValueError("invalid custom metrics:\n  " + "\n  ".join(errors))
+    return [adapter_rule(m) for m in metrics]
+
+
+def served_metric_names(rules: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The custom metric names the adapter will serve for these rules."""
+    return {rule["name"]["as"] for rule in rules}
+
+
+def prometheus_url(namespace: str) -> str:
+    return f"http://{PROMETHEUS_FULLNAME}-prometheus.{namespace}.svc"
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; nested mappings merge, everything else replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@dataclass
+class MetricsStackArgs:
+    provider: k8s.Provider
+    prometheus_chart_version: str
+    adapter_chart_version: str
+    custom_metrics: Sequence[CustomMetricRule] = ()
+    namespace: str = "monitoring"
+    repository: str = PROMETHEUS_COMMUNITY_REPO
+    retention: str = "15d"
+    storage_size: str = "50Gi"
+    storage_class: str = "gp3"
+    grafana_enabled: bool = False
+    alertmanager_enabled: bool = False
+    adapter_replicas: int = 2
+    node_selector: Mapping[str, str] = field(default_factory=lambda: dict(SYSTEM_NODE_SELECTOR))
+    # Deep-merged over the generated values; these win (escape hatch for chart settings).
+    prometheus_values: Mapping[str, Any] = field(default_factory=dict)
+    adapter_values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
+    errors = validate_metrics(args.custom_metrics)
+    for field_name in ("prometheus_chart_version", "adapter_chart_version"):
+        value = getattr(args, field_name).strip()
+        if not _CHART_VERSION.match(value):
+            errors.append(f"{field_name}: {value!r} must be a pinned chart version (e.g. 5.2.0)")
+    if not is_dns1123_label(args.namespace):
+        errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")
+    if not _DURATION.match(args.retention):
+        errors.append(f"retention: {args.retention!r} is not a Prometheus duration (e.g. 15d)")
+    if not is_quantity(args.storage_size):
+        errors.append(f"storage_size: {args.storage_size!r} is not a Kubernetes quantity")
+    if "rules" in args.adapter_values:
+        errors.append("adapter_values.rules: set custom_metrics instead, so served metrics stay checkable")
+    if args.adapter_replicas < 1:
+        errors.append("adapter_replicas: must be >= 1")
+    return errors
+
+
+def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
+    """Values for kube-prometheus-stack."""
+    node_selector = dict(args.node_selector)
+    values: dict[str, Any] = {
+        "fullnameOverride": PROMETHEUS_FULLNAME,
+        "grafana": {"enabled": args.grafana_enabled},
+        "alertmanager": {
+            "enabled": args.alertmanager_enabled,
+            "alertmanagerSpec": {"nodeSelector": node_selector},
+        },
+        "prometheusOperator": {
+            "nodeSelector": node_selector,
+            "admissionWebhooks": {"patch": {"nodeSelector": node_selector}},
+        },
+        "kube-state-metrics": {"nodeSelector": node_selector},
+        # The node exporter must run on GPU nodes too: tolerate the GPU taint.
+        "prometheus-node-exporter": {"tolerations": [GPU_TAINT.toleration().to_dict()]},
+        "prometheus": {
+            "prometheusSpec": {
+                "retention": args.retention,
+                "nodeSelector": node_selector,
+                # Select every ServiceMonitor/PodMonitor/rule, not only the chart's own, so the
+                # workloads' monitors are scraped.
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+                "probeSelectorNilUsesHelmValues": False,
+                "storageSpec": {
+                    "volumeClaimTemplate": {
+                        "spec": {
+                            "storageClassName": args.storage_class,
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": args.storage_size}},
+                        }
+                    }
+                },
+            }
+        },
+    }
+    return deep_merge(values, args.prometheus_values)
+
+
+def adapter_values(args: MetricsStackArgs) -> dict[str, Any]:
+    """Values for prometheus-adapter: only our rules (no defaults), pointed at our Prometheus."""
+    values = {
+        "replicas": args.adapter_replicas,
+        "nodeSelector": dict(args.node_selector),
+        "prometheus": {"url": prometheus_url(args.namespace), "port": PROMETHEUS_PORT, "path": ""},
+        "rules": {"default": False, "custom": adapter_rules(args.custom_metrics)},
+    }
+    return deep_merge(values, args.adapter_values)
+
+
+class MetricsStack(pulumi.ComponentResource):
+    """Prometheus (kube-prometheus-stack) and prometheus-adapter serving the custom metrics.
+
+    Example::
+
+        metrics = MetricsStack("metrics", MetricsStackArgs(
+            provider=cluster.provider, prometheus_chart_version="75.6.0", adapter_chart_version="5.1.0",
+            custom_metrics=[CustomMetricRule("requests_per_second", "http_requests_total")],
+        ))
+        metrics.served_metrics  # {"requests_per_second"}
+    """
+
+    namespace: k8s.core.v1.Namespace
+    prometheus: k8s.helm.v3.Release
+    adapter: k8s.helm.v3.Release
+    namespace_name: pulumi.Output[str]
+    prometheus_url: str
+    served_metrics: frozenset[str]
+
+    def __init__(self, name: str, args: MetricsStackArgs, opts: pulumi.ResourceOptions | None = None):
+        errors = validate_metrics_stack_args(args)
+        if errors:
+            raise ValueError(f"MetricsStack {name!r} is invalid:\n  " + "\n  ".join(errors))
+        super().__init__("aiplatform:observability:MetricsStack", name, None, opts)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        # The node exporter needs host network/PID: this namespace is privileged, not a tenant.
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace,
+                labels={"pod-security.kubernetes.io/enforce": "privileged"},
+            ),
+            opts=k8s_opts,
+        )
+        self.namespace_name = self.namespace.metadata.apply(lambda m: m.name)
+
+        self.prometheus = k8s.helm.v3.Release(
+            f"{name}-prometheus",
+            k8s.helm.v3.ReleaseArgs(
+                name=PROMETHEUS_CHART,
+                chart=PROMETHEUS_CHART,
+                version=args.prometheus_chart_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.repository),
+                namespace=self.namespace_name,
+                values=prometheus_values(args),
+            ),
+            opts=k8s_opts,
+        )
+        self.adapter = k8s.helm.v3.Release(
+            f"{name}-adapter",
+            k8s.helm.v3.ReleaseArgs(
+                name=ADAPTER_CHART,
+                chart=ADAPTER_CHART,
+                version=args.adapter_chart_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.repository),
+                namespace=self.namespace_name,
+                values=adapter_values(args),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.prometheus]),
+        )
+
+        self.prometheus_url = prometheus_url(args.namespace)
+        self.served_metrics = frozenset(served_metric_names(adapter_rules(args.custom_metrics)))
+        self.register_outputs({"namespace": self.namespace_name, "prometheus_url": self.prometheus_url})

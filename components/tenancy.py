@@ -1,0 +1,365 @@
+"""Team namespaces: quota, container defaults, Pod Security and a default-deny network baseline.
+
+A ``TeamNamespace`` is one tenant. Everything a tenant's pods may do on the network is an explicit
+allow on top of a default-deny policy:
+
+- DNS to CoreDNS in kube-system (UDP/TCP 53);
+- ingress from the ingress controller (ALB in IP mode: the VPC CIDR; ingress-nginx: its namespace);
+- ingress from the monitoring namespace (Prometheus scrapes);
+- traffic between the namespace's own pods;
+- egress to HTTPS (443) anywhere except the instance metadata service (AWS APIs, model registries);
+- egress to the EKS Pod Identity agent, when pod identity is in use.
+
+Pure validators (``is_dns1123_label``, ``is_quantity``) live here too; storage reuses them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.scheduling import GPU_RESOURCE
+
+IngressSource = Literal["alb", "nginx", "none"]
+PodSecurityLevel = Literal["restricted", "baseline"]
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Kubernetes resource.Quantity, non-negative: 500m, 2, 1.5, 64Gi, 1e3.
+_QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$")
+_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
+TENANT_LABEL = "aiplatform.io/tenant"
+
+# IMDS (IPv4). Excluded from the HTTPS egress allow: a pod that reaches IMDS can take the *node's*
+# IAM role credentials and bypass IRSA/Pod Identity scoping. IMDS is plain HTTP on port 80, so the
+# 443 rule would not match it anyway; the explicit exception keeps the intent visible and survives
+# anyone widening the port list later.
+IMDS_CIDR = "169.254.169.254/32"
+# The EKS Pod Identity agent (a DaemonSet on the node's link-local address, HTTP port 80). Pods
+# using Pod Identity fetch credentials from it; without this allow they silently get no credentials.
+POD_IDENTITY_AGENT_CIDR = "169.254.170.23/32"
+
+
+def is_dns1123_label(value: str) -> bool:
+    return bool(_DNS1123_LABEL.match(value))
+
+
+def is_quantity(value: str) -> bool:
+    return bool(_QUANTITY.match(str(value)))
+
+
+@dataclass(frozen=True)
+class TeamQuota:
+    """The namespace's ResourceQuota. ``gpus`` becomes ``requests.nvidia.com/gpu``."""
+
+    cpu: str = "16"
+    memory: str = "64Gi"
+    gpus: int = 0
+    pods: int = 50
+    persistentvolumeclaims: int = 10
+    limits_cpu: str | None = None
+    limits_memory: str | None = None
+
+    def hard(self) -> dict[str, str]:
+        hard = {
+            "requests.cpu": self.cpu,
+            "requests.memory": self.memory,
+            f"requests.{GPU_RESOURCE}": str(self.gpus),
+            "pods": str(self.pods),
+            "persistentvolumeclaims": str(self.persistentvolumeclaims),
+        }
+        if self.limits_cpu is not None:
+            hard["limits.cpu"] = self.limits_cpu
+        if self.limits_memory is not None:
+            hard["limits.memory"] = self.limits_memory
+        return hard
+
+
+@dataclass(frozen=True)
+class ContainerLimits:
+    """The LimitRange for containers: defaults for pods that set no resources, and a per-container max.
+
+    The defaults also make pods without ``resources`` admissible under the quota (a quota on
+    ``requests.cpu`` rejects pods that request nothing).
+    """
+
+    default_request_cpu: str = "100m"
+    default_request_memory: str = "256Mi"
+    default_limit_cpu: str = "1"
+    default_limit_memory: str = "1Gi"
+    max_cpu: str = "32"
+    max_memory: str = "256Gi"
+
+
+@dataclass
+class TeamNamespaceArgs:
+    name: str
+    provider: k8s.Provider
+    labels: Mapping[str, str] = field(default_factory=dict)
+    pod_security: PodSecurityLevel = "restricted"
+    quota: TeamQuota = field(default_factory=TeamQuota)
+    limits: ContainerLimits = field(default_factory=ContainerLimits)
+    # Where ingress traffic comes from: the ALB (target-type ip: the load balancer is outside the
+    # cluster, so traffic arrives from VPC addresses) or ingress-nginx pods (a namespace).
+    ingress_sources: IngressSource = "alb"
+    vpc_cidr: str | None = None
+    ingress_controller_namespace: str = "ingress-nginx"
+    # Pod ports the ingress may reach (ALB ip mode targets pod ports directly).
+    ingress_ports: Sequence[int] = (8080,)
+    monitoring_namespace: str = "monitoring"
+    # Let tenant pods query Prometheus (dashboards, eval jobs). Off by default.
+    egress_to_monitoring: bool = False
+    allow_pod_identity_agent: bool = True
+    dns_namespace: str = "kube-system"
+
+
+def validate_team_namespace_args(args: TeamNamespaceArgs) -> list[str]:
+    """Every problem with the args, as ``field: what is wrong`` lines (empty when valid)."""
+    errors: list[str] = []
+    if not is_dns1123_label(args.name):
+        errors.append(f"name: {args.name!r} is not a DNS-1123 label (lowercase a-z, 0-9, '-', <= 63)")
+    for field_name in ("cpu", "memory", "limits_cpu", "limits_memory"):
+        value = getattr(args.quota, field_name)
+        if value is not None and not is_quantity(value):
+            errors.append(f"quota.{field_name}: {value!r} is not a Kubernetes quantity")
+    for field_name in ("gpus", "pods", "persistentvolumeclaims"):
+        value = getattr(args.quota, field_name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            errors.append(f"quota.{field_name}: {value!r} must be a non-negative integer")
+    for field_name, value in vars(args.limits).items():
+        if not is_quantity(value):
+            errors.append(f"limits.{field_name}: {value!r} is not a Kubernetes quantity")
+    if args.pod_security not in ("restricted", "baseline"):
+        errors.append(f"pod_security: {args.pod_security!r} must be 'restricted' or 'baseline' for tenants")
+    for key, value in args.labels.items():
+        if key.startswith(POD_SECURITY_PREFIX) or key in (NAME_LABEL, TENANT_LABEL):
+            errors.append(f"labels.{key}: reserved, set by the platform (use pod_security)")
+        elif len(value) > 63:
+            errors.append(f"labels.{key}: value longer than 63 characters")
+    if args.ingress_sources not in ("alb", "nginx", "none"):
+        errors.append(f"ingress_sources: {args.ingress_sources!r} must be 'alb', 'nginx' or 'none'")
+    if args.ingress_sources == "alb" and (args.vpc_cidr is None or not _CIDR.match(args.vpc_cidr)):
+        errors.append(f"vpc_cidr: {args.vpc_cidr!r} must be an IPv4 CIDR when ingress_sources is 'alb'")
+    if args.ingress_sources == "nginx" and not is_dns1123_label(args.ingress_controller_namespace):
+        errors.append(
+            f"ingress_controller_namespace: {args.ingress_controller_namespace!r} is not a DNS-1123 label"
+        )
+    if args.ingress_sources != "none":
+        if not args.ingress_ports:
+            errors.append("ingress_ports: at least one port is needed when ingress is enabled")
+        bad = [p for p in args.ingress_ports if not isinstance(p, int) or not 1 <= p <= 65535]
+        if bad:
+            errors.append(f"ingress_ports: {bad} are not ports (1-65535)")
+    if not is_dns1123_label(args.monitoring_namespace):
+        errors.append(f"monitoring_namespace: {args.monitoring_namespace!r} is not a DNS-1123 label")
+    return errors
+
+
+def _namespace_selector(namespace: str) -> k8s.meta.v1.LabelSelectorArgs:
+    return k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: namespace})
+
+
+def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
+    return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)
+
+
+class TeamNamespace(pulumi.ComponentResource):
+    """One tenant namespace with quota, container defaults, Pod Security and network isolation.
+
+    Example::
+
+        team = TeamNamespace("search", TeamNamespaceArgs(
+            name="search", provider=cluster.provider, vpc_cidr="10.0.0.0/16",
+            quota=TeamQuota(cpu="64", memory="256Gi", gpus=8),
+        ))
+        team.name  # Output[str], use as the namespace of the team's workloads
+    """
+
+    namespace: k8s.core.v1.Namespace
+    name: pulumi.Output[str]
+    network_policies: list[k8s.networking.v1.NetworkPolicy]
+
+    def __init__(self, name: str, args: TeamNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
+        errors = validate_team_namespace_args(args)
+        if errors:
+            raise ValueError(f"TeamNamespace {name!r} is invalid:\n  " + "\n  ".join(errors))
+        super().__init__("aiplatform:tenancy:TeamNamespace", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        labels = {
+            **args.labels,
+            TENANT_LABEL: args.name,
+            f"{POD_SECURITY_PREFIX}enforce": args.pod_security,
+            f"{POD_SECURITY_PREFIX}enforce-version": "latest",
+            f"{POD_SECURITY_PREFIX}warn": args.pod_security,
+            f"{POD_SECURITY_PREFIX}audit": args.pod_security,
+        }
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.name, labels=labels),
+            opts=child,
+        )
+        self.name = self.namespace.metadata.apply(lambda m: m.name)
+        in_ns = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
+
+        def meta(suffix: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=suffix, namespace=self.name)
+
+        self.quota = k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=meta("team-quota"),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=args.quota.hard()),
+            opts=in_ns,
+        )
+        lim = args.limits
+        self.limit_range = k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=meta("container-defaults"),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default_request={
+                            "cpu": lim.default_request_cpu,
+                            "memory": lim.default_request_memory,
+                        },
+                        default={"cpu": lim.default_limit_cpu, "memory": lim.default_limit_memory},
+                        max={"cpu": lim.max_cpu, "memory": lim.max_memory},
+                    )
+                ]
+            ),
+            opts=in_ns,
+        )
+
+        self.network_policies = [
+            k8s.networking.v1.NetworkPolicy(f"{name}-{suffix}", metadata=meta(suffix), spec=spec, opts=in_ns)
+            for suffix, spec in self._policies(args).items()
+        ]
+        self.register_outputs({"name": self.name})
+
+    @staticmethod
+    def _policies(args: TeamNamespaceArgs) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
+        np = k8s.networking.v1
+        all_pods = k8s.meta.v1.LabelSelectorArgs()
+        policies: dict[str, np.NetworkPolicySpecArgs] = {
+            "default-deny": np.NetworkPolicySpecArgs(
+                pod_selector=all_pods, policy_types=["Ingress", "Egress"]
+            ),
+            "allow-dns": np.NetworkPolicySpecArgs(
+                pod_selector=all_pods,
+                policy_types=["Egress"],
+                egress=[
+                    np.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            np.NetworkPolicyPeerArgs(
+                                namespace_selector=_namespace_selector(args.dns_namespace),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"k8s-app": "kube-dns"}
+                                ),
+                            )
+                        ],
+                        ports=[
+                            np.NetworkPolicyPortArgs(protocol="UDP", port=53),
+                            np.NetworkPolicyPortArgs(protocol="TCP", port=53),
+                        ],
+                    )
+                ],
+            ),
+            "allow-same-namespace": np.NetworkPolicySpecArgs(
+                pod_selector=all_pods,
+                policy_types=["Ingress", "Egress"],
+                ingress=[
+                    np.NetworkPolicyIngressRuleArgs(from_=[np.NetworkPolicyPeerArgs(pod_selector=all_pods)])
+                ],
+                egress=[np.NetworkPolicyEgressRuleArgs(to=[np.NetworkPolicyPeerArgs(pod_selector=all_pods)])],
+            ),
+            # Prometheus scrapes whatever port a ServiceMonitor/PodMonitor names: allow all ports
+            # from the monitoring namespace only.
+            "allow-monitoring-scrape": np.NetworkPolicySpecArgs(
+                pod_selector=all_pods,
+                policy_types=["Ingress"],
+                ingress=[
+                    np.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            np.NetworkPolicyPeerArgs(
+                                namespace_selector=_namespace_selector(args.monitoring_namespace)
+                            )
+                        ]
+                    )
+                ],
+            ),
+            "allow-https-egress": np.NetworkPolicySpecArgs(
+                pod_selector=all_pods,
+                policy_types=["Egress"],
+                egress=[
+                    np.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            np.NetworkPolicyPeerArgs(
+                                ip_block=np.IPBlockArgs(cidr="0.0.0.0/0", except_=[IMDS_CIDR])
+                            )
+                        ],
+                        ports=[_tcp(443)],
+                    )
+                ],
+            ),
+        }
+        if args.ingress_sources == "alb":
+            policies["allow-ingress-alb"] = np.NetworkPolicySpecArgs(
+                pod_selector=all_pods,
+                policy_types=["Ingress"],
+                ingress=[
+                    np.NetworkPolicyIngressRuleArgs(
+                        from_=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=args.vpc_cidr))],
+                        ports=[_tcp(p) for p in args.ingress_ports],
+                    )
+                ],
+            )
+        elif args.ingress_sources == "nginx":
+            policies["allow-ingress-nginx"] = np.NetworkPolicySpecArgs(
+                pod_selector=all_pods,
+                policy_types=["Ingress"],
+                ingress=[
+                    np.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            np.NetworkPolicyPeerArgs(
+                                namespace_selector=_namespace_selector(args.ingress_controller_namespace)
+                            )
+                        ],
+                        ports=[_tcp(p) for p in args.ingress_ports],
+                    )
+                ],
+            )
+        if args.allow_pod_identity_agent:
+            policies["allow-pod-identity-agent"] = np.NetworkPolicySpecArgs(
+                pod_selector=all_pods,
+                policy_types=["Egress"],
+                egress=[
+                    np.NetworkPolicyEgressRuleArgs(
+                        to=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=POD_IDENTITY_AGENT_CIDR))],
+                        ports=[_tcp(80)],
+                    )
+                ],
+            )
+        if args.egress_to_monitoring:
+            policies["allow-monitoring-egress"] = np.NetworkPolicySpecArgs(
+                pod_selector=all_pods,
+                policy_types=["Egress"],
+                egress=[
+                    np.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            np.NetworkPolicyPeerArgs(
+                                namespace_selector=_namespace_selector(args.monitoring_namespace)
+                            )
+                        ],
+                        ports=[_tcp(9090)],
+                    )
+                ],
+            )
+        return policies

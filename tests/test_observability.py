@@ -1,0 +1,173 @@
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.observability import (
+    CustomMetricRule,
+    MetricsStack,
+    MetricsStackArgs,
+    adapter_rules,
+    served_metric_names,
+)
+from tests.conftest import resolve
+
+METRICS = [
+    CustomMetricRule(name="requests_per_second", series="http_requests_total", kind="rate", window="2m"),
+    CustomMetricRule(name="queue_depth", series="vllm:num_requests_waiting", kind="gauge"),
+]
+
+
+def test_adapter_rules_name_each_metric_exactly():
+    rules = adapter_rules(METRICS)
+    assert rules == [
+        {
+            "seriesQuery": 'http_requests_total{namespace!="",pod!=""}',
+            "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+            "name": {"matches": "^http_requests_total$", "as": "requests_per_second"},
+            "metricsQuery": "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)",
+        },
+        {
+            "seriesQuery": 'vllm:num_requests_waiting{namespace!="",pod!=""}',
+            "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+            "name": {"matches": "^vllm:num_requests_waiting$", "as": "queue_depth"},
+            "metricsQuery": "avg(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+        },
+    ]
+    assert served_metric_names(rules) == {"requests_per_second", "queue_depth"}
+    assert served_metric_names(adapter_rules([])) == set()
+
+
+def test_adapter_rules_reject_bad_and_duplicate_metrics():
+    with pytest.raises(ValueError) as err:
+        adapter_rules(
+            [
+                CustomMetricRule(name="rps", series="http requests"),
+                CustomMetricRule(name="rps", series="x", kind="sum", window="2 minutes"),
+            ]
+        )
+    message = str(err.value)
+    for part in ("[0].series", "[1].name", "[1].kind", "[1].window"):
+        assert part in message, part
+
+
+def stack(build, **overrides):
+    def program():
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        values = dict(
+            provider=provider,
+            prometheus_chart_version="75.6.1",
+            adapter_chart_version="5.1.0",
+            custom_metrics=METRICS,
+        )
+        values.update(overrides)
+        return provider, MetricsStack("metrics", MetricsStackArgs(**values))
+
+    return build(program)
+
+
+def test_metrics_stack_releases(build, monitor):
+    provider, metrics = stack(build)
+    prometheus = monitor.named("metrics-prometheus")
+    adapter = monitor.named("metrics-adapter")
+
+    assert monitor.named("metrics-ns").inputs["metadata"]["name"] == "monitoring"
+    for release, chart, version in (
+        (prometheus, "kube-prometheus-stack", "75.6.1"),
+        (adapter, "prometheus-adapter", "5.1.0"),
+    ):
+        assert release.inputs["chart"] == chart
+        assert release.inputs["version"] == version
+        assert release.inputs["namespace"] == "monitoring"
+        assert release.inputs["repositoryOpts"] == {
+            "repo": "https://prometheus-community.github.io/helm-charts"
+        }
+    assert prometheus.urn in adapter.dependencies
+
+    values = adapter.inputs["values"]
+    assert values["rules"] == {"default": False, "custom": adapter_rules(METRICS)}
+    assert values["prometheus"] == {
+        "url": "http://kube-prometheus-stack-prometheus.monitoring.svc",
+        "port": 9090,
+        "path": "",
+    }
+    assert values["nodeSelector"] == {"aiplatform.io/node-role": "system"}
+    assert metrics.served_metrics == {"requests_per_second", "queue_depth"}
+    assert metrics.prometheus_url == "http://kube-prometheus-stack-prometheus.monitoring.svc"
+
+    prom_values = prometheus.inputs["values"]
+    assert prom_values["fullnameOverride"] == "kube-prometheus-stack"
+    assert prom_values["grafana"] == {"enabled": False}
+    assert prom_values["alertmanager"]["enabled"] is False
+    spec = prom_values["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == "15d"
+    assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False
+    assert spec["podMonitorSelectorNilUsesHelmValues"] is False
+    assert spec["nodeSelector"] == {"aiplatform.io/node-role": "system"}
+    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"] == {
+        "storageClassName": "gp3",
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "50Gi"}},
+    }
+    assert {
+        "key": "nvidia.com/gpu",
+        "operator": "Equal",
+        "value": "true",
+        "effect": "NoSchedule",
+    } in prom_values["prometheus-node-exporter"]["tolerations"]
+
+    provider_urn = resolve(provider.urn)
+    children = [r for r in monitor.registrations if r.type.startswith("kubernetes:") and r.custom]
+    assert len(children) == 3
+    assert all(r.provider_urn == provider_urn for r in children)
+    urns = [r.urn for r in monitor.registrations]
+    assert len(urns) == len(set(urns))
+
+
+def test_metrics_stack_options_and_overrides(build, monitor):
+    stack(
+        build,
+        namespace="observability",
+        grafana_enabled=True,
+        alertmanager_enabled=True,
+        retention="30d",
+        storage_size="200Gi",
+        prometheus_values={"prometheus": {"prometheusSpec": {"scrapeInterval": "15s"}}},
+    )
+    values = monitor.named("metrics-prometheus").inputs["values"]
+    assert values["grafana"] == {"enabled": True}
+    assert values["alertmanager"]["enabled"] is True
+    spec = values["prometheus"]["prometheusSpec"]
+    assert (spec["retention"], spec["scrapeInterval"]) == ("30d", "15s")
+    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"] == {
+        "requests": {"storage": "200Gi"}
+    }
+    adapter = monitor.named("metrics-adapter").inputs
+    assert adapter["namespace"] == "observability"
+    assert (
+        adapter["values"]["prometheus"]["url"] == "http://kube-prometheus-stack-prometheus.observability.svc"
+    )
+
+
+def test_metrics_stack_lists_every_bad_field():
+    with pytest.raises(ValueError) as err:
+        MetricsStack(
+            "bad",
+            MetricsStackArgs(
+                provider=None,
+                prometheus_chart_version="latest",
+                adapter_chart_version="5.x",
+                custom_metrics=[CustomMetricRule(name="rps", series="bad series")],
+                namespace="Monitoring",
+                retention="two weeks",
+                adapter_values={"rules": {"default": True}},
+            ),
+        )
+    message = str(err.value)
+    for part in (
+        "prometheus_chart_version",
+        "adapter_chart_version",
+        "custom_metrics[0].series",
+        "namespace",
+        "retention",
+        "adapter_values.rules",
+    ):
+        assert part in message, part
