@@ -6,7 +6,12 @@ from components.config import load_settings, secret_value
 from components.platform import AiPlatform
 
 settings = load_settings()
-platform = AiPlatform("aiplatform", settings, secret_values=secret_value)
+platform = AiPlatform(
+    "aiplatform",
+    settings,
+    region=pulumi.Config("aws").require("region"),
+    secret_values=secret_value,
+)
 
 for name, value in platform.exports().items():
     pulumi.export(name, value)

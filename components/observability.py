@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.scheduling import GPU_TAINT
-from components.tenancy import is_dns1123_label, is_quantity
+from components.validation import is_dns1123_label, is_quantity
 
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -131,6 +131,8 @@ class MetricsStackArgs:
     # Deep-merged over the generated values; these win (escape hatch for chart settings).
     prometheus_values: Mapping[str, Any] = field(default_factory=dict)
     adapter_values: Mapping[str, Any] = field(default_factory=dict)
+    # What the releases wait for (schedulable nodes: Helm waits for the pods to be ready).
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
@@ -229,7 +231,7 @@ class MetricsStack(pulumi.ComponentResource):
         if errors:
             raise ValueError(f"MetricsStack {name!r} is invalid:\n  " + "\n  ".join(errors))
         super().__init__("aiplatform:observability:MetricsStack", name, None, opts)
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on))
 
         # The node exporter needs host network/PID: this namespace is privileged, not a tenant.
         self.namespace = k8s.core.v1.Namespace(
@@ -264,7 +266,7 @@ class MetricsStack(pulumi.ComponentResource):
                 namespace=self.namespace_name,
                 values=adapter_values(args),
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.prometheus]),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.prometheus, *args.depends_on]),
         )
 
         self.prometheus_url = prometheus_url(args.namespace)

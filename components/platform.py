@@ -1,7 +1,11 @@
 """``AiPlatform``: the whole platform composed from validated settings.
 
 This is the only place that maps settings to component arguments; every component stays usable on
-its own with typed args.
+its own with typed args. The order of the layers is the deploy order:
+
+    network -> cluster -> node groups -> node add-ons
+            -> GPU support, autoscaler, tenant namespaces, external secrets, ingress, observability
+            -> storage -> workloads
 """
 
 from __future__ import annotations
@@ -11,10 +15,50 @@ from typing import Any
 
 import pulumi
 
-from components.config import PlatformSettings
+from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
+from components.config import ConfigError, GpuNodeGroupSettings, PlatformSettings
+from components.gpu import GpuSupport, GpuSupportArgs
+from components.ingress import IngressController, IngressControllerArgs
 from components.network import ExistingNetwork, Network, NetworkArgs
+from components.nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec
+from components.scheduling import Placement, Taint
+from components.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
 
 SecretLookup = Callable[[str], pulumi.Output[str] | None]
+
+
+def system_node_group(settings: PlatformSettings) -> NodeGroupSpec:
+    system = settings.nodeGroups.system
+    return NodeGroupSpec(
+        name="system",
+        role="system",
+        instance_types=tuple(system.instanceTypes),
+        capacity_type=system.capacityType,
+        ami_type=system.amiType,
+        min_size=system.scaling.minSize,
+        desired_size=system.scaling.desiredSize,
+        max_size=system.scaling.maxSize,
+        disk_size_gib=system.diskSizeGiB,
+    )
+
+
+def gpu_node_group(group: GpuNodeGroupSettings) -> NodeGroupSpec:
+    return NodeGroupSpec(
+        name=group.name,
+        role="gpu",
+        instance_types=tuple(group.instanceTypes),
+        capacity_type=group.capacityType,
+        ami_type=group.amiType,
+        min_size=group.scaling.minSize,
+        desired_size=group.scaling.desiredSize,
+        max_size=group.scaling.maxSize,
+        disk_size_gib=group.diskSizeGiB,
+        labels=dict(group.labels),
+        accelerator=group.accelerator,
+        gpus_per_node=group.gpusPerNode,
+        taints=tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in group.taints),
+    )
 
 
 class AiPlatform(pulumi.ComponentResource):
@@ -24,24 +68,56 @@ class AiPlatform(pulumi.ComponentResource):
         self,
         name: str,
         settings: PlatformSettings,
+        region: str,
         secret_values: SecretLookup = lambda key: None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("aiplatform:index:AiPlatform", name, None, opts)
         self.settings = settings
+        self.region = region
         self._name = name
         self._secret_values = secret_values
         self._tags = {"platform": "aiplatform", "environment": settings.environment, **settings.tags}
+        self._gpu_specs = [gpu_node_group(g) for g in settings.nodeGroups.gpu]
 
         self.network = self._network()
+        self.cluster = self._cluster()
+        self.node_groups = self._node_groups()
+        # Everything installed into the cluster waits for schedulable nodes (Helm waits for readiness).
+        self._nodes_ready: list[pulumi.Resource] = [self.node_groups] if self.node_groups else []
+        self.gpu = self._gpu_support()
+        self.autoscaler = self._autoscaler()
+        self.secrets = self._secrets()
+        self.ingress = self._ingress()
         self.register_outputs({})
 
+    # -- helpers ---------------------------------------------------------------------------------
     @property
     def _child(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self)
 
-    def _network(self) -> Network | ExistingNetwork:
+    def _component_name(self, part: str) -> str:
+        return f"{self._name}-{part}"
+
+    def _require_secret(self, key: str) -> pulumi.Output[str]:
+        value = self._secret_values(key)
+        if value is None:
+            raise ConfigError([f"aiplatform:{key}: missing: set it with `pulumi config set --secret {key} ...`"])
+        return value
+
+    @property
+    def managed(self) -> bool:
+        return self.settings.cluster.mode == "managed"
+
+    def placement(self, node_group: str) -> Placement:
+        """How a pod lands on a GPU node group: the single source of truth for workloads."""
+        return self.node_groups.placements[node_group] if self.node_groups else Placement()
+
+    # -- layers ----------------------------------------------------------------------------------
+    def _network(self) -> Network | ExistingNetwork | None:
         net, cluster = self.settings.network, self.settings.cluster
+        if not self.managed:
+            return None
         if net.existing:
             return ExistingNetwork(
                 vpc_id=net.existing.vpcId,
@@ -49,7 +125,7 @@ class AiPlatform(pulumi.ComponentResource):
                 public_subnet_ids=tuple(net.existing.publicSubnetIds),
             )
         return Network(
-            f"{self._name}-network",
+            self._component_name("network"),
             NetworkArgs(
                 cluster_name=cluster.name,
                 vpc_cidr=net.vpcCidr,
@@ -62,6 +138,166 @@ class AiPlatform(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    def _cluster(self) -> EksCluster | ExistingCluster:
+        c = self.settings.cluster
+        if not self.managed:
+            existing = c.existing
+            assert existing is not None  # guaranteed by the config model
+            return ExistingCluster(
+                self._component_name("cluster"),
+                ExistingClusterArgs(
+                    name=c.name,
+                    kubeconfig=self._require_secret(existing.kubeconfigSecret),
+                    identity_mode=c.identityMode,
+                    oidc_provider_arn=existing.oidcProviderArn,
+                    oidc_issuer_url=existing.oidcIssuerUrl,
+                ),
+                opts=self._child,
+            )
+        assert self.network is not None
+        return EksCluster(
+            self._component_name("cluster"),
+            EksClusterArgs(
+                name=c.name,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids,
+                admin_role_arns=tuple(c.adminRoleArns),
+                kubernetes_version=c.kubernetesVersion,
+                endpoint_public_access=c.endpoint.publicAccess,
+                public_access_cidrs=tuple(c.endpoint.publicAccessCidrs),
+                forbid_open_endpoint=self.settings.is_prod,
+                enabled_log_types=tuple(c.logTypes),
+                log_retention_days=c.logRetentionDays,
+                identity_mode=c.identityMode,
+                addon_versions=dict(c.addons),
+                protect=self.settings.is_prod,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+
+    def _node_groups(self) -> NodeGroups | None:
+        if not isinstance(self.cluster, EksCluster):
+            return None
+        assert self.network is not None
+        groups = NodeGroups(
+            self._component_name("nodes"),
+            NodeGroupsArgs(
+                cluster_name=self.cluster.name,
+                subnet_ids=self.network.private_subnet_ids,
+                specs=[system_node_group(self.settings), *self._gpu_specs],
+                kubernetes_version=self.settings.cluster.kubernetesVersion,
+                tags=self._tags,
+                depends_on=self.cluster.pre_node_addons,
+            ),
+            opts=self._child,
+        )
+        self.cluster.install_node_addons(depends_on=[groups])
+        return groups
+
+    def _gpu_support(self) -> GpuSupport | None:
+        if not self._gpu_specs:
+            return None
+        charts = self.settings.charts
+        return GpuSupport(
+            self._component_name("gpu"),
+            GpuSupportArgs(
+                provider=self.cluster.provider,
+                gpu_specs=self._gpu_specs,
+                device_plugin_chart_version=charts.nvidiaDevicePlugin,
+                dcgm_exporter=self.settings.gpu.dcgmExporter,
+                dcgm_exporter_chart_version=charts.dcgmExporter,
+                dcgm_service_monitor=self.settings.gpu.dcgmExporter and self.settings.observability.enabled,
+                depends_on=self._nodes_ready,
+            ),
+            opts=self._child,
+        )
+
+    def _autoscaler(self) -> ClusterAutoscaler | None:
+        if self.node_groups is None:
+            return None  # an existing cluster brings its own autoscaling
+        return ClusterAutoscaler(
+            self._component_name("autoscaler"),
+            ClusterAutoscalerArgs(
+                cluster_name=self.cluster.name,
+                region=self.region,
+                identity=self.cluster.identity,
+                provider=self.cluster.provider,
+                chart_version=self.settings.charts.clusterAutoscaler,
+                autoscaling_group_names=tuple(self.node_groups.autoscaling_group_names.values()),
+                tags=self._tags,
+                depends_on=self._nodes_ready,
+            ),
+            opts=self._child,
+        )
+
+    def _secrets(self) -> ExternalSecrets:
+        specs = [
+            SecretSpec(
+                name=s.name,
+                namespace=s.namespace,
+                keys=tuple(s.keys),
+                description=s.description,
+                existing_arn=s.existingArn,
+                initial_value=self._secret_values(s.valueFrom) if s.valueFrom else None,
+                refresh_interval=s.refreshInterval,
+            )
+            for s in self.settings.secrets
+        ]
+        return ExternalSecrets(
+            self._component_name("secrets"),
+            ExternalSecretsArgs(
+                stack_name=f"{pulumi.get_project()}-{pulumi.get_stack()}",
+                region=self.region,
+                identity=self.cluster.identity,
+                provider=self.cluster.provider,
+                chart_version=self.settings.charts.externalSecrets,
+                specs=specs,
+                protect=self.settings.is_prod,
+                tags=self._tags,
+                depends_on=self._nodes_ready,
+            ),
+            opts=self._child,
+        )
+
+    def _ingress(self) -> IngressController:
+        ingress, charts = self.settings.ingress, self.settings.charts
+        vpc_id = self.network.vpc_id if self.network else ""
+        return IngressController(
+            self._component_name("ingress"),
+            IngressControllerArgs(
+                provider=self.cluster.provider,
+                cluster_name=self.cluster.name,
+                region=self.region,
+                vpc_id=vpc_id,
+                identity=self.cluster.identity,
+                alb_chart_version=charts.awsLoadBalancerController,
+                controller=ingress.controller,
+                nginx_chart_version=charts.ingressNginx,
+                scheme=ingress.scheme,
+                certificate_arn=ingress.certificateArn,
+                tls_secret_name=ingress.tlsSecret,
+                ssl_policy=ingress.sslPolicy,
+                require_tls=self.settings.is_prod,
+                depends_on=self._nodes_ready,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+
+    # -- outputs ---------------------------------------------------------------------------------
     def exports(self) -> dict[str, Any]:
         """Stack outputs: identifiers operators need; the kubeconfig only as a secret."""
-        return {"vpcId": self.network.vpc_id}
+        outputs: dict[str, Any] = {
+            "clusterName": self.cluster.name,
+            "kubeconfig": pulumi.Output.secret(self.cluster.kubeconfig),
+            "secretArns": self.secrets.secret_arns,
+            "ingressClass": self.ingress.class_name,
+        }
+        if self.network is not None:
+            outputs["vpcId"] = self.network.vpc_id
+            outputs["privateSubnetIds"] = self.network.private_subnet_ids
+        if isinstance(self.cluster, EksCluster):
+            outputs["clusterEndpoint"] = self.cluster.endpoint
+            outputs["oidcProviderArn"] = self.cluster.oidc_provider_arn
+        return outputs

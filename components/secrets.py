@@ -27,6 +27,7 @@ from components.iam import (
     allow,
     policy_document,
 )
+from components.validation import is_dns1123_label
 
 ESO_API_VERSION = "external-secrets.io/v1"
 ESO_CHART = "external-secrets"
@@ -42,7 +43,6 @@ DEFAULT_RESOURCES: Mapping[str, Any] = {
     "limits": {"memory": "256Mi"},
 }
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
@@ -93,6 +93,8 @@ class ExternalSecretsArgs:
     kms_deletion_window_in_days: int = 30
     resources: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
     tags: Mapping[str, str] = field(default_factory=dict)
+    # What the operator and the ExternalSecrets wait for: schedulable nodes, the tenant namespaces.
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 # -- pure builders --------------------------------------------------------------------------------
@@ -191,7 +193,7 @@ def validate_specs(specs: Sequence[SecretSpec]) -> list[str]:
         if s.name in seen:
             errors.append(f"{where}.name: {s.name!r} is already used by specs[{seen[s.name]}]")
         seen.setdefault(s.name, i)
-        if not (_DNS1123_LABEL.match(s.namespace or "") and len(s.namespace) <= 63):
+        if not is_dns1123_label(s.namespace or ""):
             errors.append(f"{where}.namespace: {s.namespace!r} is not a DNS-1123 label")
         if not s.keys:
             errors.append(f"{where}.keys: list at least one key")
@@ -262,7 +264,7 @@ def validate_args(args: ExternalSecretsArgs) -> list[str]:
         errors.append("recovery_window_in_days: 0 (delete immediately) is not allowed when protect=True")
     if not re.match(r"^[A-Za-z0-9/_+=.@-]+$", args.stack_name or ""):
         errors.append(f"stack_name: {args.stack_name!r} may only contain letters, digits and /_+=.@-")
-    if not _DNS1123_LABEL.match(args.namespace or ""):
+    if not is_dns1123_label(args.namespace or ""):
         errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")
     if not _DNS1123_SUBDOMAIN.match(args.store_name or ""):
         errors.append(f"store_name: {args.store_name!r} is not a DNS-1123 name")
@@ -386,7 +388,7 @@ class ExternalSecrets(pulumi.ComponentResource):
             repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=ESO_REPOSITORY),
             namespace=self.namespace.metadata.name,
             values=helm_values(self.role.service_account_annotations, args.resources),
-            opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[self.role])),
+            opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[self.role, *args.depends_on])),
         )
 
         self.cluster_secret_store = kubernetes.apiextensions.CustomResource(
@@ -400,7 +402,7 @@ class ExternalSecrets(pulumi.ComponentResource):
 
         self.external_secrets = {}
         for spec in args.specs:
-            depends: list[pulumi.Resource] = [self.release, self.cluster_secret_store]
+            depends: list[pulumi.Resource] = [self.release, self.cluster_secret_store, *args.depends_on]
             if spec.name in versions:
                 depends.append(versions[spec.name])
             self.external_secrets[spec.name] = kubernetes.apiextensions.CustomResource(

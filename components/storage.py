@@ -27,7 +27,7 @@ from components.iam import (
     allow,
     policy_document,
 )
-from components.tenancy import is_dns1123_label, is_quantity
+from components.validation import is_dns1123_label, is_quantity
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{0,36}$")  # AWS appends 26 characters
@@ -285,6 +285,8 @@ class SharedFileSystemArgs:
     protect: bool = False
     addon_configuration: Mapping[str, Any] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # What the claim waits for besides the driver (e.g. its namespace, schedulable nodes).
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 def validate_shared_file_system_args(args: SharedFileSystemArgs) -> list[str]:
@@ -425,7 +427,7 @@ class SharedFileSystem(pulumi.ComponentResource):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.csi_role]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.csi_role, *args.depends_on]),
         )
 
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
@@ -455,7 +457,7 @@ class SharedFileSystem(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                depends_on=[self.addon, *self.mount_targets],
+                depends_on=[self.addon, *self.mount_targets, *args.depends_on],
             ),
         )
 

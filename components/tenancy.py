@@ -10,7 +10,6 @@ allow on top of a default-deny policy:
 - egress to HTTPS (443) anywhere except the instance metadata service (AWS APIs, model registries);
 - egress to the EKS Pod Identity agent, when pod identity is in use.
 
-Pure validators (``is_dns1123_label``, ``is_quantity``) live here too; storage reuses them.
 """
 
 from __future__ import annotations
@@ -24,13 +23,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.scheduling import GPU_RESOURCE
+from components.validation import is_dns1123_label, is_quantity
 
 IngressSource = Literal["alb", "nginx", "none"]
 PodSecurityLevel = Literal["restricted", "baseline"]
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Kubernetes resource.Quantity, non-negative: 500m, 2, 1.5, 64Gi, 1e3.
-_QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$")
 _CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
 
 NAME_LABEL = "kubernetes.io/metadata.name"
@@ -47,12 +45,6 @@ IMDS_CIDR = "169.254.169.254/32"
 POD_IDENTITY_AGENT_CIDR = "169.254.170.23/32"
 
 
-def is_dns1123_label(value: str) -> bool:
-    return bool(_DNS1123_LABEL.match(value))
-
-
-def is_quantity(value: str) -> bool:
-    return bool(_QUANTITY.match(str(value)))
 
 
 @dataclass(frozen=True)

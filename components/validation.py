@@ -12,13 +12,13 @@ import zoneinfo
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$")
 _HOSTNAME_LABEL = re.compile(r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 _DURATION = re.compile(r"^([0-9]+(ns|us|ms|s|m|h))+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL_SUFFIXES = {"m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_DECIMAL_SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
 
 
 def dns1123_label(value: str) -> str | None:
@@ -55,10 +55,12 @@ def quantity(value: str) -> str | None:
 
 def quantity_value(value: str) -> float:
     """The numeric value of a valid quantity, in base units (cores, bytes)."""
-    match = re.match(r"^([0-9.]+)([A-Za-z]*)$", value)
+    match = _QUANTITY.match(value)
     if not match:
         raise ValueError(f"'{value}' is not a Kubernetes quantity")
-    number, suffix = float(match.group(1)), match.group(2)
+    number, suffix = float(match.group(1)), match.group(3) or ""
+    if suffix[:1] in ("e", "E"):
+        return number * 10 ** int(suffix[1:])
     if suffix in _BINARY_SUFFIXES:
         return number * _BINARY_SUFFIXES[suffix]
     return number * _DECIMAL_SUFFIXES[suffix]
@@ -118,9 +120,9 @@ _CRON_FIELDS = (
         "month",
         1,
         12,
-        {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+        {m: i + 1 for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])},
     ),
-    ("day of week", 0, 7, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
+    ("day of week", 0, 7, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
 )
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 
@@ -165,3 +167,11 @@ def cron_schedule(value: str) -> str | None:
         if problem:
             return f"'{value}': {problem}"
     return None
+
+
+def is_dns1123_label(value: str) -> bool:
+    return isinstance(value, str) and dns1123_label(value) is None
+
+
+def is_quantity(value: object) -> bool:
+    return quantity(str(value)) is None
