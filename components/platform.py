@@ -19,11 +19,14 @@ from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
 from components.config import ConfigError, GpuNodeGroupSettings, PlatformSettings
 from components.gpu import GpuSupport, GpuSupportArgs
-from components.ingress import IngressController, IngressControllerArgs
+from components.ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
 from components.network import ExistingNetwork, Network, NetworkArgs
 from components.nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec
+from components.observability import CustomMetricRule, MetricsStack, MetricsStackArgs
 from components.scheduling import Placement, Taint
 from components.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
+from components.storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
+from components.tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
 
 SecretLookup = Callable[[str], pulumi.Output[str] | None]
 
@@ -87,8 +90,12 @@ class AiPlatform(pulumi.ComponentResource):
         self._nodes_ready: list[pulumi.Resource] = [self.node_groups] if self.node_groups else []
         self.gpu = self._gpu_support()
         self.autoscaler = self._autoscaler()
+        self.namespaces = self._namespaces()
         self.secrets = self._secrets()
         self.ingress = self._ingress()
+        self.observability = self._observability()
+        self.model_bucket = self._model_bucket()
+        self.shared_storage = self._shared_storage()
         self.register_outputs({})
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -231,6 +238,39 @@ class AiPlatform(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    def _namespaces(self) -> dict[str, TeamNamespace]:
+        ingress_ports: dict[str, set[int]] = {}
+        for w in self.settings.workloads.inference:
+            ingress_ports.setdefault(w.namespace, set()).add(w.port)
+        namespaces = {}
+        for ns in self.settings.namespaces:
+            quota = ns.quota
+            namespaces[ns.name] = TeamNamespace(
+                self._component_name(f"ns-{ns.name}"),
+                TeamNamespaceArgs(
+                    name=ns.name,
+                    provider=self.cluster.provider,
+                    quota=TeamQuota(
+                        cpu=quota.cpu,
+                        memory=quota.memory,
+                        gpus=quota.gpus,
+                        pods=quota.pods,
+                        persistentvolumeclaims=quota.persistentVolumeClaims,
+                    ),
+                    ingress_sources=self.settings.ingress.controller,
+                    vpc_cidr=self.settings.network.vpcCidr,
+                    ingress_controller_namespace=NGINX_NAMESPACE,
+                    ingress_ports=tuple(sorted(ingress_ports.get(ns.name, ()))) or (8080,),
+                    egress_to_monitoring=self.settings.observability.enabled,
+                ),
+                opts=self._child,
+            )
+        return namespaces
+
+    @property
+    def _namespace_resources(self) -> list[pulumi.Resource]:
+        return [ns.namespace for ns in self.namespaces.values()]
+
     def _secrets(self) -> ExternalSecrets:
         specs = [
             SecretSpec(
@@ -255,7 +295,7 @@ class AiPlatform(pulumi.ComponentResource):
                 specs=specs,
                 protect=self.settings.is_prod,
                 tags=self._tags,
-                depends_on=self._nodes_ready,
+                depends_on=[*self._nodes_ready, *self._namespace_resources],
             ),
             opts=self._child,
         )
@@ -285,6 +325,66 @@ class AiPlatform(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    def _observability(self) -> MetricsStack | None:
+        obs, charts = self.settings.observability, self.settings.charts
+        if not obs.enabled:
+            return None
+        return MetricsStack(
+            self._component_name("metrics"),
+            MetricsStackArgs(
+                provider=self.cluster.provider,
+                prometheus_chart_version=charts.kubePrometheusStack,
+                adapter_chart_version=charts.prometheusAdapter,
+                custom_metrics=tuple(
+                    CustomMetricRule(name=m.name, series=m.series, kind=m.kind) for m in obs.customMetrics
+                ),
+                retention=obs.prometheusRetention,
+                storage_size=obs.prometheusStorage,
+                grafana_enabled=obs.grafana,
+                depends_on=self._nodes_ready,
+            ),
+            opts=self._child,
+        )
+
+    def _model_bucket(self) -> ModelBucket:
+        bucket = self.settings.storage.modelBucket
+        return ModelBucket(
+            self._component_name("models"),
+            ModelBucketArgs(
+                bucket_name=bucket.name,
+                bucket_prefix=None if bucket.name else f"{self.settings.cluster.name}-models-",
+                protect=self.settings.is_prod,
+                noncurrent_version_days=bucket.noncurrentVersionDays,
+                tags=self._tags,
+            ),
+            opts=self._child,
+        )
+
+    def _shared_storage(self) -> SharedFileSystem | None:
+        shared = self.settings.storage.sharedFileSystem
+        if not shared.enabled or self.network is None or not isinstance(self.cluster, EksCluster):
+            return None
+        assert shared.efsCsiDriverVersion is not None  # guaranteed by the config model
+        return SharedFileSystem(
+            self._component_name("shared-fs"),
+            SharedFileSystemArgs(
+                provider=self.cluster.provider,
+                identity=self.cluster.identity,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids,
+                subnet_count=len(self.network.private_subnets) if isinstance(self.network, Network) else None,
+                cluster_security_group_id=self.cluster.security_group_id,
+                csi_driver_version=shared.efsCsiDriverVersion,
+                claim_name=shared.claimName,
+                claim_namespace=shared.namespace,
+                claim_size=shared.size,
+                protect=self.settings.is_prod,
+                tags=self._tags,
+                depends_on=[*self._nodes_ready, self.namespaces[shared.namespace].namespace],
+            ),
+            opts=self._child,
+        )
+
     # -- outputs ---------------------------------------------------------------------------------
     def exports(self) -> dict[str, Any]:
         """Stack outputs: identifiers operators need; the kubeconfig only as a secret."""
@@ -293,6 +393,7 @@ class AiPlatform(pulumi.ComponentResource):
             "kubeconfig": pulumi.Output.secret(self.cluster.kubeconfig),
             "secretArns": self.secrets.secret_arns,
             "ingressClass": self.ingress.class_name,
+            "modelBucket": self.model_bucket.bucket,
         }
         if self.network is not None:
             outputs["vpcId"] = self.network.vpc_id

@@ -114,11 +114,15 @@ def run_program(
     program: Path = PROJECT_ROOT / "__main__.py",
     preview: bool = False,
     logger: logging.Logger | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> ProgramRun:
-    """Run ``program`` under the mock engine with ``config``; raise what the program raises."""
+    """Run ``program`` under the mock engine with ``config``; raise what the program raises.
+
+    Pass ``monitor`` to inspect what was registered even when the program fails.
+    """
     values, secret_keys = runtime_config(config)
     set_all_config(values, secret_keys)
-    monitor = RecordingMonitor(PlatformMocks(region=region_of(config)))
+    monitor = monitor or RecordingMonitor(PlatformMocks(region=region_of(config)))
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
         monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor

@@ -1,0 +1,537 @@
+"""Pure pod-spec builders: containers, sidecars, init containers, volumes, probes, pod specs.
+
+Nothing here creates a resource. Every function returns ``pulumi_kubernetes`` Args objects (or plain
+values) so workloads compose the same blocks instead of copying them, and tests can check them without
+the engine. Values may be ``pulumi.Input``s (e.g. the generated name of a ConfigMap).
+
+Secure by default:
+
+* every container gets ``runAsNonRoot``, no privilege escalation, a read-only root filesystem, all
+  capabilities dropped and the ``RuntimeDefault`` seccomp profile;
+* every container has requests AND limits (limits default to the requests: predictable QoS);
+* the pod does not mount the Kubernetes API token (``automountServiceAccountToken: false``). AWS access
+  does not need it: IRSA and EKS Pod Identity inject their OWN projected token volume (audience
+  ``sts.amazonaws.com`` / ``pods.eks.amazonaws.com``) through the EKS webhook, independent of this flag.
+  Only a pod that talks to the Kubernetes API should turn it on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.scheduling import Placement
+
+core = k8s.core.v1
+meta = k8s.meta.v1
+
+CONFIG_HASH_ANNOTATION = "aiplatform.io/config-hash"
+JOB_COMPLETION_INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+NON_ROOT_UID = 1000
+# Env names that would mean static AWS credentials: pods get AWS access from their service account's role.
+STATIC_AWS_CREDENTIAL_ENV = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+
+
+# -- quantities and resources -------------------------------------------------------------------
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX = {
+    None: Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+
+
+def parse_quantity(value: str | int) -> Decimal:
+    """A Kubernetes quantity ("500m", "2Gi", 4) as a number; ValueError when it is not one."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)")
+    try:
+        return Decimal(match.group(1)) * _SUFFIX[match.group(2)]
+    except InvalidOperation as exc:  # pragma: no cover - the regex already guarantees a number
+        raise ValueError(f"{value!r} is not a Kubernetes quantity") from exc
+
+
+@dataclass(frozen=True)
+class Resources:
+    """CPU/memory requests and limits of one container. Limits default to the requests."""
+
+    cpu: str
+    memory: str
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+
+    @property
+    def limits(self) -> dict[str, str]:
+        return {"cpu": self.cpu_limit or self.cpu, "memory": self.memory_limit or self.memory}
+
+    @property
+    def requests(self) -> dict[str, str]:
+        return {"cpu": self.cpu, "memory": self.memory}
+
+    def errors(self, field: str = "resources") -> list[str]:
+        """Every problem, as ``field.key: message`` lines (empty when valid)."""
+        problems: list[str] = []
+        parsed: dict[str, Decimal] = {}
+        for key, value in (
+            ("cpu", self.cpu),
+            ("memory", self.memory),
+            ("cpu_limit", self.limits["cpu"]),
+            ("memory_limit", self.limits["memory"]),
+        ):
+            try:
+                parsed[key] = parse_quantity(value)
+            except ValueError as exc:
+                problems.append(f"{field}.{key}: {exc}")
+                continue
+            if parsed[key] <= 0:
+                problems.append(f"{field}.{key}: must be > 0")
+        for kind in ("cpu", "memory"):
+            request, limit = parsed.get(kind), parsed.get(f"{kind}_limit")
+            if request is not None and limit is not None and limit < request:
+                problems.append(f"{field}.{kind}_limit: must be >= the request ({getattr(self, kind)})")
+        return problems
+
+
+def resource_requirements(
+    resources: Resources, *, gpus: int = 0, gpu_resource: str | None = None
+) -> core.ResourceRequirementsArgs:
+    """Requests and limits; ``gpus`` adds the extended resource (e.g. ``nvidia.com/gpu``) to both, equal."""
+    requests, limits = dict(resources.requests), dict(resources.limits)
+    if gpus < 0:
+        raise ValueError("gpus must be >= 0")
+    if gpus:
+        if not gpu_resource:
+            raise ValueError("gpus > 0 needs the placement's gpu_resource (e.g. nvidia.com/gpu)")
+        # Extended resources cannot be overcommitted: the request must equal the limit.
+        requests[gpu_resource] = limits[gpu_resource] = str(gpus)
+    return core.ResourceRequirementsArgs(requests=requests, limits=limits)
+
+
+# -- security ------------------------------------------------------------------------------------
+
+
+def container_security_context(*, read_only_root_filesystem: bool = True) -> core.SecurityContextArgs:
+    """The restricted Pod Security Standard, per container."""
+    return core.SecurityContextArgs(
+        run_as_non_root=True,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=read_only_root_filesystem,
+        capabilities=core.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def pod_security_context(
+    *, run_as_user: int = NON_ROOT_UID, run_as_group: int = NON_ROOT_UID, fs_group: int = NON_ROOT_UID
+) -> core.PodSecurityContextArgs:
+    """Numeric non-root ids (runAsNonRoot can only verify a numeric user) and a group owning the volumes.
+
+    ``fsGroup`` also makes the IRSA / Pod Identity projected token readable by the non-root user.
+    ``OnRootMismatch`` skips the recursive chown of a large model volume when it is already right.
+    """
+    return core.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=run_as_user,
+        run_as_group=run_as_group,
+        fs_group=fs_group,
+        fs_group_change_policy="OnRootMismatch",
+        seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+# -- env and mounts ------------------------------------------------------------------------------
+
+
+def env_value(name: str, value: pulumi.Input[str]) -> core.EnvVarArgs:
+    return core.EnvVarArgs(name=name, value=value)
+
+
+def env_vars(values: Mapping[str, pulumi.Input[str]]) -> list[core.EnvVarArgs]:
+    """Plain env vars, sorted by name (stable diffs)."""
+    return [env_value(name, values[name]) for name in sorted(values)]
+
+
+def env_from_config_map(name: str, config_map: pulumi.Input[str], key: str) -> core.EnvVarArgs:
+    return core.EnvVarArgs(
+        name=name,
+        value_from=core.EnvVarSourceArgs(
+            config_map_key_ref=core.ConfigMapKeySelectorArgs(name=config_map, key=key)
+        ),
+    )
+
+
+def env_from_secret(name: str, secret: pulumi.Input[str], key: str) -> core.EnvVarArgs:
+    return core.EnvVarArgs(
+        name=name,
+        value_from=core.EnvVarSourceArgs(secret_key_ref=core.SecretKeySelectorArgs(name=secret, key=key)),
+    )
+
+
+def env_from_field(name: str, field_path: str) -> core.EnvVarArgs:
+    """Downward API, e.g. ``metadata.namespace`` or the Job completion index annotation."""
+    return core.EnvVarArgs(
+        name=name,
+        value_from=core.EnvVarSourceArgs(field_ref=core.ObjectFieldSelectorArgs(field_path=field_path)),
+    )
+
+
+def mount(
+    volume: str, path: str, *, read_only: bool = False, sub_path: str | None = None
+) -> core.VolumeMountArgs:
+    return core.VolumeMountArgs(name=volume, mount_path=path, read_only=read_only or None, sub_path=sub_path)
+
+
+# -- probes --------------------------------------------------------------------------------------
+
+
+class Probes(NamedTuple):
+    startup: core.ProbeArgs | None
+    readiness: core.ProbeArgs | None
+    liveness: core.ProbeArgs | None
+
+
+def probes(
+    port: int | str = "http",
+    *,
+    readiness_path: str = "/ready",
+    liveness_path: str = "/health",
+    startup_path: str | None = None,
+    startup_seconds: int = 600,
+    startup_period_seconds: int = 10,
+    period_seconds: int = 10,
+    timeout_seconds: int = 5,
+    failure_threshold: int = 3,
+) -> Probes:
+    """HTTP probes for a server that loads a model before it can answer.
+
+    The startup probe gives the server ``startup_seconds`` (failureThreshold * periodSeconds >= it)
+    to load; liveness and readiness only start once it has succeeded, so they can stay tight.
+    """
+    if startup_seconds <= 0 or startup_period_seconds <= 0:
+        raise ValueError("startup_seconds and startup_period_seconds must be > 0")
+
+    def http(path: str, period: int, failures: int) -> core.ProbeArgs:
+        return core.ProbeArgs(
+            http_get=core.HTTPGetActionArgs(path=path, port=port),
+            period_seconds=period,
+            timeout_seconds=timeout_seconds,
+            failure_threshold=failures,
+        )
+
+    return Probes(
+        startup=http(
+            startup_path or liveness_path,
+            startup_period_seconds,
+            math.ceil(startup_seconds / startup_period_seconds),
+        ),
+        readiness=http(readiness_path, period_seconds, failure_threshold),
+        liveness=http(liveness_path, period_seconds, failure_threshold),
+    )
+
+
+# -- containers ----------------------------------------------------------------------------------
+
+
+def container(
+    name: str,
+    image: str,
+    *,
+    resources: Resources,
+    command: Sequence[str] | None = None,
+    args: Sequence[str] | None = None,
+    ports: Mapping[str, int] | None = None,
+    env: Sequence[core.EnvVarArgs] = (),
+    volume_mounts: Sequence[core.VolumeMountArgs] = (),
+    gpus: int = 0,
+    gpu_resource: str | None = None,
+    probes: Probes | None = None,
+    read_only_root_filesystem: bool = True,
+    restart_policy: str | None = None,
+    working_dir: str | None = None,
+) -> core.ContainerArgs:
+    """One container with a secure security context and requests + limits (GPU count included).
+
+    ``ports`` maps port names to numbers (``{"http": 8000}``); ``restart_policy="Always"`` on an init
+    container makes it a native sidecar.
+    """
+    return core.ContainerArgs(
+        name=name,
+        image=image,
+        command=list(command) if command is not None else None,
+        args=list(args) if args is not None else None,
+        ports=[
+            core.ContainerPortArgs(name=n, container_port=p, protocol="TCP") for n, p in (ports or {}).items()
+        ]
+        or None,
+        env=list(env) or None,
+        volume_mounts=list(volume_mounts) or None,
+        resources=resource_requirements(resources, gpus=gpus, gpu_resource=gpu_resource),
+        startup_probe=probes.startup if probes else None,
+        readiness_probe=probes.readiness if probes else None,
+        liveness_probe=probes.liveness if probes else None,
+        security_context=container_security_context(read_only_root_filesystem=read_only_root_filesystem),
+        restart_policy=restart_policy,
+        working_dir=working_dir,
+    )
+
+
+FLUENT_BIT_CONFIG_KEY = "fluent-bit.conf"
+FLUENT_BIT_CONFIG_PATH = "/fluent-bit/etc/fluent-bit.conf"
+
+
+def fluent_bit_config(
+    log_path: str,
+    *,
+    pattern: str = "*.log",
+    output: Mapping[str, str] | None = None,
+    flush_seconds: int = 5,
+    log_level: str = "info",
+    http_port: int = 2020,
+) -> str:
+    """A fluent-bit (classic format) config: tail ``<log_path>/<pattern>``, send to ``output``.
+
+    ``output`` is one ``[OUTPUT]`` section's keys (default: stdout, i.e. the node's log pipeline picks it
+    up). ``Match`` defaults to ``*``. The built-in HTTP server serves ``/api/v1/health`` for probes.
+    No tail DB: the root filesystem is read-only and the log volume is mounted read-only.
+    """
+    out = {"Name": "stdout", "Match": "*", **(output or {})}
+    out.setdefault("Match", "*")
+    sections = [
+        (
+            "SERVICE",
+            {
+                "Flush": str(flush_seconds),
+                "Log_Level": log_level,
+                "HTTP_Server": "On",
+                "HTTP_Listen": "0.0.0.0",
+                "HTTP_Port": str(http_port),
+                "Health_Check": "On",
+            },
+        ),
+        (
+            "INPUT",
+            {
+                "Name": "tail",
+                "Path": f"{log_path.rstrip('/')}/{pattern}",
+                "Tag": "app.*",
+                "Refresh_Interval": "5",
+                "Read_from_Head": "true",
+                "Mem_Buf_Limit": "5MB",
+                "Skip_Long_Lines": "On",
+            },
+        ),
+        ("OUTPUT", out),
+    ]
+    lines: list[str] = []
+    for title, values in sections:
+        lines.append(f"[{title}]")
+        lines.extend(f"    {key:<16} {value}" for key, value in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def log_shipper_sidecar(
+    image: str,
+    *,
+    log_volume: str,
+    log_path: str,
+    config_volume: str,
+    resources: Resources | None = None,
+    name: str = "log-shipper",
+    http_port: int = 2020,
+    native: bool = True,
+) -> core.ContainerArgs:
+    """A fluent-bit sidecar that tails the shared log emptyDir (read-only) and ships it.
+
+    Native sidecar by default (an init container with ``restartPolicy: Always``, GA in Kubernetes 1.33,
+    which every supported EKS version has): it starts before the server so no early log line is missed,
+    it is stopped only AFTER the main containers (final lines are shipped), and it does not keep a Job's
+    pod from completing. Put it in ``init_containers``; with ``native=False`` it is a plain container.
+    The config comes from a ConfigMap mounted with ``subPath`` (subPath mounts don't see updates: the
+    ConfigMap is auto-named, so a change is a new ConfigMap and a pod roll anyway).
+    """
+    return container(
+        name,
+        image,
+        resources=resources or Resources(cpu="50m", memory="64Mi", cpu_limit="200m", memory_limit="128Mi"),
+        command=["/fluent-bit/bin/fluent-bit"],
+        args=["-c", FLUENT_BIT_CONFIG_PATH],
+        ports={"flb-http": http_port},
+        volume_mounts=[
+            mount(log_volume, log_path, read_only=True),
+            mount(config_volume, FLUENT_BIT_CONFIG_PATH, read_only=True, sub_path=FLUENT_BIT_CONFIG_KEY),
+        ],
+        probes=Probes(
+            startup=None,
+            readiness=None,
+            liveness=core.ProbeArgs(
+                http_get=core.HTTPGetActionArgs(path="/api/v1/health", port=http_port),
+                period_seconds=30,
+                failure_threshold=3,
+            ),
+        ),
+        restart_policy="Always" if native else None,
+    )
+
+
+def model_fetch_init_container(
+    image: str,
+    *,
+    bucket: str,
+    prefix: str,
+    model_volume: str,
+    mount_path: str,
+    tmp_volume: str,
+    resources: Resources | None = None,
+    region: str | None = None,
+    name: str = "fetch-model",
+) -> core.ContainerArgs:
+    """``aws s3 sync s3://<bucket>/<prefix> <mount_path> --only-show-errors`` before the server starts.
+
+    No static keys: credentials come from the service account's IAM role (IRSA or Pod Identity inject
+    them). The root filesystem stays read-only, so ``HOME`` points at a writable ``/tmp`` emptyDir
+    (the CLI caches credentials under ``~/.aws``). No shell: the command is exec'd directly.
+    """
+    env = {"HOME": "/tmp", "AWS_PAGER": ""}
+    if region:
+        env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+    source = f"s3://{bucket}/{prefix.strip('/')}" if prefix.strip("/") else f"s3://{bucket}"
+    return container(
+        name,
+        image,
+        resources=resources or Resources(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="1Gi"),
+        command=["aws"],
+        args=["s3", "sync", source, mount_path, "--only-show-errors"],
+        env=env_vars(env),
+        volume_mounts=[mount(model_volume, mount_path), mount(tmp_volume, "/tmp")],
+    )
+
+
+# -- volumes -------------------------------------------------------------------------------------
+
+
+def empty_dir_volume(name: str, size_limit: str, *, medium: str | None = None) -> core.VolumeArgs:
+    """An emptyDir that cannot fill the node's disk (or RAM, with ``medium="Memory"``)."""
+    return core.VolumeArgs(
+        name=name, empty_dir=core.EmptyDirVolumeSourceArgs(size_limit=size_limit, medium=medium)
+    )
+
+
+def pvc_volume(name: str, claim_name: pulumi.Input[str], *, read_only: bool = False) -> core.VolumeArgs:
+    return core.VolumeArgs(
+        name=name,
+        persistent_volume_claim=core.PersistentVolumeClaimVolumeSourceArgs(
+            claim_name=claim_name, read_only=read_only or None
+        ),
+    )
+
+
+def config_map_volume(
+    name: str,
+    config_map: pulumi.Input[str],
+    *,
+    items: Mapping[str, str] | None = None,
+    default_mode: int = 0o444,
+) -> core.VolumeArgs:
+    """A ConfigMap as files; ``items`` maps keys to file paths (all keys when omitted)."""
+    return core.VolumeArgs(
+        name=name,
+        config_map=core.ConfigMapVolumeSourceArgs(
+            name=config_map,
+            items=[core.KeyToPathArgs(key=k, path=p) for k, p in items.items()] if items else None,
+            default_mode=default_mode,
+        ),
+    )
+
+
+def projected_volume(
+    name: str, sources: Sequence[core.VolumeProjectionArgs], *, default_mode: int = 0o444
+) -> core.VolumeArgs:
+    return core.VolumeArgs(
+        name=name, projected=core.ProjectedVolumeSourceArgs(sources=list(sources), default_mode=default_mode)
+    )
+
+
+def service_account_token_projection(
+    audience: str, path: str = "token", expiration_seconds: int = 3600
+) -> core.VolumeProjectionArgs:
+    """A short-lived, audience-bound token (for a pod that must call one specific API)."""
+    return core.VolumeProjectionArgs(
+        service_account_token=core.ServiceAccountTokenProjectionArgs(
+            audience=audience, path=path, expiration_seconds=expiration_seconds
+        )
+    )
+
+
+# -- pod -----------------------------------------------------------------------------------------
+
+
+def spread_across_zones(selector_labels: Mapping[str, str]) -> list[core.TopologySpreadConstraintArgs]:
+    """Preferred (ScheduleAnyway) spreading over zones, then nodes, per rollout revision."""
+    return [
+        core.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=key,
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=meta.LabelSelectorArgs(match_labels=dict(selector_labels)),
+            match_label_keys=["pod-template-hash"],
+        )
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+
+
+def pod_spec(
+    containers: Sequence[core.ContainerArgs],
+    *,
+    service_account_name: pulumi.Input[str],
+    init_containers: Sequence[core.ContainerArgs] = (),
+    volumes: Sequence[core.VolumeArgs] = (),
+    placement: Placement | None = None,
+    security_context: core.PodSecurityContextArgs | None = None,
+    automount_service_account_token: bool = False,
+    restart_policy: str | None = None,
+    termination_grace_period_seconds: int = 30,
+    topology_spread_constraints: Sequence[core.TopologySpreadConstraintArgs] = (),
+) -> core.PodSpecArgs:
+    """Assemble a pod: its own service account, no API token, placement from the node group's Placement."""
+    return core.PodSpecArgs(
+        containers=list(containers),
+        init_containers=list(init_containers) or None,
+        volumes=list(volumes) or None,
+        service_account_name=service_account_name,
+        automount_service_account_token=automount_service_account_token,
+        enable_service_links=False,
+        security_context=security_context or pod_security_context(),
+        node_selector=dict(placement.node_selector) if placement and placement.node_selector else None,
+        tolerations=placement.toleration_args() if placement and placement.tolerations else None,
+        restart_policy=restart_policy,
+        termination_grace_period_seconds=termination_grace_period_seconds,
+        topology_spread_constraints=list(topology_spread_constraints) or None,
+    )
+
+
+def config_checksum(data: Mapping[str, Any]) -> str:
+    """sha256 of the data with sorted keys: put it in the pod template so a data change rolls the pods."""
+    return hashlib.sha256(json.dumps(dict(data), sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -1,0 +1,46 @@
+"""The AI workloads: model servers, training jobs and scheduled batch inference.
+
+Each is a ComponentResource with a typed Args dataclass; the pod specs come from ``components.podspec``.
+"""
+
+from components.podspec import Resources
+from components.workloads._common import AWS_CLI_IMAGE, FLUENT_BIT_IMAGE, WorkloadArgs
+from components.workloads.batch import (
+    BatchInferenceJob,
+    BatchInferenceJobArgs,
+    cron_schedule_errors,
+    time_zone_error,
+    validate_cron_schedule,
+)
+from components.workloads.inference import (
+    Autoscaling,
+    InferenceService,
+    InferenceServiceArgs,
+    LogShipping,
+    ModelSource,
+    ModelStorage,
+    model_reader_statements,
+)
+from components.workloads.training import SharedVolume, TrainingJob, TrainingJobArgs
+
+__all__ = [
+    "AWS_CLI_IMAGE",
+    "FLUENT_BIT_IMAGE",
+    "Autoscaling",
+    "BatchInferenceJob",
+    "BatchInferenceJobArgs",
+    "InferenceService",
+    "InferenceServiceArgs",
+    "LogShipping",
+    "ModelSource",
+    "ModelStorage",
+    "Resources",
+    "SharedVolume",
+    "TrainingJob",
+    "TrainingJobArgs",
+    "WorkloadArgs",
+    "cron_schedule_errors",
+    "model_reader_statements",
+    "time_zone_error",
+    "validate_cron_schedule",
+]

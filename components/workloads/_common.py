@@ -1,0 +1,320 @@
+"""What every workload shares: common args, labels, validation, config wiring, service account, pod.
+
+ConfigMaps are auto-named by Pulumi (no ``metadata.name``) and their generated name is passed into the
+pod spec as an Output. pulumi-kubernetes replaces an auto-named ConfigMap when its data changes
+(create-before-replace), so the pod template sees a new name and the pods roll, and old pods keep their
+old ConfigMap until they are gone. The pod template also carries ``aiplatform.io/config-hash``: it makes
+the reason for a roll visible, and it is what rolls the pods when a stable ``config_map_name`` is asked
+for (e.g. a ConfigMap other apps read, like the brief's ``ai-service-config``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import podspec
+from components.iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity, policy_document
+from components.podspec import Resources
+from components.scheduling import Placement
+
+core = k8s.core.v1
+meta = k8s.meta.v1
+
+FLUENT_BIT_IMAGE = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
+PART_OF = "aiplatform"
+
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadArgs:
+    """Inputs every workload takes.
+
+    ``config_data`` becomes a ConfigMap this component creates; ``config_env`` maps ENV_NAME -> key of it,
+    ``config_files`` are the keys mounted as files under ``config_mount_path`` (None: every key), or a
+    mapping key -> directory to mount keys in different directories (one read-only volume per directory).
+    ``secret_env`` is ``(ENV_NAME, secret_name, key)``; the Secret is made elsewhere (an ExternalSecret):
+    pass that resource in ``depends_on`` so the pods come after it. ``identity`` +
+    ``aws_policy_statements`` give the pod's service account an IAM role (never static keys).
+    """
+
+    provider: k8s.Provider
+    namespace: str
+    image: str
+    resources: Resources
+    placement: Placement | None = None
+    gpus: int = 0
+    command: Sequence[str] | None = None
+    args: Sequence[str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    config_data: Mapping[str, str] | None = None
+    config_env: Mapping[str, str] = field(default_factory=dict)
+    config_files: Sequence[str] | Mapping[str, str] | None = None
+    config_mount_path: str = "/app/config"
+    config_map_name: str | None = None
+    secret_env: Sequence[tuple[str, str, str]] = ()
+    depends_on: Sequence[pulumi.Resource] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    identity: WorkloadIdentity | None = None
+    aws_policy_statements: Sequence[Mapping[str, Any]] = ()
+    read_only_root_filesystem: bool = True
+    tmp_size: str = "1Gi"
+
+
+# -- labels and validation -----------------------------------------------------------------------
+
+
+def selector_labels(name: str) -> dict[str, str]:
+    """The immutable part: what Services, PDBs and spreading select on."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+
+
+def standard_labels(name: str, component: str, extra: Mapping[str, str] = ()) -> dict[str, str]:
+    return {
+        **dict(extra),
+        **selector_labels(name),
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def is_pinned_image(image: str) -> bool:
+    """``repo:tag`` or ``repo@sha256:...`` (a bare ``repo`` silently means :latest)."""
+    if not image or any(c.isspace() for c in image):
+        return False
+    if "@sha256:" in image:
+        return bool(re.fullmatch(r".+@sha256:[0-9a-f]{64}", image))
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last and bool(re.fullmatch(r"[\w][\w.-]{0,127}", last.rsplit(":", 1)[1]))
+
+
+def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -> list[str]:
+    """Every problem with the shared inputs, as ``field: message`` lines."""
+    errors: list[str] = []
+    if not _DNS1035.match(name) or len(name) > max_name_length:
+        errors.append(
+            f"name: {name!r} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
+            f"letter) of at most {max_name_length} characters"
+        )
+    if not _DNS1123.match(args.namespace or "") or len(args.namespace) > 63:
+        errors.append(f"namespace: {args.namespace!r} is not a valid namespace name")
+    if not is_pinned_image(args.image):
+        errors.append(f"image: {args.image!r} must be a full reference with a tag or digest (repo:tag)")
+    errors.extend(args.resources.errors("resources"))
+    errors.extend(gpu_errors(args.gpus, args.placement))
+    if not args.tmp_size or _quantity_error(args.tmp_size):
+        errors.append(f"tmp_size: {args.tmp_size!r} is not a Kubernetes quantity")
+
+    seen: dict[str, str] = {}
+    env_sources = [(n, "env") for n in args.env]
+    env_sources += [(n, "config_env") for n in args.config_env]
+    env_sources += [(entry[0] if entry else "", "secret_env") for entry in args.secret_env]
+    for env_name, source in env_sources:
+        if not _ENV_NAME.match(env_name):
+            errors.append(f"{source}: {env_name!r} is not a valid environment variable name")
+        if env_name in podspec.STATIC_AWS_CREDENTIAL_ENV:
+            errors.append(
+                f"{source}.{env_name}: static AWS credentials are not allowed; give the workload an "
+                "IAM role (identity + aws_policy_statements)"
+            )
+        if env_name in seen:
+            errors.append(f"{source}.{env_name}: already set by {seen[env_name]}")
+        seen.setdefault(env_name, source)
+    for index, entry in enumerate(args.secret_env):
+        if len(entry) != 3 or not all(isinstance(p, str) and p for p in entry):
+            errors.append(f"secret_env[{index}]: must be (ENV_NAME, secret_name, key), got {entry!r}")
+
+    data = args.config_data
+    if data is None:
+        if args.config_env or args.config_files:
+            errors.append("config_env/config_files: need config_data")
+    else:
+        for key in data:
+            if not _CONFIG_KEY.match(key):
+                errors.append(f"config_data.{key}: keys may only contain letters, digits, '-', '_' and '.'")
+        for env_name, key in args.config_env.items():
+            if key not in data:
+                errors.append(f"config_env.{env_name}: key {key!r} is not in config_data")
+        for key in args.config_files or ():
+            if key not in data:
+                errors.append(f"config_files: key {key!r} is not in config_data")
+        for directory in config_file_directories(args):
+            if not directory.startswith("/"):
+                errors.append(f"config_files: mount path {directory!r} must be absolute")
+    if args.config_map_name is not None and not _DNS1123.match(args.config_map_name):
+        errors.append(f"config_map_name: {args.config_map_name!r} is not a valid name")
+    if args.aws_policy_statements and args.identity is None:
+        errors.append("aws_policy_statements: need identity (how the pod gets AWS credentials)")
+    return errors
+
+
+def gpu_errors(gpus: int, placement: Placement | None) -> list[str]:
+    if gpus < 0:
+        return ["gpus: must be >= 0"]
+    if gpus and (placement is None or not placement.gpu_resource):
+        return ["gpus: > 0 needs a placement with gpu_resource (the GPU node group's Placement)"]
+    return []
+
+
+def _quantity_error(value: str) -> bool:
+    try:
+        podspec.parse_quantity(value)
+    except ValueError:
+        return True
+    return False
+
+
+def raise_if_errors(kind: str, name: str, errors: Sequence[str]) -> None:
+    if errors:
+        raise ValueError(f"{kind} {name!r} has invalid arguments:\n  - " + "\n  - ".join(errors))
+
+
+# -- resources shared by every workload ----------------------------------------------------------
+
+
+class ConfigWiring(NamedTuple):
+    config_map: k8s.core.v1.ConfigMap | None
+    env: list[core.EnvVarArgs]
+    volumes: list[core.VolumeArgs]
+    mounts: list[core.VolumeMountArgs]
+    data: dict[str, str]
+
+
+CONFIG_VOLUME = "config"
+
+
+def create_config(
+    parent: pulumi.Resource, name: str, args: WorkloadArgs, labels: Mapping[str, str]
+) -> ConfigWiring:
+    """The workload's ConfigMap (auto-named), its env refs and its file mount."""
+    if args.config_data is None:
+        return ConfigWiring(None, [], [], [], {})
+    data = dict(args.config_data)
+    config_map = core.ConfigMap(
+        f"{name}-config",
+        metadata=meta.ObjectMetaArgs(
+            namespace=args.namespace, labels=dict(labels), name=args.config_map_name
+        ),
+        data=data,
+        opts=pulumi.ResourceOptions(parent=parent, provider=args.provider),
+    )
+    cm_name = config_map.metadata.name
+    env = [podspec.env_from_config_map(env, cm_name, key) for env, key in sorted(args.config_env.items())]
+    volumes, mounts = [], []
+    directories = config_file_directories(args)
+    for index, (directory, keys) in enumerate(sorted(directories.items())):
+        volume = CONFIG_VOLUME if len(directories) == 1 else f"{CONFIG_VOLUME}-{index}"
+        volumes.append(podspec.config_map_volume(volume, cm_name, items={k: k for k in keys}))
+        mounts.append(podspec.mount(volume, directory, read_only=True))
+    return ConfigWiring(config_map, env, volumes, mounts, data)
+
+
+def config_file_directories(args: WorkloadArgs) -> dict[str, list[str]]:
+    """Mount directory -> config keys mounted there as files (named after the key)."""
+    if args.config_data is None:
+        return {}
+    files = args.config_files
+    if files is None:
+        return {args.config_mount_path: sorted(args.config_data)} if args.config_data else {}
+    if isinstance(files, Mapping):
+        grouped: dict[str, list[str]] = {}
+        for key, directory in files.items():
+            grouped.setdefault(directory, []).append(key)
+        return grouped
+    return {args.config_mount_path: list(files)} if files else {}
+
+
+def create_service_account(
+    parent: pulumi.Resource,
+    name: str,
+    args: WorkloadArgs,
+    labels: Mapping[str, str],
+    statements: Sequence[Mapping[str, Any]] = (),
+) -> tuple[k8s.core.v1.ServiceAccount, ServiceAccountRole | None]:
+    """The workload's own ServiceAccount (never ``default``), with an IAM role when it needs AWS."""
+    statements = [*statements, *args.aws_policy_statements]
+    role = None
+    annotations: pulumi.Input[Mapping[str, str]] | None = None
+    if statements:
+        assert args.identity is not None  # validated before
+        role = ServiceAccountRole(
+            f"{name}-aws",
+            ServiceAccountRoleArgs(
+                identity=args.identity,
+                namespace=args.namespace,
+                service_account=name,
+                policy=policy_document(statements),
+                tags={"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF},
+            ),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        annotations = role.service_account_annotations
+    service_account = core.ServiceAccount(
+        f"{name}-sa",
+        metadata=meta.ObjectMetaArgs(
+            name=name, namespace=args.namespace, labels=dict(labels), annotations=annotations
+        ),
+        automount_service_account_token=False,
+        opts=pulumi.ResourceOptions(parent=parent, provider=args.provider),
+    )
+    return service_account, role
+
+
+TMP_VOLUME = "tmp"
+
+
+def main_env(args: WorkloadArgs, config: ConfigWiring, extra: Sequence[core.EnvVarArgs] = ()) -> list:
+    """Plain env, then config keys, then secrets, then the workload's own (index, model dir...)."""
+    secrets = [podspec.env_from_secret(env, secret, key) for env, secret, key in args.secret_env]
+    return [*podspec.env_vars(args.env), *config.env, *secrets, *extra]
+
+
+def main_container(
+    container_name: str,
+    args: WorkloadArgs,
+    config: ConfigWiring,
+    *,
+    command_args: Sequence[str] | None = None,
+    extra_env: Sequence[core.EnvVarArgs] = (),
+    extra_mounts: Sequence[core.VolumeMountArgs] = (),
+    ports: Mapping[str, int] | None = None,
+    probes: podspec.Probes | None = None,
+) -> core.ContainerArgs:
+    mounts = [*config.mounts, *extra_mounts]
+    if args.read_only_root_filesystem:
+        mounts.append(podspec.mount(TMP_VOLUME, "/tmp"))
+    return podspec.container(
+        container_name,
+        args.image,
+        resources=args.resources,
+        command=args.command,
+        args=command_args if command_args is not None else args.args,
+        ports=ports,
+        env=main_env(args, config, extra_env),
+        volume_mounts=mounts,
+        gpus=args.gpus,
+        gpu_resource=args.placement.gpu_resource if args.placement else None,
+        probes=probes,
+        read_only_root_filesystem=args.read_only_root_filesystem,
+    )
+
+
+def tmp_volume(args: WorkloadArgs) -> core.VolumeArgs:
+    return podspec.empty_dir_volume(TMP_VOLUME, args.tmp_size)
+
+
+def pod_annotations(config_sources: Mapping[str, Mapping[str, str]]) -> dict[str, str] | None:
+    """The config-hash annotation over every config the pod reads (None when it reads none)."""
+    present = {k: dict(v) for k, v in config_sources.items() if v}
+    return {podspec.CONFIG_HASH_ANNOTATION: podspec.config_checksum(present)} if present else None

@@ -1,0 +1,513 @@
+"""InferenceService: a model server behind a Service, autoscaled, optionally exposed through an Ingress."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import podspec
+from components.iam import ServiceAccountRole, allow
+from components.podspec import Resources
+from components.routing import IngressRoute
+from components.workloads._common import (
+    AWS_CLI_IMAGE,
+    FLUENT_BIT_IMAGE,
+    TMP_VOLUME,
+    WorkloadArgs,
+    common_errors,
+    create_config,
+    create_service_account,
+    main_container,
+    pod_annotations,
+    raise_if_errors,
+    selector_labels,
+    standard_labels,
+    tmp_volume,
+)
+
+core = k8s.core.v1
+meta = k8s.meta.v1
+
+MODEL_VOLUME = "model"
+LOG_VOLUME = "logs"
+LOG_CONFIG_VOLUME = "log-shipper-config"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSource:
+    """Where the init container syncs the model from (read-only IAM access to exactly this prefix)."""
+
+    bucket: str
+    prefix: str
+    kms_key_arn: pulumi.Input[str] | None = None
+    image: str = AWS_CLI_IMAGE
+    region: str | None = None
+    resources: Resources = Resources(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="1Gi")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelStorage:
+    """Where the model lives in the pod. ``pvc`` creates a ReadWriteOnce claim (single replica only)."""
+
+    kind: Literal["emptyDir", "pvc"] = "emptyDir"
+    size: str = "20Gi"
+    mount_path: str = "/mnt/models"
+    storage_class: str = "gp3"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogShipping:
+    """A fluent-bit native sidecar tailing ``log_path/*.log`` from a shared emptyDir."""
+
+    image: str = FLUENT_BIT_IMAGE
+    log_path: str = "/var/log/app"
+    output: Mapping[str, str] = field(default_factory=lambda: {"Name": "stdout", "Match": "*"})
+    volume_size: str = "1Gi"
+    resources: Resources = Resources(cpu="50m", memory="64Mi", cpu_limit="200m", memory_limit="128Mi")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Autoscaling:
+    """autoscaling/v2 targets. ``pods_metrics``: ``(metric_name, averageValue)`` served by the adapter."""
+
+    min_replicas: int = 2
+    max_replicas: int = 10
+    cpu_utilization: int | None = 70
+    memory_utilization: int | None = 80
+    pods_metrics: Sequence[tuple[str, str | int]] = ()
+    scale_down_stabilization_seconds: int = 300
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceServiceArgs(WorkloadArgs):
+    """See ``WorkloadArgs`` for the shared inputs.
+
+    ``replicas`` is used only without ``autoscaling``; with it, the Deployment leaves ``replicas`` to the
+    HPA (a declared count would reset the HPA's choice on every ``pulumi up``).
+    """
+
+    port: int = 8000
+    service_port: int = 80
+    replicas: int = 2
+    autoscaling: Autoscaling | None = field(default_factory=Autoscaling)
+    revision_history_limit: int = 5
+    readiness_path: str = "/ready"
+    liveness_path: str = "/health"
+    startup_seconds: int = 600
+    model: ModelSource | None = None
+    model_storage: ModelStorage | None = None
+    log_shipping: LogShipping | None = None
+    route: IngressRoute | None = None
+    ingress_depends_on: Sequence[pulumi.Resource] = ()
+    termination_grace_period_seconds: int = 60
+
+
+def model_reader_statements(
+    bucket: str, prefix: str, kms_key_arn: pulumi.Input[str] | None = None
+) -> list[dict[str, Any]]:
+    """Read-only access to ``s3://bucket/prefix`` and nothing else (plus decrypting with the bucket key)."""
+    prefix = prefix.strip("/")
+    statements: list[dict[str, Any]] = [
+        allow(["s3:GetObject"], [f"arn:aws:s3:::{bucket}/{prefix}/*"]),
+        allow(
+            ["s3:ListBucket"],
+            [f"arn:aws:s3:::{bucket}"],
+            Condition={"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}},
+        ),
+    ]
+    if kms_key_arn is not None:
+        statements.append(allow(["kms:Decrypt"], [kms_key_arn]))
+    return statements
+
+
+def validate_inference_args(name: str, args: InferenceServiceArgs) -> list[str]:
+    errors = common_errors(name, args)
+    for field_name in ("port", "service_port"):
+        value = getattr(args, field_name)
+        if not 1 <= value <= 65535:
+            errors.append(f"{field_name}: {value} is not a port (1-65535)")
+    if args.replicas < 0:
+        errors.append("replicas: must be >= 0")
+    if args.revision_history_limit < 0:
+        errors.append("revision_history_limit: must be >= 0")
+    if args.startup_seconds <= 0:
+        errors.append("startup_seconds: must be > 0")
+    if args.termination_grace_period_seconds < 0:
+        errors.append("termination_grace_period_seconds: must be >= 0")
+    for field_name in ("readiness_path", "liveness_path"):
+        if not getattr(args, field_name).startswith("/"):
+            errors.append(f"{field_name}: must start with '/'")
+
+    scaling = args.autoscaling
+    max_replicas = args.replicas
+    if scaling is not None:
+        max_replicas = scaling.max_replicas
+        if scaling.min_replicas < 1:
+            errors.append("autoscaling.min_replicas: must be >= 1")
+        if scaling.max_replicas < scaling.min_replicas:
+            errors.append(f"autoscaling.max_replicas: must be >= min_replicas ({scaling.min_replicas})")
+        for field_name in ("cpu_utilization", "memory_utilization"):
+            value = getattr(scaling, field_name)
+            if value is not None and value <= 0:
+                errors.append(f"autoscaling.{field_name}: must be > 0")
+        for index, metric in enumerate(scaling.pods_metrics):
+            metric_name, target = metric if len(metric) == 2 else ("", "")
+            if not metric_name:
+                errors.append(f"autoscaling.pods_metrics[{index}]: must be (metric_name, averageValue)")
+            try:
+                if podspec.parse_quantity(target) <= 0:
+                    raise ValueError
+            except ValueError:
+                errors.append(f"autoscaling.pods_metrics[{index}]: {target!r} is not a positive quantity")
+        if not (scaling.cpu_utilization or scaling.memory_utilization or scaling.pods_metrics):
+            errors.append("autoscaling: needs at least one metric")
+        if scaling.scale_down_stabilization_seconds < 0:
+            errors.append("autoscaling.scale_down_stabilization_seconds: must be >= 0")
+
+    if args.model is not None:
+        if not _BUCKET.match(args.model.bucket):
+            errors.append(f"model.bucket: {args.model.bucket!r} is not an S3 bucket name")
+        if not args.model.prefix.strip("/"):
+            errors.append("model.prefix: must not be empty (the role is scoped to it)")
+        if args.identity is None:
+            errors.append("model: fetching from S3 needs identity (IRSA or Pod Identity)")
+        errors.extend(args.model.resources.errors("model.resources"))
+    storage = args.model_storage
+    if storage is not None:
+        if storage.kind not in ("emptyDir", "pvc"):
+            errors.append(f"model_storage.kind: {storage.kind!r} must be 'emptyDir' or 'pvc'")
+        if storage.kind == "emptyDir" and args.model is None:
+            errors.append("model_storage: an emptyDir starts empty; give a model source to fill it")
+        if storage.kind == "pvc" and max_replicas > 1:
+            errors.append(
+                f"model_storage.kind: a ReadWriteOnce PVC attaches to one node, but up to {max_replicas} "
+                "replicas may run: use kind='emptyDir' with a model source (each pod fetches its copy)"
+            )
+        try:
+            podspec.parse_quantity(storage.size)
+        except ValueError as exc:
+            errors.append(f"model_storage.size: {exc}")
+        if not storage.mount_path.startswith("/"):
+            errors.append("model_storage.mount_path: must be an absolute path")
+    if args.log_shipping is not None:
+        errors.extend(args.log_shipping.resources.errors("log_shipping.resources"))
+        if not args.log_shipping.log_path.startswith("/"):
+            errors.append("log_shipping.log_path: must be an absolute path")
+    if args.route is not None and not args.route.host:
+        errors.append("route.host: must not be empty")
+    return errors
+
+
+class InferenceService(pulumi.ComponentResource):
+    """A model server: ServiceAccount (+ IAM role), ConfigMaps, Deployment, Service, HPA, PDB, Ingress.
+
+    Example::
+
+        svc = InferenceService("llama", InferenceServiceArgs(
+            provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../llama-inference:1.4.2",
+            resources=Resources(cpu="2", memory="8Gi"), gpus=1, placement=gpu_pool.placement,
+            identity=cluster.identity,
+            model=ModelSource(bucket="my-ai-bucket", prefix="models/llama-3-8b"),
+            config_data={"log-level": "INFO", "config.json": '{"max_tokens": 512}'},
+            config_env={"LOG_LEVEL": "log-level"}, config_files=["config.json"],
+            secret_env=[("HF_TOKEN", "hf-secret", "token")], depends_on=[hf_external_secret],
+            log_shipping=LogShipping(),
+            autoscaling=Autoscaling(pods_metrics=[("requests_per_second", "100")]),
+            route=ingress.route_for("llama.ai.example.com"), ingress_depends_on=[ingress.release],
+        ), opts=ResourceOptions(parent=self))
+        pulumi.export("url", svc.service.metadata.name)
+    """
+
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    service_account: k8s.core.v1.ServiceAccount
+    role: ServiceAccountRole | None
+    hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler | None
+    pdb: k8s.policy.v1.PodDisruptionBudget | None
+    ingress: k8s.networking.v1.Ingress | None
+    config_map: k8s.core.v1.ConfigMap | None
+    log_config_map: k8s.core.v1.ConfigMap | None
+    model_pvc: k8s.core.v1.PersistentVolumeClaim | None
+    name: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        raise_if_errors("InferenceService", name, validate_inference_args(name, args))
+        super().__init__("aiplatform:workloads:InferenceService", name, None, opts)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        labels = standard_labels(name, "inference", args.labels)
+        selector = selector_labels(name)
+
+        config = create_config(self, name, args, labels)
+        self.config_map = config.config_map
+        statements = (
+            model_reader_statements(args.model.bucket, args.model.prefix, args.model.kms_key_arn)
+            if args.model
+            else []
+        )
+        self.service_account, self.role = create_service_account(self, name, args, labels, statements)
+
+        volumes = [tmp_volume(args), *config.volumes]
+        init_containers: list[core.ContainerArgs] = []
+        extra_mounts: list[core.VolumeMountArgs] = []
+        extra_env: list[core.EnvVarArgs] = []
+
+        # Logs: the server writes to a shared emptyDir, the native sidecar ships it.
+        self.log_config_map = None
+        log_config = ""
+        if args.log_shipping is not None:
+            shipping = args.log_shipping
+            log_config = podspec.fluent_bit_config(shipping.log_path, output=shipping.output)
+            self.log_config_map = core.ConfigMap(
+                f"{name}-log-shipper",
+                metadata=meta.ObjectMetaArgs(namespace=args.namespace, labels=labels),
+                data={podspec.FLUENT_BIT_CONFIG_KEY: log_config},
+                opts=k8s_opts,
+            )
+            volumes += [
+                podspec.empty_dir_volume(LOG_VOLUME, shipping.volume_size),
+                podspec.config_map_volume(LOG_CONFIG_VOLUME, self.log_config_map.metadata.name),
+            ]
+            init_containers.append(
+                podspec.log_shipper_sidecar(
+                    shipping.image,
+                    log_volume=LOG_VOLUME,
+                    log_path=shipping.log_path,
+                    config_volume=LOG_CONFIG_VOLUME,
+                    resources=shipping.resources,
+                )
+            )
+            extra_mounts.append(podspec.mount(LOG_VOLUME, shipping.log_path))
+            extra_env.append(podspec.env_value("LOG_DIR", shipping.log_path))
+
+        # Model: fetched by an init container into a volume the server mounts read-only.
+        self.model_pvc = None
+        storage = args.model_storage or (ModelStorage() if args.model else None)
+        if storage is not None:
+            if storage.kind == "pvc":
+                self.model_pvc = core.PersistentVolumeClaim(
+                    f"{name}-model",
+                    # gp3 binds WaitForFirstConsumer: the claim stays Pending until a pod uses it, so
+                    # don't let Pulumi wait for "Bound" before creating the Deployment that uses it.
+                    metadata=meta.ObjectMetaArgs(
+                        namespace=args.namespace, labels=labels, annotations={"pulumi.com/skipAwait": "true"}
+                    ),
+                    spec=core.PersistentVolumeClaimSpecArgs(
+                        access_modes=["ReadWriteOnce"],
+                        storage_class_name=storage.storage_class,
+                        resources=core.VolumeResourceRequirementsArgs(requests={"storage": storage.size}),
+                    ),
+                    opts=k8s_opts,
+                )
+                volumes.append(podspec.pvc_volume(MODEL_VOLUME, self.model_pvc.metadata.name))
+            else:
+                volumes.append(podspec.empty_dir_volume(MODEL_VOLUME, storage.size))
+            if args.model is not None:
+                init_containers.append(
+                    podspec.model_fetch_init_container(
+                        args.model.image,
+                        bucket=args.model.bucket,
+                        prefix=args.model.prefix,
+                        model_volume=MODEL_VOLUME,
+                        mount_path=storage.mount_path,
+                        tmp_volume=TMP_VOLUME,
+                        resources=args.model.resources,
+                        region=args.model.region,
+                    )
+                )
+            extra_mounts.append(podspec.mount(MODEL_VOLUME, storage.mount_path, read_only=True))
+            extra_env.append(podspec.env_value("MODEL_DIR", storage.mount_path))
+
+        server = main_container(
+            "server",
+            args,
+            config,
+            extra_env=extra_env,
+            extra_mounts=extra_mounts,
+            ports={"http": args.port},
+            probes=podspec.probes(
+                "http",
+                readiness_path=args.readiness_path,
+                liveness_path=args.liveness_path,
+                startup_seconds=args.startup_seconds,
+            ),
+        )
+        template = core.PodTemplateSpecArgs(
+            metadata=meta.ObjectMetaArgs(
+                labels=labels,
+                annotations=pod_annotations(
+                    {"config": config.data, "log-shipper": {"conf": log_config} if log_config else {}}
+                ),
+            ),
+            spec=podspec.pod_spec(
+                [server],
+                init_containers=init_containers,
+                volumes=volumes,
+                service_account_name=self.service_account.metadata.name,
+                placement=args.placement,
+                termination_grace_period_seconds=args.termination_grace_period_seconds,
+                topology_spread_constraints=podspec.spread_across_zones(selector),
+            ),
+        )
+
+        scaling = args.autoscaling
+        # Rollouts must outlast model loading: Kubernetes' progress deadline and Pulumi's await both.
+        rollout_seconds = args.startup_seconds + 300
+        timeout = f"{max(10, -(-rollout_seconds // 60) + 5)}m"
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=meta.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=None if scaling else args.replicas,
+                revision_history_limit=args.revision_history_limit,
+                progress_deadline_seconds=max(600, rollout_seconds),
+                selector=meta.LabelSelectorArgs(match_labels=selector),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+                ),
+                template=template,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts,
+                pulumi.ResourceOptions(
+                    depends_on=[*args.depends_on, *([self.role] if self.role else [])],
+                    custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                ),
+            ),
+        )
+
+        self.service = core.Service(
+            f"{name}-service",
+            metadata=meta.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels),
+            spec=core.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[
+                    core.ServicePortArgs(
+                        name="http", port=args.service_port, target_port="http", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=k8s_opts,
+        )
+
+        self.hpa = self._hpa(name, args, labels) if scaling else None
+
+        min_replicas = scaling.min_replicas if scaling else args.replicas
+        self.pdb = None
+        if min_replicas > 1:
+            # No PDB for a single replica: minAvailable 1 there would block every node drain.
+            self.pdb = k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=meta.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels),
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1,
+                    selector=meta.LabelSelectorArgs(match_labels=selector),
+                    unhealthy_pod_eviction_policy="AlwaysAllow",
+                ),
+                opts=k8s_opts,
+            )
+
+        self.ingress = self._ingress(name, args, labels) if args.route else None
+        self.name = self.deployment.metadata.name
+        self.namespace = self.deployment.metadata.namespace
+        self.register_outputs(
+            {
+                "name": self.name,
+                "namespace": self.namespace,
+                "service_name": self.service.metadata.name,
+                "service_account_name": self.service_account.metadata.name,
+            }
+        )
+
+    def _hpa(
+        self, name: str, args: InferenceServiceArgs, labels: dict
+    ) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
+        scaling = args.autoscaling
+        assert scaling is not None
+        v2 = k8s.autoscaling.v2
+        metrics = [
+            v2.MetricSpecArgs(
+                type="Resource",
+                resource=v2.ResourceMetricSourceArgs(
+                    name=resource, target=v2.MetricTargetArgs(type="Utilization", average_utilization=value)
+                ),
+            )
+            for resource, value in (("cpu", scaling.cpu_utilization), ("memory", scaling.memory_utilization))
+            if value
+        ]
+        metrics += [
+            v2.MetricSpecArgs(
+                type="Pods",
+                pods=v2.PodsMetricSourceArgs(
+                    metric=v2.MetricIdentifierArgs(name=metric),
+                    target=v2.MetricTargetArgs(type="AverageValue", average_value=str(target)),
+                ),
+            )
+            for metric, target in scaling.pods_metrics
+        ]
+        return v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata=meta.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels),
+            spec=v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=self.deployment.metadata.name
+                ),
+                min_replicas=scaling.min_replicas,
+                max_replicas=scaling.max_replicas,
+                metrics=metrics,
+                behavior=v2.HorizontalPodAutoscalerBehaviorArgs(
+                    scale_down=v2.HPAScalingRulesArgs(
+                        stabilization_window_seconds=scaling.scale_down_stabilization_seconds,
+                        policies=[v2.HPAScalingPolicyArgs(type="Pods", value=1, period_seconds=60)],
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+        )
+
+    def _ingress(self, name: str, args: InferenceServiceArgs, labels: dict) -> k8s.networking.v1.Ingress:
+        route = args.route
+        assert route is not None
+        net = k8s.networking.v1
+        backend = net.IngressBackendArgs(
+            service=net.IngressServiceBackendArgs(
+                name=self.service.metadata.name, port=net.ServiceBackendPortArgs(name="http")
+            )
+        )
+        tls = (
+            [net.IngressTLSArgs(hosts=[route.host], secret_name=route.tls_secret_name)] if route.tls else None
+        )
+        return net.Ingress(
+            f"{name}-ingress",
+            metadata=meta.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                annotations=dict(route.annotations) or None,
+            ),
+            spec=net.IngressSpecArgs(
+                ingress_class_name=route.class_name,
+                rules=[
+                    net.IngressRuleArgs(
+                        host=route.host,
+                        http=net.HTTPIngressRuleValueArgs(
+                            paths=[
+                                net.HTTPIngressPathArgs(path=route.path, path_type="Prefix", backend=backend)
+                            ]
+                        ),
+                    )
+                ],
+                tls=tls,
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=list(args.ingress_depends_on)
+            ),
+        )

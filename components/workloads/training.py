@@ -1,0 +1,224 @@
+"""TrainingJob: an Indexed batch/v1 Job, one pod per completion index (sweeps, sharded training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import podspec
+from components.workloads._common import (
+    WorkloadArgs,
+    common_errors,
+    create_config,
+    create_service_account,
+    main_container,
+    pod_annotations,
+    raise_if_errors,
+    standard_labels,
+    tmp_volume,
+)
+
+core = k8s.core.v1
+meta = k8s.meta.v1
+
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+SHARED_VOLUME = "shared"
+SHM_VOLUME = "dshm"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedVolume:
+    """An existing ReadWriteMany claim (EFS/FSx: datasets, checkpoints) mounted into every pod."""
+
+    claim_name: str
+    mount_path: str = "/mnt/shared"
+    read_only: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingJobArgs(WorkloadArgs):
+    """See ``WorkloadArgs`` for the shared inputs.
+
+    ``index_arg`` (default ``--job-index``) is appended to ``args`` with ``$(JOB_COMPLETION_INDEX)``;
+    None to pass the index only as the env var. ``ttl_seconds_after_finished`` is off by default: when the
+    TTL controller deletes the finished Job, ``pulumi refresh`` sees it gone and the next ``up`` creates it
+    again, i.e. re-runs the training. ``shm_size`` is a memory-backed /dev/shm for PyTorch dataloaders: it
+    counts against the container's memory limit.
+    """
+
+    completions: int = 1
+    parallelism: int = 1
+    backoff_limit: int = 4
+    backoff_limit_per_index: int | None = None
+    max_failed_indexes: int | None = None
+    ttl_seconds_after_finished: int | None = None
+    active_deadline_seconds: int | None = None
+    index_arg: str | None = "--job-index"
+    shared_volume: SharedVolume | None = None
+    shm_size: str | None = "2Gi"
+    ignore_disruptions: bool = True
+    wait_for_completion: bool = False
+    termination_grace_period_seconds: int = 120
+
+
+def validate_training_args(name: str, args: TrainingJobArgs) -> list[str]:
+    errors = common_errors(name, args)
+    if args.completions < 1:
+        errors.append("completions: must be >= 1")
+    if not 1 <= args.parallelism <= max(args.completions, 1):
+        errors.append(f"parallelism: must be between 1 and completions ({args.completions})")
+    if args.backoff_limit < 0:
+        errors.append("backoff_limit: must be >= 0")
+    if args.backoff_limit_per_index is not None and args.backoff_limit_per_index < 0:
+        errors.append("backoff_limit_per_index: must be >= 0")
+    if args.max_failed_indexes is not None:
+        if args.backoff_limit_per_index is None:
+            errors.append("max_failed_indexes: needs backoff_limit_per_index")
+        elif not 0 <= args.max_failed_indexes <= args.completions:
+            errors.append(f"max_failed_indexes: must be between 0 and completions ({args.completions})")
+    for field_name in ("ttl_seconds_after_finished", "active_deadline_seconds"):
+        value = getattr(args, field_name)
+        if value is not None and value < (1 if field_name == "active_deadline_seconds" else 0):
+            errors.append(f"{field_name}: must be positive")
+    if args.termination_grace_period_seconds < 0:
+        errors.append("termination_grace_period_seconds: must be >= 0")
+    if args.shared_volume is not None:
+        if not args.shared_volume.claim_name:
+            errors.append("shared_volume.claim_name: must not be empty")
+        if not args.shared_volume.mount_path.startswith("/"):
+            errors.append("shared_volume.mount_path: must be an absolute path")
+    if args.shm_size is not None:
+        try:
+            shm = podspec.parse_quantity(args.shm_size)
+            limit = podspec.parse_quantity(args.resources.limits["memory"])
+            if shm >= limit:
+                errors.append(
+                    f"shm_size: {args.shm_size} must be below the memory limit "
+                    f"({args.resources.limits['memory']}): /dev/shm counts against it"
+                )
+        except ValueError as exc:
+            errors.append(f"shm_size: {exc}")
+    if INDEX_ENV in args.env:
+        errors.append(f"env.{INDEX_ENV}: set by the component from the completion index")
+    return errors
+
+
+def index_env() -> core.EnvVarArgs:
+    """The completion index from the pod's annotation (Downward API)."""
+    return podspec.env_from_field(INDEX_ENV, podspec.JOB_COMPLETION_INDEX_FIELD)
+
+
+class TrainingJob(pulumi.ComponentResource):
+    """An Indexed Job: ``completions`` pods, ``parallelism`` at a time, each told its index.
+
+    Jobs are immutable (their pod template cannot change), so any spec change replaces the Job:
+    ``replace_on_changes=["spec"]`` with ``delete_before_replace=True`` - the Job keeps its stable name, the
+    old run is stopped before the new one starts (never two runs competing for the same GPUs and
+    checkpoints). Resume from checkpoints on the shared volume. ``pulumi up`` does not wait for the
+    training to finish (``pulumi.com/skipAwait``) unless ``wait_for_completion``.
+
+    Example::
+
+        sweep = TrainingJob("hyperparameter-sweep", TrainingJobArgs(
+            provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../pytorch-training:2.5.1-3",
+            command=["python", "train.py"], resources=Resources(cpu="4", memory="32Gi"),
+            gpus=1, placement=gpu_pool.placement, completions=5, parallelism=2, backoff_limit=4,
+            shared_volume=SharedVolume(claim_name="datasets"),
+            config_data={"epochs": "10"}, config_env={"EPOCHS": "epochs"},
+        ))
+    """
+
+    job: k8s.batch.v1.Job
+    service_account: k8s.core.v1.ServiceAccount
+    config_map: k8s.core.v1.ConfigMap | None
+    name: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
+        raise_if_errors("TrainingJob", name, validate_training_args(name, args))
+        super().__init__("aiplatform:workloads:TrainingJob", name, None, opts)
+        labels = standard_labels(name, "training", args.labels)
+
+        config = create_config(self, name, args, labels)
+        self.config_map = config.config_map
+        self.service_account, self.role = create_service_account(self, name, args, labels)
+
+        volumes = [tmp_volume(args), *config.volumes]
+        mounts: list[core.VolumeMountArgs] = []
+        if args.shm_size is not None:
+            volumes.append(podspec.empty_dir_volume(SHM_VOLUME, args.shm_size, medium="Memory"))
+            mounts.append(podspec.mount(SHM_VOLUME, "/dev/shm"))
+        if args.shared_volume is not None:
+            shared = args.shared_volume
+            volumes.append(podspec.pvc_volume(SHARED_VOLUME, shared.claim_name, read_only=shared.read_only))
+            mounts.append(podspec.mount(SHARED_VOLUME, shared.mount_path, read_only=shared.read_only))
+
+        command_args = list(args.args or [])
+        if args.index_arg:
+            command_args += [args.index_arg, f"$({INDEX_ENV})"]
+        trainer = main_container(
+            "trainer",
+            args,
+            config,
+            command_args=command_args or None,
+            extra_env=[index_env()],
+            extra_mounts=mounts,
+        )
+        template = core.PodTemplateSpecArgs(
+            metadata=meta.ObjectMetaArgs(labels=labels, annotations=pod_annotations({"config": config.data})),
+            spec=podspec.pod_spec(
+                [trainer],
+                volumes=volumes,
+                service_account_name=self.service_account.metadata.name,
+                placement=args.placement,
+                restart_policy="Never",
+                termination_grace_period_seconds=args.termination_grace_period_seconds,
+            ),
+        )
+        batch = k8s.batch.v1
+        pod_failure_policy = None
+        if args.ignore_disruptions:
+            # Node drains, spot interruptions, preemption: retry the index without spending backoffLimit.
+            pod_failure_policy = batch.PodFailurePolicyArgs(
+                rules=[
+                    batch.PodFailurePolicyRuleArgs(
+                        action="Ignore",
+                        on_pod_conditions=[
+                            batch.PodFailurePolicyOnPodConditionsPatternArgs(
+                                type="DisruptionTarget", status="True"
+                            )
+                        ],
+                    )
+                ]
+            )
+        annotations = None if args.wait_for_completion else {"pulumi.com/skipAwait": "true"}
+        self.job = batch.Job(
+            f"{name}-job",
+            metadata=meta.ObjectMetaArgs(
+                name=name, namespace=args.namespace, labels=labels, annotations=annotations
+            ),
+            spec=batch.JobSpecArgs(
+                completion_mode="Indexed",
+                completions=args.completions,
+                parallelism=args.parallelism,
+                backoff_limit=args.backoff_limit,
+                backoff_limit_per_index=args.backoff_limit_per_index,
+                max_failed_indexes=args.max_failed_indexes,
+                pod_failure_policy=pod_failure_policy,
+                ttl_seconds_after_finished=args.ttl_seconds_after_finished,
+                active_deadline_seconds=args.active_deadline_seconds,
+                template=template,
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=[*args.depends_on, *([self.role] if self.role else [])],
+                replace_on_changes=["spec"],
+                delete_before_replace=True,
+            ),
+        )
+        self.name = self.job.metadata.name
+        self.namespace = self.job.metadata.namespace
+        self.register_outputs({"name": self.name, "namespace": self.namespace})

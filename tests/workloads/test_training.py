@@ -1,0 +1,141 @@
+import pytest
+
+from components.podspec import Resources
+from components.workloads import SharedVolume, TrainingJob, TrainingJobArgs
+from tests.workloads.helpers import (
+    GPU_PLACEMENT,
+    assert_k8s_children_use_provider,
+    assert_no_static_aws_keys,
+    assert_secure_pod,
+    container,
+    env,
+    mounts,
+    provider,
+    volumes,
+)
+from tools.mock_engine import auto_name
+
+INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+
+
+def args(**overrides) -> TrainingJobArgs:
+    base = dict(
+        provider=provider(),
+        namespace="ml",
+        image="123456789012.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-3",
+        command=["python", "train.py"],
+        resources=Resources(cpu="4", memory="32Gi"),
+        gpus=1,
+        placement=GPU_PLACEMENT,
+        completions=5,
+        parallelism=2,
+        backoff_limit=4,
+        active_deadline_seconds=86400,
+        shared_volume=SharedVolume(claim_name="datasets", mount_path="/data"),
+        config_data={"epochs": "10"},
+        config_env={"EPOCHS": "epochs"},
+        secret_env=[("HF_TOKEN", "huggingface", "token")],
+    )
+    base.update(overrides)
+    return TrainingJobArgs(**base)
+
+
+def test_indexed_training_job(build, monitor):
+    build(lambda: TrainingJob("hyperparameter-sweep", args()))
+    reg = monitor.named("hyperparameter-sweep-job")
+    job = reg.inputs
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (
+        "Indexed",
+        5,
+        2,
+        4,
+    )
+    assert spec["activeDeadlineSeconds"] == 86400
+    assert "ttlSecondsAfterFinished" not in spec
+    assert spec["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
+    assert job["metadata"]["name"] == "hyperparameter-sweep"
+    assert job["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    # Jobs are immutable: replaced (old one deleted first) on any spec change.
+    assert reg.delete_before_replace is True
+
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    trainer = container(pod, "trainer")
+    assert trainer["command"] == ["python", "train.py"]
+    assert trainer["args"] == ["--job-index", "$(JOB_COMPLETION_INDEX)"]
+    e = env(trainer)
+    assert e["JOB_COMPLETION_INDEX"]["valueFrom"] == {"fieldRef": {"fieldPath": INDEX_FIELD}}
+    assert e["EPOCHS"]["valueFrom"]["configMapKeyRef"] == {
+        "name": auto_name("hyperparameter-sweep-config"),
+        "key": "epochs",
+    }
+    assert e["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "huggingface", "key": "token"}
+
+    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert trainer["resources"]["requests"]["nvidia.com/gpu"] == "1"
+    assert pod["tolerations"] == [t.to_dict() for t in GPU_PLACEMENT.tolerations]
+    assert pod["nodeSelector"] == dict(GPU_PLACEMENT.node_selector)
+
+    vols = volumes(pod)
+    assert vols["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "2Gi"}
+    assert mounts(trainer)["dshm"]["mountPath"] == "/dev/shm"
+    assert vols["shared"]["persistentVolumeClaim"] == {"claimName": "datasets"}
+    assert mounts(trainer)["shared"]["mountPath"] == "/data"
+    assert mounts(trainer)["config"]["mountPath"] == "/app/config"
+    assert pod["serviceAccountName"] == "hyperparameter-sweep"
+
+    assert_secure_pod(pod)
+    assert_no_static_aws_keys(monitor)
+    assert_k8s_children_use_provider(monitor)
+
+
+def test_user_args_come_first_and_per_index_backoff(build, monitor):
+    build(
+        lambda: TrainingJob(
+            "sweep",
+            args(
+                args=["--lr", "3e-4"],
+                gpus=0,
+                placement=None,
+                backoff_limit_per_index=1,
+                max_failed_indexes=2,
+                ttl_seconds_after_finished=3600,
+                wait_for_completion=True,
+            ),
+        )
+    )
+    job = monitor.named("sweep-job").inputs
+    pod = job["spec"]["template"]["spec"]
+    assert container(pod, "trainer")["args"] == ["--lr", "3e-4", "--job-index", "$(JOB_COMPLETION_INDEX)"]
+    assert (job["spec"]["backoffLimitPerIndex"], job["spec"]["maxFailedIndexes"]) == (1, 2)
+    assert job["spec"]["ttlSecondsAfterFinished"] == 3600
+    assert "annotations" not in job["metadata"]
+    assert (
+        "tolerations" not in pod and "nvidia.com/gpu" not in container(pod, "trainer")["resources"]["limits"]
+    )
+
+
+def test_training_validation():
+    with pytest.raises(ValueError) as info:
+        TrainingJob(
+            "sweep",
+            args(
+                completions=2,
+                parallelism=3,
+                backoff_limit=-1,
+                max_failed_indexes=1,
+                shm_size="64Gi",
+                gpus=1,
+                placement=None,
+            ),
+        )
+    message = str(info.value)
+    for fragment in (
+        "parallelism: must be between 1 and completions (2)",
+        "backoff_limit: must be >= 0",
+        "max_failed_indexes: needs backoff_limit_per_index",
+        "shm_size: 64Gi must be below the memory limit (32Gi)",
+        "gpus: > 0 needs a placement",
+    ):
+        assert fragment in message, fragment
