@@ -466,21 +466,25 @@ class NamespaceSettings(Model):
 # -- workloads -------------------------------------------------------------------------------------
 
 
+class Requests(Model):
+    cpu: Quantity = "250m"
+    memory: Quantity = "512Mi"
+
+
+class Limits(Model):
+    cpu: Quantity | None = Field(default=None, description="defaults to the CPU request")
+    memory: Quantity = Field(description="always set: an unbounded pod can starve its node")
+
+
 class ResourceSettings(Model):
-    requests: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
-        default_factory=lambda: {"cpu": "250m", "memory": "512Mi"}
-    )
-    limits: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
-        default_factory=lambda: {"memory": "1Gi"}
-    )
+    requests: Requests = Requests()
+    limits: Limits = Limits(memory="1Gi")
 
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> ResourceSettings:
         found: list[Violation] = []
-        if "memory" not in self.limits:
-            found.append((("limits", "memory"), "set a memory limit (an unbounded pod can starve its node)"))
-        for name, request in self.requests.items():
-            limit = self.limits.get(name)
+        for name in ("cpu", "memory"):
+            request, limit = getattr(self.requests, name), getattr(self.limits, name)
             if limit is not None and validation.quantity_value(limit) < validation.quantity_value(request):
                 found.append((("limits", name), f"must be >= requests.{name} ({request})"))
         _violations(found)
@@ -507,7 +511,7 @@ class WorkloadConfig(Model):
     """A ConfigMap owned by the workload: some keys as env vars, some as files."""
 
     name: DnsLabel | None = Field(
-        default=None, description="ConfigMap base name; defaults to <workload>-config"
+        default=None, description="a fixed ConfigMap name (pods roll on data changes through a hash annotation); auto-named when omitted"
     )
     data: dict[str, str] = Field(min_length=1)
     env: dict[EnvName, str] = Field(default_factory=dict, description="ENV_VAR: configmap-key")
@@ -623,7 +627,12 @@ class TrainingSettings(WorkloadBase):
     completions: int = Field(ge=1, le=10000)
     parallelism: int = Field(ge=1, le=1000)
     backoffLimit: int = Field(default=4, ge=0, le=100)
-    ttlSecondsAfterFinished: int = Field(default=86400, ge=0)
+    ttlSecondsAfterFinished: int | None = Field(
+        default=None, ge=0, description="off by default: a TTL-deleted Job is re-created (re-run) by the next up"
+    )
+    indexArg: str | None = Field(
+        default="--job-index", description="flag passed with $(JOB_COMPLETION_INDEX); null: env var only"
+    )
     activeDeadlineSeconds: int = Field(default=86400, ge=60)
     sharedStorageMountPath: Annotated[str, Field(pattern=r"^/")] | None = None
 

@@ -14,10 +14,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
-from components.config import ConfigError, GpuNodeGroupSettings, PlatformSettings
+from components.config import (
+    BatchSettings,
+    ConfigError,
+    GpuNodeGroupSettings,
+    InferenceSettings,
+    PlatformSettings,
+    TrainingSettings,
+    WorkloadBase,
+)
 from components.gpu import GpuSupport, GpuSupportArgs
 from components.ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
 from components.network import ExistingNetwork, Network, NetworkArgs
@@ -27,6 +36,20 @@ from components.scheduling import Placement, Taint
 from components.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
 from components.storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
 from components.tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
+from components.workloads import (
+    Autoscaling,
+    BatchInferenceJob,
+    BatchInferenceJobArgs,
+    InferenceService,
+    InferenceServiceArgs,
+    LogShipping,
+    ModelSource,
+    ModelStorage,
+    SharedVolume,
+    TrainingJob,
+    TrainingJobArgs,
+)
+from components.podspec import Resources
 
 SecretLookup = Callable[[str], pulumi.Output[str] | None]
 
@@ -96,6 +119,9 @@ class AiPlatform(pulumi.ComponentResource):
         self.observability = self._observability()
         self.model_bucket = self._model_bucket()
         self.shared_storage = self._shared_storage()
+        self.inference = {w.name: self._inference_service(w) for w in settings.workloads.inference}
+        self.training = {w.name: self._training_job(w) for w in settings.workloads.training}
+        self.batch = {w.name: self._batch_job(w) for w in settings.workloads.batch}
         self.register_outputs({})
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -346,13 +372,21 @@ class AiPlatform(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    @property
+    def model_bucket_name(self) -> str:
+        """A known, globally unique name, so pipelines know where to upload models."""
+        configured = self.settings.storage.modelBucket.name
+        if configured:
+            return configured
+        account = aws.get_caller_identity().account_id
+        return f"{self.settings.cluster.name}-models-{account}-{self.region}"
+
     def _model_bucket(self) -> ModelBucket:
         bucket = self.settings.storage.modelBucket
         return ModelBucket(
             self._component_name("models"),
             ModelBucketArgs(
-                bucket_name=bucket.name,
-                bucket_prefix=None if bucket.name else f"{self.settings.cluster.name}-models-",
+                bucket_name=self.model_bucket_name,
                 protect=self.settings.is_prod,
                 noncurrent_version_days=bucket.noncurrentVersionDays,
                 tags=self._tags,
@@ -381,6 +415,121 @@ class AiPlatform(pulumi.ComponentResource):
                 protect=self.settings.is_prod,
                 tags=self._tags,
                 depends_on=[*self._nodes_ready, self.namespaces[shared.namespace].namespace],
+            ),
+            opts=self._child,
+        )
+
+    # -- workloads -------------------------------------------------------------------------------
+    def _workload_args(self, w: WorkloadBase) -> dict[str, Any]:
+        """The arguments every workload kind shares, mapped from its settings."""
+        config = w.config
+        used_secrets = {ref.secret for ref in w.secretEnv}
+        waits_for: list[pulumi.Resource] = [self.namespaces[w.namespace].namespace]
+        waits_for += [es for name, es in self.secrets.external_secrets.items() if name in used_secrets]
+        return dict(
+            provider=self.cluster.provider,
+            namespace=w.namespace,
+            image=w.image,
+            resources=Resources(
+                cpu=w.resources.requests.cpu,
+                memory=w.resources.requests.memory,
+                cpu_limit=w.resources.limits.cpu,
+                memory_limit=w.resources.limits.memory,
+            ),
+            placement=self.placement(w.gpu.nodeGroup) if w.gpu else None,
+            gpus=w.gpu.count if w.gpu else 0,
+            command=list(w.command) or None,
+            args=list(w.args) or None,
+            env=dict(w.env),
+            config_data=dict(config.data) if config else None,
+            config_env=dict(config.env) if config else {},
+            config_files={f.key: f.mountPath for f in config.files} if config and config.files else None,
+            config_map_name=config.name if config else None,
+            secret_env=[(ref.name, ref.secret, ref.key) for ref in w.secretEnv],
+            identity=self.cluster.identity,
+            depends_on=waits_for,
+        )
+
+    def _inference_service(self, w: InferenceSettings) -> InferenceService:
+        scaling = w.autoscaling
+        route = self.ingress.route(w.ingress.host, w.ingress.path, w.ingress.tls) if w.ingress else None
+        return InferenceService(
+            w.name,
+            InferenceServiceArgs(
+                **self._workload_args(w),
+                port=w.port,
+                replicas=w.replicas,
+                autoscaling=Autoscaling(
+                    min_replicas=scaling.minReplicas,
+                    max_replicas=scaling.maxReplicas,
+                    cpu_utilization=scaling.cpuUtilization,
+                    memory_utilization=scaling.memoryUtilization,
+                    pods_metrics=[(m.name, m.averageValue) for m in scaling.customMetrics],
+                )
+                if scaling
+                else None,
+                readiness_path=w.probes.path,
+                liveness_path=w.probes.path,
+                startup_seconds=w.probes.startupSeconds,
+                model=ModelSource(
+                    bucket=self.model_bucket_name,
+                    prefix=w.modelFetch.prefix,
+                    kms_key_arn=self.model_bucket.kms_key_arn,
+                    region=self.region,
+                )
+                if w.modelFetch
+                else None,
+                model_storage=ModelStorage(
+                    kind=w.modelStorage.type,
+                    size=w.modelStorage.size,
+                    mount_path=w.modelStorage.mountPath,
+                    storage_class=w.modelStorage.storageClass,
+                )
+                if w.modelStorage
+                else None,
+                log_shipping=LogShipping(image=w.logShipper.image, log_path=w.logShipper.logPath)
+                if w.logShipper
+                else None,
+                route=route,
+                ingress_depends_on=[self.ingress.release],
+            ),
+            opts=self._child,
+        )
+
+    def _training_job(self, w: TrainingSettings) -> TrainingJob:
+        shared = None
+        extra: list[pulumi.Resource] = []
+        if w.sharedStorageMountPath and self.shared_storage is not None:
+            shared = SharedVolume(claim_name=self.settings.storage.sharedFileSystem.claimName, mount_path=w.sharedStorageMountPath)
+            extra.append(self.shared_storage.claim)
+        common = self._workload_args(w)
+        common["depends_on"] = [*common["depends_on"], *extra]
+        return TrainingJob(
+            w.name,
+            TrainingJobArgs(
+                **common,
+                completions=w.completions,
+                parallelism=w.parallelism,
+                backoff_limit=w.backoffLimit,
+                ttl_seconds_after_finished=w.ttlSecondsAfterFinished,
+                active_deadline_seconds=w.activeDeadlineSeconds,
+                index_arg=w.indexArg,
+                shared_volume=shared,
+            ),
+            opts=self._child,
+        )
+
+    def _batch_job(self, w: BatchSettings) -> BatchInferenceJob:
+        return BatchInferenceJob(
+            w.name,
+            BatchInferenceJobArgs(
+                **self._workload_args(w),
+                schedule=w.schedule,
+                time_zone=w.timeZone,
+                starting_deadline_seconds=w.startingDeadlineSeconds,
+                backoff_limit=w.backoffLimit,
+                active_deadline_seconds=w.activeDeadlineSeconds,
+                config_mount_path=w.configMountPath,
             ),
             opts=self._child,
         )

@@ -193,13 +193,19 @@ class PlatformMocks(Mocks):
 
 
 def redact_secrets(value: Any) -> Any:
-    """Replace every value that carries Pulumi's secret marker with ``[secret]``."""
+    """Replace every value that carries Pulumi's secret marker with ``[secret]``.
+
+    Also turns whole numbers back into ints: the wire format (protobuf Struct) carries every number
+    as a double, and Kubernetes rejects ``replicas: 2.0``.
+    """
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET_PLACEHOLDER
         return {k: redact_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_secrets(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
