@@ -30,7 +30,7 @@ from components.config import (
 from components.gpu import GpuSupport, GpuSupportArgs
 from components.ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
 from components.network import ExistingNetwork, Network, NetworkArgs
-from components.nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec
+from components.nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, placement_for
 from components.observability import CustomMetricRule, MetricsStack, MetricsStackArgs
 from components.scheduling import Placement, Taint
 from components.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
@@ -105,6 +105,7 @@ class AiPlatform(pulumi.ComponentResource):
         self._secret_values = secret_values
         self._tags = {"platform": "aiplatform", "environment": settings.environment, **settings.tags}
         self._gpu_specs = [gpu_node_group(g) for g in settings.nodeGroups.gpu]
+        self._gpu_specs_by_name = {spec.name: spec for spec in self._gpu_specs}
 
         self.network = self._network()
         self.cluster = self._cluster()
@@ -144,7 +145,7 @@ class AiPlatform(pulumi.ComponentResource):
 
     def placement(self, node_group: str) -> Placement:
         """How a pod lands on a GPU node group: the single source of truth for workloads."""
-        return self.node_groups.placements[node_group] if self.node_groups else Placement()
+        return placement_for(self._gpu_specs_by_name[node_group])
 
     # -- layers ----------------------------------------------------------------------------------
     def _network(self) -> Network | ExistingNetwork | None:

@@ -1,0 +1,70 @@
+"""Every Kubernetes object the stacks would apply is valid for the stack's Kubernetes version."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from tests.program import planned
+from tests.stacks import STACKS, stack_config
+from tools.plan import manifests
+
+# Custom resources whose CRDs ship no schema with kubernetes-validate; checked by their own tests.
+NO_PUBLISHED_SCHEMA = {"ExternalSecret", "ClusterSecretStore"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_manifests_validate_strictly_against_the_kubernetes_schema(stack):
+    version = stack_config(stack)["aiplatform:cluster"]["kubernetesVersion"] + ".0"
+    documents = manifests(planned(stack).registrations)
+    problems, checked = [], 0
+    for document in documents:
+        if document["kind"] in NO_PUBLISHED_SCHEMA:
+            continue
+        try:
+            kubernetes_validate.validate(document, version, strict=True)
+            checked += 1
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{document['kind']}/{document['metadata']['name']}: {exc.message}")
+    assert problems == []
+    assert checked >= 45
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_briefs_workloads_are_in_the_manifests(stack):
+    documents = manifests(planned(stack).registrations)
+    by_kind: dict[str, dict[str, dict]] = {}
+    for document in documents:
+        by_kind.setdefault(document["kind"], {})[document["metadata"]["name"]] = document
+    assert {"llama-inference", "text-embedder", "llm-orchestrator"} <= set(by_kind["Deployment"])
+    job = by_kind["Job"]["hyperparameter-sweep"]["spec"]
+    assert (job["completionMode"], job["completions"], job["parallelism"], job["backoffLimit"]) == (
+        "Indexed",
+        5,
+        2,
+        4,
+    )
+    trainer = job["template"]["spec"]["containers"][0]
+    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert {
+        "name": "JOB_COMPLETION_INDEX",
+        "valueFrom": {
+            "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+        },
+    } in trainer["env"]
+    cron = by_kind["CronJob"]["nightly-batch-predict"]["spec"]
+    assert (cron["schedule"], cron["concurrencyPolicy"]) == ("0 2 * * *", "Forbid")
+    assert cron["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    hpa = next(
+        h["spec"]
+        for h in by_kind["HorizontalPodAutoscaler"].values()
+        if h["spec"]["scaleTargetRef"]["name"] == "llama-inference"
+    )
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
+    assert "ai-service-config" in by_kind["ConfigMap"]
+    external = by_kind["ExternalSecret"]["openai-secret"]["spec"]
+    assert {d["secretKey"] for d in external["data"]} == {"api-key", "huggingface-token"}
+    # The brief's static AWS keys and inline secret values are gone.
+    text = repr(documents)
+    assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    assert not [d for d in documents if d["kind"] == "Secret"]

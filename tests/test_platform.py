@@ -1,0 +1,201 @@
+"""The whole program under mocks, for both committed stacks and what-if variants."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from components.config import ConfigError
+from components.scheduling import GPU_TAINT
+from tests.program import plan_config, planned
+from tests.stacks import STACKS, stack_config
+from tools.mock_engine import PlatformMocks, RecordingMonitor
+
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+
+def of_type(run, typ):
+    return [r for r in run.registrations if r.type == typ]
+
+
+def node_groups(stack):
+    """Node group inputs keyed by the group name of the config."""
+    return {
+        r.name.removeprefix("aiplatform-nodes-"): r.inputs
+        for r in of_type(planned(stack), "aws:eks/nodeGroup:NodeGroup")
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_urn_is_unique(stack):
+    urns = Counter(r.urn for r in planned(stack).registrations)
+    assert [urn for urn, n in urns.items() if n > 1] == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_kubernetes_resource_uses_the_cluster_provider(stack):
+    run = planned(stack)
+    (provider,) = of_type(run, K8S_PROVIDER)
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    k8s = [r for r in run.registrations if r.custom and r.type.startswith("kubernetes:")]
+    assert len(k8s) > 40
+    assert {r.provider_urn for r in k8s} == {provider.urn}
+
+
+@pytest.mark.parametrize(("stack", "azs", "nats"), [("dev", 2, 1), ("prod", 3, 3)])
+def test_network_shape_per_stack(stack, azs, nats):
+    run = planned(stack)
+    subnets = of_type(run, "aws:ec2/subnet:Subnet")
+    public = [s for s in subnets if s.inputs["tags"].get("kubernetes.io/role/elb") == "1"]
+    private = [s for s in subnets if s.inputs["tags"].get("kubernetes.io/role/internal-elb") == "1"]
+    assert (len(public), len(private)) == (azs, azs)
+    assert len(of_type(run, "aws:ec2/natGateway:NatGateway")) == nats
+    assert len(of_type(run, "aws:ec2/flowLog:FlowLog")) == (1 if stack == "prod" else 0)
+
+
+def test_prod_cluster_is_private_with_encrypted_secrets():
+    (cluster,) = of_type(planned("prod"), "aws:eks/cluster:Cluster")
+    vpc = cluster.inputs["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["publicAccessCidrs"] == ["198.51.100.0/24"]
+    (encryption,) = (
+        cluster.inputs["encryptionConfig"]
+        if isinstance(cluster.inputs["encryptionConfig"], list)
+        else [cluster.inputs["encryptionConfig"]]
+    )
+    assert encryption["resources"] == ["secrets"]
+    assert cluster.inputs["accessConfig"]["authenticationMode"] == "API"
+
+
+def test_prod_has_gpu_groups_with_the_nvidia_ami_and_taint_one_of_them_spot():
+    groups = node_groups("prod")
+    gpu = {name: g for name, g in groups.items() if name.startswith("gpu-")}
+    assert len(gpu) >= 2
+    assert {g["amiType"] for g in gpu.values()} == {"AL2023_x86_64_NVIDIA"}
+    assert "SPOT" in {g["capacityType"] for g in gpu.values()}
+    for g in gpu.values():
+        assert {"key": GPU_TAINT.key, "value": GPU_TAINT.value, "effect": "NO_SCHEDULE"} in g["taints"]
+    assert groups["gpu-inference"]["scalingConfig"]["minSize"] == 2
+
+
+def test_dev_gpu_groups_scale_from_zero():
+    groups = node_groups("dev")
+    assert {name: g["scalingConfig"]["minSize"] for name, g in groups.items() if name != "system"} == {
+        "gpu-inference": 0,
+        "gpu-training": 0,
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_releases_are_pinned_to_the_stack_versions(stack):
+    charts = stack_config(stack)["aiplatform:charts"]
+    releases = {
+        r.inputs["chart"]: r.inputs["version"]
+        for r in of_type(planned(stack), "kubernetes:helm.sh/v3:Release")
+    }
+    assert releases["external-secrets"] == charts["externalSecrets"]
+    assert releases["aws-load-balancer-controller"] == charts["awsLoadBalancerController"]
+    assert releases["nvidia-device-plugin"] == charts["nvidiaDevicePlugin"]
+    assert releases["cluster-autoscaler"] == charts["clusterAutoscaler"]
+    assert releases["prometheus-adapter"] == charts["prometheusAdapter"]
+
+
+def test_prod_protects_its_stateful_resources():
+    run = planned("prod")
+    stateful = [
+        r
+        for r in run.registrations
+        if r.type
+        in {
+            "aws:kms/key:Key",
+            "aws:secretsmanager/secret:Secret",
+            "aws:s3/bucket:Bucket",
+            "aws:efs/fileSystem:FileSystem",
+            "aws:eks/cluster:Cluster",
+        }
+    ]
+    assert {r.type for r in stateful} >= {
+        "aws:kms/key:Key",
+        "aws:secretsmanager/secret:Secret",
+        "aws:s3/bucket:Bucket",
+    }
+    assert [r.name for r in stateful if not r.protect] == []
+    storage_classes = [r for r in run.registrations if r.type == "kubernetes:storage.k8s.io/v1:StorageClass"]
+    assert {sc.inputs["reclaimPolicy"] for sc in storage_classes} == {"Retain"}
+
+
+def test_dev_does_not_protect_so_it_can_be_torn_down():
+    assert [r.name for r in planned("dev").registrations if r.protect] == []
+
+
+def test_the_kubeconfig_is_exported_only_as_a_secret():
+    outputs = planned("dev").outputs
+    assert outputs["kubeconfig"] == "[secret]"
+    assert outputs["clusterName"] == "ai-dev"
+
+
+def test_hpa_custom_metric_is_served_by_the_adapter_rule():
+    run = planned("dev")
+    (hpa,) = of_type(run, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    pods_metrics = [m["pods"]["metric"]["name"] for m in hpa.inputs["spec"]["metrics"] if m["type"] == "Pods"]
+    adapter = next(
+        r for r in of_type(run, "kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "prometheus-adapter"
+    )
+    served = {rule["name"]["as"] for rule in adapter.inputs["values"]["rules"]["custom"]}
+    assert pods_metrics == ["requests_per_second"] and set(pods_metrics) <= served
+
+
+def test_the_program_tolerates_unknown_values_in_preview():
+    run = plan_config(stack_config("dev"), "dev", preview=True)
+    assert len(run.registrations) == len(planned("dev").registrations)
+
+
+def test_an_invalid_config_registers_nothing():
+    config = stack_config("prod")
+    config["aiplatform:workloads"]["inference"][0]["image"] = "registry.example.com/ai/llama-inference:latest"
+    monitor = RecordingMonitor(PlatformMocks())
+    with pytest.raises(ConfigError, match=r"inference\[0\]\.image: ':latest' is not allowed in prod"):
+        plan_config(config, "prod", monitor=monitor)
+    assert monitor.registrations == []
+
+
+def test_bring_your_own_cluster_creates_no_aws_cluster_resources():
+    config = stack_config("dev")
+    config["aiplatform:cluster"] = {
+        "mode": "existing",
+        "name": "shared-eks",
+        "identityMode": "irsa",
+        "existing": {
+            "kubeconfigSecret": "existingKubeconfig",
+            "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC",
+            "oidcIssuerUrl": "https://oidc.eks.us-east-1.amazonaws.com/id/ABC",
+        },
+    }
+    config["aiplatform:storage"]["sharedFileSystem"] = {"enabled": False}
+    config["aiplatform:workloads"]["training"][0].pop("sharedStorageMountPath")
+    config["aiplatform:existingKubeconfig"] = {"secure": "v1:ciphertext"}
+    run = plan_config(config, "byo")
+    types = Counter(r.type for r in run.registrations)
+    assert not [t for t in types if t.startswith(("aws:ec2/", "aws:eks/cluster", "aws:eks/nodeGroup"))]
+    (provider,) = of_type(run, K8S_PROVIDER)
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    trust = json.loads(
+        next(
+            r for r in of_type(run, "aws:iam/role:Role") if "external-secrets" in r.inputs["assumeRolePolicy"]
+        ).inputs["assumeRolePolicy"]
+    )
+    assert trust["Statement"][0]["Condition"]["StringEquals"] == {
+        "oidc.eks.us-east-1.amazonaws.com/id/ABC:sub": "system:serviceaccount:external-secrets:external-secrets",
+        "oidc.eks.us-east-1.amazonaws.com/id/ABC:aud": "sts.amazonaws.com",
+    }
+
+
+def test_bring_your_own_cluster_without_its_kubeconfig_names_the_key():
+    config = stack_config("dev")
+    config["aiplatform:cluster"] = {"mode": "existing", "identityMode": "pod-identity", "existing": {}}
+    config["aiplatform:storage"]["sharedFileSystem"] = {"enabled": False}
+    config["aiplatform:workloads"]["training"][0].pop("sharedStorageMountPath")
+    with pytest.raises(ConfigError, match="aiplatform:existingKubeconfig: missing"):
+        plan_config(config, "byo")
