@@ -39,6 +39,7 @@ from components.nodegroups import (
     instance_family,
     is_arm_instance,
 )
+from components.podspec import STATIC_AWS_CREDENTIAL_ENV
 
 NAMESPACE = "aiplatform"
 
@@ -206,6 +207,15 @@ class ClusterSettings(Model):
     @model_validator(mode="after")
     def _mode(self) -> ClusterSettings:
         found: list[Violation] = []
+        if self.mode == "managed" and not self.adminRoleArns:
+            found.append(
+                (("adminRoleArns",), "list at least one IAM role: the cluster grants its creator no access")
+            )
+        found += [
+            (("adminRoleArns", i), "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+            for i, arn in enumerate(self.adminRoleArns)
+            if ":iam::" not in arn or ":role/" not in arn
+        ]
         if self.mode == "managed":
             missing = [a for a in DEFAULT_ADDONS if a not in self.addons]
             if missing:
@@ -511,7 +521,8 @@ class WorkloadConfig(Model):
     """A ConfigMap owned by the workload: some keys as env vars, some as files."""
 
     name: DnsLabel | None = Field(
-        default=None, description="a fixed ConfigMap name (pods roll on data changes through a hash annotation); auto-named when omitted"
+        default=None,
+        description="a fixed ConfigMap name (pods roll on data changes through a hash annotation); auto-named when omitted",
     )
     data: dict[str, str] = Field(min_length=1)
     env: dict[EnvName, str] = Field(default_factory=dict, description="ENV_VAR: configmap-key")
@@ -544,6 +555,22 @@ class WorkloadBase(Model):
     config: WorkloadConfig | None = None
     resources: ResourceSettings = ResourceSettings()
     gpu: GpuRequest | None = None
+
+    @model_validator(mode="after")
+    def _environment(self) -> WorkloadBase:
+        found: list[Violation] = []
+        sources = [(("env", n), n) for n in self.env]
+        sources += [(("config", "env", n), n) for n in (self.config.env if self.config else {})]
+        sources += [(("secretEnv", i, "name"), ref.name) for i, ref in enumerate(self.secretEnv)]
+        seen: dict[str, tuple[str | int, ...]] = {}
+        for path, env in sources:
+            if env in STATIC_AWS_CREDENTIAL_ENV:
+                found.append((path, f"{env}: no static AWS keys; pods get AWS access from their IAM role"))
+            if env in seen:
+                found.append((path, f"{env} is already set by {'.'.join(map(str, seen[env]))}"))
+            seen.setdefault(env, path)
+        _violations(found)
+        return self
 
 
 class ModelStorage(Model):
@@ -611,6 +638,10 @@ class InferenceSettings(WorkloadBase):
         found: list[Violation] = []
         if self.modelFetch and not self.modelStorage:
             found.append((("modelStorage",), "modelFetch needs a modelStorage volume to download into"))
+        if self.modelStorage and self.modelStorage.type == "emptyDir" and not self.modelFetch:
+            found.append(
+                (("modelFetch",), "an emptyDir model volume starts empty: set modelFetch to fill it")
+            )
         scale = max(self.replicas, self.autoscaling.maxReplicas if self.autoscaling else 0)
         if self.modelStorage and self.modelStorage.type == "pvc" and scale > 1:
             found.append(
@@ -623,12 +654,17 @@ class InferenceSettings(WorkloadBase):
         return self
 
 
+TRAINING_SHM_SIZE = "2Gi"  # the memory-backed /dev/shm every TrainingJob pod gets
+
+
 class TrainingSettings(WorkloadBase):
     completions: int = Field(ge=1, le=10000)
     parallelism: int = Field(ge=1, le=1000)
     backoffLimit: int = Field(default=4, ge=0, le=100)
     ttlSecondsAfterFinished: int | None = Field(
-        default=None, ge=0, description="off by default: a TTL-deleted Job is re-created (re-run) by the next up"
+        default=None,
+        ge=0,
+        description="off by default: a TTL-deleted Job is re-created (re-run) by the next up",
     )
     indexArg: str | None = Field(
         default="--job-index", description="flag passed with $(JOB_COMPLETION_INDEX); null: env var only"
@@ -638,8 +674,20 @@ class TrainingSettings(WorkloadBase):
 
     @model_validator(mode="after")
     def _parallel(self) -> TrainingSettings:
+        found: list[Violation] = []
         if self.parallelism > self.completions:
-            _violations([(("parallelism",), f"must be <= completions ({self.completions})")])
+            found.append((("parallelism",), f"must be <= completions ({self.completions})"))
+        if "JOB_COMPLETION_INDEX" in self.env:
+            found.append((("env", "JOB_COMPLETION_INDEX"), "is set from the completion index: remove it"))
+        memory = validation.quantity_value(self.resources.limits.memory)
+        if memory <= validation.quantity_value(TRAINING_SHM_SIZE):
+            found.append(
+                (
+                    ("resources", "limits", "memory"),
+                    f"must exceed the {TRAINING_SHM_SIZE} /dev/shm that counts against it",
+                )
+            )
+        _violations(found)
         return self
 
 
@@ -650,6 +698,14 @@ class BatchSettings(WorkloadBase):
     backoffLimit: int = Field(default=2, ge=0, le=100)
     activeDeadlineSeconds: int = Field(default=14400, ge=60)
     configMountPath: Annotated[str, Field(pattern=r"^/")] = "/config"
+
+    @model_validator(mode="after")
+    def _name_length(self) -> BatchSettings:
+        if len(self.name) > 52:
+            _violations(
+                [(("name",), "at most 52 characters: the CronJob controller appends 11 to each Job's name")]
+            )
+        return self
 
 
 class WorkloadsSettings(Model):

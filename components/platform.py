@@ -19,6 +19,7 @@ import pulumi_aws as aws
 from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
 from components.config import (
+    TRAINING_SHM_SIZE,
     BatchSettings,
     ConfigError,
     GpuNodeGroupSettings,
@@ -32,6 +33,7 @@ from components.ingress import NGINX_NAMESPACE, IngressController, IngressContro
 from components.network import ExistingNetwork, Network, NetworkArgs
 from components.nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, placement_for
 from components.observability import CustomMetricRule, MetricsStack, MetricsStackArgs
+from components.podspec import Resources
 from components.scheduling import Placement, Taint
 from components.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
 from components.storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
@@ -49,7 +51,6 @@ from components.workloads import (
     TrainingJob,
     TrainingJobArgs,
 )
-from components.podspec import Resources
 
 SecretLookup = Callable[[str], pulumi.Output[str] | None]
 
@@ -136,7 +137,9 @@ class AiPlatform(pulumi.ComponentResource):
     def _require_secret(self, key: str) -> pulumi.Output[str]:
         value = self._secret_values(key)
         if value is None:
-            raise ConfigError([f"aiplatform:{key}: missing: set it with `pulumi config set --secret {key} ...`"])
+            raise ConfigError(
+                [f"aiplatform:{key}: missing: set it with `pulumi config set --secret {key} ...`"]
+            )
         return value
 
     @property
@@ -501,7 +504,10 @@ class AiPlatform(pulumi.ComponentResource):
         shared = None
         extra: list[pulumi.Resource] = []
         if w.sharedStorageMountPath and self.shared_storage is not None:
-            shared = SharedVolume(claim_name=self.settings.storage.sharedFileSystem.claimName, mount_path=w.sharedStorageMountPath)
+            shared = SharedVolume(
+                claim_name=self.settings.storage.sharedFileSystem.claimName,
+                mount_path=w.sharedStorageMountPath,
+            )
             extra.append(self.shared_storage.claim)
         common = self._workload_args(w)
         common["depends_on"] = [*common["depends_on"], *extra]
@@ -516,6 +522,7 @@ class AiPlatform(pulumi.ComponentResource):
                 active_deadline_seconds=w.activeDeadlineSeconds,
                 index_arg=w.indexArg,
                 shared_volume=shared,
+                shm_size=TRAINING_SHM_SIZE,
             ),
             opts=self._child,
         )

@@ -46,10 +46,10 @@ def _set(path: str, value: Any) -> Mutation:
 
 def _drop(path: str) -> Mutation:
     def mutate(config: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
+        *parents, last = path.replace("[", ".").replace("]", "").split(".")
         target: Any = config
         for part in parents:
-            target = target[part]
+            target = target[int(part)] if part.isdigit() else target[part]
         del target[last]
 
     return mutate
@@ -59,6 +59,37 @@ INF0 = "workloads.inference[0]"
 
 # (stack, mutation, the exact problem line expected)
 INVALID: list[tuple[str, Mutation, str]] = [
+    (
+        "dev",
+        _set("workloads.inference[2].env", {"AWS_SECRET_ACCESS_KEY": "x"}),
+        "aiplatform:workloads.inference[2].env.AWS_SECRET_ACCESS_KEY: AWS_SECRET_ACCESS_KEY: no static AWS keys; "
+        "pods get AWS access from their IAM role",
+    ),
+    (
+        "dev",
+        _set("workloads.inference[2].env", {"OPENAI_API_KEY": "x"}),
+        "aiplatform:workloads.inference[2].secretEnv[0].name: OPENAI_API_KEY is already set by env.OPENAI_API_KEY",
+    ),
+    (
+        "dev",
+        _drop("workloads.inference[1].modelFetch"),
+        "aiplatform:workloads.inference[1].modelFetch: an emptyDir model volume starts empty: set modelFetch to fill it",
+    ),
+    (
+        "dev",
+        _set("workloads.training[0].resources", {"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}}),
+        "aiplatform:workloads.training[0].resources.limits.memory: must exceed the 2Gi /dev/shm that counts against it",
+    ),
+    (
+        "dev",
+        _set("cluster.adminRoleArns", []),
+        "aiplatform:cluster.adminRoleArns: list at least one IAM role: the cluster grants its creator no access",
+    ),
+    (
+        "dev",
+        _set("workloads.batch[0].name", "n" * 53),
+        "aiplatform:workloads.batch[0].name: at most 52 characters: the CronJob controller appends 11 to each Job's name",
+    ),
     (
         "dev",
         _set(f"{INF0}.autoscaling.maxReplicas", 1),
