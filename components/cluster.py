@@ -46,6 +46,7 @@ from components.iam import (
     service_trust_policy,
 )
 from components.kubeconfig import build_kubeconfig, region_from_arn
+from components.validation import is_eks_cluster_name
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
 ALL_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -83,7 +84,6 @@ NODE_ADDONS = ("coredns", "aws-ebs-csi-driver", "metrics-server")
 KNOWN_ADDONS = PRE_NODE_ADDONS + NODE_ADDONS
 ADDON_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 
-CLUSTER_NAME_PATTERN = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
 
 EKS_CLUSTER_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
@@ -147,7 +147,7 @@ class EksClusterArgs:
     def errors(self) -> list[str]:
         """Every problem with these args, as ``field: what is wrong`` lines (empty when valid)."""
         errors: list[str] = []
-        if not isinstance(self.name, str) or not CLUSTER_NAME_PATTERN.match(self.name):
+        if not is_eks_cluster_name(self.name):
             errors.append(
                 f"name: {self.name!r} is not a valid EKS cluster name "
                 "(1-100 letters, digits, '-' or '_', starting with a letter or digit)"
@@ -573,7 +573,7 @@ class ExistingClusterArgs:
 
     def errors(self) -> list[str]:
         errors: list[str] = []
-        if not isinstance(self.name, str) or not CLUSTER_NAME_PATTERN.match(self.name):
+        if not is_eks_cluster_name(self.name):
             errors.append(f"name: {self.name!r} is not a valid EKS cluster name")
         if self.kubeconfig is None or (isinstance(self.kubeconfig, str) and not self.kubeconfig.strip()):
             errors.append("kubeconfig: must not be empty")

@@ -19,6 +19,7 @@ import pulumi_kubernetes as kubernetes
 from components.alb_policy import alb_controller_policy
 from components.iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from components.routing import IngressRoute
+from components.validation import is_dns1123_subdomain, is_exact_version
 
 ControllerKind = Literal["alb", "nginx"]
 Scheme = Literal["internet-facing", "internal"]
@@ -47,8 +48,6 @@ NLB = "service.beta.kubernetes.io/"
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})+$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
-_EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 @dataclass
@@ -164,17 +163,17 @@ def validate_args(args: IngressControllerArgs) -> list[str]:
         errors.append(f"controller: {args.controller!r} must be 'alb' or 'nginx'")
     if args.scheme not in ("internet-facing", "internal"):
         errors.append(f"scheme: {args.scheme!r} must be 'internet-facing' or 'internal'")
-    if not _EXACT_VERSION.match(args.alb_chart_version or ""):
+    if not is_exact_version(args.alb_chart_version):
         errors.append(
             f"alb_chart_version: {args.alb_chart_version!r} must be an exact version such as '3.5.0'"
         )
-    if args.controller == "nginx" and not _EXACT_VERSION.match(args.nginx_chart_version or ""):
+    if args.controller == "nginx" and not is_exact_version(args.nginx_chart_version):
         errors.append(
             f"nginx_chart_version: {args.nginx_chart_version!r} must be an exact version such as '4.15.0'"
         )
     if args.certificate_arn is not None and not _ACM_ARN.match(args.certificate_arn):
         errors.append(f"certificate_arn: {args.certificate_arn!r} is not an ACM certificate ARN")
-    if args.tls_secret_name is not None and not _DNS1123_SUBDOMAIN.match(args.tls_secret_name):
+    if args.tls_secret_name is not None and not is_dns1123_subdomain(args.tls_secret_name):
         errors.append(f"tls_secret_name: {args.tls_secret_name!r} is not a DNS-1123 name")
     if args.require_tls and args.controller == "alb" and not args.certificate_arn:
         errors.append("certificate_arn: required with controller='alb' and require_tls=True")

@@ -30,6 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import allow, policy_document, service_trust_policy
+from components.validation import is_eks_cluster_name
 
 NatGatewayMode = Literal["single", "per-az"]
 
@@ -55,7 +56,6 @@ FLOW_LOGS_SERVICE = "vpc-flow-logs.amazonaws.com"
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 # EKS cluster names: 1-100 characters, alphanumerics, '-' and '_', starting with an alphanumeric.
-_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 
 
 def cluster_tag_key(cluster_name: str) -> str:
@@ -186,7 +186,7 @@ class NetworkArgs:
 
     def problems(self) -> list[str]:
         errors: list[str] = []
-        if not isinstance(self.cluster_name, str) or not _CLUSTER_NAME.match(self.cluster_name):
+        if not is_eks_cluster_name(self.cluster_name):
             errors.append(
                 f"cluster_name {self.cluster_name!r}: 1-100 letters, digits, '-' or '_', starting with a letter or digit"
             )

@@ -9,7 +9,6 @@ that no rule serves before anything is deployed.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.gpu import deep_merge
 from components.scheduling import GPU_TAINT
 from components.validation import is_dns1123_label, is_quantity
 
@@ -100,17 +100,6 @@ def served_metric_names(rules: Iterable[Mapping[str, Any]]) -> set[str]:
 
 def prometheus_url(namespace: str) -> str:
     return f"http://{PROMETHEUS_FULLNAME}-prometheus.{namespace}.svc"
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` on top of ``base``; nested mappings merge, everything else replaces."""
-    out = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 @dataclass
@@ -231,7 +220,9 @@ class MetricsStack(pulumi.ComponentResource):
         if errors:
             raise ValueError(f"MetricsStack {name!r} is invalid:\n  " + "\n  ".join(errors))
         super().__init__("aiplatform:observability:MetricsStack", name, None, opts)
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on))
+        k8s_opts = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=list(args.depends_on)
+        )
 
         # The node exporter needs host network/PID: this namespace is privileged, not a tenant.
         self.namespace = k8s.core.v1.Namespace(
@@ -266,7 +257,9 @@ class MetricsStack(pulumi.ComponentResource):
                 namespace=self.namespace_name,
                 values=adapter_values(args),
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.prometheus, *args.depends_on]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=[self.prometheus, *args.depends_on]
+            ),
         )
 
         self.prometheus_url = prometheus_url(args.namespace)

@@ -20,15 +20,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import validation
 from components.scheduling import Placement
 
 core = k8s.core.v1
@@ -42,35 +42,6 @@ STATIC_AWS_CREDENTIAL_ENV = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_K
 
 
 # -- quantities and resources -------------------------------------------------------------------
-
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_SUFFIX = {
-    None: Decimal(1),
-    "m": Decimal("0.001"),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-}
-
-
-def parse_quantity(value: str | int) -> Decimal:
-    """A Kubernetes quantity ("500m", "2Gi", 4) as a number; ValueError when it is not one."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)")
-    try:
-        return Decimal(match.group(1)) * _SUFFIX[match.group(2)]
-    except InvalidOperation as exc:  # pragma: no cover - the regex already guarantees a number
-        raise ValueError(f"{value!r} is not a Kubernetes quantity") from exc
 
 
 @dataclass(frozen=True)
@@ -101,7 +72,7 @@ class Resources:
             ("memory_limit", self.limits["memory"]),
         ):
             try:
-                parsed[key] = parse_quantity(value)
+                parsed[key] = validation.quantity_value(value)
             except ValueError as exc:
                 problems.append(f"{field}.{key}: {exc}")
                 continue

@@ -27,7 +27,7 @@ from components.iam import (
     allow,
     policy_document,
 )
-from components.validation import is_dns1123_label
+from components.validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
 
 ESO_API_VERSION = "external-secrets.io/v1"
 ESO_CHART = "external-secrets"
@@ -43,7 +43,6 @@ DEFAULT_RESOURCES: Mapping[str, Any] = {
     "limits": {"memory": "256Mi"},
 }
 
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 # A full secret ARN, including the 6-character suffix Secrets Manager appends: IAM matches the
@@ -52,7 +51,6 @@ _SECRET_ARN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
 )
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$")
-_EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -188,7 +186,7 @@ def validate_specs(specs: Sequence[SecretSpec]) -> list[str]:
     seen: dict[str, int] = {}
     for i, s in enumerate(specs):
         where = f"specs[{i}]"
-        if not (_DNS1123_SUBDOMAIN.match(s.name or "") and len(s.name) <= 253):
+        if not is_dns1123_subdomain(s.name):
             errors.append(f"{where}.name: {s.name!r} is not a DNS-1123 name (lowercase, digits, '-', '.')")
         if s.name in seen:
             errors.append(f"{where}.name: {s.name!r} is already used by specs[{seen[s.name]}]")
@@ -254,7 +252,7 @@ def _initial_value_errors(value: str, keys: Sequence[str]) -> list[str]:
 
 def validate_args(args: ExternalSecretsArgs) -> list[str]:
     errors = validate_specs(args.specs)
-    if not _EXACT_VERSION.match(args.chart_version or ""):
+    if not is_exact_version(args.chart_version):
         errors.append(f"chart_version: {args.chart_version!r} must be an exact version such as '2.1.0'")
     if not (args.recovery_window_in_days == 0 or 7 <= args.recovery_window_in_days <= 30):
         errors.append(f"recovery_window_in_days: {args.recovery_window_in_days} must be 0 or 7..30")
@@ -266,7 +264,7 @@ def validate_args(args: ExternalSecretsArgs) -> list[str]:
         errors.append(f"stack_name: {args.stack_name!r} may only contain letters, digits and /_+=.@-")
     if not is_dns1123_label(args.namespace or ""):
         errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")
-    if not _DNS1123_SUBDOMAIN.match(args.store_name or ""):
+    if not is_dns1123_subdomain(args.store_name):
         errors.append(f"store_name: {args.store_name!r} is not a DNS-1123 name")
     return errors
 
@@ -388,7 +386,9 @@ class ExternalSecrets(pulumi.ComponentResource):
             repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=ESO_REPOSITORY),
             namespace=self.namespace.metadata.name,
             values=helm_values(self.role.service_account_annotations, args.resources),
-            opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[self.role, *args.depends_on])),
+            opts=pulumi.ResourceOptions.merge(
+                k8s, pulumi.ResourceOptions(depends_on=[self.role, *args.depends_on])
+            ),
         )
 
         self.cluster_secret_store = kubernetes.apiextensions.CustomResource(

@@ -27,9 +27,8 @@ from components.iam import (
     allow,
     policy_document,
 )
-from components.validation import is_dns1123_label, is_quantity
+from components.validation import is_dns1123_label, is_quantity, is_s3_bucket_name
 
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{0,36}$")  # AWS appends 26 characters
 
 EFS_CSI_ADDON = "aws-efs-csi-driver"
@@ -114,9 +113,7 @@ def validate_model_bucket_args(args: ModelBucketArgs) -> list[str]:
     errors: list[str] = []
     if args.bucket_name is not None and args.bucket_prefix is not None:
         errors.append("bucket_name/bucket_prefix: give one, not both")
-    if args.bucket_name is not None and (
-        not _BUCKET_NAME.match(args.bucket_name) or ".." in args.bucket_name
-    ):
+    if args.bucket_name is not None and not is_s3_bucket_name(args.bucket_name):
         errors.append(f"bucket_name: {args.bucket_name!r} is not a valid S3 bucket name")
     if args.bucket_prefix is not None and not _BUCKET_PREFIX.match(args.bucket_prefix):
         errors.append(f"bucket_prefix: {args.bucket_prefix!r} must be lowercase and at most 37 characters")

@@ -45,8 +45,6 @@ IMDS_CIDR = "169.254.169.254/32"
 POD_IDENTITY_AGENT_CIDR = "169.254.170.23/32"
 
 
-
-
 @dataclass(frozen=True)
 class TeamQuota:
     """The namespace's ResourceQuota. ``gpus`` becomes ``requests.nvidia.com/gpu``."""
@@ -162,6 +160,41 @@ def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
     return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)
 
 
+def _namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=_namespace_selector(namespace))
+
+
+def _cidr_peer(cidr: str, except_: list[str] | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr, except_=except_)
+    )
+
+
+def _ingress_from(
+    peer: k8s.networking.v1.NetworkPolicyPeerArgs,
+    ports: list[k8s.networking.v1.NetworkPolicyPortArgs] | None = None,
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Every pod of the namespace accepts traffic from ``peer`` (on ``ports``; None: all ports)."""
+    np = k8s.networking.v1
+    return np.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+        policy_types=["Ingress"],
+        ingress=[np.NetworkPolicyIngressRuleArgs(from_=[peer], ports=ports)],
+    )
+
+
+def _egress_to(
+    peer: k8s.networking.v1.NetworkPolicyPeerArgs, ports: list[k8s.networking.v1.NetworkPolicyPortArgs]
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Every pod of the namespace may reach ``peer`` on ``ports``."""
+    np = k8s.networking.v1
+    return np.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+        policy_types=["Egress"],
+        egress=[np.NetworkPolicyEgressRuleArgs(to=[peer], ports=ports)],
+    )
+
+
 class TeamNamespace(pulumi.ComponentResource):
     """One tenant namespace with quota, container defaults, Pod Security and network isolation.
 
@@ -244,25 +277,12 @@ class TeamNamespace(pulumi.ComponentResource):
             "default-deny": np.NetworkPolicySpecArgs(
                 pod_selector=all_pods, policy_types=["Ingress", "Egress"]
             ),
-            "allow-dns": np.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Egress"],
-                egress=[
-                    np.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            np.NetworkPolicyPeerArgs(
-                                namespace_selector=_namespace_selector(args.dns_namespace),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"k8s-app": "kube-dns"}
-                                ),
-                            )
-                        ],
-                        ports=[
-                            np.NetworkPolicyPortArgs(protocol="UDP", port=53),
-                            np.NetworkPolicyPortArgs(protocol="TCP", port=53),
-                        ],
-                    )
-                ],
+            "allow-dns": _egress_to(
+                np.NetworkPolicyPeerArgs(
+                    namespace_selector=_namespace_selector(args.dns_namespace),
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+                ),
+                [np.NetworkPolicyPortArgs(protocol="UDP", port=53), _tcp(53)],
             ),
             "allow-same-namespace": np.NetworkPolicySpecArgs(
                 pod_selector=all_pods,
@@ -274,84 +294,20 @@ class TeamNamespace(pulumi.ComponentResource):
             ),
             # Prometheus scrapes whatever port a ServiceMonitor/PodMonitor names: allow all ports
             # from the monitoring namespace only.
-            "allow-monitoring-scrape": np.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Ingress"],
-                ingress=[
-                    np.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            np.NetworkPolicyPeerArgs(
-                                namespace_selector=_namespace_selector(args.monitoring_namespace)
-                            )
-                        ]
-                    )
-                ],
-            ),
-            "allow-https-egress": np.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Egress"],
-                egress=[
-                    np.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            np.NetworkPolicyPeerArgs(
-                                ip_block=np.IPBlockArgs(cidr="0.0.0.0/0", except_=[IMDS_CIDR])
-                            )
-                        ],
-                        ports=[_tcp(443)],
-                    )
-                ],
-            ),
+            "allow-monitoring-scrape": _ingress_from(_namespace_peer(args.monitoring_namespace)),
+            "allow-https-egress": _egress_to(_cidr_peer("0.0.0.0/0", except_=[IMDS_CIDR]), [_tcp(443)]),
         }
+        ingress_ports = [_tcp(p) for p in args.ingress_ports]
         if args.ingress_sources == "alb":
-            policies["allow-ingress-alb"] = np.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Ingress"],
-                ingress=[
-                    np.NetworkPolicyIngressRuleArgs(
-                        from_=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=args.vpc_cidr))],
-                        ports=[_tcp(p) for p in args.ingress_ports],
-                    )
-                ],
-            )
+            policies["allow-ingress-alb"] = _ingress_from(_cidr_peer(args.vpc_cidr), ingress_ports)
         elif args.ingress_sources == "nginx":
-            policies["allow-ingress-nginx"] = np.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Ingress"],
-                ingress=[
-                    np.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            np.NetworkPolicyPeerArgs(
-                                namespace_selector=_namespace_selector(args.ingress_controller_namespace)
-                            )
-                        ],
-                        ports=[_tcp(p) for p in args.ingress_ports],
-                    )
-                ],
+            policies["allow-ingress-nginx"] = _ingress_from(
+                _namespace_peer(args.ingress_controller_namespace), ingress_ports
             )
         if args.allow_pod_identity_agent:
-            policies["allow-pod-identity-agent"] = np.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Egress"],
-                egress=[
-                    np.NetworkPolicyEgressRuleArgs(
-                        to=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=POD_IDENTITY_AGENT_CIDR))],
-                        ports=[_tcp(80)],
-                    )
-                ],
-            )
+            policies["allow-pod-identity-agent"] = _egress_to(_cidr_peer(POD_IDENTITY_AGENT_CIDR), [_tcp(80)])
         if args.egress_to_monitoring:
-            policies["allow-monitoring-egress"] = np.NetworkPolicySpecArgs(
-                pod_selector=all_pods,
-                policy_types=["Egress"],
-                egress=[
-                    np.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            np.NetworkPolicyPeerArgs(
-                                namespace_selector=_namespace_selector(args.monitoring_namespace)
-                            )
-                        ],
-                        ports=[_tcp(9090)],
-                    )
-                ],
+            policies["allow-monitoring-egress"] = _egress_to(
+                _namespace_peer(args.monitoring_namespace), [_tcp(9090)]
             )
         return policies

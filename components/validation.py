@@ -9,16 +9,38 @@ from __future__ import annotations
 import ipaddress
 import re
 import zoneinfo
+from decimal import Decimal
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$")
+_QUANTITY = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
 _HOSTNAME_LABEL = re.compile(r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 _DURATION = re.compile(r"^([0-9]+(ns|us|ms|s|m|h))+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EXACT_VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_EKS_CLUSTER_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
 
-_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL_SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_QUANTITY_SUFFIXES = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+_IMAGE_DIGEST = re.compile(r".+@sha256:[0-9a-f]{64}")
+_IMAGE_TAG = re.compile(r"[\w][\w.-]{0,127}")
 
 
 def dns1123_label(value: str) -> str | None:
@@ -46,24 +68,22 @@ def hostname(value: str) -> str | None:
     return None
 
 
-def quantity(value: str) -> str | None:
+def quantity(value: str | int) -> str | None:
     """A Kubernetes resource quantity such as ``500m``, ``2``, ``16Gi``."""
-    if not _QUANTITY.match(value):
+    if not _QUANTITY.fullmatch(str(value)):
         return f"'{value}' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)"
     return None
 
 
-def quantity_value(value: str) -> float:
-    """The numeric value of a valid quantity, in base units (cores, bytes)."""
-    match = _QUANTITY.match(value)
+def quantity_value(value: str | int) -> Decimal:
+    """The exact value of a quantity in base units (cores, bytes); ValueError when it is not one."""
+    match = _QUANTITY.fullmatch(str(value))
     if not match:
-        raise ValueError(f"'{value}' is not a Kubernetes quantity")
-    number, suffix = float(match.group(1)), match.group(3) or ""
+        raise ValueError(quantity(value))
+    number, suffix = match.group(1), match.group(3) or ""
     if suffix[:1] in ("e", "E"):
-        return number * 10 ** int(suffix[1:])
-    if suffix in _BINARY_SUFFIXES:
-        return number * _BINARY_SUFFIXES[suffix]
-    return number * _DECIMAL_SUFFIXES[suffix]
+        return Decimal(number + suffix)
+    return Decimal(number) * _QUANTITY_SUFFIXES[suffix]
 
 
 def duration(value: str) -> str | None:
@@ -88,22 +108,27 @@ def cidr(value: str) -> str | None:
 
 
 def time_zone(value: str) -> str | None:
+    """An IANA name known to the tz database (what a CronJob's timeZone takes)."""
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
         return f"'{value}' is not an IANA time zone (e.g. Etc/UTC, Europe/Paris)"
     return None
 
 
 def image_reference(value: str) -> str | None:
-    """A container image with an explicit tag or digest."""
+    """A container image pinned by tag (``repo:tag``) or digest (``repo@sha256:...``): a bare ``repo`` means :latest."""
     if not value or any(c.isspace() for c in value):
         return f"'{value}' is not an image reference"
     if "@sha256:" in value:
+        if not _IMAGE_DIGEST.fullmatch(value):
+            return f"'{value}' has a malformed digest (sha256: and 64 lower-case hex digits)"
         return None
     last = value.rsplit("/", 1)[-1]
     if ":" not in last:
         return f"'{value}' has no tag: pin one (e.g. {value}:1.2.3) or a digest"
+    if not _IMAGE_TAG.fullmatch(last.rsplit(":", 1)[1]):
+        return f"'{value}' has an invalid tag (letters, digits, '_', '.', '-'; at most 128)"
     return None
 
 
@@ -112,60 +137,100 @@ def is_latest(image: str) -> bool:
 
 
 # -- cron ------------------------------------------------------------------------------------------
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+    )
+}
+_DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
+# (field, lowest, highest, names, "?" allowed): the ranges of the robfig/cron standard parser the
+# Kubernetes CronJob controller uses (day of week 0-6: 7 is not Sunday there).
 _CRON_FIELDS = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    (
-        "month",
-        1,
-        12,
-        {m: i + 1 for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])},
-    ),
-    ("day of week", 0, 7, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
+    ("minute", 0, 59, {}, False),
+    ("hour", 0, 23, {}, False),
+    ("day of month", 1, 31, {}, True),
+    ("month", 1, 12, _MONTHS, False),
+    ("day of week", 0, 6, _DAYS, True),
 )
-_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+_NUMBER = re.compile(r"^[0-9]+$")
+_CRON_TZ = re.compile(r"^(CRON_)?TZ=")
 
 
-def _cron_value(token: str, low: int, high: int, names: dict[str, int]) -> int | None:
-    token = token.lower()
-    if token in names:
-        return names[token]
-    if token.isdigit() and low <= int(token) <= high:
-        return int(token)
-    return None
+def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> int:
+    if text.upper() in names:
+        return names[text.upper()]
+    if not _NUMBER.match(text):
+        raise ValueError(f"{text!r} is not a number" + (f" or a name ({', '.join(names)})" if names else ""))
+    if not low <= int(text) <= high:
+        raise ValueError(f"{text!r} is outside {low}-{high}")
+    return int(text)
 
 
-def _cron_field(text: str, label: str, low: int, high: int, names: dict[str, int]) -> str | None:
+def _cron_field_errors(
+    text: str, label: str, low: int, high: int, names: dict[str, int], question: bool
+) -> list[str]:
+    errors = []
     for part in text.split(","):
-        base, _, step = part.partition("/")
-        if step and (not step.isdigit() or int(step) == 0):
-            return f"{label}: step '{step}' must be a positive number"
-        if base == "*":
-            continue
-        start, dash, end = base.partition("-")
-        first = _cron_value(start, low, high, names)
-        last = _cron_value(end, low, high, names) if dash else first
-        if first is None or last is None:
-            return f"{label}: '{base}' is outside {low}-{high}"
-        if last < first:
-            return f"{label}: range '{base}' runs backwards"
-    return None
+        try:
+            if not part:
+                raise ValueError("empty list item")
+            base, slash, step = part.partition("/")
+            if slash and (not _NUMBER.match(step) or int(step) == 0):
+                raise ValueError(f"step {step!r} must be a positive number")
+            if base == "*" or (question and base == "?"):
+                continue
+            start_text, dash, end_text = base.partition("-")
+            start = _cron_value(start_text, low, high, names)
+            if dash and _cron_value(end_text, low, high, names) < start:
+                raise ValueError(f"range {base!r} ends before it starts")
+        except ValueError as exc:
+            errors.append(f"{label}: {exc}")
+    return errors
+
+
+def _cron_problems(value: str) -> tuple[str | None, list[str]]:
+    """(what makes ``value`` no cron schedule at all, or None; the problems of its fields)."""
+    text = (value or "").strip()
+    if not text:
+        return "schedule is empty", []
+    if _CRON_TZ.match(text):
+        return (
+            "TZ=/CRON_TZ= in the schedule is not supported: use time_zone (timeZone in the stack config)",
+            [],
+        )
+    if text.startswith("@"):
+        if text.lower() in CRON_MACROS:
+            return None, []
+        return f"unknown macro {text!r} ({', '.join(sorted(CRON_MACROS))})", []
+    fields = text.split()
+    if len(fields) != 5:
+        return "expected 5 fields (minute hour day-of-month month day-of-week)", []
+    errors: list[str] = []
+    for field, (label, low, high, names, question) in zip(fields, _CRON_FIELDS, strict=True):
+        errors.extend(_cron_field_errors(field, label, low, high, names, question))
+    return None, errors
+
+
+def cron_schedule_errors(value: str) -> list[str]:
+    """Every problem with a 5-field cron expression (or macro such as ``@daily``); empty when valid.
+
+    Fields: minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT;
+    each a comma list of ``*``, ``N``, ``N-M`` with optional ``/step`` (``?`` for the day fields).
+    ``@every`` and ``TZ=``/``CRON_TZ=`` prefixes are rejected, as the CronJob controller does.
+    """
+    invalid, errors = _cron_problems(value)
+    return [invalid] if invalid else errors
 
 
 def cron_schedule(value: str) -> str | None:
-    """A five-field cron schedule, as the CronJob controller accepts it (or a macro such as @daily)."""
-    if value.strip().lower() in _CRON_MACROS:
-        return None
-    if "TZ=" in value:
-        return "put the time zone in timeZone, not in the schedule (CRON_TZ/TZ is not supported)"
-    fields = value.split()
-    if len(fields) != 5:
-        return f"'{value}' is not a cron schedule: expected 5 fields (minute hour day-of-month month day-of-week)"
-    for text, (label, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
-        problem = _cron_field(text, label, low, high, names)
-        if problem:
-            return f"'{value}': {problem}"
+    """A cron schedule as the CronJob controller accepts it (see ``cron_schedule_errors``)."""
+    invalid, errors = _cron_problems(value)
+    if invalid:
+        return f"'{value}' is not a cron schedule: {invalid}"
+    if errors:
+        return f"'{value}': " + "; ".join(errors)
     return None
 
 
@@ -175,3 +240,23 @@ def is_dns1123_label(value: str) -> bool:
 
 def is_quantity(value: object) -> bool:
     return quantity(str(value)) is None
+
+
+def is_dns1123_subdomain(value: object) -> bool:
+    """Names of Secrets, ConfigMaps, SecretStores: DNS-1123 labels joined by '.', max 253."""
+    return isinstance(value, str) and dns1123_subdomain(value) is None
+
+
+def is_exact_version(value: object) -> bool:
+    """A chart version pinned exactly (``1.2.3``, ``v1.2.3-rc.1``), not a range."""
+    return isinstance(value, str) and _EXACT_VERSION.fullmatch(value) is not None
+
+
+def is_s3_bucket_name(value: object) -> bool:
+    """3-63 lower-case letters, digits, '.' and '-', starting and ending alphanumeric, no '..'."""
+    return isinstance(value, str) and _S3_BUCKET.fullmatch(value) is not None and ".." not in value
+
+
+def is_eks_cluster_name(value: object) -> bool:
+    """1-100 letters, digits, '-' or '_', starting with a letter or digit."""
+    return isinstance(value, str) and _EKS_CLUSTER_NAME.fullmatch(value) is not None

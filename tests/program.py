@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from tools.runner import ProgramRun, run_program
 from tests.stacks import stack_config
+from tools.runner import ProgramRun, run_program
 
 
 @cache

@@ -77,7 +77,9 @@ def test_a_section_given_as_a_secret_is_rejected(tmp_path, capsys):
 
 def test_secret_values_appear_nowhere_in_the_plan(tmp_path, monkeypatch):
     leak = "sk-test-DO-NOT-LEAK-4f9a"
-    monkeypatch.setattr(runner, "SECURE_PLACEHOLDER", json.dumps({"api-key": leak, "huggingface-token": leak}))
+    monkeypatch.setattr(
+        runner, "SECURE_PLACEHOLDER", json.dumps({"api-key": leak, "huggingface-token": leak})
+    )
     config = stack_config("prod")
     config["aiplatform:openaiSecret"] = {"secure": "v1:ciphertext"}
     path = write_config(tmp_path / "Pulumi.prod.yaml", config)

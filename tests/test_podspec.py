@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import podspec
+from components import podspec, validation
 from components.podspec import Resources
 from components.scheduling import GPU_RESOURCE, GPU_TAINT, Placement
 
@@ -49,12 +49,12 @@ def test_resources_errors_list_every_problem():
     assert SMALL.errors() == []
     errors = Resources(cpu="lots", memory="1Gi", memory_limit="512Mi").errors("r")
     assert errors == [
-        "r.cpu: 'lots' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)",
-        "r.cpu_limit: 'lots' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)",
+        "r.cpu: 'lots' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)",
+        "r.cpu_limit: 'lots' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)",
         "r.memory_limit: must be >= the request (1Gi)",
     ]
-    assert podspec.parse_quantity("500m") * 2 == podspec.parse_quantity("1")
-    assert podspec.parse_quantity("1Gi") == 1024 * podspec.parse_quantity("1Mi")
+    assert validation.quantity_value("500m") * 2 == validation.quantity_value("1")
+    assert validation.quantity_value("1Gi") == 1024 * validation.quantity_value("1Mi")
 
 
 def test_env_sources():

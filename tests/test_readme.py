@@ -27,6 +27,8 @@ def test_the_inference_service_example_builds_a_service(build, monitor):
     assert deployment.parent == monitor.named("summarizer").urn
     (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "registry.example.com/ai/summarizer:2.1.0"
-    hpa = next(r for r in monitor.registrations if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    hpa = next(
+        r for r in monitor.registrations if r.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+    )
     assert (hpa.inputs["spec"]["minReplicas"], hpa.inputs["spec"]["maxReplicas"]) == (2, 6)
     assert monitor.named("cluster").inputs["kubeconfig"] == "[secret]"

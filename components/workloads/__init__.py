@@ -8,8 +8,6 @@ from components.workloads._common import AWS_CLI_IMAGE, FLUENT_BIT_IMAGE, Worklo
 from components.workloads.batch import (
     BatchInferenceJob,
     BatchInferenceJobArgs,
-    cron_schedule_errors,
-    time_zone_error,
     validate_cron_schedule,
 )
 from components.workloads.inference import (
@@ -39,8 +37,6 @@ __all__ = [
     "TrainingJob",
     "TrainingJobArgs",
     "WorkloadArgs",
-    "cron_schedule_errors",
     "model_reader_statements",
-    "time_zone_error",
     "validate_cron_schedule",
 ]

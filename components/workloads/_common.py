@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import podspec
+from components import podspec, validation
 from components.iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity, policy_document
 from components.podspec import Resources
 from components.scheduling import Placement
@@ -89,16 +89,6 @@ def standard_labels(name: str, component: str, extra: Mapping[str, str] = ()) ->
     }
 
 
-def is_pinned_image(image: str) -> bool:
-    """``repo:tag`` or ``repo@sha256:...`` (a bare ``repo`` silently means :latest)."""
-    if not image or any(c.isspace() for c in image):
-        return False
-    if "@sha256:" in image:
-        return bool(re.fullmatch(r".+@sha256:[0-9a-f]{64}", image))
-    last = image.rsplit("/", 1)[-1]
-    return ":" in last and bool(re.fullmatch(r"[\w][\w.-]{0,127}", last.rsplit(":", 1)[1]))
-
-
 def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -> list[str]:
     """Every problem with the shared inputs, as ``field: message`` lines."""
     errors: list[str] = []
@@ -107,13 +97,13 @@ def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -
             f"name: {name!r} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
             f"letter) of at most {max_name_length} characters"
         )
-    if not _DNS1123.match(args.namespace or "") or len(args.namespace) > 63:
+    if not validation.is_dns1123_label(args.namespace):
         errors.append(f"namespace: {args.namespace!r} is not a valid namespace name")
-    if not is_pinned_image(args.image):
-        errors.append(f"image: {args.image!r} must be a full reference with a tag or digest (repo:tag)")
+    if problem := validation.image_reference(args.image):
+        errors.append(f"image: {problem}")
     errors.extend(args.resources.errors("resources"))
     errors.extend(gpu_errors(args.gpus, args.placement))
-    if not args.tmp_size or _quantity_error(args.tmp_size):
+    if not args.tmp_size or validation.quantity(args.tmp_size):
         errors.append(f"tmp_size: {args.tmp_size!r} is not a Kubernetes quantity")
 
     seen: dict[str, str] = {}
@@ -165,14 +155,6 @@ def gpu_errors(gpus: int, placement: Placement | None) -> list[str]:
     if gpus and (placement is None or not placement.gpu_resource):
         return ["gpus: > 0 needs a placement with gpu_resource (the GPU node group's Placement)"]
     return []
-
-
-def _quantity_error(value: str) -> bool:
-    try:
-        podspec.parse_quantity(value)
-    except ValueError:
-        return True
-    return False
 
 
 def raise_if_errors(kind: str, name: str, errors: Sequence[str]) -> None:

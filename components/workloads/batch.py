@@ -1,16 +1,14 @@
-"""BatchInferenceJob: a batch/v1 CronJob (e.g. nightly predictions) plus a pure cron validator."""
+"""BatchInferenceJob: a batch/v1 CronJob (e.g. nightly predictions); cron rules are in ``components.validation``."""
 
 from __future__ import annotations
 
-import re
-import zoneinfo
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import podspec
+from components import podspec, validation
 from components.workloads._common import (
     WorkloadArgs,
     common_errors,
@@ -28,101 +26,12 @@ meta = k8s.meta.v1
 
 # -- cron ----------------------------------------------------------------------------------------
 
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-    )
-}
-_DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
-# (field, lowest, highest, names, "?" allowed) - the ranges of the robfig/cron standard parser Kubernetes uses.
-_FIELDS = (
-    ("minute", 0, 59, {}, False),
-    ("hour", 0, 23, {}, False),
-    ("day of month", 1, 31, {}, True),
-    ("month", 1, 12, _MONTHS, False),
-    ("day of week", 0, 6, _DAYS, True),
-)
-CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
-_NUMBER = re.compile(r"^[0-9]+$")
-
-
-def _value(text: str, low: int, high: int, names: dict[str, int]) -> int:
-    if text.upper() in names:
-        return names[text.upper()]
-    if not _NUMBER.match(text):
-        raise ValueError(f"{text!r} is not a number" + (f" or a name ({', '.join(names)})" if names else ""))
-    value = int(text)
-    if not low <= value <= high:
-        raise ValueError(f"{value} is out of range {low}-{high}")
-    return value
-
-
-def _field_errors(
-    text: str, label: str, low: int, high: int, names: dict[str, int], question: bool
-) -> list[str]:
-    errors = []
-    for part in text.split(","):
-        try:
-            if not part:
-                raise ValueError("empty list item")
-            base, _, step = part.partition("/")
-            if _ and (not _NUMBER.match(step) or int(step) == 0):
-                raise ValueError(f"step {step!r} must be a positive number")
-            if base == "*" or (question and base == "?"):
-                continue
-            start_text, dash, end_text = base.partition("-")
-            start = _value(start_text, low, high, names)
-            if dash:
-                end = _value(end_text, low, high, names)
-                if end < start:
-                    raise ValueError(f"range {base!r} ends before it starts")
-        except ValueError as exc:
-            errors.append(f"{label} {part!r}: {exc}")
-    return errors
-
-
-def cron_schedule_errors(schedule: str) -> list[str]:
-    """Every problem with a 5-field cron expression (or macro such as ``@daily``); empty when valid.
-
-    Fields: minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT;
-    each a comma list of ``*``, ``N``, ``N-M`` with optional ``/step`` (``?`` for the day fields).
-    """
-    text = (schedule or "").strip()
-    if not text:
-        return ["schedule is empty"]
-    if re.match(r"^(CRON_)?TZ=", text):
-        return ["TZ=/CRON_TZ= in the schedule is not supported: use time_zone"]
-    if text.startswith("@"):
-        return (
-            []
-            if text.lower() in CRON_MACROS
-            else [f"unknown macro {text!r} ({', '.join(sorted(CRON_MACROS))})"]
-        )
-    fields = text.split()
-    if len(fields) != 5:
-        return [f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"]
-    errors: list[str] = []
-    for value, (label, low, high, names, question) in zip(fields, _FIELDS, strict=True):
-        errors.extend(_field_errors(value, label, low, high, names, question))
-    return errors
-
 
 def validate_cron_schedule(schedule: str) -> str:
-    """The schedule, or ValueError listing every bad field."""
-    errors = cron_schedule_errors(schedule)
-    if errors:
-        raise ValueError(f"invalid cron schedule {schedule!r}: " + "; ".join(errors))
+    """The schedule, or ValueError listing every bad field (the rules: ``validation.cron_schedule_errors``)."""
+    if problem := validation.cron_schedule(schedule):
+        raise ValueError(f"invalid cron schedule {problem}")
     return schedule
-
-
-def time_zone_error(time_zone: str) -> str | None:
-    """None when ``time_zone`` is an IANA name known to the tz database, else why not."""
-    try:
-        zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        return f"{time_zone!r} is not an IANA time zone (e.g. Etc/UTC, Europe/Paris)"
-    return None
 
 
 # -- component -----------------------------------------------------------------------------------
@@ -148,8 +57,8 @@ class BatchInferenceJobArgs(WorkloadArgs):
 def validate_batch_args(name: str, args: BatchInferenceJobArgs) -> list[str]:
     # CronJob names are at most 52 characters: the controller appends 11 for each Job.
     errors = common_errors(name, args, max_name_length=52)
-    errors.extend(f"schedule: {e}" for e in cron_schedule_errors(args.schedule))
-    if args.time_zone is not None and (problem := time_zone_error(args.time_zone)):
+    errors.extend(f"schedule: {e}" for e in validation.cron_schedule_errors(args.schedule))
+    if args.time_zone is not None and (problem := validation.time_zone(args.time_zone)):
         errors.append(f"time_zone: {problem}")
     if args.concurrency_policy not in ("Forbid", "Replace", "Allow"):
         errors.append(f"concurrency_policy: {args.concurrency_policy!r} must be Forbid, Replace or Allow")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -10,7 +9,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import podspec
+from components import podspec, validation
 from components.iam import ServiceAccountRole, allow
 from components.podspec import Resources
 from components.routing import IngressRoute
@@ -36,7 +35,6 @@ meta = k8s.meta.v1
 MODEL_VOLUME = "model"
 LOG_VOLUME = "logs"
 LOG_CONFIG_VOLUME = "log-shipper-config"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +159,7 @@ def validate_inference_args(name: str, args: InferenceServiceArgs) -> list[str]:
             if not metric_name:
                 errors.append(f"autoscaling.pods_metrics[{index}]: must be (metric_name, averageValue)")
             try:
-                if podspec.parse_quantity(target) <= 0:
+                if validation.quantity_value(target) <= 0:
                     raise ValueError
             except ValueError:
                 errors.append(f"autoscaling.pods_metrics[{index}]: {target!r} is not a positive quantity")
@@ -171,7 +169,7 @@ def validate_inference_args(name: str, args: InferenceServiceArgs) -> list[str]:
             errors.append("autoscaling.scale_down_stabilization_seconds: must be >= 0")
 
     if args.model is not None:
-        if not _BUCKET.match(args.model.bucket):
+        if not validation.is_s3_bucket_name(args.model.bucket):
             errors.append(f"model.bucket: {args.model.bucket!r} is not an S3 bucket name")
         if not args.model.prefix.strip("/"):
             errors.append("model.prefix: must not be empty (the role is scoped to it)")
@@ -190,7 +188,7 @@ def validate_inference_args(name: str, args: InferenceServiceArgs) -> list[str]:
                 "replicas may run: use kind='emptyDir' with a model source (each pod fetches its copy)"
             )
         try:
-            podspec.parse_quantity(storage.size)
+            validation.quantity_value(storage.size)
         except ValueError as exc:
             errors.append(f"model_storage.size: {exc}")
         if not storage.mount_path.startswith("/"):

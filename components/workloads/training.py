@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import podspec
+from components import podspec, validation
 from components.workloads._common import (
     WorkloadArgs,
     common_errors,
@@ -91,8 +91,8 @@ def validate_training_args(name: str, args: TrainingJobArgs) -> list[str]:
             errors.append("shared_volume.mount_path: must be an absolute path")
     if args.shm_size is not None:
         try:
-            shm = podspec.parse_quantity(args.shm_size)
-            limit = podspec.parse_quantity(args.resources.limits["memory"])
+            shm = validation.quantity_value(args.shm_size)
+            limit = validation.quantity_value(args.resources.limits["memory"])
             if shm >= limit:
                 errors.append(
                     f"shm_size: {args.shm_size} must be below the memory limit "

@@ -4,13 +4,9 @@ import pytest
 
 from components.iam import allow
 from components.podspec import Resources
-from components.workloads import (
-    BatchInferenceJob,
-    BatchInferenceJobArgs,
-    cron_schedule_errors,
-    time_zone_error,
-    validate_cron_schedule,
-)
+from components.validation import cron_schedule_errors
+from components.validation import time_zone as time_zone_error
+from components.workloads import BatchInferenceJob, BatchInferenceJobArgs, validate_cron_schedule
 from tests.workloads.helpers import (
     GPU_PLACEMENT,
     IRSA,
@@ -125,16 +121,16 @@ def test_valid_cron(schedule):
     [
         ("", "schedule is empty"),
         ("0 2 * *", "expected 5 fields"),
-        ("60 2 * * *", "minute '60': 60 is out of range 0-59"),
-        ("0 24 * * *", "hour '24': 24 is out of range 0-23"),
-        ("0 0 0 * *", "day of month '0': 0 is out of range 1-31"),
-        ("0 0 * 13 *", "month '13'"),
-        ("0 0 * * 7", "day of week '7': 7 is out of range 0-6"),
+        ("60 2 * * *", "minute: '60' is outside 0-59"),
+        ("0 24 * * *", "hour: '24' is outside 0-23"),
+        ("0 0 0 * *", "day of month: '0' is outside 1-31"),
+        ("0 0 * 13 *", "month: '13'"),
+        ("0 0 * * 7", "day of week: '7' is outside 0-6"),
         ("*/0 * * * *", "step '0' must be a positive number"),
         ("0 5-1 * * *", "range '5-1' ends before it starts"),
         ("0 0 * * FUNDAY", "is not a number or a name"),
         ("0,,5 * * * *", "empty list item"),
-        ("? * * * *", "minute '?'"),
+        ("? * * * *", "minute: '?'"),
         ("@every 1h", "unknown macro"),
         ("CRON_TZ=UTC 0 2 * * *", "use time_zone"),
     ],
@@ -165,7 +161,7 @@ def test_batch_validation_lists_every_field():
         )
     message = str(info.value)
     for fragment in (
-        "schedule: hour '25'",
+        "schedule: hour: '25'",
         "time_zone: 'Nowhere/City'",
         "concurrency_policy: 'Sometimes'",
         "config_files: key 'nope' is not in config_data",
