@@ -5,7 +5,8 @@
 
 Writes ``resources.json`` (every registered resource, secrets redacted), ``manifests.yaml`` (every
 Kubernetes object as the API server would receive it) and ``outputs.json`` (stack outputs, secrets
-redacted), then prints a summary. Exit codes: 0 planned, 2 invalid config or stack file, 1 anything else.
+redacted), then prints a summary and the reports in ``REPORTS``. Exit codes: 0 planned, 1 anything else
+failed, 2 invalid config or stack file, 3 planned but a report blocks the deployment.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import sys
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import yaml
 from tools.mock_engine import Registration, auto_name
 from tools.runner import PROJECT_ROOT, ProgramRun, StackFileError, read_stack_file, run_program
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BLOCKED = 0, 1, 2, 3
 
 # Registrations that are not Kubernetes objects, although their type says kubernetes.
 _NOT_MANIFESTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
@@ -55,6 +56,23 @@ def manifest_of(registration: Registration) -> dict:
 
 def manifests(registrations: Iterable[Registration]) -> list[dict]:
     return [manifest_of(r) for r in registrations if is_manifest(r)]
+
+
+@dataclass
+class Report:
+    """One section of the plan's output, computed from what the program registered."""
+
+    title: str
+    lines: list[str]
+    files: dict[str, str] = field(default_factory=dict)  # written to the output folder
+    blocking: bool = False  # the deployment must not go ahead (exit 3)
+
+    def render(self) -> str:
+        return "\n".join([f"{self.title}:", *(f"  {line}" for line in self.lines)])
+
+
+# Each report reads a finished Plan; add one by appending its function here.
+REPORTS: list[Callable[[Plan], Report]] = []
 
 
 class _WarningCollector(logging.Handler):
@@ -156,7 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     result.write()
     print(result.summary())
-    return EXIT_OK
+    reports = [make_report(result) for make_report in REPORTS]
+    for report in reports:
+        for name, content in report.files.items():
+            (result.out_dir / name).write_text(content, encoding="utf-8")
+        print(report.render())
+    return EXIT_BLOCKED if any(r.blocking for r in reports) else EXIT_OK
 
 
 if __name__ == "__main__":
