@@ -842,9 +842,28 @@ class PlatformSettings(Model):
                         f"TLS for '{w.ingress.host}' needs an ACM certificate ARN",
                     )
                 )
-            if w.ingress.tls and self.ingress.controller == "nginx" and not self.ingress.tlsSecret:
-                found.append((("ingress", "tlsSecret"), f"TLS for '{w.ingress.host}' needs tlsSecret"))
+            if w.ingress.tls and self.ingress.controller == "nginx":
+                found += self._nginx_tls_secret(w)
         return list(dict.fromkeys(found))
+
+    def _nginx_tls_secret(self, w: InferenceSettings) -> list[Violation]:
+        """ingress-nginx reads the certificate from a Secret in the Ingress's own namespace."""
+        name = self.ingress.tlsSecret
+        assert w.ingress is not None
+        if not name:
+            return [(("ingress", "tlsSecret"), f"TLS for '{w.ingress.host}' needs tlsSecret")]
+        secret = next((s for s in self.secrets if s.name == name and s.namespace == w.namespace), None)
+        if secret is None:
+            return [
+                (
+                    ("ingress", "tlsSecret"),
+                    f"declare secret '{name}' in namespace '{w.namespace}' under secrets",
+                )
+            ]
+        missing = [k for k in ("tls.crt", "tls.key") if k not in secret.keys]
+        if missing:
+            return [(("ingress", "tlsSecret"), f"secret '{name}' needs the keys {', '.join(missing)}")]
+        return []
 
     def _prod_rules(self) -> list[Violation]:
         found: list[Violation] = []

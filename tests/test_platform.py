@@ -6,12 +6,14 @@ import json
 from collections import Counter
 
 import pytest
+import yaml
 
 from components.config import ConfigError
 from components.scheduling import GPU_TAINT
 from tests.program import plan_config, planned
 from tests.stacks import STACKS, stack_config
 from tools.mock_engine import PlatformMocks, RecordingMonitor
+from tools.plan import plan as plan_stack
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 
@@ -199,3 +201,53 @@ def test_bring_your_own_cluster_without_its_kubeconfig_names_the_key():
     config["aiplatform:workloads"]["training"][0].pop("sharedStorageMountPath")
     with pytest.raises(ConfigError, match="aiplatform:existingKubeconfig: missing"):
         plan_config(config, "byo")
+
+
+def nginx_config():
+    config = stack_config("dev")
+    config["aiplatform:ingress"] = {
+        "controller": "nginx",
+        "scheme": "internet-facing",
+        "tlsSecret": "ingress-tls",
+    }
+    config["aiplatform:secrets"].append(
+        {
+            "name": "ingress-tls",
+            "namespace": "ml-serving",
+            "keys": ["tls.crt", "tls.key"],
+            "description": "wildcard",
+        }
+    )
+    return config
+
+
+def test_nginx_ingress_serves_tls_from_a_synced_secret_and_warns_it_is_retired(tmp_path):
+    stack_file = tmp_path / "Pulumi.nginx.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": nginx_config()}), encoding="utf-8")
+    result = plan_stack("nginx", stack_file, tmp_path / "out")
+    assert any("retired" in warning for warning in result.warnings)
+    run = result.run
+    releases = {r.inputs["chart"] for r in of_type(run, "kubernetes:helm.sh/v3:Release")}
+    assert "ingress-nginx" in releases
+    ingresses = {
+        r.inputs["spec"]["rules"][0]["host"]: r.inputs
+        for r in of_type(run, "kubernetes:networking.k8s.io/v1:Ingress")
+    }
+    llm = ingresses["llm.dev.example.com"]
+    assert llm["spec"]["ingressClassName"] == "nginx"
+    assert llm["spec"]["tls"] == [{"hosts": ["llm.dev.example.com"], "secretName": "ingress-tls"}]
+    assert llm["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    external = [
+        r.inputs["metadata"]["name"] for r in of_type(run, "kubernetes:external-secrets.io/v1:ExternalSecret")
+    ]
+    assert "ingress-tls" in external
+
+
+def test_nginx_without_the_tls_secret_in_the_workload_namespace_is_a_config_error():
+    config = nginx_config()
+    config["aiplatform:secrets"][-1]["namespace"] = "ml-training"
+    with pytest.raises(
+        ConfigError,
+        match="aiplatform:ingress.tlsSecret: declare secret 'ingress-tls' in namespace 'ml-serving'",
+    ):
+        plan_config(config, "nginx")

@@ -5,6 +5,7 @@ Used by the offline plan and by the tests, so both exercise exactly what ``pulum
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import runpy
@@ -108,6 +109,13 @@ def _redacted_outputs(stack_outputs: Mapping[str, Any]) -> dict[str, Any]:
     return _sync_await(resolve())
 
 
+async def _finish_pending_tasks() -> None:
+    """Let fire-and-forget work finish, such as log messages attached to a resource."""
+    pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
 def run_program(
     config: Mapping[str, Any],
     stack: str,
@@ -125,12 +133,13 @@ def run_program(
     monitor = monitor or RecordingMonitor(PlatformMocks(region=region_of(config)))
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor
+        monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor, logger=logger
     )
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
 
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    _sync_await(_finish_pending_tasks())
     root = pulumi_settings.get_root_resource()
     outputs = _redacted_outputs(getattr(root, "outputs", {}) or {})
     return ProgramRun(stack=stack, monitor=monitor, outputs=outputs)
