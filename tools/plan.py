@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from tools.mock_engine import Registration, auto_name
+from tools.policy_report import policy_report
 from tools.runner import PROJECT_ROOT, ProgramRun, StackFileError, read_stack_file, run_program
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BLOCKED = 0, 1, 2, 3
@@ -72,7 +73,7 @@ class Report:
 
 
 # Each report reads a finished Plan; add one by appending its function here.
-REPORTS: list[Callable[[Plan], Report]] = []
+REPORTS: list[Callable[[Plan], Report]] = [policy_report]
 
 
 class _WarningCollector(logging.Handler):
