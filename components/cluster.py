@@ -100,7 +100,7 @@ def _invalid(kind: str, errors: list[str]) -> ValueError:
 
 
 def _role_name(arn: str) -> str:
-    match = ROLE_ARN_PATTERN.match(arn)
+    match = ROLE_ARN_PATTERN.fullmatch(arn)
     return match.group(2) if match else arn
 
 
@@ -209,7 +209,7 @@ class EksClusterArgs:
             errors.append(
                 "admin_role_arns: need at least one role (the cluster creator gets no implicit admin access)"
             )
-        bad = [a for a in arns if not ROLE_ARN_PATTERN.match(a)]
+        bad = [a for a in arns if not ROLE_ARN_PATTERN.fullmatch(a)]
         if bad:
             errors.append(f"admin_role_arns: not IAM role ARNs: {', '.join(map(repr, bad))}")
         suffixes = [_resource_suffix(_role_name(a)) for a in arns if a not in bad]
@@ -229,7 +229,7 @@ class EksClusterArgs:
             )
         for addon, version in self.addon_versions.items():
             if addon in KNOWN_ADDONS and not (
-                isinstance(version, str) and ADDON_VERSION_PATTERN.match(version)
+                isinstance(version, str) and ADDON_VERSION_PATTERN.fullmatch(version)
             ):
                 errors.append(
                     f"addon_versions.{addon}: {version!r} is not a pinned EKS add-on version (like v1.2.3-eksbuild.1)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal
@@ -31,15 +32,19 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from components import validation
-from components.cluster import LOG_RETENTION_DAYS, SUPPORTED_KUBERNETES_VERSIONS
+from components.cluster import LOG_RETENTION_DAYS, ROLE_ARN_PATTERN, SUPPORTED_KUBERNETES_VERSIONS
+from components.ingress import ACM_ARN_PATTERN
+from components.network import validate_existing_network
 from components.nodegroups import (
     GPU_AMI_TYPES,
     GPU_INSTANCE_FAMILIES,
+    RESERVED_LABEL_PREFIXES,
     SYSTEM_AMI_TYPES,
     instance_family,
     is_arm_instance,
 )
 from components.podspec import STATIC_AWS_CREDENTIAL_ENV
+from components.secrets import SECRET_ARN_PATTERN
 
 NAMESPACE = "aiplatform"
 
@@ -92,9 +97,52 @@ RetentionDays = Annotated[
         )
     ),
 ]
-ChartVersion = Annotated[str, Field(pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")]
+ChartVersion = Annotated[
+    str,
+    AfterValidator(
+        _check(
+            lambda v: (
+                None
+                if validation.is_exact_version(v)
+                else f"'{v}' is not an exact chart version (e.g. 1.2.3)"
+            )
+        )
+    ),
+]
 AddonVersion = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]
 Arn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$")]
+
+
+def _pattern(pattern: re.Pattern[str], what: str) -> Callable[[str], str | None]:
+    return lambda value: None if pattern.fullmatch(value) else f"'{value}' is not {what}"
+
+
+RoleArn = Annotated[
+    str,
+    AfterValidator(
+        _check(_pattern(ROLE_ARN_PATTERN, "an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)"))
+    ),
+]
+CertificateArn = Annotated[str, AfterValidator(_check(_pattern(ACM_ARN_PATTERN, "an ACM certificate ARN")))]
+SecretArn = Annotated[
+    str,
+    AfterValidator(
+        _check(_pattern(SECRET_ARN_PATTERN, "a full Secrets Manager ARN (ending in -<6 characters>)"))
+    ),
+]
+Ipv4Cidr = Annotated[
+    str,
+    AfterValidator(_check(validation.cidr)),
+    AfterValidator(
+        _check(lambda v: None if ipaddress.ip_network(v).version == 4 else f"'{v}' is not an IPv4 block")
+    ),
+]
+ServiceName = Annotated[str, AfterValidator(_check(validation.dns1035_label))]
+ConfigKey = Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
+PositiveQuantity = Annotated[
+    Quantity,
+    AfterValidator(_check(lambda v: None if validation.quantity_value(v) > 0 else "must be greater than 0")),
+]
 
 
 class Model(BaseModel):
@@ -121,6 +169,12 @@ class ExistingNetworkSettings(Model):
     vpcId: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
     publicSubnetIds: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
     privateSubnetIds: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _subnets(self) -> ExistingNetworkSettings:
+        problems = validate_existing_network(self.vpcId, self.privateSubnetIds, self.publicSubnetIds)
+        _violations([((), problem) for problem in problems])
+        return self
 
 
 class NetworkSettings(Model):
@@ -157,7 +211,7 @@ DEFAULT_ADDONS = (
 
 class EndpointSettings(Model):
     publicAccess: bool = False
-    publicAccessCidrs: list[Cidr] = Field(default_factory=list)
+    publicAccessCidrs: list[Ipv4Cidr] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cidrs(self) -> EndpointSettings:
@@ -182,7 +236,7 @@ class ClusterSettings(Model):
     name: DnsLabel = "ai-platform"
     kubernetesVersion: str = "1.34"
     endpoint: EndpointSettings = EndpointSettings()
-    adminRoleArns: list[Arn] = Field(default_factory=list)
+    adminRoleArns: list[RoleArn] = Field(default_factory=list)
     logTypes: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
         "api",
         "audit",
@@ -212,9 +266,8 @@ class ClusterSettings(Model):
                 (("adminRoleArns",), "list at least one IAM role: the cluster grants its creator no access")
             )
         found += [
-            (("adminRoleArns", i), "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-            for i, arn in enumerate(self.adminRoleArns)
-            if ":iam::" not in arn or ":role/" not in arn
+            (("adminRoleArns",), f"role '{name}' is listed more than once")
+            for name in _duplicates(arn.rsplit("/", 1)[-1] for arn in self.adminRoleArns)
         ]
         if self.mode == "managed":
             missing = [a for a in DEFAULT_ADDONS if a not in self.addons]
@@ -302,7 +355,11 @@ class GpuNodeGroupSettings(Model):
 
     @model_validator(mode="after")
     def _gpu(self) -> GpuNodeGroupSettings:
-        found: list[Violation] = []
+        found: list[Violation] = [
+            (("labels", key), "is reserved: Kubernetes, EKS and the platform set these labels")
+            for key in self.labels
+            if key.startswith((*RESERVED_LABEL_PREFIXES, "aiplatform.io/", "nvidia.com/"))
+        ]
         if self.amiType not in GPU_AMI_TYPES:
             found.append(
                 (("amiType",), f"GPU groups need an NVIDIA AMI type: {', '.join(sorted(GPU_AMI_TYPES))}")
@@ -362,7 +419,7 @@ class SecretSettings(Model):
     namespace: DnsLabel
     keys: list[Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")]] = Field(min_length=1)
     description: str = ""
-    existingArn: Arn | None = None
+    existingArn: SecretArn | None = None
     valueFrom: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
@@ -377,8 +434,6 @@ class SecretSettings(Model):
             found.append(
                 (("valueFrom",), "an existing secret keeps its own value: drop valueFrom or existingArn")
             )
-        if self.existingArn and ":secretsmanager:" not in self.existingArn:
-            found.append((("existingArn",), "must be a Secrets Manager secret ARN"))
         _violations(found)
         return self
 
@@ -386,7 +441,7 @@ class SecretSettings(Model):
 class IngressSettings(Model):
     controller: Literal["alb", "nginx"] = "alb"
     scheme: Literal["internet-facing", "internal"] = "internet-facing"
-    certificateArn: Arn | None = None
+    certificateArn: CertificateArn | None = None
     tlsSecret: DnsLabel | None = Field(
         default=None, description="nginx: the secret (from secrets) holding tls.crt/tls.key"
     )
@@ -395,8 +450,6 @@ class IngressSettings(Model):
     @model_validator(mode="after")
     def _tls_source(self) -> IngressSettings:
         found: list[Violation] = []
-        if self.certificateArn and ":acm:" not in self.certificateArn:
-            found.append((("certificateArn",), "must be an ACM certificate ARN"))
         if self.controller == "nginx" and self.certificateArn:
             found.append((("certificateArn",), "ingress-nginx terminates TLS in the cluster: use tlsSecret"))
         _violations(found)
@@ -425,10 +478,22 @@ class ObservabilitySettings(Model):
         return self
 
 
+# 63 - len("-models-") - 12 (account id) - 1 - 14 (the longest region name)
+MAX_CLUSTER_NAME_FOR_BUCKET = 28
+
+
 class ModelBucketSettings(Model):
-    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = Field(
-        default=None, description="bucket name; generated from the stack when omitted"
-    )
+    name: (
+        Annotated[
+            str,
+            AfterValidator(
+                _check(
+                    lambda v: None if validation.is_s3_bucket_name(v) else f"'{v}' is not an S3 bucket name"
+                )
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="bucket name; generated from the stack when omitted")
     noncurrentVersionDays: int = Field(default=30, ge=1, le=3650)
 
 
@@ -477,8 +542,8 @@ class NamespaceSettings(Model):
 
 
 class Requests(Model):
-    cpu: Quantity = "250m"
-    memory: Quantity = "512Mi"
+    cpu: PositiveQuantity = "250m"
+    memory: PositiveQuantity = "512Mi"
 
 
 class Limits(Model):
@@ -524,7 +589,7 @@ class WorkloadConfig(Model):
         default=None,
         description="a fixed ConfigMap name (pods roll on data changes through a hash annotation); auto-named when omitted",
     )
-    data: dict[str, str] = Field(min_length=1)
+    data: dict[ConfigKey, str] = Field(min_length=1)
     env: dict[EnvName, str] = Field(default_factory=dict, description="ENV_VAR: configmap-key")
     files: list[ConfigFile] = Field(default_factory=list)
 
@@ -545,7 +610,7 @@ class WorkloadConfig(Model):
 
 
 class WorkloadBase(Model):
-    name: DnsLabel
+    name: ServiceName
     namespace: DnsLabel
     image: Image
     command: list[str] = Field(default_factory=list)
@@ -596,7 +661,7 @@ class Probes(Model):
 
 class CustomMetricTarget(Model):
     name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
-    averageValue: Quantity
+    averageValue: PositiveQuantity
 
 
 class Autoscaling(Model):
@@ -754,10 +819,7 @@ class PlatformSettings(Model):
     @model_validator(mode="after")
     def _cross_section(self) -> PlatformSettings:
         found: list[Violation] = []
-        found += [
-            (("secrets", *p), m)
-            for p, m in _unique(self.secrets, "secret", key=lambda s: f"{s.namespace}/{s.name}")
-        ]
+        found += [(("secrets", *p), m) for p, m in _unique(self.secrets, "secret")]
         found += [(("namespaces", *p), m) for p, m in _unique(self.namespaces, "namespace")]
         found += self._reference_rules()
         found += self._ingress_rules()
@@ -820,6 +882,14 @@ class PlatformSettings(Model):
                                 f"no observability.customMetrics rule serves '{metric.name}' (the HPA would never scale)",
                             )
                         )
+        # The generated bucket name <cluster>-models-<12-digit account>-<region> must fit in 63.
+        if self.storage.modelBucket.name is None and len(self.cluster.name) > MAX_CLUSTER_NAME_FOR_BUCKET:
+            found.append(
+                (
+                    ("storage", "modelBucket", "name"),
+                    "name the bucket: the cluster name is too long to derive one",
+                )
+            )
         if (
             self.storage.sharedFileSystem.enabled
             and self.storage.sharedFileSystem.namespace not in namespaces

@@ -16,6 +16,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as kubernetes
 
+from components import validation
 from components.alb_policy import alb_controller_policy
 from components.iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from components.routing import IngressRoute
@@ -45,9 +46,7 @@ DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ALB = "alb.ingress.kubernetes.io/"
 NLB = "service.beta.kubernetes.io/"
 
-_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})+$")
-_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
+ACM_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
 
 
 @dataclass
@@ -108,12 +107,7 @@ class RouteSettings:
     def route(self, host: str, path: str = "/", tls: bool = True) -> IngressRoute:
         """Class name and annotations for ``host``/``path`` on this controller (pure: no resources)."""
         errors = []
-        if (
-            not isinstance(host, str)
-            or len(host) > 253
-            or not _HOST.match(host)
-            or host.rsplit(".", 1)[-1].isdigit()
-        ):
+        if not isinstance(host, str) or len(host) > 253 or validation.hostname(host) is not None:
             errors.append(
                 f"host: {host!r} is not a valid DNS name (lowercase labels of a-z, 0-9, '-', "
                 "joined by '.', at least two labels, optional leading '*.'; no IP addresses)"
@@ -171,7 +165,7 @@ def validate_args(args: IngressControllerArgs) -> list[str]:
         errors.append(
             f"nginx_chart_version: {args.nginx_chart_version!r} must be an exact version such as '4.15.0'"
         )
-    if args.certificate_arn is not None and not _ACM_ARN.match(args.certificate_arn):
+    if args.certificate_arn is not None and not ACM_ARN_PATTERN.fullmatch(args.certificate_arn):
         errors.append(f"certificate_arn: {args.certificate_arn!r} is not an ACM certificate ARN")
     if args.tls_secret_name is not None and not is_dns1123_subdomain(args.tls_secret_name):
         errors.append(f"tls_secret_name: {args.tls_secret_name!r} is not a DNS-1123 name")
@@ -181,7 +175,7 @@ def validate_args(args: IngressControllerArgs) -> list[str]:
         errors.append("tls_secret_name: required with controller='nginx' and require_tls=True")
     if args.replica_count < 1:
         errors.append(f"replica_count: {args.replica_count} must be >= 1")
-    if not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", args.group_name or ""):
+    if not re.fullmatch(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", args.group_name or ""):
         errors.append(f"group_name: {args.group_name!r} must be a lowercase name of at most 63 characters")
     return errors
 

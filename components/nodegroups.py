@@ -82,7 +82,7 @@ _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
 _EXTRA_ARM_FAMILIES = frozenset({"a1", "p6e-gb200"})
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
+RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_TAG_PREFIX}/node-template"
@@ -108,7 +108,7 @@ def is_gpu_instance(instance_type: str) -> bool:
 
 def is_arm_instance(instance_type: str) -> bool:
     family = instance_family(instance_type)
-    return family in _EXTRA_ARM_FAMILIES or bool(_ARM_FAMILY.match(family))
+    return family in _EXTRA_ARM_FAMILIES or bool(_ARM_FAMILY.fullmatch(family))
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
     """Every problem with one spec, each as ``<group>.<field>: <what is wrong>``."""
     n = spec.name
     problems: list[str] = []
-    if not _NAME.match(spec.name):
+    if not _NAME.fullmatch(spec.name):
         problems.append(f"{n}.name: must be lowercase letters, digits and '-', at most 63 characters")
     if spec.role not in ("system", "gpu"):
         problems.append(f"{n}.role: must be 'system' or 'gpu', got {spec.role!r}")
@@ -250,7 +250,7 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
         problems.append(f"{n}.disk_size_gib: must be >= 20")
 
     if spec.is_gpu:
-        if not spec.accelerator or not _NAME.match(spec.accelerator):
+        if not spec.accelerator or not _NAME.fullmatch(spec.accelerator):
             problems.append(f"{n}.accelerator: required for gpu groups, a label value such as 'nvidia-a10g'")
         if spec.gpus_per_node < 1:
             problems.append(f"{n}.gpus_per_node: must be >= 1 for gpu groups")
@@ -258,9 +258,7 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
         problems.append(f"{n}.accelerator: only gpu groups have accelerators or gpus_per_node")
 
     platform_keys = {ROLE_LABEL, NODE_GROUP_LABEL, CAPACITY_LABEL, ACCELERATOR_LABEL, GPU_PRESENT_LABEL}
-    bad_labels = sorted(
-        k for k in spec.labels if k in platform_keys or k.startswith(_RESERVED_LABEL_PREFIXES)
-    )
+    bad_labels = sorted(k for k in spec.labels if k in platform_keys or k.startswith(RESERVED_LABEL_PREFIXES))
     if bad_labels:
         problems.append(
             f"{n}.labels: {', '.join(bad_labels)} are set by the platform or reserved by Kubernetes/EKS"

@@ -56,16 +56,16 @@ def validate_metrics(metrics: Sequence[CustomMetricRule], path: str = "custom_me
     seen: set[str] = set()
     for i, m in enumerate(metrics):
         where = f"{path}[{i}]"
-        if not _METRIC_NAME.match(m.name):
+        if not _METRIC_NAME.fullmatch(m.name):
             errors.append(f"{where}.name: {m.name!r} is not a valid metric name")
         if m.name in seen:
             errors.append(f"{where}.name: {m.name!r} is served twice")
         seen.add(m.name)
-        if not _METRIC_NAME.match(m.series):
+        if not _METRIC_NAME.fullmatch(m.series):
             errors.append(f"{where}.series: {m.series!r} is not a valid Prometheus series name")
         if m.kind not in ("rate", "gauge"):
             errors.append(f"{where}.kind: {m.kind!r} must be 'rate' or 'gauge'")
-        if not _DURATION.match(m.window):
+        if not _DURATION.fullmatch(m.window):
             errors.append(f"{where}.window: {m.window!r} is not a Prometheus duration (e.g. 2m)")
     return errors
 
@@ -128,11 +128,11 @@ def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
     errors = validate_metrics(args.custom_metrics)
     for field_name in ("prometheus_chart_version", "adapter_chart_version"):
         value = getattr(args, field_name).strip()
-        if not _CHART_VERSION.match(value):
+        if not _CHART_VERSION.fullmatch(value):
             errors.append(f"{field_name}: {value!r} must be a pinned chart version (e.g. 5.2.0)")
     if not is_dns1123_label(args.namespace):
         errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")
-    if not _DURATION.match(args.retention):
+    if not _DURATION.fullmatch(args.retention):
         errors.append(f"retention: {args.retention!r} is not a Prometheus duration (e.g. 15d)")
     if not is_quantity(args.storage_size):
         errors.append(f"storage_size: {args.storage_size!r} is not a Kubernetes quantity")

@@ -348,7 +348,8 @@ class AiPlatform(pulumi.ComponentResource):
                 certificate_arn=ingress.certificateArn,
                 tls_secret_name=ingress.tlsSecret,
                 ssl_policy=ingress.sslPolicy,
-                require_tls=self.settings.is_prod,
+                # prod: every public route must use TLS (the config check says so first).
+                require_tls=self.settings.is_prod and ingress.scheme == "internet-facing",
                 depends_on=self._nodes_ready,
                 tags=self._tags,
             ),

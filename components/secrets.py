@@ -47,7 +47,7 @@ _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 # A full secret ARN, including the 6-character suffix Secrets Manager appends: IAM matches the
 # policy's Resource against the full ARN, so a partial ARN would silently grant nothing.
-_SECRET_ARN = re.compile(
+SECRET_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
 )
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$")
@@ -198,18 +198,18 @@ def validate_specs(specs: Sequence[SecretSpec]) -> list[str]:
         if isinstance(s.keys, str):
             errors.append(f"{where}.keys: must be a tuple of keys, not the string {s.keys!r}")
         else:
-            bad = [k for k in s.keys if not _SECRET_KEY.match(k)]
+            bad = [k for k in s.keys if not _SECRET_KEY.fullmatch(k)]
             if bad:
                 errors.append(f"{where}.keys: {bad} are not valid Secret keys ([-._a-zA-Z0-9]+)")
             dupes = sorted({k for k in s.keys if list(s.keys).count(k) > 1})
             if dupes:
                 errors.append(f"{where}.keys: duplicated {dupes}")
-        if not _GO_DURATION.match(s.refresh_interval or ""):
+        if not _GO_DURATION.fullmatch(s.refresh_interval or ""):
             errors.append(
                 f"{where}.refresh_interval: {s.refresh_interval!r} is not a duration like '1h' or '15m'"
             )
         if s.existing_arn is not None:
-            if not _SECRET_ARN.match(s.existing_arn):
+            if not SECRET_ARN_PATTERN.fullmatch(s.existing_arn):
                 errors.append(
                     f"{where}.existing_arn: {s.existing_arn!r} is not a full Secrets Manager secret ARN "
                     "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 chars>)"
@@ -221,7 +221,7 @@ def validate_specs(specs: Sequence[SecretSpec]) -> list[str]:
         if s.existing_kms_key_arn is not None:
             if s.existing_arn is None:
                 errors.append(f"{where}.existing_kms_key_arn: only applies together with existing_arn")
-            if not _KMS_KEY_ARN.match(s.existing_kms_key_arn):
+            if not _KMS_KEY_ARN.fullmatch(s.existing_kms_key_arn):
                 errors.append(
                     f"{where}.existing_kms_key_arn: {s.existing_kms_key_arn!r} is not a KMS key ARN"
                 )
@@ -260,7 +260,7 @@ def validate_args(args: ExternalSecretsArgs) -> list[str]:
         errors.append(f"kms_deletion_window_in_days: {args.kms_deletion_window_in_days} must be 7..30")
     if args.protect and args.recovery_window_in_days == 0:
         errors.append("recovery_window_in_days: 0 (delete immediately) is not allowed when protect=True")
-    if not re.match(r"^[A-Za-z0-9/_+=.@-]+$", args.stack_name or ""):
+    if not re.fullmatch(r"^[A-Za-z0-9/_+=.@-]+$", args.stack_name or ""):
         errors.append(f"stack_name: {args.stack_name!r} may only contain letters, digits and /_+=.@-")
     if not is_dns1123_label(args.namespace or ""):
         errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")

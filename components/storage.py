@@ -115,7 +115,7 @@ def validate_model_bucket_args(args: ModelBucketArgs) -> list[str]:
         errors.append("bucket_name/bucket_prefix: give one, not both")
     if args.bucket_name is not None and not is_s3_bucket_name(args.bucket_name):
         errors.append(f"bucket_name: {args.bucket_name!r} is not a valid S3 bucket name")
-    if args.bucket_prefix is not None and not _BUCKET_PREFIX.match(args.bucket_prefix):
+    if args.bucket_prefix is not None and not _BUCKET_PREFIX.fullmatch(args.bucket_prefix):
         errors.append(f"bucket_prefix: {args.bucket_prefix!r} must be lowercase and at most 37 characters")
     if args.protect and args.force_destroy:
         errors.append("force_destroy: must be False when protect is True (it would empty a protected bucket)")

@@ -135,7 +135,7 @@ def validate_team_namespace_args(args: TeamNamespaceArgs) -> list[str]:
             errors.append(f"labels.{key}: value longer than 63 characters")
     if args.ingress_sources not in ("alb", "nginx", "none"):
         errors.append(f"ingress_sources: {args.ingress_sources!r} must be 'alb', 'nginx' or 'none'")
-    if args.ingress_sources == "alb" and (args.vpc_cidr is None or not _CIDR.match(args.vpc_cidr)):
+    if args.ingress_sources == "alb" and (args.vpc_cidr is None or not _CIDR.fullmatch(args.vpc_cidr)):
         errors.append(f"vpc_cidr: {args.vpc_cidr!r} must be an IPv4 CIDR when ingress_sources is 'alb'")
     if args.ingress_sources == "nginx" and not is_dns1123_label(args.ingress_controller_namespace):
         errors.append(

@@ -47,13 +47,21 @@ def dns1123_label(value: str) -> str | None:
     """Kubernetes names of namespaces, services, containers: lower-case alphanumerics and '-', max 63."""
     if len(value) > 63:
         return f"'{value[:20]}...' is longer than 63 characters"
-    if not _DNS1123_LABEL.match(value):
+    if not _DNS1123_LABEL.fullmatch(value):
         return f"'{value}' is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending alphanumeric)"
     return None
 
 
+def dns1035_label(value: str) -> str | None:
+    """Service names: a DNS-1123 label that starts with a letter."""
+    problem = dns1123_label(value)
+    if problem is None and not value[:1].isalpha():
+        return f"'{value}' must start with a letter (it names a Service: DNS-1035)"
+    return problem
+
+
 def dns1123_subdomain(value: str) -> str | None:
-    if len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
+    if len(value) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(value):
         return f"'{value}' is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')"
     return None
 
@@ -63,8 +71,10 @@ def hostname(value: str) -> str | None:
     labels = value.split(".")
     if len(value) > 253 or len(labels) < 2 or any(len(label) > 63 for label in labels):
         return f"'{value}' is not a valid DNS host name (e.g. llm.example.com)"
-    if not all(_HOSTNAME_LABEL.match(label) for label in labels) or "*" in labels[1:]:
+    if not all(_HOSTNAME_LABEL.fullmatch(label) for label in labels) or "*" in labels[1:]:
         return f"'{value}' is not a valid DNS host name (e.g. llm.example.com)"
+    if labels[-1].isdigit():
+        return f"'{value}' is not a DNS host name: an IP address or a numeric top-level label"
     return None
 
 
@@ -88,13 +98,13 @@ def quantity_value(value: str | int) -> Decimal:
 
 def duration(value: str) -> str | None:
     """A Go duration as Kubernetes controllers read it (``1h``, ``30m``, ``1h30m``)."""
-    if not _DURATION.match(value):
+    if not _DURATION.fullmatch(value):
         return f"'{value}' is not a duration (e.g. 30s, 15m, 1h)"
     return None
 
 
 def env_name(value: str) -> str | None:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         return f"'{value}' is not a valid environment variable name"
     return None
 
@@ -161,7 +171,7 @@ _CRON_TZ = re.compile(r"^(CRON_)?TZ=")
 def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> int:
     if text.upper() in names:
         return names[text.upper()]
-    if not _NUMBER.match(text):
+    if not _NUMBER.fullmatch(text):
         raise ValueError(f"{text!r} is not a number" + (f" or a name ({', '.join(names)})" if names else ""))
     if not low <= int(text) <= high:
         raise ValueError(f"{text!r} is outside {low}-{high}")
@@ -177,7 +187,7 @@ def _cron_field_errors(
             if not part:
                 raise ValueError("empty list item")
             base, slash, step = part.partition("/")
-            if slash and (not _NUMBER.match(step) or int(step) == 0):
+            if slash and (not _NUMBER.fullmatch(step) or int(step) == 0):
                 raise ValueError(f"step {step!r} must be a positive number")
             if base == "*" or (question and base == "?"):
                 continue

@@ -36,16 +36,44 @@ class StackFileError(Exception):
     """The stack file cannot be read or is not a Pulumi stack config."""
 
 
+class _StackFileLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads stack files: dates stay strings, binary values are refused."""
+
+
+_StackFileLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _refuse_binary(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, "binary values are not config values", node.start_mark
+    )
+
+
+_StackFileLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
+
+
+def _one_line(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem}{where}"
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The ``config:`` mapping of a ``Pulumi.<stack>.yaml`` file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StackFileError(f"{path}: cannot read the stack file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise StackFileError(f"{path}: not UTF-8 text") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_StackFileLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise StackFileError(f"{path}: not valid YAML ({exc})") from None
+        raise StackFileError(f"{path}: not valid YAML: {_one_line(exc)}") from None
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -76,7 +104,10 @@ def runtime_config(config: Mapping[str, Any]) -> tuple[dict[str, str], list[str]
         elif isinstance(value, str):
             values[key] = value
         else:
-            values[key] = json.dumps(value)
+            try:
+                values[key] = json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise StackFileError(f"{key}: not a config value ({exc})") from None
     return values, secret_keys
 
 

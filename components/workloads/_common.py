@@ -92,7 +92,7 @@ def standard_labels(name: str, component: str, extra: Mapping[str, str] = ()) ->
 def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -> list[str]:
     """Every problem with the shared inputs, as ``field: message`` lines."""
     errors: list[str] = []
-    if not _DNS1035.match(name) or len(name) > max_name_length:
+    if not _DNS1035.fullmatch(name) or len(name) > max_name_length:
         errors.append(
             f"name: {name!r} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
             f"letter) of at most {max_name_length} characters"
@@ -111,7 +111,7 @@ def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -
     env_sources += [(n, "config_env") for n in args.config_env]
     env_sources += [(entry[0] if entry else "", "secret_env") for entry in args.secret_env]
     for env_name, source in env_sources:
-        if not _ENV_NAME.match(env_name):
+        if not _ENV_NAME.fullmatch(env_name):
             errors.append(f"{source}: {env_name!r} is not a valid environment variable name")
         if env_name in podspec.STATIC_AWS_CREDENTIAL_ENV:
             errors.append(
@@ -131,7 +131,7 @@ def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -
             errors.append("config_env/config_files: need config_data")
     else:
         for key in data:
-            if not _CONFIG_KEY.match(key):
+            if not _CONFIG_KEY.fullmatch(key):
                 errors.append(f"config_data.{key}: keys may only contain letters, digits, '-', '_' and '.'")
         for env_name, key in args.config_env.items():
             if key not in data:
@@ -142,7 +142,7 @@ def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -
         for directory in config_file_directories(args):
             if not directory.startswith("/"):
                 errors.append(f"config_files: mount path {directory!r} must be absolute")
-    if args.config_map_name is not None and not _DNS1123.match(args.config_map_name):
+    if args.config_map_name is not None and not _DNS1123.fullmatch(args.config_map_name):
         errors.append(f"config_map_name: {args.config_map_name!r} is not a valid name")
     if args.aws_policy_statements and args.identity is None:
         errors.append("aws_policy_statements: need identity (how the pod gets AWS credentials)")
