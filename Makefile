@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: plan test lint format clean
+.PHONY: plan test lint format clean bench
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(VENV)/.installed: requirements.txt
 
 plan: $(VENV)/.installed
 	$(PY) -m tools.plan --stack $(STACK)
+
+bench: $(VENV)/.installed
+	$(PY) -m tools.bench
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .

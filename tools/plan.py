@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from tools.cost import cost_report
+from tools.critical_path import critical_path_report
 from tools.mock_engine import Registration, auto_name
 from tools.policy_report import policy_report
 from tools.runner import PROJECT_ROOT, ProgramRun, StackFileError, read_stack_file, run_program
@@ -73,7 +75,7 @@ class Report:
 
 
 # Each report reads a finished Plan; add one by appending its function here.
-REPORTS: list[Callable[[Plan], Report]] = [policy_report]
+REPORTS: list[Callable[[Plan], Report]] = [policy_report, critical_path_report, cost_report]
 
 
 class _WarningCollector(logging.Handler):

@@ -1,0 +1,165 @@
+"""Cost arithmetic on hand-built registrations, against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tools.cost import cost_report, estimate, gib, load_pricing
+from tools.mock_engine import Registration, short_hash
+
+PRICING = {
+    "as_of": "2025-06-01",
+    "region": "us-east-1",
+    "hours_per_month": 730,
+    "eks_control_plane_hour": 0.10,
+    "ec2_on_demand_hour": {"m6i.xlarge": 0.192, "g5.2xlarge": 1.212},
+    "spot_discount": 0.65,
+    "nat_gateway_hour": 0.045,
+    "nat_gateway_per_gb": 0.045,
+    "public_ipv4_hour": 0.005,
+    "alb_hour": 0.0225,
+    "alb_lcu_hour": 0.008,
+    "nlb_hour": 0.0225,
+    "nlb_lcu_hour": 0.006,
+    "ebs_gp3_gb_month": 0.08,
+    "kms_key_month": 1.0,
+    "secretsmanager_secret_month": 0.40,
+    "s3_standard_gb_month": 0.023,
+    "efs_standard_gb_month": 0.30,
+    "assumptions": {"nat_gb_per_gateway_month": 100, "load_balancer_lcus": 1, "s3_gb": 100, "efs_gb": 100},
+}
+
+
+def reg(typ: str, name: str, **inputs) -> Registration:
+    return Registration(
+        urn=f"urn:pulumi:t::p::{typ}::{name}",
+        type=typ,
+        name=name,
+        parent="",
+        custom=True,
+        provider="",
+        dependencies=[],
+        inputs=inputs,
+        protect=False,
+        retain_on_delete=False,
+        ignore_changes=[],
+        delete_before_replace=False,
+    )
+
+
+def ingress(name: str, group: str | None) -> Registration:
+    annotations = {"alb.ingress.kubernetes.io/scheme": "internet-facing"}
+    if group:
+        annotations["alb.ingress.kubernetes.io/group.name"] = group
+    return reg(
+        "kubernetes:networking.k8s.io/v1:Ingress",
+        name,
+        metadata={"name": name, "annotations": annotations},
+        spec={"ingressClassName": "alb"},
+    )
+
+
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+REGISTRATIONS = [
+    reg("aws:eks/cluster:Cluster", "cluster"),
+    reg(LT, "sys-lt", blockDeviceMappings=[{"ebs": {"volumeSize": 100, "volumeType": "gp3"}}]),
+    reg(
+        "aws:eks/nodeGroup:NodeGroup",
+        "sys",
+        instanceTypes=["m6i.xlarge"],
+        capacityType="ON_DEMAND",
+        scalingConfig={"minSize": 2, "desiredSize": 2, "maxSize": 3},
+        launchTemplate={"id": f"lt-{short_hash(LT, 'sys-lt', length=17)}", "version": "1"},
+    ),
+    reg(
+        "aws:eks/nodeGroup:NodeGroup",
+        "gpu",
+        instanceTypes=["g5.2xlarge", "g6.2xlarge"],
+        capacityType="SPOT",
+        amiType="AL2023_x86_64_NVIDIA",
+        scalingConfig={"minSize": 0, "desiredSize": 0, "maxSize": 2},
+        diskSize=50,
+    ),
+    reg("aws:ec2/natGateway:NatGateway", "nat"),
+    reg("aws:ec2/eip:Eip", "nat-ip"),
+    ingress("a", "shared"),
+    ingress("b", "shared"),
+    ingress("c", None),
+    reg("aws:kms/key:Key", "key-1"),
+    reg("aws:kms/key:Key", "key-2"),
+    reg("aws:secretsmanager/secret:Secret", "secret"),
+    reg(
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        "pvc",
+        spec={"storageClassName": "gp3", "resources": {"requests": {"storage": "20Gi"}}},
+    ),
+    reg("aws:s3/bucket:Bucket", "bucket"),
+    reg("aws:efs/fileSystem:FileSystem", "fs"),
+]
+
+
+def by_item(est):
+    return {i.item.split(" (")[0]: (i.idle, i.peak) for i in est.items}
+
+
+def test_line_items_match_hand_computed_values():
+    items = by_item(estimate(REGISTRATIONS, PRICING))
+    assert items["EKS control plane"] == (73.00, 73.00)  # 0.10 x 730
+    assert items["EC2 sys"] == (280.32, 420.48)  # 2 x 0.192 x 730, 3 x 0.192 x 730
+    assert items["EBS gp3 root disks sys"] == (16.00, 24.00)  # 2 x 100 x 0.08, 3 x 100 x 0.08
+    assert items["EC2 gpu"] == (0.00, 619.33)  # SPOT at its first type: 2 x 1.212 x 0.35 x 730 = 619.332
+    assert items["EBS gp3 root disks gpu"] == (0.00, 8.00)  # 2 x 50 x 0.08
+    assert items["NAT gateways"] == (32.85, 32.85)  # 0.045 x 730
+    assert items["NAT data processing"] == (4.50, 4.50)  # 100 GB x 0.045
+    assert items["Public IPv4 addresses"] == (3.65, 3.65)  # 0.005 x 730
+    assert items["Application Load Balancers"] == (44.53, 44.53)  # 2 x (0.0225 + 0.008) x 730 = 44.53
+    assert items["EBS gp3 volumes"] == (1.60, 1.60)  # 20 x 0.08
+    assert items["KMS keys"] == (2.00, 2.00)
+    assert items["Secrets Manager secrets"] == (0.40, 0.40)
+    assert items["S3 Standard"] == (2.30, 2.30)  # 100 GB x 0.023
+    assert items["EFS Standard"] == (30.00, 30.00)  # 100 GB x 0.30
+
+
+def test_totals():
+    est = estimate(REGISTRATIONS, PRICING)
+    # 73 + 280.32 + 16 + 32.85 + 4.50 + 3.65 + 44.53 + 1.60 + 2 + 0.40 + 2.30 + 30
+    assert est.idle == pytest.approx(491.15)
+    # 73 + 420.48 + 24 + 619.33 + 8 + 32.85 + 4.50 + 3.65 + 44.53 + 1.60 + 2 + 0.40 + 2.30 + 30
+    assert est.peak == pytest.approx(1266.64)
+
+
+def test_unknown_instance_type_warns_and_counts_zero():
+    group = reg(
+        "aws:eks/nodeGroup:NodeGroup",
+        "odd",
+        instanceTypes=["x9.huge"],
+        scalingConfig={"minSize": 1, "maxSize": 1},
+    )
+    est = estimate([group], PRICING)
+    assert est.idle == pytest.approx(1.60)  # only the default 20 GiB disk: 20 x 0.08
+    assert any("x9.huge" in w for w in est.warnings)
+
+
+def test_quantities():
+    assert gib("20Gi") == 20
+    assert gib("5Ti") == 5120
+    assert gib("512Mi") == 0.5
+
+
+def test_repo_price_table_is_dated_and_sourced():
+    pricing = load_pricing()
+    assert pricing["as_of"] and pricing["source"] and pricing["region"] == "us-east-1"
+    assert pricing["hours_per_month"] == 730
+
+
+def test_report_writes_cost_json(tmp_path):
+    class FakePlan:
+        registrations = REGISTRATIONS
+
+    report = cost_report(FakePlan())
+    data = json.loads(report.files["cost.json"])
+    assert data["estimate"] is True and data["prices_as_of"]
+    assert data["idle_monthly"] <= data["peak_monthly"]
+    assert "TOTAL" in report.render()

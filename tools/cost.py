@@ -1,0 +1,294 @@
+"""Estimated monthly cost of a planned stack, IDLE and PEAK, by line item.
+
+IDLE: every node group at its ``minSize`` (GPU groups at 0 where the stack allows it). PEAK: every
+node group at its ``maxSize``. Everything else (control plane, NAT gateways, load balancers, keys,
+secrets, storage) costs the same in both.
+
+Prices come from ``tools/pricing.json`` (dated, with its source and assumptions); quantities come
+from the registrations: node groups (``scalingConfig``, ``instanceTypes`` -- the first one --,
+``capacityType``), their launch templates (root disk size), NAT gateways and their Elastic IPs, ALBs
+(one per ``alb.ingress.kubernetes.io/group.name``, one per ungrouped Ingress), NLBs (Services of type
+LoadBalancer and the ingress-nginx controller), gp3 PersistentVolumeClaims and Prometheus storage,
+KMS keys, Secrets Manager secrets, S3 buckets and EFS file systems (usage assumed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tools.mock_engine import Registration, short_hash
+
+if TYPE_CHECKING:
+    from tools.plan import Plan, Report
+
+PRICING_FILE = Path(__file__).with_name("pricing.json")
+GPU_AMI_MARKER = "NVIDIA"
+ALB_GROUP_ANNOTATION = "alb.ingress.kubernetes.io/group.name"
+_GI = {
+    "Ki": 2**-20,
+    "Mi": 2**-10,
+    "Gi": 1.0,
+    "Ti": 2**10,
+    "K": 1e3 / 2**30,
+    "M": 1e6 / 2**30,
+    "G": 1e9 / 2**30,
+}
+
+
+def load_pricing(path: Path = PRICING_FILE) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def gib(quantity: Any) -> float:
+    """A Kubernetes storage quantity in GiB (``20Gi`` -> 20, ``5Ti`` -> 5120)."""
+    text = str(quantity)
+    match = re.fullmatch(r"([0-9.]+)([KMGT]i?)?", text)
+    if not match:
+        return 0.0
+    number, unit = float(match.group(1)), match.group(2)
+    return number * _GI[unit] if unit else number / 2**30
+
+
+@dataclass
+class LineItem:
+    item: str
+    quantity_idle: float
+    quantity_peak: float
+    unit: str
+    unit_price: float  # USD per unit per month
+    note: str = ""
+
+    @property
+    def idle(self) -> float:
+        return round(self.quantity_idle * self.unit_price, 2)
+
+    @property
+    def peak(self) -> float:
+        return round(self.quantity_peak * self.unit_price, 2)
+
+
+@dataclass
+class CostEstimate:
+    items: list[LineItem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def idle(self) -> float:
+        return round(sum(i.idle for i in self.items), 2)
+
+    @property
+    def peak(self) -> float:
+        return round(sum(i.peak for i in self.items), 2)
+
+    def as_dict(self, pricing: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "estimate": True,
+            "currency": pricing.get("currency", "USD"),
+            "region": pricing.get("region"),
+            "prices_as_of": pricing.get("as_of"),
+            "prices_source": pricing.get("source"),
+            "hours_per_month": pricing["hours_per_month"],
+            "assumptions": pricing.get("assumptions", {}),
+            "idle_monthly": self.idle,
+            "peak_monthly": self.peak,
+            "items": [
+                {
+                    "item": i.item,
+                    "unit": i.unit,
+                    "unit_price_monthly": round(i.unit_price, 6),
+                    "quantity_idle": i.quantity_idle,
+                    "quantity_peak": i.quantity_peak,
+                    "idle_monthly": i.idle,
+                    "peak_monthly": i.peak,
+                    "note": i.note,
+                }
+                for i in self.items
+            ],
+            "warnings": self.warnings,
+        }
+
+
+def _launch_template_disks(registrations: Sequence[Registration]) -> dict[str, float]:
+    """Launch template id (as the mock engine assigns it) and name -> root disk GiB."""
+    disks: dict[str, float] = {}
+    for r in registrations:
+        if r.type != "aws:ec2/launchTemplate:LaunchTemplate":
+            continue
+        size = sum(
+            float((m.get("ebs") or {}).get("volumeSize") or 0)
+            for m in r.inputs.get("blockDeviceMappings") or []
+        )
+        disks[f"lt-{short_hash(r.type, r.name, length=17)}"] = size
+        disks[r.name] = size
+    return disks
+
+
+def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) -> CostEstimate:
+    hours = float(pricing["hours_per_month"])
+    assume = pricing.get("assumptions", {})
+    est = CostEstimate()
+    items = est.items
+    of = lambda typ: [r for r in registrations if r.type == typ]  # noqa: E731
+
+    clusters = of("aws:eks/cluster:Cluster")
+    if clusters:
+        n = len(clusters)
+        items.append(
+            LineItem("EKS control plane", n, n, "cluster", pricing["eks_control_plane_hour"] * hours)
+        )
+
+    disks = _launch_template_disks(registrations)
+    ebs_gb = pricing["ebs_gp3_gb_month"]
+    for group in of("aws:eks/nodeGroup:NodeGroup"):
+        inputs = group.inputs
+        scaling = inputs.get("scalingConfig") or {}
+        low, high = int(scaling.get("minSize") or 0), int(scaling.get("maxSize") or 0)
+        types = inputs.get("instanceTypes") or []
+        itype = types[0] if types else "unknown"
+        capacity = inputs.get("capacityType") or "ON_DEMAND"
+        hourly = pricing["ec2_on_demand_hour"].get(itype)
+        if hourly is None:
+            est.warnings.append(f"no price for instance type {itype} (node group {group.name}): counted as 0")
+            hourly = 0.0
+        note = f"{capacity}"
+        if capacity == "SPOT":
+            hourly *= 1 - float(pricing["spot_discount"])
+            note += f" (on-demand x {1 - float(pricing['spot_discount']):.2f}, assumed)"
+        if len(types) > 1:
+            note += f"; priced as {itype} of {', '.join(types)}"
+        items.append(LineItem(f"EC2 {group.name} ({itype})", low, high, "node", hourly * hours, note))
+        template = (inputs.get("launchTemplate") or {}).get("id") or ""
+        disk = disks.get(template) or disks.get(f"{group.name}-lt") or inputs.get("diskSize")
+        if not disk:
+            disk = float(assume.get("default_node_disk_gb", 20))
+        items.append(
+            LineItem(
+                f"EBS gp3 root disks {group.name} ({disk:g} GiB/node)",
+                low,
+                high,
+                "node",
+                float(disk) * ebs_gb,
+            )
+        )
+
+    nats = of("aws:ec2/natGateway:NatGateway")
+    if nats:
+        n = len(nats)
+        items.append(LineItem("NAT gateways (hourly)", n, n, "gateway", pricing["nat_gateway_hour"] * hours))
+        gb = float(assume.get("nat_gb_per_gateway_month", 0))
+        items.append(
+            LineItem(
+                "NAT data processing (assumed)",
+                n * gb,
+                n * gb,
+                "GB",
+                pricing["nat_gateway_per_gb"],
+                f"{gb:g} GB/gateway",
+            )
+        )
+    eips = of("aws:ec2/eip:Eip")
+    if eips:
+        n = len(eips)
+        items.append(
+            LineItem("Public IPv4 addresses (EIPs)", n, n, "address", pricing["public_ipv4_hour"] * hours)
+        )
+
+    lcus = float(assume.get("load_balancer_lcus", 1))
+    groups: set[str] = set()
+    ungrouped = 0
+    for ing in of("kubernetes:networking.k8s.io/v1:Ingress"):
+        annotations = ((ing.inputs.get("metadata") or {}).get("annotations")) or {}
+        spec = ing.inputs.get("spec") or {}
+        is_alb = spec.get("ingressClassName") in (None, "alb") or any(
+            k.startswith("alb.") for k in annotations
+        )
+        if not is_alb:
+            continue
+        if annotations.get(ALB_GROUP_ANNOTATION):
+            groups.add(annotations[ALB_GROUP_ANNOTATION])
+        else:
+            ungrouped += 1
+    albs = len(groups) + ungrouped
+    if albs:
+        price = (pricing["alb_hour"] + lcus * pricing["alb_lcu_hour"]) * hours
+        items.append(
+            LineItem("Application Load Balancers", albs, albs, "ALB", price, f"{lcus:g} LCU assumed")
+        )
+    nlbs = sum(
+        1
+        for s in of("kubernetes:core/v1:Service")
+        if (s.inputs.get("spec") or {}).get("type") == "LoadBalancer"
+    )
+    nlbs += sum(1 for r in of("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == "ingress-nginx")
+    if nlbs:
+        price = (pricing["nlb_hour"] + lcus * pricing["nlb_lcu_hour"]) * hours
+        items.append(LineItem("Network Load Balancers", nlbs, nlbs, "NLB", price, f"{lcus:g} LCU assumed"))
+
+    pvc_gb = 0.0
+    for pvc in of("kubernetes:core/v1:PersistentVolumeClaim"):
+        spec = pvc.inputs.get("spec") or {}
+        if spec.get("storageClassName", "gp3") in ("gp3", None):
+            pvc_gb += gib(((spec.get("resources") or {}).get("requests") or {}).get("storage", 0))
+    for release in of("kubernetes:helm.sh/v3:Release"):
+        if release.inputs.get("chart") != "kube-prometheus-stack":
+            continue
+        spec = (((release.inputs.get("values") or {}).get("prometheus") or {}).get("prometheusSpec")) or {}
+        claim = ((spec.get("storageSpec") or {}).get("volumeClaimTemplate") or {}).get("spec") or {}
+        pvc_gb += gib(((claim.get("resources") or {}).get("requests") or {}).get("storage", 0))
+    if pvc_gb:
+        items.append(LineItem("EBS gp3 volumes (PVCs, Prometheus)", pvc_gb, pvc_gb, "GiB", ebs_gb))
+
+    keys = of("aws:kms/key:Key")
+    if keys:
+        items.append(LineItem("KMS keys", len(keys), len(keys), "key", pricing["kms_key_month"]))
+    secrets = of("aws:secretsmanager/secret:Secret")
+    if secrets:
+        n = len(secrets)
+        items.append(
+            LineItem("Secrets Manager secrets", n, n, "secret", pricing["secretsmanager_secret_month"])
+        )
+    buckets = of("aws:s3/bucket:Bucket") + of("aws:s3/bucketV2:BucketV2")
+    if buckets:
+        gb = len(buckets) * float(assume.get("s3_gb", 0))
+        items.append(LineItem("S3 Standard (assumed usage)", gb, gb, "GB", pricing["s3_standard_gb_month"]))
+    filesystems = of("aws:efs/fileSystem:FileSystem")
+    if filesystems:
+        gb = len(filesystems) * float(assume.get("efs_gb", 0))
+        items.append(
+            LineItem(
+                "EFS Standard (assumed usage)",
+                gb,
+                gb,
+                "GB",
+                pricing["efs_standard_gb_month"],
+                "metered, not the claim size",
+            )
+        )
+    return est
+
+
+def cost_report(plan: Plan) -> Report:
+    from tools.plan import Report
+
+    pricing = load_pricing()
+    est = estimate(plan.registrations, pricing)
+    width = max((len(i.item) for i in est.items), default=10)
+    lines = [
+        f"ESTIMATE, USD/month, {pricing['region']} prices as of {pricing['as_of']} "
+        f"({pricing['hours_per_month']} h/month; tools/pricing.json)",
+        f"{'item':<{width}}  {'idle':>10}  {'peak':>10}",
+    ]
+    for i in est.items:
+        lines.append(f"{i.item:<{width}}  {i.idle:>10,.2f}  {i.peak:>10,.2f}")
+    lines.append(f"{'TOTAL':<{width}}  {est.idle:>10,.2f}  {est.peak:>10,.2f}")
+    lines += [f"warning: {w}" for w in est.warnings]
+    return Report(
+        title="Monthly cost (estimate)",
+        lines=lines,
+        files={"cost.json": json.dumps(est.as_dict(pricing), indent=2) + "\n"},
+    )
