@@ -248,6 +248,7 @@ class ExistingNetwork:
     public_subnet_ids: tuple[str, ...] = ()
     availability_zones: tuple[str, ...] = ()
     nat_gateway_count: int = 0
+    private_egress: tuple[pulumi.Resource, ...] = ()  # the existing VPC's routes are in place already
 
     def __post_init__(self) -> None:
         # Accept lists from config; store tuples so the object stays immutable.
@@ -297,7 +298,7 @@ class Network(pulumi.ComponentResource):
         self.private_subnets = self._create_subnets("private", plan.private_cidrs, zones)
         self._create_public_routes(igw)
         self.nat_gateways = self._create_nat_gateways(igw)
-        self._create_private_routes()
+        self.private_egress = [*self.nat_gateways, *self._create_private_routes()]
         self.flow_log_group = None
         self.flow_log = self._create_flow_logs() if args.flow_logs else None
 
@@ -364,8 +365,8 @@ class Network(pulumi.ComponentResource):
 
     def _associate(
         self, tier: str, route_table: aws.ec2.RouteTable, index: int, subnet: aws.ec2.Subnet
-    ) -> None:
-        aws.ec2.RouteTableAssociation(
+    ) -> aws.ec2.RouteTableAssociation:
+        return aws.ec2.RouteTableAssociation(
             f"{self._name}-{tier}-rta-{index}",
             route_table_id=route_table.id,
             subnet_id=subnet.id,
@@ -406,8 +407,9 @@ class Network(pulumi.ComponentResource):
             )
         return gateways
 
-    def _create_private_routes(self) -> list[aws.ec2.RouteTable]:
-        tables = []
+    def _create_private_routes(self) -> list[pulumi.Resource]:
+        """Route tables and associations: what private subnets need before their nodes can reach out."""
+        routes: list[pulumi.Resource] = []
         for index, subnet in enumerate(self.private_subnets):
             nat = self.nat_gateways[index % len(self.nat_gateways)]
             table = aws.ec2.RouteTable(
@@ -417,9 +419,8 @@ class Network(pulumi.ComponentResource):
                 tags=self._tags(f"{self._name}-private-{index}"),
                 opts=self._child,
             )
-            self._associate("private", table, index, subnet)
-            tables.append(table)
-        return tables
+            routes += [table, self._associate("private", table, index, subnet)]
+        return routes
 
     def _create_flow_logs(self) -> aws.ec2.FlowLog:
         log_group = self.flow_log_group = aws.cloudwatch.LogGroup(

@@ -10,6 +10,7 @@ its own with typed args. The order of the layers is the deploy order:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -111,8 +112,11 @@ class AiPlatform(pulumi.ComponentResource):
         self.network = self._network()
         self.cluster = self._cluster()
         self.node_groups = self._node_groups()
-        # Everything installed into the cluster waits for schedulable nodes (Helm waits for readiness).
-        self._nodes_ready: list[pulumi.Resource] = [self.node_groups] if self.node_groups else []
+        # In-cluster add-ons wait for the system nodes they run on (Helm waits for readiness); the GPU
+        # groups are tainted and may sit at zero, so nothing waits for them.
+        self._nodes_ready: list[pulumi.Resource] = (
+            [self.node_groups.groups["system"]] if self.node_groups else []
+        )
         self.gpu = self._gpu_support()
         self.autoscaler = self._autoscaler()
         self.namespaces = self._namespaces()
@@ -225,11 +229,12 @@ class AiPlatform(pulumi.ComponentResource):
                 specs=[system_node_group(self.settings), *self._gpu_specs],
                 kubernetes_version=self.settings.cluster.kubernetesVersion,
                 tags=self._tags,
-                depends_on=self.cluster.pre_node_addons,
+                # Nodes in private subnets join the cluster through the NAT gateways.
+                depends_on=[*self.cluster.pre_node_addons, *self.network.private_egress],
             ),
             opts=self._child,
         )
-        self.cluster.install_node_addons(depends_on=[groups])
+        self.cluster.install_node_addons(depends_on=[groups.groups["system"]])
         return groups
 
     def _gpu_support(self) -> GpuSupport | None:
@@ -377,7 +382,7 @@ class AiPlatform(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    @property
+    @functools.cached_property
     def model_bucket_name(self) -> str:
         """A known, globally unique name, so pipelines know where to upload models."""
         configured = self.settings.storage.modelBucket.name
