@@ -993,7 +993,15 @@ def problems_of(error: ValidationError) -> list[str]:
             problems.append(f"{NAMESPACE}: {_describe(item)}")
         else:
             problems.append(f"{_format_path(str(loc[0]), loc[1:])}: {_describe(item)}")
-    return list(dict.fromkeys(problems))
+    return list(dict.fromkeys(_shorten(p) for p in problems))
+
+
+MAX_PROBLEM_LENGTH = 300
+
+
+def _shorten(problem: str) -> str:
+    """Problem lines quote the bad value; a huge value must not flood the terminal."""
+    return problem if len(problem) <= MAX_PROBLEM_LENGTH else problem[: MAX_PROBLEM_LENGTH - 1] + "…"
 
 
 def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
@@ -1018,6 +1026,10 @@ def secret_config_keys(raw: Mapping[str, Any]) -> set[str]:
     return keys
 
 
+# Stands in for a secret config value: settings never hold secret values, only their key names.
+SECRET_VALUE = object()
+
+
 def _raw_namespace_config() -> dict[str, Any]:
     """Every ``aiplatform:*`` key the runtime was given, objects decoded from their JSON form."""
     from pulumi.runtime import config as runtime_config
@@ -1029,7 +1041,7 @@ def _raw_namespace_config() -> dict[str, Any]:
         if namespace != NAMESPACE or not key:
             continue
         if runtime_config.is_config_secret(full_key):
-            raw[key] = None
+            raw[key] = SECRET_VALUE
             continue
         try:
             raw[key] = json.loads(value) if isinstance(value, str) else value
@@ -1048,9 +1060,11 @@ def load_settings() -> PlatformSettings:
             continue
         if key not in SECTIONS:
             problems.append(f"{NAMESPACE}:{key}: unknown key (known keys: {', '.join(SECTIONS)})")
-        elif value is None:
+        elif value is SECRET_VALUE:
             problems.append(f"{NAMESPACE}:{key}: must not be a secret (only secret values are encrypted)")
-    settings_raw = {k: v for k, v in raw.items() if k in SECTIONS and v is not None}
+        elif value is None:
+            problems.append(f"{NAMESPACE}:{key}: is empty: give it a value or remove the key")
+    settings_raw = {k: v for k, v in raw.items() if k in SECTIONS and v is not None and v is not SECRET_VALUE}
     try:
         settings = parse_settings(settings_raw)
     except ConfigError as exc:

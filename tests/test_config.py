@@ -329,3 +329,12 @@ def test_secret_values_never_enter_the_settings():
     (secret,) = settings.secrets
     assert secret.valueFrom == "openaiSecret"
     assert "valueFrom" in repr(secret) and "planned-secret" not in repr(settings)
+
+
+def test_a_huge_bad_value_is_quoted_shortly():
+    config = sections("dev")
+    _set(f"{INF0}.ingress.host", "x" * 5000)(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"aiplatform:{INF0}.ingress.host: ") and len(problem) <= 300

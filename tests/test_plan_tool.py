@@ -92,3 +92,11 @@ def test_secret_values_appear_nowhere_in_the_plan(tmp_path, monkeypatch):
     resources = json.loads(written["resources.json"])
     (version,) = [r for r in resources if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
     assert version["inputs"]["secretString"] == "[secret]"
+
+
+def test_an_empty_section_is_named(tmp_path, capsys):
+    config = stack_config("dev")
+    config["aiplatform:observability"] = None
+    path = write_config(tmp_path / "what-if.yaml", config)
+    assert plan_tool.main(["--config-file", str(path), "--out", str(tmp_path)]) == 2
+    assert "aiplatform:observability: is empty: give it a value or remove the key" in capsys.readouterr().err
