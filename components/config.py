@@ -695,12 +695,17 @@ class InferenceSettings(WorkloadBase):
     modelFetch: ModelFetch | None = None
     logShipper: LogShipper | None = None
     probes: Probes = Probes()
+    metricsPath: Annotated[str, Field(pattern=r"^/")] | None = Field(
+        default="/metrics", description="scraped by Prometheus (a PodMonitor); null: not scraped"
+    )
     autoscaling: Autoscaling | None = None
     ingress: Route | None = None
 
     @model_validator(mode="after")
     def _storage(self) -> InferenceSettings:
         found: list[Violation] = []
+        if self.autoscaling and self.autoscaling.customMetrics and self.metricsPath is None:
+            found.append((("metricsPath",), "custom metrics come from scraping the server: set metricsPath"))
         if self.modelFetch and not self.modelStorage:
             found.append((("modelStorage",), "modelFetch needs a modelStorage volume to download into"))
         if self.modelStorage and self.modelStorage.type == "emptyDir" and not self.modelFetch:

@@ -117,12 +117,12 @@ class AiPlatform(pulumi.ComponentResource):
         self._nodes_ready: list[pulumi.Resource] = (
             [self.node_groups.groups["system"]] if self.node_groups else []
         )
+        self.observability = self._observability()
         self.gpu = self._gpu_support()
         self.autoscaler = self._autoscaler()
         self.namespaces = self._namespaces()
         self.secrets = self._secrets()
         self.ingress = self._ingress()
-        self.observability = self._observability()
         self.model_bucket = self._model_bucket()
         self.shared_storage = self._shared_storage()
         self.inference = {w.name: self._inference_service(w) for w in settings.workloads.inference}
@@ -249,11 +249,17 @@ class AiPlatform(pulumi.ComponentResource):
                 device_plugin_chart_version=charts.nvidiaDevicePlugin,
                 dcgm_exporter=self.settings.gpu.dcgmExporter,
                 dcgm_exporter_chart_version=charts.dcgmExporter,
-                dcgm_service_monitor=self.settings.gpu.dcgmExporter and self.settings.observability.enabled,
-                depends_on=self._nodes_ready,
+                dcgm_service_monitor=self.settings.gpu.dcgmExporter and self.observability is not None,
+                # The ServiceMonitor's CRD comes with the Prometheus operator.
+                depends_on=[*self._nodes_ready, *self._monitoring_crds],
             ),
             opts=self._child,
         )
+
+    @property
+    def _monitoring_crds(self) -> list[pulumi.Resource]:
+        """What PodMonitors and ServiceMonitors wait for: the release that installs their CRDs."""
+        return [self.observability.prometheus] if self.observability else []
 
     def _autoscaler(self) -> ClusterAutoscaler | None:
         if self.node_groups is None:
@@ -502,6 +508,8 @@ class AiPlatform(pulumi.ComponentResource):
                 else None,
                 route=route,
                 ingress_depends_on=[self.ingress.release],
+                metrics_path=w.metricsPath if self.observability else None,
+                metrics_depends_on=self._monitoring_crds,
             ),
             opts=self._child,
         )

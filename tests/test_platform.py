@@ -147,6 +147,28 @@ def test_hpa_custom_metric_is_served_by_the_adapter_rule():
     )
     served = {rule["name"]["as"] for rule in adapter.inputs["values"]["rules"]["custom"]}
     assert pods_metrics == ["requests_per_second"] and set(pods_metrics) <= served
+    # ... and Prometheus scrapes the series the rule reads, once the operator's CRDs exist.
+    monitor = next(
+        r
+        for r in of_type(run, "kubernetes:monitoring.coreos.com/v1:PodMonitor")
+        if r.name.startswith("llama")
+    )
+    assert monitor.inputs["spec"]["podMetricsEndpoints"] == [
+        {"port": "http", "path": "/metrics", "interval": "15s"}
+    ]
+    prometheus = next(
+        r
+        for r in of_type(run, "kubernetes:helm.sh/v3:Release")
+        if r.inputs["chart"] == "kube-prometheus-stack"
+    )
+    assert prometheus.urn in monitor.dependencies
+
+
+def test_the_dcgm_service_monitor_waits_for_the_prometheus_crds():
+    run = planned("prod")
+    releases = {r.inputs["chart"]: r for r in of_type(run, "kubernetes:helm.sh/v3:Release")}
+    assert releases["dcgm-exporter"].inputs["values"]["serviceMonitor"]["enabled"] is True
+    assert releases["kube-prometheus-stack"].urn in releases["dcgm-exporter"].dependencies
 
 
 def test_the_program_tolerates_unknown_values_in_preview():

@@ -103,6 +103,10 @@ class InferenceServiceArgs(WorkloadArgs):
     log_shipping: LogShipping | None = None
     route: IngressRoute | None = None
     ingress_depends_on: Sequence[pulumi.Resource] = ()
+    # Prometheus scrapes the server's metrics (needed for Pods custom metrics): a PodMonitor on the
+    # http port; ``metrics_depends_on`` is what brings its CRD (the Prometheus operator release).
+    metrics_path: str | None = None
+    metrics_depends_on: Sequence[pulumi.Resource] = ()
     termination_grace_period_seconds: int = 60
 
 
@@ -141,6 +145,8 @@ def validate_inference_args(name: str, args: InferenceServiceArgs) -> list[str]:
     for field_name in ("readiness_path", "liveness_path"):
         if not getattr(args, field_name).startswith("/"):
             errors.append(f"{field_name}: must start with '/'")
+    if args.metrics_path is not None and not args.metrics_path.startswith("/"):
+        errors.append("metrics_path: must start with '/'")
 
     scaling = args.autoscaling
     max_replicas = args.replicas
@@ -229,6 +235,7 @@ class InferenceService(pulumi.ComponentResource):
     hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler | None
     pdb: k8s.policy.v1.PodDisruptionBudget | None
     ingress: k8s.networking.v1.Ingress | None
+    pod_monitor: k8s.apiextensions.CustomResource | None
     config_map: k8s.core.v1.ConfigMap | None
     log_config_map: k8s.core.v1.ConfigMap | None
     model_pvc: k8s.core.v1.PersistentVolumeClaim | None
@@ -414,6 +421,7 @@ class InferenceService(pulumi.ComponentResource):
             )
 
         self.ingress = self._ingress(name, args, labels) if args.route else None
+        self.pod_monitor = self._pod_monitor(name, args, labels, selector) if args.metrics_path else None
         self.name = self.deployment.metadata.name
         self.namespace = self.deployment.metadata.namespace
         self.register_outputs(
@@ -423,6 +431,23 @@ class InferenceService(pulumi.ComponentResource):
                 "service_name": self.service.metadata.name,
                 "service_account_name": self.service_account.metadata.name,
             }
+        )
+
+    def _pod_monitor(
+        self, name: str, args: InferenceServiceArgs, labels: dict, selector: dict
+    ) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            f"{name}-pod-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="PodMonitor",
+            metadata=meta.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels),
+            spec={
+                "selector": {"matchLabels": selector},
+                "podMetricsEndpoints": [{"port": "http", "path": args.metrics_path, "interval": "15s"}],
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=list(args.metrics_depends_on)
+            ),
         )
 
     def _hpa(
