@@ -152,6 +152,8 @@ class GpuSupportArgs:
     dcgm_service_monitor: bool = False
     dcgm_exporter_values_override: Mapping[str, Any] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
+    # What only the DCGM exporter waits for: the ServiceMonitor CRD's release, when it creates one.
+    dcgm_depends_on: Sequence[pulumi.Resource] = ()
 
 
 GpuOperatorArgs = GpuSupportArgs  # the name used in early drafts of the design
@@ -204,7 +206,7 @@ class GpuSupport(pulumi.ComponentResource):
                 DCGM_EXPORTER_CHART,
                 args.dcgm_exporter_chart_version,
                 dcgm_values,
-                [*depends_on, self.device_plugin],
+                [*depends_on, self.device_plugin, *args.dcgm_depends_on],
             )
         self.resources = [
             r for r in (self.namespace, self.device_plugin, self.dcgm_exporter) if r is not None

@@ -250,8 +250,9 @@ class AiPlatform(pulumi.ComponentResource):
                 dcgm_exporter=self.settings.gpu.dcgmExporter,
                 dcgm_exporter_chart_version=charts.dcgmExporter,
                 dcgm_service_monitor=self.settings.gpu.dcgmExporter and self.observability is not None,
-                # The ServiceMonitor's CRD comes with the Prometheus operator.
-                depends_on=[*self._nodes_ready, *self._monitoring_crds],
+                depends_on=self._nodes_ready,
+                # The exporter's ServiceMonitor needs the CRD the Prometheus operator brings.
+                dcgm_depends_on=self._monitoring_crds,
             ),
             opts=self._child,
         )
