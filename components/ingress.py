@@ -104,8 +104,14 @@ class RouteSettings:
             require_tls=args.require_tls,
         )
 
-    def route(self, host: str, path: str = "/", tls: bool = True) -> IngressRoute:
-        """Class name and annotations for ``host``/``path`` on this controller (pure: no resources)."""
+    def route(
+        self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None
+    ) -> IngressRoute:
+        """Class name and annotations for ``host``/``path`` on this controller (pure: no resources).
+
+        ``health_check_path``: where the ALB checks its targets (the server's readiness path); the ALB
+        would otherwise probe ``/`` and mark servers without a root page unhealthy.
+        """
         errors = []
         if not isinstance(host, str) or len(host) > 253 or validation.hostname(host) is not None:
             errors.append(
@@ -114,6 +120,8 @@ class RouteSettings:
             )
         if not path.startswith("/"):
             errors.append(f"path: {path!r} must start with '/'")
+        if health_check_path is not None and not health_check_path.startswith("/"):
+            errors.append(f"health_check_path: {health_check_path!r} must start with '/'")
         if not tls and self.require_tls:
             errors.append(f"tls: a route for {host!r} must use TLS (require_tls is set for this stack)")
         if tls and self.controller == "alb" and not self.certificate_arn:
@@ -131,6 +139,8 @@ class RouteSettings:
                 f"{ALB}group.name": self.group_name,
                 f"{ALB}listen-ports": json.dumps(listen),
             }
+            if health_check_path:
+                annotations[f"{ALB}healthcheck-path"] = health_check_path
             if tls:
                 annotations |= {
                     f"{ALB}ssl-redirect": "443",
@@ -310,6 +320,8 @@ class IngressController(pulumi.ComponentResource):
 
         self.register_outputs({"class_name": self.class_name, "release": self.release.name})
 
-    def route(self, host: str, path: str = "/", tls: bool = True) -> IngressRoute:
+    def route(
+        self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None
+    ) -> IngressRoute:
         """What an Ingress for ``host``/``path`` needs on this controller; pure, creates nothing."""
-        return self.settings.route(host, path, tls)
+        return self.settings.route(host, path, tls, health_check_path)

@@ -469,7 +469,11 @@ class AiPlatform(pulumi.ComponentResource):
 
     def _inference_service(self, w: InferenceSettings) -> InferenceService:
         scaling = w.autoscaling
-        route = self.ingress.route(w.ingress.host, w.ingress.path, w.ingress.tls) if w.ingress else None
+        route = (
+            self.ingress.route(w.ingress.host, w.ingress.path, w.ingress.tls, health_check_path=w.probes.path)
+            if w.ingress
+            else None
+        )
         return InferenceService(
             w.name,
             InferenceServiceArgs(

@@ -241,11 +241,13 @@ def container(
     read_only_root_filesystem: bool = True,
     restart_policy: str | None = None,
     working_dir: str | None = None,
+    pre_stop_sleep_seconds: int | None = None,
 ) -> core.ContainerArgs:
     """One container with a secure security context and requests + limits (GPU count included).
 
     ``ports`` maps port names to numbers (``{"http": 8000}``); ``restart_policy="Always"`` on an init
-    container makes it a native sidecar.
+    container makes it a native sidecar. ``pre_stop_sleep_seconds`` keeps a stopping server serving
+    while load balancers drop it from their targets (the kubelet's sleep action: no shell needed).
     """
     return core.ContainerArgs(
         name=name,
@@ -265,6 +267,11 @@ def container(
         security_context=container_security_context(read_only_root_filesystem=read_only_root_filesystem),
         restart_policy=restart_policy,
         working_dir=working_dir,
+        lifecycle=core.LifecycleArgs(
+            pre_stop=core.LifecycleHandlerArgs(sleep=core.SleepActionArgs(seconds=pre_stop_sleep_seconds))
+        )
+        if pre_stop_sleep_seconds
+        else None,
     )
 
 

@@ -233,3 +233,18 @@ def test_partition_rewrite():
     gov = json.dumps(alb_controller_policy("aws-us-gov"))
     assert "arn:aws:" not in gov and "arn:aws-us-gov:elasticloadbalancing" in gov
     assert alb_controller_policy() == ALB_CONTROLLER_POLICY
+
+
+def test_alb_routes_carry_the_health_check_path_and_nginx_routes_ignore_it():
+    alb = RouteSettings(controller="alb", certificate_arn=CERT).route(
+        "llm.example.com", health_check_path="/ready"
+    )
+    assert alb.annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/ready"
+    nginx = RouteSettings(controller="nginx", tls_secret_name="tls").route(
+        "llm.example.com", health_check_path="/ready"
+    )
+    assert not [k for k in nginx.annotations if "healthcheck" in k]
+    with pytest.raises(ValueError, match="health_check_path: 'ready' must start with '/'"):
+        RouteSettings(controller="alb", certificate_arn=CERT).route(
+            "llm.example.com", health_check_path="ready"
+        )

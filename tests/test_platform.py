@@ -273,3 +273,20 @@ def test_nginx_without_the_tls_secret_in_the_workload_namespace_is_a_config_erro
         match="aiplatform:ingress.tlsSecret: declare secret 'ingress-tls' in namespace 'ml-serving'",
     ):
         plan_config(config, "nginx")
+
+
+def test_model_servers_drain_before_stopping_and_the_alb_checks_their_readiness_path():
+    run = planned("dev")
+    deployment = next(
+        r for r in of_type(run, "kubernetes:apps/v1:Deployment") if r.name == "llama-inference-deployment"
+    )
+    spec = deployment.inputs["spec"]["template"]["spec"]
+    (server,) = [c for c in spec["containers"] if c["name"] == "server"]
+    assert server["lifecycle"] == {"preStop": {"sleep": {"seconds": 15}}}
+    assert spec["terminationGracePeriodSeconds"] > 15
+    ingress = next(
+        r for r in of_type(run, "kubernetes:networking.k8s.io/v1:Ingress") if r.name.startswith("llama")
+    )
+    annotations = ingress.inputs["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/health"
+    assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"

@@ -272,6 +272,7 @@ def main_container(
     extra_mounts: Sequence[core.VolumeMountArgs] = (),
     ports: Mapping[str, int] | None = None,
     probes: podspec.Probes | None = None,
+    pre_stop_sleep_seconds: int | None = None,
 ) -> core.ContainerArgs:
     mounts = [*config.mounts, *extra_mounts]
     if args.read_only_root_filesystem:
@@ -289,6 +290,7 @@ def main_container(
         gpu_resource=args.placement.gpu_resource if args.placement else None,
         probes=probes,
         read_only_root_filesystem=args.read_only_root_filesystem,
+        pre_stop_sleep_seconds=pre_stop_sleep_seconds,
     )
 
 

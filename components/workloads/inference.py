@@ -108,6 +108,9 @@ class InferenceServiceArgs(WorkloadArgs):
     metrics_path: str | None = None
     metrics_depends_on: Sequence[pulumi.Resource] = ()
     termination_grace_period_seconds: int = 60
+    # Seconds a stopping server keeps serving while the load balancer deregisters it (zero-downtime
+    # rollouts behind an ALB in ip mode); must stay below the grace period.
+    drain_seconds: int = 15
 
 
 def model_reader_statements(
@@ -142,6 +145,8 @@ def validate_inference_args(name: str, args: InferenceServiceArgs) -> list[str]:
         errors.append("startup_seconds: must be > 0")
     if args.termination_grace_period_seconds < 0:
         errors.append("termination_grace_period_seconds: must be >= 0")
+    if not 0 <= args.drain_seconds < max(args.termination_grace_period_seconds, 1):
+        errors.append("drain_seconds: must be >= 0 and below termination_grace_period_seconds")
     for field_name in ("readiness_path", "liveness_path"):
         if not getattr(args, field_name).startswith("/"):
             errors.append(f"{field_name}: must start with '/'")
@@ -342,6 +347,7 @@ class InferenceService(pulumi.ComponentResource):
                 liveness_path=args.liveness_path,
                 startup_seconds=args.startup_seconds,
             ),
+            pre_stop_sleep_seconds=args.drain_seconds or None,
         )
         template = core.PodTemplateSpecArgs(
             metadata=meta.ObjectMetaArgs(
