@@ -338,3 +338,16 @@ def test_a_huge_bad_value_is_quoted_shortly():
         parse_settings(config)
     (problem,) = caught.value.problems
     assert problem.startswith(f"aiplatform:{INF0}.ingress.host: ") and len(problem) <= 300
+
+
+def test_the_project_file_describes_every_section():
+    import yaml
+
+    from components.config import SECTIONS
+    from tools.runner import PROJECT_ROOT
+
+    project = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
+    assert project["name"] == "aiplatform"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+    described = {key for key, spec in project["config"].items() if spec.get("description")}
+    assert described == {f"aiplatform:{section}" for section in SECTIONS}
