@@ -100,6 +100,8 @@ class AiPlatform(pulumi.ComponentResource):
         secret_values: SecretLookup = lambda key: None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        # Secrets the platform cannot do without are checked before anything is registered.
+        self._kubeconfig = self._existing_kubeconfig(settings, secret_values)
         super().__init__("aiplatform:index:AiPlatform", name, None, opts)
         self.settings = settings
         self.region = region
@@ -138,8 +140,15 @@ class AiPlatform(pulumi.ComponentResource):
     def _component_name(self, part: str) -> str:
         return f"{self._name}-{part}"
 
-    def _require_secret(self, key: str) -> pulumi.Output[str]:
-        value = self._secret_values(key)
+    @staticmethod
+    def _existing_kubeconfig(
+        settings: PlatformSettings, secret_values: SecretLookup
+    ) -> pulumi.Output[str] | None:
+        existing = settings.cluster.existing
+        if settings.cluster.mode != "existing" or existing is None:
+            return None
+        key = existing.kubeconfigSecret
+        value = secret_values(key)
         if value is None:
             raise ConfigError(
                 [f"aiplatform:{key}: missing: set it with `pulumi config set --secret {key} ...`"]
@@ -188,7 +197,7 @@ class AiPlatform(pulumi.ComponentResource):
                 self._component_name("cluster"),
                 ExistingClusterArgs(
                     name=c.name,
-                    kubeconfig=self._require_secret(existing.kubeconfigSecret),
+                    kubeconfig=self._kubeconfig,
                     identity_mode=c.identityMode,
                     oidc_provider_arn=existing.oidcProviderArn,
                     oidc_issuer_url=existing.oidcIssuerUrl,

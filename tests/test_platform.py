@@ -221,8 +221,10 @@ def test_bring_your_own_cluster_without_its_kubeconfig_names_the_key():
     config["aiplatform:cluster"] = {"mode": "existing", "identityMode": "pod-identity", "existing": {}}
     config["aiplatform:storage"]["sharedFileSystem"] = {"enabled": False}
     config["aiplatform:workloads"]["training"][0].pop("sharedStorageMountPath")
+    monitor = RecordingMonitor(PlatformMocks())
     with pytest.raises(ConfigError, match="aiplatform:existingKubeconfig: missing"):
-        plan_config(config, "byo")
+        plan_config(config, "byo", monitor=monitor)
+    assert monitor.registrations == []
 
 
 def nginx_config():
