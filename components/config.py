@@ -15,7 +15,7 @@ import ipaddress
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -968,11 +968,23 @@ class PlatformSettings(Model):
 SECTIONS = tuple(PlatformSettings.model_fields)
 
 
-def _format_path(section: str, loc: Iterable[str | int]) -> str:
-    path = f"{NAMESPACE}:{section}"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
+MAX_KEY_LENGTH, MAX_MESSAGE_LENGTH = 60, 240
+
+
+def _clip(text: str, limit: int) -> str:
+    """Problem lines quote what was given; a huge key or value must not flood the terminal."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _problem(loc: Sequence[str | int], message: str) -> str:
+    """``aiplatform:<key path>: <message>``, the key path as a person writes it in the stack file."""
+    if not loc:
+        return f"{NAMESPACE}: {_clip(message, MAX_MESSAGE_LENGTH)}"
+    section, *rest = loc
+    path = f"{NAMESPACE}:{_clip(str(section), MAX_KEY_LENGTH)}"
+    for part in rest:
+        path += f"[{part}]" if isinstance(part, int) else f".{_clip(str(part), MAX_KEY_LENGTH)}"
+    return f"{path}: {_clip(message, MAX_MESSAGE_LENGTH)}"
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -988,25 +1000,13 @@ def problems_of(error: ValidationError) -> list[str]:
     """Every problem of a validation error as ``aiplatform:<key path>: <what is wrong>``."""
     problems: list[str] = []
     for item in error.errors():
-        loc = [part for part in item["loc"] if part not in ("function-after[...]",)]
-        loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-after"))]
+        # Validator wrappers add "function-after[...]" steps to the location; they are not keys.
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-after"))]
         if item["type"] == "rules":
-            for path, message in item["ctx"]["violations"]:
-                full = [*loc, *path]
-                problems.append(f"{_format_path(str(full[0]), full[1:])}: {message}" if full else message)
-        elif not loc:
-            problems.append(f"{NAMESPACE}: {_describe(item)}")
+            problems += [_problem([*loc, *path], message) for path, message in item["ctx"]["violations"]]
         else:
-            problems.append(f"{_format_path(str(loc[0]), loc[1:])}: {_describe(item)}")
-    return list(dict.fromkeys(_shorten(p) for p in problems))
-
-
-MAX_PROBLEM_LENGTH = 300
-
-
-def _shorten(problem: str) -> str:
-    """Problem lines quote the bad value; a huge value must not flood the terminal."""
-    return problem if len(problem) <= MAX_PROBLEM_LENGTH else problem[: MAX_PROBLEM_LENGTH - 1] + "…"
+            problems.append(_problem(loc, _describe(item)))
+    return list(dict.fromkeys(problems))
 
 
 def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
@@ -1064,11 +1064,11 @@ def load_settings() -> PlatformSettings:
         if key in secret_keys:
             continue
         if key not in SECTIONS:
-            problems.append(f"{NAMESPACE}:{key}: unknown key (known keys: {', '.join(SECTIONS)})")
+            problems.append(_problem([key], f"unknown key (known keys: {', '.join(SECTIONS)})"))
         elif value is SECRET_VALUE:
-            problems.append(f"{NAMESPACE}:{key}: must not be a secret (only secret values are encrypted)")
+            problems.append(_problem([key], "must not be a secret (only secret values are encrypted)"))
         elif value is None:
-            problems.append(f"{NAMESPACE}:{key}: is empty: give it a value or remove the key")
+            problems.append(_problem([key], "is empty: give it a value or remove the key"))
     settings_raw = {k: v for k, v in raw.items() if k in SECTIONS and v is not None and v is not SECRET_VALUE}
     try:
         settings = parse_settings(settings_raw)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pulumi
 import pytest
+from hypothesis import settings
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from tools.mock_engine import PlatformMocks, RecordingMonitor
+
+# CI explores the same examples on every run, so a red build is reproducible; locally each run
+# explores new ones. HYPOTHESIS_PROFILE=ci reproduces CI's run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 T = TypeVar("T")
 
