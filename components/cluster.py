@@ -95,6 +95,32 @@ OIDC_CLIENT_ID = "sts.amazonaws.com"
 DEFAULT_STORAGE_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
+def ebs_volume_key_policy(key_arn: str) -> dict:
+    """What the EBS CSI driver needs to create, attach and snapshot volumes under one customer key."""
+    return policy_document(
+        [
+            allow(
+                [
+                    "kms:Decrypt",
+                    "kms:DescribeKey",
+                    "kms:Encrypt",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                ],
+                [key_arn],
+            ),
+            # Attaching an encrypted volume hands EC2 a grant on the key; only for AWS resources.
+            allow(
+                ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                [key_arn],
+                Condition={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
+        ]
+    )
+
+
 def _invalid(kind: str, errors: list[str]) -> ValueError:
     return ValueError(f"invalid {kind}:\n" + "\n".join(f"- {e}" for e in errors))
 
@@ -263,6 +289,7 @@ class EksCluster(pulumi.ComponentResource):
     addons: dict[str, aws.eks.Addon]
     pre_node_addons: list[aws.eks.Addon]
     ebs_csi_role: ServiceAccountRole | None
+    volume_key: aws.kms.Key
     storage_class: kubernetes.storage.v1.StorageClass
     name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
@@ -305,6 +332,7 @@ class EksCluster(pulumi.ComponentResource):
                 self.addons[addon] = self._create_addon(addon)
         # Node groups should depend on these (the CNI must be there before nodes can become Ready).
         self.pre_node_addons = list(self.addons.values())
+        self._create_volume_key()
         self.ebs_csi_role = None
         if "aws-ebs-csi-driver" in args.addon_versions:
             self.ebs_csi_role = ServiceAccountRole(
@@ -314,6 +342,7 @@ class EksCluster(pulumi.ComponentResource):
                     namespace=EBS_CSI_NAMESPACE,
                     service_account=EBS_CSI_SERVICE_ACCOUNT,
                     managed_policy_arns=[EBS_CSI_POLICY_ARN],
+                    policy=self.volume_key.arn.apply(ebs_volume_key_policy),
                     tags=self._tags,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
@@ -507,6 +536,24 @@ class EksCluster(pulumi.ComponentResource):
             opts=self._opts(depends_on=[self.cluster, *self.access_entries, *self.admin_policy_associations]),
         )
 
+    def _create_volume_key(self) -> None:
+        """A customer-managed key for the volumes of the default StorageClass (not the AWS-managed one)."""
+        prefix, args = self._resource_prefix, self._args
+        self.volume_key = aws.kms.Key(
+            f"{prefix}-volumes-key",
+            description=f"Encryption of EBS volumes provisioned in EKS cluster {args.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=self._tags,
+            opts=self._opts(protect=args.protect, retain_on_delete=args.protect),
+        )
+        aws.kms.Alias(
+            f"{prefix}-volumes-key-alias",
+            name=f"alias/eks/{args.name}-volumes",
+            target_key_id=self.volume_key.key_id,
+            opts=self._opts(),
+        )
+
     def _create_storage_class(self) -> None:
         self.storage_class = kubernetes.storage.v1.StorageClass(
             f"{self._resource_prefix}-gp3",
@@ -515,7 +562,7 @@ class EksCluster(pulumi.ComponentResource):
                 annotations={DEFAULT_STORAGE_CLASS_ANNOTATION: "true"},
             ),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true"},
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": self.volume_key.arn},
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Retain" if self._args.protect else "Delete",

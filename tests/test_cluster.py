@@ -276,7 +276,7 @@ def test_pod_identity_mode_binds_the_ebs_csi_role_by_association(build, monitor)
 
 
 def test_default_storage_class_uses_the_cluster_provider(build, monitor):
-    build(lambda: EksCluster("ai", make_args()))
+    cluster = build(lambda: EksCluster("ai", make_args()))
     sc = monitor.named("ai-gp3")
     assert sc.provider_urn == monitor.named("ai-k8s").urn
     assert sc.inputs["metadata"] == {
@@ -284,7 +284,11 @@ def test_default_storage_class_uses_the_cluster_provider(build, monitor):
         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
     }
     assert sc.inputs["provisioner"] == "ebs.csi.aws.com"
-    assert sc.inputs["parameters"] == {"type": "gp3", "encrypted": "true"}
+    assert sc.inputs["parameters"] == {
+        "type": "gp3",
+        "encrypted": "true",
+        "kmsKeyId": resolve(cluster.volume_key.arn),
+    }
     assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
     assert sc.inputs["allowVolumeExpansion"] is True
     assert sc.inputs["reclaimPolicy"] == "Delete"
@@ -292,8 +296,8 @@ def test_default_storage_class_uses_the_cluster_provider(build, monitor):
 
 def test_protect_guards_the_key_the_cluster_and_the_volumes(build, monitor):
     build(lambda: EksCluster("ai", make_args(protect=True)))
-    key = monitor.named("ai-secrets-key")
-    assert (key.protect, key.retain_on_delete) == (True, True)
+    for key in ("ai-secrets-key", "ai-volumes-key"):
+        assert (monitor.named(key).protect, monitor.named(key).retain_on_delete) == (True, True)
     cluster = monitor.named("ai-cluster")
     assert cluster.protect
     assert cluster.inputs["deletionProtection"] is True
@@ -527,3 +531,18 @@ def test_kubeconfig_builder_is_pure():
 def test_args_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         make_args().protect = True
+
+
+def test_the_ebs_csi_driver_may_use_only_the_volume_key(build, monitor):
+    cluster = build(lambda: EksCluster("ai", make_args()))
+    key_arn = resolve(cluster.volume_key.arn)
+    assert monitor.named("ai-volumes-key").inputs["enableKeyRotation"] is True
+    statements = json.loads(monitor.named("ai-ebs-csi-policy").inputs["policy"])["Statement"]
+    assert [s["Resource"] for s in statements] == [[key_arn], [key_arn]]
+    assert statements[1] == {
+        "Effect": "Allow",
+        "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+        "Resource": [key_arn],
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    }
+    assert not [a for s in statements for a in s["Action"] if "*" in a]
