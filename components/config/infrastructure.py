@@ -1,0 +1,291 @@
+"""Settings of the infrastructure: network, cluster, node groups, add-on charts, GPU support."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from components.cluster import SUPPORTED_KUBERNETES_VERSIONS
+from components.config._base import (
+    AddonVersion,
+    Arn,
+    ChartVersion,
+    Cidr,
+    DnsLabel,
+    Ipv4Cidr,
+    Model,
+    RetentionDays,
+    RoleArn,
+    Violation,
+    duplicates,
+    raise_violations,
+    unique_names,
+)
+from components.network import validate_existing_network
+from components.nodegroups import (
+    GPU_AMI_TYPES,
+    GPU_INSTANCE_FAMILIES,
+    RESERVED_LABEL_PREFIXES,
+    SYSTEM_AMI_TYPES,
+    instance_family,
+    is_arm_instance,
+)
+
+# -- network ---------------------------------------------------------------------------------------
+
+
+class ExistingNetworkSettings(Model):
+    vpcId: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    publicSubnetIds: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+    privateSubnetIds: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _subnets(self) -> ExistingNetworkSettings:
+        problems = validate_existing_network(self.vpcId, self.privateSubnetIds, self.publicSubnetIds)
+        raise_violations([((), problem) for problem in problems])
+        return self
+
+
+class NetworkSettings(Model):
+    vpcCidr: Cidr = "10.0.0.0/16"
+    azCount: int = Field(default=2, ge=2, le=6)
+    natGateways: Literal["single", "per-az"] = "single"
+    flowLogs: bool = False
+    flowLogRetentionDays: RetentionDays = 30
+    existing: ExistingNetworkSettings | None = None
+
+    @model_validator(mode="after")
+    def _vpc_size(self) -> NetworkSettings:
+        network = ipaddress.ip_network(self.vpcCidr)
+        if network.version != 4 or not (16 <= network.prefixlen <= 20):
+            raise_violations(
+                [(("vpcCidr",), f"must be an IPv4 block from /16 to /20 (got /{network.prefixlen})")]
+            )
+        if not network.is_private:
+            raise_violations(
+                [(("vpcCidr",), "must be a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)")]
+            )
+        return self
+
+
+# -- cluster ---------------------------------------------------------------------------------------
+
+DEFAULT_ADDONS = (
+    "vpc-cni",
+    "coredns",
+    "kube-proxy",
+    "aws-ebs-csi-driver",
+    "eks-pod-identity-agent",
+    "metrics-server",
+)
+
+
+class EndpointSettings(Model):
+    publicAccess: bool = False
+    publicAccessCidrs: list[Ipv4Cidr] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cidrs(self) -> EndpointSettings:
+        if self.publicAccess and not self.publicAccessCidrs:
+            raise_violations(
+                [(("publicAccessCidrs",), "list the CIDRs allowed to reach the public endpoint")]
+            )
+        if not self.publicAccess and self.publicAccessCidrs:
+            raise_violations([(("publicAccessCidrs",), "set publicAccess: true to use publicAccessCidrs")])
+        return self
+
+
+class ExistingClusterSettings(Model):
+    kubeconfigSecret: str = Field(
+        default="existingKubeconfig",
+        description="config key holding the kubeconfig as a secret: pulumi config set --secret",
+    )
+    oidcProviderArn: Arn | None = None
+    oidcIssuerUrl: Annotated[str, Field(pattern=r"^https://")] | None = None
+
+
+class ClusterSettings(Model):
+    mode: Literal["managed", "existing"] = "managed"
+    name: DnsLabel = "ai-platform"
+    kubernetesVersion: str = "1.34"
+    endpoint: EndpointSettings = EndpointSettings()
+    adminRoleArns: list[RoleArn] = Field(default_factory=list)
+    logTypes: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
+        "api",
+        "audit",
+        "authenticator",
+    ]
+    logRetentionDays: RetentionDays = 90
+    identityMode: Literal["irsa", "pod-identity"] = "irsa"
+    addons: dict[str, AddonVersion] = Field(default_factory=dict)
+    existing: ExistingClusterSettings | None = None
+
+    @field_validator("kubernetesVersion")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise PydanticCustomError(
+                "value",
+                "{problem}",
+                {"problem": f"must be one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _mode(self) -> ClusterSettings:
+        found: list[Violation] = []
+        if self.mode == "managed" and not self.adminRoleArns:
+            found.append(
+                (("adminRoleArns",), "list at least one IAM role: the cluster grants its creator no access")
+            )
+        found += [
+            (("adminRoleArns",), f"role '{name}' is listed more than once")
+            for name in duplicates(arn.rsplit("/", 1)[-1] for arn in self.adminRoleArns)
+        ]
+        if self.mode == "managed":
+            missing = [a for a in DEFAULT_ADDONS if a not in self.addons]
+            if missing:
+                found.append((("addons",), f"pin a version for every add-on: missing {', '.join(missing)}"))
+            found += [(("addons", a), "unknown add-on") for a in self.addons if a not in DEFAULT_ADDONS]
+        if self.mode == "existing" and self.existing is None:
+            found.append((("existing",), "mode: existing needs existing.kubeconfigSecret"))
+        existing = self.existing
+        if (
+            self.identityMode == "irsa"
+            and existing
+            and not (existing.oidcProviderArn and existing.oidcIssuerUrl)
+        ):
+            found.append(
+                (("existing", "oidcProviderArn"), "irsa on an existing cluster needs its OIDC provider")
+            )
+        raise_violations(found)
+        return self
+
+
+# -- node groups -----------------------------------------------------------------------------------
+
+
+class Scaling(Model):
+    minSize: int = Field(ge=0, le=1000)
+    desiredSize: int = Field(ge=0, le=1000)
+    maxSize: int = Field(ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _order(self) -> Scaling:
+        found: list[Violation] = []
+        if self.desiredSize < self.minSize:
+            found.append((("desiredSize",), f"must be >= minSize ({self.minSize})"))
+        if self.maxSize < max(self.minSize, self.desiredSize):
+            found.append(
+                (("maxSize",), f"must be >= minSize ({self.minSize}) and desiredSize ({self.desiredSize})")
+            )
+        raise_violations(found)
+        return self
+
+
+class TaintSettings(Model):
+    key: str = Field(min_length=1, max_length=253)
+    value: str = Field(default="", max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class SystemNodeGroupSettings(Model):
+    instanceTypes: list[str] = Field(default_factory=lambda: ["m6i.large"], min_length=1)
+    amiType: str = "AL2023_x86_64_STANDARD"
+    capacityType: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    scaling: Scaling = Scaling(minSize=2, desiredSize=2, maxSize=4)
+    diskSizeGiB: int = Field(default=50, ge=20, le=16384)
+
+    @model_validator(mode="after")
+    def _types(self) -> SystemNodeGroupSettings:
+        found: list[Violation] = []
+        if self.amiType not in SYSTEM_AMI_TYPES:
+            found.append((("amiType",), f"must be one of {', '.join(sorted(SYSTEM_AMI_TYPES))}"))
+        found += [
+            (("instanceTypes", i), "GPU instances do not belong in the system group")
+            for i, t in enumerate(self.instanceTypes)
+            if instance_family(t) in GPU_INSTANCE_FAMILIES
+        ]
+        if self.scaling.minSize < 1:
+            found.append(
+                (("scaling", "minSize"), "the system group runs cluster add-ons: keep at least 1 node")
+            )
+        raise_violations(found)
+        return self
+
+
+class GpuNodeGroupSettings(Model):
+    name: DnsLabel
+    instanceTypes: list[str] = Field(min_length=1)
+    amiType: str = "AL2023_x86_64_NVIDIA"
+    capacityType: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    scaling: Scaling
+    diskSizeGiB: int = Field(default=200, ge=50, le=16384)
+    accelerator: DnsLabel = Field(description="label value naming the GPU model, e.g. nvidia-a10g")
+    gpusPerNode: int = Field(default=1, ge=1, le=16)
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[TaintSettings] = Field(default_factory=list, description="taints besides nvidia.com/gpu")
+
+    @model_validator(mode="after")
+    def _gpu(self) -> GpuNodeGroupSettings:
+        found: list[Violation] = [
+            (("labels", key), "is reserved: Kubernetes, EKS and the platform set these labels")
+            for key in self.labels
+            if key.startswith((*RESERVED_LABEL_PREFIXES, "aiplatform.io/", "nvidia.com/"))
+        ]
+        if self.amiType not in GPU_AMI_TYPES:
+            found.append(
+                (("amiType",), f"GPU groups need an NVIDIA AMI type: {', '.join(sorted(GPU_AMI_TYPES))}")
+            )
+        arm_ami = "ARM_64" in self.amiType
+        for i, instance in enumerate(self.instanceTypes):
+            if instance_family(instance) not in GPU_INSTANCE_FAMILIES:
+                found.append(
+                    (
+                        ("instanceTypes", i),
+                        f"'{instance}' is not a GPU instance type (families: {', '.join(sorted(GPU_INSTANCE_FAMILIES))})",
+                    )
+                )
+            elif is_arm_instance(instance) != arm_ami:
+                found.append(
+                    (("instanceTypes", i), f"'{instance}' does not match the {self.amiType} architecture")
+                )
+        raise_violations(found)
+        return self
+
+
+class NodeGroupsSettings(Model):
+    system: SystemNodeGroupSettings = SystemNodeGroupSettings()
+    gpu: list[GpuNodeGroupSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> NodeGroupsSettings:
+        raise_violations([(("gpu", *path), msg) for path, msg in unique_names(self.gpu, "GPU node group")])
+        return self
+
+
+# -- add-on charts ---------------------------------------------------------------------------------
+
+
+class ChartSettings(Model):
+    """Pinned Helm chart versions; the repositories are fixed in the components."""
+
+    externalSecrets: ChartVersion
+    awsLoadBalancerController: ChartVersion
+    ingressNginx: ChartVersion
+    nvidiaDevicePlugin: ChartVersion
+    dcgmExporter: ChartVersion
+    clusterAutoscaler: ChartVersion
+    kubePrometheusStack: ChartVersion
+    prometheusAdapter: ChartVersion
+
+
+class GpuSettings(Model):
+    dcgmExporter: bool = True

@@ -1,0 +1,135 @@
+"""Reading the stack config into ``PlatformSettings``, with every problem named by its key path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+from pydantic import (
+    ValidationError,
+)
+
+from components.config._base import NAMESPACE, ConfigError
+from components.config.settings import PlatformSettings
+
+# -- loading ---------------------------------------------------------------------------------------
+
+SECTIONS = tuple(PlatformSettings.model_fields)
+
+
+MAX_KEY_LENGTH, MAX_MESSAGE_LENGTH = 60, 240
+
+
+def _clip(text: str, limit: int) -> str:
+    """Problem lines quote what was given; a huge key or value must not flood the terminal."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _problem(loc: Sequence[str | int], message: str) -> str:
+    """``aiplatform:<key path>: <message>``, the key path as a person writes it in the stack file."""
+    if not loc:
+        return f"{NAMESPACE}: {_clip(message, MAX_MESSAGE_LENGTH)}"
+    section, *rest = loc
+    path = f"{NAMESPACE}:{_clip(str(section), MAX_KEY_LENGTH)}"
+    for part in rest:
+        path += f"[{part}]" if isinstance(part, int) else f".{_clip(str(part), MAX_KEY_LENGTH)}"
+    return f"{path}: {_clip(message, MAX_MESSAGE_LENGTH)}"
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind, message = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against Pulumi.yaml)"
+    if kind == "missing":
+        return "required key is missing"
+    return message.removeprefix("Value error, ")
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    """Every problem of a validation error as ``aiplatform:<key path>: <what is wrong>``."""
+    problems: list[str] = []
+    for item in error.errors():
+        # Validator wrappers add "function-after[...]" steps to the location; they are not keys.
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-after"))]
+        if item["type"] == "rules":
+            problems += [_problem([*loc, *path], message) for path, message in item["ctx"]["violations"]]
+        else:
+            problems.append(_problem(loc, _describe(item)))
+    return list(dict.fromkeys(problems))
+
+
+def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
+    """Validate a mapping of section name -> value (as in the stack file, without the namespace)."""
+    try:
+        return PlatformSettings.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(problems_of(exc)) from None
+
+
+def secret_config_keys(raw: Mapping[str, Any]) -> set[str]:
+    """Config keys that hold secret values and are named by other settings (never parsed as settings)."""
+    keys: set[str] = set()
+    for secret in raw.get("secrets") or []:
+        if isinstance(secret, Mapping) and isinstance(secret.get("valueFrom"), str):
+            keys.add(secret["valueFrom"])
+    cluster = raw.get("cluster")
+    if isinstance(cluster, Mapping) and isinstance(cluster.get("existing"), Mapping):
+        keys.add(str(cluster["existing"].get("kubeconfigSecret", "existingKubeconfig")))
+    elif isinstance(cluster, Mapping) and cluster.get("mode") == "existing":
+        keys.add("existingKubeconfig")
+    return keys
+
+
+# Stands in for a secret config value: settings never hold secret values, only their key names.
+SECRET_VALUE = object()
+
+
+def _raw_namespace_config() -> dict[str, Any]:
+    """Every ``aiplatform:*`` key the runtime was given, objects decoded from their JSON form."""
+    from pulumi.runtime import config as runtime_config
+
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw: dict[str, Any] = {}
+    for full_key, value in values.items():
+        namespace, _, key = str(full_key).partition(":")
+        if namespace != NAMESPACE or not key:
+            continue
+        if runtime_config.is_config_secret(full_key):
+            raw[key] = SECRET_VALUE
+            continue
+        try:
+            raw[key] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            raw[key] = value
+    return raw
+
+
+def load_settings() -> PlatformSettings:
+    """Read and validate the ``aiplatform:`` config of the current stack, or raise ``ConfigError``."""
+    raw = _raw_namespace_config()
+    secret_keys = secret_config_keys(raw)
+    problems: list[str] = []
+    for key, value in raw.items():
+        if key in secret_keys:
+            continue
+        if key not in SECTIONS:
+            problems.append(_problem([key], f"unknown key (known keys: {', '.join(SECTIONS)})"))
+        elif value is SECRET_VALUE:
+            problems.append(_problem([key], "must not be a secret (only secret values are encrypted)"))
+        elif value is None:
+            problems.append(_problem([key], "is empty: give it a value or remove the key"))
+    settings_raw = {k: v for k, v in raw.items() if k in SECTIONS and v is not None and v is not SECRET_VALUE}
+    try:
+        settings = parse_settings(settings_raw)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def secret_value(key: str) -> pulumi.Output[str] | None:
+    """A secret config value of this namespace, as a Pulumi secret (never a plain string)."""
+    return pulumi.Config(NAMESPACE).get_secret(key)

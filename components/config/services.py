@@ -1,0 +1,157 @@
+"""Settings of the platform services: secrets, ingress, observability, storage, tenant namespaces."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from components import validation
+from components.config._base import (
+    AddonVersion,
+    CertificateArn,
+    DnsLabel,
+    Duration,
+    Model,
+    Quantity,
+    SecretArn,
+    Violation,
+    checked,
+    duplicates,
+    raise_violations,
+    unique_names,
+)
+
+# -- secrets and ingress ---------------------------------------------------------------------------
+
+
+class SecretSettings(Model):
+    name: DnsLabel = Field(description="name of the Kubernetes Secret the operator keeps in sync")
+    namespace: DnsLabel
+    keys: list[Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")]] = Field(min_length=1)
+    description: str = ""
+    existingArn: SecretArn | None = None
+    valueFrom: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="config key of a secret JSON object {key: value} used as the initial value",
+    )
+    refreshInterval: Duration = "1h"
+
+    @model_validator(mode="after")
+    def _source(self) -> SecretSettings:
+        found: list[Violation] = [(("keys",), f"duplicate key '{k}'") for k in duplicates(self.keys)]
+        if self.existingArn and self.valueFrom:
+            found.append(
+                (("valueFrom",), "an existing secret keeps its own value: drop valueFrom or existingArn")
+            )
+        raise_violations(found)
+        return self
+
+
+class IngressSettings(Model):
+    controller: Literal["alb", "nginx"] = "alb"
+    scheme: Literal["internet-facing", "internal"] = "internet-facing"
+    certificateArn: CertificateArn | None = None
+    tlsSecret: DnsLabel | None = Field(
+        default=None, description="nginx: the secret (from secrets) holding tls.crt/tls.key"
+    )
+    sslPolicy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+    @model_validator(mode="after")
+    def _tls_source(self) -> IngressSettings:
+        found: list[Violation] = []
+        if self.controller == "nginx" and self.certificateArn:
+            found.append((("certificateArn",), "ingress-nginx terminates TLS in the cluster: use tlsSecret"))
+        raise_violations(found)
+        return self
+
+
+# -- observability and storage ---------------------------------------------------------------------
+
+
+class CustomMetricSettings(Model):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    series: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    kind: Literal["rate", "gauge"] = "rate"
+
+
+class ObservabilitySettings(Model):
+    enabled: bool = True
+    prometheusRetention: Annotated[str, Field(pattern=r"^[0-9]+(h|d|w|y)$")] = "15d"
+    prometheusStorage: Quantity = "50Gi"
+    grafana: bool = False
+    customMetrics: list[CustomMetricSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> ObservabilitySettings:
+        raise_violations(
+            [(("customMetrics", *path), msg) for path, msg in unique_names(self.customMetrics, "metric")]
+        )
+        return self
+
+
+# 63 - len("-models-") - 12 (account id) - 1 - 14 (the longest region name)
+MAX_CLUSTER_NAME_FOR_BUCKET = 28
+
+
+class ModelBucketSettings(Model):
+    name: (
+        Annotated[
+            str,
+            AfterValidator(
+                checked(
+                    lambda v: None if validation.is_s3_bucket_name(v) else f"'{v}' is not an S3 bucket name"
+                )
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="bucket name; generated from the stack when omitted")
+    noncurrentVersionDays: int = Field(default=30, ge=1, le=3650)
+
+
+class SharedFileSystemSettings(Model):
+    enabled: bool = False
+    namespace: DnsLabel = "ml-training"
+    claimName: DnsLabel = "training-shared"
+    size: Quantity = "1Ti"
+    efsCsiDriverVersion: AddonVersion | None = None
+
+    @model_validator(mode="after")
+    def _driver(self) -> SharedFileSystemSettings:
+        if self.enabled and not self.efsCsiDriverVersion:
+            raise_violations([(("efsCsiDriverVersion",), "pin the aws-efs-csi-driver add-on version")])
+        return self
+
+
+class StorageSettings(Model):
+    modelBucket: ModelBucketSettings = ModelBucketSettings()
+    sharedFileSystem: SharedFileSystemSettings = SharedFileSystemSettings()
+
+
+class QuotaSettings(Model):
+    cpu: Quantity = "32"
+    memory: Quantity = "128Gi"
+    gpus: int = Field(default=0, ge=0, le=1024)
+    pods: int = Field(default=100, ge=1, le=10000)
+    persistentVolumeClaims: int = Field(default=20, ge=0, le=1000)
+
+
+class NamespaceSettings(Model):
+    name: DnsLabel
+    quota: QuotaSettings = QuotaSettings()
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.startswith("kube-") or value in {"default", "external-secrets", "monitoring"}:
+            raise PydanticCustomError(
+                "value", "{problem}", {"problem": f"'{value}' is reserved for the platform"}
+            )
+        return value

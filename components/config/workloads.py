@@ -1,0 +1,291 @@
+"""Settings of the AI workloads: model servers, training jobs, scheduled batch inference."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    model_validator,
+)
+
+from components import validation
+from components.config._base import (
+    ConfigKey,
+    DnsLabel,
+    EnvName,
+    Hostname,
+    Image,
+    Model,
+    PositiveQuantity,
+    Quantity,
+    ServiceName,
+    Violation,
+    checked,
+    raise_violations,
+    unique_names,
+)
+from components.podspec import STATIC_AWS_CREDENTIAL_ENV
+
+# -- workloads -------------------------------------------------------------------------------------
+
+
+class Requests(Model):
+    cpu: PositiveQuantity = "250m"
+    memory: PositiveQuantity = "512Mi"
+
+
+class Limits(Model):
+    cpu: Quantity | None = Field(default=None, description="defaults to the CPU request")
+    memory: Quantity = Field(description="always set: an unbounded pod can starve its node")
+
+
+class ResourceSettings(Model):
+    requests: Requests = Requests()
+    limits: Limits = Limits(memory="1Gi")
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> ResourceSettings:
+        found: list[Violation] = []
+        for name in ("cpu", "memory"):
+            request, limit = getattr(self.requests, name), getattr(self.limits, name)
+            if limit is not None and validation.quantity_value(limit) < validation.quantity_value(request):
+                found.append((("limits", name), f"must be >= requests.{name} ({request})"))
+        raise_violations(found)
+        return self
+
+
+class GpuRequest(Model):
+    nodeGroup: DnsLabel
+    count: int = Field(default=1, ge=1, le=16)
+
+
+class SecretEnv(Model):
+    name: EnvName
+    secret: DnsLabel
+    key: str
+
+
+class ConfigFile(Model):
+    key: str
+    mountPath: Annotated[str, Field(pattern=r"^/")]
+
+
+class WorkloadConfig(Model):
+    """A ConfigMap owned by the workload: some keys as env vars, some as files."""
+
+    name: DnsLabel | None = Field(
+        default=None,
+        description="a fixed ConfigMap name (pods roll on data changes through a hash annotation); auto-named when omitted",
+    )
+    data: dict[ConfigKey, str] = Field(min_length=1)
+    env: dict[EnvName, str] = Field(default_factory=dict, description="ENV_VAR: configmap-key")
+    files: list[ConfigFile] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _keys_exist(self) -> WorkloadConfig:
+        found: list[Violation] = [
+            (("env", env), f"'{key}' is not a key of data")
+            for env, key in self.env.items()
+            if key not in self.data
+        ]
+        found += [
+            (("files", i, "key"), f"'{f.key}' is not a key of data")
+            for i, f in enumerate(self.files)
+            if f.key not in self.data
+        ]
+        raise_violations(found)
+        return self
+
+
+class WorkloadBase(Model):
+    name: ServiceName
+    namespace: DnsLabel
+    image: Image
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    secretEnv: list[SecretEnv] = Field(default_factory=list)
+    config: WorkloadConfig | None = None
+    resources: ResourceSettings = ResourceSettings()
+    gpu: GpuRequest | None = None
+
+    @model_validator(mode="after")
+    def _environment(self) -> WorkloadBase:
+        found: list[Violation] = []
+        sources = [(("env", n), n) for n in self.env]
+        sources += [(("config", "env", n), n) for n in (self.config.env if self.config else {})]
+        sources += [(("secretEnv", i, "name"), ref.name) for i, ref in enumerate(self.secretEnv)]
+        seen: dict[str, tuple[str | int, ...]] = {}
+        for path, env in sources:
+            if env in STATIC_AWS_CREDENTIAL_ENV:
+                found.append((path, f"{env}: no static AWS keys; pods get AWS access from their IAM role"))
+            if env in seen:
+                found.append((path, f"{env} is already set by {'.'.join(map(str, seen[env]))}"))
+            seen.setdefault(env, path)
+        raise_violations(found)
+        return self
+
+
+class ModelStorage(Model):
+    type: Literal["emptyDir", "pvc"] = "emptyDir"
+    size: Quantity = "20Gi"
+    mountPath: Annotated[str, Field(pattern=r"^/")] = "/mnt/models"
+    storageClass: DnsLabel = "gp3"
+
+
+class ModelFetch(Model):
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*[A-Za-z0-9._-]$")]
+
+
+class LogShipper(Model):
+    logPath: Annotated[str, Field(pattern=r"^/")] = "/var/log/app"
+    image: Image = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+
+
+class Probes(Model):
+    path: Annotated[str, Field(pattern=r"^/")] = "/health"
+    startupSeconds: int = Field(default=600, ge=10, le=7200)
+
+
+class CustomMetricTarget(Model):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    averageValue: PositiveQuantity
+
+
+class Autoscaling(Model):
+    minReplicas: int = Field(ge=1, le=1000)
+    maxReplicas: int = Field(ge=1, le=1000)
+    cpuUtilization: int | None = Field(default=None, ge=1, le=100)
+    memoryUtilization: int | None = Field(default=None, ge=1, le=100)
+    customMetrics: list[CustomMetricTarget] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        found: list[Violation] = []
+        if self.maxReplicas < self.minReplicas:
+            found.append((("maxReplicas",), f"must be >= minReplicas ({self.minReplicas})"))
+        if self.cpuUtilization is None and self.memoryUtilization is None and not self.customMetrics:
+            found.append(((), "give at least one of cpuUtilization, memoryUtilization, customMetrics"))
+        raise_violations(found)
+        return self
+
+
+class Route(Model):
+    host: Hostname
+    path: Annotated[str, Field(pattern=r"^/")] = "/"
+    tls: bool = True
+
+
+class InferenceSettings(WorkloadBase):
+    port: int = Field(default=8000, ge=1, le=65535)
+    replicas: int = Field(default=1, ge=0, le=1000)
+    modelStorage: ModelStorage | None = None
+    modelFetch: ModelFetch | None = None
+    logShipper: LogShipper | None = None
+    probes: Probes = Probes()
+    metricsPath: Annotated[str, Field(pattern=r"^/")] | None = Field(
+        default="/metrics", description="scraped by Prometheus (a PodMonitor); null: not scraped"
+    )
+    autoscaling: Autoscaling | None = None
+    ingress: Route | None = None
+
+    @model_validator(mode="after")
+    def _storage(self) -> InferenceSettings:
+        found: list[Violation] = []
+        if self.autoscaling and self.autoscaling.customMetrics and self.metricsPath is None:
+            found.append((("metricsPath",), "custom metrics come from scraping the server: set metricsPath"))
+        if self.modelFetch and not self.modelStorage:
+            found.append((("modelStorage",), "modelFetch needs a modelStorage volume to download into"))
+        if self.modelStorage and self.modelStorage.type == "emptyDir" and not self.modelFetch:
+            found.append(
+                (("modelFetch",), "an emptyDir model volume starts empty: set modelFetch to fill it")
+            )
+        scale = max(self.replicas, self.autoscaling.maxReplicas if self.autoscaling else 0)
+        if self.modelStorage and self.modelStorage.type == "pvc" and scale > 1:
+            found.append(
+                (
+                    ("modelStorage", "type"),
+                    "a ReadWriteOnce PVC cannot serve several replicas: use emptyDir with modelFetch",
+                )
+            )
+        raise_violations(found)
+        return self
+
+
+TRAINING_SHM_SIZE = "2Gi"  # the memory-backed /dev/shm every TrainingJob pod gets
+
+
+class TrainingSettings(WorkloadBase):
+    completions: int = Field(ge=1, le=10000)
+    parallelism: int = Field(ge=1, le=1000)
+    backoffLimit: int = Field(default=4, ge=0, le=100)
+    ttlSecondsAfterFinished: int | None = Field(
+        default=None,
+        ge=0,
+        description="off by default: a TTL-deleted Job is re-created (re-run) by the next up",
+    )
+    indexArg: str | None = Field(
+        default="--job-index", description="flag passed with $(JOB_COMPLETION_INDEX); null: env var only"
+    )
+    activeDeadlineSeconds: int = Field(default=86400, ge=60)
+    sharedStorageMountPath: Annotated[str, Field(pattern=r"^/")] | None = None
+
+    @model_validator(mode="after")
+    def _parallel(self) -> TrainingSettings:
+        found: list[Violation] = []
+        if self.parallelism > self.completions:
+            found.append((("parallelism",), f"must be <= completions ({self.completions})"))
+        if "JOB_COMPLETION_INDEX" in self.env:
+            found.append((("env", "JOB_COMPLETION_INDEX"), "is set from the completion index: remove it"))
+        memory = validation.quantity_value(self.resources.limits.memory)
+        if memory <= validation.quantity_value(TRAINING_SHM_SIZE):
+            found.append(
+                (
+                    ("resources", "limits", "memory"),
+                    f"must exceed the {TRAINING_SHM_SIZE} /dev/shm that counts against it",
+                )
+            )
+        raise_violations(found)
+        return self
+
+
+class BatchSettings(WorkloadBase):
+    schedule: Annotated[str, AfterValidator(checked(validation.cron_schedule))]
+    timeZone: Annotated[str, AfterValidator(checked(validation.time_zone))] = "Etc/UTC"
+    startingDeadlineSeconds: int = Field(default=600, ge=10)
+    backoffLimit: int = Field(default=2, ge=0, le=100)
+    activeDeadlineSeconds: int = Field(default=14400, ge=60)
+    configMountPath: Annotated[str, Field(pattern=r"^/")] = "/config"
+
+    @model_validator(mode="after")
+    def _name_length(self) -> BatchSettings:
+        if len(self.name) > 52:
+            raise_violations(
+                [(("name",), "at most 52 characters: the CronJob controller appends 11 to each Job's name")]
+            )
+        return self
+
+
+class WorkloadsSettings(Model):
+    inference: list[InferenceSettings] = Field(default_factory=list)
+    training: list[TrainingSettings] = Field(default_factory=list)
+    batch: list[BatchSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> WorkloadsSettings:
+        found: list[Violation] = []
+        for kind in ("inference", "training", "batch"):
+            found += [
+                ((kind, *path), msg) for path, msg in unique_names(getattr(self, kind), f"{kind} workload")
+            ]
+        raise_violations(found)
+        return self
+
+    def all(self) -> list[tuple[str, int, WorkloadBase]]:
+        return [
+            (kind, i, w)
+            for kind in ("inference", "training", "batch")
+            for i, w in enumerate(getattr(self, kind))
+        ]
