@@ -31,7 +31,7 @@ def test_manifests_validate_strictly_against_the_kubernetes_schema(stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_briefs_workloads_are_in_the_manifests(stack):
+def test_the_reference_ai_workloads_are_in_the_manifests(stack):
     documents = manifests(planned(stack).registrations)
     by_kind: dict[str, dict[str, dict]] = {}
     for document in documents:
@@ -64,7 +64,7 @@ def test_the_briefs_workloads_are_in_the_manifests(stack):
     assert "ai-service-config" in by_kind["ConfigMap"]
     external = by_kind["ExternalSecret"]["openai-secret"]["spec"]
     assert {d["secretKey"] for d in external["data"]} == {"api-key", "huggingface-token"}
-    # The brief's static AWS keys and inline secret values are gone.
+    # No static AWS keys and no inline secret values in any manifest.
     text = repr(documents)
     assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     assert not [d for d in documents if d["kind"] == "Secret"]

@@ -5,7 +5,7 @@ pod spec as an Output. pulumi-kubernetes replaces an auto-named ConfigMap when i
 (create-before-replace), so the pod template sees a new name and the pods roll, and old pods keep their
 old ConfigMap until they are gone. The pod template also carries ``aiplatform.io/config-hash``: it makes
 the reason for a roll visible, and it is what rolls the pods when a stable ``config_map_name`` is asked
-for (e.g. a ConfigMap other apps read, like the brief's ``ai-service-config``).
+for (e.g. a ConfigMap other apps read, like ``ai-service-config``).
 """
 
 from __future__ import annotations
