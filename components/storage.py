@@ -360,27 +360,26 @@ class SharedFileSystem(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-efs"},
             opts=child,
         )
-        if args.cluster_security_group_id is not None:
+        # NFS in, from the cluster's security group and/or the VPC range; nothing else.
+        sources = {
+            "cluster": (
+                {"referenced_security_group_id": args.cluster_security_group_id},
+                "the EKS cluster security group",
+            ),
+            "vpc": ({"cidr_ipv4": args.vpc_cidr}, "the VPC"),
+        }
+        for source, (peer, description) in sources.items():
+            if next(iter(peer.values())) is None:
+                continue
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-nfs-from-cluster",
+                f"{name}-nfs-from-{source}",
                 security_group_id=self.security_group.id,
-                referenced_security_group_id=args.cluster_security_group_id,
                 ip_protocol="tcp",
                 from_port=NFS_PORT,
                 to_port=NFS_PORT,
-                description="NFS from the EKS cluster security group",
+                description=f"NFS from {description}",
                 opts=child,
-            )
-        if args.vpc_cidr is not None:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-nfs-from-vpc",
-                security_group_id=self.security_group.id,
-                cidr_ipv4=args.vpc_cidr,
-                ip_protocol="tcp",
-                from_port=NFS_PORT,
-                to_port=NFS_PORT,
-                description="NFS from the VPC",
-                opts=child,
+                **peer,
             )
 
         if isinstance(args.subnet_ids, (list, tuple)):
