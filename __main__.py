@@ -2,8 +2,8 @@
 
 import pulumi
 
-from components.config import load_settings, secret_value
-from components.platform import AiPlatform
+from aiplatform.config import load_settings, secret_value
+from aiplatform.platform import AiPlatform
 
 settings = load_settings()
 platform = AiPlatform(

@@ -13,14 +13,14 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.iam import (
+from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
     WorkloadIdentity,
     allow,
     policy_document,
 )
-from components.nodegroups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
+from .nodegroups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
 
 CHART_REPO = "https://kubernetes.github.io/autoscaler"
 CHART = "cluster-autoscaler"

@@ -36,7 +36,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
-from components.iam import (
+from .iam import (
     IdentityMode,
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -45,8 +45,8 @@ from components.iam import (
     policy_document,
     service_trust_policy,
 )
-from components.kubeconfig import build_kubeconfig, region_from_arn
-from components.validation import is_eks_cluster_name
+from .kubeconfig import build_kubeconfig, region_from_arn
+from .validation import is_eks_cluster_name
 
 SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
 ALL_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")

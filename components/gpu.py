@@ -20,8 +20,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.nodegroups import GPU_PRESENT_LABEL, NodeGroupSpec, node_taints, placement_for
-from components.scheduling import Toleration, toleration_from_dict, untolerated
+from .nodegroups import GPU_PRESENT_LABEL, NodeGroupSpec, node_taints, placement_for
+from .scheduling import Toleration, toleration_from_dict, untolerated
 
 __all__ = [
     "DCGM_EXPORTER_CHART",

@@ -16,11 +16,11 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components import validation
-from components.alb_policy import alb_controller_policy
-from components.iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
-from components.routing import IngressRoute
-from components.validation import is_dns1123_subdomain, is_exact_version
+from . import validation
+from .alb_policy import alb_controller_policy
+from .iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
+from .routing import IngressRoute
+from .validation import is_dns1123_subdomain, is_exact_version
 
 ControllerKind = Literal["alb", "nginx"]
 Scheme = Literal["internet-facing", "internal"]

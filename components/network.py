@@ -29,8 +29,8 @@ from typing import Literal, Protocol, get_args
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import allow, policy_document, service_trust_policy
-from components.validation import is_eks_cluster_name
+from .iam import allow, policy_document, service_trust_policy
+from .validation import is_eks_cluster_name
 
 NatGatewayMode = Literal["single", "per-az"]
 

@@ -22,8 +22,8 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import service_trust_policy
-from components.scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Taint
+from .iam import service_trust_policy
+from .scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Taint
 
 NodeRole = Literal["system", "gpu"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]

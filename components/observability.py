@@ -17,9 +17,9 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.gpu import deep_merge
-from components.scheduling import GPU_TAINT
-from components.validation import is_dns1123_label, is_quantity
+from .gpu import deep_merge
+from .scheduling import GPU_TAINT
+from .validation import is_dns1123_label, is_quantity
 
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
 PROMETHEUS_CHART = "kube-prometheus-stack"

@@ -17,9 +17,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
-from components.config import (
+from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
+from .config import (
     TRAINING_SHM_SIZE,
     BatchSettings,
     ConfigError,
@@ -29,17 +29,17 @@ from components.config import (
     TrainingSettings,
     WorkloadBase,
 )
-from components.gpu import GpuSupport, GpuSupportArgs
-from components.ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
-from components.network import ExistingNetwork, Network, NetworkArgs
-from components.nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, placement_for
-from components.observability import CustomMetricRule, MetricsStack, MetricsStackArgs
-from components.podspec import Resources
-from components.scheduling import Placement, Taint
-from components.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
-from components.storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
-from components.tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
-from components.workloads import (
+from .gpu import GpuSupport, GpuSupportArgs
+from .ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
+from .network import ExistingNetwork, Network, NetworkArgs
+from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, placement_for
+from .observability import CustomMetricRule, MetricsStack, MetricsStackArgs
+from .podspec import Resources
+from .scheduling import Placement, Taint
+from .secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
+from .storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
+from .tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
+from .workloads import (
     Autoscaling,
     BatchInferenceJob,
     BatchInferenceJobArgs,

@@ -28,8 +28,8 @@ from typing import Any, NamedTuple
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import validation
-from components.scheduling import Placement
+from . import validation
+from .scheduling import Placement
 
 core = k8s.core.v1
 meta = k8s.meta.v1

@@ -20,14 +20,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
-from components.iam import (
+from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
     WorkloadIdentity,
     allow,
     policy_document,
 )
-from components.validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
+from .validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
 
 ESO_API_VERSION = "external-secrets.io/v1"
 ESO_CHART = "external-secrets"

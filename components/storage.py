@@ -20,14 +20,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.iam import (
+from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
     WorkloadIdentity,
     allow,
     policy_document,
 )
-from components.validation import is_dns1123_label, is_quantity, is_s3_bucket_name
+from .validation import is_dns1123_label, is_quantity, is_s3_bucket_name
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{0,36}$")  # AWS appends 26 characters
 

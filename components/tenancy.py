@@ -22,8 +22,8 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.scheduling import GPU_RESOURCE
-from components.validation import is_dns1123_label, is_quantity
+from .scheduling import GPU_RESOURCE
+from .validation import is_dns1123_label, is_quantity
 
 IngressSource = Literal["alb", "nginx", "none"]
 PodSecurityLevel = Literal["restricted", "baseline"]

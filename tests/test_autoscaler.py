@@ -3,13 +3,13 @@ import json
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.autoscaler import (
+from aiplatform.autoscaler import (
     CHART_REPO,
     ClusterAutoscaler,
     ClusterAutoscalerArgs,
     autoscaler_policy,
 )
-from components.iam import IRSA_ROLE_ANNOTATION, WorkloadIdentity
+from aiplatform.iam import IRSA_ROLE_ANNOTATION, WorkloadIdentity
 from tests.conftest import resolve
 
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC123"

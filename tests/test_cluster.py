@@ -9,14 +9,14 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.sync_await import _sync_await
 
-from components.cluster import (
+from aiplatform.cluster import (
     EBS_CSI_POLICY_ARN,
     EksCluster,
     EksClusterArgs,
     ExistingCluster,
     ExistingClusterArgs,
 )
-from components.kubeconfig import build_kubeconfig, region_from_arn
+from aiplatform.kubeconfig import build_kubeconfig, region_from_arn
 from tests.conftest import is_secret, resolve
 from tools.mock_engine import PlatformMocks, RecordingMonitor
 

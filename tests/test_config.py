@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, PlatformSettings, parse_settings
-from components.nodegroups import GPU_INSTANCE_FAMILIES
+from aiplatform.config import ConfigError, PlatformSettings, parse_settings
+from aiplatform.nodegroups import GPU_INSTANCE_FAMILIES
 from tests.stacks import STACKS, sections
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -343,7 +343,7 @@ def test_a_huge_bad_value_is_quoted_shortly():
 def test_the_project_file_describes_every_section():
     import yaml
 
-    from components.config import SECTIONS
+    from aiplatform.config import SECTIONS
     from tools.runner import PROJECT_ROOT
 
     project = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))

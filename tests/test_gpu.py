@@ -1,7 +1,7 @@
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.gpu import (
+from aiplatform.gpu import (
     DCGM_EXPORTER_REPO,
     DEVICE_PLUGIN_REPO,
     GpuSupport,
@@ -10,8 +10,8 @@ from components.gpu import (
     device_plugin_values,
     unschedulable_groups,
 )
-from components.nodegroups import NodeGroupSpec, node_taints
-from components.scheduling import Taint, Toleration, is_tolerated
+from aiplatform.nodegroups import NodeGroupSpec, node_taints
+from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.conftest import resolve
 
 TRAINING_TAINT = Taint(key="aiplatform.io/training", value="true", effect="NoSchedule")

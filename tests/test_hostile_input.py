@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.config import ConfigError, PlatformSettings, parse_settings
+from aiplatform.config import ConfigError, PlatformSettings, parse_settings
 from tests.stacks import stack_config
 from tests.strategies import committed, invalid_configs, mutated_configs
 from tools import plan as plan_tool

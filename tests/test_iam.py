@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from components.iam import (
+from aiplatform.iam import (
     IRSA_ROLE_ANNOTATION,
     ServiceAccountRole,
     ServiceAccountRoleArgs,

@@ -4,15 +4,15 @@ import logging
 import pulumi_kubernetes as kubernetes
 import pytest
 
-from components.alb_policy import ALB_CONTROLLER_POLICY, alb_controller_policy
-from components.iam import WorkloadIdentity
-from components.ingress import (
+from aiplatform.alb_policy import ALB_CONTROLLER_POLICY, alb_controller_policy
+from aiplatform.iam import WorkloadIdentity
+from aiplatform.ingress import (
     NGINX_RETIRED_WARNING,
     IngressController,
     IngressControllerArgs,
     RouteSettings,
 )
-from components.routing import IngressRoute
+from aiplatform.routing import IngressRoute
 from tests.conftest import resolve
 
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC123"

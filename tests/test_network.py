@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.network import (
+from aiplatform.network import (
     MAX_AZ_COUNT,
     SMALLEST_PRIVATE_PREFIX,
     ExistingNetwork,

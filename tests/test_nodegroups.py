@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from components.nodegroups import (
+from aiplatform.nodegroups import (
     NodeGroups,
     NodeGroupsArgs,
     NodeGroupSpec,
@@ -13,7 +13,7 @@ from components.nodegroups import (
     placement_for,
     validate_specs,
 )
-from components.scheduling import GPU_RESOURCE, GPU_TAINT, Taint, Toleration
+from aiplatform.scheduling import GPU_RESOURCE, GPU_TAINT, Taint, Toleration
 from tests.conftest import resolve
 
 SYSTEM = NodeGroupSpec(name="system", instance_types=("m7i.large",), min_size=2, desired_size=2, max_size=4)

@@ -1,7 +1,7 @@
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.observability import (
+from aiplatform.observability import (
     CustomMetricRule,
     MetricsStack,
     MetricsStackArgs,

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 import yaml
 
-from components.config import ConfigError
-from components.scheduling import GPU_TAINT
+from aiplatform.config import ConfigError
+from aiplatform.scheduling import GPU_TAINT
 from tests.program import plan_config, planned
 from tests.stacks import STACKS, stack_config
 from tools.mock_engine import PlatformMocks, RecordingMonitor

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components import podspec, validation
-from components.podspec import Resources
-from components.scheduling import GPU_RESOURCE, GPU_TAINT, Placement
+from aiplatform import podspec, validation
+from aiplatform.podspec import Resources
+from aiplatform.scheduling import GPU_RESOURCE, GPU_TAINT, Placement
 
 SMALL = Resources(cpu="100m", memory="128Mi")
 GPU_PLACEMENT = Placement(

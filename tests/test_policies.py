@@ -24,8 +24,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from components import validation
-from components.config import ConfigError
+from aiplatform import validation
+from aiplatform.config import ConfigError
 from policy import policies as p
 from tests.program import plan_config, planned
 from tests.stacks import stack_config

@@ -4,8 +4,8 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 import pytest
 
-from components.iam import WorkloadIdentity
-from components.secrets import (
+from aiplatform.iam import WorkloadIdentity
+from aiplatform.secrets import (
     ExternalSecrets,
     ExternalSecretsArgs,
     SecretSpec,

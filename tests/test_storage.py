@@ -4,8 +4,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.iam import WorkloadIdentity
-from components.storage import (
+from aiplatform.iam import WorkloadIdentity
+from aiplatform.storage import (
     ModelBucket,
     ModelBucketArgs,
     SharedFileSystem,

@@ -1,7 +1,7 @@
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.tenancy import (
+from aiplatform.tenancy import (
     TeamNamespace,
     TeamNamespaceArgs,
     TeamQuota,

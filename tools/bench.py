@@ -123,7 +123,7 @@ def bench_config(services: int, base: dict[str, Any] | None = None) -> dict[str,
 
 def settings_of(config: dict[str, Any]):
     """Validate a generated config exactly as the program does (``parse_settings``)."""
-    from components.config import parse_settings, secret_config_keys
+    from aiplatform.config import parse_settings, secret_config_keys
 
     raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("aiplatform:")}
     secret = secret_config_keys(raw)
@@ -140,7 +140,7 @@ PROGRAM_MODULES = (
     "pulumi_aws.secretsmanager",
     *(f"pulumi_kubernetes.{m}" for m in ("apps.v1", "autoscaling.v2", "batch.v1", "core.v1", "helm.v3")),
     *(f"pulumi_kubernetes.{m}" for m in ("meta.v1", "networking.v1", "policy.v1", "storage.v1")),
-    "components.platform",
+    "aiplatform.platform",
 )
 
 

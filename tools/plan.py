@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder; default build/<stack>")
     args = parser.parse_args(argv)
 
-    from components.config import ConfigError  # imported late: the program's own error type
+    from aiplatform.config import ConfigError  # imported late: the program's own error type
 
     try:
         result = plan(args.stack, args.config_file, args.out)

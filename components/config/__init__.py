@@ -12,15 +12,15 @@ Modules: ``_base`` (strict model, value types, rule violations), ``infrastructur
 ``workloads`` (the sections), ``settings`` (the whole platform and its cross-section rules), ``loader``.
 """
 
-from components.config._base import NAMESPACE, ConfigError
-from components.config.infrastructure import (
+from ._base import NAMESPACE, ConfigError
+from .infrastructure import (
     ClusterSettings,
     GpuNodeGroupSettings,
     NetworkSettings,
     NodeGroupsSettings,
     SystemNodeGroupSettings,
 )
-from components.config.loader import (
+from .loader import (
     SECTIONS,
     load_settings,
     parse_settings,
@@ -28,9 +28,9 @@ from components.config.loader import (
     secret_config_keys,
     secret_value,
 )
-from components.config.services import IngressSettings, SecretSettings
-from components.config.settings import PlatformSettings
-from components.config.workloads import (
+from .services import IngressSettings, SecretSettings
+from .settings import PlatformSettings
+from .workloads import (
     TRAINING_SHM_SIZE,
     BatchSettings,
     InferenceSettings,

@@ -17,10 +17,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from components import validation
-from components.cluster import LOG_RETENTION_DAYS, ROLE_ARN_PATTERN
-from components.ingress import ACM_ARN_PATTERN
-from components.secrets import SECRET_ARN_PATTERN
+from .. import validation
+from ..cluster import LOG_RETENTION_DAYS, ROLE_ARN_PATTERN
+from ..ingress import ACM_ARN_PATTERN
+from ..secrets import SECRET_ARN_PATTERN
 
 NAMESPACE = "aiplatform"
 

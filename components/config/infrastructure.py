@@ -12,8 +12,17 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from components.cluster import SUPPORTED_KUBERNETES_VERSIONS
-from components.config._base import (
+from ..cluster import SUPPORTED_KUBERNETES_VERSIONS
+from ..network import validate_existing_network
+from ..nodegroups import (
+    GPU_AMI_TYPES,
+    GPU_INSTANCE_FAMILIES,
+    RESERVED_LABEL_PREFIXES,
+    SYSTEM_AMI_TYPES,
+    instance_family,
+    is_arm_instance,
+)
+from ._base import (
     AddonVersion,
     Arn,
     ChartVersion,
@@ -27,15 +36,6 @@ from components.config._base import (
     duplicates,
     raise_violations,
     unique_names,
-)
-from components.network import validate_existing_network
-from components.nodegroups import (
-    GPU_AMI_TYPES,
-    GPU_INSTANCE_FAMILIES,
-    RESERVED_LABEL_PREFIXES,
-    SYSTEM_AMI_TYPES,
-    instance_family,
-    is_arm_instance,
 )
 
 # -- network ---------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from pydantic import (
     ValidationError,
 )
 
-from components.config._base import NAMESPACE, ConfigError
-from components.config.settings import PlatformSettings
+from ._base import NAMESPACE, ConfigError
+from .settings import PlatformSettings
 
 # -- loading ---------------------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from components import validation
-from components.config._base import (
+from .. import validation
+from ._base import (
     AddonVersion,
     CertificateArn,
     DnsLabel,

@@ -10,16 +10,16 @@ from pydantic import (
     model_validator,
 )
 
-from components import validation
-from components.config._base import Model, Violation, raise_violations, unique_names
-from components.config.infrastructure import (
+from .. import validation
+from ._base import Model, Violation, raise_violations, unique_names
+from .infrastructure import (
     ChartSettings,
     ClusterSettings,
     GpuSettings,
     NetworkSettings,
     NodeGroupsSettings,
 )
-from components.config.services import (
+from .services import (
     MAX_CLUSTER_NAME_FOR_BUCKET,
     IngressSettings,
     NamespaceSettings,
@@ -27,7 +27,7 @@ from components.config.services import (
     SecretSettings,
     StorageSettings,
 )
-from components.config.workloads import InferenceSettings, TrainingSettings, WorkloadsSettings
+from .workloads import InferenceSettings, TrainingSettings, WorkloadsSettings
 
 # -- the whole platform ----------------------------------------------------------------------------
 

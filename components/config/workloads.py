@@ -10,8 +10,9 @@ from pydantic import (
     model_validator,
 )
 
-from components import validation
-from components.config._base import (
+from .. import validation
+from ..podspec import STATIC_AWS_CREDENTIAL_ENV
+from ._base import (
     ConfigKey,
     DnsLabel,
     EnvName,
@@ -26,7 +27,6 @@ from components.config._base import (
     raise_violations,
     unique_names,
 )
-from components.podspec import STATIC_AWS_CREDENTIAL_ENV
 
 # -- workloads -------------------------------------------------------------------------------------
 

@@ -3,14 +3,14 @@
 Each is a ComponentResource with a typed Args dataclass; the pod specs come from ``components.podspec``.
 """
 
-from components.podspec import Resources
-from components.workloads._common import AWS_CLI_IMAGE, FLUENT_BIT_IMAGE, WorkloadArgs
-from components.workloads.batch import (
+from ..podspec import Resources
+from ._common import AWS_CLI_IMAGE, FLUENT_BIT_IMAGE, WorkloadArgs
+from .batch import (
     BatchInferenceJob,
     BatchInferenceJobArgs,
     validate_cron_schedule,
 )
-from components.workloads.inference import (
+from .inference import (
     Autoscaling,
     InferenceService,
     InferenceServiceArgs,
@@ -19,7 +19,7 @@ from components.workloads.inference import (
     ModelStorage,
     model_reader_statements,
 )
-from components.workloads.training import SharedVolume, TrainingJob, TrainingJobArgs
+from .training import SharedVolume, TrainingJob, TrainingJobArgs
 
 __all__ = [
     "AWS_CLI_IMAGE",

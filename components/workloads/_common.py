@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import podspec, validation
-from components.iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity, policy_document
-from components.podspec import Resources
-from components.scheduling import Placement
+from .. import podspec, validation
+from ..iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity, policy_document
+from ..podspec import Resources
+from ..scheduling import Placement
 
 core = k8s.core.v1
 meta = k8s.meta.v1

@@ -9,11 +9,11 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import podspec, validation
-from components.iam import ServiceAccountRole, allow
-from components.podspec import Resources
-from components.routing import IngressRoute
-from components.workloads._common import (
+from .. import podspec, validation
+from ..iam import ServiceAccountRole, allow
+from ..podspec import Resources
+from ..routing import IngressRoute
+from ._common import (
     AWS_CLI_IMAGE,
     FLUENT_BIT_IMAGE,
     TMP_VOLUME,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import podspec, validation
-from components.workloads._common import (
+from .. import podspec, validation
+from ._common import (
     WorkloadArgs,
     common_errors,
     create_config,

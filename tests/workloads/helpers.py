@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pulumi_kubernetes as k8s
 
-from components.iam import WorkloadIdentity
-from components.scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Toleration
+from aiplatform.iam import WorkloadIdentity
+from aiplatform.scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Toleration
 
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC123"
 IRSA = WorkloadIdentity(

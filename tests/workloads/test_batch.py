@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from components.iam import allow
-from components.podspec import Resources
-from components.validation import cron_schedule_errors
-from components.validation import time_zone as time_zone_error
-from components.workloads import BatchInferenceJob, BatchInferenceJobArgs, validate_cron_schedule
+from aiplatform.iam import allow
+from aiplatform.podspec import Resources
+from aiplatform.validation import cron_schedule_errors
+from aiplatform.validation import time_zone as time_zone_error
+from aiplatform.workloads import BatchInferenceJob, BatchInferenceJobArgs, validate_cron_schedule
 from tests.workloads.helpers import (
     GPU_PLACEMENT,
     IRSA,

@@ -3,9 +3,9 @@ import json
 import pulumi
 import pytest
 
-from components.podspec import CONFIG_HASH_ANNOTATION, Resources, config_checksum
-from components.routing import IngressRoute
-from components.workloads import (
+from aiplatform.podspec import CONFIG_HASH_ANNOTATION, Resources, config_checksum
+from aiplatform.routing import IngressRoute
+from aiplatform.workloads import (
     Autoscaling,
     InferenceService,
     InferenceServiceArgs,

@@ -1,7 +1,7 @@
 import pytest
 
-from components.podspec import Resources
-from components.workloads import SharedVolume, TrainingJob, TrainingJobArgs
+from aiplatform.podspec import Resources
+from aiplatform.workloads import SharedVolume, TrainingJob, TrainingJobArgs
 from tests.workloads.helpers import (
     GPU_PLACEMENT,
     assert_k8s_children_use_provider,

@@ -1,0 +1,67 @@
+"""The library as others install it: one import name, and nothing that exists only in this repository."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import aiplatform
+
+PACKAGE_DIR = Path(aiplatform.__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+
+
+def _absolute_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, top-level module) of every absolute import in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module.split(".")[0]))
+    return found
+
+
+def _declared_import_names() -> set[str]:
+    """Import names of the library's dependencies and of what they depend on, as installed."""
+    by_dist: dict[str, set[str]] = {}
+    for top, dists in metadata.packages_distributions().items():
+        for dist in dists:
+            by_dist.setdefault(dist.lower().replace("_", "-"), set()).add(top)
+    names: set[str] = set()
+    pending = [r for r in metadata.requires("aiplatform") or []]
+    seen: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        if ";" in requirement and "extra" in requirement.split(";", 1)[1]:
+            continue
+        dist = requirement.split(";")[0].split("[")[0]
+        for stop in "<>=!~ ":
+            dist = dist.split(stop)[0]
+        dist = dist.strip().lower().replace("_", "-")
+        if dist in seen:
+            continue
+        seen.add(dist)
+        names |= by_dist.get(dist, set())
+        pending += metadata.requires(dist) or []
+    return names
+
+
+def test_the_package_is_the_components_folder_under_its_import_name():
+    assert PACKAGE_DIR == REPO_ROOT / "components"
+    assert aiplatform.__name__ == "aiplatform"
+    assert (PACKAGE_DIR / "py.typed").exists()
+
+
+def test_no_module_imports_a_name_that_exists_only_in_this_repository():
+    allowed = set(sys.stdlib_module_names) | _declared_import_names()
+    assert {"pulumi", "pulumi_aws", "pulumi_kubernetes", "pydantic", "yaml"} <= allowed
+    offending = [
+        f"{path.relative_to(REPO_ROOT)}:{line}: {name}"
+        for path in sorted(PACKAGE_DIR.rglob("*.py"))
+        for line, name in _absolute_imports(path)
+        if name not in allowed or name == "aiplatform"
+    ]
+    assert offending == [], "import these relatively or declare the dependency in pyproject.toml"
