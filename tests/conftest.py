@@ -13,7 +13,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from tools.mock_engine import PlatformMocks, RecordingMonitor
+from aiplatform.plan.mock_engine import PlatformMocks, RecordingMonitor
 
 # CI explores the same examples on every run, so a red build is reproducible; locally each run
 # explores new ones. HYPOTHESIS_PROFILE=ci reproduces CI's run.

@@ -6,7 +6,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from tools.runner import PROJECT_ROOT, read_stack_file
+from aiplatform.plan.runner import read_stack_file
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_ROOT / "__main__.py"
 
 STACKS = ("dev", "prod")
 

@@ -17,8 +17,8 @@ from aiplatform.cluster import (
     ExistingClusterArgs,
 )
 from aiplatform.kubeconfig import build_kubeconfig, region_from_arn
+from aiplatform.plan.mock_engine import PlatformMocks, RecordingMonitor
 from tests.conftest import is_secret, resolve
-from tools.mock_engine import PlatformMocks, RecordingMonitor
 
 ADMIN = "arn:aws:iam::123456789012:role/PlatformAdmin"
 DEPLOYER = "arn:aws:iam::123456789012:role/ci/Deployer"

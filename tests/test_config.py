@@ -344,7 +344,7 @@ def test_the_project_file_describes_every_section():
     import yaml
 
     from aiplatform.config import SECTIONS
-    from tools.runner import PROJECT_ROOT
+    from tests.stacks import PROJECT_ROOT
 
     project = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
     assert project["name"] == "aiplatform"

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from tools.cost import cost_report, estimate, gib, load_pricing
-from tools.mock_engine import Registration, short_hash
+from aiplatform.plan.cloud import short_hash
+from aiplatform.plan.cost import cost_report, estimate, gib, load_pricing
+from aiplatform.plan.mock_engine import Registration
 
 PRICING = {
     "as_of": "2025-06-01",

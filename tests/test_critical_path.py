@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tools.critical_path import (
+from aiplatform.plan.critical_path import (
     DEFAULT_MINUTES,
     component_waits,
     critical_path,
@@ -14,7 +14,7 @@ from tools.critical_path import (
     minutes,
     waits_for,
 )
-from tools.mock_engine import Registration
+from aiplatform.plan.mock_engine import Registration
 
 
 def reg(name, typ, deps=(), parent="", custom=True, provider="", **inputs) -> Registration:

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiplatform.config import ConfigError, PlatformSettings, parse_settings
-from tests.stacks import stack_config
+from aiplatform.plan import cli as plan_tool
+from aiplatform.plan.mock_engine import PlatformMocks, RecordingMonitor
+from aiplatform.plan.runner import run_program
+from tests.stacks import PROGRAM, stack_config
 from tests.strategies import committed, invalid_configs, mutated_configs
-from tools import plan as plan_tool
-from tools.mock_engine import PlatformMocks, RecordingMonitor
-from tools.runner import run_program
 
 PROBLEM_LINE = re.compile(r"^aiplatform:[^:\s]+([.\[].*?)?: .+", re.DOTALL)
 
@@ -57,14 +57,14 @@ def to_stack(sections: dict[str, Any], stack: str = "dev") -> dict[str, Any]:
 
 def run_whole_program(config: dict[str, Any]) -> RecordingMonitor:
     monitor = RecordingMonitor(PlatformMocks())
-    run_program(config, "hostile", monitor=monitor)
+    run_program(config, "hostile", program=PROGRAM, monitor=monitor)
     return monitor
 
 
 def assert_rejected_before_registering(config: dict[str, Any]) -> ConfigError:
     monitor = RecordingMonitor(PlatformMocks())
     with pytest.raises(ConfigError) as caught:
-        run_program(config, "hostile", monitor=monitor)
+        run_program(config, "hostile", program=PROGRAM, monitor=monitor)
     assert_well_formed(caught.value)
     assert monitor.registrations == []
     return caught.value

@@ -5,9 +5,9 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
+from aiplatform.plan.model import manifests
 from tests.program import planned
 from tests.stacks import STACKS, stack_config
-from tools.plan import manifests
 
 # Custom resources whose CRDs ship no schema with kubernetes-validate; checked by their own tests.
 NO_PUBLISHED_SCHEMA = {"ExternalSecret", "ClusterSecretStore", "PodMonitor"}

@@ -2,8 +2,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from aiplatform.plan.cloud import auto_name
+from aiplatform.plan.mock_engine import SECRET_PLACEHOLDER
 from tests.conftest import is_secret, resolve
-from tools.mock_engine import SECRET_PLACEHOLDER, auto_name
 
 
 def test_registrations_record_parent_provider_dependencies_and_redact_secrets(build, monitor):

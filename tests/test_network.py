@@ -16,8 +16,8 @@ from aiplatform.network import (
     plan_subnets,
     validate_existing_network,
 )
+from aiplatform.plan.cloud import ID_PREFIXES, short_hash
 from tests.conftest import resolve
-from tools.mock_engine import _ID_PREFIXES, short_hash
 
 PRIVATE_RANGES = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
@@ -184,7 +184,7 @@ def test_existing_network_errors_list_every_problem():
 
 def ids_of(monitor, typ):
     """Resource name -> id the mock engine gave it (ids are deterministic)."""
-    return {r.name: f"{_ID_PREFIXES[typ]}-{short_hash(typ, r.name, length=17)}" for r in monitor.of_type(typ)}
+    return {r.name: f"{ID_PREFIXES[typ]}-{short_hash(typ, r.name, length=17)}" for r in monitor.of_type(typ)}
 
 
 def assert_unique_urns(monitor):

@@ -65,3 +65,31 @@ def test_no_module_imports_a_name_that_exists_only_in_this_repository():
         if name not in allowed or name == "aiplatform"
     ]
     assert offending == [], "import these relatively or declare the dependency in pyproject.toml"
+
+
+def _plan_imports(path: Path) -> set[str]:
+    """The sibling modules of aiplatform.plan that a plan module imports, anywhere in the file."""
+    siblings = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            siblings |= {node.module} if node.module else {alias.name for alias in node.names}
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").startswith("aiplatform.plan.")
+        ):
+            siblings.add(node.module.split(".")[2])
+    return siblings
+
+
+def test_the_plan_modules_import_one_way():
+    plan_dir = PACKAGE_DIR / "plan"
+    graph = {p.stem: _plan_imports(p) for p in plan_dir.glob("*.py") if p.stem != "__main__"}
+    assert {"cloud", "mock_engine", "runner", "model", "cli"} <= set(graph)
+    order: list[str] = []  # a topological order exists exactly when there is no cycle
+    while len(order) < len(graph):
+        ready = sorted(m for m, deps in graph.items() if m not in order and deps <= set(order))
+        assert ready, f"import cycle among {sorted(set(graph) - set(order))}"
+        order += ready
+    assert order.index("cloud") < order.index("mock_engine") < order.index("model") < order.index("cli")
+    assert graph["cloud"] == set()

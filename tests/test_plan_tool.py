@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
+from aiplatform.plan import cli as plan_tool
+from aiplatform.plan import runner
 from tests.stacks import stack_config
-from tools import plan as plan_tool
-from tools import runner
 
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "custom", "provider", "dependencies", "inputs"}
 

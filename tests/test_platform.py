@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from aiplatform.config import ConfigError
+from aiplatform.plan.cli import plan as plan_stack
+from aiplatform.plan.mock_engine import PlatformMocks, RecordingMonitor
 from aiplatform.scheduling import GPU_TAINT
 from tests.program import plan_config, planned
 from tests.stacks import STACKS, stack_config
-from tools.mock_engine import PlatformMocks, RecordingMonitor
-from tools.plan import plan as plan_stack
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 

@@ -24,13 +24,13 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from aiplatform import policies as p
 from aiplatform import validation
 from aiplatform.config import ConfigError
-from policy import policies as p
+from aiplatform.plan import cli as plan_tool
+from aiplatform.plan.policy_report import evaluate, evaluate_stack, policy_report
 from tests.program import plan_config, planned
 from tests.stacks import stack_config
-from tools import plan as plan_tool
-from tools.policy_report import evaluate, evaluate_stack, policy_report
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
@@ -551,7 +551,7 @@ def test_the_pack_files_wire_the_policies_without_being_imported():
     assert len(calls) == 1
     keywords = {k.arg for k in calls[0].keywords}
     assert {"name", "enforcement_level", "policies"} <= keywords
-    assert "PolicyPack(" not in (POLICY_DIR / "policies.py").read_text()
+    assert "PolicyPack(" not in Path(p.__file__).read_text()
 
 
 # -- the committed stacks and the plan ------------------------------------------------------------

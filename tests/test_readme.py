@@ -6,7 +6,7 @@ import re
 
 from pulumi.runtime.config import set_all_config
 
-from tools.runner import PROJECT_ROOT
+from tests.stacks import PROJECT_ROOT
 
 
 def readme_example(marker: str) -> str:

@@ -32,7 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools.runner import PROJECT_ROOT, read_stack_file
+from aiplatform.plan.runner import read_stack_file
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SIZES = (1, 10, 100, 500)
 BASE_STACK = "prod"
@@ -156,7 +158,7 @@ def _warm_imports() -> float:
 
 
 def measure_program(services: int, bucket_name: str | None = None) -> dict[str, Any]:
-    from tools.runner import run_program
+    from aiplatform.plan.runner import run_program
 
     config = bench_config(services)
     if bucket_name:
@@ -164,7 +166,7 @@ def measure_program(services: int, bucket_name: str | None = None) -> dict[str, 
     imports = _warm_imports()
     logger = _quiet_logger()
     start = time.perf_counter()
-    run = run_program(config, f"bench-{services}", logger=logger)
+    run = run_program(config, f"bench-{services}", program=PROJECT_ROOT / "__main__.py", logger=logger)
     elapsed = time.perf_counter() - start
     return {
         "kind": "program",
@@ -176,7 +178,7 @@ def measure_program(services: int, bucket_name: str | None = None) -> dict[str, 
 
 
 def measure_floor(count: int, warm: bool = True) -> dict[str, Any]:
-    from tools.runner import run_program
+    from aiplatform.plan.runner import run_program
 
     imports = _warm_imports() if warm else 0.0
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:

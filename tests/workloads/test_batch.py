@@ -3,6 +3,7 @@ import json
 import pytest
 
 from aiplatform.iam import allow
+from aiplatform.plan.cloud import auto_name
 from aiplatform.podspec import Resources
 from aiplatform.validation import cron_schedule_errors
 from aiplatform.validation import time_zone as time_zone_error
@@ -18,7 +19,6 @@ from tests.workloads.helpers import (
     provider,
     volumes,
 )
-from tools.mock_engine import auto_name
 
 
 def args(**overrides) -> BatchInferenceJobArgs:

@@ -3,6 +3,7 @@ import json
 import pulumi
 import pytest
 
+from aiplatform.plan.cloud import auto_name
 from aiplatform.podspec import CONFIG_HASH_ANNOTATION, Resources, config_checksum
 from aiplatform.routing import IngressRoute
 from aiplatform.workloads import (
@@ -26,7 +27,6 @@ from tests.workloads.helpers import (
     provider,
     volumes,
 )
-from tools.mock_engine import auto_name
 
 CONFIG = {
     "log-level": "INFO",

@@ -1,5 +1,6 @@
 import pytest
 
+from aiplatform.plan.cloud import auto_name
 from aiplatform.podspec import Resources
 from aiplatform.workloads import SharedVolume, TrainingJob, TrainingJobArgs
 from tests.workloads.helpers import (
@@ -13,7 +14,6 @@ from tests.workloads.helpers import (
     provider,
     volumes,
 )
-from tools.mock_engine import auto_name
 
 INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from inspect import isawaitable
-from typing import TYPE_CHECKING
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -32,11 +31,9 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policy.policies import PACK_NAME, environment_of, policies_for
-from tools.mock_engine import Registration
-
-if TYPE_CHECKING:
-    from tools.plan import Plan, Report
+from ..policies import PACK_NAME, environment_of, policies_for
+from .mock_engine import Registration
+from .model import Plan, Report
 
 
 @dataclass(frozen=True)
@@ -155,8 +152,6 @@ def evaluate_stack(stack: str, registrations: Sequence[Registration]) -> list[Vi
 
 
 def policy_report(plan: Plan) -> Report:
-    from tools.plan import Report  # late: tools.plan imports this module for REPORTS
-
     environment = environment_of(plan.stack)
     policies = policies_for(environment)
     violations = evaluate(policies, plan.registrations)

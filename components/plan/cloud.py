@@ -1,28 +1,27 @@
-"""An offline stand-in for the Pulumi engine and the cloud.
+"""The simulated AWS cloud: the values only the cloud knows, made deterministic.
 
-``PlatformMocks`` answers resource registrations and invokes with plausible, deterministic values
-(ids, ARNs, endpoints, the OIDC issuer, availability zones, the account id), so the real program runs
-without credentials or network. ``RecordingMonitor`` keeps what the program sent for every resource:
-its parent, provider, dependencies and inputs, with Pulumi's secret marker still on secret values so
-they can be redacted exactly.
+Given a resource type, a name and its inputs, ``SimulatedCloud.create`` answers with the id and the
+outputs AWS would hand back (ids with the prefixes AWS uses, ARNs, the EKS endpoint and OIDC issuer,
+KMS key ids, bucket names, EFS DNS names); ``SimulatedCloud.invoke`` answers the data-source calls the
+platform makes (availability zones, caller identity, region, partition). Kubernetes objects get their
+``namespace/name`` ids and deterministic auto-names. The same input always gives the same answer.
+
+It imports nothing from Pulumi: the offline plan's mocks (``mock_engine``) answer from it, and so can any
+other stand-in for the cloud.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format
-from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
-
 ACCOUNT_ID = "123456789012"
-SECRET_PLACEHOLDER = "[secret]"
 
 # Prefixes AWS uses for the ids of EC2-style resources.
-_ID_PREFIXES = {
+ID_PREFIXES = {
     "aws:ec2/vpc:Vpc": "vpc",
     "aws:ec2/subnet:Subnet": "subnet",
     "aws:ec2/internetGateway:InternetGateway": "igw",
@@ -38,7 +37,7 @@ _ID_PREFIXES = {
 }
 
 # ARN resource kinds for the types whose ARN is not "<module>/<name>".
-_ARN_KINDS = {
+ARN_KINDS = {
     "aws:iam/role:Role": "role",
     "aws:iam/policy:Policy": "policy",
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "oidc-provider",
@@ -71,16 +70,16 @@ def auto_name(resource_name: str) -> str:
     return f"{resource_name}-{short_hash(resource_name, length=7)}"
 
 
-@dataclass
-class PlatformMocks(Mocks):
+@dataclass(frozen=True)
+class SimulatedCloud:
     """Plausible cloud answers for a region and account."""
 
     region: str = "us-east-1"
     account_id: str = ACCOUNT_ID
 
     # -- invokes -------------------------------------------------------------------------------
-    def call(self, args: MockCallArgs) -> dict:
-        token = args.token
+    def invoke(self, token: str, args: Mapping[str, Any] | None = None) -> dict:
+        """The result of a data-source call (camelCase, as the provider returns it)."""
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             letters = "abcdef"
             return {
@@ -103,8 +102,9 @@ class PlatformMocks(Mocks):
         return {}
 
     # -- resources -----------------------------------------------------------------------------
-    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
-        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+    def create(self, typ: str, name: str, inputs: Mapping[str, Any]) -> tuple[str, dict]:
+        """The id and the outputs (camelCase) of a resource created from ``inputs``."""
+        inputs = dict(inputs)
         if typ.startswith("kubernetes:"):
             return self._kubernetes(typ, name, inputs)
         if typ.startswith("aws:"):
@@ -137,11 +137,11 @@ class PlatformMocks(Mocks):
     def _aws(self, typ: str, name: str, inputs: dict) -> tuple[str, dict]:
         module = typ.split(":")[1].split("/")[0]
         physical = inputs.get("name") or inputs.get("bucket") or auto_name(name)
-        prefix = _ID_PREFIXES.get(typ)
+        prefix = ID_PREFIXES.get(typ)
         ident = f"{prefix}-{short_hash(typ, name, length=17)}" if prefix else physical
         region = "" if module in _GLOBAL_SERVICES else self.region
         account = "" if module == "s3" else self.account_id
-        kind = _ARN_KINDS.get(typ)
+        kind = ARN_KINDS.get(typ)
         arn_path = f"{kind}/{physical if not prefix else ident}" if kind else physical
         service = _ARN_SERVICES.get(module, module)
         if typ == "aws:secretsmanager/secret:Secret":
@@ -190,106 +190,3 @@ class PlatformMocks(Mocks):
         if typ == "aws:eks/nodeGroup:NodeGroup":
             return {"status": "ACTIVE", "resources": [{"autoscalingGroups": [{"name": f"eks-{physical}"}]}]}
         return {}
-
-
-def redact_secrets(value: Any) -> Any:
-    """Replace every value that carries Pulumi's secret marker with ``[secret]``.
-
-    Also turns whole numbers back into ints: the wire format (protobuf Struct) carries every number
-    as a double, and Kubernetes rejects ``replicas: 2.0``.
-    """
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return SECRET_PLACEHOLDER
-        return {k: redact_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_secrets(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _resource_ref(value: Any) -> Any:
-    """Resource references (a provider, a component passed as input) plan as their URN."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_resource_sig:
-            return value.get("urn")
-        return {k: _resource_ref(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resource_ref(v) for v in value]
-    return value
-
-
-@dataclass
-class Registration:
-    """What the program sent the engine for one resource."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str
-    custom: bool
-    provider: str
-    dependencies: list[str]
-    inputs: dict
-    protect: bool
-    retain_on_delete: bool
-    ignore_changes: list[str]
-    delete_before_replace: bool
-
-    def as_plan_entry(self) -> dict:
-        return {
-            "urn": self.urn,
-            "type": self.type,
-            "name": self.name,
-            "parent": self.parent,
-            "custom": self.custom,
-            "provider": self.provider,
-            "dependencies": self.dependencies,
-            "inputs": self.inputs,
-        }
-
-    @property
-    def provider_urn(self) -> str:
-        """The provider reference without its id suffix."""
-        return "::".join(self.provider.split("::")[:-1]) if self.provider else ""
-
-
-class RecordingMonitor(MockMonitor):
-    """A mock monitor that also records every registration as the engine would receive it."""
-
-    def __init__(self, mocks: Mocks):
-        super().__init__(mocks)
-        self.registrations: list[Registration] = []
-
-    def RegisterResource(self, request):  # noqa: N802 - the engine's method name
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
-            self.registrations.append(
-                Registration(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=request.parent,
-                    custom=bool(request.custom),
-                    provider=request.provider,
-                    dependencies=list(request.dependencies),
-                    inputs=_resource_ref(redact_secrets(raw)),
-                    protect=bool(request.protect),
-                    retain_on_delete=bool(request.retainOnDelete),
-                    ignore_changes=list(request.ignoreChanges),
-                    delete_before_replace=bool(request.deleteBeforeReplace),
-                )
-            )
-        return response
-
-    # Convenience lookups for tests and the plan.
-    def of_type(self, typ: str) -> list[Registration]:
-        return [r for r in self.registrations if r.type == typ]
-
-    def named(self, name: str) -> Registration:
-        matches = [r for r in self.registrations if r.name == name]
-        if len(matches) != 1:
-            raise KeyError(f"expected one resource named {name!r}, found {len(matches)}")
-        return matches[0]

@@ -22,9 +22,8 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from tools.mock_engine import SECRET_PLACEHOLDER, PlatformMocks, RecordingMonitor
+from .mock_engine import SECRET_PLACEHOLDER, PlatformMocks, RecordingMonitor
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "aiplatform"
 
 # What a `secure:` value plans as. The ciphertext is never decrypted, and the program sees a
@@ -150,7 +149,7 @@ async def _finish_pending_tasks() -> None:
 def run_program(
     config: Mapping[str, Any],
     stack: str,
-    program: Path = PROJECT_ROOT / "__main__.py",
+    program: Path = Path("__main__.py"),
     preview: bool = False,
     logger: logging.Logger | None = None,
     monitor: RecordingMonitor | None = None,

@@ -4,7 +4,7 @@ IDLE: every node group at its ``minSize`` (GPU groups at 0 where the stack allow
 node group at its ``maxSize``. Everything else (control plane, NAT gateways, load balancers, keys,
 secrets, storage) costs the same in both.
 
-Prices come from ``tools/pricing.json`` (dated, with its source and assumptions); quantities come
+Prices come from ``aiplatform/plan/pricing.json`` (dated, with its source and assumptions); quantities come
 from the registrations: node groups (``scalingConfig``, ``instanceTypes`` -- the first one --,
 ``capacityType``), their launch templates (root disk size), NAT gateways and their Elastic IPs, ALBs
 (one per ``alb.ingress.kubernetes.io/group.name``, one per ungrouped Ingress), NLBs (Services of type
@@ -19,12 +19,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tools.mock_engine import Registration, short_hash
-
-if TYPE_CHECKING:
-    from tools.plan import Plan, Report
+from .cloud import short_hash
+from .mock_engine import Registration
+from .model import Plan, Report
 
 PRICING_FILE = Path(__file__).with_name("pricing.json")
 GPU_AMI_MARKER = "NVIDIA"
@@ -273,14 +272,12 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
 
 
 def cost_report(plan: Plan) -> Report:
-    from tools.plan import Report
-
     pricing = load_pricing()
     est = estimate(plan.registrations, pricing)
     width = max((len(i.item) for i in est.items), default=10)
     lines = [
         f"ESTIMATE, USD/month, {pricing['region']} prices as of {pricing['as_of']} "
-        f"({pricing['hours_per_month']} h/month; tools/pricing.json)",
+        f"({pricing['hours_per_month']} h/month; aiplatform/plan/pricing.json)",
         f"{'item':<{width}}  {'idle':>10}  {'peak':>10}",
     ]
     for i in est.items:

@@ -33,12 +33,9 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from tools.mock_engine import Registration
-
-if TYPE_CHECKING:  # imported late at run time: tools.plan imports this module's report
-    from tools.plan import Plan, Report
+from .mock_engine import Registration
+from .model import Plan, Report
 
 # Typical minutes to create one resource of a type (ESTIMATES; see the module docstring).
 MINUTES: dict[str, float] = {
@@ -337,8 +334,6 @@ def _fmt(m: float) -> str:
 
 
 def critical_path_report(plan: Plan) -> Report:
-    from tools.plan import Report
-
     registrations = plan.registrations
     path = critical_path(registrations)
     waits = component_waits(registrations)

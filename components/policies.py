@@ -6,11 +6,12 @@ policy server only starts when ``policy/__main__.py`` constructs the ``PolicyPac
 
 Enforcement per environment has ONE source of truth, :func:`policies_for`: each policy carries its
 level outside prod, and ``PROD_LEVELS`` raises some of them in prod. Both the pack
-(``policy/__main__.py``) and the offline plan (``tools/policy_report.py``) call it.
+(``policy/__main__.py`` in the platform's repository) and the offline plan (``plan/policy_report.py``)
+call it.
 
-The pack is self-contained on purpose (``pulumi policy publish`` uploads only this folder), so the few
-rules it shares with ``components/validation.py`` (image references, durations, exact versions) are
-re-stated here; ``tests/test_policies.py`` checks that both agree.
+The module depends on pulumi-policy alone, not on the components it checks, so the few rules it shares
+with ``validation.py`` (image references, durations, exact versions) are re-stated here;
+``tests/test_policies.py`` checks that both agree.
 """
 
 from __future__ import annotations

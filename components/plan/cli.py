@@ -1,0 +1,98 @@
+"""The offline plan: run the real program under the mock engine and write what it would deploy.
+
+    python -m aiplatform.plan --stack dev
+    python -m aiplatform.plan --stack prod --config-file what-if.yaml --out build/what-if
+
+It plans the Pulumi project in the current directory (its ``__main__.py`` and ``Pulumi.<stack>.yaml``).
+
+Writes ``resources.json`` (every registered resource, secrets redacted), ``manifests.yaml`` (every
+Kubernetes object as the API server would receive it) and ``outputs.json`` (stack outputs, secrets
+redacted), then prints a summary and the reports in ``REPORTS``. Exit codes: 0 planned, 1 anything else
+failed, 2 invalid config or stack file, 3 planned but a report blocks the deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .cost import cost_report
+from .critical_path import critical_path_report
+from .model import Plan, Report
+from .policy_report import policy_report
+from .runner import StackFileError, read_stack_file, run_program
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BLOCKED = 0, 1, 2, 3
+
+# Each report reads a finished Plan; add one by appending its function here.
+REPORTS: list[Callable[[Plan], Report]] = [policy_report, critical_path_report, cost_report]
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def plan(
+    stack: str, config_file: Path | None = None, out_dir: Path | None = None, project_dir: Path | None = None
+) -> Plan:
+    """Plan ``stack`` of the project in ``project_dir`` (default: the current directory).
+
+    Raises ``StackFileError`` or the program's ``ConfigError`` on bad input.
+    """
+    project_dir = project_dir or Path.cwd()
+    config = read_stack_file(config_file or project_dir / f"Pulumi.{stack}.yaml")
+    collector = _WarningCollector()
+    logger = logging.getLogger("aiplatform.plan")
+    logger.propagate = False
+    logger.addHandler(collector)
+    try:
+        run = run_program(config, stack, program=project_dir / "__main__.py", logger=logger)
+    finally:
+        logger.removeHandler(collector)
+    return Plan(
+        stack=stack, out_dir=out_dir or project_dir / "build" / stack, run=run, warnings=collector.messages
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aiplatform.plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="dev", help="stack name (reads Pulumi.<stack>.yaml); default dev")
+    parser.add_argument("--config-file", type=Path, help="plan this stack file instead (a what-if config)")
+    parser.add_argument("--out", type=Path, help="output folder; default build/<stack>")
+    parser.add_argument(
+        "--project-dir", type=Path, help="the Pulumi project to plan; default the current directory"
+    )
+    args = parser.parse_args(argv)
+
+    from ..config import ConfigError  # imported late: the program's own error type
+
+    try:
+        result = plan(args.stack, args.config_file, args.out, args.project_dir)
+    except (StackFileError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as exc:  # noqa: BLE001 - the plan reports any failure as exit 1
+        traceback.print_exc()
+        print(f"error: planning failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    result.write()
+    print(result.summary())
+    reports = [make_report(result) for make_report in REPORTS]
+    for report in reports:
+        for name, content in report.files.items():
+            (result.out_dir / name).write_text(content, encoding="utf-8")
+        print(report.render())
+    return EXIT_BLOCKED if any(r.blocking for r in reports) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
