@@ -9,6 +9,9 @@ Secure by default:
 * every container gets ``runAsNonRoot``, no privilege escalation, a read-only root filesystem, all
   capabilities dropped and the ``RuntimeDefault`` seccomp profile;
 * every container has requests AND limits (limits default to the requests: predictable QoS);
+* no list the API server merges by key repeats a key: env names, ports, mount paths in a container;
+  container names, volume names, and the ports of containers running together in a pod. Server-side
+  apply rejects such a list (``duplicate entries for key``), so the builders refuse it first;
 * the pod does not mount the Kubernetes API token (``automountServiceAccountToken: false``). AWS access
   does not need it: IRSA and EKS Pod Identity inject their OWN projected token volume (audience
   ``sts.amazonaws.com`` / ``pods.eks.amazonaws.com``) through the EKS webhook, independent of this flag.
@@ -20,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -248,8 +252,9 @@ def container(
     ``ports`` maps port names to numbers (``{"http": 8000}``); ``restart_policy="Always"`` on an init
     container makes it a native sidecar. ``pre_stop_sleep_seconds`` keeps a stopping server serving
     while load balancers drop it from their targets (the kubelet's sleep action: no shell needed).
+    Raises ValueError when a keyed list repeats a key (``container_problems``).
     """
-    return core.ContainerArgs(
+    built = core.ContainerArgs(
         name=name,
         image=image,
         command=list(command) if command is not None else None,
@@ -273,9 +278,12 @@ def container(
         if pre_stop_sleep_seconds
         else None,
     )
+    refuse(container_problems(built))
+    return built
 
 
 FLUENT_BIT_CONFIG_KEY = "fluent-bit.conf"
+FLUENT_BIT_HTTP_PORT = 2020
 FLUENT_BIT_CONFIG_PATH = "/fluent-bit/etc/fluent-bit.conf"
 
 
@@ -286,7 +294,7 @@ def fluent_bit_config(
     output: Mapping[str, str] | None = None,
     flush_seconds: int = 5,
     log_level: str = "info",
-    http_port: int = 2020,
+    http_port: int = FLUENT_BIT_HTTP_PORT,
 ) -> str:
     """A fluent-bit (classic format) config: tail ``<log_path>/<pattern>``, send to ``output``.
 
@@ -338,7 +346,7 @@ def log_shipper_sidecar(
     config_volume: str,
     resources: Resources | None = None,
     name: str = "log-shipper",
-    http_port: int = 2020,
+    http_port: int = FLUENT_BIT_HTTP_PORT,
     native: bool = True,
 ) -> core.ContainerArgs:
     """A fluent-bit sidecar that tails the shared log emptyDir (read-only) and ships it.
@@ -463,6 +471,66 @@ def service_account_token_projection(
     )
 
 
+# -- keyed lists ---------------------------------------------------------------------------------
+# Server-side apply merges these lists by key and rejects a list that repeats one; the mock engine
+# never did, so the builders check what the API server would.
+
+
+def duplicates(values: Iterable[Any]) -> list[Any]:
+    """The values seen more than once, in first-seen order. Unknown values (Outputs) are not compared."""
+    counts = Counter(v for v in values if isinstance(v, (str, int, tuple)))
+    return [v for v, n in counts.items() if n > 1]
+
+
+def _port_key(port: core.ContainerPortArgs) -> str:
+    return f"{port.container_port}/{port.protocol or 'TCP'}"
+
+
+def container_problems(c: core.ContainerArgs) -> list[str]:
+    """Repeated env names, port names, port numbers or mount paths in one container."""
+    ports = c.ports or []
+    keyed = (
+        ("env name", [e.name for e in c.env or []]),
+        ("port name", [p.name for p in ports if p.name]),
+        ("port", [_port_key(p) for p in ports]),
+        ("mount path", [m.mount_path for m in c.volume_mounts or []]),
+    )
+    return [
+        f"container {c.name!r}: duplicate {what} {d!r}" for what, values in keyed for d in duplicates(values)
+    ]
+
+
+def pod_problems(spec: core.PodSpecArgs) -> list[str]:
+    """Every container's problems, then the pod's: container and volume names, mounts without a volume,
+    and ports shared by containers that run together (main containers and native sidecars share one
+    network namespace, so two of them cannot bind one port, and a named Service port would be ambiguous).
+    """
+    containers = [*(spec.init_containers or []), *spec.containers]
+    problems = [p for c in containers for p in container_problems(c)]
+    volumes = [v.name for v in spec.volumes or []]
+    problems += [f"pod: duplicate container name {d!r}" for d in duplicates(c.name for c in containers)]
+    problems += [f"pod: duplicate volume name {d!r}" for d in duplicates(volumes)]
+    problems += [
+        f"container {c.name!r}: mount {m.mount_path!r} names no volume of the pod ({m.name!r})"
+        for c in containers
+        for m in c.volume_mounts or []
+        if isinstance(m.name, str) and m.name not in volumes
+    ]
+    running = [c for c in spec.init_containers or [] if c.restart_policy == "Always"] + list(spec.containers)
+    for what, key in (("port name", lambda p: p.name), ("port", _port_key)):
+        # Each container's keys once: a repeat inside one container is reported above.
+        shared = duplicates(
+            k for c in running for k in dict.fromkeys(key(p) for p in c.ports or [] if key(p))
+        )
+        problems += [f"pod: {what} {d!r} is declared by two containers" for d in shared]
+    return problems
+
+
+def refuse(problems: Sequence[str]) -> None:
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 # -- pod -----------------------------------------------------------------------------------------
 
 
@@ -493,8 +561,11 @@ def pod_spec(
     termination_grace_period_seconds: int = 30,
     topology_spread_constraints: Sequence[core.TopologySpreadConstraintArgs] = (),
 ) -> core.PodSpecArgs:
-    """Assemble a pod: its own service account, no API token, placement from the node group's Placement."""
-    return core.PodSpecArgs(
+    """Assemble a pod: its own service account, no API token, placement from the node group's Placement.
+
+    Raises ValueError when a keyed list repeats a key or a mount names no volume (``pod_problems``).
+    """
+    spec = core.PodSpecArgs(
         containers=list(containers),
         init_containers=list(init_containers) or None,
         volumes=list(volumes) or None,
@@ -508,6 +579,8 @@ def pod_spec(
         termination_grace_period_seconds=termination_grace_period_seconds,
         topology_spread_constraints=list(topology_spread_constraints) or None,
     )
+    refuse(pod_problems(spec))
+    return spec
 
 
 def config_checksum(data: Mapping[str, Any]) -> str:

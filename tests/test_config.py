@@ -70,6 +70,51 @@ INVALID: list[tuple[str, Mutation, str]] = [
         _set("workloads.inference[2].env", {"OPENAI_API_KEY": "x"}),
         "aiplatform:workloads.inference[2].secretEnv[0].name: OPENAI_API_KEY is already set by env.OPENAI_API_KEY",
     ),
+    # Env names and mount paths the platform sets: the API server rejects a container repeating one.
+    (
+        "dev",
+        _set("workloads.inference[1].env", {"MODEL_DIR": "/models"}),
+        "aiplatform:workloads.inference[1].env.MODEL_DIR: MODEL_DIR is set by the platform from "
+        "modelStorage.mountPath: remove it",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.env", {"LOG_DIR": "/logs"}),
+        f"aiplatform:{INF0}.env.LOG_DIR: LOG_DIR is set by the platform from logShipper.logPath: remove it",
+    ),
+    (
+        "dev",
+        _set("workloads.training[0].env", {"JOB_COMPLETION_INDEX": "0"}),
+        "aiplatform:workloads.training[0].env.JOB_COMPLETION_INDEX: JOB_COMPLETION_INDEX is set by the "
+        "platform from the completion index: remove it",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.modelStorage.mountPath", "/var/log/app"),
+        f"aiplatform:{INF0}.logShipper.logPath: '/var/log/app' is already mounted for modelStorage.mountPath",
+    ),
+    (
+        "dev",
+        _set("workloads.inference[2].config.files[0].mountPath", "/tmp"),
+        "aiplatform:workloads.inference[2].config.files[0].mountPath: '/tmp' is already mounted for "
+        "the writable /tmp",
+    ),
+    (
+        "dev",
+        _set("workloads.training[0].sharedStorageMountPath", "/dev/shm"),
+        "aiplatform:workloads.training[0].sharedStorageMountPath: '/dev/shm' is already mounted for "
+        "the 2Gi shared memory",
+    ),
+    (
+        "dev",
+        _set("workloads.batch[0].configMountPath", "/tmp"),
+        "aiplatform:workloads.batch[0].configMountPath: '/tmp' is already mounted for the writable /tmp",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.port", 2020),
+        f"aiplatform:{INF0}.port: 2020 is the log shipper's port (a pod's containers share ports)",
+    ),
     (
         "dev",
         _drop("workloads.inference[1].modelFetch"),

@@ -177,7 +177,7 @@ def test_valid_mutations_run_the_whole_program(mutate):
 
 def test_a_valid_mutation_of_the_committed_dev_stack_runs_the_whole_program():
     sections = committed("dev")
-    sections["workloads"]["inference"][1]["env"]["NOTE"] = "ünïcødé 🔥 " * 100
+    sections["workloads"]["inference"][1]["env"] = {"NOTE": "ünïcødé 🔥 " * 100}
     sections["nodeGroups"]["gpu"][0]["labels"] = {"team.example.com/owner": "ml"}
     assert run_whole_program(to_stack(sections)).registrations
 
@@ -292,6 +292,12 @@ BUGS: list[tuple[str, Callable[[dict[str, Any]], None], type[BaseException]]] = 
      lambda c: c["network"].__setitem__("existing", {"vpcId": "vpc-12345678",
                                                      "publicSubnetIds": ["subnet-11111111", "subnet-22222222"],
                                                      "privateSubnetIds": ["subnet-11111111", "subnet-22222222"]}),
+     ValueError),
+    ("env MODEL_DIR, which the platform sets from modelStorage (the API server rejects the repeat)",
+     lambda c: _svc(c).update({"env": {"MODEL_DIR": "/models"}, "modelFetch": {"prefix": "models/m"},
+                               "modelStorage": {"mountPath": "/models"}}), ValueError),
+    ("config file mounted at /tmp, which the platform mounts",
+     lambda c: _svc(c).__setitem__("config", {"data": {"a": "1"}, "files": [{"key": "a", "mountPath": "/tmp"}]}),
      ValueError),
     ("trailing newline in a DNS-1123 name is accepted ('$' of re.match) and registered",
      lambda c: _svc(c).__setitem__("name", "svc\n"), pytest.fail.Exception),

@@ -68,3 +68,42 @@ def test_the_reference_ai_workloads_are_in_the_manifests(stack):
     text = repr(documents)
     assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     assert not [d for d in documents if d["kind"] == "Secret"]
+
+
+def _pod_specs(node):
+    """Every pod spec inside a manifest (Deployments, Jobs, CronJobs' job templates...)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            yield node
+        for value in node.values():
+            yield from _pod_specs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _pod_specs(value)
+
+
+def _repeated(keys) -> list:
+    keys = list(keys)
+    return sorted({k for k in keys if keys.count(k) > 1})
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_list_the_api_server_merges_by_key_repeats_a_key(stack):
+    """Server-side apply rejects e.g. ``env: duplicate entries for key [name="MODEL_DIR"]``."""
+    problems, pods = [], 0
+    for document in manifests(planned(stack).registrations):
+        for pod in _pod_specs(document):
+            pods += 1
+            where = f"{document['kind']}/{document['metadata']['name']}"
+            containers = [*pod.get("initContainers", []), *pod["containers"]]
+            keyed = [("container name", [c["name"] for c in containers])]
+            keyed.append(("volume name", [v["name"] for v in pod.get("volumes", [])]))
+            for c in containers:
+                keyed += [
+                    (f"{c['name']} env", [e["name"] for e in c.get("env", [])]),
+                    (f"{c['name']} port", [(p["containerPort"], p["protocol"]) for p in c.get("ports", [])]),
+                    (f"{c['name']} mount path", [m["mountPath"] for m in c.get("volumeMounts", [])]),
+                ]
+            problems += [f"{where}: {what} {_repeated(keys)}" for what, keys in keyed if _repeated(keys)]
+    assert problems == []
+    assert pods == 5

@@ -180,3 +180,72 @@ def test_config_checksum_is_order_independent_and_changes_with_data():
     assert a == podspec.config_checksum({"b": "2", "a": "1"})
     assert a != podspec.config_checksum({"a": "1", "b": "3"})
     assert len(a) == 64
+
+
+# -- keyed lists: what server-side apply would reject --------------------------------------------
+
+
+def test_container_refuses_repeated_env_names_ports_and_mount_paths():
+    with pytest.raises(ValueError) as info:
+        podspec.container(
+            "server",
+            "repo/app:1.0",
+            resources=SMALL,
+            ports={"http": 8000, "metrics": 8000},
+            env=[podspec.env_value("MODEL_DIR", "/models"), podspec.env_value("MODEL_DIR", "/models")],
+            volume_mounts=[podspec.mount("model", "/models"), podspec.mount("cache", "/models")],
+        )
+    assert str(info.value) == (
+        "container 'server': duplicate env name 'MODEL_DIR'; "
+        "container 'server': duplicate port '8000/TCP'; "
+        "container 'server': duplicate mount path '/models'"
+    )
+
+
+def test_container_problems_read_any_container_args():
+    hand_made = podspec.core.ContainerArgs(
+        name="app",
+        ports=[
+            podspec.core.ContainerPortArgs(name="http", container_port=80),
+            podspec.core.ContainerPortArgs(name="http", container_port=81),
+            podspec.core.ContainerPortArgs(container_port=81, protocol="UDP"),
+        ],
+    )
+    assert podspec.container_problems(hand_made) == ["container 'app': duplicate port name 'http'"]
+
+
+def _pod(containers, init=(), volumes=()):
+    return podspec.pod_spec(containers, init_containers=init, volumes=volumes, service_account_name="sa")
+
+
+def test_pod_refuses_repeated_container_and_volume_names_and_mounts_without_a_volume():
+    app = podspec.container(
+        "app", "repo/app:1.0", resources=SMALL, volume_mounts=[podspec.mount("tmp", "/tmp")]
+    )
+    init = podspec.container(
+        "app", "repo/init:1.0", resources=SMALL, volume_mounts=[podspec.mount("cache", "/c")]
+    )
+    tmp = podspec.empty_dir_volume("tmp", "1Gi")
+    with pytest.raises(ValueError) as info:
+        _pod([app], init=[init], volumes=[tmp, tmp])
+    assert str(info.value) == (
+        "pod: duplicate container name 'app'; "
+        "pod: duplicate volume name 'tmp'; "
+        "container 'app': mount '/c' names no volume of the pod ('cache')"
+    )
+    assert _pod([app], volumes=[tmp]).containers == [app]
+
+
+def test_containers_running_together_cannot_share_a_port():
+    server = podspec.container("server", "repo/app:1.0", resources=SMALL, ports={"http": 2020})
+    sidecar = podspec.container(
+        "shipper", "repo/flb:1.0", resources=SMALL, ports={"http": 2020}, restart_policy="Always"
+    )
+    with pytest.raises(ValueError) as info:
+        _pod([server], init=[sidecar])
+    assert str(info.value) == (
+        "pod: port name 'http' is declared by two containers; pod: port '2020/TCP' is declared by two containers"
+    )
+    # A plain init container has finished before the server starts: its port is not shared.
+    one_shot = podspec.container("warmup", "repo/app:1.0", resources=SMALL, ports={"http": 2020})
+    assert len(_pod([server], init=[one_shot]).init_containers) == 1

@@ -11,7 +11,10 @@ from pydantic import (
 )
 
 from .. import validation
-from ..podspec import STATIC_AWS_CREDENTIAL_ENV
+from ..podspec import FLUENT_BIT_HTTP_PORT, STATIC_AWS_CREDENTIAL_ENV
+from ..workloads._common import CONFIG_MOUNT_PATH, TMP_PATH
+from ..workloads.inference import LOG_DIR_ENV, MODEL_DIR_ENV
+from ..workloads.training import INDEX_ENV, SHM_PATH
 from ._base import (
     ConfigKey,
     DnsLabel,
@@ -27,6 +30,8 @@ from ._base import (
     raise_violations,
     unique_names,
 )
+
+Path = tuple[str | int, ...]
 
 # -- workloads -------------------------------------------------------------------------------------
 
@@ -111,19 +116,45 @@ class WorkloadBase(Model):
     resources: ResourceSettings = ResourceSettings()
     gpu: GpuRequest | None = None
 
+    def platform_env(self) -> dict[str, str]:
+        """Env vars the platform sets on the main container, and what it sets them from."""
+        return {}
+
+    def platform_mounts(self) -> dict[str, str]:
+        """Mount paths of the main container that no key sets, and what they hold."""
+        return {TMP_PATH: "the writable /tmp"}
+
+    def mounts(self) -> list[tuple[Path, str]]:
+        """``(key path, mount path)`` of every mount the user's keys set on the main container."""
+        if self.config is None:
+            return []
+        if not self.config.files:
+            return [(("config",), CONFIG_MOUNT_PATH)]
+        first = {f.mountPath: i for i, f in reversed(list(enumerate(self.config.files)))}
+        return [(("config", "files", i, "mountPath"), path) for path, i in first.items()]
+
     @model_validator(mode="after")
     def _environment(self) -> WorkloadBase:
+        """Env names and mount paths are merge keys: the API server rejects a container repeating one."""
         found: list[Violation] = []
         sources = [(("env", n), n) for n in self.env]
         sources += [(("config", "env", n), n) for n in (self.config.env if self.config else {})]
         sources += [(("secretEnv", i, "name"), ref.name) for i, ref in enumerate(self.secretEnv)]
-        seen: dict[str, tuple[str | int, ...]] = {}
+        platform = self.platform_env()
+        seen: dict[str, Path] = {}
         for path, env in sources:
             if env in STATIC_AWS_CREDENTIAL_ENV:
                 found.append((path, f"{env}: no static AWS keys; pods get AWS access from their IAM role"))
-            if env in seen:
+            if env in platform:
+                found.append((path, f"{env} is set by the platform from {platform[env]}: remove it"))
+            elif env in seen:
                 found.append((path, f"{env} is already set by {'.'.join(map(str, seen[env]))}"))
             seen.setdefault(env, path)
+        mounted = dict(self.platform_mounts())
+        for path, mount_path in self.mounts():
+            if mount_path in mounted:
+                found.append((path, f"'{mount_path}' is already mounted for {mounted[mount_path]}"))
+            mounted.setdefault(mount_path, ".".join(map(str, path)))
         raise_violations(found)
         return self
 
@@ -191,9 +222,29 @@ class InferenceSettings(WorkloadBase):
     autoscaling: Autoscaling | None = None
     ingress: Route | None = None
 
+    def platform_env(self) -> dict[str, str]:
+        env = {}
+        if self.modelStorage:
+            env[MODEL_DIR_ENV] = "modelStorage.mountPath"
+        if self.logShipper:
+            env[LOG_DIR_ENV] = "logShipper.logPath"
+        return env
+
+    def mounts(self) -> list[tuple[Path, str]]:
+        mounts = super().mounts()
+        if self.modelStorage:
+            mounts.append((("modelStorage", "mountPath"), self.modelStorage.mountPath))
+        if self.logShipper:
+            mounts.append((("logShipper", "logPath"), self.logShipper.logPath))
+        return mounts
+
     @model_validator(mode="after")
     def _storage(self) -> InferenceSettings:
         found: list[Violation] = []
+        if self.logShipper and self.port == FLUENT_BIT_HTTP_PORT:
+            found.append(
+                (("port",), f"{self.port} is the log shipper's port (a pod's containers share ports)")
+            )
         if self.autoscaling and self.autoscaling.customMetrics and self.metricsPath is None:
             found.append((("metricsPath",), "custom metrics come from scraping the server: set metricsPath"))
         if self.modelFetch and not self.modelStorage:
@@ -232,13 +283,23 @@ class TrainingSettings(WorkloadBase):
     activeDeadlineSeconds: int = Field(default=86400, ge=60)
     sharedStorageMountPath: Annotated[str, Field(pattern=r"^/")] | None = None
 
+    def platform_env(self) -> dict[str, str]:
+        return {INDEX_ENV: "the completion index"}
+
+    def platform_mounts(self) -> dict[str, str]:
+        return {**super().platform_mounts(), SHM_PATH: f"the {TRAINING_SHM_SIZE} shared memory"}
+
+    def mounts(self) -> list[tuple[Path, str]]:
+        mounts = super().mounts()
+        if self.sharedStorageMountPath:
+            mounts.append((("sharedStorageMountPath",), self.sharedStorageMountPath))
+        return mounts
+
     @model_validator(mode="after")
     def _parallel(self) -> TrainingSettings:
         found: list[Violation] = []
         if self.parallelism > self.completions:
             found.append((("parallelism",), f"must be <= completions ({self.completions})"))
-        if "JOB_COMPLETION_INDEX" in self.env:
-            found.append((("env", "JOB_COMPLETION_INDEX"), "is set from the completion index: remove it"))
         memory = validation.quantity_value(self.resources.limits.memory)
         if memory <= validation.quantity_value(TRAINING_SHM_SIZE):
             found.append(
@@ -258,6 +319,11 @@ class BatchSettings(WorkloadBase):
     backoffLimit: int = Field(default=2, ge=0, le=100)
     activeDeadlineSeconds: int = Field(default=14400, ge=60)
     configMountPath: Annotated[str, Field(pattern=r"^/")] = "/config"
+
+    def mounts(self) -> list[tuple[Path, str]]:
+        if self.config is not None and not self.config.files:
+            return [(("configMountPath",), self.configMountPath)]
+        return super().mounts()
 
     @model_validator(mode="after")
     def _name_length(self) -> BatchSettings:

@@ -29,6 +29,8 @@ meta = k8s.meta.v1
 FLUENT_BIT_IMAGE = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
 PART_OF = "aiplatform"
+CONFIG_MOUNT_PATH = "/app/config"  # where config files go unless told otherwise
+TMP_PATH = "/tmp"  # a writable emptyDir, since the root filesystem is read-only
 
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -60,7 +62,7 @@ class WorkloadArgs:
     config_data: Mapping[str, str] | None = None
     config_env: Mapping[str, str] = field(default_factory=dict)
     config_files: Sequence[str] | Mapping[str, str] | None = None
-    config_mount_path: str = "/app/config"
+    config_mount_path: str = CONFIG_MOUNT_PATH
     config_map_name: str | None = None
     secret_env: Sequence[tuple[str, str, str]] = ()
     depends_on: Sequence[pulumi.Resource] = ()
@@ -89,8 +91,20 @@ def standard_labels(name: str, component: str, extra: Mapping[str, str] = ()) ->
     }
 
 
-def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -> list[str]:
-    """Every problem with the shared inputs, as ``field: message`` lines."""
+def common_errors(
+    name: str,
+    args: WorkloadArgs,
+    *,
+    max_name_length: int = 63,
+    platform_env: Mapping[str, str] = {},
+    mounts: Sequence[tuple[str, str]] = (),
+) -> list[str]:
+    """Every problem with the shared inputs, as ``field: message`` lines.
+
+    ``platform_env`` maps the env vars the workload sets itself to the field that sets them, and
+    ``mounts`` lists its own ``(field, mount path)``: a user entry repeating one is an error (the API
+    server rejects a container whose env names or mount paths repeat).
+    """
     errors: list[str] = []
     if not _DNS1035.fullmatch(name) or len(name) > max_name_length:
         errors.append(
@@ -106,11 +120,10 @@ def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -
     if not args.tmp_size or validation.quantity(args.tmp_size):
         errors.append(f"tmp_size: {args.tmp_size!r} is not a Kubernetes quantity")
 
-    seen: dict[str, str] = {}
-    env_sources = [(n, "env") for n in args.env]
-    env_sources += [(n, "config_env") for n in args.config_env]
-    env_sources += [(entry[0] if entry else "", "secret_env") for entry in args.secret_env]
-    for env_name, source in env_sources:
+    env_sources = [("env", n) for n in args.env]
+    env_sources += [("config_env", n) for n in args.config_env]
+    env_sources += [("secret_env", entry[0] if entry else "") for entry in args.secret_env]
+    for source, env_name in env_sources:
         if not _ENV_NAME.fullmatch(env_name):
             errors.append(f"{source}: {env_name!r} is not a valid environment variable name")
         if env_name in podspec.STATIC_AWS_CREDENTIAL_ENV:
@@ -118,12 +131,13 @@ def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -
                 f"{source}.{env_name}: static AWS credentials are not allowed; give the workload an "
                 "IAM role (identity + aws_policy_statements)"
             )
-        if env_name in seen:
-            errors.append(f"{source}.{env_name}: already set by {seen[env_name]}")
-        seen.setdefault(env_name, source)
+    set_by = [(field_name, env_name) for env_name, field_name in platform_env.items()]
+    set_by += [(f"{source}.{env_name}", env_name) for source, env_name in env_sources]
+    errors += repeats(set_by, "already set by")
     for index, entry in enumerate(args.secret_env):
         if len(entry) != 3 or not all(isinstance(p, str) and p for p in entry):
             errors.append(f"secret_env[{index}]: must be (ENV_NAME, secret_name, key), got {entry!r}")
+    errors += repeats([*workload_mounts(args), *mounts], "mount path {value!r} is already used by")
 
     data = args.config_data
     if data is None:
@@ -147,6 +161,27 @@ def common_errors(name: str, args: WorkloadArgs, *, max_name_length: int = 63) -
     if args.aws_policy_statements and args.identity is None:
         errors.append("aws_policy_statements: need identity (how the pod gets AWS credentials)")
     return errors
+
+
+def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[str]:
+    """``field: <message> <first field>`` for every source whose value an earlier source already has.
+
+    ``sources`` are ``(field, value)`` in order; ``message`` may use ``{value}``.
+    """
+    seen: dict[str, str] = {}
+    found = []
+    for source, value in sources:
+        if value in seen:
+            found.append(f"{source}: {message.format(value=value)} {seen[value]}")
+        seen.setdefault(value, source)
+    return found
+
+
+def workload_mounts(args: WorkloadArgs) -> list[tuple[str, str]]:
+    """``(field, mount path)`` of what every workload's main container mounts: /tmp, the config files."""
+    mounts = [("tmp_size (the writable /tmp)", TMP_PATH)] if args.read_only_root_filesystem else []
+    field_name = "config_files" if args.config_files else "config_mount_path"
+    return mounts + [(field_name, directory) for directory in config_file_directories(args)]
 
 
 def gpu_errors(gpus: int, placement: Placement | None) -> list[str]:
@@ -276,7 +311,7 @@ def main_container(
 ) -> core.ContainerArgs:
     mounts = [*config.mounts, *extra_mounts]
     if args.read_only_root_filesystem:
-        mounts.append(podspec.mount(TMP_VOLUME, "/tmp"))
+        mounts.append(podspec.mount(TMP_VOLUME, TMP_PATH))
     return podspec.container(
         container_name,
         args.image,

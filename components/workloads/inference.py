@@ -33,6 +33,9 @@ core = k8s.core.v1
 meta = k8s.meta.v1
 
 MODEL_VOLUME = "model"
+# Env vars the server gets from the component: where the model and the log directory are mounted.
+MODEL_DIR_ENV = "MODEL_DIR"
+LOG_DIR_ENV = "LOG_DIR"
 LOG_VOLUME = "logs"
 LOG_CONFIG_VOLUME = "log-shipper-config"
 
@@ -131,8 +134,23 @@ def model_reader_statements(
     return statements
 
 
+def model_storage(args: InferenceServiceArgs) -> ModelStorage | None:
+    """The model volume: as given, or the default emptyDir when only a model source is."""
+    return args.model_storage or (ModelStorage() if args.model else None)
+
+
 def validate_inference_args(name: str, args: InferenceServiceArgs) -> list[str]:
-    errors = common_errors(name, args)
+    storage = model_storage(args)
+    platform_env, mounts = {}, []
+    if storage is not None:
+        platform_env[MODEL_DIR_ENV] = "model_storage.mount_path"
+        mounts.append(("model_storage.mount_path", storage.mount_path))
+    if args.log_shipping is not None:
+        platform_env[LOG_DIR_ENV] = "log_shipping.log_path"
+        mounts.append(("log_shipping.log_path", args.log_shipping.log_path))
+    errors = common_errors(name, args, platform_env=platform_env, mounts=mounts)
+    if args.log_shipping is not None and args.port == podspec.FLUENT_BIT_HTTP_PORT:
+        errors.append(f"port: {args.port} is the log shipper's port (a pod's containers share its ports)")
     for field_name in ("port", "service_port"):
         value = getattr(args, field_name)
         if not 1 <= value <= 65535:
@@ -294,11 +312,11 @@ class InferenceService(pulumi.ComponentResource):
                 )
             )
             extra_mounts.append(podspec.mount(LOG_VOLUME, shipping.log_path))
-            extra_env.append(podspec.env_value("LOG_DIR", shipping.log_path))
+            extra_env.append(podspec.env_value(LOG_DIR_ENV, shipping.log_path))
 
         # Model: fetched by an init container into a volume the server mounts read-only.
         self.model_pvc = None
-        storage = args.model_storage or (ModelStorage() if args.model else None)
+        storage = model_storage(args)
         if storage is not None:
             if storage.kind == "pvc":
                 self.model_pvc = core.PersistentVolumeClaim(
@@ -332,7 +350,7 @@ class InferenceService(pulumi.ComponentResource):
                     )
                 )
             extra_mounts.append(podspec.mount(MODEL_VOLUME, storage.mount_path, read_only=True))
-            extra_env.append(podspec.env_value("MODEL_DIR", storage.mount_path))
+            extra_env.append(podspec.env_value(MODEL_DIR_ENV, storage.mount_path))
 
         server = main_container(
             "server",

@@ -26,6 +26,7 @@ meta = k8s.meta.v1
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 SHARED_VOLUME = "shared"
 SHM_VOLUME = "dshm"
+SHM_PATH = "/dev/shm"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +65,10 @@ class TrainingJobArgs(WorkloadArgs):
 
 
 def validate_training_args(name: str, args: TrainingJobArgs) -> list[str]:
-    errors = common_errors(name, args)
+    mounts = [("shm_size (/dev/shm)", SHM_PATH)] if args.shm_size is not None else []
+    if args.shared_volume is not None:
+        mounts.append(("shared_volume.mount_path", args.shared_volume.mount_path))
+    errors = common_errors(name, args, platform_env={INDEX_ENV: "the completion index"}, mounts=mounts)
     if args.completions < 1:
         errors.append("completions: must be >= 1")
     if not 1 <= args.parallelism <= max(args.completions, 1):
@@ -100,8 +104,6 @@ def validate_training_args(name: str, args: TrainingJobArgs) -> list[str]:
                 )
         except ValueError as exc:
             errors.append(f"shm_size: {exc}")
-    if INDEX_ENV in args.env:
-        errors.append(f"env.{INDEX_ENV}: set by the component from the completion index")
     return errors
 
 
@@ -149,7 +151,7 @@ class TrainingJob(pulumi.ComponentResource):
         mounts: list[core.VolumeMountArgs] = []
         if args.shm_size is not None:
             volumes.append(podspec.empty_dir_volume(SHM_VOLUME, args.shm_size, medium="Memory"))
-            mounts.append(podspec.mount(SHM_VOLUME, "/dev/shm"))
+            mounts.append(podspec.mount(SHM_VOLUME, SHM_PATH))
         if args.shared_volume is not None:
             shared = args.shared_volume
             volumes.append(podspec.pvc_volume(SHARED_VOLUME, shared.claim_name, read_only=shared.read_only))

@@ -361,3 +361,31 @@ def test_tolerates_unknowns_in_preview(monitor):
     pulumi.runtime.set_mocks(monitor.mocks, project="aiplatform", stack="test", preview=True, monitor=monitor)
     _sync_await(run_pulumi_func(lambda: InferenceService("llama", args())))
     assert monitor.of_type("kubernetes:apps/v1:Deployment")
+
+
+def test_env_mounts_and_ports_the_service_sets_itself_cannot_be_given_again():
+    """MODEL_DIR twice made the API server reject the Deployment: every such repeat is an argument error."""
+    bad = args(
+        env={"MODEL_DIR": "/models", "LOG_DIR": "/logs"},
+        config_files={"config.json": "/mnt/models"},
+        port=2020,
+        log_shipping=LogShipping(log_path="/tmp"),
+    )
+    with pytest.raises(ValueError) as info:
+        InferenceService("llama", bad)
+    assert str(info.value).splitlines() == [
+        "InferenceService 'llama' has invalid arguments:",
+        "  - env.MODEL_DIR: already set by model_storage.mount_path",
+        "  - env.LOG_DIR: already set by log_shipping.log_path",
+        "  - model_storage.mount_path: mount path '/mnt/models' is already used by config_files",
+        "  - log_shipping.log_path: mount path '/tmp' is already used by tmp_size (the writable /tmp)",
+        "  - port: 2020 is the log shipper's port (a pod's containers share its ports)",
+    ]
+
+
+def test_the_model_dir_reaches_the_server_once(build, monitor):
+    build(lambda: InferenceService("llama", args()))
+    server = container(pod_of(monitor), "server")
+    names = [e["name"] for e in server["env"]]
+    assert names.count("MODEL_DIR") == 1 and len(names) == len(set(names))
+    assert env(server)["MODEL_DIR"] == {"name": "MODEL_DIR", "value": "/mnt/models"}

@@ -139,3 +139,21 @@ def test_training_validation():
         "gpus: > 0 needs a placement",
     ):
         assert fragment in message, fragment
+
+
+def test_env_and_mounts_the_job_sets_itself_cannot_be_given_again():
+    bad = args(
+        env={"JOB_COMPLETION_INDEX": "0"},
+        secret_env=[("JOB_COMPLETION_INDEX", "huggingface", "token")],
+        shared_volume=SharedVolume(claim_name="datasets", mount_path="/dev/shm"),
+        config_data={"epochs": "10"},
+        config_files={"epochs": "/tmp"},
+    )
+    with pytest.raises(ValueError) as info:
+        TrainingJob("sweep", bad)
+    assert str(info.value).splitlines()[1:] == [
+        "  - env.JOB_COMPLETION_INDEX: already set by the completion index",
+        "  - secret_env.JOB_COMPLETION_INDEX: already set by the completion index",
+        "  - config_files: mount path '/tmp' is already used by tmp_size (the writable /tmp)",
+        "  - shared_volume.mount_path: mount path '/dev/shm' is already used by shm_size (/dev/shm)",
+    ]
