@@ -34,6 +34,14 @@ from .ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
 from .network import ExistingNetwork, Network, NetworkArgs
 from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, placement_for
 from .observability import CustomMetricRule, MetricsStack, MetricsStackArgs
+from .outputs import (
+    CONTRACT_VERSION,
+    KUBECONFIG,
+    NamespaceOutputs,
+    NodeGroupOutputs,
+    RouteOutputs,
+    SharedClaimOutputs,
+)
 from .podspec import Resources
 from .scheduling import Placement, Taint
 from .secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
@@ -289,10 +297,15 @@ class AiPlatform(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _namespaces(self) -> dict[str, TeamNamespace]:
-        ingress_ports: dict[str, set[int]] = {}
+    def _ingress_ports(self) -> dict[str, tuple[int, ...]]:
+        """Per tenant namespace, the pod ports its network policies admit ingress traffic to."""
+        ports: dict[str, set[int]] = {}
         for w in self.settings.workloads.inference:
-            ingress_ports.setdefault(w.namespace, set()).add(w.port)
+            ports.setdefault(w.namespace, set()).add(w.port)
+        return {ns.name: tuple(sorted(ports.get(ns.name, ()))) or (8080,) for ns in self.settings.namespaces}
+
+    def _namespaces(self) -> dict[str, TeamNamespace]:
+        ingress_ports = self._ingress_ports()
         namespaces = {}
         for ns in self.settings.namespaces:
             quota = ns.quota
@@ -311,7 +324,7 @@ class AiPlatform(pulumi.ComponentResource):
                     ingress_sources=self.settings.ingress.controller,
                     vpc_cidr=self.settings.network.vpcCidr,
                     ingress_controller_namespace=NGINX_NAMESPACE,
-                    ingress_ports=tuple(sorted(ingress_ports.get(ns.name, ()))) or (8080,),
+                    ingress_ports=ingress_ports[ns.name],
                     egress_to_monitoring=self.settings.observability.enabled,
                 ),
                 opts=self._child,
@@ -572,18 +585,42 @@ class AiPlatform(pulumi.ComponentResource):
 
     # -- outputs ---------------------------------------------------------------------------------
     def exports(self) -> dict[str, Any]:
-        """Stack outputs: identifiers operators need; the kubeconfig only as a secret."""
+        """Stack outputs: the contract a team's program reads (``outputs.PlatformOutputs``), then the
+        identifiers operators need. The kubeconfig only as a secret."""
+        identity = self.cluster.identity
+        shared = self.settings.storage.sharedFileSystem
+        observability = self.settings.observability
+        specs = [system_node_group(self.settings)] if self.managed else []
         outputs: dict[str, Any] = {
+            "contractVersion": CONTRACT_VERSION,
             "clusterName": self.cluster.name,
-            "kubeconfig": pulumi.Output.secret(self.cluster.kubeconfig),
-            "secretArns": self.secrets.secret_arns,
-            "ingressClass": self.ingress.class_name,
+            KUBECONFIG: pulumi.Output.secret(self.cluster.kubeconfig),
+            "region": self.region,
+            "identityMode": identity.mode,
+            "oidcProviderArn": identity.oidc_provider_arn,
+            "oidcIssuerUrl": identity.oidc_issuer_url,
+            "namespaces": {
+                name: NamespaceOutputs(ingress_ports=ports).export()
+                for name, ports in self._ingress_ports().items()
+            },
             "modelBucket": self.model_bucket.bucket,
+            "modelBucketKmsKeyArn": self.model_bucket.kms_key_arn,
+            "ingressClass": self.ingress.class_name,
+            "ingressRoutes": RouteOutputs.from_settings(self.ingress.settings).export(),
+            "sharedClaim": SharedClaimOutputs(
+                namespace=shared.namespace, claim_name=shared.claimName
+            ).export()
+            if self.shared_storage is not None
+            else None,
+            "nodeGroups": {
+                s.name: NodeGroupOutputs.from_spec(s).export() for s in [*specs, *self._gpu_specs]
+            },
+            "customMetrics": [m.name for m in observability.customMetrics] if observability.enabled else [],
+            "secretArns": self.secrets.secret_arns,
         }
         if self.network is not None:
             outputs["vpcId"] = self.network.vpc_id
             outputs["privateSubnetIds"] = self.network.private_subnet_ids
         if isinstance(self.cluster, EksCluster):
             outputs["clusterEndpoint"] = self.cluster.endpoint
-            outputs["oidcProviderArn"] = self.cluster.oidc_provider_arn
         return outputs

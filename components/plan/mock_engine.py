@@ -9,7 +9,8 @@ still on secret values so they can be redacted exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
@@ -21,12 +22,22 @@ from .cloud import ACCOUNT_ID, SimulatedCloud
 SECRET_PLACEHOLDER = "[secret]"
 
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+ANY_STACK = "*"
+
+
 @dataclass
 class PlatformMocks(Mocks):
-    """Pulumi's mock interface, answered by the simulated cloud of a region and account."""
+    """Pulumi's mock interface, answered by the simulated cloud of a region and account.
+
+    ``stack_outputs`` are what a ``StackReference`` reads: outputs by stack name (``org/project/stack``),
+    or under ``ANY_STACK`` for every referenced stack. Values that are ``[secret]`` (as the plan writes
+    secret outputs) come back as secret outputs; an unknown stack has no outputs.
+    """
 
     region: str = "us-east-1"
     account_id: str = ACCOUNT_ID
+    stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def cloud(self) -> SimulatedCloud:
@@ -36,7 +47,14 @@ class PlatformMocks(Mocks):
         return self.cloud.invoke(args.token, args.args)
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(str(args.inputs.get("name") or args.name))
         return self.cloud.create(args.typ, args.name, args.inputs)
+
+    def _stack_reference(self, stack: str) -> tuple[str, dict]:
+        outputs = dict(self.stack_outputs.get(stack, self.stack_outputs.get(ANY_STACK, {})))
+        secret = sorted(name for name, value in outputs.items() if value == SECRET_PLACEHOLDER)
+        return stack, {"name": stack, "outputs": outputs, "secretOutputNames": secret}
 
 
 def redact_secrets(value: Any) -> Any:

@@ -1,0 +1,280 @@
+"""The platform's stack outputs as a contract: the names it exports and the typed values a team reads.
+
+The platform exports these names (``AiPlatform.exports``); a team's program reads them back with one
+line and gets typed values, not loose strings::
+
+    platform = PlatformOutputs.from_stack("org/aiplatform/prod")
+    cluster = platform.kubernetes_provider()
+    route = platform.route("summarizer.example.com")
+
+The field names are snake_case in Python and camelCase in the stack (``cluster_name`` is exported as
+``clusterName``). A platform that changes a name or a shape raises ``CONTRACT_VERSION``; new names may
+be added without it, and a reader ignores names it does not know.
+
+The values are plain data read from the StackReference while the program runs (placement, routes and
+IAM policies are built from them), except the kubeconfig, which stays a secret ``Output``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi.runtime.sync_await import _sync_await
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .iam import IdentityMode, WorkloadIdentity, allow
+from .ingress import ControllerKind, RouteSettings, Scheme
+from .nodegroups import NodeGroupSpec, node_labels, node_taints, placement_for
+from .routing import IngressRoute
+from .scheduling import GPU_RESOURCE, Placement, Taint, TaintEffect
+from .workloads import ModelSource, SharedVolume, model_reader_statements
+
+CONTRACT_VERSION = 1
+KUBECONFIG = "kubeconfig"  # the one secret output: read as an Output, never as plain data
+
+
+class PlatformOutputsError(ValueError):
+    """The referenced stack's outputs do not fulfil the contract (missing, malformed or secret)."""
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore", strict=False
+    )
+
+    def export(self) -> dict[str, Any]:
+        """The stack-output form (camelCase keys)."""
+        return self.model_dump(by_alias=True, mode="json")
+
+
+class TaintOutput(_Contract):
+    key: str
+    value: str
+    effect: TaintEffect = "NoSchedule"
+
+    def taint(self) -> Taint:
+        return Taint(key=self.key, value=self.value, effect=self.effect)
+
+
+class NodeGroupOutputs(_Contract):
+    """One node group: how its nodes are labelled and tainted, and what a pod needs to land there."""
+
+    role: Literal["system", "gpu"]
+    labels: dict[str, str]
+    node_selector: dict[str, str]
+    taints: tuple[TaintOutput, ...] = ()
+    instance_types: tuple[str, ...] = ()
+    accelerator: str | None = None
+    gpus_per_node: int = 0
+
+    @classmethod
+    def from_spec(cls, spec: NodeGroupSpec) -> NodeGroupOutputs:
+        placement = placement_for(spec)
+        return cls(
+            role=spec.role,
+            labels=node_labels(spec),
+            node_selector=dict(placement.node_selector),
+            taints=tuple(TaintOutput(key=t.key, value=t.value, effect=t.effect) for t in node_taints(spec)),
+            instance_types=spec.instance_types,
+            accelerator=spec.accelerator,
+            gpus_per_node=spec.gpus_per_node,
+        )
+
+    def placement(self) -> Placement:
+        """Node selector and tolerations for this group (the GPU resource too, on GPU groups)."""
+        return Placement(
+            node_selector=dict(self.node_selector),
+            tolerations=tuple(t.taint().toleration() for t in self.taints),
+            gpu_resource=GPU_RESOURCE if self.role == "gpu" else None,
+        )
+
+
+class NamespaceOutputs(_Contract):
+    """A tenant namespace; its network policies admit ingress traffic to ``ingress_ports`` only."""
+
+    ingress_ports: tuple[int, ...] = ()
+
+
+class RouteOutputs(_Contract):
+    """What ``IngressController.route`` needs, so a team builds the same Ingress the platform would."""
+
+    controller: ControllerKind
+    scheme: Scheme
+    certificate_arn: str | None = None
+    tls_secret_name: str | None = None
+    ssl_policy: str
+    group_name: str
+    require_tls: bool
+
+    @classmethod
+    def from_settings(cls, settings: RouteSettings) -> RouteOutputs:
+        return cls.model_validate(settings.__dict__)
+
+    def settings(self) -> RouteSettings:
+        return RouteSettings(**self.model_dump())
+
+
+class SharedClaimOutputs(_Contract):
+    """The shared ReadWriteMany claim (EFS): mountable by pods of ``namespace`` only."""
+
+    namespace: str
+    claim_name: str
+
+
+class PlatformOutputs(_Contract):
+    """The outputs a team needs to deploy onto the platform, typed. Read them with ``from_stack``."""
+
+    contract_version: int
+    cluster_name: str
+    region: str
+    identity_mode: IdentityMode
+    oidc_provider_arn: str | None = None
+    oidc_issuer_url: str | None = None
+    namespaces: dict[str, NamespaceOutputs]
+    model_bucket: str
+    model_bucket_kms_key_arn: str
+    ingress_class: str
+    ingress_routes: RouteOutputs
+    shared_claim: SharedClaimOutputs | None = None
+    node_groups: dict[str, NodeGroupOutputs]
+    custom_metrics: tuple[str, ...] = ()
+    # Not part of the exported document: the kubeconfig is read separately, as a secret Output.
+    kubeconfig: Any = Field(default=None, exclude=True)
+
+    # -- reading ---------------------------------------------------------------------------------
+    @classmethod
+    def from_stack(cls, stack_name: str, opts: pulumi.ResourceOptions | None = None) -> PlatformOutputs:
+        """Read the outputs of the platform stack ``stack_name`` (``org/project/stack``).
+
+        The StackReference is read while the program runs (the SDK's own synchronous wait, as for
+        its invokes): node selectors, routes and IAM policies need the plain values.
+        """
+        reference = pulumi.StackReference(stack_name, opts=opts)
+        values = _sync_await(reference.outputs.future()) or {}
+        secret = set(_sync_await(reference.secret_output_names.future()) or ())
+        kubeconfig = pulumi.Output.secret(reference.get_output(KUBECONFIG))
+        return cls.from_values(stack_name, values, secret_names=secret, kubeconfig=kubeconfig)
+
+    @classmethod
+    def from_values(
+        cls,
+        stack_name: str,
+        values: Mapping[str, Any],
+        secret_names: Sequence[str] = (),
+        kubeconfig: pulumi.Input[str] | None = None,
+    ) -> PlatformOutputs:
+        """Check and type a stack's outputs; ``PlatformOutputsError`` lists every problem at once."""
+        problems = []
+        if not values:
+            problems.append("the stack has no outputs (is it deployed, or planned with --stack-outputs?)")
+        if KUBECONFIG not in values:
+            problems.append(f"{KUBECONFIG}: missing")
+        plain = {name for name in cls._exported_names() if name != KUBECONFIG}
+        problems += [
+            f"{name}: is a secret; the contract reads it as plain data"
+            for name in sorted(plain & set(secret_names))
+        ]
+        version = values.get("contractVersion")
+        if values and version != CONTRACT_VERSION:
+            problems.append(
+                f"contractVersion: {version!r}, but this library (aiplatform) reads version {CONTRACT_VERSION}; "
+                "use the library release that matches the platform"
+            )
+        if not problems:
+            try:
+                parsed = cls.model_validate({k: v for k, v in values.items() if k != KUBECONFIG})
+            except ValidationError as exc:
+                problems += [_problem(error) for error in exc.errors()]
+            else:
+                return parsed.model_copy(update={"kubeconfig": pulumi.Output.secret(kubeconfig)})
+        raise PlatformOutputsError(f"stack {stack_name}:\n  " + "\n  ".join(problems))
+
+    @classmethod
+    def _exported_names(cls) -> set[str]:
+        return {f.alias or name for name, f in cls.model_fields.items() if not f.exclude} | {KUBECONFIG}
+
+    # -- typed values for components -------------------------------------------------------------
+    def kubernetes_provider(
+        self, name: str = "platform", opts: pulumi.ResourceOptions | None = None
+    ) -> k8s.Provider:
+        """The provider every Kubernetes resource of the team's program takes (``provider=``)."""
+        return k8s.Provider(name, kubeconfig=self.kubeconfig, opts=opts)
+
+    @property
+    def workload_identity(self) -> WorkloadIdentity:
+        """IAM roles for the team's pods trust the platform's OIDC provider (or Pod Identity)."""
+        return WorkloadIdentity(
+            mode=self.identity_mode,
+            cluster_name=self.cluster_name,
+            oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer_url=self.oidc_issuer_url,
+        )
+
+    def namespace(self, name: str) -> str:
+        """``name``, checked to be one of the platform's tenant namespaces."""
+        return _known("namespace", name, self.namespaces)
+
+    def placement(self, node_group: str) -> Placement:
+        """Node selector and tolerations that land a pod on ``node_group`` (and only there)."""
+        return self.node_groups[_known("node group", node_group, self.node_groups)].placement()
+
+    def route(
+        self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None
+    ) -> IngressRoute:
+        """What an Ingress for ``host`` needs on the platform's controller (class, annotations, TLS)."""
+        return self.ingress_routes.settings().route(host, path, tls, health_check_path)
+
+    def model_source(self, prefix: str, **kwargs: Any) -> ModelSource:
+        """Models under ``prefix`` of the platform's bucket (read-only access to that prefix only)."""
+        return ModelSource(
+            bucket=self.model_bucket,
+            prefix=prefix,
+            kms_key_arn=self.model_bucket_kms_key_arn,
+            region=self.region,
+            **kwargs,
+        )
+
+    def bucket_access(self, prefix: str, write: bool = False) -> list[dict[str, Any]]:
+        """IAM statements for ``prefix`` of the platform's bucket: read, and with ``write`` also put objects
+        (encrypted with the bucket's key). Nothing outside the prefix."""
+        statements = model_reader_statements(self.model_bucket, prefix, self.model_bucket_kms_key_arn)
+        if write:
+            statements += [
+                allow(["s3:PutObject"], [f"arn:aws:s3:::{self.model_bucket}/{prefix.strip('/')}/*"]),
+                allow(["kms:GenerateDataKey"], [self.model_bucket_kms_key_arn]),
+            ]
+        return statements
+
+    def shared_volume(
+        self, namespace: str, mount_path: str = "/mnt/shared", read_only: bool = False
+    ) -> SharedVolume:
+        """The shared claim, for a pod in ``namespace`` (a claim is only mountable in its own namespace)."""
+        claim = self.shared_claim
+        if claim is None:
+            raise PlatformOutputsError("shared_claim: the platform has no shared file system")
+        if namespace != claim.namespace:
+            raise PlatformOutputsError(
+                f"shared_claim: {claim.claim_name} lives in namespace {claim.namespace!r}, not {namespace!r}"
+            )
+        return SharedVolume(claim_name=claim.claim_name, mount_path=mount_path, read_only=read_only)
+
+    def metric(self, name: str) -> str:
+        """``name``, checked to be a custom metric the platform's adapter serves to HPAs."""
+        return _known("custom metric", name, self.custom_metrics)
+
+
+def _known(kind: str, name: str, known: Mapping[str, Any] | Sequence[str]) -> str:
+    if name not in known:
+        raise PlatformOutputsError(
+            f"{kind} {name!r} is not on the platform; it has: {', '.join(sorted(known)) or 'none'}"
+        )
+    return name
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    path = ".".join(str(part) for part in error["loc"])
+    return f"{path}: {error['msg']}"
