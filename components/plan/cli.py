@@ -17,14 +17,16 @@ import argparse
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .cost import cost_report
 from .critical_path import critical_path_report
+from .mock_engine import ANY_STACK
 from .model import Plan, Report
 from .policy_report import policy_report
-from .runner import StackFileError, read_stack_file, run_program
+from .runner import StackFileError, read_project, read_stack_file, read_stack_outputs, run_program
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BLOCKED = 0, 1, 2, 3
 
@@ -42,25 +44,47 @@ class _WarningCollector(logging.Handler):
 
 
 def plan(
-    stack: str, config_file: Path | None = None, out_dir: Path | None = None, project_dir: Path | None = None
+    stack: str,
+    config_file: Path | None = None,
+    out_dir: Path | None = None,
+    project_dir: Path | None = None,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
     """Plan ``stack`` of the project in ``project_dir`` (default: the current directory).
 
+    ``stack_outputs`` answer the program's StackReferences, by stack name or ``"*"`` for any.
     Raises ``StackFileError`` or the program's ``ConfigError`` on bad input.
     """
     project_dir = project_dir or Path.cwd()
+    project = read_project(project_dir)
     config = read_stack_file(config_file or project_dir / f"Pulumi.{stack}.yaml")
     collector = _WarningCollector()
     logger = logging.getLogger("aiplatform.plan")
     logger.propagate = False
     logger.addHandler(collector)
     try:
-        run = run_program(config, stack, program=project_dir / "__main__.py", logger=logger)
+        run = run_program(
+            config,
+            stack,
+            program=project.program,
+            logger=logger,
+            project=project.name,
+            stack_outputs=stack_outputs,
+        )
     finally:
         logger.removeHandler(collector)
     return Plan(
         stack=stack, out_dir=out_dir or project_dir / "build" / stack, run=run, warnings=collector.messages
     )
+
+
+def _stack_outputs(values: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--stack-outputs [STACK=]FILE`` values: outputs by referenced stack (``*``: any stack)."""
+    by_stack = {}
+    for value in values:
+        stack, _, file = value.rpartition("=")
+        by_stack[stack or ANY_STACK] = read_stack_outputs(Path(file))
+    return by_stack
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,13 +95,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--project-dir", type=Path, help="the Pulumi project to plan; default the current directory"
     )
+    parser.add_argument(
+        "--stack-outputs",
+        action="append",
+        default=[],
+        metavar="[STACK=]FILE",
+        help="outputs.json of a planned stack, read by the program's StackReference to STACK (or to any "
+        "stack); repeat for several",
+    )
     args = parser.parse_args(argv)
 
     from ..config import ConfigError  # imported late: the program's own error type
+    from ..outputs import PlatformOutputsError
 
     try:
-        result = plan(args.stack, args.config_file, args.out, args.project_dir)
-    except (StackFileError, ConfigError) as exc:
+        outputs = _stack_outputs(args.stack_outputs)
+        result = plan(args.stack, args.config_file, args.out, args.project_dir, outputs)
+    except (StackFileError, ConfigError, PlatformOutputsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - the plan reports any failure as exit 1

@@ -88,9 +88,13 @@ class Plan:
     def summary(self) -> str:
         by_urn = {r.urn: r for r in self.registrations}
 
+        roots = [r for r in self.registrations if r.parent not in by_urn]
+        one_root = len(roots) == 1
+
         def top_component(r: Registration) -> str:
-            # Group by the platform's direct children (network, cluster, ...).
-            while r.parent in by_urn and by_urn[r.parent].parent in by_urn:
+            # Group by the outermost components; under a single root (the platform), by its children
+            # (network, cluster, ...).
+            while r.parent in by_urn and (not one_root or by_urn[r.parent].parent in by_urn):
                 r = by_urn[r.parent]
             return f"{r.name} ({r.type})"
 

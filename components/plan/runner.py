@@ -83,6 +83,42 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     return config
 
 
+@dataclass(frozen=True)
+class Project:
+    """What ``Pulumi.yaml`` says about the program: its name and where its entry point is."""
+
+    name: str
+    program: Path
+
+
+def read_project(project_dir: Path) -> Project:
+    """The project in ``project_dir``: ``name``, and ``main`` (a folder with ``__main__.py``, or a file)."""
+    path = project_dir / "Pulumi.yaml"
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StackFileError(f"{path}: cannot read the project file ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path}: not valid YAML: {_one_line(exc)}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("name"), str):
+        raise StackFileError(f"{path}: a project file is a mapping with a 'name:'")
+    main = project_dir / str(document.get("main") or ".")
+    return Project(name=document["name"], program=main / "__main__.py" if main.suffix != ".py" else main)
+
+
+def read_stack_outputs(path: Path) -> dict[str, Any]:
+    """Stack outputs as the plan writes them (``outputs.json``), to answer a StackReference."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StackFileError(f"{path}: cannot read the stack outputs ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise StackFileError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path}: stack outputs are a JSON object of output names to values")
+    return document
+
+
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
 
@@ -153,17 +189,22 @@ def run_program(
     preview: bool = False,
     logger: logging.Logger | None = None,
     monitor: RecordingMonitor | None = None,
+    project: str = PROJECT_NAME,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ProgramRun:
-    """Run ``program`` under the mock engine with ``config``; raise what the program raises.
+    """Run ``program`` of ``project`` under the mock engine with ``config``; raise what it raises.
 
-    Pass ``monitor`` to inspect what was registered even when the program fails.
+    ``stack_outputs`` answer the program's StackReferences (see ``PlatformMocks``). Pass ``monitor`` to
+    inspect what was registered even when the program fails.
     """
     values, secret_keys = runtime_config(config)
     set_all_config(values, secret_keys)
-    monitor = monitor or RecordingMonitor(PlatformMocks(region=region_of(config)))
+    monitor = monitor or RecordingMonitor(
+        PlatformMocks(region=region_of(config), stack_outputs=dict(stack_outputs or {}))
+    )
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=PROJECT_NAME, stack=stack, preview=preview, monitor=monitor, logger=logger
+        monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor, logger=logger
     )
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))

@@ -1,0 +1,185 @@
+"""The team project in examples/team-service, planned on top of the prod platform's planned outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+import yaml
+
+from aiplatform.plan import cli as plan_tool
+from aiplatform.plan.model import Plan
+from aiplatform.plan.policy_report import policy_report
+from tests.program import planned
+from tests.stacks import PROJECT_ROOT
+
+TEAM = PROJECT_ROOT / "examples" / "team-service"
+
+
+@cache
+def team_plan() -> Plan:
+    outputs = planned("prod").outputs
+    return plan_tool.plan("prod", project_dir=TEAM, stack_outputs={"acme/aiplatform/prod": outputs})
+
+
+def registered(typ: str) -> list:
+    return [r for r in team_plan().registrations if r.type == typ]
+
+
+def test_the_team_deploys_a_server_a_nightly_job_and_a_sweep_onto_the_platform():
+    kinds = sorted(m["kind"] for m in team_plan_manifests())
+    for kind in (
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "Job",
+        "CronJob",
+        "Service",
+        "PodMonitor",
+    ):
+        assert kind in kinds
+    # Nothing of the platform itself: no cluster, network, node group or chart.
+    assert not [
+        r for r in team_plan().registrations if r.type.startswith(("aws:eks", "aws:ec2", "kubernetes:helm"))
+    ]
+
+
+def team_plan_manifests() -> list[dict]:
+    from aiplatform.plan.model import manifests
+
+    return manifests(team_plan().registrations)
+
+
+def test_every_kubernetes_object_goes_to_the_platform_cluster_through_its_secret_kubeconfig():
+    (provider,) = registered("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    k8s = [r for r in team_plan().registrations if r.custom and r.type.startswith("kubernetes:")]
+    assert k8s and all(r.provider_urn == provider.urn for r in k8s)
+
+
+def test_the_team_roles_trust_the_platform_oidc_provider_for_exactly_their_service_accounts():
+    outputs = planned("prod").outputs
+    issuer = outputs["oidcIssuerUrl"].removeprefix("https://")
+    subjects = set()
+    for role in registered("aws:iam/role:Role"):
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"Federated": outputs["oidcProviderArn"]}
+        assert statement["Condition"]["StringEquals"][f"{issuer}:aud"] == "sts.amazonaws.com"
+        subjects.add(statement["Condition"]["StringEquals"][f"{issuer}:sub"])
+    assert subjects == {
+        "system:serviceaccount:ml-serving:summarizer",
+        "system:serviceaccount:ml-serving:summarizer-nightly",
+    }
+
+
+def test_the_model_comes_from_the_team_prefix_of_the_platform_bucket():
+    bucket = planned("prod").outputs["modelBucket"]
+    (deployment,) = [m for m in team_plan_manifests() if m["kind"] == "Deployment"]
+    (fetch,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    assert f"s3://{bucket}/teams/search/summarizer/model" in fetch["args"]
+    for policy in registered("aws:iam/rolePolicy:RolePolicy"):
+        for statement in json.loads(policy.inputs["policy"])["Statement"]:
+            for resource in statement["Resource"]:
+                assert resource.startswith(
+                    (f"arn:aws:s3:::{bucket}/teams/search/summarizer/", "arn:aws:kms:")
+                ) or (
+                    resource == f"arn:aws:s3:::{bucket}"
+                    and statement["Condition"]["StringLike"]["s3:prefix"][0].startswith(
+                        "teams/search/summarizer/"
+                    )
+                )
+
+
+def test_the_server_scales_on_a_metric_the_platform_serves_and_lands_on_its_gpu_group():
+    platform = planned("prod").outputs
+    manifests = {m["kind"]: m for m in team_plan_manifests()}
+    metrics = manifests["HorizontalPodAutoscaler"]["spec"]["metrics"]
+    assert [m["pods"]["metric"]["name"] for m in metrics if m["type"] == "Pods"] == ["requests_per_second"]
+    assert "requests_per_second" in platform["customMetrics"]
+    pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == platform["nodeGroups"]["gpu-inference"]["nodeSelector"]
+    assert [t["key"] for t in pod["tolerations"]] == ["nvidia.com/gpu"]
+    (server,) = [c for c in pod["containers"] if c["name"] == "server"]
+    port = server["ports"][0]["containerPort"]
+    assert (
+        port in platform["namespaces"]["ml-serving"]["ingressPorts"]
+    )  # the namespace admits the ALB's traffic
+
+
+def test_the_route_is_the_platform_controller_with_tls_at_its_load_balancer():
+    platform = planned("prod").outputs
+    (ingress,) = [m for m in team_plan_manifests() if m["kind"] == "Ingress"]
+    assert ingress["spec"]["ingressClassName"] == platform["ingressClass"]
+    assert ingress["spec"]["rules"][0]["host"] == "summarizer.example.com"
+    annotations = ingress["metadata"]["annotations"]
+    assert (
+        annotations["alb.ingress.kubernetes.io/certificate-arn"]
+        == platform["ingressRoutes"]["certificateArn"]
+    )
+    assert annotations["alb.ingress.kubernetes.io/group.name"] == platform["ingressRoutes"]["groupName"]
+
+
+def test_the_sweep_mounts_the_shared_claim_in_its_namespace_on_the_spot_gpu_group():
+    (job,) = [m for m in team_plan_manifests() if m["kind"] == "Job"]
+    assert job["metadata"]["namespace"] == "ml-training"
+    assert (job["spec"]["completions"], job["spec"]["parallelism"], job["spec"]["completionMode"]) == (
+        8,
+        2,
+        "Indexed",
+    )
+    pod = job["spec"]["template"]["spec"]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == ["training-shared"]
+    assert {t["key"] for t in pod["tolerations"]} == {"nvidia.com/gpu", "aiplatform.io/spot"}
+
+
+def test_the_team_plan_passes_the_policy_pack_in_prod():
+    report = policy_report(team_plan())
+    document = json.loads(report.files["policy.json"])
+    assert document["environment"] == "prod"
+    assert [v for v in document["violations"] if v["level"] == "mandatory"] == []
+    assert not report.blocking
+
+
+def test_the_cli_plans_the_team_project_and_without_the_platform_outputs_exits_2(tmp_path, capsys):
+    outputs = tmp_path / "platform.json"
+    outputs.write_text(json.dumps(planned("prod").outputs), encoding="utf-8")
+    args = ["--stack", "prod", "--project-dir", str(TEAM), "--out", str(tmp_path / "team")]
+    assert plan_tool.main([*args, "--stack-outputs", str(outputs)]) == 0
+    written = (tmp_path / "team" / "resources.json").read_text()
+    assert '"kubeconfig": "[secret]"' in written
+    capsys.readouterr()
+    assert plan_tool.main(args) == 2
+    err = capsys.readouterr().err
+    assert "stack acme/aiplatform/prod:" in err and "--stack-outputs" in err and "Traceback" not in err
+
+
+def test_the_team_project_is_a_small_program_that_pins_what_the_platform_pins():
+    program = (TEAM / "__main__.py").read_text(encoding="utf-8")
+    code = [line for line in program.split('"""', 2)[2].splitlines() if line.strip()]
+    assert len(code) <= 60
+    assert (
+        "aiplatform"
+        in yaml.safe_load((TEAM / "Pulumi.prod.yaml").read_text())["config"]["team-service:platformStack"]
+    )
+
+    def pins(path):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return {
+            m[1]: m[2] for line in lines if (m := re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", line.strip()))
+        }
+
+    team, platform = pins(TEAM / "requirements.txt"), pins(PROJECT_ROOT / "requirements.txt")
+    assert team and all(platform[name] == version for name, version in team.items())
+    assert "../.." in (TEAM / "requirements.txt").read_text().splitlines()
+
+
+def test_the_kubeconfig_read_from_the_platform_stays_a_secret_in_every_file(tmp_path):
+    outputs = dict(planned("prod").outputs, kubeconfig="apiVersion: v1\nclusters: [kubeconfig-canary-7d1f]")
+    plan = plan_tool.plan("prod", out_dir=tmp_path, project_dir=TEAM, stack_outputs={"*": outputs})
+    plan.write()
+    (provider,) = [r for r in plan.registrations if r.type == "pulumi:providers:kubernetes"]
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    for path in tmp_path.iterdir():
+        assert "kubeconfig-canary-7d1f" not in path.read_text(encoding="utf-8")
