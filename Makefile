@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: plan test lint format clean bench
+.PHONY: plan test test-wheel lint format clean bench docs
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ bench: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The library as a team installs it: build the wheel, install it into a fresh virtualenv outside the
+# repository (dependencies from the package index or pip's cache) and plan examples/team-service there.
+test-wheel: $(VENV)/.installed
+	$(PY) -m pytest -n0 -m wheel tests/test_wheel.py
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -93,3 +95,31 @@ def test_the_plan_modules_import_one_way():
         order += ready
     assert order.index("cloud") < order.index("mock_engine") < order.index("model") < order.index("cli")
     assert graph["cloud"] == set()
+
+
+def test_the_pinned_requirements_satisfy_the_declared_ranges():
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.partition("==")
+        if sep:
+            pins[canonicalize_name(name.strip())] = version.strip()
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "dependencies"
+    ]
+    assert declared
+    for requirement in map(Requirement, declared):
+        pinned = pins.get(canonicalize_name(requirement.name))
+        assert pinned is not None, f"{requirement.name} is a dependency but not pinned in requirements.txt"
+        assert requirement.specifier.contains(pinned), f"{requirement} does not admit the pinned {pinned}"
+        assert requirement.specifier, f"{requirement.name}: declare a range, not any version"
+
+
+def test_the_version_is_semantic_and_its_release_is_in_the_changelog():
+    assert re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", aiplatform.__version__)
+    assert metadata.version("aiplatform") == aiplatform.__version__
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    releases = re.findall(r"^## \[?(\d+\.\d+\.\d+)\]?", changelog, re.M)
+    assert releases and releases[0] == aiplatform.__version__, "the newest CHANGELOG section is this version"
