@@ -28,6 +28,10 @@ test: $(VENV)/.installed
 test-wheel: $(VENV)/.installed
 	$(PY) -m pytest -n0 -m wheel tests/test_wheel.py
 
+# Regenerate the component reference (docs/reference) from the code; a test fails while it is stale.
+docs: $(VENV)/.installed
+	$(PY) -m tools.refdocs
+
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -50,27 +50,30 @@ class WorkloadArgs:
     ``aws_policy_statements`` give the pod's service account an IAM role (never static keys).
     """
 
-    provider: k8s.Provider
-    namespace: str
-    image: str
-    resources: Resources
+    provider: k8s.Provider  # the cluster's Kubernetes provider; every object goes through it
+    namespace: str  # where every object of the workload goes
+    image: str  # the main container's image (pin a version or a digest)
+    resources: Resources  # the main container's requests and limits
+    # node selector and tolerations of a node group (GPU groups: also the GPU resource)
     placement: Placement | None = None
-    gpus: int = 0
-    command: Sequence[str] | None = None
-    args: Sequence[str] | None = None
+    gpus: int = 0  # GPUs per pod; needs a ``placement`` on a GPU group
+    command: Sequence[str] | None = None  # the container's command (None: the image's entrypoint)
+    args: Sequence[str] | None = None  # the container's arguments (None: the image's)
+    # plain environment variables (secrets go in ``secret_env``)
     env: Mapping[str, str] = field(default_factory=dict)
     config_data: Mapping[str, str] | None = None
     config_env: Mapping[str, str] = field(default_factory=dict)
     config_files: Sequence[str] | Mapping[str, str] | None = None
     config_mount_path: str = CONFIG_MOUNT_PATH
+    # a stable name for the ConfigMap (None: auto-named, so a change rolls the pods)
     config_map_name: str | None = None
     secret_env: Sequence[tuple[str, str, str]] = ()
     depends_on: Sequence[pulumi.Resource] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)  # extra labels on every object of the workload
     identity: WorkloadIdentity | None = None
     aws_policy_statements: Sequence[Mapping[str, Any]] = ()
-    read_only_root_filesystem: bool = True
-    tmp_size: str = "1Gi"
+    read_only_root_filesystem: bool = True  # a read-only root filesystem, with a writable /tmp
+    tmp_size: str = "1Gi"  # size limit of the /tmp emptyDir
 
 
 # -- labels and validation -----------------------------------------------------------------------

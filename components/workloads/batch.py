@@ -41,17 +41,19 @@ def validate_cron_schedule(schedule: str) -> str:
 class BatchInferenceJobArgs(WorkloadArgs):
     """See ``WorkloadArgs`` for the shared inputs; config files are mounted at ``/config`` here."""
 
-    schedule: str
-    time_zone: str | None = "Etc/UTC"
+    schedule: str  # 5-field cron schedule
+    time_zone: str | None = "Etc/UTC"  # IANA time zone of the schedule
+    # what happens when a run is due while the last one still runs
     concurrency_policy: Literal["Forbid", "Replace", "Allow"] = "Forbid"
+    # a run that cannot start within this many seconds of its time is skipped
     starting_deadline_seconds: int | None = 600
-    successful_jobs_history_limit: int = 3
-    failed_jobs_history_limit: int = 3
-    backoff_limit: int = 2
-    active_deadline_seconds: int = 4 * 3600
-    suspend: bool = False
-    config_mount_path: str = "/config"
-    termination_grace_period_seconds: int = 60
+    successful_jobs_history_limit: int = 3  # finished Jobs kept
+    failed_jobs_history_limit: int = 3  # failed Jobs kept
+    backoff_limit: int = 2  # failed pods before a run fails
+    active_deadline_seconds: int = 4 * 3600  # a run's time limit
+    suspend: bool = False  # pause the schedule
+    config_mount_path: str = "/config"  # where config files are mounted
+    termination_grace_period_seconds: int = 60  # seconds a stopping pod gets before it is killed
 
 
 def validate_batch_args(name: str, args: BatchInferenceJobArgs) -> list[str]:

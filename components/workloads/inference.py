@@ -44,11 +44,12 @@ LOG_CONFIG_VOLUME = "log-shipper-config"
 class ModelSource:
     """Where the init container syncs the model from (read-only IAM access to exactly this prefix)."""
 
-    bucket: str
-    prefix: str
-    kms_key_arn: pulumi.Input[str] | None = None
-    image: str = AWS_CLI_IMAGE
-    region: str | None = None
+    bucket: str  # the S3 bucket holding the model
+    prefix: str  # the model's prefix in the bucket; the pod's IAM role can read this prefix only
+    kms_key_arn: pulumi.Input[str] | None = None  # the bucket's KMS key (the role may decrypt with it)
+    image: str = AWS_CLI_IMAGE  # the init container that syncs the model (the AWS CLI)
+    region: str | None = None  # the bucket's region (None: the CLI's default)
+    # requests and limits of the init container
     resources: Resources = Resources(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="1Gi")
 
 
@@ -56,20 +57,24 @@ class ModelSource:
 class ModelStorage:
     """Where the model lives in the pod. ``pvc`` creates a ReadWriteOnce claim (single replica only)."""
 
+    # ``emptyDir`` (each pod fetches its copy) or ``pvc`` (one ReadWriteOnce claim)
     kind: Literal["emptyDir", "pvc"] = "emptyDir"
-    size: str = "20Gi"
-    mount_path: str = "/mnt/models"
-    storage_class: str = "gp3"
+    size: str = "20Gi"  # size limit of the emptyDir, or the claim's size
+    mount_path: str = "/mnt/models"  # where the model appears in the server container
+    storage_class: str = "gp3"  # the claim's StorageClass (``pvc`` only)
 
 
 @dataclass(frozen=True, kw_only=True)
 class LogShipping:
     """A fluent-bit native sidecar tailing ``log_path/*.log`` from a shared emptyDir."""
 
-    image: str = FLUENT_BIT_IMAGE
+    image: str = FLUENT_BIT_IMAGE  # the fluent-bit image
+    # the folder the server writes ``*.log`` files to (shared with the sidecar)
     log_path: str = "/var/log/app"
+    # the fluent-bit ``[OUTPUT]`` section
     output: Mapping[str, str] = field(default_factory=lambda: {"Name": "stdout", "Match": "*"})
-    volume_size: str = "1Gi"
+    volume_size: str = "1Gi"  # size limit of the shared log emptyDir
+    # requests and limits of the sidecar
     resources: Resources = Resources(cpu="50m", memory="64Mi", cpu_limit="200m", memory_limit="128Mi")
 
 
@@ -77,12 +82,14 @@ class LogShipping:
 class Autoscaling:
     """autoscaling/v2 targets. ``pods_metrics``: ``(metric_name, averageValue)`` served by the adapter."""
 
-    min_replicas: int = 2
-    max_replicas: int = 10
-    cpu_utilization: int | None = 70
+    min_replicas: int = 2  # the HPA's floor
+    max_replicas: int = 10  # the HPA's ceiling
+    cpu_utilization: int | None = 70  # target average CPU utilization, % of requests (None: no CPU target)
+    # target average memory utilization, % of requests (None: no memory target)
     memory_utilization: int | None = 80
+    # ``(metric_name, averageValue)`` per-pod custom metrics the adapter serves
     pods_metrics: Sequence[tuple[str, str | int]] = ()
-    scale_down_stabilization_seconds: int = 300
+    scale_down_stabilization_seconds: int = 300  # how long the HPA waits before scaling down
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,24 +100,27 @@ class InferenceServiceArgs(WorkloadArgs):
     HPA (a declared count would reset the HPA's choice on every ``pulumi up``).
     """
 
-    port: int = 8000
-    service_port: int = 80
+    port: int = 8000  # the server's container port (named ``http``)
+    service_port: int = 80  # the Service's port
     replicas: int = 2
     autoscaling: Autoscaling | None = field(default_factory=Autoscaling)
-    revision_history_limit: int = 5
-    readiness_path: str = "/ready"
-    liveness_path: str = "/health"
-    startup_seconds: int = 600
+    revision_history_limit: int = 5  # old ReplicaSets kept for rollbacks
+    readiness_path: str = "/ready"  # HTTP path of the readiness probe (and the ALB health check)
+    liveness_path: str = "/health"  # HTTP path of the liveness probe
+    startup_seconds: int = 600  # how long the server may take to start (model loading) before liveness counts
+    # fetch the model from S3 in an init container, with an IAM role for that prefix
     model: ModelSource | None = None
-    model_storage: ModelStorage | None = None
-    log_shipping: LogShipping | None = None
+    model_storage: ModelStorage | None = None  # where the model lives in the pod
+    log_shipping: LogShipping | None = None  # a fluent-bit sidecar shipping the server's log files
+    # an Ingress for this route (from ``IngressController.route`` or ``PlatformOutputs.route``)
     route: IngressRoute | None = None
+    # what the Ingress waits for (the ingress controller's release)
     ingress_depends_on: Sequence[pulumi.Resource] = ()
     # Prometheus scrapes the server's metrics (needed for Pods custom metrics): a PodMonitor on the
     # http port; ``metrics_depends_on`` is what brings its CRD (the Prometheus operator release).
     metrics_path: str | None = None
     metrics_depends_on: Sequence[pulumi.Resource] = ()
-    termination_grace_period_seconds: int = 60
+    termination_grace_period_seconds: int = 60  # seconds a stopping pod gets before it is killed
     # Seconds a stopping server keeps serving while the load balancer deregisters it (zero-downtime
     # rollouts behind an ALB in ip mode); must stay below the grace period.
     drain_seconds: int = 15

@@ -33,9 +33,9 @@ SHM_PATH = "/dev/shm"
 class SharedVolume:
     """An existing ReadWriteMany claim (EFS/FSx: datasets, checkpoints) mounted into every pod."""
 
-    claim_name: str
-    mount_path: str = "/mnt/shared"
-    read_only: bool = False
+    claim_name: str  # the PersistentVolumeClaim (in the job's namespace)
+    mount_path: str = "/mnt/shared"  # where it is mounted
+    read_only: bool = False  # mount it read-only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,19 +49,22 @@ class TrainingJobArgs(WorkloadArgs):
     counts against the container's memory limit.
     """
 
-    completions: int = 1
-    parallelism: int = 1
-    backoff_limit: int = 4
+    completions: int = 1  # pods to run to completion, one per index (0..completions-1)
+    parallelism: int = 1  # pods running at once
+    backoff_limit: int = 4  # failed pods before the whole Job fails
+    # failed pods per index before that index fails (None: only ``backoff_limit``)
     backoff_limit_per_index: int | None = None
+    # failed indexes before the Job fails (needs ``backoff_limit_per_index``)
     max_failed_indexes: int | None = None
     ttl_seconds_after_finished: int | None = None
-    active_deadline_seconds: int | None = None
+    active_deadline_seconds: int | None = None  # the Job's time limit (None: none)
     index_arg: str | None = "--job-index"
-    shared_volume: SharedVolume | None = None
+    shared_volume: SharedVolume | None = None  # a ReadWriteMany claim mounted into every pod
     shm_size: str | None = "2Gi"
+    # node drains, spot interruptions and preemption retry the index without counting as failures
     ignore_disruptions: bool = True
-    wait_for_completion: bool = False
-    termination_grace_period_seconds: int = 120
+    wait_for_completion: bool = False  # ``pulumi up`` waits for the training to finish
+    termination_grace_period_seconds: int = 120  # seconds a stopping pod gets to checkpoint
 
 
 def validate_training_args(name: str, args: TrainingJobArgs) -> list[str]:

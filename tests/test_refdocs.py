@@ -1,0 +1,37 @@
+"""The reference pages in docs/reference are what tools/refdocs.py generates from the code today."""
+
+from __future__ import annotations
+
+from tools import refdocs
+
+
+def test_the_committed_reference_pages_are_up_to_date():
+    rendered = refdocs.pages()
+    committed = {p.name: p.read_text(encoding="utf-8") for p in refdocs.OUT_DIR.glob("*.md")}
+    stale = sorted(
+        name for name in rendered.keys() | committed.keys() if rendered.get(name) != committed.get(name)
+    )
+    assert stale == [], f"stale reference pages {stale}: run `make docs` and commit docs/reference"
+
+
+def test_every_component_has_a_page_listing_every_field_of_its_args():
+    pages = refdocs.pages()
+    for component in refdocs.components():
+        page = pages[f"{component.__name__}.md"]
+        args = refdocs.args_type(component)
+        fields = [] if args is None else [f.name for f in refdocs.dataclasses.fields(args) if f.init]
+        assert all(f"| `{name}` |" in page for name in fields), component.__name__
+    assert {"InferenceService.md", "TrainingJob.md", "BatchInferenceJob.md", "EksCluster.md"} <= set(pages)
+
+
+def test_a_field_meaning_comes_from_its_comment_or_the_docstring_sentence_naming_it():
+    from aiplatform.workloads import InferenceServiceArgs, ModelSource
+
+    assert refdocs.field_meaning(ModelSource, "prefix").startswith("the model's prefix in the bucket")
+    assert "``replicas`` is used only without ``autoscaling``" in refdocs.field_meaning(
+        InferenceServiceArgs, "replicas"
+    )
+    assert "Prometheus operator release" in refdocs.field_meaning(InferenceServiceArgs, "metrics_depends_on")
+    assert refdocs.field_meaning(InferenceServiceArgs, "image").startswith(
+        "the main container's image"
+    )  # inherited

@@ -1,0 +1,304 @@
+"""Reference pages of the components, generated from their code: ``python -m tools.refdocs`` (make docs).
+
+One page per component in ``docs/reference/``: what it creates (the class docstring), its type token,
+and a table per argument type (the ``...Args`` dataclass and the dataclasses its fields use): every
+field with its type as written, its default, and its meaning. A field's meaning is its own doc in the
+source (a ``#`` comment on or just above it, or a string just below it), else the sentences of the
+class docstring that name it (``name``), else the same from the class it is inherited from.
+
+``tests/test_refdocs.py`` fails when a committed page differs from what this script writes.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import io
+import re
+import sys
+import tokenize
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = PROJECT_ROOT / "docs" / "reference"
+PACKAGE = "aiplatform"
+# The modules whose ComponentResource classes get a page, in the platform's layer order.
+MODULES = (
+    "network",
+    "cluster",
+    "nodegroups",
+    "gpu",
+    "autoscaler",
+    "iam",
+    "secrets",
+    "ingress",
+    "observability",
+    "storage",
+    "tenancy",
+    "workloads.inference",
+    "workloads.training",
+    "workloads.batch",
+    "platform",
+)
+UNDOCUMENTED = "(undocumented)"
+
+
+# -- reading the code ----------------------------------------------------------------------------
+
+
+def components() -> list[type[pulumi.ComponentResource]]:
+    found = []
+    for name in MODULES:
+        module = importlib.import_module(f"{PACKAGE}.{name}")
+        found += [
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, pulumi.ComponentResource) and cls.__module__ == module.__name__
+        ]
+    return found
+
+
+def _doc(obj: Any) -> str:
+    return inspect.cleandoc(obj.__doc__ or "")
+
+
+def _namespace(cls: type) -> dict[str, Any]:
+    return vars(sys.modules[cls.__module__])
+
+
+def _resolve(name: str, cls: type) -> type | None:
+    value = _namespace(cls).get(name)
+    return value if inspect.isclass(value) else None
+
+
+def args_type(component: type) -> type | None:
+    """The dataclass the component's constructor takes as ``args``."""
+    parameter = inspect.signature(component.__init__).parameters.get("args")
+    if parameter is None or parameter.annotation is inspect.Parameter.empty:
+        return None
+    annotation = (
+        parameter.annotation if isinstance(parameter.annotation, str) else parameter.annotation.__name__
+    )
+    found = _resolve(annotation, component)
+    return found if found is not None and dataclasses.is_dataclass(found) else None
+
+
+def _field_types(cls: type) -> Iterator[type]:
+    """Dataclasses of this package named in the annotations of ``cls``'s fields."""
+    for f in dataclasses.fields(cls):
+        for name in re.findall(r"\b[A-Z]\w*", str(f.type)):
+            found = _resolve(name, cls)
+            if found is not None and dataclasses.is_dataclass(found) and found.__module__.startswith(PACKAGE):
+                yield found
+
+
+def argument_types(root: type) -> list[type]:
+    """``root`` and every dataclass its fields use, transitively, in order of first use."""
+    order: list[type] = []
+    pending = [root]
+    while pending:
+        cls = pending.pop(0)
+        if cls not in order:
+            order.append(cls)
+            pending += [t for t in _field_types(cls) if t not in order]
+    return order
+
+
+def _comments(source: str) -> dict[int, str]:
+    """Line number -> text of the ``#`` comment on that line."""
+    found = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            found[token.start[0]] = token.string.lstrip("#").strip()
+    return found
+
+
+@cache
+def _class_source(cls: type) -> str:
+    try:
+        return inspect.cleandoc("\n" + inspect.getsource(cls))
+    except (OSError, TypeError):
+        return ""
+
+
+@cache
+def _comment_blocks(cls: type) -> list[str]:
+    """The class body's ``#`` comments, joined into blocks of consecutive lines."""
+    blocks: list[list[str]] = []
+    last = -2
+    for line, text in sorted(_comments(_class_source(cls)).items()):
+        if line != last + 1:
+            blocks.append([])
+        blocks[-1].append(text)
+        last = line
+    return [" ".join(block) for block in blocks]
+
+
+@cache
+def _source_docs(cls: type) -> dict[str, str]:
+    """Field name -> its doc written next to it in the class body."""
+    source = _class_source(cls)
+    if not source:
+        return {}
+    tree = ast.parse(source)
+    comments = _comments(source)
+    lines = source.splitlines()
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for index, node in enumerate(body):
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        parts = []
+        above = node.lineno - 1
+        block: list[str] = []
+        while above >= 1 and above in comments and lines[above - 1].lstrip().startswith("#"):
+            block.insert(0, comments[above])
+            above -= 1
+        parts += block
+        if node.end_lineno in comments and not lines[node.end_lineno - 1].lstrip().startswith("#"):
+            parts.append(comments[node.end_lineno])
+        following = body[index + 1] if index + 1 < len(body) else None
+        if (
+            isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            parts.append(inspect.cleandoc(following.value.value))
+        if parts:
+            docs[node.target.id] = " ".join(parts)
+    return docs
+
+
+def _sentences(text: str) -> list[str]:
+    flat = re.sub(r"\s+", " ", text).strip()
+    return [s.strip() for s in re.split(r"(?<=[.;:])\s+(?=[A-Z`(])", flat) if s.strip()]
+
+
+def field_meaning(cls: type, name: str) -> str:
+    for owner in cls.__mro__:
+        if name not in getattr(owner, "__annotations__", {}):
+            continue
+        own = _source_docs(owner).get(name)
+        if own:
+            return own
+        mentions = [b for b in _comment_blocks(owner) if f"``{name}``" in b]
+        mentions += [s for s in _sentences(_doc(owner)) if f"``{name}``" in s]
+        if mentions:
+            return " ".join(mentions)
+    return UNDOCUMENTED
+
+
+def _default(f: dataclasses.Field) -> str:
+    if f.default is not dataclasses.MISSING:
+        return f"`{f.default!r}`"
+    if f.default_factory is not dataclasses.MISSING:
+        factory = f.default_factory
+        if inspect.isclass(factory) and dataclasses.is_dataclass(factory):
+            return f"`{factory.__name__}()`"
+        return f"`{factory()!r}`"
+    return "required"
+
+
+# -- writing pages -------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _token(component: type) -> str:
+    source = inspect.getsource(component)
+    match = re.search(r'super\(\).__init__\(\s*"([^"]+)"', source)
+    return match.group(1) if match else ""
+
+
+def _title(cls: type) -> str:
+    return _doc(cls).split("\n\n", 1)[0].replace("\n", " ")
+
+
+def field_table(cls: type) -> list[str]:
+    lines = [f"### `{cls.__name__}`", ""]
+    if _doc(cls) and not _doc(cls).startswith(f"{cls.__name__}("):
+        lines += [_doc(cls), ""]
+    lines += ["| field | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        lines.append(
+            f"| `{f.name}` | `{_cell(str(f.type))}` | {_cell(_default(f))} | {_cell(field_meaning(cls, f.name))} |"
+        )
+    return [*lines, ""]
+
+
+def page(component: type) -> str:
+    module = component.__module__
+    lines = [
+        "<!-- Generated by `python -m tools.refdocs` (make docs) from the code; do not edit. -->",
+        "",
+        f"# {component.__name__}",
+        "",
+        f"`from {module} import {component.__name__}` (type token `{_token(component)}`)",
+        "",
+        "## What it creates",
+        "",
+        _doc(component) or UNDOCUMENTED,
+        "",
+    ]
+    root = args_type(component)
+    if root is None:
+        parameters = [
+            p for p in inspect.signature(component.__init__).parameters if p not in ("self", "opts")
+        ]
+        lines += ["## Arguments", "", f"`{component.__name__}({', '.join(parameters)}, opts=None)`", ""]
+    else:
+        lines += ["## Arguments", "", f"`{component.__name__}(name, {root.__name__}(...), opts=None)`", ""]
+        for cls in argument_types(root):
+            lines += field_table(cls)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def index(found: list[type]) -> str:
+    lines = [
+        "<!-- Generated by `python -m tools.refdocs` (make docs) from the code; do not edit. -->",
+        "",
+        "# Component reference",
+        "",
+        "Every component takes one typed `...Args` object; each page lists what the component creates and",
+        "every field of its arguments with type, default and meaning.",
+        "",
+        "| component | module | what it is |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| [{c.__name__}]({c.__name__}.md) | `{c.__module__}` | {_cell(_title(c))} |" for c in found]
+    return "\n".join(lines) + "\n"
+
+
+def pages() -> dict[str, str]:
+    """File name -> content of every reference page."""
+    found = components()
+    return {"README.md": index(found), **{f"{c.__name__}.md": page(c) for c in found}}
+
+
+def main() -> int:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    rendered = pages()
+    for stale in set(p.name for p in OUT_DIR.glob("*.md")) - set(rendered):
+        (OUT_DIR / stale).unlink()
+    for name, content in rendered.items():
+        (OUT_DIR / name).write_text(content, encoding="utf-8")
+    undocumented = sum(content.count(UNDOCUMENTED) for content in rendered.values())
+    print(
+        f"wrote {len(rendered)} pages to {OUT_DIR.relative_to(PROJECT_ROOT)}; {undocumented} fields undocumented"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
