@@ -173,7 +173,7 @@ class PlatformOutputs(_Contract):
             problems.append("the stack has no outputs (is it deployed, or planned with --stack-outputs?)")
         if KUBECONFIG not in values:
             problems.append(f"{KUBECONFIG}: missing")
-        plain = {name for name in cls._exported_names() if name != KUBECONFIG}
+        plain = {name for name in cls.exported_names() if name != KUBECONFIG}
         problems += [
             f"{name}: is a secret; the contract reads it as plain data"
             for name in sorted(plain & set(secret_names))
@@ -194,7 +194,8 @@ class PlatformOutputs(_Contract):
         raise PlatformOutputsError(f"stack {stack_name}:\n  " + "\n  ".join(problems))
 
     @classmethod
-    def _exported_names(cls) -> set[str]:
+    def exported_names(cls) -> set[str]:
+        """Every name of the contract, as the platform exports it."""
         return {f.alias or name for name, f in cls.model_fields.items() if not f.exclude} | {KUBECONFIG}
 
     # -- typed values for components -------------------------------------------------------------

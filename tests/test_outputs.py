@@ -24,11 +24,11 @@ def prod_outputs() -> dict:
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_contract_name_is_exported_and_only_the_kubeconfig_is_secret(stack):
     outputs = planned(stack).outputs
-    assert PlatformOutputs._exported_names() <= set(outputs)
+    assert PlatformOutputs.exported_names() <= set(outputs)
     assert outputs["contractVersion"] == CONTRACT_VERSION
     assert [name for name, value in outputs.items() if value == "[secret]"] == ["kubeconfig"]
     parsed = PlatformOutputs.from_values(stack, outputs, secret_names=["kubeconfig"])
-    contract = {k: v for k, v in outputs.items() if k in PlatformOutputs._exported_names() - {"kubeconfig"}}
+    contract = {k: v for k, v in outputs.items() if k in PlatformOutputs.exported_names() - {"kubeconfig"}}
     assert parsed.export() == contract  # read back unchanged: names and shapes agree on both sides
 
 
