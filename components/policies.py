@@ -34,6 +34,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 PACK_NAME = "aiplatform-guardrails"
 ADVISORY, MANDATORY = EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY
@@ -65,6 +66,20 @@ def as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if _is_list(value) else [value]
+
+
+def is_set(value: Any, key: str) -> bool:
+    """``value[key]`` is set: to a non-empty value, or to one unknown until the update (a preview's id).
+
+    Reading an unknown value raises in pulumi-policy's proxy, and a raising policy is skipped for the
+    whole resource; so where only the presence of a reference matters, check presence, not the value.
+    """
+    if not _is_map(value) or key not in list(value):  # iterating the proxy reads no value
+        return False
+    try:
+        return bool(value[key])
+    except UnknownValueError:
+        return True
 
 
 def kind_of(resource_type: str) -> str:
@@ -438,6 +453,18 @@ def validate_eks_secrets_encryption(args: ResourceValidationArgs, report_violati
 IMDS_TYPES = frozenset({"aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance"})
 
 
+def _uses_launch_template(props: Mapping) -> bool:
+    """A node group names a launch template. Its id is unknown until the template exists (a first
+    preview): the reference is what the check needs, not its value."""
+    if not is_set(props, "launchTemplate"):
+        return False
+    try:
+        template = props["launchTemplate"]
+    except UnknownValueError:
+        return True  # the whole reference is computed
+    return is_set(template, "id") or is_set(template, "name")
+
+
 def validate_imdsv2(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type in IMDS_TYPES:
         tokens = dig(args.props, "metadataOptions", "httpTokens")
@@ -445,13 +472,10 @@ def validate_imdsv2(args: ResourceValidationArgs, report_violation: ReportViolat
             report_violation(
                 f"{args.name}: metadataOptions.httpTokens is {tokens or 'unset'}: require IMDSv2", None
             )
-    elif args.resource_type == "aws:eks/nodeGroup:NodeGroup":
-        template = args.props.get("launchTemplate") or {}
-        if not (template.get("id") or template.get("name")):
-            report_violation(
-                f"node group {args.name} has no launch template, so nothing enforces IMDSv2 on its nodes",
-                None,
-            )
+    elif args.resource_type == "aws:eks/nodeGroup:NodeGroup" and not _uses_launch_template(args.props):
+        report_violation(
+            f"node group {args.name} has no launch template, so nothing enforces IMDSv2 on its nodes", None
+        )
 
 
 # ------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from aiplatform import policies as p
 from aiplatform import validation
@@ -359,6 +359,26 @@ def test_resource_policy_accepts_the_compliant_and_reports_the_non_compliant(pol
     for resource, expected in bad:
         found = resource_violations(policy, resource, proxy)
         assert len(found) == 1 and expected in found[0], (resource, found)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_imdsv2_judges_node_groups_whose_launch_template_id_is_unknown(stack):
+    """In a first preview the template does not exist yet: its id is unknown, the reference is there."""
+    groups = [r for r in planned(stack).registrations if r.type == TYPES["NodeGroup"]]
+    assert len(groups) >= 3
+    for group in groups:
+        unknown_id = copy.deepcopy(group.inputs)
+        unknown_id["launchTemplate"] = {"id": UNKNOWN_STRING_VALUE, "version": UNKNOWN_STRING_VALUE}
+        # No UnknownValueError (which would skip the check) and no violation.
+        assert resource_violations(p.nodes_imdsv2, (group.type, unknown_id), proxy=True) == []
+        computed = {**unknown_id, "launchTemplate": UNKNOWN_OBJECT_VALUE}
+        assert resource_violations(p.nodes_imdsv2, (group.type, computed), proxy=True) == []
+        without = {k: v for k, v in unknown_id.items() if k != "launchTemplate"}
+        assert resource_violations(p.nodes_imdsv2, (group.type, without), proxy=True) == [
+            "node group r has no launch template, so nothing enforces IMDSv2 on its nodes"
+        ]
+        empty = {**unknown_id, "launchTemplate": {"id": "", "version": UNKNOWN_STRING_VALUE}}
+        assert len(resource_violations(p.nodes_imdsv2, (group.type, empty), proxy=True)) == 1
 
 
 def test_resource_policies_ignore_other_types():
