@@ -7,7 +7,9 @@
 * the cluster with API-only authentication (access entries, no aws-auth ConfigMap) and no implicit
   admin for whoever ran ``pulumi up``: every admin is an explicit access entry;
 * the IAM OIDC provider (for IRSA) and a ``WorkloadIdentity`` describing how pods get AWS credentials;
-* the add-ons that must exist before nodes join (vpc-cni, kube-proxy, eks-pod-identity-agent);
+* the add-ons that must exist before nodes join (vpc-cni, kube-proxy, eks-pod-identity-agent); the
+  VPC CNI runs with its own IRSA / Pod Identity role (``AmazonEKS_CNI_Policy``), so the node role
+  needs no CNI permissions and pods that reach the instance metadata service cannot manage ENIs;
 * a ``kubernetes.Provider`` (secret kubeconfig, ``aws eks get-token``) and the default ``gp3`` StorageClass.
 
 Add-ons that run as Deployments (coredns, aws-ebs-csi-driver, metrics-server) stay DEGRADED until a
@@ -91,6 +93,10 @@ CLUSTER_ADMIN_ACCESS_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/Amazon
 EBS_CSI_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 EBS_CSI_NAMESPACE = "kube-system"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+# IPv4 clusters (this module creates no other): the AWS managed policy is the CNI's whole permission set.
+VPC_CNI_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+VPC_CNI_NAMESPACE = "kube-system"
+VPC_CNI_SERVICE_ACCOUNT = "aws-node"
 OIDC_CLIENT_ID = "sts.amazonaws.com"
 DEFAULT_STORAGE_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
@@ -289,6 +295,7 @@ class EksCluster(pulumi.ComponentResource):
     addons: dict[str, aws.eks.Addon]
     pre_node_addons: list[aws.eks.Addon]
     ebs_csi_role: ServiceAccountRole | None
+    vpc_cni_role: ServiceAccountRole | None
     volume_key: aws.kms.Key
     storage_class: kubernetes.storage.v1.StorageClass
     name: pulumi.Output[str]
@@ -327,25 +334,27 @@ class EksCluster(pulumi.ComponentResource):
             oidc_issuer_url=self.oidc_issuer_url,
         )
         self.addons = {}
-        for addon in PRE_NODE_ADDONS:
+        self.vpc_cni_role = None
+        if "vpc-cni" in args.addon_versions:
+            self.vpc_cni_role = self._addon_role(
+                "vpc-cni", VPC_CNI_NAMESPACE, VPC_CNI_SERVICE_ACCOUNT, [VPC_CNI_POLICY_ARN]
+            )
+        # The Pod Identity agent first: with Pod Identity the VPC CNI gets its credentials from it.
+        for addon in sorted(PRE_NODE_ADDONS, key=lambda a: a != "eks-pod-identity-agent"):
             if addon in args.addon_versions:
-                self.addons[addon] = self._create_addon(addon)
+                role = self.vpc_cni_role if addon == "vpc-cni" else None
+                self.addons[addon] = self._create_addon(addon, role=role)
         # Node groups should depend on these (the CNI must be there before nodes can become Ready).
         self.pre_node_addons = list(self.addons.values())
         self._create_volume_key()
         self.ebs_csi_role = None
         if "aws-ebs-csi-driver" in args.addon_versions:
-            self.ebs_csi_role = ServiceAccountRole(
-                f"{name}-ebs-csi",
-                ServiceAccountRoleArgs(
-                    identity=self.identity,
-                    namespace=EBS_CSI_NAMESPACE,
-                    service_account=EBS_CSI_SERVICE_ACCOUNT,
-                    managed_policy_arns=[EBS_CSI_POLICY_ARN],
-                    policy=self.volume_key.arn.apply(ebs_volume_key_policy),
-                    tags=self._tags,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+            self.ebs_csi_role = self._addon_role(
+                "ebs-csi",
+                EBS_CSI_NAMESPACE,
+                EBS_CSI_SERVICE_ACCOUNT,
+                [EBS_CSI_POLICY_ARN],
+                policy=self.volume_key.arn.apply(ebs_volume_key_policy),
             )
 
         self._create_provider()
@@ -499,12 +508,47 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.oidc_provider_arn = self.oidc_provider.arn
 
+    def _addon_role(
+        self,
+        part: str,
+        namespace: str,
+        service_account: str,
+        managed_policy_arns: Sequence[str],
+        policy: pulumi.Input[Mapping] | None = None,
+    ) -> ServiceAccountRole:
+        """The role of one add-on's service account (IRSA or Pod Identity, as the cluster's pods)."""
+        return ServiceAccountRole(
+            f"{self._resource_prefix}-{part}",
+            ServiceAccountRoleArgs(
+                identity=self.identity,
+                namespace=namespace,
+                service_account=service_account,
+                managed_policy_arns=managed_policy_arns,
+                policy=policy,
+                tags=self._tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def _create_addon(
         self,
         addon: str,
         depends_on: Sequence[pulumi.Resource] = (),
-        service_account_role_arn: pulumi.Input[str] | None = None,
+        role: ServiceAccountRole | None = None,
     ) -> aws.eks.Addon:
+        """A pinned managed add-on; ``role`` is the role its service account runs with.
+
+        IRSA: the add-on annotates its service account with the role ARN. Pod Identity: the role's own
+        association binds the service account (an IRSA annotation would make the SDK try
+        AssumeRoleWithWebIdentity against a role that does not trust OIDC), so the add-on waits for
+        the association and for the agent that serves the credentials.
+        """
+        role_arn = None
+        if role is not None and self.identity.mode == "irsa":
+            role_arn = role.arn
+        elif role is not None:
+            agent = self.addons.get("eks-pod-identity-agent")
+            depends_on = list(dict.fromkeys([*depends_on, role, *([agent] if agent is not None else [])]))
         return aws.eks.Addon(
             f"{self._resource_prefix}-addon-{addon}",
             cluster_name=self.cluster.name,
@@ -513,7 +557,7 @@ class EksCluster(pulumi.ComponentResource):
             # EKS installs self-managed vpc-cni/kube-proxy/coredns; the managed add-on takes them over.
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            service_account_role_arn=service_account_role_arn,
+            service_account_role_arn=role_arn,
             tags=self._tags,
             opts=self._opts(depends_on=list(depends_on)),
         )
@@ -587,18 +631,8 @@ class EksCluster(pulumi.ComponentResource):
         for addon in NODE_ADDONS:
             if addon not in self._args.addon_versions:
                 continue
-            role_arn = None
-            if (
-                addon == "aws-ebs-csi-driver"
-                and self.ebs_csi_role is not None
-                and self.identity.mode == "irsa"
-            ):
-                # With Pod Identity the role's association does the binding; an IRSA annotation would
-                # make the SDK try AssumeRoleWithWebIdentity against a role that doesn't trust OIDC.
-                role_arn = self.ebs_csi_role.arn
-            self.addons[addon] = self._create_addon(
-                addon, depends_on=after, service_account_role_arn=role_arn
-            )
+            role = self.ebs_csi_role if addon == "aws-ebs-csi-driver" else None
+            self.addons[addon] = self._create_addon(addon, depends_on=after, role=role)
             created.append(self.addons[addon])
         return created
 

@@ -87,11 +87,10 @@ RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_TAG_PREFIX}/node-template"
 
-# AWS managed policies on the shared node role. Why the CNI policy is here rather than on an IRSA
-# role for aws-node: nodes cannot become Ready until the VPC CNI can attach ENIs, and the role for the
-# CNI add-on belongs to the cluster module, which may not exist yet when the first nodes boot. The
-# price is that anything reaching the instance metadata service can use the CNI permissions; set
-# ``attach_cni_policy=False`` once the vpc-cni add-on has its own IRSA/Pod Identity role.
+# AWS managed policies on the shared node role. The CNI policy only while the VPC CNI has no role of
+# its own (a cluster whose vpc-cni add-on this program does not manage): on the node role, anything
+# that reaches the instance metadata service could use it. ``EksCluster`` gives a pinned vpc-cni add-on
+# its own IRSA / Pod Identity role before any node boots, and then ``attach_cni_policy=False``.
 WORKER_NODE_POLICY = "AmazonEKSWorkerNodePolicy"
 ECR_READ_ONLY_POLICY = "AmazonEC2ContainerRegistryReadOnly"
 CNI_POLICY = "AmazonEKS_CNI_Policy"
@@ -289,7 +288,7 @@ class NodeGroupsArgs:
     specs: Sequence[NodeGroupSpec]
     kubernetes_version: pulumi.Input[str] | None = None  # None: the control plane's version
     tags: Mapping[str, str] = field(default_factory=dict)
-    # See the note at CNI_POLICY.
+    # False when the VPC CNI runs with its own role (see the note at CNI_POLICY).
     attach_cni_policy: bool = True
     # 2 lets containerised agents (not only host-network pods) reach IMDSv2, as EKS's own default does.
     imds_hop_limit: int = 2

@@ -246,6 +246,7 @@ class AiPlatform(pulumi.ComponentResource):
                 specs=[system_node_group(self.settings), *self._gpu_specs],
                 kubernetes_version=self.settings.cluster.kubernetesVersion,
                 tags=self._tags,
+                attach_cni_policy=self.cluster.vpc_cni_role is None,
                 # Nodes in private subnets join the cluster through the NAT gateways.
                 depends_on=[*self.cluster.pre_node_addons, *self.network.private_egress],
             ),

@@ -241,7 +241,8 @@ def test_install_node_addons_only_once_and_only_pinned_ones(build, monitor):
     cluster = build(program)
     assert [r.inputs["addonName"] for r in monitor.of_type(ADDON)] == ["vpc-cni"]
     assert cluster.ebs_csi_role is None
-    assert not monitor.of_type("aiplatform:iam:ServiceAccountRole")
+    # The only role for pods is the CNI's own.
+    assert [r.name for r in monitor.of_type("aiplatform:iam:ServiceAccountRole")] == ["ai-vpc-cni"]
 
 
 def test_ebs_csi_role_trusts_only_its_controller_service_account(build, monitor):
@@ -255,6 +256,50 @@ def test_ebs_csi_role_trusts_only_its_controller_service_account(build, monitor)
         f"{issuer}:aud": "sts.amazonaws.com",
     }
     assert monitor.named("ai-ebs-csi-managed-0").inputs["policyArn"] == EBS_CSI_POLICY_ARN
+
+
+def test_vpc_cni_runs_with_its_own_role_trusted_by_aws_node_only(build, monitor):
+    cluster = build(lambda: EksCluster("ai", make_args()))
+    trust = json.loads(monitor.named("ai-vpc-cni-role").inputs["assumeRolePolicy"])
+    issuer = resolve(cluster.oidc_issuer_url).removeprefix("https://")
+    assert trust["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": resolve(cluster.oidc_provider_arn)},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    f"{issuer}:sub": "system:serviceaccount:kube-system:aws-node",
+                    f"{issuer}:aud": "sts.amazonaws.com",
+                }
+            },
+        }
+    ]
+    assert monitor.named("ai-vpc-cni-managed-0").inputs["policyArn"] == (
+        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    )
+    # Nothing beyond the managed policy.
+    assert [r.name for r in monitor.registrations if r.name.startswith("ai-vpc-cni-")] == [
+        "ai-vpc-cni-role",
+        "ai-vpc-cni-managed-0",
+    ]
+    assert monitor.named("ai-addon-vpc-cni").inputs["serviceAccountRoleArn"] == resolve(
+        cluster.vpc_cni_role.arn
+    )
+
+
+def test_pod_identity_mode_binds_the_vpc_cni_role_after_the_agent(build, monitor):
+    build(lambda: EksCluster("ai", make_args(identity_mode="pod-identity")))
+    association = monitor.named("ai-vpc-cni-association")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "kube-system",
+        "aws-node",
+    )
+    addon = monitor.named("ai-addon-vpc-cni")
+    assert "serviceAccountRoleArn" not in addon.inputs
+    # aws-node reads its credentials from the Pod Identity agent, bound by the role's association.
+    assert monitor.named("ai-addon-eks-pod-identity-agent").urn in addon.dependencies
+    assert association.urn in addon.dependencies
 
 
 def test_pod_identity_mode_binds_the_ebs_csi_role_by_association(build, monitor):
@@ -314,9 +359,11 @@ def test_every_child_is_parented_and_urns_are_unique(build, monitor):
     urns = [r.urn for r in monitor.registrations]
     assert len(urns) == len(set(urns))
     component = monitor.named("ai").urn
-    direct = [r for r in monitor.registrations if r.name != "ai" and not r.name.startswith("ai-ebs-csi-")]
+    roles = ("ai-ebs-csi-", "ai-vpc-cni-")  # children of the add-ons' ServiceAccountRoles
+    direct = [r for r in monitor.registrations if r.name != "ai" and not r.name.startswith(roles)]
     assert direct and all(r.parent == component for r in direct)
     assert monitor.named("ai-ebs-csi").parent == component
+    assert monitor.named("ai-vpc-cni").parent == component
 
 
 def test_two_clusters_in_one_program_do_not_collide(build, monitor):

@@ -292,3 +292,31 @@ def test_model_servers_drain_before_stopping_and_the_alb_checks_their_readiness_
     annotations = ingress.inputs["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/health"
     assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_vpc_cni_has_its_own_role_and_the_node_role_no_cni_policy(stack):
+    run = planned(stack)
+    attached = sorted(
+        r.inputs["policyArn"]
+        for r in of_type(run, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if r.name.startswith("aiplatform-nodes-")
+    )
+    assert attached == [
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+        "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    ]
+    cni = {r.name: r for r in run.registrations if r.name.startswith("aiplatform-cluster-vpc-cni-")}
+    assert cni["aiplatform-cluster-vpc-cni-managed-0"].inputs["policyArn"] == (
+        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    )
+    trust = json.loads(cni["aiplatform-cluster-vpc-cni-role"].inputs["assumeRolePolicy"])
+    (subject,) = [
+        v for k, v in trust["Statement"][0]["Condition"]["StringEquals"].items() if k.endswith(":sub")
+    ]
+    assert subject == "system:serviceaccount:kube-system:aws-node"
+    (addon,) = [r for r in of_type(run, "aws:eks/addon:Addon") if r.inputs["addonName"] == "vpc-cni"]
+    assert cni["aiplatform-cluster-vpc-cni-role"].urn in addon.dependencies
+    # The nodes boot only once the CNI add-on (and so its role) exists.
+    for group in of_type(run, "aws:eks/nodeGroup:NodeGroup"):
+        assert addon.urn in group.dependencies
