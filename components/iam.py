@@ -38,9 +38,13 @@ def service_account_subject(namespace: str, service_account: str) -> str:
     return f"system:serviceaccount:{namespace}:{service_account}"
 
 
-def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> dict:
-    """Trust exactly one service account of one cluster, and only for STS."""
+def irsa_trust_policy(
+    oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str | Sequence[str]
+) -> dict:
+    """Trust exactly the named service account(s) of one namespace of one cluster, and only for STS."""
     issuer = oidc_issuer.removeprefix("https://")
+    names = [service_account] if isinstance(service_account, str) else list(service_account)
+    subjects = [service_account_subject(namespace, name) for name in names]
     return policy_document(
         [
             {
@@ -49,7 +53,8 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, 
                 "Action": "sts:AssumeRoleWithWebIdentity",
                 "Condition": {
                     "StringEquals": {
-                        f"{issuer}:sub": service_account_subject(namespace, service_account),
+                        # Exact names (a list means any of them), never a wildcard.
+                        f"{issuer}:sub": subjects[0] if len(subjects) == 1 else subjects,
                         f"{issuer}:aud": STS_AUDIENCE,
                     }
                 },
@@ -98,7 +103,11 @@ class WorkloadIdentity:
 
 @dataclass
 class ServiceAccountRoleArgs:
-    """A role for the Kubernetes service account ``namespace/service_account``."""
+    """A role for the Kubernetes service account ``namespace/service_account``.
+
+    ``also`` names more service accounts of the same namespace that run with the same role (e.g. a CSI
+    driver's controller and node); ``service_account`` is the one whose annotations the role returns.
+    """
 
     identity: WorkloadIdentity
     namespace: str
@@ -107,6 +116,11 @@ class ServiceAccountRoleArgs:
     policy: pulumi.Input[Mapping[str, Any]] | None = None
     managed_policy_arns: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    also: Sequence[str] = ()
+
+    @property
+    def service_accounts(self) -> list[str]:
+        return list(dict.fromkeys([self.service_account, *self.also]))
 
 
 class ServiceAccountRole(pulumi.ComponentResource):
@@ -132,7 +146,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
 
         if identity.mode == "irsa":
             trust = pulumi.Output.all(identity.oidc_provider_arn, identity.oidc_issuer_url).apply(
-                lambda v: json.dumps(irsa_trust_policy(v[0], v[1], args.namespace, args.service_account))
+                lambda v: json.dumps(irsa_trust_policy(v[0], v[1], args.namespace, args.service_accounts))
             )
         else:
             trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
@@ -140,7 +154,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=trust,
-            description=f"Assumed by {args.namespace}/{args.service_account} ({identity.mode})",
+            description=f"Assumed by {args.namespace}/{', '.join(args.service_accounts)} ({identity.mode})",
             tags=dict(args.tags),
             opts=child,
         )
@@ -157,15 +171,16 @@ class ServiceAccountRole(pulumi.ComponentResource):
             )
 
         if identity.mode == "pod-identity":
-            aws.eks.PodIdentityAssociation(
-                f"{name}-association",
-                cluster_name=identity.cluster_name,
-                namespace=args.namespace,
-                service_account=args.service_account,
-                role_arn=self.role.arn,
-                tags=dict(args.tags),
-                opts=child,
-            )
+            for index, service_account in enumerate(args.service_accounts):
+                aws.eks.PodIdentityAssociation(
+                    f"{name}-association" + (f"-{service_account}" if index else ""),
+                    cluster_name=identity.cluster_name,
+                    namespace=args.namespace,
+                    service_account=service_account,
+                    role_arn=self.role.arn,
+                    tags=dict(args.tags),
+                    opts=child,
+                )
             self.service_account_annotations = pulumi.Output.from_input({})
         else:
             self.service_account_annotations = self.role.arn.apply(lambda arn: {IRSA_ROLE_ANNOTATION: arn})

@@ -34,6 +34,9 @@ _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{0,36}$")  # AWS appends 26 cha
 EFS_CSI_ADDON = "aws-efs-csi-driver"
 EFS_CSI_NAMESPACE = "kube-system"
 EFS_CSI_SERVICE_ACCOUNT = "efs-csi-controller-sa"
+# The node DaemonSet mounts the file systems (with IAM authorization when asked): AWS documents the
+# driver's role for both service accounts.
+EFS_CSI_NODE_SERVICE_ACCOUNT = "efs-csi-node-sa"
 EFS_CSI_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
 EFS_CSI_PROVISIONER = "efs.csi.aws.com"
 NFS_PORT = 2049
@@ -404,13 +407,14 @@ class SharedFileSystem(pulumi.ComponentResource):
                 identity=args.identity,
                 namespace=EFS_CSI_NAMESPACE,
                 service_account=EFS_CSI_SERVICE_ACCOUNT,
+                also=[EFS_CSI_NODE_SERVICE_ACCOUNT],
                 managed_policy_arns=[EFS_CSI_POLICY_ARN],
                 tags=tags,
             ),
             opts=child,
         )
-        # IRSA: the add-on annotates its service account with the role. Pod Identity: the
-        # ServiceAccountRole already created the association for the same service account.
+        # IRSA: the add-on annotates its service accounts with the role. Pod Identity: the
+        # ServiceAccountRole already created the associations for the same service accounts.
         self.addon = aws.eks.Addon(
             f"{name}-efs-csi-addon",
             cluster_name=args.identity.cluster_name,

@@ -193,10 +193,16 @@ def test_shared_file_system(build, monitor):
     assert not monitor.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
 
     trust = json.loads(monitor.named("shared-efs-csi-role").inputs["assumeRolePolicy"])
-    condition = trust["Statement"][0]["Condition"]["StringEquals"]
-    assert condition["oidc.eks.us-east-1.amazonaws.com/id/ABC123:sub"] == (
-        "system:serviceaccount:kube-system:efs-csi-controller-sa"
-    )
+    # The controller and the node DaemonSet, by exact name (AWS documents the role for both).
+    assert trust["Statement"][0]["Condition"] == {
+        "StringEquals": {
+            "oidc.eks.us-east-1.amazonaws.com/id/ABC123:sub": [
+                "system:serviceaccount:kube-system:efs-csi-controller-sa",
+                "system:serviceaccount:kube-system:efs-csi-node-sa",
+            ],
+            "oidc.eks.us-east-1.amazonaws.com/id/ABC123:aud": "sts.amazonaws.com",
+        }
+    }
     assert monitor.named("shared-efs-csi-managed-0").inputs["policyArn"] == (
         "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
     )
@@ -271,12 +277,13 @@ def test_shared_file_system_with_pod_identity_uses_the_association(build, monito
             "shared", fs_args(provider, identity=WorkloadIdentity(mode="pod-identity", cluster_name="ai"))
         )
 
-    build(program)
-    association = monitor.named("shared-efs-csi-association").inputs
-    assert (association["namespace"], association["serviceAccount"]) == (
-        "kube-system",
-        "efs-csi-controller-sa",
-    )
+    shared = build(program)
+    associations = monitor.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert sorted((a.name, a.inputs["namespace"], a.inputs["serviceAccount"]) for a in associations) == [
+        ("shared-efs-csi-association", "kube-system", "efs-csi-controller-sa"),
+        ("shared-efs-csi-association-efs-csi-node-sa", "kube-system", "efs-csi-node-sa"),
+    ]
+    assert {a.inputs["roleArn"] for a in associations} == {resolve(shared.csi_role.arn)}
     assert "serviceAccountRoleArn" not in monitor.named("shared-efs-csi-addon").inputs
 
 
