@@ -486,6 +486,8 @@ class AiPlatform(pulumi.ComponentResource):
             config_files={f.key: f.mountPath for f in config.files} if config and config.files else None,
             config_map_name=config.name if config else None,
             secret_env=[(ref.name, ref.secret, ref.key) for ref in w.secretEnv],
+            run_as_user=w.securityContext.runAsUser,
+            run_as_group=w.securityContext.runAsGroup,
             identity=self.cluster.identity,
             depends_on=waits_for,
         )

@@ -40,7 +40,11 @@ meta = k8s.meta.v1
 
 CONFIG_HASH_ANNOTATION = "aiplatform.io/config-hash"
 JOB_COMPLETION_INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
-NON_ROOT_UID = 1000
+# Pods run as this user and group unless told otherwise: above 10000, so the ids cannot be those of a
+# user on the host (whose files a container escaping its sandbox would then own).
+NON_ROOT_UID = 10001
+HIGH_ID_FLOOR = 10000
+MAX_ID = 2**31 - 1
 # Env names that would mean static AWS credentials: pods get AWS access from their service account's role.
 STATIC_AWS_CREDENTIAL_ENV = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
 
@@ -118,10 +122,20 @@ def container_security_context(*, read_only_root_filesystem: bool = True) -> cor
     )
 
 
+def run_as_errors(run_as_user: int, run_as_group: int) -> list[str]:
+    """The user and group a pod runs as: numeric, not root (0), within Kubernetes' int32 range."""
+    return [
+        f"{name}: {value} must be between 1 and {MAX_ID} (0 is root)"
+        for name, value in (("run_as_user", run_as_user), ("run_as_group", run_as_group))
+        if not (isinstance(value, int) and 1 <= value <= MAX_ID)
+    ]
+
+
 def pod_security_context(
-    *, run_as_user: int = NON_ROOT_UID, run_as_group: int = NON_ROOT_UID, fs_group: int = NON_ROOT_UID
+    *, run_as_user: int = NON_ROOT_UID, run_as_group: int = NON_ROOT_UID, fs_group: int | None = None
 ) -> core.PodSecurityContextArgs:
-    """Numeric non-root ids (runAsNonRoot can only verify a numeric user) and a group owning the volumes.
+    """Numeric non-root ids (runAsNonRoot can only verify a numeric user) and a group owning the volumes
+    (``fs_group`` defaults to ``run_as_group``).
 
     ``fsGroup`` also makes the IRSA / Pod Identity projected token readable by the non-root user.
     ``OnRootMismatch`` skips the recursive chown of a large model volume when it is already right.
@@ -130,7 +144,7 @@ def pod_security_context(
         run_as_non_root=True,
         run_as_user=run_as_user,
         run_as_group=run_as_group,
-        fs_group=fs_group,
+        fs_group=run_as_group if fs_group is None else fs_group,
         fs_group_change_policy="OnRootMismatch",
         seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
     )

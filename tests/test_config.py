@@ -117,6 +117,11 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
+        _set("workloads.batch[0].securityContext", {"runAsUser": 0}),
+        "aiplatform:workloads.batch[0].securityContext.runAsUser: Input should be greater than or equal to 1",
+    ),
+    (
+        "dev",
         _drop("workloads.inference[1].modelFetch"),
         "aiplatform:workloads.inference[1].modelFetch: an emptyDir model volume starts empty: set modelFetch to fill it",
     ),

@@ -107,3 +107,16 @@ def test_no_list_the_api_server_merges_by_key_repeats_a_key(stack):
             problems += [f"{where}: {what} {_repeated(keys)}" for what, keys in keyed if _repeated(keys)]
     assert problems == []
     assert pods == 5
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_runs_as_a_high_user_and_group(stack):
+    """Ids above 10000 cannot be a host user's; no container asks for other ids."""
+    ids = []
+    for document in manifests(planned(stack).registrations):
+        for pod in _pod_specs(document):
+            sc = pod["securityContext"]
+            ids.append((sc["runAsUser"], sc["runAsGroup"], sc["fsGroup"]))
+            for c in [*pod.get("initContainers", []), *pod["containers"]]:
+                assert not {"runAsUser", "runAsGroup"} & set(c["securityContext"]), c["name"]
+    assert ids == [(10001, 10001, 10001)] * 5

@@ -320,3 +320,11 @@ def test_the_vpc_cni_has_its_own_role_and_the_node_role_no_cni_policy(stack):
     # The nodes boot only once the CNI add-on (and so its role) exists.
     for group in of_type(run, "aws:eks/nodeGroup:NodeGroup"):
         assert addon.urn in group.dependencies
+
+
+def test_a_workload_may_name_the_user_and_group_its_image_needs():
+    config = stack_config("dev")
+    config["aiplatform:workloads"]["batch"][0]["securityContext"] = {"runAsUser": 65532, "runAsGroup": 65532}
+    (cron,) = of_type(plan_config(config, "dev"), "kubernetes:batch/v1:CronJob")
+    sc = cron.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["securityContext"]
+    assert (sc["runAsUser"], sc["runAsGroup"], sc["fsGroup"]) == (65532, 65532, 65532)

@@ -169,7 +169,7 @@ def test_pod_spec_takes_placement_and_keeps_the_api_token_out():
         ("nvidia.com/gpu", "Equal", "true", "NoSchedule")
     ]
     sc = spec.security_context
-    assert (sc.run_as_non_root, sc.run_as_user, sc.run_as_group, sc.fs_group) == (True, 1000, 1000, 1000)
+    assert (sc.run_as_non_root, sc.run_as_user, sc.run_as_group, sc.fs_group) == (True, 10001, 10001, 10001)
     assert sc.seccomp_profile.type == "RuntimeDefault"
     bare = podspec.pod_spec([c], service_account_name="app")
     assert bare.tolerations is None and bare.node_selector is None

@@ -11,7 +11,7 @@ from pydantic import (
 )
 
 from .. import validation
-from ..podspec import FLUENT_BIT_HTTP_PORT, STATIC_AWS_CREDENTIAL_ENV
+from ..podspec import FLUENT_BIT_HTTP_PORT, MAX_ID, NON_ROOT_UID, STATIC_AWS_CREDENTIAL_ENV
 from ..workloads._common import CONFIG_MOUNT_PATH, TMP_PATH
 from ..workloads.inference import LOG_DIR_ENV, MODEL_DIR_ENV
 from ..workloads.training import INDEX_ENV, SHM_PATH
@@ -104,6 +104,13 @@ class WorkloadConfig(Model):
         return self
 
 
+class SecurityContext(Model):
+    """The user and group a workload's containers run as (the group also owns its volumes)."""
+
+    runAsUser: int = Field(default=NON_ROOT_UID, ge=1, le=MAX_ID, description="0 (root) is not allowed")
+    runAsGroup: int = Field(default=NON_ROOT_UID, ge=1, le=MAX_ID)
+
+
 class WorkloadBase(Model):
     name: ServiceName
     namespace: DnsLabel
@@ -115,6 +122,7 @@ class WorkloadBase(Model):
     config: WorkloadConfig | None = None
     resources: ResourceSettings = ResourceSettings()
     gpu: GpuRequest | None = None
+    securityContext: SecurityContext = SecurityContext()
 
     def platform_env(self) -> dict[str, str]:
         """Env vars the platform sets on the main container, and what it sets them from."""

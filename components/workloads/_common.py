@@ -74,6 +74,8 @@ class WorkloadArgs:
     aws_policy_statements: Sequence[Mapping[str, Any]] = ()
     read_only_root_filesystem: bool = True  # a read-only root filesystem, with a writable /tmp
     tmp_size: str = "1Gi"  # size limit of the /tmp emptyDir
+    run_as_user: int = podspec.NON_ROOT_UID  # the pod's user: high by default, never a host user's
+    run_as_group: int = podspec.NON_ROOT_UID  # the pod's group, which also owns its volumes (fsGroup)
 
 
 # -- labels and validation -----------------------------------------------------------------------
@@ -120,6 +122,7 @@ def common_errors(
         errors.append(f"image: {problem}")
     errors.extend(args.resources.errors("resources"))
     errors.extend(gpu_errors(args.gpus, args.placement))
+    errors.extend(podspec.run_as_errors(args.run_as_user, args.run_as_group))
     if not args.tmp_size or validation.quantity(args.tmp_size):
         errors.append(f"tmp_size: {args.tmp_size!r} is not a Kubernetes quantity")
 
@@ -330,6 +333,10 @@ def main_container(
         read_only_root_filesystem=args.read_only_root_filesystem,
         pre_stop_sleep_seconds=pre_stop_sleep_seconds,
     )
+
+
+def pod_security(args: WorkloadArgs) -> core.PodSecurityContextArgs:
+    return podspec.pod_security_context(run_as_user=args.run_as_user, run_as_group=args.run_as_group)
 
 
 def tmp_volume(args: WorkloadArgs) -> core.VolumeArgs:

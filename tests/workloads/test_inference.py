@@ -389,3 +389,25 @@ def test_the_model_dir_reaches_the_server_once(build, monitor):
     names = [e["name"] for e in server["env"]]
     assert names.count("MODEL_DIR") == 1 and len(names) == len(set(names))
     assert env(server)["MODEL_DIR"] == {"name": "MODEL_DIR", "value": "/mnt/models"}
+
+
+def test_pods_run_as_a_high_user_and_group_unless_the_workload_names_its_own(build, monitor):
+    build(lambda: InferenceService("llama", args()))
+    assert pod_of(monitor)["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    monitor.registrations.clear()
+    build(lambda: InferenceService("llama", args(run_as_user=65532, run_as_group=65533)))
+    sc = pod_of(monitor)["securityContext"]
+    assert (sc["runAsUser"], sc["runAsGroup"], sc["fsGroup"]) == (65532, 65533, 65533)
+    with pytest.raises(ValueError) as info:
+        InferenceService("llama", args(run_as_user=0, run_as_group=2**31))
+    assert str(info.value).splitlines()[1:] == [
+        "  - run_as_user: 0 must be between 1 and 2147483647 (0 is root)",
+        "  - run_as_group: 2147483648 must be between 1 and 2147483647 (0 is root)",
+    ]
