@@ -522,6 +522,7 @@ class AiPlatform(pulumi.ComponentResource):
                     prefix=w.modelFetch.prefix,
                     kms_key_arn=self.model_bucket.kms_key_arn,
                     region=self.region,
+                    image=w.modelFetch.image,
                 )
                 if w.modelFetch
                 else None,

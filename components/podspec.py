@@ -243,6 +243,12 @@ def probes(
 # -- containers ----------------------------------------------------------------------------------
 
 
+def image_pull_policy(image: str) -> str:
+    """A digest names one immutable image: pull it once. A tag can be moved: ask the registry at every
+    start (only the manifest is fetched when the layers are already on the node)."""
+    return "IfNotPresent" if validation.is_digest_pinned(image) else "Always"
+
+
 def container(
     name: str,
     image: str,
@@ -271,6 +277,7 @@ def container(
     built = core.ContainerArgs(
         name=name,
         image=image,
+        image_pull_policy=image_pull_policy(image),
         command=list(command) if command is not None else None,
         args=list(args) if args is not None else None,
         ports=[

@@ -142,6 +142,11 @@ def image_reference(value: str) -> str | None:
     return None
 
 
+def is_digest_pinned(image: str) -> bool:
+    """``repo@sha256:<64 hex>`` (a tag before the digest is allowed and ignored): one immutable image."""
+    return "@sha256:" in image and bool(_IMAGE_DIGEST.fullmatch(image))
+
+
 def is_latest(image: str) -> bool:
     return "@sha256:" not in image and image.rsplit("/", 1)[-1].endswith(":latest")
 

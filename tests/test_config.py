@@ -296,7 +296,27 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "prod",
         _set(f"{INF0}.image", "registry.example.com/ai/llama-inference:latest"),
-        f"aiplatform:{INF0}.image: ':latest' is not allowed in prod: pin a version",
+        f"aiplatform:{INF0}.image: prod runs images by digest (a tag can be moved in the registry): pin "
+        "'registry.example.com/ai/llama-inference:latest' as <image>@sha256:<digest>",
+    ),
+    (
+        "prod",
+        _set("workloads.training[0].image", "registry.example.com/ai/pytorch-training:2.5.1"),
+        "aiplatform:workloads.training[0].image: prod runs images by digest (a tag can be moved in the "
+        "registry): pin 'registry.example.com/ai/pytorch-training:2.5.1' as <image>@sha256:<digest>",
+    ),
+    # The helper images of a model server count too: unset, they are the public tags.
+    (
+        "prod",
+        _set(f"{INF0}.modelFetch", {"prefix": "models/llama-3-8b"}),
+        f"aiplatform:{INF0}.modelFetch.image: prod runs images by digest (a tag can be moved in the "
+        "registry): pin 'public.ecr.aws/aws-cli/aws-cli:2.27.0' as <image>@sha256:<digest>",
+    ),
+    (
+        "prod",
+        _set(f"{INF0}.logShipper", {"logPath": "/var/log/app"}),
+        f"aiplatform:{INF0}.logShipper.image: prod runs images by digest (a tag can be moved in the "
+        "registry): pin 'cr.fluentbit.io/fluent/fluent-bit:4.0.3' as <image>@sha256:<digest>",
     ),
     (
         "prod",

@@ -239,6 +239,7 @@ def _prod_internal(c: dict[str, Any]) -> None:
     c["environment"] = "prod"
     c["ingress"] = {"scheme": "internal"}
     _svc(c).update({"replicas": 2, "ingress": {"host": "svc.example.com", "tls": False}})
+    _svc(c)["image"] += "@sha256:" + "0" * 64  # prod runs images by digest
 
 
 # (bug id, mutation of minimal(), the exception the program raises today)

@@ -120,3 +120,17 @@ def test_every_pod_runs_as_a_high_user_and_group(stack):
             for c in [*pod.get("initContainers", []), *pod["containers"]]:
                 assert not {"runAsUser", "runAsGroup"} & set(c["securityContext"]), c["name"]
     assert ids == [(10001, 10001, 10001)] * 5
+
+
+@pytest.mark.parametrize(
+    ("stack", "pinned", "policy"), [("dev", False, "Always"), ("prod", True, "IfNotPresent")]
+)
+def test_prod_runs_every_image_by_digest_dev_by_tag(stack, pinned, policy):
+    containers = [
+        c
+        for document in manifests(planned(stack).registrations)
+        for pod in _pod_specs(document)
+        for c in [*pod.get("initContainers", []), *pod["containers"]]
+    ]
+    assert len(containers) == 8
+    assert {("@sha256:" in c["image"], c["imagePullPolicy"]) for c in containers} == {(pinned, policy)}

@@ -249,3 +249,13 @@ def test_containers_running_together_cannot_share_a_port():
     # A plain init container has finished before the server starts: its port is not shared.
     one_shot = podspec.container("warmup", "repo/app:1.0", resources=SMALL, ports={"http": 2020})
     assert len(_pod([server], init=[one_shot]).init_containers) == 1
+
+
+def test_a_digest_is_pulled_once_a_tag_at_every_start():
+    digest = "registry.example.com/ai/llm:1.4.0@sha256:" + "0" * 64
+    assert validation.is_digest_pinned(digest)
+    assert not validation.is_digest_pinned("registry.example.com/ai/llm:1.4.0")
+    assert not validation.is_digest_pinned("registry.example.com/ai/llm@sha256:abc")
+    assert podspec.container("app", digest, resources=SMALL).image_pull_policy == "IfNotPresent"
+    tagged = podspec.container("app", "registry.example.com/ai/llm:1.4.0", resources=SMALL)
+    assert tagged.image_pull_policy == "Always"

@@ -173,10 +173,15 @@ class PlatformSettings(Model):
     def _prod_rules(self) -> list[Violation]:
         found: list[Violation] = []
         for kind, i, w in self.workloads.all():
-            if validation.is_latest(w.image):
-                found.append(
-                    (("workloads", kind, i, "image"), "':latest' is not allowed in prod: pin a version")
-                )
+            for path, image in w.images():
+                if not validation.is_digest_pinned(image):
+                    found.append(
+                        (
+                            ("workloads", kind, i, *path),
+                            f"prod runs images by digest (a tag can be moved in the registry): pin "
+                            f"'{image}' as <image>@sha256:<digest>",
+                        )
+                    )
         for i, w in enumerate(self.workloads.inference):
             at = ("workloads", "inference", i)
             if w.ingress and self.ingress.scheme == "internet-facing" and not w.ingress.tls:

@@ -12,7 +12,7 @@ from pydantic import (
 
 from .. import validation
 from ..podspec import FLUENT_BIT_HTTP_PORT, MAX_ID, NON_ROOT_UID, STATIC_AWS_CREDENTIAL_ENV
-from ..workloads._common import CONFIG_MOUNT_PATH, TMP_PATH
+from ..workloads._common import AWS_CLI_IMAGE, CONFIG_MOUNT_PATH, FLUENT_BIT_IMAGE, TMP_PATH
 from ..workloads.inference import LOG_DIR_ENV, MODEL_DIR_ENV
 from ..workloads.training import INDEX_ENV, SHM_PATH
 from ._base import (
@@ -124,6 +124,10 @@ class WorkloadBase(Model):
     gpu: GpuRequest | None = None
     securityContext: SecurityContext = SecurityContext()
 
+    def images(self) -> list[tuple[Path, str]]:
+        """``(key path, image)`` of every container the workload's pods run."""
+        return [(("image",), self.image)]
+
     def platform_env(self) -> dict[str, str]:
         """Env vars the platform sets on the main container, and what it sets them from."""
         return {}
@@ -176,11 +180,12 @@ class ModelStorage(Model):
 
 class ModelFetch(Model):
     prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*[A-Za-z0-9._-]$")]
+    image: Image = Field(default=AWS_CLI_IMAGE, description="the AWS CLI image that syncs the model")
 
 
 class LogShipper(Model):
     logPath: Annotated[str, Field(pattern=r"^/")] = "/var/log/app"
-    image: Image = "cr.fluentbit.io/fluent/fluent-bit:4.0.3"
+    image: Image = FLUENT_BIT_IMAGE
 
 
 class Probes(Model):
@@ -237,6 +242,14 @@ class InferenceSettings(WorkloadBase):
         if self.logShipper:
             env[LOG_DIR_ENV] = "logShipper.logPath"
         return env
+
+    def images(self) -> list[tuple[Path, str]]:
+        images = super().images()
+        if self.modelFetch:
+            images.append((("modelFetch", "image"), self.modelFetch.image))
+        if self.logShipper:
+            images.append((("logShipper", "image"), self.logShipper.image))
+        return images
 
     def mounts(self) -> list[tuple[Path, str]]:
         mounts = super().mounts()
