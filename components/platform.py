@@ -56,6 +56,7 @@ from .workloads import (
     LogShipping,
     ModelSource,
     ModelStorage,
+    SecretFiles,
     SharedVolume,
     TrainingJob,
     TrainingJobArgs,
@@ -463,7 +464,7 @@ class AiPlatform(pulumi.ComponentResource):
     def _workload_args(self, w: WorkloadBase) -> dict[str, Any]:
         """The arguments every workload kind shares, mapped from its settings."""
         config = w.config
-        used_secrets = {ref.secret for ref in w.secretEnv}
+        used_secrets = {ref.secret for ref in w.secretEnv} | {f.secret for f in w.secretFiles}
         waits_for: list[pulumi.Resource] = [self.namespaces[w.namespace].namespace]
         waits_for += [es for name, es in self.secrets.external_secrets.items() if name in used_secrets]
         return dict(
@@ -486,6 +487,7 @@ class AiPlatform(pulumi.ComponentResource):
             config_files={f.key: f.mountPath for f in config.files} if config and config.files else None,
             config_map_name=config.name if config else None,
             secret_env=[(ref.name, ref.secret, ref.key) for ref in w.secretEnv],
+            secret_files=[SecretFiles(f.secret, f.mountPath, tuple(f.keys)) for f in w.secretFiles],
             run_as_user=w.securityContext.runAsUser,
             run_as_group=w.securityContext.runAsGroup,
             identity=self.cluster.identity,

@@ -473,6 +473,24 @@ def config_map_volume(
     )
 
 
+def secret_volume(
+    name: str, secret: pulumi.Input[str], *, keys: Sequence[str] = (), default_mode: int = 0o440
+) -> core.VolumeArgs:
+    """A Secret as read-only files named after its keys (``keys``: only those; all when empty).
+
+    Mode 0440: the owner and the pod's group (``fsGroup``) read them, nobody else. Mount the directory,
+    not a ``subPath``, so a rotated secret reaches the running pod.
+    """
+    return core.VolumeArgs(
+        name=name,
+        secret=core.SecretVolumeSourceArgs(
+            secret_name=secret,
+            items=[core.KeyToPathArgs(key=k, path=k) for k in keys] or None,
+            default_mode=default_mode,
+        ),
+    )
+
+
 def projected_volume(
     name: str, sources: Sequence[core.VolumeProjectionArgs], *, default_mode: int = 0o444
 ) -> core.VolumeArgs:

@@ -122,6 +122,22 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
+        _set("workloads.inference[2].secretFiles[0].secret", "missing"),
+        "aiplatform:workloads.inference[2].secretFiles[0].secret: no secret 'missing' in namespace 'ml-serving'",
+    ),
+    (
+        "dev",
+        _set("workloads.inference[2].secretFiles[0].keys", ["api-key", "token"]),
+        "aiplatform:workloads.inference[2].secretFiles[0].keys: secret 'openai-secret' has no key 'token'",
+    ),
+    (
+        "dev",
+        _set("workloads.inference[2].secretFiles[0].mountPath", "/app/config"),
+        "aiplatform:workloads.inference[2].secretFiles[0].mountPath: '/app/config' is already mounted for "
+        "config.files[0].mountPath",
+    ),
+    (
+        "dev",
         _drop("workloads.inference[1].modelFetch"),
         "aiplatform:workloads.inference[1].modelFetch: an emptyDir model volume starts empty: set modelFetch to fill it",
     ),
@@ -375,11 +391,11 @@ def test_every_problem_of_a_config_is_reported_at_once():
 def test_cross_section_problems_are_reported_together():
     config = sections("dev")
     _set("workloads.training[0].gpu.nodeGroup", "nope")(config)
-    _set("workloads.inference[2].secretEnv[1].key", "hf")(config)
+    _set("workloads.inference[2].secretEnv[0].key", "hf")(config)
     with pytest.raises(ConfigError) as caught:
         parse_settings(config)
     assert caught.value.problems == [
-        "aiplatform:workloads.inference[2].secretEnv[1].key: secret 'openai-secret' has no key 'hf'",
+        "aiplatform:workloads.inference[2].secretEnv[0].key: secret 'openai-secret' has no key 'hf'",
         "aiplatform:workloads.training[0].gpu.nodeGroup: no GPU node group named 'nope'",
     ]
 

@@ -328,3 +328,44 @@ def test_a_workload_may_name_the_user_and_group_its_image_needs():
     (cron,) = of_type(plan_config(config, "dev"), "kubernetes:batch/v1:CronJob")
     sc = cron.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["securityContext"]
     assert (sc["runAsUser"], sc["runAsGroup"], sc["fsGroup"]) == (65532, 65532, 65532)
+
+
+def test_the_orchestrator_reads_its_hugging_face_token_from_a_file():
+    run = planned("dev")
+    (deployment,) = [
+        r
+        for r in of_type(run, "kubernetes:apps/v1:Deployment")
+        if r.inputs["metadata"]["name"] == "llm-orchestrator"
+    ]
+    pod = deployment.inputs["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    env = {e["name"]: e for e in server["env"]}
+    assert env["HF_TOKEN_PATH"] == {
+        "name": "HF_TOKEN_PATH",
+        "value": "/var/run/secrets/huggingface/huggingface-token",
+    }
+    assert [n for n, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})] == ["OPENAI_API_KEY"]
+    assert {"name": "secret-0", "mountPath": "/var/run/secrets/huggingface", "readOnly": True} in server[
+        "volumeMounts"
+    ]
+    assert {
+        "name": "secret-0",
+        "secret": {
+            "secretName": "openai-secret",
+            "items": [{"key": "huggingface-token", "path": "huggingface-token"}],
+            "defaultMode": 0o440,
+        },
+    } in pod["volumes"]
+
+
+def test_a_workload_reading_a_secret_only_as_files_waits_for_its_external_secret():
+    config = stack_config("dev")
+    del config["aiplatform:workloads"]["inference"][2]["secretEnv"]
+    run = plan_config(config, "dev")
+    (external,) = of_type(run, "kubernetes:external-secrets.io/v1:ExternalSecret")
+    (deployment,) = [
+        r
+        for r in of_type(run, "kubernetes:apps/v1:Deployment")
+        if r.inputs["metadata"]["name"] == "llm-orchestrator"
+    ]
+    assert external.urn in deployment.dependencies

@@ -259,3 +259,11 @@ def test_a_digest_is_pulled_once_a_tag_at_every_start():
     assert podspec.container("app", digest, resources=SMALL).image_pull_policy == "IfNotPresent"
     tagged = podspec.container("app", "registry.example.com/ai/llm:1.4.0", resources=SMALL)
     assert tagged.image_pull_policy == "Always"
+
+
+def test_a_secret_as_files_readable_by_the_pod_group_only():
+    volume = podspec.secret_volume("secret-0", "openai-secret", keys=["huggingface-token"])
+    assert volume.secret.secret_name == "openai-secret"
+    assert [(i.key, i.path) for i in volume.secret.items] == [("huggingface-token", "huggingface-token")]
+    assert volume.secret.default_mode == 0o440
+    assert podspec.secret_volume("s", "every-key").secret.items is None

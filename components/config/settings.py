@@ -102,6 +102,21 @@ class PlatformSettings(Model):
                     found.append(
                         ((*at, "secretEnv", j, "key"), f"secret '{ref.secret}' has no key '{ref.key}'")
                     )
+            for j, files in enumerate(w.secretFiles):
+                secret = secrets.get((w.namespace, files.secret))
+                if secret is None:
+                    found.append(
+                        (
+                            (*at, "secretFiles", j, "secret"),
+                            f"no secret '{files.secret}' in namespace '{w.namespace}'",
+                        )
+                    )
+                    continue
+                found += [
+                    ((*at, "secretFiles", j, "keys"), f"secret '{files.secret}' has no key '{key}'")
+                    for key in files.keys
+                    if key not in secret.keys
+                ]
             if isinstance(w, TrainingSettings) and w.sharedStorageMountPath:
                 shared = self.storage.sharedFileSystem
                 if not shared.enabled:

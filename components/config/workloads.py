@@ -33,6 +33,11 @@ from ._base import (
 
 Path = tuple[str | int, ...]
 
+
+def _key(path: Path) -> str:
+    """A relative key path as written in the stack file: ``config.files[0].mountPath``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
 # -- workloads -------------------------------------------------------------------------------------
 
 
@@ -70,6 +75,14 @@ class SecretEnv(Model):
     name: EnvName
     secret: DnsLabel
     key: str
+
+
+class SecretFile(Model):
+    """Keys of a declared secret as read-only files ``<mountPath>/<key>`` (keys empty: all of them)."""
+
+    secret: DnsLabel
+    mountPath: Annotated[str, Field(pattern=r"^/")]
+    keys: list[ConfigKey] = Field(default_factory=list)
 
 
 class ConfigFile(Model):
@@ -119,6 +132,9 @@ class WorkloadBase(Model):
     args: list[str] = Field(default_factory=list)
     env: dict[EnvName, str] = Field(default_factory=dict)
     secretEnv: list[SecretEnv] = Field(default_factory=list)
+    secretFiles: list[SecretFile] = Field(
+        default_factory=list, description="secrets as files: preferred where the application reads files"
+    )
     config: WorkloadConfig | None = None
     resources: ResourceSettings = ResourceSettings()
     gpu: GpuRequest | None = None
@@ -138,12 +154,13 @@ class WorkloadBase(Model):
 
     def mounts(self) -> list[tuple[Path, str]]:
         """``(key path, mount path)`` of every mount the user's keys set on the main container."""
+        secrets = [(("secretFiles", i, "mountPath"), f.mountPath) for i, f in enumerate(self.secretFiles)]
         if self.config is None:
-            return []
+            return secrets
         if not self.config.files:
-            return [(("config",), CONFIG_MOUNT_PATH)]
+            return [(("config",), CONFIG_MOUNT_PATH), *secrets]
         first = {f.mountPath: i for i, f in reversed(list(enumerate(self.config.files)))}
-        return [(("config", "files", i, "mountPath"), path) for path, i in first.items()]
+        return [*((("config", "files", i, "mountPath"), path) for path, i in first.items()), *secrets]
 
     @model_validator(mode="after")
     def _environment(self) -> WorkloadBase:
@@ -160,13 +177,13 @@ class WorkloadBase(Model):
             if env in platform:
                 found.append((path, f"{env} is set by the platform from {platform[env]}: remove it"))
             elif env in seen:
-                found.append((path, f"{env} is already set by {'.'.join(map(str, seen[env]))}"))
+                found.append((path, f"{env} is already set by {_key(seen[env])}"))
             seen.setdefault(env, path)
         mounted = dict(self.platform_mounts())
         for path, mount_path in self.mounts():
             if mount_path in mounted:
                 found.append((path, f"'{mount_path}' is already mounted for {mounted[mount_path]}"))
-            mounted.setdefault(mount_path, ".".join(map(str, path)))
+            mounted.setdefault(mount_path, _key(path))
         raise_violations(found)
         return self
 
@@ -342,9 +359,10 @@ class BatchSettings(WorkloadBase):
     configMountPath: Annotated[str, Field(pattern=r"^/")] = "/config"
 
     def mounts(self) -> list[tuple[Path, str]]:
+        mounts = super().mounts()
         if self.config is not None and not self.config.files:
-            return [(("configMountPath",), self.configMountPath)]
-        return super().mounts()
+            mounts[0] = (("configMountPath",), self.configMountPath)
+        return mounts
 
     @model_validator(mode="after")
     def _name_length(self) -> BatchSettings:

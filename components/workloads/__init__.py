@@ -4,7 +4,7 @@ Each is a ComponentResource with a typed Args dataclass; the pod specs come from
 """
 
 from ..podspec import Resources
-from ._common import AWS_CLI_IMAGE, FLUENT_BIT_IMAGE, WorkloadArgs
+from ._common import AWS_CLI_IMAGE, FLUENT_BIT_IMAGE, SecretFiles, WorkloadArgs
 from .batch import (
     BatchInferenceJob,
     BatchInferenceJobArgs,
@@ -33,6 +33,7 @@ __all__ = [
     "ModelSource",
     "ModelStorage",
     "Resources",
+    "SecretFiles",
     "SharedVolume",
     "TrainingJob",
     "TrainingJobArgs",

@@ -38,6 +38,17 @@ _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
+@dataclass(frozen=True)
+class SecretFiles:
+    """Keys of a Secret (made elsewhere, e.g. an ExternalSecret) as read-only files ``mount_path/<key>``
+    (``keys`` empty: every key). Files keep secrets out of the environment, which child processes,
+    crash dumps and ``/proc/<pid>/environ`` expose."""
+
+    secret: str
+    mount_path: str
+    keys: Sequence[str] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkloadArgs:
     """Inputs every workload takes.
@@ -45,7 +56,8 @@ class WorkloadArgs:
     ``config_data`` becomes a ConfigMap this component creates; ``config_env`` maps ENV_NAME -> key of it,
     ``config_files`` are the keys mounted as files under ``config_mount_path`` (None: every key), or a
     mapping key -> directory to mount keys in different directories (one read-only volume per directory).
-    ``secret_env`` is ``(ENV_NAME, secret_name, key)``; the Secret is made elsewhere (an ExternalSecret):
+    ``secret_env`` is ``(ENV_NAME, secret_name, key)`` and ``secret_files`` mounts secrets as files
+    (prefer them where the application reads files); the Secret is made elsewhere (an ExternalSecret):
     pass that resource in ``depends_on`` so the pods come after it. ``identity`` +
     ``aws_policy_statements`` give the pod's service account an IAM role (never static keys).
     """
@@ -68,6 +80,7 @@ class WorkloadArgs:
     # a stable name for the ConfigMap (None: auto-named, so a change rolls the pods)
     config_map_name: str | None = None
     secret_env: Sequence[tuple[str, str, str]] = ()
+    secret_files: Sequence[SecretFiles] = ()
     depends_on: Sequence[pulumi.Resource] = ()
     labels: Mapping[str, str] = field(default_factory=dict)  # extra labels on every object of the workload
     identity: WorkloadIdentity | None = None
@@ -143,6 +156,16 @@ def common_errors(
     for index, entry in enumerate(args.secret_env):
         if len(entry) != 3 or not all(isinstance(p, str) and p for p in entry):
             errors.append(f"secret_env[{index}]: must be (ENV_NAME, secret_name, key), got {entry!r}")
+    for index, files in enumerate(args.secret_files):
+        if not validation.is_dns1123_subdomain(files.secret):
+            errors.append(f"secret_files[{index}].secret: {files.secret!r} is not a Secret name")
+        if not files.mount_path.startswith("/"):
+            errors.append(f"secret_files[{index}].mount_path: {files.mount_path!r} must be absolute")
+        errors += [
+            f"secret_files[{index}].keys: {key!r} is not a Secret key (letters, digits, '-', '_', '.')"
+            for key in files.keys
+            if not _CONFIG_KEY.fullmatch(key)
+        ]
     errors += repeats([*workload_mounts(args), *mounts], "mount path {value!r} is already used by")
 
     data = args.config_data
@@ -187,7 +210,8 @@ def workload_mounts(args: WorkloadArgs) -> list[tuple[str, str]]:
     """``(field, mount path)`` of what every workload's main container mounts: /tmp, the config files."""
     mounts = [("tmp_size (the writable /tmp)", TMP_PATH)] if args.read_only_root_filesystem else []
     field_name = "config_files" if args.config_files else "config_mount_path"
-    return mounts + [(field_name, directory) for directory in config_file_directories(args)]
+    mounts += [(field_name, directory) for directory in config_file_directories(args)]
+    return mounts + [(f"secret_files[{i}].mount_path", f.mount_path) for i, f in enumerate(args.secret_files)]
 
 
 def gpu_errors(gpus: int, placement: Placement | None) -> list[str]:
@@ -303,6 +327,28 @@ def main_env(args: WorkloadArgs, config: ConfigWiring, extra: Sequence[core.EnvV
     return [*podspec.env_vars(args.env), *config.env, *secrets, *extra]
 
 
+SECRET_VOLUME = "secret"
+
+
+def secret_file_volumes(args: WorkloadArgs) -> list[core.VolumeArgs]:
+    return [
+        podspec.secret_volume(f"{SECRET_VOLUME}-{i}", f.secret, keys=f.keys)
+        for i, f in enumerate(args.secret_files)
+    ]
+
+
+def secret_file_mounts(args: WorkloadArgs) -> list[core.VolumeMountArgs]:
+    return [
+        podspec.mount(f"{SECRET_VOLUME}-{i}", f.mount_path, read_only=True)
+        for i, f in enumerate(args.secret_files)
+    ]
+
+
+def pod_volumes(args: WorkloadArgs, config: ConfigWiring) -> list[core.VolumeArgs]:
+    """What every workload's pod mounts: /tmp, its config files, its secret files."""
+    return [tmp_volume(args), *config.volumes, *secret_file_volumes(args)]
+
+
 def main_container(
     container_name: str,
     args: WorkloadArgs,
@@ -315,7 +361,7 @@ def main_container(
     probes: podspec.Probes | None = None,
     pre_stop_sleep_seconds: int | None = None,
 ) -> core.ContainerArgs:
-    mounts = [*config.mounts, *extra_mounts]
+    mounts = [*config.mounts, *secret_file_mounts(args), *extra_mounts]
     if args.read_only_root_filesystem:
         mounts.append(podspec.mount(TMP_VOLUME, TMP_PATH))
     return podspec.container(

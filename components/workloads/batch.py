@@ -17,9 +17,9 @@ from ._common import (
     main_container,
     pod_annotations,
     pod_security,
+    pod_volumes,
     raise_if_errors,
     standard_labels,
-    tmp_volume,
 )
 
 core = k8s.core.v1
@@ -111,7 +111,7 @@ class BatchInferenceJob(pulumi.ComponentResource):
             metadata=meta.ObjectMetaArgs(labels=labels, annotations=pod_annotations({"config": config.data})),
             spec=podspec.pod_spec(
                 [worker],
-                volumes=[tmp_volume(args), *config.volumes],
+                volumes=pod_volumes(args, config),
                 service_account_name=self.service_account.metadata.name,
                 placement=args.placement,
                 security_context=pod_security(args),

@@ -24,10 +24,10 @@ from ._common import (
     main_container,
     pod_annotations,
     pod_security,
+    pod_volumes,
     raise_if_errors,
     selector_labels,
     standard_labels,
-    tmp_volume,
 )
 
 core = k8s.core.v1
@@ -292,7 +292,7 @@ class InferenceService(pulumi.ComponentResource):
         )
         self.service_account, self.role = create_service_account(self, name, args, labels, statements)
 
-        volumes = [tmp_volume(args), *config.volumes]
+        volumes = pod_volumes(args, config)
         init_containers: list[core.ContainerArgs] = []
         extra_mounts: list[core.VolumeMountArgs] = []
         extra_env: list[core.EnvVarArgs] = []

@@ -16,9 +16,9 @@ from ._common import (
     main_container,
     pod_annotations,
     pod_security,
+    pod_volumes,
     raise_if_errors,
     standard_labels,
-    tmp_volume,
 )
 
 core = k8s.core.v1
@@ -151,7 +151,7 @@ class TrainingJob(pulumi.ComponentResource):
         self.config_map = config.config_map
         self.service_account, self.role = create_service_account(self, name, args, labels)
 
-        volumes = [tmp_volume(args), *config.volumes]
+        volumes = pod_volumes(args, config)
         mounts: list[core.VolumeMountArgs] = []
         if args.shm_size is not None:
             volumes.append(podspec.empty_dir_volume(SHM_VOLUME, args.shm_size, medium="Memory"))

@@ -13,11 +13,13 @@ from aiplatform.workloads import (
     LogShipping,
     ModelSource,
     ModelStorage,
+    SecretFiles,
 )
 from tests.conftest import resolve
 from tests.workloads.helpers import (
     GPU_PLACEMENT,
     IRSA,
+    all_containers,
     assert_k8s_children_use_provider,
     assert_no_static_aws_keys,
     assert_secure_pod,
@@ -410,4 +412,34 @@ def test_pods_run_as_a_high_user_and_group_unless_the_workload_names_its_own(bui
     assert str(info.value).splitlines()[1:] == [
         "  - run_as_user: 0 must be between 1 and 2147483647 (0 is root)",
         "  - run_as_group: 2147483648 must be between 1 and 2147483647 (0 is root)",
+    ]
+
+
+def test_secrets_mount_as_read_only_files(build, monitor):
+    files = SecretFiles("hf-secret", "/var/run/secrets/hf", ("token",))
+    build(lambda: InferenceService("llama", args(secret_files=[files])))
+    pod = pod_of(monitor)
+    assert volumes(pod)["secret-0"] == {
+        "name": "secret-0",
+        "secret": {
+            "secretName": "hf-secret",
+            "items": [{"key": "token", "path": "token"}],
+            "defaultMode": 0o440,
+        },
+    }
+    assert mounts(container(pod, "server"))["secret-0"] == {
+        "name": "secret-0",
+        "mountPath": "/var/run/secrets/hf",
+        "readOnly": True,
+    }
+    # Only the server reads it: not the log shipper, not the model fetcher.
+    assert [c["name"] for c in all_containers(pod) if "secret-0" in mounts(c)] == ["server"]
+    bad = [SecretFiles("Bad_Name", "relative", ("a b",)), SecretFiles("ok", "/tmp")]
+    with pytest.raises(ValueError) as info:
+        InferenceService("llama", args(secret_files=bad))
+    assert str(info.value).splitlines()[1:] == [
+        "  - secret_files[0].secret: 'Bad_Name' is not a Secret name",
+        "  - secret_files[0].mount_path: 'relative' must be absolute",
+        "  - secret_files[0].keys: 'a b' is not a Secret key (letters, digits, '-', '_', '.')",
+        "  - secret_files[1].mount_path: mount path '/tmp' is already used by tmp_size (the writable /tmp)",
     ]
