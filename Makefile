@@ -6,7 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: plan test test-wheel lint format clean bench docs
+SCAN_VENV := .venv-scan
+
+.PHONY: plan test test-wheel lint format clean bench docs scan
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +17,19 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 plan: $(VENV)/.installed
 	$(PY) -m tools.plan --stack $(STACK)
+
+# checkov in its own virtualenv (its pins clash with the runtime's); not part of make test.
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	touch $@
+
+# Plan both stacks, then run checkov's Kubernetes checks over their manifests: fails on any finding
+# that no object explains with a skip annotation.
+scan: $(VENV)/.installed $(SCAN_VENV)/.installed
+	$(PY) -m tools.plan --stack dev > /dev/null
+	$(PY) -m tools.plan --stack prod > /dev/null
+	$(PY) -m tools.scan --checkov $(SCAN_VENV)/bin/checkov dev prod
 
 bench: $(VENV)/.installed
 	$(PY) -m tools.bench
@@ -40,4 +55,4 @@ format: $(VENV)/.installed
 	$(PY) -m ruff format .
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) $(SCAN_VENV)

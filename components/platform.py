@@ -43,6 +43,7 @@ from .outputs import (
     SharedClaimOutputs,
 )
 from .podspec import Resources
+from .scanner import IMAGE_DIGEST
 from .scheduling import Placement, Taint
 from .secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
 from .storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
@@ -119,6 +120,12 @@ class AiPlatform(pulumi.ComponentResource):
         self._tags = {"platform": "aiplatform", "environment": settings.environment, **settings.tags}
         self._gpu_specs = [gpu_node_group(g) for g in settings.nodeGroups.gpu]
         self._gpu_specs_by_name = {spec.name: spec for spec in self._gpu_specs}
+        # Tags are a dev choice (prod's config rule requires digests): said on each workload for the scanner.
+        self._accepted_findings = (
+            {}
+            if settings.is_prod
+            else {IMAGE_DIGEST: "dev runs images by tag; prod requires digests (a config rule)"}
+        )
 
         self.network = self._network()
         self.cluster = self._cluster()
@@ -490,6 +497,7 @@ class AiPlatform(pulumi.ComponentResource):
             secret_files=[SecretFiles(f.secret, f.mountPath, tuple(f.keys)) for f in w.secretFiles],
             run_as_user=w.securityContext.runAsUser,
             run_as_group=w.securityContext.runAsGroup,
+            accepted_findings=self._accepted_findings,
             identity=self.cluster.identity,
             depends_on=waits_for,
         )

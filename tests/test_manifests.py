@@ -134,3 +134,29 @@ def test_prod_runs_every_image_by_digest_dev_by_tag(stack, pinned, policy):
     ]
     assert len(containers) == 8
     assert {("@sha256:" in c["image"], c["imagePullPolicy"]) for c in containers} == {(pinned, policy)}
+
+
+DEV_TAGS = "CKV_K8S_43=dev runs images by tag; prod requires digests (a config rule)"
+PROD_DIGESTS = "CKV_K8S_15=images are pinned by digest: IfNotPresent runs exactly that image, a pull at every start adds nothing"
+OPENAI_ENV = (
+    "CKV_K8S_35=OPENAI_API_KEY through secret_env, for an application that reads it only from the environment "
+    "(secret_files mounts the others as files)"
+)
+
+
+@pytest.mark.parametrize(("stack", "every"), [("dev", DEV_TAGS), ("prod", PROD_DIGESTS)])
+def test_each_accepted_scanner_finding_is_explained_on_its_object(stack, every):
+    skips = {
+        f"{d['kind']}/{d['metadata']['name']}": sorted(
+            v for k, v in d["metadata"].get("annotations", {}).items() if k.startswith("checkov.io/skip")
+        )
+        for d in manifests(planned(stack).registrations)
+        if any(True for _ in _pod_specs(d))
+    }
+    assert skips == {
+        "Deployment/llama-inference": [every],
+        "Deployment/text-embedder": [every],
+        "Deployment/llm-orchestrator": sorted([every, OPENAI_ENV]),
+        "Job/hyperparameter-sweep": [every],
+        "CronJob/nightly-batch-predict": [every],
+    }

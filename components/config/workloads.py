@@ -38,6 +38,7 @@ def _key(path: Path) -> str:
     """A relative key path as written in the stack file: ``config.files[0].mountPath``."""
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
+
 # -- workloads -------------------------------------------------------------------------------------
 
 

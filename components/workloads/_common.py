@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import podspec, validation
+from .. import podspec, scanner, validation
 from ..iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity, policy_document
 from ..podspec import Resources
 from ..scheduling import Placement
@@ -89,6 +89,9 @@ class WorkloadArgs:
     tmp_size: str = "1Gi"  # size limit of the /tmp emptyDir
     run_as_user: int = podspec.NON_ROOT_UID  # the pod's user: high by default, never a host user's
     run_as_group: int = podspec.NON_ROOT_UID  # the pod's group, which also owns its volumes (fsGroup)
+    # Scanner findings the caller accepts on purpose: checkov check id -> the reason, said on the
+    # object (e.g. tagged images in dev). The component adds the ones its own choices cause.
+    accepted_findings: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- labels and validation -----------------------------------------------------------------------
@@ -136,6 +139,7 @@ def common_errors(
     errors.extend(args.resources.errors("resources"))
     errors.extend(gpu_errors(args.gpus, args.placement))
     errors.extend(podspec.run_as_errors(args.run_as_user, args.run_as_group))
+    errors.extend(scanner.finding_errors(args.accepted_findings))
     if not args.tmp_size or validation.quantity(args.tmp_size):
         errors.append(f"tmp_size: {args.tmp_size!r} is not a Kubernetes quantity")
 
@@ -379,6 +383,25 @@ def main_container(
         read_only_root_filesystem=args.read_only_root_filesystem,
         pre_stop_sleep_seconds=pre_stop_sleep_seconds,
     )
+
+
+def scanner_annotations(args: WorkloadArgs, pod: core.PodSpecArgs) -> dict[str, str]:
+    """Skip annotations for the scanner findings this workload causes on purpose, each with its reason."""
+    accepted = dict(args.accepted_findings)
+    containers = [*(pod.init_containers or []), *pod.containers]
+    if any(c.image_pull_policy == "IfNotPresent" for c in containers):
+        accepted[scanner.IMAGE_PULL_POLICY_ALWAYS] = (
+            "images are pinned by digest: IfNotPresent runs exactly that image, a pull at every start adds nothing"
+        )
+    if args.secret_env:
+        names = ", ".join(entry[0] for entry in args.secret_env)
+        accepted[scanner.SECRETS_AS_FILES] = (
+            f"{names} through secret_env, for an application that reads it only from the environment "
+            "(secret_files mounts the others as files)"
+        )
+    if args.run_as_user < podspec.HIGH_ID_FLOOR:
+        accepted[scanner.HIGH_UID] = f"runs as UID {args.run_as_user}: the workload's own run_as_user"
+    return scanner.skip_annotations(accepted)
 
 
 def pod_security(args: WorkloadArgs) -> core.PodSecurityContextArgs:

@@ -19,6 +19,7 @@ from ._common import (
     pod_security,
     pod_volumes,
     raise_if_errors,
+    scanner_annotations,
     standard_labels,
 )
 
@@ -122,7 +123,12 @@ class BatchInferenceJob(pulumi.ComponentResource):
         batch = k8s.batch.v1
         self.cron_job = batch.CronJob(
             f"{name}-cronjob",
-            metadata=meta.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels),
+            metadata=meta.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                annotations=scanner_annotations(args, template.spec) or None,
+            ),
             spec=batch.CronJobSpecArgs(
                 schedule=args.schedule,
                 time_zone=args.time_zone,

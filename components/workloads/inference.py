@@ -26,6 +26,7 @@ from ._common import (
     pod_security,
     pod_volumes,
     raise_if_errors,
+    scanner_annotations,
     selector_labels,
     standard_labels,
 )
@@ -403,7 +404,12 @@ class InferenceService(pulumi.ComponentResource):
         timeout = f"{max(10, -(-rollout_seconds // 60) + 5)}m"
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=meta.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels),
+            metadata=meta.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                annotations=scanner_annotations(args, template.spec) or None,
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=None if scaling else args.replicas,
                 revision_history_limit=args.revision_history_limit,

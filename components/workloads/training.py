@@ -18,6 +18,7 @@ from ._common import (
     pod_security,
     pod_volumes,
     raise_if_errors,
+    scanner_annotations,
     standard_labels,
 )
 
@@ -200,11 +201,13 @@ class TrainingJob(pulumi.ComponentResource):
                     )
                 ]
             )
-        annotations = None if args.wait_for_completion else {"pulumi.com/skipAwait": "true"}
+        annotations = scanner_annotations(args, template.spec)
+        if not args.wait_for_completion:
+            annotations["pulumi.com/skipAwait"] = "true"
         self.job = batch.Job(
             f"{name}-job",
             metadata=meta.ObjectMetaArgs(
-                name=name, namespace=args.namespace, labels=labels, annotations=annotations
+                name=name, namespace=args.namespace, labels=labels, annotations=annotations or None
             ),
             spec=batch.JobSpecArgs(
                 completion_mode="Indexed",

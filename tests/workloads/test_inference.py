@@ -443,3 +443,40 @@ def test_secrets_mount_as_read_only_files(build, monitor):
         "  - secret_files[0].keys: 'a b' is not a Secret key (letters, digits, '-', '_', '.')",
         "  - secret_files[1].mount_path: mount path '/tmp' is already used by tmp_size (the writable /tmp)",
     ]
+
+
+DIGEST = "@sha256:" + "0" * 64
+
+
+def test_findings_the_service_causes_on_purpose_are_explained_on_the_deployment(build, monitor):
+    pinned = ModelSource(
+        bucket="my-ai-bucket", prefix="models/m", image="registry.example.com/aws-cli:2" + DIGEST
+    )
+    build(
+        lambda: InferenceService(
+            "llama",
+            args(
+                image=args().image + DIGEST,
+                model=pinned,
+                log_shipping=LogShipping(image="registry.example.com/fluent-bit:4" + DIGEST),
+                run_as_user=1000,
+                accepted_findings={"CKV_K8S_21": "the team's namespace is chosen by the platform"},
+            ),
+        )
+    )
+    assert monitor.named("llama-deployment").inputs["metadata"]["annotations"] == {
+        "checkov.io/skip1": "CKV_K8S_15=images are pinned by digest: IfNotPresent runs exactly that image, "
+        "a pull at every start adds nothing",
+        "checkov.io/skip2": "CKV_K8S_21=the team's namespace is chosen by the platform",
+        "checkov.io/skip3": "CKV_K8S_35=OPENAI_API_KEY through secret_env, for an application that reads it "
+        "only from the environment (secret_files mounts the others as files)",
+        "checkov.io/skip4": "CKV_K8S_40=runs as UID 1000: the workload's own run_as_user",
+    }
+    # Tagged images (pulled Always), no secret in the environment, a high UID: nothing to explain.
+    monitor.registrations.clear()
+    build(lambda: InferenceService("llama", args(secret_env=[])))
+    assert "annotations" not in monitor.named("llama-deployment").inputs["metadata"]
+    with pytest.raises(
+        ValueError, match="accepted_findings.CKV_K8S_15: the reason must be given, without '='"
+    ):
+        InferenceService("llama", args(accepted_findings={"CKV_K8S_15": "a=b"}))

@@ -55,7 +55,7 @@ def test_indexed_training_job(build, monitor):
     assert "ttlSecondsAfterFinished" not in spec
     assert spec["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
     assert job["metadata"]["name"] == "hyperparameter-sweep"
-    assert job["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert job["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
     # Jobs are immutable: replaced (old one deleted first) on any spec change.
     assert reg.delete_before_replace is True
 
@@ -110,7 +110,7 @@ def test_user_args_come_first_and_per_index_backoff(build, monitor):
     assert container(pod, "trainer")["args"] == ["--lr", "3e-4", "--job-index", "$(JOB_COMPLETION_INDEX)"]
     assert (job["spec"]["backoffLimitPerIndex"], job["spec"]["maxFailedIndexes"]) == (1, 2)
     assert job["spec"]["ttlSecondsAfterFinished"] == 3600
-    assert "annotations" not in job["metadata"]
+    assert "pulumi.com/skipAwait" not in job["metadata"]["annotations"]
     assert (
         "tolerations" not in pod and "nvidia.com/gpu" not in container(pod, "trainer")["resources"]["limits"]
     )
@@ -157,3 +157,13 @@ def test_env_and_mounts_the_job_sets_itself_cannot_be_given_again():
         "  - config_files: mount path '/tmp' is already used by tmp_size (the writable /tmp)",
         "  - shared_volume.mount_path: mount path '/dev/shm' is already used by shm_size (/dev/shm)",
     ]
+
+
+def test_the_job_keeps_skip_await_beside_its_scanner_annotations(build, monitor):
+    build(lambda: TrainingJob("sweep", args(accepted_findings={"CKV_K8S_43": "dev runs images by tag"})))
+    assert monitor.named("sweep-job").inputs["metadata"]["annotations"] == {
+        "checkov.io/skip1": "CKV_K8S_35=HF_TOKEN through secret_env, for an application that reads it only "
+        "from the environment (secret_files mounts the others as files)",
+        "checkov.io/skip2": "CKV_K8S_43=dev runs images by tag",
+        "pulumi.com/skipAwait": "true",
+    }
