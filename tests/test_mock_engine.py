@@ -1,4 +1,5 @@
 import pulumi
+import pytest
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
@@ -36,3 +37,17 @@ def test_invokes_answer_like_the_region(build):
 def test_secret_outputs_stay_secret(build):
     out = build(lambda: pulumi.Output.secret("x"))
     assert is_secret(out)
+
+
+def test_inputs_aws_refuses_fail_the_plan_with_the_property_and_the_reason(build):
+    def program():
+        aws.iam.Role(
+            "too-long", name="r" * 65, assume_role_policy='{"Version": "2012-10-17", "Statement": []}'
+        )
+
+    with pytest.raises(
+        Exception,
+        match=r"aws:iam/role:Role 'too-long': AWS would refuse these inputs: "
+        r"name: role name must be 1 to 64 characters \(got 65\)",
+    ):
+        build(program)

@@ -49,12 +49,24 @@ class PlatformMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         if args.typ == STACK_REFERENCE:
             return self._stack_reference(str(args.inputs.get("name") or args.name))
+        # What AWS would refuse fails the plan here, as it would fail the deployment.
+        named = self.cloud.autoname(args.typ, args.name, args.inputs)
+        if problems := self.cloud.problems(args.typ, named):
+            raise CloudRefusal(args.typ, args.name, problems)
         return self.cloud.create(args.typ, args.name, args.inputs)
 
     def _stack_reference(self, stack: str) -> tuple[str, dict]:
         outputs = dict(self.stack_outputs.get(stack, self.stack_outputs.get(ANY_STACK, {})))
         secret = sorted(name for name, value in outputs.items() if value == SECRET_PLACEHOLDER)
         return stack, {"name": stack, "outputs": outputs, "secretOutputNames": secret}
+
+
+class CloudRefusal(Exception):
+    """Inputs the cloud would refuse."""
+
+    def __init__(self, typ: str, name: str, problems: list[tuple[str, str]]):
+        listed = "; ".join(f"{prop}: {reason}" for prop, reason in problems)
+        super().__init__(f"{typ} '{name}': AWS would refuse these inputs: {listed}")
 
 
 def redact_secrets(value: Any) -> Any:
