@@ -142,6 +142,7 @@ class ClusterAutoscalerArgs:
     identity: WorkloadIdentity
     provider: k8s.Provider
     chart_version: str = "9.46.6"
+    chart_repository: str = CHART_REPO
     namespace: str = "kube-system"
     service_account: str = "cluster-autoscaler"
     # Names of the node groups' Auto Scaling groups (``NodeGroups.autoscaling_group_names``): when
@@ -209,7 +210,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             name=CHART,
             chart=CHART,
             version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.chart_repository),
             namespace=args.namespace,
             values=values,
             opts=pulumi.ResourceOptions(

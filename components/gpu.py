@@ -143,12 +143,14 @@ class GpuSupportArgs:
     provider: k8s.Provider
     gpu_specs: Sequence[NodeGroupSpec]
     device_plugin_chart_version: str = "0.18.0"
+    device_plugin_chart_repository: str = DEVICE_PLUGIN_REPO
     namespace: str = "nvidia-device-plugin"
     create_namespace: bool = True
     # Deep-merged over the derived values; the result is checked against every GPU group's taints.
     device_plugin_values_override: Mapping[str, Any] = field(default_factory=dict)
     dcgm_exporter: bool = False
     dcgm_exporter_chart_version: str | None = None  # required when dcgm_exporter is on
+    dcgm_exporter_chart_repository: str = DCGM_EXPORTER_REPO
     dcgm_service_monitor: bool = False
     dcgm_exporter_values_override: Mapping[str, Any] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
@@ -191,7 +193,7 @@ class GpuSupport(pulumi.ComponentResource):
         self.device_plugin = self._release(
             f"{name}-device-plugin",
             args,
-            DEVICE_PLUGIN_REPO,
+            args.device_plugin_chart_repository,
             DEVICE_PLUGIN_CHART,
             args.device_plugin_chart_version,
             plugin_values,
@@ -202,7 +204,7 @@ class GpuSupport(pulumi.ComponentResource):
             self.dcgm_exporter = self._release(
                 f"{name}-dcgm-exporter",
                 args,
-                DCGM_EXPORTER_REPO,
+                args.dcgm_exporter_chart_repository,
                 DCGM_EXPORTER_CHART,
                 args.dcgm_exporter_chart_version,
                 dcgm_values,

@@ -66,8 +66,10 @@ class IngressControllerArgs:
     vpc_id: pulumi.Input[str]
     identity: WorkloadIdentity
     alb_chart_version: str
+    alb_chart_repository: str = ALB_REPOSITORY
     controller: ControllerKind = "alb"
     nginx_chart_version: str | None = None
+    nginx_chart_repository: str = NGINX_REPOSITORY
     scheme: Scheme = "internal"
     certificate_arn: str | None = None
     tls_secret_name: str | None = None
@@ -297,7 +299,7 @@ class IngressController(pulumi.ComponentResource):
             name=ALB_CHART,
             chart=ALB_CHART,
             version=args.alb_chart_version,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=ALB_REPOSITORY),
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=args.alb_chart_repository),
             namespace=ALB_NAMESPACE,
             values=alb_values(args, self.role.service_account_annotations),
             opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=alb_depends)),
@@ -311,7 +313,7 @@ class IngressController(pulumi.ComponentResource):
                 name=NGINX_CHART,
                 chart=NGINX_CHART,
                 version=args.nginx_chart_version,
-                repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=NGINX_REPOSITORY),
+                repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=args.nginx_chart_repository),
                 namespace=NGINX_NAMESPACE,
                 create_namespace=True,
                 values=nginx_values(args),

@@ -109,7 +109,8 @@ class MetricsStackArgs:
     adapter_chart_version: str
     custom_metrics: Sequence[CustomMetricRule] = ()
     namespace: str = "monitoring"
-    repository: str = PROMETHEUS_COMMUNITY_REPO
+    prometheus_chart_repository: str = PROMETHEUS_COMMUNITY_REPO
+    adapter_chart_repository: str = PROMETHEUS_COMMUNITY_REPO
     retention: str = "15d"
     storage_size: str = "50Gi"
     storage_class: str = "gp3"
@@ -241,7 +242,7 @@ class MetricsStack(pulumi.ComponentResource):
                 name=PROMETHEUS_CHART,
                 chart=PROMETHEUS_CHART,
                 version=args.prometheus_chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.repository),
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.prometheus_chart_repository),
                 namespace=self.namespace_name,
                 values=prometheus_values(args),
             ),
@@ -253,7 +254,7 @@ class MetricsStack(pulumi.ComponentResource):
                 name=ADAPTER_CHART,
                 chart=ADAPTER_CHART,
                 version=args.adapter_chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.repository),
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.adapter_chart_repository),
                 namespace=self.namespace_name,
                 values=adapter_values(args),
             ),

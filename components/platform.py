@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from .autoscaler import CHART_REPO as AUTOSCALER_REPO
 from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
 from .config import (
@@ -29,11 +30,17 @@ from .config import (
     TrainingSettings,
     WorkloadBase,
 )
-from .gpu import GpuSupport, GpuSupportArgs
-from .ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
+from .gpu import DCGM_EXPORTER_REPO, DEVICE_PLUGIN_REPO, GpuSupport, GpuSupportArgs
+from .ingress import (
+    ALB_REPOSITORY,
+    NGINX_NAMESPACE,
+    NGINX_REPOSITORY,
+    IngressController,
+    IngressControllerArgs,
+)
 from .network import ExistingNetwork, Network, NetworkArgs
 from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, placement_for
-from .observability import CustomMetricRule, MetricsStack, MetricsStackArgs
+from .observability import PROMETHEUS_COMMUNITY_REPO, CustomMetricRule, MetricsStack, MetricsStackArgs
 from .outputs import (
     CONTRACT_VERSION,
     KUBECONFIG,
@@ -45,7 +52,7 @@ from .outputs import (
 from .podspec import Resources
 from .scanner import IMAGE_DIGEST
 from .scheduling import Placement, Taint
-from .secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
+from .secrets import ESO_REPOSITORY, ExternalSecrets, ExternalSecretsArgs, SecretSpec
 from .storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
 from .tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
 from .workloads import (
@@ -273,8 +280,10 @@ class AiPlatform(pulumi.ComponentResource):
                 provider=self.cluster.provider,
                 gpu_specs=self._gpu_specs,
                 device_plugin_chart_version=charts.nvidiaDevicePlugin,
+                device_plugin_chart_repository=charts.repository("nvidiaDevicePlugin", DEVICE_PLUGIN_REPO),
                 dcgm_exporter=self.settings.gpu.dcgmExporter,
                 dcgm_exporter_chart_version=charts.dcgmExporter,
+                dcgm_exporter_chart_repository=charts.repository("dcgmExporter", DCGM_EXPORTER_REPO),
                 dcgm_service_monitor=self.settings.gpu.dcgmExporter and self.observability is not None,
                 depends_on=self._nodes_ready,
                 # The exporter's ServiceMonitor needs the CRD the Prometheus operator brings.
@@ -299,6 +308,7 @@ class AiPlatform(pulumi.ComponentResource):
                 identity=self.cluster.identity,
                 provider=self.cluster.provider,
                 chart_version=self.settings.charts.clusterAutoscaler,
+                chart_repository=self.settings.charts.repository("clusterAutoscaler", AUTOSCALER_REPO),
                 autoscaling_group_names=tuple(self.node_groups.autoscaling_group_names.values()),
                 tags=self._tags,
                 depends_on=self._nodes_ready,
@@ -365,6 +375,7 @@ class AiPlatform(pulumi.ComponentResource):
                 identity=self.cluster.identity,
                 provider=self.cluster.provider,
                 chart_version=self.settings.charts.externalSecrets,
+                chart_repository=self.settings.charts.repository("externalSecrets", ESO_REPOSITORY),
                 specs=specs,
                 protect=self.settings.is_prod,
                 tags=self._tags,
@@ -385,8 +396,10 @@ class AiPlatform(pulumi.ComponentResource):
                 vpc_id=vpc_id,
                 identity=self.cluster.identity,
                 alb_chart_version=charts.awsLoadBalancerController,
+                alb_chart_repository=charts.repository("awsLoadBalancerController", ALB_REPOSITORY),
                 controller=ingress.controller,
                 nginx_chart_version=charts.ingressNginx,
+                nginx_chart_repository=charts.repository("ingressNginx", NGINX_REPOSITORY),
                 scheme=ingress.scheme,
                 certificate_arn=ingress.certificateArn,
                 tls_secret_name=ingress.tlsSecret,
@@ -408,7 +421,11 @@ class AiPlatform(pulumi.ComponentResource):
             MetricsStackArgs(
                 provider=self.cluster.provider,
                 prometheus_chart_version=charts.kubePrometheusStack,
+                prometheus_chart_repository=charts.repository(
+                    "kubePrometheusStack", PROMETHEUS_COMMUNITY_REPO
+                ),
                 adapter_chart_version=charts.prometheusAdapter,
+                adapter_chart_repository=charts.repository("prometheusAdapter", PROMETHEUS_COMMUNITY_REPO),
                 custom_metrics=tuple(
                     CustomMetricRule(name=m.name, series=m.series, kind=m.kind) for m in obs.customMetrics
                 ),

@@ -83,6 +83,7 @@ class ExternalSecretsArgs:
     identity: WorkloadIdentity
     provider: kubernetes.Provider
     chart_version: str
+    chart_repository: str = ESO_REPOSITORY
     specs: Sequence[SecretSpec] = ()
     namespace: str = ESO_NAMESPACE
     store_name: str = DEFAULT_STORE_NAME
@@ -383,7 +384,7 @@ class ExternalSecrets(pulumi.ComponentResource):
             name="external-secrets",
             chart=ESO_CHART,
             version=args.chart_version,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=ESO_REPOSITORY),
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=args.chart_repository),
             namespace=self.namespace.metadata.name,
             values=helm_values(self.role.service_account_annotations, args.resources),
             opts=pulumi.ResourceOptions.merge(

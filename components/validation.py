@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 import zoneinfo
 from decimal import Decimal
 
@@ -114,6 +115,21 @@ def cidr(value: str) -> str | None:
         ipaddress.ip_network(value, strict=True)
     except ValueError:
         return f"'{value}' is not a CIDR block with its host bits zero (e.g. 10.0.0.0/16)"
+    return None
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def chart_repository(value: str) -> str | None:
+    """A Helm chart repository URL: https, or plain http on this machine's loopback only."""
+    url = urllib.parse.urlsplit(value)
+    if url.scheme not in ("https", "http") or not url.hostname:
+        return f"'{value}' is not a chart repository URL (https://host/path)"
+    if url.scheme == "http" and url.hostname not in _LOOPBACK_HOSTS:
+        return f"'{value}': use https (plain http only for a repository on 127.0.0.1)"
+    if url.query or url.fragment or url.username:
+        return f"'{value}': a chart repository URL has no query, fragment or credentials"
     return None
 
 

@@ -360,6 +360,25 @@ INVALID: list[tuple[str, Mutation, str]] = [
         _set("cluster.endpoint.publicAccessCidrs", ["0.0.0.0/0"]),
         "aiplatform:cluster.endpoint.publicAccessCidrs: prod must not open the API to 0.0.0.0/0",
     ),
+    (
+        "prod",
+        _set("charts.mirror", "http://charts.internal.example.com"),
+        "aiplatform:charts.mirror: 'http://charts.internal.example.com': use https (plain http only for a "
+        "repository on 127.0.0.1)",
+    ),
+    (
+        "dev",
+        _set("charts.repositories", {"karpenterr": "https://charts.internal.example.com"}),
+        "aiplatform:charts.repositories.karpenterr: not a known key here: Input should be 'externalSecrets', 'awsLoadBalancerController', "
+        "'ingressNginx', 'nvidiaDevicePlugin', 'dcgmExporter', 'clusterAutoscaler', 'kubePrometheusStack' or "
+        "'prometheusAdapter'",
+    ),
+    (
+        "dev",
+        _set("charts.mirror", "https://user:token@charts.internal.example.com"),
+        "aiplatform:charts.mirror: 'https://user:token@charts.internal.example.com': a chart repository URL has "
+        "no query, fragment or credentials",
+    ),
 ]
 
 

@@ -104,6 +104,33 @@ def test_releases_are_pinned_to_the_stack_versions(stack):
     assert releases["prometheus-adapter"] == charts["prometheusAdapter"]
 
 
+def test_charts_come_from_the_mirror_and_a_per_chart_repository_wins():
+    config = stack_config("dev")
+    config["aiplatform:charts"] = {
+        **config["aiplatform:charts"],
+        "mirror": "https://charts.internal.example.com/helm",
+        "repositories": {"externalSecrets": "http://127.0.0.1:8879"},
+    }
+    repos = {
+        r.inputs["chart"]: r.inputs["repositoryOpts"]["repo"]
+        for r in of_type(plan_config(config), "kubernetes:helm.sh/v3:Release")
+    }
+    assert repos.pop("external-secrets") == "http://127.0.0.1:8879"
+    assert set(repos.values()) == {"https://charts.internal.example.com/helm"}
+    assert len(repos) >= 5
+
+
+def test_without_a_mirror_each_chart_comes_from_its_project():
+    repos = {
+        r.inputs["chart"]: r.inputs["repositoryOpts"]["repo"]
+        for r in of_type(planned("dev"), "kubernetes:helm.sh/v3:Release")
+    }
+    assert repos["external-secrets"] == "https://charts.external-secrets.io"
+    assert repos["aws-load-balancer-controller"] == "https://aws.github.io/eks-charts"
+    assert repos["cluster-autoscaler"] == "https://kubernetes.github.io/autoscaler"
+    assert repos["kube-prometheus-stack"] == "https://prometheus-community.github.io/helm-charts"
+
+
 def test_prod_protects_its_stateful_resources():
     run = planned("prod")
     stateful = [

@@ -85,6 +85,7 @@ ChartVersion = Annotated[
         )
     ),
 ]
+ChartRepositoryUrl = Annotated[str, AfterValidator(checked(validation.chart_repository))]
 AddonVersion = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]
 Arn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$")]
 

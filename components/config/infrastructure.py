@@ -25,6 +25,7 @@ from ..nodegroups import (
 from ._base import (
     AddonVersion,
     Arn,
+    ChartRepositoryUrl,
     ChartVersion,
     Cidr,
     DnsLabel,
@@ -274,8 +275,25 @@ class NodeGroupsSettings(Model):
 # -- add-on charts ---------------------------------------------------------------------------------
 
 
+ChartKey = Literal[
+    "externalSecrets",
+    "awsLoadBalancerController",
+    "ingressNginx",
+    "nvidiaDevicePlugin",
+    "dcgmExporter",
+    "clusterAutoscaler",
+    "kubePrometheusStack",
+    "prometheusAdapter",
+]
+
+
 class ChartSettings(Model):
-    """Pinned Helm chart versions; the repositories are fixed in the components."""
+    """Pinned Helm chart versions, and where the charts come from.
+
+    Each chart comes from its project's repository (named in its component) unless ``mirror`` names one
+    repository that serves every chart (air-gapped and enterprise users mirror charts); an entry of
+    ``repositories`` moves one chart and wins over ``mirror``.
+    """
 
     externalSecrets: ChartVersion
     awsLoadBalancerController: ChartVersion
@@ -285,6 +303,12 @@ class ChartSettings(Model):
     clusterAutoscaler: ChartVersion
     kubePrometheusStack: ChartVersion
     prometheusAdapter: ChartVersion
+    mirror: ChartRepositoryUrl | None = None
+    repositories: dict[ChartKey, ChartRepositoryUrl] = Field(default_factory=dict)
+
+    def repository(self, chart: ChartKey, upstream: str) -> str:
+        """Where the platform fetches ``chart`` from."""
+        return self.repositories.get(chart) or self.mirror or upstream
 
 
 class GpuSettings(Model):

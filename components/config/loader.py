@@ -55,6 +55,9 @@ def problems_of(error: ValidationError) -> list[str]:
         loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-after"))]
         if item["type"] == "rules":
             problems += [_problem([*loc, *path], message) for path, message in item["ctx"]["violations"]]
+        elif loc and loc[-1] == "[key]":
+            # A mapping key that is not allowed: the key itself is the path.
+            problems.append(_problem(loc[:-1], f"not a known key here: {_describe(item)}"))
         else:
             problems.append(_problem(loc, _describe(item)))
     return list(dict.fromkeys(problems))
