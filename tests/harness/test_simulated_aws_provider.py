@@ -1,0 +1,132 @@
+"""The simulated AWS provider plugin, called as the engine calls it (no engine, no cluster)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pulumi.provider.experimental import provider as p
+from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.runtime.rpc import UNKNOWN
+from pulumi.runtime.sync_await import _sync_await as call
+
+from tools.e2e.cloud.provider import SimulatedAwsProvider, from_plain, plain_map, property_map
+from tools.e2e.cloud.store import STATE_ENV, CloudStore
+
+ROLE_URN = "urn:pulumi:dev::aiplatform::aiplatform:index:AiPlatform$aws:iam/role:Role::eso-role"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]})
+
+
+@pytest.fixture
+def provider(tmp_path, monkeypatch) -> SimulatedAwsProvider:
+    monkeypatch.setenv(STATE_ENV, str(tmp_path))
+    plugin = SimulatedAwsProvider()
+    call(plugin.configure(p.ConfigureRequest({"aws:config:region": "eu-west-1"}, {}, True, True)))
+    return plugin
+
+
+def props(**values) -> dict[str, PropertyValue]:
+    return property_map(values, set())
+
+
+def test_check_generates_a_name_and_keeps_it_across_updates(provider):
+    first = call(provider.check(p.CheckRequest(ROLE_URN, {}, props(assumeRolePolicy=TRUST), b"\x01\x02")))
+    name = first.inputs["name"].value
+    assert name.startswith("eso-role-") and len(name) == len("eso-role-") + 7
+    assert not first.failures
+    again = call(
+        provider.check(p.CheckRequest(ROLE_URN, first.inputs, props(assumeRolePolicy=TRUST), b"\x09"))
+    )
+    assert again.inputs["name"].value == name
+
+
+def test_check_refuses_what_aws_refuses_with_the_property(provider):
+    response = call(
+        provider.check(p.CheckRequest(ROLE_URN, {}, props(name="r" * 65, assumeRolePolicy="not json"), b""))
+    )
+    assert [(f.property, f.reason) for f in response.failures] == [
+        ("name", "role name must be 1 to 64 characters (got 65)"),
+        ("assumeRolePolicy", "is not a JSON policy document"),
+    ]
+
+
+def test_create_records_the_resource_and_read_answers_a_refresh(provider, tmp_path):
+    inputs = props(name="eso", assumeRolePolicy=TRUST)
+    created = call(provider.create(p.CreateRequest(ROLE_URN, inputs, 60, False)))
+    assert created.resource_id == "eso"
+    assert created.properties["arn"].value == "arn:aws:iam::123456789012:role/eso"
+    record = CloudStore(tmp_path).get("eso")
+    assert record["type"] == "aws:iam/role:Role" and record["urn"] == ROLE_URN
+    read = call(provider.read(p.ReadRequest(ROLE_URN, "eso", created.properties, inputs)))
+    assert read.resource_id == "eso" and read.properties["arn"].value == created.properties["arn"].value
+    call(provider.delete(p.DeleteRequest(ROLE_URN, "eso", created.properties, 60)))
+    gone = call(provider.read(p.ReadRequest(ROLE_URN, "eso", created.properties, inputs)))
+    assert gone.resource_id == ""
+
+
+def test_a_replacement_gets_new_ids(provider):
+    urn = ROLE_URN.replace("aws:iam/role:Role::eso-role", "aws:ec2/vpc:Vpc::vpc")
+    one = call(provider.create(p.CreateRequest(urn, props(cidrBlock="10.0.0.0/16"), 60, False)))
+    two = call(provider.create(p.CreateRequest(urn, props(cidrBlock="10.1.0.0/16"), 60, False)))
+    assert one.resource_id.startswith("vpc-") and two.resource_id.startswith("vpc-")
+    assert one.resource_id != two.resource_id
+
+
+def test_preview_leaves_computed_outputs_unknown(provider):
+    response = call(
+        provider.create(p.CreateRequest(ROLE_URN, props(name="eso", assumeRolePolicy=TRUST), 60, True))
+    )
+    assert response.resource_id == ""
+    assert response.properties["arn"].value == UNKNOWN
+    assert response.properties["name"].value == "eso"
+
+
+def test_diff_reports_updates_and_replacements_but_not_computed_outputs(provider):
+    created = call(
+        provider.create(p.CreateRequest(ROLE_URN, props(name="eso", assumeRolePolicy=TRUST), 60, False))
+    )
+    same = call(
+        provider.diff(
+            p.DiffRequest(ROLE_URN, "eso", created.properties, props(name="eso", assumeRolePolicy=TRUST), [])
+        )
+    )
+    assert same.changes is False
+    renamed = call(
+        provider.diff(
+            p.DiffRequest(
+                ROLE_URN,
+                "eso",
+                created.properties,
+                props(name="eso2", assumeRolePolicy=TRUST, description="x"),
+                [],
+            )
+        )
+    )
+    assert renamed.changes is True
+    assert renamed.replaces == ["name"]
+    assert sorted(renamed.diffs) == ["description", "name"]
+    assert renamed.detailed_diff["description"].kind == p.PropertyDiffKind.ADD
+
+
+def test_secret_inputs_stay_secret_in_the_outputs(provider):
+    urn = ROLE_URN.replace(
+        "aws:iam/role:Role::eso-role", "aws:secretsmanager/secretVersion:SecretVersion::seed"
+    )
+    inputs = {
+        "secretId": PropertyValue("my-secret"),
+        "secretString": PropertyValue('{"k": "v"}', is_secret=True),
+    }
+    created = call(provider.create(p.CreateRequest(urn, inputs, 60, False)))
+    assert created.properties["secretString"].is_secret
+    assert not created.properties["secretId"].is_secret
+    assert provider.store.current_secret_value("my-secret") == '{"k": "v"}'
+
+
+def test_invokes_answer_for_the_configured_region(provider):
+    zones = call(provider.invoke(p.InvokeRequest("aws:index/getAvailabilityZones:getAvailabilityZones", {})))
+    assert [z.value for z in zones.return_value["names"].value][:2] == ["eu-west-1a", "eu-west-1b"]
+
+
+def test_plain_values_round_trip():
+    values = {"n": 2, "f": 1.5, "l": [1, "a"], "m": {"b": True, "z": None}}
+    assert plain_map({k: from_plain(v) for k, v in values.items()})[0] == values

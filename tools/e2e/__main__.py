@@ -1,0 +1,49 @@
+"""Run the end-to-end scenarios on one stack file, under the real Pulumi engine and a local cluster.
+
+    python -m tools.e2e --stack dev                               # Pulumi.dev.yaml
+    python -m tools.e2e --stack what-if --config-file my.yaml      # any stack file
+
+Builds (or finds) the toolchain, starts the cluster, runs the scenarios, stops everything, prints one
+verdict line per scenario and writes build/e2e/report.json (or --report). Exit 0 when every scenario
+passed, 1 otherwise, 2 when the toolchain cannot be had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tools.e2e.harness import OUT, E2eRun
+from tools.e2e.report import Report
+from tools.e2e.scenarios import deploy_and_destroy
+from tools.e2e.toolchain import ToolchainError, ensure_all
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--config-file", type=Path)
+    parser.add_argument("--report", type=Path, default=OUT / "report.json")
+    args = parser.parse_args(argv)
+    report = Report(args.report)
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        with report.timing("toolchain_seconds"):
+            binaries = ensure_all(log=log)
+    except ToolchainError as exc:
+        print(f"e2e: {exc}", file=sys.stderr)
+        return 2
+    report.toolchain(binaries)
+    with E2eRun(binaries, stack=args.stack, config_file=args.config_file) as run:
+        result = deploy_and_destroy(run)
+        report.add(args.stack, result, run)
+    report.write()
+    print(result.verdict())
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

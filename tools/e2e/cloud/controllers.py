@@ -1,0 +1,460 @@
+"""What AWS and the AWS-facing controllers do in a real cluster, simulated against the local one:
+
+- ``Autoscaler``: the cluster autoscaler's scale-up from zero. A pod the scheduler cannot place gets a
+  node of the first node group whose node template (the instance type's capacity plus the group's
+  autoscaler node-template tags, as the autoscaler's AWS provider reads them) fits it, up to the group's
+  maximum. A wrong tag is a pod that stays Pending.
+- ``LoadBalancers``: the load balancer controller's answer to an Ingress of a class the platform
+  installed: a load balancer hostname in the Ingress status.
+- ``Volumes``: the EBS and EFS CSI drivers' provisioning: a PersistentVolume for each claim of their
+  storage classes (once the scheduler picked a node, for WaitForFirstConsumer classes).
+- ``SecretSync``: the external-secrets operator reading AWS Secrets Manager: each ExternalSecret's target
+  Secret, owned by the ExternalSecret, with the values of the simulated Secrets Manager.
+
+``SimulatedControllers`` runs them in one background thread while the engine works. On a real cluster
+with real AWS, the real controllers do all of this and the harness starts none of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aiplatform.scheduling import Taint, is_tolerated, toleration_from_dict
+from aiplatform.validation import quantity_value
+from tools.e2e.cloud.nodes import GROUP_LABEL, NodeFleet, NodeShape, template_from_tags
+from tools.e2e.cloud.store import CloudStore
+from tools.e2e.kubeapi import ApiError, KubeApi
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ASG_TAG = "aws:autoscaling/tag:Tag"
+DISCOVERY_TAG = "k8s.io/cluster-autoscaler/enabled"
+
+
+# -- scheduling arithmetic (pure) ---------------------------------------------------------------------
+def pod_requests(pod: Mapping[str, Any]) -> dict[str, Decimal]:
+    """What the scheduler reserves for a pod: its containers (and sidecars) plus the largest init step."""
+    spec = pod.get("spec", {})
+
+    def requests(container: Mapping[str, Any]) -> dict[str, Decimal]:
+        return {
+            k: quantity_value(v)
+            for k, v in ((container.get("resources") or {}).get("requests") or {}).items()
+        }
+
+    total: dict[str, Decimal] = {}
+    init_peak: dict[str, Decimal] = {}
+    for container in spec.get("initContainers") or []:
+        target = total if container.get("restartPolicy") == "Always" else None
+        for k, v in requests(container).items():
+            if target is not None:
+                total[k] = total.get(k, Decimal(0)) + v
+            else:
+                init_peak[k] = max(init_peak.get(k, Decimal(0)), v)
+    for container in spec.get("containers") or []:
+        for k, v in requests(container).items():
+            total[k] = total.get(k, Decimal(0)) + v
+    for k, v in init_peak.items():
+        total[k] = max(total.get(k, Decimal(0)), v)
+    return total
+
+
+def _selector_matches(pod_spec: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
+    for key, value in (pod_spec.get("nodeSelector") or {}).items():
+        if labels.get(key) != value:
+            return f"node selector {key}={value}"
+    required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    terms = required.get("nodeSelectorTerms") or []
+    if not terms:
+        return None
+
+    def term_matches(term: Mapping[str, Any]) -> bool:
+        for expr in term.get("matchExpressions") or []:
+            key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+            present = key in labels
+            if (
+                (op == "In" and labels.get(key) not in values)
+                or (op == "NotIn" and present and labels[key] in values)
+                or (op == "Exists" and not present)
+                or (op == "DoesNotExist" and present)
+            ):
+                return False
+        return True
+
+    return None if any(term_matches(t) for t in terms) else "required node affinity"
+
+
+def unfit_reason(
+    pod: Mapping[str, Any], shape: NodeShape, used: Mapping[str, Decimal] | None = None
+) -> str | None:
+    """Why ``pod`` cannot run on an empty node of ``shape`` (``used``: what is already planned there)."""
+    spec = pod.get("spec", {})
+    if reason := _selector_matches(spec, shape.labels):
+        return reason
+    tolerations = [toleration_from_dict(t) for t in spec.get("tolerations") or []]
+    for taint in shape.taints:
+        if taint["effect"] in ("NoSchedule", "NoExecute") and not is_tolerated(
+            Taint(taint["key"], taint.get("value", ""), taint["effect"]), tolerations
+        ):
+            return f"taint {taint['key']}={taint.get('value', '')}:{taint['effect']}"
+    used = used or {}
+    for resource, amount in pod_requests(pod).items():
+        available = quantity_value(shape.allocatable.get(resource, "0")) - used.get(resource, Decimal(0))
+        if amount > available:
+            return f"insufficient {resource}"
+    return None
+
+
+@dataclass
+class GroupTemplate:
+    name: str
+    shape: NodeShape
+    size: int
+    max_size: int
+    record: Mapping[str, Any]
+
+
+def group_templates(store: CloudStore, api: KubeApi) -> list[GroupTemplate]:
+    """The node groups the autoscaler discovers (by their ASG tags), with their node templates."""
+    tags_by_asg: dict[str, dict[str, str]] = {}
+    for record in store.all(ASG_TAG):
+        tag = record["inputs"]["tag"]
+        tags_by_asg.setdefault(record["inputs"]["autoscalingGroupName"], {})[tag["key"]] = tag["value"]
+    templates = []
+    for record in store.all(NODE_GROUP):
+        outputs = record["outputs"]
+        asg = outputs["resources"][0]["autoscalingGroups"][0]["name"]
+        # EKS tags every managed group's autoscaling group for discovery; the platform adds the rest.
+        tags = {DISCOVERY_TAG: "true", **tags_by_asg.get(asg, {})}
+        name = outputs["nodeGroupName"]
+        instance_type = (outputs.get("instanceTypes") or ["m6i.large"])[0]
+        zone = _zone_of(store, outputs.get("subnetIds") or [])
+        shape = template_from_tags(instance_type, tags, zone)
+        size = len(api.list("Node", selector=f"{GROUP_LABEL}={name}"))
+        templates.append(GroupTemplate(name, shape, size, int(outputs["scalingConfig"]["maxSize"]), outputs))
+    return sorted(templates, key=lambda t: (int(t.shape.allocatable.get("nvidia.com/gpu", "0")), t.name))
+
+
+def _zone_of(store: CloudStore, subnet_ids: list[str]) -> str:
+    for record in store.all("aws:ec2/subnet:Subnet"):
+        if record["id"] in subnet_ids:
+            return record["inputs"].get("availabilityZone") or "us-east-1a"
+    return "us-east-1a"
+
+
+def plan_scale_up(
+    pending: Iterable[Mapping[str, Any]], templates: list[GroupTemplate]
+) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
+    """New nodes per group for the pending pods, which group serves each pod, and why the rest wait.
+
+    Pods are packed onto the new nodes of a group before another node is added, as the autoscaler's
+    binpacking estimator does.
+    """
+    new_nodes: dict[str, list[dict[str, Decimal]]] = {}
+    served: dict[str, str] = {}
+    waiting: dict[str, str] = {}
+    for pod in pending:
+        key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        reasons = []
+        for template in templates:
+            if reason := unfit_reason(pod, template.shape):
+                reasons.append(f"{template.name}: {reason}")
+                continue
+            requests = pod_requests(pod)
+            nodes = new_nodes.setdefault(template.name, [])
+            for used in nodes:
+                if unfit_reason(pod, template.shape, used) is None:
+                    for k, v in requests.items():
+                        used[k] = used.get(k, Decimal(0)) + v
+                    served[key] = template.name
+                    break
+            else:
+                if template.size + len(nodes) >= template.max_size:
+                    reasons.append(f"{template.name}: at its maximum size ({template.max_size})")
+                    continue
+                nodes.append(dict(requests))
+                served[key] = template.name
+            break
+        else:
+            waiting[key] = "; ".join(reasons) or "no node group"
+    return {name: len(nodes) for name, nodes in new_nodes.items() if nodes}, served, waiting
+
+
+def _unschedulable(pod: Mapping[str, Any]) -> bool:
+    if pod.get("spec", {}).get("nodeName") or pod.get("status", {}).get("phase") != "Pending":
+        return False
+    return any(
+        c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
+        for c in pod.get("status", {}).get("conditions") or []
+    )
+
+
+# -- the controllers ---------------------------------------------------------------------------------
+@dataclass
+class Autoscaler:
+    api: KubeApi
+    store: CloudStore
+    fleet: NodeFleet
+    served: dict[str, str] = field(default_factory=dict)  # pod -> node group
+    waiting: dict[str, str] = field(default_factory=dict)  # pod -> why no group fits
+    scale_ups: list[dict] = field(default_factory=list)
+    _recent: dict[str, float] = field(default_factory=dict)  # pod -> when a node was added for it
+
+    def step(self) -> None:
+        now = time.monotonic()
+        pending = [
+            p
+            for p in self.api.list("Pod")
+            if _unschedulable(p)
+            # A node added for this pod is still joining: wait before deciding again.
+            and now - self._recent.get(p["metadata"]["uid"], -1e9) > 30
+        ]
+        if not pending:
+            return
+        templates = group_templates(self.store, self.api)
+        additions, served, waiting = plan_scale_up(pending, templates)
+        by_name = {t.name: t for t in templates}
+        for group, count in additions.items():
+            template = by_name[group]
+            added = self.fleet.add(template.record, count, salt=f"scale-{len(self.scale_ups)}")
+            self.scale_ups.append({"group": group, "nodes": added, "at": time.time()})
+        for pod in pending:
+            key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+            if key in served:
+                self._recent[pod["metadata"]["uid"]] = now
+        self.served.update(served)
+        self.waiting = waiting
+
+
+def load_balancer_hostname(namespace: str, name: str, region: str = "us-east-1") -> str:
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:16]
+    return f"k8s-{namespace[:8]}-{name[:8]}-{digest}.{region}.elb.amazonaws.com"
+
+
+@dataclass
+class LoadBalancers:
+    api: KubeApi
+    controllers: frozenset[str] = frozenset({"ingress.k8s.aws/alb", "k8s.io/ingress-nginx"})
+
+    def step(self) -> None:
+        classes = {
+            c["metadata"]["name"]
+            for c in self.api.list("IngressClass")
+            if c["spec"].get("controller") in self.controllers
+        }
+        for ingress in self.api.list("Ingress"):
+            meta = ingress["metadata"]
+            if ingress["spec"].get("ingressClassName") not in classes or meta.get("deletionTimestamp"):
+                continue
+            if (ingress.get("status") or {}).get("loadBalancer", {}).get("ingress"):
+                continue
+            ingress["status"] = {
+                "loadBalancer": {
+                    "ingress": [{"hostname": load_balancer_hostname(meta["namespace"], meta["name"])}]
+                }
+            }
+            self.api.replace_status("Ingress", ingress)
+
+
+@dataclass
+class Volumes:
+    api: KubeApi
+    provisioners: frozenset[str] = frozenset({"ebs.csi.aws.com", "efs.csi.aws.com"})
+
+    def step(self) -> None:
+        classes = {sc["metadata"]["name"]: sc for sc in self.api.list("StorageClass")}
+        for claim in self.api.list("PersistentVolumeClaim"):
+            meta, spec = claim["metadata"], claim["spec"]
+            sc = classes.get(spec.get("storageClassName") or "")
+            if not sc or sc.get("provisioner") not in self.provisioners or spec.get("volumeName"):
+                continue
+            waits = sc.get("volumeBindingMode") == "WaitForFirstConsumer"
+            if waits and "volume.kubernetes.io/selected-node" not in (meta.get("annotations") or {}):
+                continue
+            pv_name = f"pvc-{meta['uid']}"
+            if self.api.get("PersistentVolume", pv_name):
+                continue
+            self.api.create(
+                "PersistentVolume",
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {
+                        "name": pv_name,
+                        "annotations": {"pv.kubernetes.io/provisioned-by": sc["provisioner"]},
+                    },
+                    "spec": {
+                        "capacity": {"storage": spec["resources"]["requests"]["storage"]},
+                        "accessModes": spec["accessModes"],
+                        "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
+                        "storageClassName": sc["metadata"]["name"],
+                        "claimRef": {
+                            "namespace": meta["namespace"],
+                            "name": meta["name"],
+                            "uid": meta["uid"],
+                        },
+                        "csi": {"driver": sc["provisioner"], "volumeHandle": pv_name},
+                    },
+                },
+            )
+
+
+def secret_data(value: str, external_secret: Mapping[str, Any]) -> dict[str, str]:
+    """The target Secret's data for an ExternalSecret reading one JSON Secrets Manager value."""
+    try:
+        document = json.loads(value)
+    except ValueError:
+        document = None
+    spec = external_secret["spec"]
+    data: dict[str, str] = {}
+    for item in spec.get("dataFrom") or []:
+        if "extract" in item and isinstance(document, dict):
+            data.update({k: str(v) for k, v in document.items()})
+    for item in spec.get("data") or []:
+        ref = item["remoteRef"]
+        prop = ref.get("property")
+        if prop is None:
+            data[item["secretKey"]] = value
+        elif isinstance(document, dict) and prop in document:
+            data[item["secretKey"]] = str(document[prop])
+    return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+
+
+@dataclass
+class SecretSync:
+    api: KubeApi
+    store: CloudStore
+
+    def _value(self, key: str) -> str | None:
+        for record in self.store.all("aws:secretsmanager/secret:Secret"):
+            outputs = record["outputs"]
+            if key in (outputs.get("name"), outputs.get("arn"), record["id"]):
+                return self.store.current_secret_value(record["id"])
+        return None
+
+    def step(self) -> None:
+        try:
+            external_secrets = self.api.list("ExternalSecret")
+        except ApiError:
+            return  # the CRD is not installed (yet)
+        for es in external_secrets:
+            meta, spec = es["metadata"], es["spec"]
+            if meta.get("deletionTimestamp"):
+                continue
+            refs = [d["remoteRef"]["key"] for d in spec.get("data") or []] + [
+                d["extract"]["key"] for d in spec.get("dataFrom") or [] if "extract" in d
+            ]
+            values = {key: self._value(key) for key in set(refs)}
+            if not refs or any(v is None for v in values.values()):
+                self._status(
+                    es, False, "SecretSyncedError", "could not get the secret value from Secrets Manager"
+                )
+                continue
+            data: dict[str, str] = {}
+            for key, value in values.items():
+                data.update(
+                    secret_data(
+                        value,
+                        {
+                            "spec": {
+                                **spec,
+                                "data": [d for d in spec.get("data") or [] if d["remoteRef"]["key"] == key],
+                                "dataFrom": [
+                                    d
+                                    for d in spec.get("dataFrom") or []
+                                    if d.get("extract", {}).get("key") == key
+                                ],
+                            }
+                        },
+                    )
+                )
+            target = (spec.get("target") or {}).get("name") or meta["name"]
+            owner = {
+                "apiVersion": es["apiVersion"],
+                "kind": "ExternalSecret",
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+            existing = self.api.get("Secret", target, meta["namespace"])
+            if existing is None:
+                self.api.create(
+                    "Secret",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "metadata": {
+                            "name": target,
+                            "namespace": meta["namespace"],
+                            "ownerReferences": [owner],
+                        },
+                        "type": "Opaque",
+                        "data": data,
+                    },
+                    namespace=meta["namespace"],
+                )
+            elif existing.get("data") != data:
+                self.api.merge_patch("Secret", target, {"data": data}, meta["namespace"])
+            self._status(es, True, "SecretSynced", "secret synced")
+
+    def _status(self, es: dict, ready: bool, reason: str, message: str) -> None:
+        conditions = (es.get("status") or {}).get("conditions") or []
+        if any(
+            c.get("type") == "Ready" and c.get("status") == str(ready) and c.get("reason") == reason
+            for c in conditions
+        ):
+            return
+        es["status"] = {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": str(ready),
+                    "reason": reason,
+                    "message": message,
+                    "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            ],
+            "refreshTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.api.replace_status("ExternalSecret", es)
+
+
+class SimulatedControllers:
+    """The simulated controllers, stepped every ``interval`` seconds in a background thread."""
+
+    def __init__(self, api: KubeApi, store: CloudStore, interval: float = 1.0):
+        self.autoscaler = Autoscaler(api, store, NodeFleet(api))
+        self.controllers = [self.autoscaler, LoadBalancers(api), Volumes(api), SecretSync(api, store)]
+        self.errors: list[str] = []
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="simulated-controllers", daemon=True)
+
+    def __enter__(self) -> SimulatedControllers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for controller in self.controllers:
+                try:
+                    controller.step()
+                except Exception as exc:  # noqa: BLE001 - a controller retries, as real ones do
+                    message = f"{type(controller).__name__}: {exc}"
+                    if message not in self.errors[-5:]:
+                        self.errors.append(message)
+            self._stop.wait(self._interval)

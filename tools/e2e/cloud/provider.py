@@ -1,0 +1,260 @@
+"""``pulumi-resource-aws``: the simulated AWS as a Pulumi provider plugin, on the SDK's provider interface.
+
+The real engine starts it like any provider plugin (the harness puts it first on PATH). Every answer
+comes from ``aiplatform.plan.cloud.SimulatedCloud``, the same simulation the offline plan's mocks use:
+``check`` fills generated names and refuses what AWS refuses, ``diff`` says what changed and what forces
+a replacement, ``create``/``update`` return AWS's outputs and keep a record in the simulated cloud's
+state, ``read`` answers a refresh from that record, ``delete`` removes it.
+
+Some resources have effects beyond their record, as in AWS: an EKS cluster answers at the local API
+server; a node group's instances join it as kwok nodes shaped like the group; a secret version stores
+the value Secrets Manager serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi.provider.experimental import provider as p
+from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.provider.experimental.server import main as serve
+from pulumi.runtime.rpc import UNKNOWN
+
+from aiplatform.plan.cloud import AUTONAMED, EksEndpoint, SimulatedCloud
+from tools.e2e.cloud.nodes import NodeFleet
+from tools.e2e.cloud.store import CloudStore
+from tools.e2e.kubeapi import KubeApi
+
+# The version the Python SDK asks the engine for; the plugin says it is the simulation of it.
+PLUGIN_VERSION = os.environ.get("AIPLATFORM_E2E_AWS_VERSION", "7.51.1")
+
+Plain = Any
+
+
+# -- PropertyValue <-> plain values -------------------------------------------------------------------
+def to_plain(value: PropertyValue) -> Plain:
+    v = value.value
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, tuple):
+        return [to_plain(x) for x in v]
+    if isinstance(v, Mapping):
+        return {k: to_plain(x) for k, x in v.items()}
+    return v
+
+
+def _contains_secret(value: PropertyValue) -> bool:
+    if value.is_secret:
+        return True
+    v = value.value
+    if isinstance(v, tuple):
+        return any(_contains_secret(x) for x in v)
+    if isinstance(v, Mapping):
+        return any(_contains_secret(x) for x in v.values())
+    return False
+
+
+def plain_map(values: Mapping[str, PropertyValue]) -> tuple[dict[str, Plain], set[str]]:
+    """Plain inputs, and the top-level keys that hold a secret (kept secret in the outputs)."""
+    return {k: to_plain(v) for k, v in values.items()}, {k for k, v in values.items() if _contains_secret(v)}
+
+
+def from_plain(value: Plain) -> PropertyValue:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return PropertyValue(value)
+    if isinstance(value, int | float):
+        return PropertyValue(float(value))
+    if isinstance(value, list | tuple):
+        return PropertyValue([from_plain(x) for x in value])
+    if isinstance(value, Mapping):
+        return PropertyValue({k: from_plain(x) for k, x in value.items()})
+    raise TypeError(f"cannot represent {type(value).__name__} as a property value")
+
+
+def property_map(values: Mapping[str, Plain], secret_keys: set[str]) -> dict[str, PropertyValue]:
+    return {k: from_plain(v).with_secret(k in secret_keys) for k, v in values.items()}
+
+
+def has_unknowns(value: Plain) -> bool:
+    if value == UNKNOWN:
+        return True
+    if isinstance(value, list):
+        return any(has_unknowns(x) for x in value)
+    if isinstance(value, dict):
+        return any(has_unknowns(x) for x in value.values())
+    return False
+
+
+def _known(value: Plain) -> Plain:
+    """The value with unknowns blanked, so the simulation can compute which outputs exist."""
+    if value == UNKNOWN:
+        return ""
+    if isinstance(value, list):
+        return [_known(x) for x in value]
+    if isinstance(value, dict):
+        return {k: _known(x) for k, x in value.items()}
+    return value
+
+
+def _urn_name(urn: str) -> str:
+    return urn.split("::")[-1]
+
+
+def _urn_type(urn: str) -> str:
+    return urn.split("::")[-2].split("$")[-1]
+
+
+class SimulatedAwsProvider(p.Provider):
+    def __init__(self) -> None:
+        self.store = CloudStore.from_env()
+        self.cloud = SimulatedCloud()
+
+    # -- configuration -----------------------------------------------------------------------------
+    async def check_config(self, request: p.CheckRequest) -> p.CheckResponse:
+        return p.CheckResponse(inputs=request.new_inputs)
+
+    async def diff_config(self, request: p.DiffRequest) -> p.DiffResponse:
+        return p.DiffResponse(changes=False)
+
+    async def configure(self, request: p.ConfigureRequest) -> p.ConfigureResponse:
+        args, _ = plain_map(request.args)
+        region = args.get("region") or request.variables.get("aws:config:region") or "us-east-1"
+        cluster = self.store.cluster()
+        eks = EksEndpoint(cluster.server, cluster.ca_data) if cluster else None
+        self.cloud = SimulatedCloud(region=region, eks=eks)
+        return p.ConfigureResponse(accept_secrets=True, supports_preview=True, accept_resources=True)
+
+    async def invoke(self, request: p.InvokeRequest) -> p.InvokeResponse:
+        args, _ = plain_map(request.args)
+        result = self.cloud.invoke(request.tok, args)
+        if not result:
+            return p.InvokeResponse(failures=[p.CheckFailure("", f"{request.tok} is not simulated")])
+        return p.InvokeResponse(return_value=property_map(result, set()))
+
+    # -- resources -------------------------------------------------------------------------------
+    async def check(self, request: p.CheckRequest) -> p.CheckResponse:
+        news, secret_keys = plain_map(request.new_inputs)
+        olds, _ = plain_map(request.old_inputs)
+        typ = _urn_type(request.urn)
+        # A generated name is kept across updates, as the AWS provider keeps it.
+        generated = AUTONAMED.get(typ)
+        if generated and not news.get(generated) and olds.get(generated):
+            news[generated] = olds[generated]
+        seed = request.random_seed.hex() if request.random_seed else uuid.uuid4().hex
+        inputs = self.cloud.autoname(typ, request.name, news, seed)
+        failures = [p.CheckFailure(path, reason) for path, reason in self.cloud.problems(typ, inputs)]
+        return p.CheckResponse(inputs=property_map(inputs, secret_keys), failures=failures)
+
+    def _computed_keys(self, typ: str, name: str, inputs: dict) -> set[str]:
+        _, outputs = self.cloud.create(typ, name, _known(inputs))
+        return set(outputs) - set(inputs)
+
+    async def diff(self, request: p.DiffRequest) -> p.DiffResponse:
+        olds, _ = plain_map(request.old_state)
+        news, _ = plain_map(request.new_inputs)
+        typ = _urn_type(request.urn)
+        computed = self._computed_keys(typ, request.name, news)
+        keys = (set(news) | set(olds)) - computed
+        changed = sorted(k for k in keys if olds.get(k) != news.get(k))
+        replaces = [k for k in self.cloud.replaces(typ, olds, news) if k in changed]
+        detailed = {
+            k: p.PropertyDiff(
+                (p.PropertyDiffKind.UPDATE_REPLACE if k in replaces else p.PropertyDiffKind.UPDATE)
+                if k in olds and k in news
+                else (p.PropertyDiffKind.ADD if k in news else p.PropertyDiffKind.DELETE),
+                input_diff=True,
+            )
+            for k in changed
+        }
+        return p.DiffResponse(changes=bool(changed), replaces=replaces, diffs=changed, detailed_diff=detailed)
+
+    def _preview_outputs(self, typ: str, name: str, inputs: dict) -> dict:
+        return {**inputs, **{k: UNKNOWN for k in self._computed_keys(typ, name, inputs)}}
+
+    async def create(self, request: p.CreateRequest) -> p.CreateResponse:
+        inputs, secret_keys = plain_map(request.properties)
+        typ, name = _urn_type(request.urn), request.name
+        if request.preview:
+            return p.CreateResponse(
+                resource_id="", properties=property_map(self._preview_outputs(typ, name, inputs), secret_keys)
+            )
+        ident, outputs = self.cloud.create(typ, name, inputs, salt=uuid.uuid4().hex)
+        await asyncio.to_thread(self._apply_effects, "create", typ, ident, inputs, outputs, {})
+        self.store.put(typ, ident, request.urn, inputs, outputs)
+        return p.CreateResponse(resource_id=ident, properties=property_map(outputs, secret_keys))
+
+    async def update(self, request: p.UpdateRequest) -> p.UpdateResponse:
+        olds, _ = plain_map(request.olds)
+        news, secret_keys = plain_map(request.news)
+        typ, name = _urn_type(request.urn), request.name
+        if request.preview:
+            return p.UpdateResponse(
+                properties=property_map(self._preview_outputs(typ, name, news), secret_keys)
+            )
+        computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
+        outputs = {**computed, **news}
+        await asyncio.to_thread(self._apply_effects, "update", typ, request.resource_id, news, outputs, olds)
+        self.store.put(typ, request.resource_id, request.urn, news, outputs)
+        return p.UpdateResponse(properties=property_map(outputs, secret_keys))
+
+    async def read(self, request: p.ReadRequest) -> p.ReadResponse:
+        record = self.store.get(request.resource_id)
+        if record is None:
+            return p.ReadResponse(resource_id="")  # gone from the cloud
+        _, secret_keys = plain_map(request.properties)
+        return p.ReadResponse(
+            resource_id=record["id"],
+            properties=property_map(record["outputs"], secret_keys),
+            inputs=property_map(record["inputs"], secret_keys),
+        )
+
+    async def delete(self, request: p.DeleteRequest) -> None:
+        outputs, _ = plain_map(request.properties)
+        typ = _urn_type(request.urn)
+        await asyncio.to_thread(
+            self._apply_effects, "delete", typ, request.resource_id, outputs, outputs, outputs
+        )
+        self.store.delete(request.resource_id)
+
+    # -- effects beyond the record ---------------------------------------------------------------
+    def _fleet(self) -> NodeFleet | None:
+        cluster = self.store.cluster()
+        if cluster is None:
+            return None
+        return NodeFleet(KubeApi(cluster.server, cluster.token, cluster.ca_file), zones=self._zones())
+
+    def _zones(self) -> tuple[str, ...]:
+        zones = sorted(
+            {r["inputs"].get("availabilityZone") for r in self.store.all("aws:ec2/subnet:Subnet")} - {None}
+        )
+        return tuple(zones) or (f"{self.cloud.region}a", f"{self.cloud.region}b")
+
+    def _apply_effects(self, op: str, typ: str, ident: str, inputs: dict, outputs: dict, olds: dict) -> None:
+        if typ == "aws:eks/nodeGroup:NodeGroup":
+            fleet = self._fleet()
+            if fleet is None:
+                return
+            if op == "delete":
+                fleet.remove_group(inputs["nodeGroupName"])
+            elif op == "create":
+                fleet.add(inputs, int(inputs["scalingConfig"]["desiredSize"]), salt=ident)
+            elif olds.get("scalingConfig") != inputs.get("scalingConfig"):
+                fleet.scale_to(inputs, int(inputs["scalingConfig"]["desiredSize"]), salt=ident)
+        elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
+            if op == "create":
+                self.store.add_secret_version(inputs["secretId"], inputs.get("secretString", ""), ident)
+        elif typ == "aws:secretsmanager/secret:Secret" and op == "delete":
+            self.store.delete_secret_values(ident)
+
+
+def main() -> None:
+    serve(sys.argv[1:], PLUGIN_VERSION, SimulatedAwsProvider())
+
+
+if __name__ == "__main__":
+    main()

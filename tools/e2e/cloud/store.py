@@ -1,0 +1,112 @@
+"""The simulated cloud's state: one JSON record per AWS resource, in a folder shared by the simulated
+``aws`` provider plugin (which the engine starts for each operation) and the harness's simulated
+controllers (autoscaler, load balancers, volumes, Secrets Manager readers).
+
+The folder also holds ``cluster.json``: where the local Kubernetes API server answers (the endpoint
+and CA the simulated EKS cluster returns, and the token ``aws eks get-token`` hands out).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATE_ENV = "AIPLATFORM_E2E_CLOUD"
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    server: str
+    token: str
+    ca_file: str
+
+    @property
+    def ca_data(self) -> str:
+        return base64.b64encode(Path(self.ca_file).read_bytes()).decode()
+
+
+def _write_atomic(path: Path, data: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class CloudStore:
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "resources").mkdir(parents=True, exist_ok=True)
+        (root / "secret-values").mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_env(cls) -> CloudStore:
+        root = os.environ.get(STATE_ENV)
+        if not root:
+            raise RuntimeError(f"{STATE_ENV} is not set: the simulated cloud has no state folder")
+        return cls(Path(root))
+
+    # -- the local cluster -----------------------------------------------------------------------
+    def set_cluster(self, access: ClusterAccess) -> None:
+        _write_atomic(self.root / "cluster.json", access.__dict__)
+
+    def cluster(self) -> ClusterAccess | None:
+        path = self.root / "cluster.json"
+        return ClusterAccess(**json.loads(path.read_text())) if path.exists() else None
+
+    # -- resources -------------------------------------------------------------------------------
+    def _path(self, ident: str) -> Path:
+        return self.root / "resources" / f"{hashlib.sha256(ident.encode()).hexdigest()[:32]}.json"
+
+    def put(self, typ: str, ident: str, urn: str, inputs: dict, outputs: dict) -> None:
+        _write_atomic(
+            self._path(ident), {"type": typ, "id": ident, "urn": urn, "inputs": inputs, "outputs": outputs}
+        )
+
+    def get(self, ident: str) -> dict | None:
+        path = self._path(ident)
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def delete(self, ident: str) -> None:
+        self._path(ident).unlink(missing_ok=True)
+
+    def all(self, typ: str | None = None) -> Iterator[dict]:
+        for path in sorted((self.root / "resources").glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (FileNotFoundError, ValueError):
+                continue  # deleted or being replaced while listing
+            if typ is None or record["type"] == typ:
+                yield record
+
+    # -- Secrets Manager values --------------------------------------------------------------------
+    # Versions of a secret's value, newest last; the newest is AWSCURRENT. Kept apart from the resource
+    # records because a rotation adds a version outside the deployment, as it does in AWS.
+    def _values_path(self, secret_id: str) -> Path:
+        return self.root / "secret-values" / f"{hashlib.sha256(secret_id.encode()).hexdigest()[:32]}.json"
+
+    def add_secret_version(self, secret_id: str, value: str, version_id: str) -> None:
+        path = self._values_path(secret_id)
+        versions = json.loads(path.read_text()) if path.exists() else []
+        versions.append({"versionId": version_id, "value": value})
+        _write_atomic(path, versions)
+
+    def current_secret_value(self, secret_id: str) -> str | None:
+        path = self._values_path(secret_id)
+        if not path.exists():
+            return None
+        versions = json.loads(path.read_text())
+        return versions[-1]["value"] if versions else None
+
+    def delete_secret_values(self, secret_id: str) -> None:
+        self._values_path(secret_id).unlink(missing_ok=True)

@@ -1,0 +1,241 @@
+"""One end-to-end run: the local cluster, the simulated cloud, the chart repository and a Pulumi stack of
+the real program, driven by the real engine through the Automation API (program run inline).
+
+    with E2eRun(binaries, stack="dev") as run:
+        run.stack.preview(...)
+
+Layers, each replaceable by the real thing: ``toolchain`` (binaries), ``cluster`` (a control plane on
+127.0.0.1), ``cloud`` (AWS simulated: provider plugin, ``aws`` CLI, node groups as kwok nodes, the
+controllers AWS-facing add-ons run) and the scenarios, which see only ``E2eRun``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+from tools.e2e.charts import ChartRepository, write_repository
+from tools.e2e.cloud.controllers import SimulatedControllers
+from tools.e2e.cloud.store import STATE_ENV, CloudStore, ClusterAccess
+from tools.e2e.cluster import LocalCluster
+from tools.e2e.toolchain import Binary, kwok_stage_dir
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "aiplatform"
+OUT = PROJECT_ROOT / "build" / "e2e"
+# Recognisable, so a scenario can prove the value never appears in plain text.
+SECRET_MARKER = "e2e-DO-NOT-LEAK"
+
+
+def program() -> None:
+    """The repository's program, unchanged, run inline by the engine."""
+    runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
+
+
+def stack_config(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text()) or {}
+    return document.get("config") or {}
+
+
+def planned_charts(config_file: Path, stack: str, out: Path) -> dict[str, str]:
+    """``{chart: version}`` of the Helm releases the program registers, from its offline plan."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aiplatform.plan",
+            "--stack",
+            stack,
+            "--config-file",
+            str(config_file),
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    resources = out / "resources.json"
+    if not resources.exists():
+        return {}  # an invalid stack: nothing is planned, and the engine will say why
+    charts = {}
+    for r in json.loads(resources.read_text()):
+        if r["type"] == "kubernetes:helm.sh/v3:Release":
+            charts[r["inputs"]["chart"]] = r["inputs"]["version"]
+    del result
+    return charts
+
+
+def secret_config(config: dict[str, Any]) -> dict[str, str]:
+    """A recognisable value for every secret the stack reads from its config (``valueFrom`` keys)."""
+    values = {}
+    for spec in config.get(f"{PROJECT}:secrets") or []:
+        key = spec.get("valueFrom") if isinstance(spec, dict) else None
+        if key:
+            values[key] = json.dumps(
+                {k: f"{SECRET_MARKER}-{k}-{secrets.token_hex(4)}" for k in spec.get("keys", [])}
+            )
+    return values
+
+
+def _launcher(path: Path, module: str) -> None:
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
+    path.chmod(0o755)
+
+
+@dataclass
+class Timings:
+    entries: dict[str, float] = field(default_factory=dict)
+
+    def measure(self, name: str):
+        timings = self
+
+        class _Timer:
+            def __enter__(self):
+                self.start = time.monotonic()
+
+            def __exit__(self, *exc):
+                timings.entries[name] = round(time.monotonic() - self.start, 1)
+
+        return _Timer()
+
+
+class E2eRun:
+    def __init__(
+        self,
+        binaries: dict[str, Binary],
+        stack: str = "dev",
+        config_file: Path | None = None,
+        overrides: dict[str, Any] | None = None,
+        out: Path = OUT,
+    ):
+        self.binaries = binaries
+        self.stack_name = stack
+        self.config_file = config_file or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+        self.overrides = overrides or {}
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        self.run_dir = out / "runs" / f"{stack}-{stamp}-{os.getpid()}"
+        self.timings = Timings()
+        self._private = Path(tempfile.mkdtemp(prefix="aiplatform-e2e-"))  # state, secrets: never under build/
+        self.passphrase = secrets.token_urlsafe(24)
+        self.config = stack_config(self.config_file)
+        self.secret_values = secret_config(self.config)
+        self.cluster: LocalCluster | None = None
+        self.charts_served: dict[str, str] = {}
+        self.charts: ChartRepository | None = None
+        self.controllers: SimulatedControllers | None = None
+        self.stack: auto.Stack | None = None
+        self.log_path = self.run_dir / "logs" / "pulumi.log"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> E2eRun:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.controllers:
+            self.controllers.__exit__(None, None, None)
+            self.controllers = None
+        if self.charts:
+            self.charts.stop()
+            self.charts = None
+        if self.cluster:
+            self.cluster.stop()
+            self.cluster = None
+        shutil.rmtree(self._private, ignore_errors=True)
+
+    def _start(self) -> None:
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        with self.timings.measure("cluster_start"):
+            self.cluster = LocalCluster(self.run_dir, self.binaries, kwok_stage_dir())
+            self.cluster.__enter__()
+        self.store = CloudStore(self._private / "cloud")
+        self.store.set_cluster(
+            ClusterAccess(self.cluster.server, self.cluster.api.token, self.cluster.api.ca_file)
+        )
+        self.charts_served = planned_charts(self.config_file, self.stack_name, self.run_dir / "plan")
+        self.charts = ChartRepository(write_repository(self.run_dir / "charts", self.charts_served))
+        self.charts.__enter__()
+        self.controllers = SimulatedControllers(self.cluster.api, self.store)
+        self.controllers.__enter__()
+        self.stack = self._create_stack()
+
+    # -- the Pulumi side -------------------------------------------------------------------------
+    def _bin_dir(self) -> Path:
+        bin_dir = self.run_dir / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        for name in ("pulumi", "pulumi-resource-kubernetes"):
+            link = bin_dir / name
+            link.unlink(missing_ok=True)
+            link.symlink_to(self.binaries[name].path)
+        _launcher(bin_dir / "pulumi-resource-aws", "tools.e2e.cloud.provider")
+        _launcher(bin_dir / "aws", "tools.e2e.cloud.aws_cli")
+        return bin_dir
+
+    def env(self) -> dict[str, str]:
+        bin_dir = self._bin_dir()
+        helm = self._private / "helm"
+        return {
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "PULUMI_BACKEND_URL": f"file://{self._private / 'backend'}",
+            "PULUMI_HOME": str(self._private / "pulumi-home"),
+            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            STATE_ENV: str(self.store.root),
+            "HELM_CACHE_HOME": str(helm / "cache"),
+            "HELM_CONFIG_HOME": str(helm / "config"),
+            "HELM_DATA_HOME": str(helm / "data"),
+            "KUBECONFIG": "/dev/null",  # only the program's own kubeconfig may be used
+        }
+
+    def _create_stack(self) -> auto.Stack:
+        (self._private / "backend").mkdir(parents=True, exist_ok=True)
+        work_dir = self._private / "project"
+        work_dir.mkdir()
+        shutil.copy(PROJECT_ROOT / "Pulumi.yaml", work_dir / "Pulumi.yaml")
+        shutil.copy(self.config_file, work_dir / f"Pulumi.{self.stack_name}.yaml")
+        env = self.env()
+        os.environ.update({k: env[k] for k in (STATE_ENV,)})
+        workspace = auto.LocalWorkspace(
+            auto.LocalWorkspaceOptions(
+                work_dir=str(work_dir),
+                program=program,
+                env_vars=env,
+                secrets_provider="passphrase",
+                pulumi_home=env["PULUMI_HOME"],
+                pulumi_command=auto.PulumiCommand(root=str(self.run_dir)),
+            )
+        )
+        stack = auto.Stack.create(self.stack_name, workspace)
+        for key, value in self.secret_values.items():
+            stack.set_config(f"{PROJECT}:{key}", auto.ConfigValue(value, secret=True))
+        stack.set_config(f"{PROJECT}:charts.mirror", auto.ConfigValue(self.charts.url), path=True)
+        for key, value in self.overrides.items():
+            stack.set_config(key, auto.ConfigValue(value), path=True)
+        return stack
+
+    def log(self, line: str) -> None:
+        with open(self.log_path, "a") as handle:
+            handle.write(line.rstrip("\n") + "\n")

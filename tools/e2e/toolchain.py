@@ -1,0 +1,407 @@
+"""The binaries the end-to-end harness runs: found on PATH when their version fits, else built from Go
+modules into a cache outside the repository, keyed by version, and reused.
+
+    python -m tools.e2e.toolchain            # build what is missing, print each binary's version
+    python -m tools.e2e.toolchain --clean    # remove the cache (binaries, Go module and build caches)
+
+Every module comes from the Go module proxy at an exact version (the proxy serves only some versions;
+the ones below are the ones it serves). Checksums are verified through the proxy's checksum database.
+The cache is ``$AIPLATFORM_E2E_CACHE``, else ``$XDG_CACHE_HOME/aiplatform-e2e`` (``~/.cache/...``): a
+cold build of everything takes about 25 minutes on 2 cores and the Go build cache grows to about 9 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# -- pinned versions -----------------------------------------------------------------------------
+PULUMI_VERSION = "v3.274.1"
+# The newest pulumi-kubernetes provider module the proxy serves: a commit between v4.24.0 and v4.25.0,
+# built beside its SDK module at v4.24.0 (the provider's go.mod replaces the SDK with ../sdk).
+K8S_PROVIDER_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
+K8S_PROVIDER_SDK_VERSION = "v4.24.0"
+K8S_PROVIDER_VERSION = "4.25.0-dev.20260115033456+f47bc2d6f199"  # what the built plugin reports
+KUBERNETES_VERSION = "v1.34.4"
+ETCD_VERSION = "v3.6.16"
+KWOK_VERSION = "v0.8.0"
+
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aiplatform-e2e"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("AIPLATFORM_E2E_CACHE") or DEFAULT_CACHE)
+
+
+class ToolchainError(RuntimeError):
+    """A binary could not be found or built."""
+
+
+@dataclass
+class Binary:
+    """One binary the harness runs, and how it came to be."""
+
+    name: str
+    path: str
+    version: str  # what the binary itself reports
+    source: str  # "PATH", "cache" or "built"
+    module: str = ""  # the Go module (and version) it was built from
+    build_seconds: float | None = None  # the build that produced it (this run or an earlier one)
+    notes: list[str] = field(default_factory=list)
+
+
+# -- Go ----------------------------------------------------------------------------------------------
+class Go:
+    """The ``go`` command with the harness's own module and build caches."""
+
+    def __init__(self, root: Path, log: Callable[[str], None]):
+        self.root = root
+        self.log = log
+        self.env = {
+            **os.environ,
+            "GOMODCACHE": str(root / "go" / "mod"),
+            "GOCACHE": str(root / "go" / "build"),
+            "GOPATH": str(root / "go" / "path"),
+            "GOFLAGS": "-mod=mod -buildvcs=false",
+            "GOTOOLCHAIN": "local",
+            "CGO_ENABLED": "0",
+        }
+
+    def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+        self.log(f"  go {' '.join(args)}" + (f"   (in {cwd})" if cwd else ""))
+        result = subprocess.run(
+            ["go", *args],
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
+            raise ToolchainError(f"go {' '.join(args)} failed:\n{tail}")
+        return result.stdout
+
+    def download(self, module: str, version: str) -> Path:
+        """The module's source directory in the module cache (read-only)."""
+        out = json.loads(self.run("mod", "download", "-json", f"{module}@{version}"))
+        if out.get("Error"):
+            raise ToolchainError(f"{module}@{version}: {out['Error']}")
+        return Path(out["Dir"])
+
+    def copy_module(self, module: str, version: str, dest: Path) -> Path:
+        """A writable copy of a module's source, for builds that generate files or use ``../`` replaces."""
+        source = self.download(module, version)
+        if dest.exists():
+            _remove_tree(dest)
+        shutil.copytree(source, dest)
+        for path in [dest, *dest.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        return dest
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a tree even where the Go module cache made it read-only."""
+
+    def make_writable(func, target, _exc):
+        os.chmod(target, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
+        func(target)
+
+    shutil.rmtree(path, onexc=make_writable) if sys.version_info >= (3, 12) else shutil.rmtree(
+        path, onerror=make_writable
+    )
+
+
+# -- recipes -------------------------------------------------------------------------------------------
+def _build_pulumi(go: Go, work: Path, out: Path) -> None:
+    # pkg/v3's go.mod replaces sdk/v3 with ../sdk: lay both modules side by side.
+    go.copy_module("github.com/pulumi/pulumi/sdk/v3", PULUMI_VERSION, work / "sdk")
+    pkg = go.copy_module("github.com/pulumi/pulumi/pkg/v3", PULUMI_VERSION, work / "pkg")
+    ldflags = f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version={PULUMI_VERSION}"
+    go.run("build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "pulumi"), "./cmd/pulumi", cwd=pkg)
+
+
+def _build_kubernetes_provider(go: Go, work: Path, out: Path) -> None:
+    go.copy_module("github.com/pulumi/pulumi-kubernetes/sdk/v4", K8S_PROVIDER_SDK_VERSION, work / "sdk")
+    provider = go.copy_module(
+        "github.com/pulumi/pulumi-kubernetes/provider/v4", K8S_PROVIDER_MODULE_VERSION, work / "provider"
+    )
+    cmd = provider / "cmd" / "pulumi-resource-kubernetes"
+    # generate.go stamps the version into the schema the binary embeds.
+    go.run("run", "generate.go", cwd=cmd, env={"VERSION": K8S_PROVIDER_VERSION})
+    ldflags = f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={K8S_PROVIDER_VERSION}"
+    go.run(
+        "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "pulumi-resource-kubernetes"), ".", cwd=cmd
+    )
+
+
+def _kubernetes_wrapper(go: Go, work: Path) -> Path:
+    """A module that requires k8s.io/kubernetes and points each staging module at its published version.
+
+    k8s.io/kubernetes replaces its staging modules with ``./staging/...`` directories, which a dependent
+    module cannot use; their published versions are ``v0.<minor>.<patch>``.
+    """
+    go.download("k8s.io/kubernetes", KUBERNETES_VERSION)
+    gomod = Path(go.env["GOMODCACHE"]) / "cache" / "download" / "k8s.io" / "kubernetes" / "@v"
+    upstream = (gomod / f"{KUBERNETES_VERSION}.mod").read_text()
+    staging = re.findall(r"^\s*(k8s\.io/[\w.-]+) => \./staging/", upstream, flags=re.MULTILINE)
+    if not staging:
+        raise ToolchainError("k8s.io/kubernetes go.mod: no staging replacements found")
+    published = "v0." + KUBERNETES_VERSION.removeprefix("v1.")
+    work.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "module aiplatform.local/e2e-kubernetes",
+        "",
+        "go 1.24",
+        "",
+        f"require k8s.io/kubernetes {KUBERNETES_VERSION}",
+        "",
+        "replace (",
+        *(f"\t{module} => {module} {published}" for module in staging),
+        ")",
+    ]
+    (work / "go.mod").write_text("\n".join(lines) + "\n")
+    (work / "tools.go").write_text(
+        "//go:build tools\n\npackage tools\n\nimport (\n"
+        '\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n'
+        '\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n'
+        '\t_ "k8s.io/kubernetes/cmd/kube-scheduler"\n)\n'
+    )
+    return work
+
+
+def _kubernetes_ldflags() -> str:
+    major, minor, _ = KUBERNETES_VERSION.removeprefix("v").split(".")
+    base = "k8s.io/component-base/version"
+    # Clients parse the server's version: without these stamps it reports v0.0.0-master.
+    return " ".join(
+        [
+            f"-X {base}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {base}.gitMajor={major}",
+            f"-X {base}.gitMinor={minor}",
+            f"-X {base}.gitTreeState=clean",
+            f"-X {base}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    )
+
+
+def _kubernetes_recipe(command: str) -> Callable[[Go, Path, Path], None]:
+    def build(go: Go, work: Path, out: Path) -> None:
+        wrapper = _kubernetes_wrapper(go, work / "module")
+        go.run(
+            "build",
+            "-trimpath",
+            "-ldflags",
+            _kubernetes_ldflags(),
+            "-o",
+            str(out / command),
+            f"k8s.io/kubernetes/cmd/{command}",
+            cwd=wrapper,
+        )
+
+    return build
+
+
+def _build_etcd(go: Go, work: Path, out: Path) -> None:
+    # The root etcd module is not served; the server module carries etcdmain.
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "go.mod").write_text(
+        f"module aiplatform.local/e2e-etcd\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 {ETCD_VERSION}\n"
+    )
+    (work / "main.go").write_text(
+        'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
+        "func main() { etcdmain.Main(os.Args) }\n"
+    )
+    go.run("build", "-trimpath", "-o", str(out / "etcd"), ".", cwd=work)
+
+
+def _build_kwok(go: Go, work: Path, out: Path) -> None:
+    go.run("install", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}", env={"GOBIN": str(out)})
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    version: str  # the cache key
+    module: str
+    build: Callable[[Go, Path, Path], None]
+    version_args: tuple[str, ...]
+    version_pattern: str  # group 1 is the version the binary reports
+    accepts_path_version: Callable[[str], bool] | None = None  # None: never take it from PATH
+    group: str = ""  # tools built together share a cache directory
+
+    @property
+    def key(self) -> str:
+        return f"{self.group or self.name}-{self.version}"
+
+
+def _at_least(minimum: str) -> Callable[[str], bool]:
+    def parse(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", v.split("-")[0])[:3])
+
+    return lambda found: parse(found)[:1] == parse(minimum)[:1] and parse(found) >= parse(minimum)
+
+
+def _exactly(expected: str) -> Callable[[str], bool]:
+    return lambda found: found.lstrip("v") == expected.lstrip("v")
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool(
+        "pulumi",
+        PULUMI_VERSION,
+        f"github.com/pulumi/pulumi/pkg/v3@{PULUMI_VERSION}",
+        _build_pulumi,
+        ("version",),
+        r"(v\d+\.\d+\.\d+\S*)",
+        # The engine must be at least as new as the Python SDK that drives it.
+        accepts_path_version=_at_least("v3.272.0"),
+    ),
+    Tool(
+        "pulumi-resource-kubernetes",
+        K8S_PROVIDER_MODULE_VERSION,
+        f"github.com/pulumi/pulumi-kubernetes/provider/v4@{K8S_PROVIDER_MODULE_VERSION}",
+        _build_kubernetes_provider,
+        ("-version",),
+        r"(\S+)",
+    ),
+    Tool(
+        "etcd",
+        ETCD_VERSION,
+        f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}",
+        _build_etcd,
+        ("--version",),
+        r"etcd Version: (\S+)",
+        accepts_path_version=_exactly(ETCD_VERSION),
+    ),
+    *(
+        Tool(
+            command,
+            KUBERNETES_VERSION,
+            f"k8s.io/kubernetes@{KUBERNETES_VERSION}",
+            _kubernetes_recipe(command),
+            ("--version",),
+            r"Kubernetes (v\S+)",
+            accepts_path_version=_exactly(KUBERNETES_VERSION),
+        )
+        for command in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    ),
+    Tool(
+        "kwok",
+        KWOK_VERSION,
+        f"sigs.k8s.io/kwok@{KWOK_VERSION}",
+        _build_kwok,
+        ("--version",),
+        r"version (v?\d+\.\d+\.\d+\S*)",
+        accepts_path_version=_exactly(KWOK_VERSION),
+    ),
+)
+
+
+def reported_version(tool: Tool, path: str) -> str | None:
+    try:
+        result = subprocess.run(
+            [path, *tool.version_args], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(tool.version_pattern, result.stdout + result.stderr)
+    return match.group(1) if match else None
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One build at a time per cache, also across harnesses started side by side."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure(tool: Tool, go: Go, log: Callable[[str], None]) -> Binary:
+    """The tool's binary: from PATH if its version fits, else from the cache, else built now."""
+    if tool.accepts_path_version:
+        found = shutil.which(tool.name)
+        if found:
+            version = reported_version(tool, found)
+            if version and tool.accepts_path_version(version):
+                return Binary(tool.name, found, version, "PATH")
+    out = go.root / "bin" / tool.key
+    binary = out / tool.name
+    record_path = out / f"{tool.name}.build.json"
+    source = "cache"
+    if not (binary.exists() and record_path.exists()):
+        log(f"building {tool.name} {tool.version} from {tool.module}")
+        out.mkdir(parents=True, exist_ok=True)
+        work = go.root / "src" / tool.key
+        start = time.monotonic()
+        tool.build(go, work, out)
+        seconds = round(time.monotonic() - start, 1)
+        record_path.write_text(json.dumps({"module": tool.module, "build_seconds": seconds}))
+        source = "built"
+        log(f"built {tool.name} in {seconds:.0f} s")
+    record = json.loads(record_path.read_text())
+    version = reported_version(tool, str(binary))
+    if version is None:
+        raise ToolchainError(f"{binary}: does not report a version ({' '.join(tool.version_args)})")
+    return Binary(tool.name, str(binary), version, source, record["module"], record["build_seconds"])
+
+
+def ensure_all(log: Callable[[str], None] = print, root: Path | None = None) -> dict[str, Binary]:
+    """Every binary the harness needs, by name. Builds run one at a time: each uses every core."""
+    if shutil.which("go") is None:
+        raise ToolchainError("the Go toolchain (go 1.24 or newer) is needed to build the e2e binaries")
+    root = root or cache_root()
+    go = Go(root, log)
+    with _locked(root):
+        return {tool.name: ensure(tool, go, log) for tool in TOOLS}
+
+
+def kwok_stage_dir(root: Path | None = None) -> Path:
+    """kwok's own stage definitions (nodes Ready, pods Running and Ready, Job pods complete), as its module
+    ships them; the harness loads them from the module cache rather than keeping a copy."""
+    root = root or cache_root()
+    return root / "go" / "mod" / "sigs.k8s.io" / f"kwok@{KWOK_VERSION}" / "kustomize" / "stage"
+
+
+def clean(root: Path | None = None) -> None:
+    root = root or cache_root()
+    if root.exists():
+        _remove_tree(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clean", action="store_true", help="remove the cache and exit")
+    args = parser.parse_args(argv)
+    if args.clean:
+        clean()
+        print(f"removed {cache_root()}")
+        return 0
+    try:
+        binaries = ensure_all(log=lambda line: print(line, file=sys.stderr, flush=True))
+    except ToolchainError as exc:
+        print(f"toolchain: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({name: asdict(b) for name, b in binaries.items()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
