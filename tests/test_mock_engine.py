@@ -1,10 +1,11 @@
 import pulumi
-import pytest
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+import pytest
+from pulumi.runtime.mocks import MockResourceArgs
 
 from aiplatform.plan.cloud import auto_name
-from aiplatform.plan.mock_engine import SECRET_PLACEHOLDER
+from aiplatform.plan.mock_engine import SECRET_PLACEHOLDER, CloudRefusal, PlatformMocks
 from tests.conftest import is_secret, resolve
 
 
@@ -39,15 +40,18 @@ def test_secret_outputs_stay_secret(build):
     assert is_secret(out)
 
 
-def test_inputs_aws_refuses_fail_the_plan_with_the_property_and_the_reason(build):
-    def program():
-        aws.iam.Role(
-            "too-long", name="r" * 65, assume_role_policy='{"Version": "2012-10-17", "Statement": []}'
-        )
-
+def test_inputs_aws_refuses_fail_the_plan_with_the_property_and_the_reason():
+    policy = '{"Version": "2012-10-17", "Statement": []}'
+    too_long = MockResourceArgs(
+        "aws:iam/role:Role", "too-long", {"name": "r" * 65, "assumeRolePolicy": policy}
+    )
     with pytest.raises(
-        Exception,
+        CloudRefusal,
         match=r"aws:iam/role:Role 'too-long': AWS would refuse these inputs: "
         r"name: role name must be 1 to 64 characters \(got 65\)",
     ):
-        build(program)
+        PlatformMocks().new_resource(too_long)
+    ident, outputs = PlatformMocks().new_resource(
+        MockResourceArgs("aws:iam/role:Role", "ok", {"assumeRolePolicy": policy})
+    )
+    assert outputs["arn"] == f"arn:aws:iam::123456789012:role/{auto_name('ok')}"
