@@ -20,8 +20,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .nodegroups import GPU_PRESENT_LABEL, NodeGroupSpec, node_taints, placement_for
-from .scheduling import Toleration, toleration_from_dict, untolerated
+from .nodegroups import (
+    GPU_PRESENT_LABEL,
+    NodeGroupSpec,
+    group_tolerations,
+    placement_for,
+    untolerated_groups,
+)
+from .scheduling import Toleration
 
 __all__ = [
     "DCGM_EXPORTER_CHART",
@@ -48,8 +54,7 @@ DCGM_EXPORTER_CHART = "dcgm-exporter"
 # -- pure values -----------------------------------------------------------------------------------
 def gpu_tolerations(specs: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
     """One toleration per distinct taint of the GPU groups (the GPU taint plus every extra taint)."""
-    taints = [t for spec in specs if spec.is_gpu for t in node_taints(spec)]
-    return tuple(t.toleration() for t in dict.fromkeys(taints))
+    return group_tolerations([spec for spec in specs if spec.is_gpu])
 
 
 def gpu_node_affinity() -> dict[str, Any]:
@@ -114,19 +119,8 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 def unschedulable_groups(
     specs: Sequence[NodeGroupSpec], tolerations: Sequence[Toleration | Mapping[str, str]]
 ) -> dict[str, tuple[str, ...]]:
-    """GPU groups on which a pod with ``tolerations`` cannot run, with the taints it misses.
-
-    Tolerations may be ``Toleration`` objects or dicts in manifest/Helm-values form.
-    """
-    parsed = [t if isinstance(t, Toleration) else toleration_from_dict(t) for t in tolerations]
-    missing: dict[str, tuple[str, ...]] = {}
-    for spec in specs:
-        if not spec.is_gpu:
-            continue
-        taints = untolerated(node_taints(spec), parsed)
-        if taints:
-            missing[spec.name] = tuple(f"{t.key}={t.value}:{t.effect}" for t in taints)
-    return missing
+    """GPU groups on which a pod with ``tolerations`` cannot run, with the taints it misses."""
+    return untolerated_groups([spec for spec in specs if spec.is_gpu], tolerations)
 
 
 def check_schedulable(chart: str, specs: Sequence[NodeGroupSpec], values: Mapping[str, Any]) -> None:

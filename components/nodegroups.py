@@ -23,7 +23,15 @@ import pulumi
 import pulumi_aws as aws
 
 from .iam import service_trust_policy
-from .scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Taint
+from .scheduling import (
+    GPU_RESOURCE,
+    GPU_TAINT,
+    Placement,
+    Taint,
+    Toleration,
+    toleration_from_dict,
+    untolerated,
+)
 
 NodeRole = Literal["system", "gpu"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -159,6 +167,32 @@ def node_taints(spec: NodeGroupSpec) -> tuple[Taint, ...]:
     """GPU groups always carry ``GPU_TAINT`` first; extra taints follow, duplicates dropped."""
     taints = ((GPU_TAINT,) if spec.is_gpu else ()) + tuple(spec.taints)
     return tuple(dict.fromkeys(taints))
+
+
+def group_tolerations(specs: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
+    """One toleration per distinct taint of ``specs``: what a pod needs to land on any of these groups.
+
+    DaemonSets that must run on every node take this over all groups; the GPU daemons over the GPU
+    groups. Derived, so a taint added to a group is tolerated by what must run there.
+    """
+    taints = [taint for spec in specs for taint in node_taints(spec)]
+    return tuple(taint.toleration() for taint in dict.fromkeys(taints))
+
+
+def untolerated_groups(
+    specs: Sequence[NodeGroupSpec], tolerations: Sequence[Toleration | Mapping[str, str]]
+) -> dict[str, tuple[str, ...]]:
+    """The groups on which a pod with ``tolerations`` cannot run, with the taints it misses.
+
+    Tolerations may be ``Toleration`` objects or dicts in manifest/Helm-values form.
+    """
+    parsed = [t if isinstance(t, Toleration) else toleration_from_dict(t) for t in tolerations]
+    missing: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        taints = untolerated(node_taints(spec), parsed)
+        if taints:
+            missing[spec.name] = tuple(f"{t.key}={t.value}:{t.effect}" for t in taints)
+    return missing
 
 
 def placement_for(spec: NodeGroupSpec) -> Placement:

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .gpu import deep_merge
-from .scheduling import GPU_TAINT
+from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .validation import is_dns1123_label, is_quantity
 
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -28,6 +28,7 @@ ADAPTER_CHART = "prometheus-adapter"
 # "<PROMETHEUS_FULLNAME>-prometheus" whatever the release is called.
 PROMETHEUS_FULLNAME = "kube-prometheus-stack"
 PROMETHEUS_PORT = 9090
+NODE_EXPORTER = "prometheus-node-exporter"  # the subchart's values key: a DaemonSet on every node
 SYSTEM_NODE_SELECTOR = {"aiplatform.io/node-role": "system"}
 
 MetricKind = Literal["rate", "gauge"]
@@ -118,6 +119,9 @@ class MetricsStackArgs:
     alertmanager_enabled: bool = False
     adapter_replicas: int = 2
     node_selector: Mapping[str, str] = field(default_factory=lambda: dict(SYSTEM_NODE_SELECTOR))
+    # Every node group of the cluster: the node exporter tolerates every taint they carry. Empty: the
+    # chart's own tolerations (every NoSchedule taint) stay.
+    node_groups: Sequence[NodeGroupSpec] = ()
     # Deep-merged over the generated values; these win (escape hatch for chart settings).
     prometheus_values: Mapping[str, Any] = field(default_factory=dict)
     adapter_values: Mapping[str, Any] = field(default_factory=dict)
@@ -141,6 +145,13 @@ def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
         errors.append("adapter_values.rules: set custom_metrics instead, so served metrics stay checkable")
     if args.adapter_replicas < 1:
         errors.append("adapter_replicas: must be >= 1")
+    exporter = prometheus_values(args).get(NODE_EXPORTER, {})
+    missing = untolerated_groups(args.node_groups, exporter.get("tolerations") or [])
+    if args.node_groups and missing:
+        details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
+        errors.append(
+            f"prometheus_values.{NODE_EXPORTER}.tolerations: node groups without node metrics: {details}"
+        )
     return errors
 
 
@@ -159,8 +170,6 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
             "admissionWebhooks": {"patch": {"nodeSelector": node_selector}},
         },
         "kube-state-metrics": {"nodeSelector": node_selector},
-        # The node exporter must run on GPU nodes too: tolerate the GPU taint.
-        "prometheus-node-exporter": {"tolerations": [GPU_TAINT.toleration().to_dict()]},
         "prometheus": {
             "prometheusSpec": {
                 "retention": args.retention,
@@ -183,6 +192,9 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
             }
         },
     }
+    if args.node_groups:
+        # A list value replaces the chart's list: name every taint the node groups can carry.
+        values[NODE_EXPORTER] = {"tolerations": [t.to_dict() for t in group_tolerations(args.node_groups)]}
     return deep_merge(values, args.prometheus_values)
 
 

@@ -432,6 +432,7 @@ class AiPlatform(pulumi.ComponentResource):
                 retention=obs.prometheusRetention,
                 storage_size=obs.prometheusStorage,
                 grafana_enabled=obs.grafana,
+                node_groups=[system_node_group(self.settings), *self._gpu_specs],
                 depends_on=self._nodes_ready,
             ),
             opts=self._child,

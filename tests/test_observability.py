@@ -1,6 +1,7 @@
 import pulumi_kubernetes as k8s
 import pytest
 
+from aiplatform.nodegroups import NodeGroupSpec
 from aiplatform.observability import (
     CustomMetricRule,
     MetricsStack,
@@ -8,7 +9,26 @@ from aiplatform.observability import (
     adapter_rules,
     served_metric_names,
 )
+from aiplatform.scheduling import Taint
 from tests.conftest import resolve
+
+SPOT_TAINT = Taint(key="aiplatform.io/spot", value="true", effect="NoSchedule")
+RESERVED_TAINT = Taint(key="aiplatform.io/reserved", value="team-a", effect="NoExecute")
+NODE_GROUPS = [
+    NodeGroupSpec(name="system"),
+    NodeGroupSpec(
+        name="gpu-a10g", role="gpu", instance_types=("g5.xlarge",), accelerator="nvidia-a10g", gpus_per_node=1
+    ),
+    NodeGroupSpec(
+        name="gpu-spot",
+        role="gpu",
+        instance_types=("g6e.12xlarge",),
+        capacity_type="SPOT",
+        accelerator="nvidia-l40s",
+        gpus_per_node=4,
+        taints=(SPOT_TAINT, RESERVED_TAINT),
+    ),
+]
 
 METRICS = [
     CustomMetricRule(name="requests_per_second", series="http_requests_total", kind="rate", window="2m"),
@@ -107,12 +127,8 @@ def test_metrics_stack_releases(build, monitor):
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": "50Gi"}},
     }
-    assert {
-        "key": "nvidia.com/gpu",
-        "operator": "Equal",
-        "value": "true",
-        "effect": "NoSchedule",
-    } in prom_values["prometheus-node-exporter"]["tolerations"]
+    # No node groups given: the chart's own node-exporter tolerations stay.
+    assert "prometheus-node-exporter" not in prom_values
 
     provider_urn = resolve(provider.urn)
     children = [r for r in monitor.registrations if r.type.startswith("kubernetes:") and r.custom]
@@ -171,3 +187,40 @@ def test_metrics_stack_lists_every_bad_field():
         "adapter_values.rules",
     ):
         assert part in message, part
+
+
+def test_the_node_exporter_tolerates_every_taint_of_every_node_group(build, monitor):
+    stack(build, node_groups=NODE_GROUPS)
+    exporter = monitor.named("metrics-prometheus").inputs["values"]["prometheus-node-exporter"]
+    # Helm replaces lists: this is the whole list, one toleration per distinct taint of the groups.
+    assert exporter == {
+        "tolerations": [
+            {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+            {"key": "aiplatform.io/spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+            {"key": "aiplatform.io/reserved", "operator": "Equal", "value": "team-a", "effect": "NoExecute"},
+        ]
+    }
+
+
+def test_an_override_that_keeps_the_node_exporter_off_a_group_is_refused():
+    with pytest.raises(ValueError) as err:
+        MetricsStack(
+            "narrow",
+            MetricsStackArgs(
+                provider=None,
+                prometheus_chart_version="75.6.1",
+                adapter_chart_version="5.1.0",
+                node_groups=NODE_GROUPS,
+                prometheus_values={
+                    "prometheus-node-exporter": {
+                        "tolerations": [
+                            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+                        ]
+                    }
+                },
+            ),
+        )
+    assert str(err.value).endswith(
+        "prometheus_values.prometheus-node-exporter.tolerations: node groups without node metrics: "
+        "gpu-spot (aiplatform.io/spot=true:NoSchedule, aiplatform.io/reserved=team-a:NoExecute)"
+    )
