@@ -30,6 +30,10 @@ PROMETHEUS_FULLNAME = "kube-prometheus-stack"
 PROMETHEUS_PORT = 9090
 NODE_EXPORTER = "prometheus-node-exporter"  # the subchart's values key: a DaemonSet on every node
 SYSTEM_NODE_SELECTOR = {"aiplatform.io/node-role": "system"}
+# kube-prometheus-stack's scrape jobs for targets a managed EKS control plane never exposes: no
+# controller-manager, scheduler or etcd endpoint, and EKS's kube-proxy serves metrics on 127.0.0.1
+# only. Left on, each is down forever and fires its *Down alert; off, their rules go with them.
+EKS_UNEXPOSED_TARGETS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
 
 MetricKind = Literal["rate", "gauge"]
 
@@ -122,6 +126,9 @@ class MetricsStackArgs:
     # Every node group of the cluster: the node exporter tolerates every taint they carry. Empty: the
     # chart's own tolerations (every NoSchedule taint) stay.
     node_groups: Sequence[NodeGroupSpec] = ()
+    # A self-managed control plane whose controller-manager, scheduler, etcd and kube-proxy serve
+    # metrics; EKS's do not (EKS_UNEXPOSED_TARGETS).
+    scrape_control_plane: bool = False
     # Deep-merged over the generated values; these win (escape hatch for chart settings).
     prometheus_values: Mapping[str, Any] = field(default_factory=dict)
     adapter_values: Mapping[str, Any] = field(default_factory=dict)
@@ -192,6 +199,8 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
             }
         },
     }
+    if not args.scrape_control_plane:
+        values.update({target: {"enabled": False} for target in EKS_UNEXPOSED_TARGETS})
     if args.node_groups:
         # A list value replaces the chart's list: name every taint the node groups can carry.
         values[NODE_EXPORTER] = {"tolerations": [t.to_dict() for t in group_tolerations(args.node_groups)]}

@@ -45,3 +45,14 @@ def test_prod_node_exporter_tolerates_the_spot_taint_and_the_gpu_taint_exactly()
         {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
         {"key": "aiplatform.io/spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
     ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_scrape_job_targets_what_the_eks_control_plane_never_exposes(stack):
+    values = releases(stack)["kube-prometheus-stack"].inputs["values"]
+    assert {k: values[k] for k in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")} == {
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+    }

@@ -127,6 +127,9 @@ def test_metrics_stack_releases(build, monitor):
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": "50Gi"}},
     }
+    # Nothing scrapes what EKS never exposes (their *Down alerts would fire forever).
+    for target in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
+        assert prom_values[target] == {"enabled": False}, target
     # No node groups given: the chart's own node-exporter tolerations stay.
     assert "prometheus-node-exporter" not in prom_values
 
@@ -146,10 +149,12 @@ def test_metrics_stack_options_and_overrides(build, monitor):
         alertmanager_enabled=True,
         retention="30d",
         storage_size="200Gi",
+        scrape_control_plane=True,
         prometheus_values={"prometheus": {"prometheusSpec": {"scrapeInterval": "15s"}}},
     )
     values = monitor.named("metrics-prometheus").inputs["values"]
     assert values["grafana"] == {"enabled": True}
+    assert "kubeEtcd" not in values and "kubeProxy" not in values
     assert values["alertmanager"]["enabled"] is True
     spec = values["prometheus"]["prometheusSpec"]
     assert (spec["retention"], spec["scrapeInterval"]) == ("30d", "15s")
