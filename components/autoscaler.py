@@ -13,6 +13,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .helm import helm_release
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -205,12 +206,11 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 image_tag=args.image_tag,
             )
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             f"{name}-release",
-            name=CHART,
             chart=CHART,
             version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.chart_repository),
+            repository=args.chart_repository,
             namespace=args.namespace,
             values=values,
             opts=pulumi.ResourceOptions(

@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .helm import helm_release
 from .nodegroups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,
@@ -247,12 +248,11 @@ class GpuSupport(pulumi.ComponentResource):
         values: dict[str, Any],
         depends_on: list[pulumi.Resource],
     ) -> k8s.helm.v3.Release:
-        return k8s.helm.v3.Release(
+        return helm_release(
             resource_name,
-            name=chart,
             chart=chart,
             version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            repository=repo,
             namespace=args.namespace,
             values=values,
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=depends_on),

@@ -11,13 +11,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as kubernetes
 
 from . import validation
 from .alb_policy import alb_controller_policy
+from .helm import helm_release
 from .iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from .routing import IngressRoute
 from .validation import is_dns1123_subdomain, is_exact_version
@@ -192,6 +193,22 @@ def validate_args(args: IngressControllerArgs) -> list[str]:
     return errors
 
 
+# Requests to schedule by and a memory ceiling; no CPU limit (throttling a controller only slows it).
+ALB_RESOURCES: Mapping[str, Any] = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"memory": "256Mi"},
+}
+NGINX_RESOURCES: Mapping[str, Any] = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"memory": "512Mi"},
+}
+# The admission webhook's certificate jobs run once per install or upgrade.
+NGINX_JOB_RESOURCES: Mapping[str, Any] = {
+    "requests": {"cpu": "10m", "memory": "32Mi"},
+    "limits": {"memory": "64Mi"},
+}
+
+
 def alb_values(args: IngressControllerArgs, annotations: pulumi.Input[Mapping[str, str]]) -> dict:
     """aws-load-balancer-controller chart values (region/vpcId given, so no IMDS lookups)."""
     values: dict = {
@@ -203,6 +220,7 @@ def alb_values(args: IngressControllerArgs, annotations: pulumi.Input[Mapping[st
         # Pulumi owns the IngressClass (see IngressController); Helm must not create a second one.
         "createIngressClassResource": False,
         "enableServiceMutatorWebhook": False,
+        "resources": dict(ALB_RESOURCES),
     }
     if args.tags:
         values["defaultTags"] = dict(args.tags)
@@ -227,6 +245,11 @@ def nginx_values(args: IngressControllerArgs) -> dict:
                     f"{NLB}aws-load-balancer-nlb-target-type": "ip",
                     f"{NLB}aws-load-balancer-scheme": args.scheme,
                 }
+            },
+            "resources": dict(NGINX_RESOURCES),
+            "admissionWebhooks": {
+                "createSecretJob": {"resources": dict(NGINX_JOB_RESOURCES)},
+                "patchWebhookJob": {"resources": dict(NGINX_JOB_RESOURCES)},
             },
         }
     }
@@ -294,12 +317,11 @@ class IngressController(pulumi.ComponentResource):
             )
             alb_depends.append(self.ingress_class)
 
-        self.alb_release = kubernetes.helm.v3.Release(
+        self.alb_release = helm_release(
             f"{name}-alb",
-            name=ALB_CHART,
             chart=ALB_CHART,
             version=args.alb_chart_version,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=args.alb_chart_repository),
+            repository=args.alb_chart_repository,
             namespace=ALB_NAMESPACE,
             values=alb_values(args, self.role.service_account_annotations),
             opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=alb_depends)),
@@ -308,12 +330,11 @@ class IngressController(pulumi.ComponentResource):
 
         if args.controller == "nginx":
             pulumi.log.warn(NGINX_RETIRED_WARNING, resource=self)
-            self.release = kubernetes.helm.v3.Release(
+            self.release = helm_release(
                 f"{name}-nginx",
-                name=NGINX_CHART,
                 chart=NGINX_CHART,
                 version=args.nginx_chart_version,
-                repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=args.nginx_chart_repository),
+                repository=args.nginx_chart_repository,
                 namespace=NGINX_NAMESPACE,
                 create_namespace=True,
                 values=nginx_values(args),

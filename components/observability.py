@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .gpu import deep_merge
+from .helm import helm_release
 from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .validation import is_dns1123_label, is_quantity
 
@@ -34,6 +35,25 @@ SYSTEM_NODE_SELECTOR = {"aiplatform.io/node-role": "system"}
 # controller-manager, scheduler or etcd endpoint, and EKS's kube-proxy serves metrics on 127.0.0.1
 # only. Left on, each is down forever and fires its *Down alert; off, their rules go with them.
 EKS_UNEXPOSED_TARGETS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
+
+# Requests to schedule by and a memory ceiling for every container of the two releases (no CPU limits:
+# throttling a scraper or a controller only makes it late). Prometheus's memory grows with the series
+# it holds: raise PROMETHEUS_RESOURCES through MetricsStackArgs.prometheus_resources for large clusters.
+PROMETHEUS_RESOURCES: Mapping[str, Any] = {
+    "requests": {"cpu": "500m", "memory": "2Gi"},
+    "limits": {"memory": "4Gi"},
+}
+COMPONENT_RESOURCES: Mapping[str, Mapping[str, Any]] = {
+    "alertmanager": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    "operator": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    "config-reloader": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+    "webhook-patch": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+    "kube-state-metrics": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    "node-exporter": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+    "grafana": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    "grafana-sidecar": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+    "adapter": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+}
 
 MetricKind = Literal["rate", "gauge"]
 
@@ -121,6 +141,7 @@ class MetricsStackArgs:
     storage_class: str = "gp3"
     grafana_enabled: bool = False
     alertmanager_enabled: bool = False
+    prometheus_resources: Mapping[str, Any] = field(default_factory=lambda: dict(PROMETHEUS_RESOURCES))
     adapter_replicas: int = 2
     node_selector: Mapping[str, str] = field(default_factory=lambda: dict(SYSTEM_NODE_SELECTOR))
     # Every node group of the cluster: the node exporter tolerates every taint they carry. Empty: the
@@ -165,22 +186,33 @@ def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
 def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
     """Values for kube-prometheus-stack."""
     node_selector = dict(args.node_selector)
+    res = {name: dict(r) for name, r in COMPONENT_RESOURCES.items()}
     values: dict[str, Any] = {
         "fullnameOverride": PROMETHEUS_FULLNAME,
-        "grafana": {"enabled": args.grafana_enabled},
+        "grafana": {
+            "enabled": args.grafana_enabled,
+            "resources": res["grafana"],
+            "sidecar": {"resources": res["grafana-sidecar"]},
+        },
         "alertmanager": {
             "enabled": args.alertmanager_enabled,
-            "alertmanagerSpec": {"nodeSelector": node_selector},
+            "alertmanagerSpec": {"nodeSelector": node_selector, "resources": res["alertmanager"]},
         },
         "prometheusOperator": {
             "nodeSelector": node_selector,
-            "admissionWebhooks": {"patch": {"nodeSelector": node_selector}},
+            "resources": res["operator"],
+            "prometheusConfigReloader": {"resources": res["config-reloader"]},
+            "admissionWebhooks": {
+                "patch": {"nodeSelector": node_selector, "resources": res["webhook-patch"]}
+            },
         },
-        "kube-state-metrics": {"nodeSelector": node_selector},
+        "kube-state-metrics": {"nodeSelector": node_selector, "resources": res["kube-state-metrics"]},
+        NODE_EXPORTER: {"resources": res["node-exporter"]},
         "prometheus": {
             "prometheusSpec": {
                 "retention": args.retention,
                 "nodeSelector": node_selector,
+                "resources": dict(args.prometheus_resources),
                 # Select every ServiceMonitor/PodMonitor/rule, not only the chart's own, so the
                 # workloads' monitors are scraped.
                 "serviceMonitorSelectorNilUsesHelmValues": False,
@@ -203,7 +235,7 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
         values.update({target: {"enabled": False} for target in EKS_UNEXPOSED_TARGETS})
     if args.node_groups:
         # A list value replaces the chart's list: name every taint the node groups can carry.
-        values[NODE_EXPORTER] = {"tolerations": [t.to_dict() for t in group_tolerations(args.node_groups)]}
+        values[NODE_EXPORTER]["tolerations"] = [t.to_dict() for t in group_tolerations(args.node_groups)]
     return deep_merge(values, args.prometheus_values)
 
 
@@ -214,6 +246,7 @@ def adapter_values(args: MetricsStackArgs) -> dict[str, Any]:
         "nodeSelector": dict(args.node_selector),
         "prometheus": {"url": prometheus_url(args.namespace), "port": PROMETHEUS_PORT, "path": ""},
         "rules": {"default": False, "custom": adapter_rules(args.custom_metrics)},
+        "resources": dict(COMPONENT_RESOURCES["adapter"]),
     }
     return deep_merge(values, args.adapter_values)
 
@@ -257,28 +290,22 @@ class MetricsStack(pulumi.ComponentResource):
         )
         self.namespace_name = self.namespace.metadata.apply(lambda m: m.name)
 
-        self.prometheus = k8s.helm.v3.Release(
+        self.prometheus = helm_release(
             f"{name}-prometheus",
-            k8s.helm.v3.ReleaseArgs(
-                name=PROMETHEUS_CHART,
-                chart=PROMETHEUS_CHART,
-                version=args.prometheus_chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.prometheus_chart_repository),
-                namespace=self.namespace_name,
-                values=prometheus_values(args),
-            ),
+            chart=PROMETHEUS_CHART,
+            version=args.prometheus_chart_version,
+            repository=args.prometheus_chart_repository,
+            namespace=self.namespace_name,
+            values=prometheus_values(args),
             opts=k8s_opts,
         )
-        self.adapter = k8s.helm.v3.Release(
+        self.adapter = helm_release(
             f"{name}-adapter",
-            k8s.helm.v3.ReleaseArgs(
-                name=ADAPTER_CHART,
-                chart=ADAPTER_CHART,
-                version=args.adapter_chart_version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.adapter_chart_repository),
-                namespace=self.namespace_name,
-                values=adapter_values(args),
-            ),
+            chart=ADAPTER_CHART,
+            version=args.adapter_chart_version,
+            repository=args.adapter_chart_repository,
+            namespace=self.namespace_name,
+            values=adapter_values(args),
             opts=pulumi.ResourceOptions(
                 parent=self, provider=args.provider, depends_on=[self.prometheus, *args.depends_on]
             ),

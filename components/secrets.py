@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
+from .helm import helm_release
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -379,12 +380,11 @@ class ExternalSecrets(pulumi.ComponentResource):
         )
         # The role (and, for Pod Identity, its association) must exist before the operator's pods
         # start: Pod Identity credentials are injected at pod creation only.
-        self.release = kubernetes.helm.v3.Release(
+        self.release = helm_release(
             f"{name}-release",
-            name="external-secrets",
             chart=ESO_CHART,
             version=args.chart_version,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=args.chart_repository),
+            repository=args.chart_repository,
             namespace=self.namespace.metadata.name,
             values=helm_values(self.role.service_account_annotations, args.resources),
             opts=pulumi.ResourceOptions.merge(

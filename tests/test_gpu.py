@@ -1,5 +1,6 @@
 import pulumi_kubernetes as k8s
 import pytest
+import yaml
 
 from aiplatform.gpu import (
     DCGM_EXPORTER_REPO,
@@ -10,6 +11,7 @@ from aiplatform.gpu import (
     device_plugin_values,
     unschedulable_groups,
 )
+from aiplatform.helm import effective_resources
 from aiplatform.nodegroups import NodeGroupSpec, node_taints
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.conftest import resolve
@@ -116,6 +118,19 @@ def test_gpu_support_installs_the_pinned_device_plugin_with_the_derived_values(b
     )
     assert dcgm["values"]["tolerations"] == plugin["values"]["tolerations"]
     assert dcgm["values"]["nodeSelector"] == plugin["values"]["nodeSelector"]
+    # The chart's 200m CPU limit (and every other default) is unset; the program's resources remain.
+    assert dcgm["values"]["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"memory": "512Mi"},
+    }
+    (unset,) = dcgm["valueYamlFiles"]
+    assert yaml.safe_load(unset["text"]) == {
+        "resources": {"limits": {"cpu": None, "memory": None}, "requests": {"cpu": None, "memory": None}}
+    }
+    assert effective_resources("dcgm-exporter", dcgm["values"], [yaml.safe_load(unset["text"])]) == {
+        "resources": dcgm["values"]["resources"]
+    }
+    assert "valueYamlFiles" not in plugin  # the device plugin chart has no default resources
 
     namespace = monitor.named("gpu-ns")
     assert namespace.inputs["metadata"]["name"] == "nvidia-device-plugin"

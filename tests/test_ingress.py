@@ -3,6 +3,7 @@ import logging
 
 import pulumi_kubernetes as kubernetes
 import pytest
+import yaml
 
 from aiplatform.alb_policy import ALB_CONTROLLER_POLICY, alb_controller_policy
 from aiplatform.iam import WorkloadIdentity
@@ -73,7 +74,10 @@ def test_alb_controller_role_release_and_ingress_class(build, monitor):
         },
         "createIngressClassResource": False,
         "enableServiceMutatorWebhook": False,
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
     }
+    # The chart sets no default resources: nothing to unset.
+    assert "valueYamlFiles" not in inputs
     assert release.provider_urn == provider_urn
 
     ingress_class = monitor.named("edge-class")
@@ -153,6 +157,20 @@ def test_nginx_release_values_route_and_warning(build, monitor, caplog):
                 "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
             }
         },
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "admissionWebhooks": {
+            "createSecretJob": {
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+            },
+            "patchWebhookJob": {
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+            },
+        },
+    }
+    # The chart's default controller requests are unset, so only the program's remain.
+    (unset,) = inputs["valueYamlFiles"]
+    assert yaml.safe_load(unset["text"]) == {
+        "controller": {"resources": {"requests": {"cpu": None, "memory": None}}}
     }
     assert release.provider_urn == monitor.named("k8s").urn
     # The NLB comes from the load balancer controller: nginx is installed after it, removed before it.

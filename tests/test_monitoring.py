@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from aiplatform.helm import CHART_RESOURCES, effective_resources
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.program import planned
 from tests.stacks import STACKS
@@ -56,3 +58,22 @@ def test_no_scrape_job_targets_what_the_eks_control_plane_never_exposes(stack):
         "kubeEtcd": {"enabled": False},
         "kubeProxy": {"enabled": False},
     }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_release_runs_its_containers_with_exactly_the_resources_the_program_states(stack):
+    installed = releases(stack)
+    assert len(installed) >= 6
+    for chart, release in installed.items():
+        values = release.inputs["values"]
+        files = [yaml.safe_load(f["text"]) for f in release.inputs.get("valueYamlFiles", [])]
+        effective = effective_resources(chart, values, files)
+        assert set(effective) == {".".join(p) for p in CHART_RESOURCES[chart]}
+        for path, resources in effective.items():
+            stated = values
+            for key in path.split("."):
+                stated = stated[key]
+            assert resources == stated, (chart, path)
+            # Requests to schedule by and a memory ceiling, on every container.
+            assert set(resources["requests"]) == {"cpu", "memory"}, (chart, path)
+            assert "memory" in resources["limits"], (chart, path)

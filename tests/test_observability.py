@@ -115,7 +115,7 @@ def test_metrics_stack_releases(build, monitor):
 
     prom_values = prometheus.inputs["values"]
     assert prom_values["fullnameOverride"] == "kube-prometheus-stack"
-    assert prom_values["grafana"] == {"enabled": False}
+    assert prom_values["grafana"]["enabled"] is False
     assert prom_values["alertmanager"]["enabled"] is False
     spec = prom_values["prometheus"]["prometheusSpec"]
     assert spec["retention"] == "15d"
@@ -131,7 +131,7 @@ def test_metrics_stack_releases(build, monitor):
     for target in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
         assert prom_values[target] == {"enabled": False}, target
     # No node groups given: the chart's own node-exporter tolerations stay.
-    assert "prometheus-node-exporter" not in prom_values
+    assert "tolerations" not in prom_values["prometheus-node-exporter"]
 
     provider_urn = resolve(provider.urn)
     children = [r for r in monitor.registrations if r.type.startswith("kubernetes:") and r.custom]
@@ -153,7 +153,7 @@ def test_metrics_stack_options_and_overrides(build, monitor):
         prometheus_values={"prometheus": {"prometheusSpec": {"scrapeInterval": "15s"}}},
     )
     values = monitor.named("metrics-prometheus").inputs["values"]
-    assert values["grafana"] == {"enabled": True}
+    assert values["grafana"]["enabled"] is True
     assert "kubeEtcd" not in values and "kubeProxy" not in values
     assert values["alertmanager"]["enabled"] is True
     spec = values["prometheus"]["prometheusSpec"]
@@ -198,13 +198,11 @@ def test_the_node_exporter_tolerates_every_taint_of_every_node_group(build, moni
     stack(build, node_groups=NODE_GROUPS)
     exporter = monitor.named("metrics-prometheus").inputs["values"]["prometheus-node-exporter"]
     # Helm replaces lists: this is the whole list, one toleration per distinct taint of the groups.
-    assert exporter == {
-        "tolerations": [
-            {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-            {"key": "aiplatform.io/spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-            {"key": "aiplatform.io/reserved", "operator": "Equal", "value": "team-a", "effect": "NoExecute"},
-        ]
-    }
+    assert exporter["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+        {"key": "aiplatform.io/spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+        {"key": "aiplatform.io/reserved", "operator": "Equal", "value": "team-a", "effect": "NoExecute"},
+    ]
 
 
 def test_an_override_that_keeps_the_node_exporter_off_a_group_is_refused():
