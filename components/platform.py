@@ -281,10 +281,11 @@ class AiPlatform(pulumi.ComponentResource):
                 gpu_specs=self._gpu_specs,
                 device_plugin_chart_version=charts.nvidiaDevicePlugin,
                 device_plugin_chart_repository=charts.repository("nvidiaDevicePlugin", DEVICE_PLUGIN_REPO),
-                dcgm_exporter=self.settings.gpu.dcgmExporter,
+                # GPU metrics wherever there are GPUs: the GPU health alerts read them.
+                dcgm_exporter=True,
                 dcgm_exporter_chart_version=charts.dcgmExporter,
                 dcgm_exporter_chart_repository=charts.repository("dcgmExporter", DCGM_EXPORTER_REPO),
-                dcgm_service_monitor=self.settings.gpu.dcgmExporter and self.observability is not None,
+                dcgm_service_monitor=self.observability is not None,
                 depends_on=self._nodes_ready,
                 # The exporter's ServiceMonitor needs the CRD the Prometheus operator brings.
                 dcgm_depends_on=self._monitoring_crds,

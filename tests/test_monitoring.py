@@ -63,7 +63,15 @@ def test_no_scrape_job_targets_what_the_eks_control_plane_never_exposes(stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_release_runs_its_containers_with_exactly_the_resources_the_program_states(stack):
     installed = releases(stack)
-    assert len(installed) >= 6
+    assert set(installed) == {
+        "external-secrets",
+        "aws-load-balancer-controller",
+        "nvidia-device-plugin",
+        "dcgm-exporter",
+        "cluster-autoscaler",
+        "kube-prometheus-stack",
+        "prometheus-adapter",
+    }
     for chart, release in installed.items():
         values = release.inputs["values"]
         files = [yaml.safe_load(f["text"]) for f in release.inputs.get("valueYamlFiles", [])]
@@ -77,3 +85,14 @@ def test_every_release_runs_its_containers_with_exactly_the_resources_the_progra
             # Requests to schedule by and a memory ceiling, on every container.
             assert set(resources["requests"]) == {"cpu", "memory"}, (chart, path)
             assert "memory" in resources["limits"], (chart, path)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_gpu_metrics_follow_the_gpu_groups_dev_included(stack):
+    dcgm = releases(stack)["dcgm-exporter"]
+    assert dcgm.inputs["version"] == "4.8.3"
+    # Scraped by the Prometheus of the stack, on the nodes the device plugin runs on.
+    assert dcgm.inputs["values"]["serviceMonitor"]["enabled"] is True
+    plugin = releases(stack)["nvidia-device-plugin"]
+    assert dcgm.inputs["values"]["tolerations"] == plugin.inputs["values"]["tolerations"]
+    assert releases(stack)["kube-prometheus-stack"].urn in dcgm.dependencies

@@ -309,7 +309,3 @@ class ChartSettings(Model):
     def repository(self, chart: ChartKey, upstream: str) -> str:
         """Where the platform fetches ``chart`` from."""
         return self.repositories.get(chart) or self.mirror or upstream
-
-
-class GpuSettings(Model):
-    dcgmExporter: bool = True

@@ -15,7 +15,6 @@ from ._base import Model, Violation, raise_violations, unique_names
 from .infrastructure import (
     ChartSettings,
     ClusterSettings,
-    GpuSettings,
     NetworkSettings,
     NodeGroupsSettings,
 )
@@ -38,7 +37,6 @@ class PlatformSettings(Model):
     cluster: ClusterSettings
     nodeGroups: NodeGroupsSettings = NodeGroupsSettings()
     charts: ChartSettings
-    gpu: GpuSettings = GpuSettings()
     secrets: list[SecretSettings] = Field(default_factory=list)
     ingress: IngressSettings = IngressSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
