@@ -101,8 +101,18 @@ def dcgm_exporter_values(specs: Sequence[NodeGroupSpec], service_monitor: bool =
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"memory": "512Mi"},
         },
-        # A ServiceMonitor needs the prometheus-operator CRDs; off unless the stack has them.
-        "serviceMonitor": {"enabled": service_monitor},
+        # A ServiceMonitor needs the prometheus-operator CRDs; off unless the stack has them. The node
+        # a GPU sits in, as the GPU alerts name it (the exporter's own host label changed its name).
+        "serviceMonitor": {
+            "enabled": service_monitor,
+            "relabelings": [
+                {
+                    "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                    "targetLabel": "node",
+                    "action": "replace",
+                }
+            ],
+        },
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .alerts import KUBE_STATE_METRICS_LABELS
 from .gpu import deep_merge
 from .helm import helm_release
 from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
@@ -29,6 +30,9 @@ ADAPTER_CHART = "prometheus-adapter"
 # "<PROMETHEUS_FULLNAME>-prometheus" whatever the release is called.
 PROMETHEUS_FULLNAME = "kube-prometheus-stack"
 PROMETHEUS_PORT = 9090
+MONITORING_NAMESPACE = "monitoring"
+# Where the Prometheus operator mounts the Secrets listed in alertmanagerSpec.secrets.
+ALERTMANAGER_SECRETS_DIR = "/etc/alertmanager/secrets"
 NODE_EXPORTER = "prometheus-node-exporter"  # the subchart's values key: a DaemonSet on every node
 SYSTEM_NODE_SELECTOR = {"aiplatform.io/node-role": "system"}
 # kube-prometheus-stack's scrape jobs for targets a managed EKS control plane never exposes: no
@@ -127,20 +131,93 @@ def prometheus_url(namespace: str) -> str:
     return f"http://{PROMETHEUS_FULLNAME}-prometheus.{namespace}.svc"
 
 
+ReceiverKind = Literal["slack", "pagerduty"]
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_SLACK_CHANNEL = re.compile(r"^[#@][A-Za-z0-9._-]{1,80}$")
+
+
+@dataclass(frozen=True)
+class AlertReceiver:
+    """Where Alertmanager delivers every alert: a Slack incoming webhook or a PagerDuty Events API v2
+    integration.
+
+    ``secret``/``key`` name the Kubernetes Secret in the metrics namespace (synced from Secrets Manager)
+    and its key holding the webhook URL (Slack) or the routing key (PagerDuty). Alertmanager reads the
+    value from the mounted file: it is in no Helm value, manifest or state.
+    """
+
+    kind: ReceiverKind
+    secret: str
+    key: str
+    channel: str | None = None  # slack: post here instead of the webhook's own channel
+
+    @property
+    def file(self) -> str:
+        return f"{ALERTMANAGER_SECRETS_DIR}/{self.secret}/{self.key}"
+
+
+def receiver_problems(receiver: AlertReceiver, path: str = "alert_receiver") -> list[str]:
+    errors: list[str] = []
+    if receiver.kind not in ("slack", "pagerduty"):
+        errors.append(f"{path}.kind: {receiver.kind!r} must be 'slack' or 'pagerduty'")
+    if not is_dns1123_label(receiver.secret):
+        errors.append(f"{path}.secret: {receiver.secret!r} is not a Secret name (DNS-1123 label)")
+    if not _SECRET_KEY.fullmatch(receiver.key):
+        errors.append(f"{path}.key: {receiver.key!r} is not a Secret key ([-._a-zA-Z0-9]+)")
+    if receiver.channel is not None and receiver.kind != "slack":
+        errors.append(f"{path}.channel: only a Slack receiver posts to a channel")
+    elif receiver.channel is not None and not _SLACK_CHANNEL.fullmatch(receiver.channel):
+        errors.append(f"{path}.channel: {receiver.channel!r} must look like #channel or @user")
+    return errors
+
+
+def alertmanager_config(receiver: AlertReceiver) -> dict[str, Any]:
+    """Route every alert to ``receiver`` (the chart's Watchdog and InfoInhibitor to nowhere).
+
+    Helm merges this map into the chart's ``alertmanager.config``: its inhibit rules, timings and
+    templates stay; the lists given here (routes, receivers, group_by) replace the chart's.
+    """
+    if receiver.kind == "slack":
+        slack: dict[str, Any] = {
+            "api_url_file": receiver.file,
+            "send_resolved": True,
+            "title": '{{ template "slack.default.title" . }}',
+            "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}",
+        }
+        if receiver.channel:
+            slack["channel"] = receiver.channel
+        delivery: dict[str, Any] = {"slack_configs": [slack]}
+    else:
+        delivery = {"pagerduty_configs": [{"routing_key_file": receiver.file, "send_resolved": True}]}
+    return {
+        "route": {
+            "receiver": receiver.kind,
+            "group_by": ["namespace", "alertname"],
+            "routes": [
+                {"receiver": "null", "matchers": ['alertname = "Watchdog"']},
+                {"receiver": "null", "matchers": ['alertname = "InfoInhibitor"']},
+            ],
+        },
+        "receivers": [{"name": "null"}, {"name": receiver.kind, **delivery}],
+    }
+
+
 @dataclass
 class MetricsStackArgs:
     provider: k8s.Provider
     prometheus_chart_version: str
     adapter_chart_version: str
     custom_metrics: Sequence[CustomMetricRule] = ()
-    namespace: str = "monitoring"
+    namespace: str = MONITORING_NAMESPACE
     prometheus_chart_repository: str = PROMETHEUS_COMMUNITY_REPO
     adapter_chart_repository: str = PROMETHEUS_COMMUNITY_REPO
     retention: str = "15d"
     storage_size: str = "50Gi"
     storage_class: str = "gp3"
     grafana_enabled: bool = False
-    alertmanager_enabled: bool = False
+    # Alertmanager runs when there is somewhere to deliver to (an Alertmanager without a receiver
+    # only drops what Prometheus sends it).
+    alert_receiver: AlertReceiver | None = None
     prometheus_resources: Mapping[str, Any] = field(default_factory=lambda: dict(PROMETHEUS_RESOURCES))
     adapter_replicas: int = 2
     node_selector: Mapping[str, str] = field(default_factory=lambda: dict(SYSTEM_NODE_SELECTOR))
@@ -173,6 +250,8 @@ def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
         errors.append("adapter_values.rules: set custom_metrics instead, so served metrics stay checkable")
     if args.adapter_replicas < 1:
         errors.append("adapter_replicas: must be >= 1")
+    if args.alert_receiver is not None:
+        errors += receiver_problems(args.alert_receiver)
     exporter = prometheus_values(args).get(NODE_EXPORTER, {})
     missing = untolerated_groups(args.node_groups, exporter.get("tolerations") or [])
     if args.node_groups and missing:
@@ -195,7 +274,7 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
             "sidecar": {"resources": res["grafana-sidecar"]},
         },
         "alertmanager": {
-            "enabled": args.alertmanager_enabled,
+            "enabled": args.alert_receiver is not None,
             "alertmanagerSpec": {"nodeSelector": node_selector, "resources": res["alertmanager"]},
         },
         "prometheusOperator": {
@@ -206,7 +285,12 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
                 "patch": {"nodeSelector": node_selector, "resources": res["webhook-patch"]}
             },
         },
-        "kube-state-metrics": {"nodeSelector": node_selector, "resources": res["kube-state-metrics"]},
+        "kube-state-metrics": {
+            "nodeSelector": node_selector,
+            "resources": res["kube-state-metrics"],
+            # The node labels the platform's alerts count nodes by.
+            "metricLabelsAllowlist": list(KUBE_STATE_METRICS_LABELS),
+        },
         NODE_EXPORTER: {"resources": res["node-exporter"]},
         "prometheus": {
             "prometheusSpec": {
@@ -231,6 +315,10 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
             }
         },
     }
+    if args.alert_receiver is not None:
+        # The receiver's Secret is mounted into the Alertmanager pods, and the config names the file.
+        values["alertmanager"]["alertmanagerSpec"]["secrets"] = [args.alert_receiver.secret]
+        values["alertmanager"]["config"] = alertmanager_config(args.alert_receiver)
     if not args.scrape_control_plane:
         values.update({target: {"enabled": False} for target in EKS_UNEXPOSED_TARGETS})
     if args.node_groups:

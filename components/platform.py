@@ -17,6 +17,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from .alerts import (
+    AlertTargets,
+    AutoscaledService,
+    PlatformAlerts,
+    PlatformAlertsArgs,
+    ScheduledJob,
+    TrainingRun,
+)
 from .autoscaler import CHART_REPO as AUTOSCALER_REPO
 from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
@@ -40,7 +48,13 @@ from .ingress import (
 )
 from .network import ExistingNetwork, Network, NetworkArgs
 from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, placement_for
-from .observability import PROMETHEUS_COMMUNITY_REPO, CustomMetricRule, MetricsStack, MetricsStackArgs
+from .observability import (
+    PROMETHEUS_COMMUNITY_REPO,
+    AlertReceiver,
+    CustomMetricRule,
+    MetricsStack,
+    MetricsStackArgs,
+)
 from .outputs import (
     CONTRACT_VERSION,
     KUBECONFIG,
@@ -143,6 +157,7 @@ class AiPlatform(pulumi.ComponentResource):
             [self.node_groups.groups["system"]] if self.node_groups else []
         )
         self.observability = self._observability()
+        self.alerts = self._alerts()
         self.gpu = self._gpu_support()
         self.autoscaler = self._autoscaler()
         self.namespaces = self._namespaces()
@@ -380,10 +395,15 @@ class AiPlatform(pulumi.ComponentResource):
                 specs=specs,
                 protect=self.settings.is_prod,
                 tags=self._tags,
-                depends_on=[*self._nodes_ready, *self._namespace_resources],
+                # A secret may live in the metrics namespace (the alert receiver's).
+                depends_on=[*self._nodes_ready, *self._namespace_resources, *self._metrics_namespace],
             ),
             opts=self._child,
         )
+
+    @property
+    def _metrics_namespace(self) -> list[pulumi.Resource]:
+        return [self.observability.namespace] if self.observability else []
 
     def _ingress(self) -> IngressController:
         ingress, charts = self.settings.ingress, self.settings.charts
@@ -433,8 +453,51 @@ class AiPlatform(pulumi.ComponentResource):
                 retention=obs.prometheusRetention,
                 storage_size=obs.prometheusStorage,
                 grafana_enabled=obs.grafana,
-                node_groups=[system_node_group(self.settings), *self._gpu_specs],
+                node_groups=self._all_node_groups,
+                alert_receiver=self._alert_receiver(),
                 depends_on=self._nodes_ready,
+            ),
+            opts=self._child,
+        )
+
+    @property
+    def _all_node_groups(self) -> list[NodeGroupSpec]:
+        return [system_node_group(self.settings), *self._gpu_specs]
+
+    def _alert_receiver(self) -> AlertReceiver | None:
+        alerting = self.settings.observability.alerting
+        if not alerting.enabled or alerting.receiver is None:
+            return None
+        receiver = alerting.receiver
+        return AlertReceiver(
+            kind=receiver.type, secret=receiver.secret, key=receiver.key, channel=receiver.channel
+        )
+
+    def _alerts(self) -> PlatformAlerts | None:
+        """The platform's alert rules, about the objects this program creates."""
+        if self.observability is None:
+            return None
+        workloads = self.settings.workloads
+        targets = AlertTargets(
+            inference=[
+                AutoscaledService(w.namespace, w.name, w.autoscaling.maxReplicas)
+                for w in workloads.inference
+                if w.autoscaling
+            ],
+            training=[TrainingRun(w.namespace, w.name) for w in workloads.training],
+            batch=[ScheduledJob(w.namespace, w.name, w.startingDeadlineSeconds) for w in workloads.batch],
+            # Only groups this program sizes (an existing cluster brings its own).
+            node_groups=self._all_node_groups if self.managed else [],
+            gpu=bool(self._gpu_specs),
+            gpu_memory_ratio=self.settings.observability.alerting.gpuMemoryPercent / 100,
+        )
+        return PlatformAlerts(
+            self._component_name("alerts"),
+            PlatformAlertsArgs(
+                provider=self.cluster.provider,
+                namespace=self.observability.namespace_name,
+                targets=targets,
+                depends_on=[self.observability.prometheus],
             ),
             opts=self._child,
         )

@@ -238,6 +238,15 @@ def _role(arn: str) -> Callable[[dict], None]:
 def _prod_internal(c: dict[str, Any]) -> None:
     c["environment"] = "prod"
     c["ingress"] = {"scheme": "internal"}
+    # prod delivers its alerts: a receiver whose webhook lives in a synced secret.
+    c.setdefault("secrets", []).append({"name": "alerts", "namespace": "monitoring", "keys": ["webhook-url"]})
+    c["observability"] = {
+        "enabled": True,
+        "alerting": {
+            "enabled": True,
+            "receiver": {"type": "slack", "secret": "alerts", "key": "webhook-url"},
+        },
+    }
     _svc(c).update({"replicas": 2, "ingress": {"host": "svc.example.com", "tls": False}})
     _svc(c)["image"] += "@sha256:" + "0" * 64  # prod runs images by digest
 

@@ -3,6 +3,7 @@ import pytest
 
 from aiplatform.nodegroups import NodeGroupSpec
 from aiplatform.observability import (
+    AlertReceiver,
     CustomMetricRule,
     MetricsStack,
     MetricsStackArgs,
@@ -146,7 +147,7 @@ def test_metrics_stack_options_and_overrides(build, monitor):
         build,
         namespace="observability",
         grafana_enabled=True,
-        alertmanager_enabled=True,
+        alert_receiver=AlertReceiver(kind="pagerduty", secret="pagerduty", key="routing-key"),
         retention="30d",
         storage_size="200Gi",
         scrape_control_plane=True,
@@ -156,6 +157,16 @@ def test_metrics_stack_options_and_overrides(build, monitor):
     assert values["grafana"]["enabled"] is True
     assert "kubeEtcd" not in values and "kubeProxy" not in values
     assert values["alertmanager"]["enabled"] is True
+    assert values["alertmanager"]["alertmanagerSpec"]["secrets"] == ["pagerduty"]
+    assert values["alertmanager"]["config"]["receivers"] == [
+        {"name": "null"},
+        {
+            "name": "pagerduty",
+            "pagerduty_configs": [
+                {"routing_key_file": "/etc/alertmanager/secrets/pagerduty/routing-key", "send_resolved": True}
+            ],
+        },
+    ]
     spec = values["prometheus"]["prometheusSpec"]
     assert (spec["retention"], spec["scrapeInterval"]) == ("30d", "15s")
     assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"] == {
@@ -227,3 +238,66 @@ def test_an_override_that_keeps_the_node_exporter_off_a_group_is_refused():
         "prometheus_values.prometheus-node-exporter.tolerations: node groups without node metrics: "
         "gpu-spot (aiplatform.io/spot=true:NoSchedule, aiplatform.io/reserved=team-a:NoExecute)"
     )
+
+
+def test_alertmanager_delivers_to_slack_through_the_mounted_secret(build, monitor):
+    stack(
+        build,
+        alert_receiver=AlertReceiver(kind="slack", secret="alerts", key="webhook-url", channel="#ml-alerts"),
+    )
+    alertmanager = monitor.named("metrics-prometheus").inputs["values"]["alertmanager"]
+    assert alertmanager["enabled"] is True
+    # The URL is read from the Secret's file: no Helm value, manifest or state holds it.
+    assert alertmanager["alertmanagerSpec"]["secrets"] == ["alerts"]
+    assert alertmanager["config"] == {
+        "route": {
+            "receiver": "slack",
+            "group_by": ["namespace", "alertname"],
+            "routes": [
+                {"receiver": "null", "matchers": ['alertname = "Watchdog"']},
+                {"receiver": "null", "matchers": ['alertname = "InfoInhibitor"']},
+            ],
+        },
+        "receivers": [
+            {"name": "null"},
+            {
+                "name": "slack",
+                "slack_configs": [
+                    {
+                        "api_url_file": "/etc/alertmanager/secrets/alerts/webhook-url",
+                        "send_resolved": True,
+                        "title": '{{ template "slack.default.title" . }}',
+                        "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}",
+                        "channel": "#ml-alerts",
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def test_without_a_receiver_there_is_no_alertmanager(build, monitor):
+    stack(build)
+    alertmanager = monitor.named("metrics-prometheus").inputs["values"]["alertmanager"]
+    assert alertmanager["enabled"] is False
+    assert "config" not in alertmanager and "secrets" not in alertmanager["alertmanagerSpec"]
+
+
+def test_a_bad_receiver_is_refused_with_every_problem():
+    with pytest.raises(ValueError) as err:
+        MetricsStack(
+            "bad",
+            MetricsStackArgs(
+                provider=None,
+                prometheus_chart_version="75.6.1",
+                adapter_chart_version="5.1.0",
+                alert_receiver=AlertReceiver(kind="pagerduty", secret="Bad_Name", key="a key", channel="#x"),
+            ),
+        )
+    message = str(err.value)
+    for part in (
+        "alert_receiver.secret: 'Bad_Name' is not a Secret name",
+        "alert_receiver.key: 'a key' is not a Secret key",
+        "alert_receiver.channel: only a Slack receiver posts to a channel",
+    ):
+        assert part in message, part

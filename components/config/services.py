@@ -82,18 +82,61 @@ class CustomMetricSettings(Model):
     kind: Literal["rate", "gauge"] = "rate"
 
 
+class AlertReceiverSettings(Model):
+    type: Literal["slack", "pagerduty"]
+    secret: DnsLabel = Field(description="a secret under `secrets` in the monitoring namespace")
+    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = Field(
+        description="the key holding the Slack webhook URL or the PagerDuty routing key"
+    )
+    channel: Annotated[str, Field(pattern=r"^[#@][A-Za-z0-9._-]{1,80}$")] | None = Field(
+        default=None, description="slack: the channel to post to (default: the webhook's own)"
+    )
+
+    @model_validator(mode="after")
+    def _channel(self) -> AlertReceiverSettings:
+        if self.channel is not None and self.type != "slack":
+            raise_violations([(("channel",), "only a Slack receiver posts to a channel")])
+        return self
+
+
+class AlertingSettings(Model):
+    enabled: bool = False
+    receiver: AlertReceiverSettings | None = None
+    gpuMemoryPercent: int = Field(default=95, ge=50, le=100, description="GpuMemoryNearFull fires above this")
+
+    @model_validator(mode="after")
+    def _receiver(self) -> AlertingSettings:
+        if self.enabled and self.receiver is None:
+            raise_violations(
+                [
+                    (
+                        ("receiver",),
+                        "required when alerting is enabled: {type: slack | pagerduty, secret, key} naming "
+                        "the secret (namespace: monitoring) that holds the webhook URL or routing key",
+                    )
+                ]
+            )
+        return self
+
+
 class ObservabilitySettings(Model):
     enabled: bool = True
     prometheusRetention: Annotated[str, Field(pattern=r"^[0-9]+(h|d|w|y)$")] = "15d"
     prometheusStorage: Quantity = "50Gi"
     grafana: bool = False
     customMetrics: list[CustomMetricSettings] = Field(default_factory=list)
+    alerting: AlertingSettings = AlertingSettings()
 
     @model_validator(mode="after")
     def _names(self) -> ObservabilitySettings:
-        raise_violations(
-            [(("customMetrics", *path), msg) for path, msg in unique_names(self.customMetrics, "metric")]
-        )
+        found: list[Violation] = [
+            (("customMetrics", *path), msg) for path, msg in unique_names(self.customMetrics, "metric")
+        ]
+        if self.alerting.enabled and not self.enabled:
+            found.append(
+                (("alerting", "enabled"), "needs enabled: true (Alertmanager is part of the metrics stack)")
+            )
+        raise_violations(found)
         return self
 
 

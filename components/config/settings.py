@@ -11,6 +11,7 @@ from pydantic import (
 )
 
 from .. import validation
+from ..observability import MONITORING_NAMESPACE
 from ._base import Model, Violation, raise_violations, unique_names
 from .infrastructure import (
     ChartSettings,
@@ -68,10 +69,18 @@ class PlatformSettings(Model):
         secrets = {(s.namespace, s.name): s for s in self.secrets}
         served = {m.name for m in self.observability.customMetrics} if self.observability.enabled else set()
         for i, secret in enumerate(self.secrets):
-            if secret.namespace not in namespaces:
+            if secret.namespace == MONITORING_NAMESPACE and not self.observability.enabled:
+                found.append(
+                    (
+                        ("secrets", i, "namespace"),
+                        f"'{MONITORING_NAMESPACE}' exists only with observability.enabled: true",
+                    )
+                )
+            elif secret.namespace not in namespaces and secret.namespace != MONITORING_NAMESPACE:
                 found.append(
                     (("secrets", i, "namespace"), f"'{secret.namespace}' is not declared in namespaces")
                 )
+        found += self._alert_receiver_rules(secrets)
         for kind, i, w in self.workloads.all():
             at = ("workloads", kind, i)
             if w.namespace not in namespaces:
@@ -145,6 +154,26 @@ class PlatformSettings(Model):
             found.append((("storage", "sharedFileSystem", "namespace"), "is not declared in namespaces"))
         return found
 
+    def _alert_receiver_rules(self, secrets: dict[tuple[str, str], SecretSettings]) -> list[Violation]:
+        """The receiver's URL reaches Alertmanager as a secret synced into the metrics namespace."""
+        alerting = self.observability.alerting
+        receiver = alerting.receiver
+        if not alerting.enabled or receiver is None:
+            return []
+        at = ("observability", "alerting", "receiver")
+        secret = secrets.get((MONITORING_NAMESPACE, receiver.secret))
+        if secret is None:
+            return [
+                (
+                    (*at, "secret"),
+                    f"no secret '{receiver.secret}' in namespace '{MONITORING_NAMESPACE}': declare it under "
+                    f"secrets with namespace: {MONITORING_NAMESPACE}",
+                )
+            ]
+        if receiver.key not in secret.keys:
+            return [((*at, "key"), f"secret '{receiver.secret}' has no key '{receiver.key}'")]
+        return []
+
     def _ingress_rules(self) -> list[Violation]:
         found: list[Violation] = []
         routed = [(i, w) for i, w in enumerate(self.workloads.inference) if w.ingress]
@@ -203,6 +232,13 @@ class PlatformSettings(Model):
             if floor < 2:
                 key = ("autoscaling", "minReplicas") if w.autoscaling else ("replicas",)
                 found.append(((*at, *key), "prod inference needs at least 2 replicas"))
+        if not self.observability.alerting.enabled:
+            found.append(
+                (
+                    ("observability", "alerting", "enabled"),
+                    "prod must deliver its alerts: enable alerting with a receiver (Slack or PagerDuty)",
+                )
+            )
         endpoint = self.cluster.endpoint
         if "0.0.0.0/0" in endpoint.publicAccessCidrs:
             found.append(
