@@ -35,3 +35,21 @@ def test_a_field_meaning_comes_from_its_comment_or_the_docstring_sentence_naming
     assert refdocs.field_meaning(InferenceServiceArgs, "image").startswith(
         "the main container's image"
     )  # inherited
+
+
+def test_every_module_defining_a_component_is_listed():
+    import pkgutil
+
+    import aiplatform
+
+    defining = set()
+    for info in pkgutil.walk_packages(aiplatform.__path__, prefix="aiplatform."):
+        if info.name.startswith("aiplatform.plan"):
+            continue  # the offline plan: no components, and its __main__ runs a plan when imported
+        module = refdocs.importlib.import_module(info.name)
+        if any(
+            issubclass(cls, refdocs.pulumi.ComponentResource) and cls.__module__ == module.__name__
+            for _, cls in refdocs.inspect.getmembers(module, refdocs.inspect.isclass)
+        ):
+            defining.add(info.name.removeprefix("aiplatform."))
+    assert defining == set(refdocs.MODULES)

@@ -40,6 +40,7 @@ MODULES = (
     "secrets",
     "ingress",
     "observability",
+    "alerts",
     "storage",
     "tenancy",
     "workloads.inference",
