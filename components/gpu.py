@@ -24,6 +24,7 @@ from .helm import helm_release
 from .nodegroups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,
+    gpu_type_problems,
     group_tolerations,
     placement_for,
     untolerated_groups,
@@ -229,6 +230,14 @@ class GpuSupport(pulumi.ComponentResource):
             problems.append("device_plugin_chart_version: pin a chart version")
         if args.dcgm_exporter and not args.dcgm_exporter_chart_version:
             problems.append("dcgm_exporter_chart_version: pin a chart version when dcgm_exporter is on")
+        # The plugin advertises what the node has (the instance type table's GPU count); a group that
+        # claims otherwise would give the autoscaler a wrong template to scale from zero with.
+        problems += [
+            f"gpu_specs.{spec.name}.{p.field}: {p.message}"
+            for spec in args.gpu_specs
+            if spec.is_gpu
+            for p in gpu_type_problems(spec.instance_types, spec.accelerator, spec.gpus_per_node)
+        ]
 
         plugin = deep_merge(device_plugin_values(args.gpu_specs), args.device_plugin_values_override)
         dcgm = None

@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .iam import service_trust_policy
+from .instance_types import InstanceType, lookup, unknown_type_message
 from .scheduling import (
     GPU_RESOURCE,
     GPU_TAINT,
@@ -122,9 +123,11 @@ def is_arm_instance(instance_type: str) -> bool:
 class NodeGroupSpec:
     """One EKS managed node group.
 
-    ``role="system"`` runs the platform's controllers; ``role="gpu"`` groups always carry the GPU taint,
-    may scale to zero, and need ``accelerator`` (a label value such as ``nvidia-a10g``) and
-    ``gpus_per_node`` (what the autoscaler assumes a new node brings when the group is at zero).
+    ``role="system"`` runs the platform's controllers; ``role="gpu"`` groups always carry the GPU taint
+    and may scale to zero. A GPU group's instance types share one GPU model and count, which the
+    instance type table (``components.instance_types``) knows: ``accelerator`` (the label value, such
+    as ``nvidia-a10g``) and ``gpus_per_node`` (what the autoscaler assumes a new node brings when the
+    group is at zero) default to the table's and, when given, must agree with it.
     """
 
     name: str
@@ -137,13 +140,29 @@ class NodeGroupSpec:
     max_size: int = 3
     disk_size_gib: int = 50
     labels: Mapping[str, str] = field(default_factory=dict)
-    accelerator: str | None = None
-    gpus_per_node: int = 0
+    accelerator: str | None = None  # None: the table's label for the group's GPU model
+    gpus_per_node: int = 0  # 0: the table's GPU count
     taints: tuple[Taint, ...] = ()
 
     @property
     def is_gpu(self) -> bool:
         return self.role == "gpu"
+
+    @property
+    def gpu_instance(self) -> InstanceType | None:
+        """The table's entry for the first GPU type (all of a valid group's types agree on GPUs)."""
+        known = [t for t in map(lookup, self.instance_types) if t is not None and t.gpu is not None]
+        return known[0] if known else None
+
+    @property
+    def resolved_accelerator(self) -> str:
+        entry = self.gpu_instance
+        return self.accelerator or (entry.gpu.accelerator if entry and entry.gpu else "")
+
+    @property
+    def resolved_gpus_per_node(self) -> int:
+        entry = self.gpu_instance
+        return self.gpus_per_node or (entry.gpus if entry else 0)
 
     @property
     def resolved_ami_type(self) -> str:
@@ -159,7 +178,7 @@ def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
     labels[CAPACITY_LABEL] = "spot" if spec.capacity_type == "SPOT" else "on-demand"
     if spec.is_gpu:
         labels[GPU_PRESENT_LABEL] = "true"
-        labels[ACCELERATOR_LABEL] = spec.accelerator or ""
+        labels[ACCELERATOR_LABEL] = spec.resolved_accelerator
     return labels
 
 
@@ -220,7 +239,7 @@ def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
     for taint in node_taints(spec):
         tags[f"{NODE_TEMPLATE_PREFIX}/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
     if spec.is_gpu:
-        tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(spec.gpus_per_node)
+        tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(spec.resolved_gpus_per_node)
     return tags
 
 
@@ -231,6 +250,62 @@ def eks_taints(spec: NodeGroupSpec) -> list[aws.eks.NodeGroupTaintArgs]:
 
 
 # -- validation ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GpuTypeProblem:
+    """A GPU group that disagrees with the instance type table; ``index`` points into the types."""
+
+    field: Literal["instance_types", "accelerator", "gpus_per_node"]
+    message: str
+    index: int | None = None
+
+
+def gpu_type_problems(
+    instance_types: Sequence[str], accelerator: str | None, gpus_per_node: int | None
+) -> list[GpuTypeProblem]:
+    """One GPU model and count per group, as the table knows them; ``accelerator`` and
+    ``gpus_per_node`` (when given) must say the same. Types outside the GPU families are not judged
+    here: the family rule names them.
+    """
+    problems: list[GpuTypeProblem] = []
+    first: InstanceType | None = None
+    for i, name in enumerate(instance_types):
+        if not is_gpu_instance(name):
+            continue
+        entry = lookup(name)
+        if entry is None or entry.gpu is None:
+            problems.append(GpuTypeProblem("instance_types", unknown_type_message(name), i))
+        elif first is None:
+            first = entry
+        elif (entry.gpu, entry.gpus) != (first.gpu, first.gpus):
+            problems.append(
+                GpuTypeProblem(
+                    "instance_types",
+                    f"'{name}' has {entry.gpus} x {entry.gpu}, '{first.name}' has {first.gpus} x "
+                    f"{first.gpu}: one GPU model and count per group (split them into groups)",
+                    i,
+                )
+            )
+    if first is None or first.gpu is None:
+        return problems
+    if accelerator and accelerator != first.gpu.accelerator:
+        problems.append(
+            GpuTypeProblem(
+                "accelerator",
+                f"'{accelerator}' does not name the GPU of {first.name}: {first.gpu} is "
+                f"'{first.gpu.accelerator}' (or leave it out)",
+            )
+        )
+    if gpus_per_node and gpus_per_node != first.gpus:
+        problems.append(
+            GpuTypeProblem(
+                "gpus_per_node",
+                f"{first.name} has {first.gpus} GPU{'s' if first.gpus > 1 else ''}, not {gpus_per_node} "
+                "(or leave it out)",
+            )
+        )
+    return problems
+
+
 def spec_problems(spec: NodeGroupSpec) -> list[str]:
     """Every problem with one spec, each as ``<group>.<field>: <what is wrong>``."""
     n = spec.name
@@ -283,14 +358,24 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
         problems.append(f"{n}.disk_size_gib: must be >= 20")
 
     if spec.is_gpu:
-        if not spec.accelerator or not _NAME.fullmatch(spec.accelerator):
-            problems.append(f"{n}.accelerator: required for gpu groups, a label value such as 'nvidia-a10g'")
-        if spec.gpus_per_node < 1:
-            problems.append(f"{n}.gpus_per_node: must be >= 1 for gpu groups")
+        problems += [
+            f"{n}.{p.field}: {p.message}"
+            for p in gpu_type_problems(spec.instance_types, spec.accelerator, spec.gpus_per_node)
+        ]
+        if spec.accelerator is not None and not _NAME.fullmatch(spec.accelerator):
+            problems.append(f"{n}.accelerator: must be a label value such as 'nvidia-a10g'")
+        if spec.gpus_per_node < 0:
+            problems.append(f"{n}.gpus_per_node: must be >= 1 (or 0: the table's count)")
     elif spec.accelerator or spec.gpus_per_node:
         problems.append(f"{n}.accelerator: only gpu groups have accelerators or gpus_per_node")
 
-    platform_keys = {ROLE_LABEL, NODE_GROUP_LABEL, CAPACITY_LABEL, ACCELERATOR_LABEL, GPU_PRESENT_LABEL}
+    platform_keys = {
+        ROLE_LABEL,
+        NODE_GROUP_LABEL,
+        CAPACITY_LABEL,
+        ACCELERATOR_LABEL,
+        GPU_PRESENT_LABEL,
+    }
     bad_labels = sorted(k for k in spec.labels if k in platform_keys or k.startswith(RESERVED_LABEL_PREFIXES))
     if bad_labels:
         problems.append(

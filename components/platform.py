@@ -114,8 +114,8 @@ def gpu_node_group(group: GpuNodeGroupSettings) -> NodeGroupSpec:
         max_size=group.scaling.maxSize,
         disk_size_gib=group.diskSizeGiB,
         labels=dict(group.labels),
-        accelerator=group.accelerator,
-        gpus_per_node=group.gpusPerNode,
+        accelerator=group.accelerator_label,
+        gpus_per_node=group.gpu_count,
         taints=tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in group.taints),
     )
 

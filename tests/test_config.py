@@ -224,6 +224,41 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "aiplatform:nodeGroups.gpu[1].name: duplicate GPU node group 'gpu-inference'",
     ),
     (
+        "prod",
+        _set("nodeGroups.gpu[2].instanceTypes", ["g6e.12xlarge", "g5.12xlarge"]),
+        "aiplatform:nodeGroups.gpu[2].instanceTypes[1]: 'g5.12xlarge' has 4 x NVIDIA A10G, 'g6e.12xlarge' has "
+        "4 x NVIDIA L40S: one GPU model and count per group (split them into groups)",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[1].instanceTypes", ["g5.2xlarge", "g6.2xlarge"]),
+        "aiplatform:nodeGroups.gpu[1].instanceTypes[1]: 'g6.2xlarge' has 1 x NVIDIA L4, 'g5.2xlarge' has "
+        "1 x NVIDIA A10G: one GPU model and count per group (split them into groups)",
+    ),
+    (
+        "prod",
+        _set("nodeGroups.gpu[2].instanceTypes", ["g6e.12xlarge", "g6e.xlarge"]),
+        "aiplatform:nodeGroups.gpu[2].instanceTypes[1]: 'g6e.xlarge' has 1 x NVIDIA L40S, 'g6e.12xlarge' has "
+        "4 x NVIDIA L40S: one GPU model and count per group (split them into groups)",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].instanceTypes", ["g6f.xlarge"]),
+        "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'g6f.xlarge' is not in the instance type table "
+        "(components/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].gpusPerNode", 2),
+        "aiplatform:nodeGroups.gpu[0].gpusPerNode: g5.xlarge has 1 GPU, not 2 (or leave it out)",
+    ),
+    (
+        "prod",
+        _set("nodeGroups.gpu[1].accelerator", "nvidia-a100"),
+        "aiplatform:nodeGroups.gpu[1].accelerator: 'nvidia-a100' does not name the GPU of p4d.24xlarge: "
+        "NVIDIA A100 40GB is 'nvidia-tesla-a100' (or leave it out)",
+    ),
+    (
         "dev",
         _set("nodeGroups.system.instanceTypes", ["g5.xlarge"]),
         "aiplatform:nodeGroups.system.instanceTypes[0]: GPU instances do not belong in the system group",
@@ -427,6 +462,14 @@ def test_missing_required_sections_are_named():
         "aiplatform:cluster: required key is missing",
         "aiplatform:charts: required key is missing",
     ]
+
+
+def test_gpu_model_and_count_default_to_the_instance_table():
+    config = sections("prod")
+    spot = config["nodeGroups"]["gpu"][2]
+    del spot["accelerator"], spot["gpusPerNode"]
+    group = parse_settings(config).nodeGroups.gpu[2]
+    assert (group.accelerator_label, group.gpu_count) == ("nvidia-l40s", 4)
 
 
 def test_secret_values_never_enter_the_settings():

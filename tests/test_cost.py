@@ -131,6 +131,17 @@ def test_totals():
     assert est.peak == pytest.approx(1266.64)
 
 
+def test_gpus_per_node_come_from_the_instance_table():
+    est = estimate(REGISTRATIONS, PRICING)
+    (gpu,) = [i for i in est.items if i.item.startswith("EC2 gpu")]
+    assert (
+        gpu.note
+        == "SPOT (on-demand x 0.35, assumed); priced as g5.2xlarge of g5.2xlarge, g6.2xlarge; 1 x NVIDIA A10G per node"
+    )
+    assert (est.gpus_idle, est.gpus_peak) == (0, 2)  # the system group has none; the GPU group 0..2 x 1
+    assert est.as_dict(PRICING)["gpus"] == {"idle": 0, "peak": 2}
+
+
 def test_unknown_instance_type_warns_and_counts_zero():
     group = reg(
         "aws:eks/nodeGroup:NodeGroup",

@@ -174,6 +174,22 @@ def test_dcgm_needs_a_pinned_version_and_gpu_groups():
     )
 
 
+def test_a_group_that_disagrees_with_the_instance_table_is_refused():
+    """The plugin advertises the table's GPU count: a group claiming another would mislead the autoscaler."""
+    wrong = NodeGroupSpec(**{**H100.__dict__, "gpus_per_node": 4, "accelerator": "nvidia-a100"})
+    mixed = NodeGroupSpec(**{**A10G.__dict__, "instance_types": ("g5.xlarge", "g6.xlarge")})
+    with pytest.raises(ValueError) as error:
+        GpuSupport("gpu", GpuSupportArgs(provider=None, gpu_specs=[wrong, mixed]))  # type: ignore[arg-type]
+    assert str(error.value) == (
+        "invalid GPU support:\n"
+        "- gpu_specs.gpu-h100.accelerator: 'nvidia-a100' does not name the GPU of p5.48xlarge: NVIDIA H100 "
+        "is 'nvidia-h100' (or leave it out)\n"
+        "- gpu_specs.gpu-h100.gpus_per_node: p5.48xlarge has 8 GPUs, not 4 (or leave it out)\n"
+        "- gpu_specs.gpu-a10g.instance_types: 'g6.xlarge' has 1 x NVIDIA L4, 'g5.xlarge' has 1 x NVIDIA A10G: "
+        "one GPU model and count per group (split them into groups)"
+    )
+
+
 def test_override_with_extra_values_is_merged(build, monitor):
     def program():
         p = provider()

@@ -158,8 +158,6 @@ def test_validation_lists_every_bad_field_of_every_group():
         "- gpu.instance_types: m5.xlarge not in a GPU instance family (g4dn, g5, g5g, g6, g6e, g6f, g7e, gr6, "
         "gr6f, p3, p3dn, p4d, p4de, p5, p5e, p5en, p6-b200, p6-b300, p6e-gb200)\n"
         "- gpu.desired_size: must satisfy min_size (0) <= desired_size (5) <= max_size (2)\n"
-        "- gpu.accelerator: required for gpu groups, a label value such as 'nvidia-a10g'\n"
-        "- gpu.gpus_per_node: must be >= 1 for gpu groups\n"
         "- system.ami_type: AL2023_x86_64_NVIDIA is not allowed for system groups (use one of "
         "AL2023_ARM_64_STANDARD, AL2023_x86_64_STANDARD, BOTTLEROCKET_x86_64)\n"
         "- system.instance_types: GPU instances (g5.xlarge) belong in a gpu group\n"
@@ -184,7 +182,46 @@ def test_arm_ami_needs_arm_instances_and_names_must_be_unique():
         "invalid node groups:\n"
         "- specs: duplicate node group names: gpu\n"
         "- gpu.instance_types: g5.xlarge cannot run the arm64 AMI AL2023_ARM_64_NVIDIA\n"
-        "- gpu.instance_types: g5.xlarge cannot run the arm64 AMI AL2023_ARM_64_NVIDIA"
+        "- gpu.instance_types: 'g5g.xlarge' has 1 x NVIDIA T4G, 'g5.xlarge' has 1 x NVIDIA A10G: one GPU model "
+        "and count per group (split them into groups)\n"
+        "- gpu.instance_types: g5.xlarge cannot run the arm64 AMI AL2023_ARM_64_NVIDIA\n"
+        "- gpu.instance_types: 'g5g.xlarge' has 1 x NVIDIA T4G, 'g5.xlarge' has 1 x NVIDIA A10G: one GPU model "
+        "and count per group (split them into groups)"
+    )
+
+
+def test_gpu_model_and_count_come_from_the_instance_table():
+    derived = NodeGroupSpec(
+        name="gpu", role="gpu", instance_types=("g6e.12xlarge", "g6e.24xlarge"), min_size=0
+    )
+    assert (derived.resolved_accelerator, derived.resolved_gpus_per_node) == ("nvidia-l40s", 4)
+    assert node_labels(derived)["aiplatform.io/accelerator"] == "nvidia-l40s"
+    assert (
+        autoscaler_tags(derived, "ai")["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"]
+        == "4"
+    )
+    validate_specs([SYSTEM, derived])
+
+
+def test_a_gpu_group_mixing_models_or_counts_is_refused():
+    mixed = NodeGroupSpec(
+        name="spot",
+        role="gpu",
+        instance_types=("g6e.12xlarge", "g5.12xlarge", "g6e.xlarge", "g6f.xlarge"),
+        min_size=0,
+        accelerator="nvidia-l40s",
+        gpus_per_node=4,
+    )
+    with pytest.raises(ValueError) as error:
+        validate_specs([SYSTEM, mixed])
+    assert str(error.value) == (
+        "invalid node groups:\n"
+        "- spot.instance_types: 'g5.12xlarge' has 4 x NVIDIA A10G, 'g6e.12xlarge' has 4 x NVIDIA L40S: "
+        "one GPU model and count per group (split them into groups)\n"
+        "- spot.instance_types: 'g6e.xlarge' has 1 x NVIDIA L40S, 'g6e.12xlarge' has 4 x NVIDIA L40S: "
+        "one GPU model and count per group (split them into groups)\n"
+        "- spot.instance_types: 'g6f.xlarge' is not in the instance type table (components/instance_types.py): "
+        "add its vCPUs, memory, ENI limits and GPUs there"
     )
 
 

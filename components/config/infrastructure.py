@@ -13,12 +13,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..cluster import SUPPORTED_KUBERNETES_VERSIONS
+from ..instance_types import InstanceType, lookup
 from ..network import validate_existing_network
 from ..nodegroups import (
     GPU_AMI_TYPES,
     GPU_INSTANCE_FAMILIES,
     RESERVED_LABEL_PREFIXES,
     SYSTEM_AMI_TYPES,
+    gpu_type_problems,
     instance_family,
     is_arm_instance,
 )
@@ -229,8 +231,12 @@ class GpuNodeGroupSettings(Model):
     capacityType: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
     scaling: Scaling
     diskSizeGiB: int = Field(default=200, ge=50, le=16384)
-    accelerator: DnsLabel = Field(description="label value naming the GPU model, e.g. nvidia-a10g")
-    gpusPerNode: int = Field(default=1, ge=1, le=16)
+    accelerator: DnsLabel | None = Field(
+        default=None, description="label value naming the GPU model (the instance type table's when omitted)"
+    )
+    gpusPerNode: int | None = Field(
+        default=None, ge=1, le=16, description="GPUs per node (the instance type table's when omitted)"
+    )
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[TaintSettings] = Field(default_factory=list, description="taints besides nvidia.com/gpu")
 
@@ -258,8 +264,35 @@ class GpuNodeGroupSettings(Model):
                 found.append(
                     (("instanceTypes", i), f"'{instance}' does not match the {self.amiType} architecture")
                 )
+        fields = {
+            "instance_types": "instanceTypes",
+            "accelerator": "accelerator",
+            "gpus_per_node": "gpusPerNode",
+        }
+        for problem in gpu_type_problems(self.instanceTypes, self.accelerator, self.gpusPerNode):
+            path = (
+                (fields[problem.field],) if problem.index is None else (fields[problem.field], problem.index)
+            )
+            found.append((path, problem.message))
         raise_violations(found)
         return self
+
+    @property
+    def instance(self) -> InstanceType:
+        """The table's entry for the group's first type (all of them agree on GPU model and count)."""
+        entry = lookup(self.instanceTypes[0])
+        assert entry is not None and entry.gpu is not None  # guaranteed by the validation above
+        return entry
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs per node."""
+        return self.instance.gpus
+
+    @property
+    def accelerator_label(self) -> str:
+        assert self.instance.gpu is not None
+        return self.instance.gpu.accelerator
 
 
 class NodeGroupsSettings(Model):

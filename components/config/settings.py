@@ -89,11 +89,11 @@ class PlatformSettings(Model):
                 group = gpu_groups.get(w.gpu.nodeGroup)
                 if group is None:
                     found.append(((*at, "gpu", "nodeGroup"), f"no GPU node group named '{w.gpu.nodeGroup}'"))
-                elif w.gpu.count > group.gpusPerNode:
+                elif w.gpu.count > group.gpu_count:
                     found.append(
                         (
                             (*at, "gpu", "count"),
-                            f"must be <= {group.gpusPerNode} (GPUs per node of '{group.name}')",
+                            f"must be <= {group.gpu_count} (GPUs per node of '{group.name}')",
                         )
                     )
             for j, ref in enumerate(w.secretEnv):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..instance_types import lookup
 from .cloud import short_hash
 from .mock_engine import Registration
 from .model import Plan, Report
@@ -75,6 +76,9 @@ class LineItem:
 class CostEstimate:
     items: list[LineItem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # GPUs the node groups bring at their minimum and maximum (the instance type table's counts).
+    gpus_idle: int = 0
+    gpus_peak: int = 0
 
     @property
     def idle(self) -> float:
@@ -95,6 +99,7 @@ class CostEstimate:
             "assumptions": pricing.get("assumptions", {}),
             "idle_monthly": self.idle,
             "peak_monthly": self.peak,
+            "gpus": {"idle": self.gpus_idle, "peak": self.gpus_peak},
             "items": [
                 {
                     "item": i.item,
@@ -160,6 +165,11 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
             note += f" (on-demand x {1 - float(pricing['spot_discount']):.2f}, assumed)"
         if len(types) > 1:
             note += f"; priced as {itype} of {', '.join(types)}"
+        entry = lookup(itype)
+        if entry is not None and entry.gpu is not None:
+            note += f"; {entry.gpus} x {entry.gpu} per node"
+            est.gpus_idle += low * entry.gpus
+            est.gpus_peak += high * entry.gpus
         items.append(LineItem(f"EC2 {group.name} ({itype})", low, high, "node", hourly * hours, note))
         template = (inputs.get("launchTemplate") or {}).get("id") or ""
         disk = disks.get(template) or disks.get(f"{group.name}-lt") or inputs.get("diskSize")
@@ -283,6 +293,7 @@ def cost_report(plan: Plan) -> Report:
     for i in est.items:
         lines.append(f"{i.item:<{width}}  {i.idle:>10,.2f}  {i.peak:>10,.2f}")
     lines.append(f"{'TOTAL':<{width}}  {est.idle:>10,.2f}  {est.peak:>10,.2f}")
+    lines.append(f"{'GPUs (count, not USD)':<{width}}  {est.gpus_idle:>10}  {est.gpus_peak:>10}")
     lines += [f"warning: {w}" for w in est.warnings]
     return Report(
         title="Monthly cost (estimate)",
