@@ -43,6 +43,9 @@ NODE_GROUP_LABEL = "aiplatform.io/node-group"
 ACCELERATOR_LABEL = "aiplatform.io/accelerator"
 CAPACITY_LABEL = "aiplatform.io/capacity-type"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+# The label the cluster autoscaler's AWS provider reads to know that a node brings GPUs: without it a
+# new GPU node looks GPU-less until the device plugin has started, and the autoscaler scales up again.
+AUTOSCALER_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 
 SYSTEM_SELECTOR = {ROLE_LABEL: "system"}
 
@@ -91,7 +94,7 @@ _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
 _EXTRA_ARM_FAMILIES = frozenset({"a1", "p6e-gb200"})
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
+RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/", "k8s.amazonaws.com/")
 
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_TAG_PREFIX}/node-template"
@@ -179,6 +182,7 @@ def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
     if spec.is_gpu:
         labels[GPU_PRESENT_LABEL] = "true"
         labels[ACCELERATOR_LABEL] = spec.resolved_accelerator
+        labels[AUTOSCALER_GPU_LABEL] = spec.resolved_accelerator
     return labels
 
 
@@ -375,6 +379,7 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
         CAPACITY_LABEL,
         ACCELERATOR_LABEL,
         GPU_PRESENT_LABEL,
+        AUTOSCALER_GPU_LABEL,
     }
     bad_labels = sorted(k for k in spec.labels if k in platform_keys or k.startswith(RESERVED_LABEL_PREFIXES))
     if bad_labels:

@@ -249,6 +249,12 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
+        _set("nodeGroups.gpu[0].labels", {"k8s.amazonaws.com/accelerator": "nvidia-l4"}),
+        "aiplatform:nodeGroups.gpu[0].labels.k8s.amazonaws.com/accelerator: is reserved: Kubernetes, EKS and "
+        "the platform set these labels",
+    ),
+    (
+        "dev",
         _set("nodeGroups.gpu[0].gpusPerNode", 2),
         "aiplatform:nodeGroups.gpu[0].gpusPerNode: g5.xlarge has 1 GPU, not 2 (or leave it out)",
     ),

@@ -61,11 +61,14 @@ def test_system_labels_and_no_taints():
 
 
 def test_gpu_labels_include_accelerator_group_and_capacity():
-    labels = node_labels(GPU)
-    assert labels["nvidia.com/gpu.present"] == "true"
-    assert labels["aiplatform.io/accelerator"] == "nvidia-a10g"
-    assert labels["aiplatform.io/node-group"] == "gpu-a10g"
-    assert labels["aiplatform.io/capacity-type"] == "spot"
+    assert node_labels(GPU) == {
+        "aiplatform.io/node-role": "gpu",
+        "aiplatform.io/node-group": "gpu-a10g",
+        "aiplatform.io/capacity-type": "spot",
+        "nvidia.com/gpu.present": "true",
+        "aiplatform.io/accelerator": "nvidia-a10g",
+        "k8s.amazonaws.com/accelerator": "nvidia-a10g",
+    }
 
 
 def test_gpu_groups_always_carry_the_gpu_taint_first_without_duplicates():
@@ -98,6 +101,8 @@ def test_autoscaler_tags_describe_a_node_for_scale_from_zero():
     assert tags[f"{prefix}/node-template/taint/nvidia.com/gpu"] == "true:NoSchedule"
     assert tags[f"{prefix}/node-template/taint/aiplatform.io/training"] == "true:NoSchedule"
     assert tags[f"{prefix}/node-template/label/aiplatform.io/accelerator"] == "nvidia-h100"
+    # The autoscaler's AWS provider treats a node (and a template) with this label as GPU capacity.
+    assert tags[f"{prefix}/node-template/label/k8s.amazonaws.com/accelerator"] == "nvidia-h100"
     assert tags[f"{prefix}/node-template/label/nvidia.com/gpu.present"] == "true"
     assert not any("resources" in k or "taint" in k for k in autoscaler_tags(SYSTEM, "ai"))
 
@@ -229,6 +234,11 @@ def test_platform_labels_cannot_be_overridden():
     spec = NodeGroupSpec(name="system", labels={"aiplatform.io/node-role": "gpu", "team": "ml"})
     with pytest.raises(ValueError, match=r"system\.labels: aiplatform\.io/node-role are set by the platform"):
         validate_specs([spec])
+    gpu = NodeGroupSpec(**{**GPU.__dict__, "labels": {"k8s.amazonaws.com/accelerator": "nvidia-l4"}})
+    with pytest.raises(
+        ValueError, match=r"gpu-a10g\.labels: k8s\.amazonaws\.com/accelerator are set by the platform"
+    ):
+        validate_specs([gpu])
 
 
 # -- the component -------------------------------------------------------------------------------

@@ -90,6 +90,39 @@ def test_dev_gpu_groups_scale_from_zero():
     }
 
 
+@pytest.mark.parametrize(
+    ("stack", "accelerators"),
+    [
+        ("dev", {"gpu-inference": "nvidia-a10g", "gpu-training": "nvidia-a10g"}),
+        (
+            "prod",
+            {
+                "gpu-inference": "nvidia-a10g",
+                "gpu-training": "nvidia-tesla-a100",
+                "gpu-training-spot": "nvidia-l40s",
+            },
+        ),
+    ],
+)
+def test_gpu_groups_tell_the_autoscaler_they_bring_gpus(stack, accelerators):
+    """The autoscaler counts a node (and an empty group's template) as GPU capacity by this label."""
+    run = planned(stack)
+    groups = node_groups(stack)
+    label = "k8s.amazonaws.com/accelerator"
+    assert {name: g["labels"].get(label) for name, g in groups.items() if name != "system"} == accelerators
+    assert label not in groups["system"]["labels"]
+    template_key = f"k8s.io/cluster-autoscaler/node-template/label/{label}"
+    asg_tags = [
+        t.inputs["tag"]
+        for t in of_type(run, "aws:autoscaling/tag:Tag")
+        if t.inputs["tag"]["key"] == template_key
+    ]
+    assert sorted(t["value"] for t in asg_tags) == sorted(accelerators.values())
+    assert sorted(g["tags"][template_key] for name, g in groups.items() if name != "system") == sorted(
+        accelerators.values()
+    )
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_releases_are_pinned_to_the_stack_versions(stack):
     charts = stack_config(stack)["aiplatform:charts"]
