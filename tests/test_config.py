@@ -455,9 +455,50 @@ def test_cross_section_problems_are_reported_together():
     with pytest.raises(ConfigError) as caught:
         parse_settings(config)
     assert caught.value.problems == [
+        "aiplatform:workloads.training[0].gpu.nodeGroup: no GPU node group named 'nope'",
         "aiplatform:workloads.inference[2].secretEnv[0].key: secret 'openai-secret' has no key 'hf'",
+    ]
+
+
+def test_rules_between_sections_run_when_another_section_has_field_errors():
+    config = sections("prod")
+    _set("network.azCount", 7)(config)  # a field error in network
+    _set("workloads.training[0].gpu.nodeGroup", "nope")(config)  # workloads x nodeGroups
+    _set("secrets[0].namespace", "ml-other")(config)  # secrets x namespaces
+    _set("cluster.endpoint.publicAccessCidrs", ["0.0.0.0/0"])(config)  # environment x cluster (prod)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        "aiplatform:network.azCount: Input should be less than or equal to 6",
+        "aiplatform:secrets[0].namespace: 'ml-other' is not declared in namespaces",
+        "aiplatform:workloads.training[0].gpu.nodeGroup: no GPU node group named 'nope'",
+        "aiplatform:workloads.inference[2].secretEnv[0].secret: no secret 'openai-secret' in namespace 'ml-serving'",
+        "aiplatform:workloads.inference[2].secretFiles[0].secret: no secret 'openai-secret' in namespace 'ml-serving'",
+        "aiplatform:cluster.endpoint.publicAccessCidrs: prod must not open the API to 0.0.0.0/0",
+    ]
+
+
+def test_a_rule_over_a_section_with_field_errors_is_skipped_not_guessed():
+    """A broken namespaces list must not make every workload's namespace look undeclared."""
+    config = sections("dev")
+    _set("namespaces[0].quota.gpus", -1)(config)
+    _set("workloads.training[0].gpu.nodeGroup", "nope")(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        "aiplatform:namespaces[0].quota.gpus: Input should be greater than or equal to 0",
         "aiplatform:workloads.training[0].gpu.nodeGroup: no GPU node group named 'nope'",
     ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rule_reads_only_the_sections_it_declares(stack):
+    from aiplatform.config.settings import RULES, Sections, valid_sections
+
+    valid = valid_sections(sections(stack))
+    assert set(valid) == set(PlatformSettings.model_fields)
+    for declared, check in RULES:
+        assert check(Sections({name: valid[name] for name in declared})) == [], check.__name__
 
 
 def test_missing_required_sections_are_named():

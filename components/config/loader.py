@@ -12,7 +12,7 @@ from pydantic import (
 )
 
 from ._base import NAMESPACE, ConfigError
-from .settings import PlatformSettings
+from .settings import PlatformSettings, rule_violations
 
 # -- loading ---------------------------------------------------------------------------------------
 
@@ -68,7 +68,10 @@ def parse_settings(raw: Mapping[str, Any]) -> PlatformSettings:
     try:
         return PlatformSettings.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError(problems_of(exc)) from None
+        # Field errors stop pydantic before the rules between sections; run those whose sections
+        # are valid on their own, so one run reports every problem.
+        rules = [_problem(path, message) for path, message in rule_violations(raw)]
+        raise ConfigError(list(dict.fromkeys(problems_of(exc) + rules))) from None
 
 
 def secret_config_keys(raw: Mapping[str, Any]) -> set[str]:

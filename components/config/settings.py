@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
+    TypeAdapter,
+    ValidationError,
     model_validator,
 )
 
@@ -27,7 +30,7 @@ from .services import (
     SecretSettings,
     StorageSettings,
 )
-from .workloads import InferenceSettings, TrainingSettings, WorkloadsSettings
+from .workloads import InferenceSettings, WorkloadsSettings
 
 # -- the whole platform ----------------------------------------------------------------------------
 
@@ -52,196 +55,315 @@ class PlatformSettings(Model):
 
     @model_validator(mode="after")
     def _cross_section(self) -> PlatformSettings:
-        found: list[Violation] = []
-        found += [(("secrets", *p), m) for p, m in unique_names(self.secrets, "secret")]
-        found += [(("namespaces", *p), m) for p, m in unique_names(self.namespaces, "namespace")]
-        found += self._reference_rules()
-        found += self._ingress_rules()
-        if self.is_prod:
-            found += self._prod_rules()
-        raise_violations(found)
+        raise_violations([v for _, check in RULES for v in check(self)])
         return self
 
-    def _reference_rules(self) -> list[Violation]:
-        found: list[Violation] = []
-        namespaces = {n.name for n in self.namespaces}
-        gpu_groups = {g.name: g for g in self.nodeGroups.gpu}
-        secrets = {(s.namespace, s.name): s for s in self.secrets}
-        served = {m.name for m in self.observability.customMetrics} if self.observability.enabled else set()
-        for i, secret in enumerate(self.secrets):
-            if secret.namespace == MONITORING_NAMESPACE and not self.observability.enabled:
-                found.append(
-                    (
-                        ("secrets", i, "namespace"),
-                        f"'{MONITORING_NAMESPACE}' exists only with observability.enabled: true",
-                    )
-                )
-            elif secret.namespace not in namespaces and secret.namespace != MONITORING_NAMESPACE:
-                found.append(
-                    (("secrets", i, "namespace"), f"'{secret.namespace}' is not declared in namespaces")
-                )
-        found += self._alert_receiver_rules(secrets)
-        for kind, i, w in self.workloads.all():
-            at = ("workloads", kind, i)
-            if w.namespace not in namespaces:
-                found.append(((*at, "namespace"), f"'{w.namespace}' is not declared in namespaces"))
-            if w.gpu:
-                group = gpu_groups.get(w.gpu.nodeGroup)
-                if group is None:
-                    found.append(((*at, "gpu", "nodeGroup"), f"no GPU node group named '{w.gpu.nodeGroup}'"))
-                elif w.gpu.count > group.gpu_count:
-                    found.append(
-                        (
-                            (*at, "gpu", "count"),
-                            f"must be <= {group.gpu_count} (GPUs per node of '{group.name}')",
-                        )
-                    )
-            for j, ref in enumerate(w.secretEnv):
-                secret = secrets.get((w.namespace, ref.secret))
-                if secret is None:
-                    found.append(
-                        (
-                            (*at, "secretEnv", j, "secret"),
-                            f"no secret '{ref.secret}' in namespace '{w.namespace}'",
-                        )
-                    )
-                elif ref.key not in secret.keys:
-                    found.append(
-                        ((*at, "secretEnv", j, "key"), f"secret '{ref.secret}' has no key '{ref.key}'")
-                    )
-            for j, files in enumerate(w.secretFiles):
-                secret = secrets.get((w.namespace, files.secret))
-                if secret is None:
-                    found.append(
-                        (
-                            (*at, "secretFiles", j, "secret"),
-                            f"no secret '{files.secret}' in namespace '{w.namespace}'",
-                        )
-                    )
-                    continue
-                found += [
-                    ((*at, "secretFiles", j, "keys"), f"secret '{files.secret}' has no key '{key}'")
-                    for key in files.keys
-                    if key not in secret.keys
-                ]
-            if isinstance(w, TrainingSettings) and w.sharedStorageMountPath:
-                shared = self.storage.sharedFileSystem
-                if not shared.enabled:
-                    found.append(((*at, "sharedStorageMountPath"), "enable storage.sharedFileSystem first"))
-                elif shared.namespace != w.namespace:
-                    found.append(((*at, "namespace"), f"the shared volume lives in '{shared.namespace}'"))
-            if isinstance(w, InferenceSettings) and w.autoscaling:
-                for j, metric in enumerate(w.autoscaling.customMetrics):
-                    if metric.name not in served:
-                        found.append(
-                            (
-                                (*at, "autoscaling", "customMetrics", j, "name"),
-                                f"no observability.customMetrics rule serves '{metric.name}' (the HPA would never scale)",
-                            )
-                        )
-        # The generated bucket name <cluster>-models-<12-digit account>-<region> must fit in 63.
-        if self.storage.modelBucket.name is None and len(self.cluster.name) > MAX_CLUSTER_NAME_FOR_BUCKET:
-            found.append(
-                (
-                    ("storage", "modelBucket", "name"),
-                    "name the bucket: the cluster name is too long to derive one",
-                )
-            )
-        if (
-            self.storage.sharedFileSystem.enabled
-            and self.storage.sharedFileSystem.namespace not in namespaces
-        ):
-            found.append((("storage", "sharedFileSystem", "namespace"), "is not declared in namespaces"))
-        return found
 
-    def _alert_receiver_rules(self, secrets: dict[tuple[str, str], SecretSettings]) -> list[Violation]:
-        """The receiver's URL reaches Alertmanager as a secret synced into the metrics namespace."""
-        alerting = self.observability.alerting
-        receiver = alerting.receiver
-        if not alerting.enabled or receiver is None:
-            return []
-        at = ("observability", "alerting", "receiver")
-        secret = secrets.get((MONITORING_NAMESPACE, receiver.secret))
-        if secret is None:
-            return [
-                (
-                    (*at, "secret"),
-                    f"no secret '{receiver.secret}' in namespace '{MONITORING_NAMESPACE}': declare it under "
-                    f"secrets with namespace: {MONITORING_NAMESPACE}",
-                )
-            ]
-        if receiver.key not in secret.keys:
-            return [((*at, "key"), f"secret '{receiver.secret}' has no key '{receiver.key}'")]
+# -- rules between sections --------------------------------------------------------------------------
+#
+# Each rule declares the sections it reads. When some sections have field errors, the loader still
+# runs every rule whose sections are valid on their own, so one run reports every problem.
+
+Rule = Callable[[Any], list[Violation]]
+RULES: list[tuple[frozenset[str], Rule]] = []
+
+
+def rule(*sections: str) -> Callable[[Rule], Rule]:
+    unknown = set(sections) - set(PlatformSettings.model_fields)
+    assert not unknown, f"rule over unknown sections {unknown}"
+
+    def register(check: Rule) -> Rule:
+        RULES.append((frozenset(sections), check))
+        return check
+
+    return register
+
+
+class Sections:
+    """Some valid sections of a config; reading one that is not there is an undeclared dependency."""
+
+    def __init__(self, sections: Mapping[str, Any]):
+        self.__dict__.update(sections)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"section '{name}' is not available to this rule")
+
+
+def valid_sections(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Each section of ``raw`` that validates on its own (and the defaults of absent ones)."""
+    valid: dict[str, Any] = {}
+    for name, spec in PlatformSettings.model_fields.items():
+        if name not in raw:
+            if not spec.is_required():
+                valid[name] = spec.get_default(call_default_factory=True)
+            continue
+        try:
+            annotation = Annotated[spec.annotation, *spec.metadata] if spec.metadata else spec.annotation
+            valid[name] = TypeAdapter(annotation).validate_python(raw[name])
+        except ValidationError:
+            continue
+    return valid
+
+
+def rule_violations(raw: Mapping[str, Any]) -> list[Violation]:
+    """The violations of every rule whose sections are valid, for a config that failed as a whole."""
+    valid = valid_sections(raw)
+    found: list[Violation] = []
+    for sections, check in RULES:
+        if sections <= valid.keys():
+            found += check(Sections({name: valid[name] for name in sections}))
+    return found
+
+
+@rule("secrets")
+def _unique_secrets(s: Any) -> list[Violation]:
+    return [(("secrets", *p), m) for p, m in unique_names(s.secrets, "secret")]
+
+
+@rule("namespaces")
+def _unique_namespaces(s: Any) -> list[Violation]:
+    return [(("namespaces", *p), m) for p, m in unique_names(s.namespaces, "namespace")]
+
+
+@rule("secrets", "namespaces", "observability")
+def _secret_namespaces(s: Any) -> list[Violation]:
+    """A secret lives in a declared namespace, or in the metrics namespace (the alert receiver's)."""
+    namespaces = {n.name for n in s.namespaces}
+    found: list[Violation] = []
+    for i, secret in enumerate(s.secrets):
+        at = ("secrets", i, "namespace")
+        if secret.namespace == MONITORING_NAMESPACE and not s.observability.enabled:
+            found.append((at, f"'{MONITORING_NAMESPACE}' exists only with observability.enabled: true"))
+        elif secret.namespace not in namespaces and secret.namespace != MONITORING_NAMESPACE:
+            found.append((at, f"'{secret.namespace}' is not declared in namespaces"))
+    return found
+
+
+@rule("observability", "secrets")
+def _alert_receiver_secret(s: Any) -> list[Violation]:
+    """The receiver's URL reaches Alertmanager as a secret synced into the metrics namespace."""
+    alerting = s.observability.alerting
+    receiver = alerting.receiver
+    if not alerting.enabled or receiver is None:
         return []
+    at = ("observability", "alerting", "receiver")
+    secret = next(
+        (x for x in s.secrets if (x.namespace, x.name) == (MONITORING_NAMESPACE, receiver.secret)), None
+    )
+    if secret is None:
+        return [
+            (
+                (*at, "secret"),
+                f"no secret '{receiver.secret}' in namespace '{MONITORING_NAMESPACE}': declare it under "
+                f"secrets with namespace: {MONITORING_NAMESPACE}",
+            )
+        ]
+    if receiver.key not in secret.keys:
+        return [((*at, "key"), f"secret '{receiver.secret}' has no key '{receiver.key}'")]
+    return []
 
-    def _ingress_rules(self) -> list[Violation]:
-        found: list[Violation] = []
-        routed = [(i, w) for i, w in enumerate(self.workloads.inference) if w.ingress]
-        hosts = Counter((w.ingress.host, w.ingress.path) for _, w in routed)
-        for i, w in routed:
-            at = ("workloads", "inference", i, "ingress")
-            if hosts[(w.ingress.host, w.ingress.path)] > 1:
-                found.append(((*at, "host"), f"'{w.ingress.host}{w.ingress.path}' is routed twice"))
-            if w.ingress.tls and self.ingress.controller == "alb" and not self.ingress.certificateArn:
-                found.append(
-                    (
-                        ("ingress", "certificateArn"),
-                        f"TLS for '{w.ingress.host}' needs an ACM certificate ARN",
-                    )
-                )
-            if w.ingress.tls and self.ingress.controller == "nginx":
-                found += self._nginx_tls_secret(w)
-        return list(dict.fromkeys(found))
 
-    def _nginx_tls_secret(self, w: InferenceSettings) -> list[Violation]:
-        """ingress-nginx reads the certificate from a Secret in the Ingress's own namespace."""
-        name = self.ingress.tlsSecret
-        assert w.ingress is not None
-        if not name:
-            return [(("ingress", "tlsSecret"), f"TLS for '{w.ingress.host}' needs tlsSecret")]
-        secret = next((s for s in self.secrets if s.name == name and s.namespace == w.namespace), None)
-        if secret is None:
-            return [
-                (
-                    ("ingress", "tlsSecret"),
-                    f"declare secret '{name}' in namespace '{w.namespace}' under secrets",
-                )
+@rule("workloads", "namespaces")
+def _workload_namespaces(s: Any) -> list[Violation]:
+    namespaces = {n.name for n in s.namespaces}
+    return [
+        (("workloads", kind, i, "namespace"), f"'{w.namespace}' is not declared in namespaces")
+        for kind, i, w in s.workloads.all()
+        if w.namespace not in namespaces
+    ]
+
+
+@rule("workloads", "nodeGroups")
+def _workload_gpu_groups(s: Any) -> list[Violation]:
+    found: list[Violation] = []
+    gpu_groups = {g.name: g for g in s.nodeGroups.gpu}
+    for kind, i, w in s.workloads.all():
+        if not w.gpu:
+            continue
+        at = ("workloads", kind, i, "gpu")
+        group = gpu_groups.get(w.gpu.nodeGroup)
+        if group is None:
+            found.append(((*at, "nodeGroup"), f"no GPU node group named '{w.gpu.nodeGroup}'"))
+        elif w.gpu.count > group.gpu_count:
+            found.append(((*at, "count"), f"must be <= {group.gpu_count} (GPUs per node of '{group.name}')"))
+    return found
+
+
+@rule("workloads", "secrets")
+def _workload_secret_refs(s: Any) -> list[Violation]:
+    found: list[Violation] = []
+    secrets = {(secret.namespace, secret.name): secret for secret in s.secrets}
+    for kind, i, w in s.workloads.all():
+        for j, ref in enumerate(w.secretEnv):
+            at = ("workloads", kind, i, "secretEnv", j)
+            secret = secrets.get((w.namespace, ref.secret))
+            if secret is None:
+                found.append(((*at, "secret"), f"no secret '{ref.secret}' in namespace '{w.namespace}'"))
+            elif ref.key not in secret.keys:
+                found.append(((*at, "key"), f"secret '{ref.secret}' has no key '{ref.key}'"))
+        for j, files in enumerate(w.secretFiles):
+            at = ("workloads", kind, i, "secretFiles", j)
+            secret = secrets.get((w.namespace, files.secret))
+            if secret is None:
+                found.append(((*at, "secret"), f"no secret '{files.secret}' in namespace '{w.namespace}'"))
+                continue
+            found += [
+                ((*at, "keys"), f"secret '{files.secret}' has no key '{key}'")
+                for key in files.keys
+                if key not in secret.keys
             ]
-        missing = [k for k in ("tls.crt", "tls.key") if k not in secret.keys]
-        if missing:
-            return [(("ingress", "tlsSecret"), f"secret '{name}' needs the keys {', '.join(missing)}")]
-        return []
+    return found
 
-    def _prod_rules(self) -> list[Violation]:
-        found: list[Violation] = []
-        for kind, i, w in self.workloads.all():
-            for path, image in w.images():
-                if not validation.is_digest_pinned(image):
-                    found.append(
-                        (
-                            ("workloads", kind, i, *path),
-                            f"prod runs images by digest (a tag can be moved in the registry): pin "
-                            f"'{image}' as <image>@sha256:<digest>",
-                        )
-                    )
-        for i, w in enumerate(self.workloads.inference):
-            at = ("workloads", "inference", i)
-            if w.ingress and self.ingress.scheme == "internet-facing" and not w.ingress.tls:
-                found.append(((*at, "ingress", "tls"), "a public ingress in prod must use TLS"))
-            floor = w.autoscaling.minReplicas if w.autoscaling else w.replicas
-            if floor < 2:
-                key = ("autoscaling", "minReplicas") if w.autoscaling else ("replicas",)
-                found.append(((*at, *key), "prod inference needs at least 2 replicas"))
-        if not self.observability.alerting.enabled:
-            found.append(
-                (
-                    ("observability", "alerting", "enabled"),
-                    "prod must deliver its alerts: enable alerting with a receiver (Slack or PagerDuty)",
-                )
+
+@rule("workloads", "storage")
+def _training_shared_storage(s: Any) -> list[Violation]:
+    found: list[Violation] = []
+    shared = s.storage.sharedFileSystem
+    for i, w in enumerate(s.workloads.training):
+        at = ("workloads", "training", i)
+        if not w.sharedStorageMountPath:
+            continue
+        if not shared.enabled:
+            found.append(((*at, "sharedStorageMountPath"), "enable storage.sharedFileSystem first"))
+        elif shared.namespace != w.namespace:
+            found.append(((*at, "namespace"), f"the shared volume lives in '{shared.namespace}'"))
+    return found
+
+
+@rule("workloads", "observability")
+def _custom_metrics_served(s: Any) -> list[Violation]:
+    served = {m.name for m in s.observability.customMetrics} if s.observability.enabled else set()
+    return [
+        (
+            ("workloads", "inference", i, "autoscaling", "customMetrics", j, "name"),
+            f"no observability.customMetrics rule serves '{metric.name}' (the HPA would never scale)",
+        )
+        for i, w in enumerate(s.workloads.inference)
+        if w.autoscaling
+        for j, metric in enumerate(w.autoscaling.customMetrics)
+        if metric.name not in served
+    ]
+
+
+@rule("storage", "cluster")
+def _bucket_name(s: Any) -> list[Violation]:
+    # The generated bucket name <cluster>-models-<12-digit account>-<region> must fit in 63.
+    if s.storage.modelBucket.name is None and len(s.cluster.name) > MAX_CLUSTER_NAME_FOR_BUCKET:
+        return [
+            (
+                ("storage", "modelBucket", "name"),
+                "name the bucket: the cluster name is too long to derive one",
             )
-        endpoint = self.cluster.endpoint
-        if "0.0.0.0/0" in endpoint.publicAccessCidrs:
+        ]
+    return []
+
+
+@rule("storage", "namespaces")
+def _shared_storage_namespace(s: Any) -> list[Violation]:
+    shared = s.storage.sharedFileSystem
+    if shared.enabled and shared.namespace not in {n.name for n in s.namespaces}:
+        return [(("storage", "sharedFileSystem", "namespace"), "is not declared in namespaces")]
+    return []
+
+
+@rule("workloads")
+def _routes_unique(s: Any) -> list[Violation]:
+    routed = [(i, w) for i, w in enumerate(s.workloads.inference) if w.ingress]
+    hosts = Counter((w.ingress.host, w.ingress.path) for _, w in routed)
+    return [
+        (
+            ("workloads", "inference", i, "ingress", "host"),
+            f"'{w.ingress.host}{w.ingress.path}' is routed twice",
+        )
+        for i, w in routed
+        if hosts[(w.ingress.host, w.ingress.path)] > 1
+    ]
+
+
+@rule("workloads", "ingress", "secrets")
+def _tls_sources(s: Any) -> list[Violation]:
+    found: list[Violation] = []
+    for w in s.workloads.inference:
+        if not (w.ingress and w.ingress.tls):
+            continue
+        if s.ingress.controller == "alb" and not s.ingress.certificateArn:
             found.append(
-                (("cluster", "endpoint", "publicAccessCidrs"), "prod must not open the API to 0.0.0.0/0")
+                (("ingress", "certificateArn"), f"TLS for '{w.ingress.host}' needs an ACM certificate ARN")
             )
-        return found
+        if s.ingress.controller == "nginx":
+            found += _nginx_tls_secret(s.ingress, s.secrets, w)
+    return list(dict.fromkeys(found))
+
+
+def _nginx_tls_secret(
+    ingress: IngressSettings, secrets: list[SecretSettings], w: InferenceSettings
+) -> list[Violation]:
+    """ingress-nginx reads the certificate from a Secret in the Ingress's own namespace."""
+    name = ingress.tlsSecret
+    assert w.ingress is not None
+    if not name:
+        return [(("ingress", "tlsSecret"), f"TLS for '{w.ingress.host}' needs tlsSecret")]
+    secret = next((x for x in secrets if x.name == name and x.namespace == w.namespace), None)
+    if secret is None:
+        return [
+            (("ingress", "tlsSecret"), f"declare secret '{name}' in namespace '{w.namespace}' under secrets")
+        ]
+    missing = [k for k in ("tls.crt", "tls.key") if k not in secret.keys]
+    if missing:
+        return [(("ingress", "tlsSecret"), f"secret '{name}' needs the keys {', '.join(missing)}")]
+    return []
+
+
+# -- prod --------------------------------------------------------------------------------------------
+
+
+@rule("environment", "workloads")
+def _prod_images_and_replicas(s: Any) -> list[Violation]:
+    if s.environment != "prod":
+        return []
+    found: list[Violation] = [
+        (
+            ("workloads", kind, i, *path),
+            f"prod runs images by digest (a tag can be moved in the registry): pin "
+            f"'{image}' as <image>@sha256:<digest>",
+        )
+        for kind, i, w in s.workloads.all()
+        for path, image in w.images()
+        if not validation.is_digest_pinned(image)
+    ]
+    for i, w in enumerate(s.workloads.inference):
+        floor = w.autoscaling.minReplicas if w.autoscaling else w.replicas
+        if floor < 2:
+            key = ("autoscaling", "minReplicas") if w.autoscaling else ("replicas",)
+            found.append((("workloads", "inference", i, *key), "prod inference needs at least 2 replicas"))
+    return found
+
+
+@rule("environment", "workloads", "ingress")
+def _prod_public_tls(s: Any) -> list[Violation]:
+    if s.environment != "prod" or s.ingress.scheme != "internet-facing":
+        return []
+    return [
+        (("workloads", "inference", i, "ingress", "tls"), "a public ingress in prod must use TLS")
+        for i, w in enumerate(s.workloads.inference)
+        if w.ingress and not w.ingress.tls
+    ]
+
+
+@rule("environment", "observability")
+def _prod_alerting(s: Any) -> list[Violation]:
+    if s.environment == "prod" and not s.observability.alerting.enabled:
+        return [
+            (
+                ("observability", "alerting", "enabled"),
+                "prod must deliver its alerts: enable alerting with a receiver (Slack or PagerDuty)",
+            )
+        ]
+    return []
+
+
+@rule("environment", "cluster")
+def _prod_endpoint(s: Any) -> list[Violation]:
+    if s.environment == "prod" and "0.0.0.0/0" in s.cluster.endpoint.publicAccessCidrs:
+        return [(("cluster", "endpoint", "publicAccessCidrs"), "prod must not open the API to 0.0.0.0/0")]
+    return []
