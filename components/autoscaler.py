@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import pulumi
@@ -25,6 +26,46 @@ from .nodegroups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
 
 CHART_REPO = "https://kubernetes.github.io/autoscaler"
 CHART = "cluster-autoscaler"
+
+# The one compatibility table: cluster-autoscaler chart minor -> the Kubernetes minor of the
+# autoscaler it ships (the chart's appVersion). The autoscaler supports the Kubernetes minor it was
+# built for, so the chart follows the cluster's minor. From the chart's Chart.yaml history in
+# kubernetes/autoscaler; add a row when a new chart minor is published.
+CHART_KUBERNETES_MINOR: Mapping[str, str] = MappingProxyType(
+    {
+        **dict.fromkeys(("9.43", "9.44"), "1.31"),
+        **dict.fromkeys(("9.45", "9.46"), "1.32"),
+        **dict.fromkeys(("9.47", "9.48", "9.49", "9.50", "9.51"), "1.33"),
+        **dict.fromkeys(("9.52", "9.53"), "1.34"),
+        **dict.fromkeys(("9.54", "9.55", "9.56", "9.57", "9.58", "9.59"), "1.35"),
+    }
+)
+
+
+def _minor(version: str) -> str:
+    """``9.53.0`` -> ``9.53``; ``v1.34.2`` -> ``1.34``."""
+    return ".".join(version.removeprefix("v").split(".")[:2])
+
+
+def chart_version_problem(chart_version: str, kubernetes_version: str) -> str | None:
+    """Why ``chart_version`` does not fit a cluster on ``kubernetes_version`` (None when it does)."""
+    ships = CHART_KUBERNETES_MINOR.get(_minor(chart_version))
+    wanted = _minor(kubernetes_version)
+    fitting = [chart for chart, minor in CHART_KUBERNETES_MINOR.items() if minor == wanted]
+    advice = (
+        f"use a {fitting[0]}.x-{fitting[-1]}.x chart"
+        if fitting
+        else f"no chart for Kubernetes {wanted} is in the compatibility table yet"
+    )
+    if ships is None:
+        return (
+            f"chart {chart_version} is not in the compatibility table (components/autoscaler.py): "
+            f"add the Kubernetes minor of its appVersion there, or {advice}"
+        )
+    if ships != wanted:
+        return f"chart {chart_version} ships cluster-autoscaler {ships} for a Kubernetes {wanted} cluster: {advice}"
+    return None
+
 
 Expander = Literal["least-waste", "priority", "random", "most-pods", "price"]
 
@@ -155,7 +196,9 @@ class ClusterAutoscalerArgs:
     expander_priorities: Mapping[int, Sequence[str]] | None = None
     scale_down_unneeded_time: str = "10m"
     extra_args: Mapping[str, str] = field(default_factory=dict)
-    # Match the autoscaler's minor version to the cluster's (e.g. "v1.33.0"); None: the chart's.
+    # The cluster's Kubernetes version ("1.34"): the chart (and image_tag) must ship its minor.
+    kubernetes_version: str | None = None
+    # Overrides the chart's image (e.g. "v1.34.2"); None: the chart's, which the table matches.
     image_tag: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
@@ -234,5 +277,14 @@ def _validate(args: ClusterAutoscalerArgs) -> None:
         problems.append("expander_priorities: required when expander is 'priority'")
     if args.expander_priorities and args.expander != "priority":
         problems.append("expander_priorities: only used with expander 'priority'")
+    if args.kubernetes_version and args.chart_version:
+        problem = chart_version_problem(args.chart_version, args.kubernetes_version)
+        if problem:
+            problems.append(f"chart_version: {problem}")
+        if args.image_tag and _minor(args.image_tag) != _minor(args.kubernetes_version):
+            problems.append(
+                f"image_tag: {args.image_tag} is not a {_minor(args.kubernetes_version)} autoscaler "
+                "(the autoscaler's minor follows the cluster's)"
+            )
     if problems:
         raise ValueError("invalid cluster autoscaler:\n" + "\n".join(f"- {p}" for p in problems))

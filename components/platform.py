@@ -325,6 +325,7 @@ class AiPlatform(pulumi.ComponentResource):
                 provider=self.cluster.provider,
                 chart_version=self.settings.charts.clusterAutoscaler,
                 chart_repository=self.settings.charts.repository("clusterAutoscaler", AUTOSCALER_REPO),
+                kubernetes_version=self.settings.cluster.kubernetesVersion,
                 autoscaling_group_names=tuple(self.node_groups.autoscaling_group_names.values()),
                 tags=self._tags,
                 depends_on=self._nodes_ready,

@@ -4,10 +4,12 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from aiplatform.autoscaler import (
+    CHART_KUBERNETES_MINOR,
     CHART_REPO,
     ClusterAutoscaler,
     ClusterAutoscalerArgs,
     autoscaler_policy,
+    chart_version_problem,
 )
 from aiplatform.iam import IRSA_ROLE_ANNOTATION, WorkloadIdentity
 from tests.conftest import resolve
@@ -158,4 +160,40 @@ def test_priority_expander_needs_priorities():
         )
     assert str(error.value) == (
         "invalid cluster autoscaler:\n- expander_priorities: required when expander is 'priority'"
+    )
+
+
+def test_the_compatibility_table_maps_chart_minors_to_kubernetes_minors():
+    from aiplatform.cluster import SUPPORTED_KUBERNETES_VERSIONS
+
+    charts = {
+        version: [chart for chart, minor in CHART_KUBERNETES_MINOR.items() if minor == version]
+        for version in SUPPORTED_KUBERNETES_VERSIONS
+    }
+    assert charts == {
+        "1.33": ["9.47", "9.48", "9.49", "9.50", "9.51"],
+        "1.34": ["9.52", "9.53"],
+        "1.35": ["9.54", "9.55", "9.56", "9.57", "9.58", "9.59"],
+        "1.36": [],
+    }
+    assert chart_version_problem("9.53.0", "1.34") is None
+    assert chart_version_problem("9.54.1", "1.35") is None
+
+
+def test_a_chart_for_another_kubernetes_minor_is_refused_before_anything_is_created(build, monitor):
+    with pytest.raises(ValueError) as error:
+        build(autoscaler(chart_version="9.50.1", kubernetes_version="1.34", image_tag="v1.33.0"))
+    assert str(error.value) == (
+        "invalid cluster autoscaler:\n"
+        "- chart_version: chart 9.50.1 ships cluster-autoscaler 1.33 for a Kubernetes 1.34 cluster: "
+        "use a 9.52.x-9.53.x chart\n"
+        "- image_tag: v1.33.0 is not a 1.34 autoscaler (the autoscaler's minor follows the cluster's)"
+    )
+    assert [r.type for r in monitor.registrations] == ["pulumi:providers:kubernetes"]
+
+
+def test_a_chart_outside_the_table_says_where_to_add_it():
+    assert chart_version_problem("9.60.0", "1.36") == (
+        "chart 9.60.0 is not in the compatibility table (components/autoscaler.py): add the Kubernetes "
+        "minor of its appVersion there, or no chart for Kubernetes 1.36 is in the compatibility table yet"
     )

@@ -188,6 +188,24 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
+        _set("cluster.kubernetesVersion", "1.35"),
+        "aiplatform:charts.clusterAutoscaler: chart 9.53.0 ships cluster-autoscaler 1.34 for a Kubernetes 1.35 "
+        "cluster: use a 9.54.x-9.59.x chart",
+    ),
+    (
+        "prod",
+        _set("charts.clusterAutoscaler", "9.51.0"),
+        "aiplatform:charts.clusterAutoscaler: chart 9.51.0 ships cluster-autoscaler 1.33 for a Kubernetes 1.34 "
+        "cluster: use a 9.52.x-9.53.x chart",
+    ),
+    (
+        "dev",
+        _set("charts.clusterAutoscaler", "9.60.0"),
+        "aiplatform:charts.clusterAutoscaler: chart 9.60.0 is not in the compatibility table "
+        "(components/autoscaler.py): add the Kubernetes minor of its appVersion there, or use a 9.52.x-9.53.x chart",
+    ),
+    (
+        "dev",
         _set("cluster.endpoint.publicAccessCidrs", []),
         "aiplatform:cluster.endpoint.publicAccessCidrs: list the CIDRs allowed to reach the public endpoint",
     ),
@@ -517,6 +535,26 @@ def test_gpu_model_and_count_default_to_the_instance_table():
     del spot["accelerator"], spot["gpusPerNode"]
     group = parse_settings(config).nodeGroups.gpu[2]
     assert (group.accelerator_label, group.gpu_count) == ("nvidia-l40s", 4)
+
+
+def test_an_existing_cluster_brings_its_own_autoscaler_so_the_chart_is_not_judged():
+    config = sections("dev")
+    config["cluster"] = {
+        "mode": "existing",
+        "name": "ai-dev",
+        "kubernetesVersion": "1.36",
+        "identityMode": "pod-identity",
+        "existing": {"kubeconfigSecret": "existingKubeconfig"},
+    }
+    assert parse_settings(config).cluster.kubernetesVersion == "1.36"
+    managed = sections("dev")
+    managed["cluster"]["kubernetesVersion"] = "1.36"
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(managed)
+    assert (
+        "aiplatform:charts.clusterAutoscaler: chart 9.53.0 ships cluster-autoscaler 1.34 for a Kubernetes 1.36 "
+        "cluster: no chart for Kubernetes 1.36 is in the compatibility table yet"
+    ) in caught.value.problems
 
 
 def test_secret_values_never_enter_the_settings():

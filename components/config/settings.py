@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from .. import validation
+from ..autoscaler import chart_version_problem
 from ..observability import MONITORING_NAMESPACE
 from ._base import Model, Violation, raise_violations, unique_names
 from .infrastructure import (
@@ -113,6 +114,15 @@ def rule_violations(raw: Mapping[str, Any]) -> list[Violation]:
         if sections <= valid.keys():
             found += check(Sections({name: valid[name] for name in sections}))
     return found
+
+
+@rule("charts", "cluster")
+def _autoscaler_chart(s: Any) -> list[Violation]:
+    """The platform installs the autoscaler on clusters it manages; its minor follows the cluster's."""
+    if s.cluster.mode != "managed":
+        return []
+    problem = chart_version_problem(s.charts.clusterAutoscaler, s.cluster.kubernetesVersion)
+    return [(("charts", "clusterAutoscaler"), problem)] if problem else []
 
 
 @rule("secrets")
