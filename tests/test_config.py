@@ -163,6 +163,26 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
+        _set(f"{INF0}.autoscaling.maxReplicas", 10),
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 3 of 10 replicas can run: node group 'gpu-inference' "
+        "fits 3 (maxSize 3 x 1 per node), namespace 'ml-serving' 4 (GPU quota 4); lower maxReplicas, raise those "
+        "limits, or set acceptsLowerCeiling: true",
+    ),
+    (
+        "prod",
+        _set("namespaces[0].quota.gpus", 8),
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 8 of 10 replicas can run: node group 'gpu-inference' "
+        "fits 10 (maxSize 10 x 1 per node), namespace 'ml-serving' 8 (GPU quota 8); lower maxReplicas, raise "
+        "those limits, or set acceptsLowerCeiling: true",
+    ),
+    (
+        "prod",
+        _set("nodeGroups.gpu[0].scaling", {"minSize": 1, "desiredSize": 1, "maxSize": 1}),
+        f"aiplatform:{INF0}.autoscaling.minReplicas: 2 replicas never fit: node group 'gpu-inference' fits 1 "
+        "(maxSize 1 x 1 per node), namespace 'ml-serving' 12 (GPU quota 12)",
+    ),
+    (
+        "dev",
         _set(f"{INF0}.replicaCount", 3),
         f"aiplatform:{INF0}.replicaCount: unknown key (check the spelling against Pulumi.yaml)",
     ),
@@ -535,6 +555,27 @@ def test_gpu_model_and_count_default_to_the_instance_table():
     del spot["accelerator"], spot["gpusPerNode"]
     group = parse_settings(config).nodeGroups.gpu[2]
     assert (group.accelerator_label, group.gpu_count) == ("nvidia-l40s", 4)
+
+
+def test_a_workload_may_accept_a_gpu_ceiling_below_its_maximum():
+    config = sections("dev")
+    scaling = config["workloads"]["inference"][0]["autoscaling"]
+    scaling.update(maxReplicas=10, acceptsLowerCeiling=True)
+    assert parse_settings(config).workloads.inference[0].autoscaling.maxReplicas == 10
+
+
+def test_gpu_replicas_fit_counts_whole_pods_per_node():
+    """A 3-GPU replica takes a 4-GPU node alone: the spare GPU holds no replica."""
+    config = sections("prod")
+    config["workloads"]["inference"][0]["gpu"] = {"nodeGroup": "gpu-training-spot", "count": 3}
+    config["workloads"]["inference"][0]["autoscaling"]["maxReplicas"] = 5
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 4 of 5 replicas can run: node group "
+        "'gpu-training-spot' fits 4 (maxSize 4 x 1 per node), namespace 'ml-serving' 4 (GPU quota 12); lower "
+        "maxReplicas, raise those limits, or set acceptsLowerCeiling: true"
+    ]
 
 
 def test_an_existing_cluster_brings_its_own_autoscaler_so_the_chart_is_not_judged():

@@ -199,6 +199,44 @@ def _workload_gpu_groups(s: Any) -> list[Violation]:
     return found
 
 
+@rule("workloads", "nodeGroups", "namespaces")
+def _gpu_replicas_fit(s: Any) -> list[Violation]:
+    """Replicas of a GPU model server beyond its group's GPUs or its namespace's GPU quota never run."""
+    found: list[Violation] = []
+    groups = {g.name: g for g in s.nodeGroups.gpu}
+    quotas = {n.name: n.quota.gpus for n in s.namespaces}
+    for i, w in enumerate(s.workloads.inference):
+        group = groups.get(w.gpu.nodeGroup) if w.gpu else None
+        if w.gpu is None or group is None or w.namespace not in quotas or w.gpu.count > group.gpu_count:
+            continue  # other rules name these
+        per_node = group.gpu_count // w.gpu.count
+        by_group, by_quota = group.scaling.maxSize * per_node, quotas[w.namespace] // w.gpu.count
+        ceiling = min(by_group, by_quota)
+        limits = (
+            f"node group '{group.name}' fits {by_group} (maxSize {group.scaling.maxSize} x {per_node} per node), "
+            f"namespace '{w.namespace}' {by_quota} (GPU quota {quotas[w.namespace]})"
+        )
+        at = ("workloads", "inference", i)
+        scaling = w.autoscaling
+        if scaling is None:
+            if w.replicas > ceiling:
+                found.append(((*at, "replicas"), f"{w.replicas} replicas never fit: {limits}"))
+            continue
+        if scaling.minReplicas > ceiling:
+            found.append(
+                ((*at, "autoscaling", "minReplicas"), f"{scaling.minReplicas} replicas never fit: {limits}")
+            )
+        elif scaling.maxReplicas > ceiling and not scaling.acceptsLowerCeiling:
+            found.append(
+                (
+                    (*at, "autoscaling", "maxReplicas"),
+                    f"at most {ceiling} of {scaling.maxReplicas} replicas can run: {limits}; lower maxReplicas, "
+                    "raise those limits, or set acceptsLowerCeiling: true",
+                )
+            )
+    return found
+
+
 @rule("workloads", "secrets")
 def _workload_secret_refs(s: Any) -> list[Violation]:
     found: list[Violation] = []

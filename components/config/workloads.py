@@ -222,6 +222,11 @@ class Autoscaling(Model):
     cpuUtilization: int | None = Field(default=None, ge=1, le=100)
     memoryUtilization: int | None = Field(default=None, ge=1, le=100)
     customMetrics: list[CustomMetricTarget] = Field(default_factory=list)
+    acceptsLowerCeiling: bool = Field(
+        default=False,
+        description="a GPU workload whose maxReplicas its node group or GPU quota cannot hold: "
+        "the replicas above that ceiling stay Pending, on purpose",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
