@@ -2,12 +2,12 @@
 
 import pulumi
 
-from aiplatform.config import load_settings, secret_value
+from aiplatform.config import RESOURCE_PREFIX, load_settings, secret_value
 from aiplatform.platform import AiPlatform
 
 settings = load_settings()
 platform = AiPlatform(
-    "aiplatform",
+    RESOURCE_PREFIX,
     settings,
     region=pulumi.Config("aws").require("region"),
     secret_values=secret_value,

@@ -15,7 +15,13 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from .validation import AUTONAME_SUFFIX_LENGTH
+
 IdentityMode = Literal["irsa", "pod-identity"]
+
+IAM_ROLE_NAME_MAX = 64
+# A ServiceAccountRole named N creates the role "N-role" plus Pulumi's random suffix, within 64.
+MAX_ROLE_OWNER_NAME = IAM_ROLE_NAME_MAX - AUTONAME_SUFFIX_LENGTH - len("-role")
 
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 STS_AUDIENCE = "sts.amazonaws.com"
@@ -140,6 +146,11 @@ class ServiceAccountRole(pulumi.ComponentResource):
     service_account_annotations: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):
+        if len(name) > MAX_ROLE_OWNER_NAME:
+            raise ValueError(
+                f"ServiceAccountRole {name!r}: at most {MAX_ROLE_OWNER_NAME} characters, so the role's "
+                f"generated name fits IAM's {IAM_ROLE_NAME_MAX}"
+            )
         super().__init__("aiplatform:iam:ServiceAccountRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         identity = args.identity

@@ -33,6 +33,7 @@ from .scheduling import (
     toleration_from_dict,
     untolerated,
 )
+from .validation import AUTONAME_SUFFIX_LENGTH
 
 NodeRole = Literal["system", "gpu"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -94,6 +95,17 @@ _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
 _EXTRA_ARM_FAMILIES = frozenset({"a1", "p6e-gb200"})
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# EKS names a node group "<component>-<group>" plus Pulumi's random suffix, within 63 characters.
+EKS_NODEGROUP_NAME_MAX = 63
+# EKS limits on a managed node group's labels and taints (CreateNodegroup, Taint).
+EKS_LABEL_KEY_MAX, EKS_LABEL_VALUE_MAX, EKS_TAINTS_PER_GROUP = 63, 63, 50
+
+
+def max_group_name_length(component_name: str) -> int:
+    """The longest group name a ``NodeGroups`` component named ``component_name`` can give EKS."""
+    return EKS_NODEGROUP_NAME_MAX - AUTONAME_SUFFIX_LENGTH - len(f"{component_name}-")
+
+
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/", "k8s.amazonaws.com/")
 
 AUTOSCALER_TAG_PREFIX = "k8s.io/cluster-autoscaler"
@@ -373,6 +385,9 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
     elif spec.accelerator or spec.gpus_per_node:
         problems.append(f"{n}.accelerator: only gpu groups have accelerators or gpus_per_node")
 
+    if len(node_taints(spec)) > EKS_TAINTS_PER_GROUP:
+        problems.append(f"{n}.taints: EKS allows {EKS_TAINTS_PER_GROUP} taints per node group")
+
     platform_keys = {
         ROLE_LABEL,
         NODE_GROUP_LABEL,
@@ -438,6 +453,12 @@ class NodeGroups(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         validate_specs(args.specs)
+        too_long = [s.name for s in args.specs if len(s.name) > max_group_name_length(name)]
+        if too_long:
+            raise ValueError(
+                f"node group names longer than {max_group_name_length(name)} characters make EKS names "
+                f"over {EKS_NODEGROUP_NAME_MAX}: {', '.join(too_long)}"
+            )
         if args.imds_hop_limit not in (1, 2):
             raise ValueError(f"imds_hop_limit: must be 1 or 2, got {args.imds_hop_limit}")
         super().__init__("aiplatform:nodegroups:NodeGroups", name, None, opts)

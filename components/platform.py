@@ -32,7 +32,6 @@ from .config import (
     TRAINING_SHM_SIZE,
     BatchSettings,
     ConfigError,
-    GpuNodeGroupSettings,
     InferenceSettings,
     PlatformSettings,
     TrainingSettings,
@@ -65,7 +64,7 @@ from .outputs import (
 )
 from .podspec import Resources
 from .scanner import IMAGE_DIGEST
-from .scheduling import Placement, Taint
+from .scheduling import Placement
 from .secrets import ESO_REPOSITORY, ExternalSecrets, ExternalSecretsArgs, SecretSpec
 from .storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
 from .tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
@@ -87,39 +86,6 @@ from .workloads import (
 SecretLookup = Callable[[str], pulumi.Output[str] | None]
 
 
-def system_node_group(settings: PlatformSettings) -> NodeGroupSpec:
-    system = settings.nodeGroups.system
-    return NodeGroupSpec(
-        name="system",
-        role="system",
-        instance_types=tuple(system.instanceTypes),
-        capacity_type=system.capacityType,
-        ami_type=system.amiType,
-        min_size=system.scaling.minSize,
-        desired_size=system.scaling.desiredSize,
-        max_size=system.scaling.maxSize,
-        disk_size_gib=system.diskSizeGiB,
-    )
-
-
-def gpu_node_group(group: GpuNodeGroupSettings) -> NodeGroupSpec:
-    return NodeGroupSpec(
-        name=group.name,
-        role="gpu",
-        instance_types=tuple(group.instanceTypes),
-        capacity_type=group.capacityType,
-        ami_type=group.amiType,
-        min_size=group.scaling.minSize,
-        desired_size=group.scaling.desiredSize,
-        max_size=group.scaling.maxSize,
-        disk_size_gib=group.diskSizeGiB,
-        labels=dict(group.labels),
-        accelerator=group.accelerator_label,
-        gpus_per_node=group.gpu_count,
-        taints=tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in group.taints),
-    )
-
-
 class AiPlatform(pulumi.ComponentResource):
     """Network, cluster, GPU support, secrets, ingress, observability, storage and workloads."""
 
@@ -138,8 +104,8 @@ class AiPlatform(pulumi.ComponentResource):
         self.region = region
         self._name = name
         self._secret_values = secret_values
-        self._tags = {"platform": "aiplatform", "environment": settings.environment, **settings.tags}
-        self._gpu_specs = [gpu_node_group(g) for g in settings.nodeGroups.gpu]
+        self._tags = settings.resource_tags
+        self._gpu_specs = [g.spec() for g in settings.nodeGroups.gpu]
         self._gpu_specs_by_name = {spec.name: spec for spec in self._gpu_specs}
         # Tags are a dev choice (prod's config rule requires digests): said on each workload for the scanner.
         self._accepted_findings = (
@@ -273,7 +239,7 @@ class AiPlatform(pulumi.ComponentResource):
             NodeGroupsArgs(
                 cluster_name=self.cluster.name,
                 subnet_ids=self.network.private_subnet_ids,
-                specs=[system_node_group(self.settings), *self._gpu_specs],
+                specs=self._all_node_groups,
                 kubernetes_version=self.settings.cluster.kubernetesVersion,
                 tags=self._tags,
                 attach_cni_policy=self.cluster.vpc_cni_role is None,
@@ -463,7 +429,7 @@ class AiPlatform(pulumi.ComponentResource):
 
     @property
     def _all_node_groups(self) -> list[NodeGroupSpec]:
-        return [system_node_group(self.settings), *self._gpu_specs]
+        return [self.settings.nodeGroups.system.spec(), *self._gpu_specs]
 
     def _alert_receiver(self) -> AlertReceiver | None:
         alerting = self.settings.observability.alerting
@@ -687,7 +653,7 @@ class AiPlatform(pulumi.ComponentResource):
         identity = self.cluster.identity
         shared = self.settings.storage.sharedFileSystem
         observability = self.settings.observability
-        specs = [system_node_group(self.settings)] if self.managed else []
+        specs = [self.settings.nodeGroups.system.spec()] if self.managed else []
         outputs: dict[str, Any] = {
             "contractVersion": CONTRACT_VERSION,
             "clusterName": self.cluster.name,

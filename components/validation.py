@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 import urllib.parse
 import zoneinfo
 from decimal import Decimal
@@ -40,6 +41,12 @@ _QUANTITY_SUFFIXES = {
     "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+# AWS tag keys and values: letters, digits and spaces (any script), and _ . : / = + - @.
+_AWS_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+AWS_TAG_KEY_MAX, AWS_TAG_VALUE_MAX, AWS_TAGS_PER_RESOURCE = 128, 256, 50
+# Pulumi's auto-naming appends "-" and 7 random hex characters to a resource's name.
+AUTONAME_SUFFIX_LENGTH = 8
 _IMAGE_DIGEST = re.compile(r".+@sha256:[0-9a-f]{64}")
 _IMAGE_TAG = re.compile(r"[\w][\w.-]{0,127}")
 
@@ -64,6 +71,53 @@ def dns1035_label(value: str) -> str | None:
 def dns1123_subdomain(value: str) -> str | None:
     if len(value) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(value):
         return f"'{value}' is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')"
+    return None
+
+
+def label_key(value: str) -> str | None:
+    """A Kubernetes label (or taint) key: ``[prefix/]name``, the prefix a DNS subdomain, the name at most 63."""
+    prefix, slash, name = value.rpartition("/")
+    if slash and (not prefix or dns1123_subdomain(prefix)):
+        return f"'{value}': the prefix before '/' must be a DNS subdomain (e.g. example.com/team)"
+    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        return (
+            f"'{value}' is not a label key: its name is 1 to 63 letters, digits, '-', '_' or '.', "
+            "starting and ending alphanumeric"
+        )
+    return None
+
+
+def label_value(value: str) -> str | None:
+    """A Kubernetes label (or taint) value: empty, or up to 63 letters, digits, '-', '_', '.'."""
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+        return (
+            f"'{value}' is not a label value: at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending alphanumeric"
+        )
+    return None
+
+
+def _aws_tag_text(value: str) -> bool:
+    return all(c.isalnum() or unicodedata.category(c) == "Zs" or c in _AWS_TAG_PUNCTUATION for c in value)
+
+
+def aws_tag_key(value: str) -> str | None:
+    """An AWS tag key: 1 to 128 characters of the tag alphabet, not starting with ``aws:``."""
+    if not 1 <= len(value) <= AWS_TAG_KEY_MAX:
+        return f"tag keys are 1 to {AWS_TAG_KEY_MAX} characters"
+    if value.lower().startswith("aws:"):
+        return "the aws: prefix is reserved for AWS"
+    if not _aws_tag_text(value):
+        return "tag keys hold letters, digits, spaces and _ . : / = + - @ only"
+    return None
+
+
+def aws_tag_value(value: str) -> str | None:
+    """An AWS tag value: at most 256 characters of the tag alphabet."""
+    if len(value) > AWS_TAG_VALUE_MAX:
+        return f"tag values are at most {AWS_TAG_VALUE_MAX} characters"
+    if not _aws_tag_text(value):
+        return "tag values hold letters, digits, spaces and _ . : / = + - @ only"
     return None
 
 

@@ -226,6 +226,111 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
+        _set("tags", {"aws:team": "ml"}),
+        "aiplatform:tags.aws:team: the aws: prefix is reserved for AWS",
+    ),
+    (
+        "dev",
+        _set("tags", {"k" * 129: "x"}),
+        f"aiplatform:tags.{'k' * 59}…: tag keys are 1 to 128 characters",
+    ),
+    (
+        "dev",
+        _set("tags", {"team": "ml#platform"}),
+        "aiplatform:tags.team: tag values hold letters, digits, spaces and _ . : / = + - @ only",
+    ),
+    (
+        "dev",
+        _set("tags", {"team": "v" * 257}),
+        "aiplatform:tags.team: tag values are at most 256 characters",
+    ),
+    (
+        "prod",
+        _set("tags", {f"tag-{i}": "x" for i in range(38)}),
+        "aiplatform:tags: 38 tags leave node group 'gpu-training-spot' with 51 (the platform adds 13); AWS "
+        "allows 50 per resource",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].labels", {"example.com/" + "x" * 52: "a"}),
+        "aiplatform:nodeGroups.gpu[0].labels.example.com/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…: EKS "
+        "takes keys of at most 63 characters, prefix included",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].labels", {"team_": "ml"}),
+        "aiplatform:nodeGroups.gpu[0].labels.team_: 'team_' is not a label key: its name is 1 to 63 letters, "
+        "digits, '-', '_' or '.', starting and ending alphanumeric",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].labels", {"Example.com/team": "ml"}),
+        "aiplatform:nodeGroups.gpu[0].labels.Example.com/team: 'Example.com/team': the prefix before '/' must "
+        "be a DNS subdomain (e.g. example.com/team)",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].labels", {"team": "ml platform"}),
+        "aiplatform:nodeGroups.gpu[0].labels.team: 'ml platform' is not a label value: at most 63 letters, "
+        "digits, '-', '_' or '.', starting and ending alphanumeric",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[0].labels", {"team": ""}),
+        "aiplatform:nodeGroups.gpu[0].labels.team: EKS takes label values of 1 to 63 characters, not an empty one",
+    ),
+    (
+        "prod",
+        _set("nodeGroups.gpu[2].taints[0].key", "spot capacity"),
+        "aiplatform:nodeGroups.gpu[2].taints[0].key: 'spot capacity' is not a label key: its name is 1 to 63 "
+        "letters, digits, '-', '_' or '.', starting and ending alphanumeric",
+    ),
+    (
+        "prod",
+        _set("nodeGroups.gpu[2].taints[0].value", "t" * 64),
+        f"aiplatform:nodeGroups.gpu[2].taints[0].value: '{'t' * 64}' is not a label value: at most 63 letters, "
+        "digits, '-', '_' or '.', starting and ending alphanumeric",
+    ),
+    (
+        "prod",
+        _set("nodeGroups.gpu[2].taints", [{"key": f"example.com/t{i}", "value": "x"} for i in range(50)]),
+        "aiplatform:nodeGroups.gpu[2].taints: at most 49: EKS allows 50 per node group and the platform adds the "
+        "GPU taint",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.gpu[1].name", "g" * 39),
+        "aiplatform:nodeGroups.gpu[1].name: at most 38 characters: EKS node group names hold 63, and the "
+        "platform's is 'aiplatform-nodes-<name>-<7 random>'",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.name", "l" * 48),
+        f"aiplatform:{INF0}.name: at most 47 characters with modelFetch: the server's IAM role is named after it, "
+        "and IAM role names hold 64",
+    ),
+    (
+        "dev",
+        _set("secrets[0].description", "d" * 2049),
+        "aiplatform:secrets[0].description: String should have at most 2048 characters",
+    ),
+    (
+        "dev",
+        _set("secrets[0].keys", ["k" * 254]),
+        "aiplatform:secrets[0].keys[0]: String should have at most 253 characters",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.modelFetch.prefix", "m" * 1025),
+        f"aiplatform:{INF0}.modelFetch.prefix: String should have at most 1024 characters",
+    ),
+    (
+        "dev",
+        _set("workloads.training[0].ttlSecondsAfterFinished", 2**31),
+        "aiplatform:workloads.training[0].ttlSecondsAfterFinished: Input should be less than or equal to 2147483647",
+    ),
+    (
+        "dev",
         _set("cluster.endpoint.publicAccessCidrs", []),
         "aiplatform:cluster.endpoint.publicAccessCidrs: list the CIDRs allowed to reach the public endpoint",
     ),

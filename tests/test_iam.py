@@ -83,3 +83,13 @@ def test_pod_identity_role_is_associated_with_the_service_account(build, monitor
 def test_irsa_without_an_oidc_provider_is_rejected():
     with pytest.raises(ValueError, match="oidc_provider_arn"):
         WorkloadIdentity(mode="irsa", cluster_name="c")
+
+
+def test_a_role_name_that_cannot_fit_iam_is_refused_before_anything_is_created(build, monitor):
+    args = ServiceAccountRoleArgs(identity=irsa(), namespace="ns", service_account="sa")
+    build(lambda: ServiceAccountRole("r" * 51, args))  # "<51>-role-<7 random>": 64 characters
+    assert len(monitor.named("r" * 51 + "-role").name) + 8 == 64
+    with pytest.raises(
+        ValueError, match=r"at most 51 characters, so the role's generated name fits IAM's 64"
+    ):
+        ServiceAccountRole("r" * 52, args)

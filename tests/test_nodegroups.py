@@ -230,6 +230,25 @@ def test_a_gpu_group_mixing_models_or_counts_is_refused():
     )
 
 
+def test_group_names_must_leave_room_for_the_eks_name_and_its_random_suffix(build, monitor):
+    # EKS gets "ng-<name>-<7 random>": 3 + 52 + 8 = 63 characters at most.
+    fits = NodeGroupSpec(**{**GPU.__dict__, "name": "g" * 52})
+    build(lambda: NodeGroups("ng", args(SYSTEM, fits)))
+    assert len(monitor.named("ng-" + "g" * 52).name) + 8 == 63
+    too_long = NodeGroupSpec(**{**GPU.__dict__, "name": "g" * 53})
+    with pytest.raises(ValueError) as error:
+        NodeGroups("ng", args(SYSTEM, too_long))
+    assert (
+        str(error.value) == f"node group names longer than 52 characters make EKS names over 63: {'g' * 53}"
+    )
+
+
+def test_at_most_fifty_taints_per_group():
+    taints = tuple(Taint(key=f"example.com/t{i}", value="x") for i in range(50))
+    with pytest.raises(ValueError, match=r"gpu-a10g\.taints: EKS allows 50 taints per node group"):
+        validate_specs([SYSTEM, NodeGroupSpec(**{**GPU.__dict__, "taints": taints})])
+
+
 def test_platform_labels_cannot_be_overridden():
     spec = NodeGroupSpec(name="system", labels={"aiplatform.io/node-role": "gpu", "team": "ml"})
     with pytest.raises(ValueError, match=r"system\.labels: aiplatform\.io/node-role are set by the platform"):

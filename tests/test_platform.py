@@ -224,6 +224,24 @@ def test_hpa_custom_metric_is_served_by_the_adapter_rule():
     assert prometheus.urn in monitor.dependencies
 
 
+def test_names_at_the_config_limits_plan_the_longest_valid_aws_names():
+    """The config's name limits are the components' own: a name at the limit plans, and its AWS name fits."""
+    config = stack_config("dev")
+    group = "g" * 38
+    config["aiplatform:nodeGroups"]["gpu"][1]["name"] = group
+    config["aiplatform:workloads"]["training"][0]["gpu"]["nodeGroup"] = group
+    server = config["aiplatform:workloads"]["inference"][0]
+    server["name"] = "l" * 47
+    server["ingress"]["host"] = "llm.dev.example.com"
+    config["aiplatform:tags"] = {**config["aiplatform:tags"], **{f"tag-{i}": "x" for i in range(36)}}
+    run = plan_config(config)
+    (node_group,) = [r for r in of_type(run, "aws:eks/nodeGroup:NodeGroup") if r.name.endswith(group)]
+    assert len(node_group.name) + 8 == 63  # "aiplatform-nodes-<38>" and Pulumi's "-<7 random>"
+    (role,) = [r for r in of_type(run, "aws:iam/role:Role") if r.name.startswith("l" * 47)]
+    assert len(role.name) + 8 == 64
+    assert max(len(g.inputs["tags"]) for g in of_type(run, "aws:eks/nodeGroup:NodeGroup")) == 50
+
+
 def test_the_dcgm_service_monitor_waits_for_the_prometheus_crds():
     run = planned("prod")
     releases = {r.inputs["chart"]: r for r in of_type(run, "kubernetes:helm.sh/v3:Release")}

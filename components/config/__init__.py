@@ -12,7 +12,7 @@ Modules: ``_base`` (strict model, value types, rule violations), ``infrastructur
 ``workloads`` (the sections), ``settings`` (the whole platform and its cross-section rules), ``loader``.
 """
 
-from ._base import NAMESPACE, ConfigError
+from ._base import NAMESPACE, RESOURCE_PREFIX, ConfigError
 from .infrastructure import (
     ClusterSettings,
     GpuNodeGroupSettings,
@@ -40,6 +40,7 @@ from .workloads import (
 
 __all__ = [
     "NAMESPACE",
+    "RESOURCE_PREFIX",
     "SECTIONS",
     "TRAINING_SHM_SIZE",
     "BatchSettings",

@@ -23,6 +23,8 @@ from ..ingress import ACM_ARN_PATTERN
 from ..secrets import SECRET_ARN_PATTERN
 
 NAMESPACE = "aiplatform"
+# The name __main__ gives the platform: the physical names of its resources start with it.
+RESOURCE_PREFIX = "aiplatform"
 
 # -- error reporting -------------------------------------------------------------------------------
 
@@ -120,6 +122,20 @@ PositiveQuantity = Annotated[
     Quantity,
     AfterValidator(checked(lambda v: None if validation.quantity_value(v) > 0 else "must be greater than 0")),
 ]
+
+
+def _aws_tags(tags: dict[str, str]) -> dict[str, str]:
+    raise_violations(
+        [
+            ((key,), problem)
+            for key, value in tags.items()
+            if (problem := validation.aws_tag_key(key) or validation.aws_tag_value(value))
+        ]
+    )
+    return tags
+
+
+AwsTags = Annotated[dict[str, str], AfterValidator(_aws_tags)]
 
 
 class Model(BaseModel):

@@ -6,25 +6,33 @@ import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from .. import validation
 from ..cluster import SUPPORTED_KUBERNETES_VERSIONS
 from ..instance_types import InstanceType, lookup
 from ..network import validate_existing_network
 from ..nodegroups import (
+    EKS_LABEL_KEY_MAX,
+    EKS_TAINTS_PER_GROUP,
     GPU_AMI_TYPES,
     GPU_INSTANCE_FAMILIES,
     RESERVED_LABEL_PREFIXES,
     SYSTEM_AMI_TYPES,
+    NodeGroupSpec,
     gpu_type_problems,
     instance_family,
     is_arm_instance,
+    max_group_name_length,
 )
+from ..scheduling import Taint
 from ._base import (
+    RESOURCE_PREFIX,
     AddonVersion,
     Arn,
     ChartRepositoryUrl,
@@ -36,6 +44,7 @@ from ._base import (
     RetentionDays,
     RoleArn,
     Violation,
+    checked,
     duplicates,
     raise_violations,
     unique_names,
@@ -193,10 +202,21 @@ class Scaling(Model):
         return self
 
 
+def _eks_label_key(key: str) -> str | None:
+    """A Kubernetes label or taint key that EKS also accepts (it caps the whole key at 63)."""
+    if len(key) > EKS_LABEL_KEY_MAX:
+        return f"EKS takes keys of at most {EKS_LABEL_KEY_MAX} characters, prefix included"
+    return validation.label_key(key)
+
+
 class TaintSettings(Model):
-    key: str = Field(min_length=1, max_length=253)
-    value: str = Field(default="", max_length=63)
+    key: Annotated[str, AfterValidator(checked(_eks_label_key))]
+    value: Annotated[str, AfterValidator(checked(validation.label_value))] = ""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+# The platform names a GPU group's EKS node group "<prefix>-nodes-<name>-<random>".
+MAX_GPU_GROUP_NAME = max_group_name_length(f"{RESOURCE_PREFIX}-nodes")
 
 
 class SystemNodeGroupSettings(Model):
@@ -223,6 +243,20 @@ class SystemNodeGroupSettings(Model):
         raise_violations(found)
         return self
 
+    def spec(self) -> NodeGroupSpec:
+        """The node group these settings describe."""
+        return NodeGroupSpec(
+            name="system",
+            role="system",
+            instance_types=tuple(self.instanceTypes),
+            capacity_type=self.capacityType,
+            ami_type=self.amiType,
+            min_size=self.scaling.minSize,
+            desired_size=self.scaling.desiredSize,
+            max_size=self.scaling.maxSize,
+            disk_size_gib=self.diskSizeGiB,
+        )
+
 
 class GpuNodeGroupSettings(Model):
     name: DnsLabel
@@ -242,11 +276,34 @@ class GpuNodeGroupSettings(Model):
 
     @model_validator(mode="after")
     def _gpu(self) -> GpuNodeGroupSettings:
-        found: list[Violation] = [
-            (("labels", key), "is reserved: Kubernetes, EKS and the platform set these labels")
-            for key in self.labels
-            if key.startswith((*RESERVED_LABEL_PREFIXES, "aiplatform.io/", "nvidia.com/"))
-        ]
+        found: list[Violation] = []
+        if len(self.name) > MAX_GPU_GROUP_NAME:
+            found.append(
+                (
+                    ("name",),
+                    f"at most {MAX_GPU_GROUP_NAME} characters: EKS node group names hold 63, and the "
+                    f"platform's is '{RESOURCE_PREFIX}-nodes-<name>-<7 random>'",
+                )
+            )
+        for key, value in self.labels.items():
+            if key.startswith((*RESERVED_LABEL_PREFIXES, "aiplatform.io/", "nvidia.com/")):
+                found.append(
+                    (("labels", key), "is reserved: Kubernetes, EKS and the platform set these labels")
+                )
+            elif problem := _eks_label_key(key) or validation.label_value(value):
+                found.append((("labels", key), problem))
+            elif not value:
+                found.append(
+                    (("labels", key), "EKS takes label values of 1 to 63 characters, not an empty one")
+                )
+        if len(self.taints) >= EKS_TAINTS_PER_GROUP:
+            found.append(
+                (
+                    ("taints",),
+                    f"at most {EKS_TAINTS_PER_GROUP - 1}: EKS allows {EKS_TAINTS_PER_GROUP} per node "
+                    "group and the platform adds the GPU taint",
+                )
+            )
         if self.amiType not in GPU_AMI_TYPES:
             found.append(
                 (("amiType",), f"GPU groups need an NVIDIA AMI type: {', '.join(sorted(GPU_AMI_TYPES))}")
@@ -294,6 +351,24 @@ class GpuNodeGroupSettings(Model):
         assert self.instance.gpu is not None
         return self.instance.gpu.accelerator
 
+    def spec(self) -> NodeGroupSpec:
+        """The node group these settings describe."""
+        return NodeGroupSpec(
+            name=self.name,
+            role="gpu",
+            instance_types=tuple(self.instanceTypes),
+            capacity_type=self.capacityType,
+            ami_type=self.amiType,
+            min_size=self.scaling.minSize,
+            desired_size=self.scaling.desiredSize,
+            max_size=self.scaling.maxSize,
+            disk_size_gib=self.diskSizeGiB,
+            labels=dict(self.labels),
+            accelerator=self.accelerator_label,
+            gpus_per_node=self.gpu_count,
+            taints=tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in self.taints),
+        )
+
 
 class NodeGroupsSettings(Model):
     system: SystemNodeGroupSettings = SystemNodeGroupSettings()
@@ -303,6 +378,10 @@ class NodeGroupsSettings(Model):
     def _names(self) -> NodeGroupsSettings:
         raise_violations([(("gpu", *path), msg) for path, msg in unique_names(self.gpu, "GPU node group")])
         return self
+
+    def specs(self) -> list[NodeGroupSpec]:
+        """Every node group: the system group first, then the GPU groups."""
+        return [self.system.spec(), *(group.spec() for group in self.gpu)]
 
 
 # -- add-on charts ---------------------------------------------------------------------------------

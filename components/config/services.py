@@ -34,8 +34,8 @@ from ._base import (
 class SecretSettings(Model):
     name: DnsLabel = Field(description="name of the Kubernetes Secret the operator keeps in sync")
     namespace: DnsLabel
-    keys: list[Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")]] = Field(min_length=1)
-    description: str = ""
+    keys: list[Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]] = Field(min_length=1)
+    description: str = Field(default="", max_length=2048, description="Secrets Manager takes up to 2048")
     existingArn: SecretArn | None = None
     valueFrom: str | None = Field(
         default=None,

@@ -15,8 +15,10 @@ from pydantic import (
 
 from .. import validation
 from ..autoscaler import chart_version_problem
+from ..nodegroups import autoscaler_tags
 from ..observability import MONITORING_NAMESPACE
-from ._base import Model, Violation, raise_violations, unique_names
+from ..validation import AWS_TAGS_PER_RESOURCE
+from ._base import AwsTags, Model, Violation, raise_violations, unique_names
 from .infrastructure import (
     ChartSettings,
     ClusterSettings,
@@ -36,6 +38,11 @@ from .workloads import InferenceSettings, WorkloadsSettings
 # -- the whole platform ----------------------------------------------------------------------------
 
 
+def platform_tags(environment: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags of every AWS resource: the platform's own, then the stack's (which win)."""
+    return {"platform": "aiplatform", "environment": environment, **tags}
+
+
 class PlatformSettings(Model):
     environment: Literal["dev", "prod"]
     network: NetworkSettings = NetworkSettings()
@@ -48,11 +55,15 @@ class PlatformSettings(Model):
     storage: StorageSettings = StorageSettings()
     namespaces: list[NamespaceSettings] = Field(default_factory=list)
     workloads: WorkloadsSettings = WorkloadsSettings()
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: AwsTags = Field(default_factory=dict)
 
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def resource_tags(self) -> dict[str, str]:
+        return platform_tags(self.environment, self.tags)
 
     @model_validator(mode="after")
     def _cross_section(self) -> PlatformSettings:
@@ -123,6 +134,25 @@ def _autoscaler_chart(s: Any) -> list[Violation]:
         return []
     problem = chart_version_problem(s.charts.clusterAutoscaler, s.cluster.kubernetesVersion)
     return [(("charts", "clusterAutoscaler"), problem)] if problem else []
+
+
+@rule("environment", "tags", "nodeGroups", "cluster")
+def _tags_per_resource(s: Any) -> list[Violation]:
+    """A node group carries the stack's tags and the autoscaler's: the most tagged resource."""
+    base = platform_tags(s.environment, s.tags)
+    counts = {
+        spec.name: len({**base, **autoscaler_tags(spec, s.cluster.name)}) for spec in s.nodeGroups.specs()
+    }
+    group, most = max(counts.items(), key=lambda item: item[1])
+    if most <= AWS_TAGS_PER_RESOURCE:
+        return []
+    return [
+        (
+            ("tags",),
+            f"{len(s.tags)} tags leave node group '{group}' with {most} (the platform adds "
+            f"{most - len(s.tags)}); AWS allows {AWS_TAGS_PER_RESOURCE} per resource",
+        )
+    ]
 
 
 @rule("secrets")

@@ -12,7 +12,13 @@ from pydantic import (
 
 from .. import validation
 from ..podspec import FLUENT_BIT_HTTP_PORT, MAX_ID, NON_ROOT_UID, STATIC_AWS_CREDENTIAL_ENV
-from ..workloads._common import AWS_CLI_IMAGE, CONFIG_MOUNT_PATH, FLUENT_BIT_IMAGE, TMP_PATH
+from ..workloads._common import (
+    AWS_CLI_IMAGE,
+    CONFIG_MOUNT_PATH,
+    FLUENT_BIT_IMAGE,
+    MAX_NAME_WITH_AWS_ROLE,
+    TMP_PATH,
+)
 from ..workloads.inference import LOG_DIR_ENV, MODEL_DIR_ENV
 from ..workloads.training import INDEX_ENV, SHM_PATH
 from ._base import (
@@ -197,7 +203,8 @@ class ModelStorage(Model):
 
 
 class ModelFetch(Model):
-    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*[A-Za-z0-9._-]$")]
+    # S3 object keys are at most 1024 bytes; the prefix is ASCII by its pattern.
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*[A-Za-z0-9._-]$", max_length=1024)]
     image: Image = Field(default=AWS_CLI_IMAGE, description="the AWS CLI image that syncs the model")
 
 
@@ -293,6 +300,14 @@ class InferenceSettings(WorkloadBase):
             found.append((("metricsPath",), "custom metrics come from scraping the server: set metricsPath"))
         if self.modelFetch and not self.modelStorage:
             found.append((("modelStorage",), "modelFetch needs a modelStorage volume to download into"))
+        if self.modelFetch and len(self.name) > MAX_NAME_WITH_AWS_ROLE:
+            found.append(
+                (
+                    ("name",),
+                    f"at most {MAX_NAME_WITH_AWS_ROLE} characters with modelFetch: the server's IAM role "
+                    "is named after it, and IAM role names hold 64",
+                )
+            )
         if self.modelStorage and self.modelStorage.type == "emptyDir" and not self.modelFetch:
             found.append(
                 (("modelFetch",), "an emptyDir model volume starts empty: set modelFetch to fill it")
@@ -309,6 +324,7 @@ class InferenceSettings(WorkloadBase):
         return self
 
 
+INT32_MAX = 2**31 - 1  # Kubernetes int32 fields
 TRAINING_SHM_SIZE = "2Gi"  # the memory-backed /dev/shm every TrainingJob pod gets
 
 
@@ -319,6 +335,7 @@ class TrainingSettings(WorkloadBase):
     ttlSecondsAfterFinished: int | None = Field(
         default=None,
         ge=0,
+        le=INT32_MAX,
         description="off by default: a TTL-deleted Job is re-created (re-run) by the next up",
     )
     indexArg: str | None = Field(

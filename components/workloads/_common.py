@@ -19,7 +19,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import podspec, scanner, validation
-from ..iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity, policy_document
+from ..iam import (
+    MAX_ROLE_OWNER_NAME,
+    ServiceAccountRole,
+    ServiceAccountRoleArgs,
+    WorkloadIdentity,
+    policy_document,
+)
 from ..podspec import Resources
 from ..scheduling import Placement
 
@@ -286,6 +292,11 @@ def config_file_directories(args: WorkloadArgs) -> dict[str, list[str]]:
     return {args.config_mount_path: list(files)} if files else {}
 
 
+AWS_ROLE_SUFFIX = "-aws"
+# The longest workload name whose AWS role still gets a valid IAM name.
+MAX_NAME_WITH_AWS_ROLE = MAX_ROLE_OWNER_NAME - len(AWS_ROLE_SUFFIX)
+
+
 def create_service_account(
     parent: pulumi.Resource,
     name: str,
@@ -300,7 +311,7 @@ def create_service_account(
     if statements:
         assert args.identity is not None  # validated before
         role = ServiceAccountRole(
-            f"{name}-aws",
+            f"{name}{AWS_ROLE_SUFFIX}",
             ServiceAccountRoleArgs(
                 identity=args.identity,
                 namespace=args.namespace,
