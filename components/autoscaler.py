@@ -6,6 +6,7 @@ put on them, and may only resize or shrink Auto Scaling groups that carry those 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -26,6 +27,9 @@ from .nodegroups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
 
 CHART_REPO = "https://kubernetes.github.io/autoscaler"
 CHART = "cluster-autoscaler"
+# One replica (the chart's replicaCount), on the system nodes; the capacity check counts it.
+REPLICAS = 1
+RESOURCES: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}}
 
 # The one compatibility table: cluster-autoscaler chart minor -> the Kubernetes minor of the
 # autoscaler it ships (the chart's appVersion). The autoscaler supports the Kubernetes minor it was
@@ -164,10 +168,7 @@ def autoscaler_values(
         "priorityClassName": "system-cluster-critical",
         # It must not evict itself while draining the node it runs on.
         "podAnnotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "300Mi"},
-            "limits": {"memory": "600Mi"},
-        },
+        "resources": copy.deepcopy(RESOURCES),
         "podDisruptionBudget": {"maxUnavailable": 1},
     }
     if expander_priorities:

@@ -34,7 +34,9 @@ from .scheduling import Toleration
 __all__ = [
     "DCGM_EXPORTER_CHART",
     "DCGM_EXPORTER_REPO",
+    "DCGM_EXPORTER_RESOURCES",
     "DEVICE_PLUGIN_CHART",
+    "DEVICE_PLUGIN_RESOURCES",
     "DEVICE_PLUGIN_REPO",
     "GpuSupport",
     "GpuSupportArgs",
@@ -51,6 +53,15 @@ DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
 DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 DCGM_EXPORTER_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
 DCGM_EXPORTER_CHART = "dcgm-exporter"
+# What each GPU node's DaemonSet pods get (the capacity check counts them on every GPU node).
+DEVICE_PLUGIN_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"memory": "256Mi"},
+}
+DCGM_EXPORTER_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"memory": "512Mi"},
+}
 
 
 # -- pure values -----------------------------------------------------------------------------------
@@ -87,10 +98,7 @@ def device_plugin_values(specs: Sequence[NodeGroupSpec]) -> dict[str, Any]:
         **_gpu_daemon_values(specs),
         # Without the plugin a GPU node advertises no GPUs: it must never be preempted or evicted.
         "priorityClassName": "system-node-critical",
-        "resources": {
-            "requests": {"cpu": "50m", "memory": "64Mi"},
-            "limits": {"memory": "256Mi"},
-        },
+        "resources": copy.deepcopy(DEVICE_PLUGIN_RESOURCES),
     }
 
 
@@ -98,10 +106,7 @@ def dcgm_exporter_values(specs: Sequence[NodeGroupSpec], service_monitor: bool =
     """Helm values of the dcgm-exporter chart: the same placement as the device plugin."""
     return {
         **_gpu_daemon_values(specs),
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "128Mi"},
-            "limits": {"memory": "512Mi"},
-        },
+        "resources": copy.deepcopy(DCGM_EXPORTER_RESOURCES),
         # A ServiceMonitor needs the prometheus-operator CRDs; off unless the stack has them. The node
         # a GPU sits in, as the GPU alerts name it (the exporter's own host label changed its name).
         "serviceMonitor": {

@@ -21,6 +21,7 @@ from .alerts import KUBE_STATE_METRICS_LABELS
 from .gpu import deep_merge
 from .helm import helm_release
 from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
+from .scheduling import Toleration
 from .validation import is_dns1123_label, is_quantity
 
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -262,6 +263,12 @@ def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
     return errors
 
 
+def node_exporter_tolerations(node_groups: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
+    """The node exporter runs on every node: it tolerates every taint of every group (the values and
+    the capacity model both take it from here)."""
+    return group_tolerations(node_groups)
+
+
 def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
     """Values for kube-prometheus-stack."""
     node_selector = dict(args.node_selector)
@@ -323,7 +330,9 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
         values.update({target: {"enabled": False} for target in EKS_UNEXPOSED_TARGETS})
     if args.node_groups:
         # A list value replaces the chart's list: name every taint the node groups can carry.
-        values[NODE_EXPORTER]["tolerations"] = [t.to_dict() for t in group_tolerations(args.node_groups)]
+        values[NODE_EXPORTER]["tolerations"] = [
+            t.to_dict() for t in node_exporter_tolerations(args.node_groups)
+        ]
     return deep_merge(values, args.prometheus_values)
 
 

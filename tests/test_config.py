@@ -331,6 +331,38 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
+        _set("nodeGroups.system.instanceTypes", ["t3.medium"]),
+        "aiplatform:nodeGroups.system.scaling.minSize: 2 x t3.medium offer 3.86 CPU, 6.34 GiB and 34 pods; what "
+        "always runs there requests 2.69 CPU, 6.70 GiB and 33 pods: raise minSize or choose a larger instance type",
+    ),
+    (
+        "dev",
+        _set(
+            "workloads.inference[1].resources",
+            {"requests": {"cpu": "500m", "memory": "7Gi"}, "limits": {"memory": "7Gi"}},
+        ),
+        "aiplatform:workloads.inference[1].resources.requests: one pod requests 0.5 CPU / 7.00 GiB (with the "
+        "platform's sidecar and init containers), more than a t3.large of 'system' offers after its DaemonSets "
+        "(1.775 CPU / 6.61 GiB): it would never be scheduled",
+    ),
+    (
+        "prod",
+        _set(
+            "workloads.inference[0].resources",
+            {"requests": {"cpu": "8", "memory": "24Gi"}, "limits": {"memory": "28Gi"}},
+        ),
+        "aiplatform:workloads.inference[0].resources.requests: one pod requests 8.05 CPU / 24.06 GiB (with the "
+        "platform's sidecar and init containers), more than a g5.2xlarge of 'gpu-inference' offers after its "
+        "DaemonSets (7.605 CPU / 28.37 GiB): it would never be scheduled",
+    ),
+    (
+        "dev",
+        _set("nodeGroups.system.instanceTypes", ["m9.large"]),
+        "aiplatform:nodeGroups.system.instanceTypes[0]: 'm9.large' is not in the instance type table "
+        "(components/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
+    ),
+    (
+        "dev",
         _set("cluster.endpoint.publicAccessCidrs", []),
         "aiplatform:cluster.endpoint.publicAccessCidrs: list the CIDRs allowed to reach the public endpoint",
     ),

@@ -105,6 +105,10 @@ def test_metrics_stack_releases(build, monitor):
 
     values = adapter.inputs["values"]
     assert values["rules"] == {"default": False, "custom": adapter_rules(METRICS)}
+    assert (values["replicas"], values["resources"]) == (
+        2,
+        {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    )
     assert values["prometheus"] == {
         "url": "http://kube-prometheus-stack-prometheus.monitoring.svc",
         "port": 9090,

@@ -32,8 +32,12 @@ def test_plan_writes_resources_manifests_and_outputs(stack, tmp_path, capsys):
     assert not kinds & {"Release"}
     outputs = json.loads((tmp_path / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"
+    capacity = json.loads((tmp_path / "capacity.json").read_text())
+    system = next(g for g in capacity["groups"] if g["group"] == "system")
+    assert system["at_min"]["fits"] and system["instance"] == {"dev": "t3.large", "prod": "m6i.xlarge"}[stack]
     printed = capsys.readouterr().out
     assert f"Plan for stack '{stack}'" in printed and "external-secrets 2.10.0" in printed
+    assert "Capacity:" in printed
 
 
 def test_a_broken_config_exits_2_with_the_key_path_and_no_traceback(tmp_path, capsys):

@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from .. import validation
 from ..cluster import SUPPORTED_KUBERNETES_VERSIONS
-from ..instance_types import InstanceType, lookup
+from ..instance_types import InstanceType, lookup, unknown_type_message
 from ..network import validate_existing_network
 from ..nodegroups import (
     EKS_LABEL_KEY_MAX,
@@ -231,11 +231,12 @@ class SystemNodeGroupSettings(Model):
         found: list[Violation] = []
         if self.amiType not in SYSTEM_AMI_TYPES:
             found.append((("amiType",), f"must be one of {', '.join(sorted(SYSTEM_AMI_TYPES))}"))
-        found += [
-            (("instanceTypes", i), "GPU instances do not belong in the system group")
-            for i, t in enumerate(self.instanceTypes)
-            if instance_family(t) in GPU_INSTANCE_FAMILIES
-        ]
+        for i, instance in enumerate(self.instanceTypes):
+            if instance_family(instance) in GPU_INSTANCE_FAMILIES:
+                found.append((("instanceTypes", i), "GPU instances do not belong in the system group"))
+            elif lookup(instance) is None:
+                # The capacity check needs its vCPUs, memory and pod limit.
+                found.append((("instanceTypes", i), unknown_type_message(instance)))
         if self.scaling.minSize < 1:
             found.append(
                 (("scaling", "minSize"), "the system group runs cluster add-ons: keep at least 1 node")

@@ -15,6 +15,7 @@ from pydantic import (
 
 from .. import validation
 from ..autoscaler import chart_version_problem
+from ..capacity import capacity_problems
 from ..nodegroups import autoscaler_tags
 from ..observability import MONITORING_NAMESPACE
 from ..validation import AWS_TAGS_PER_RESOURCE
@@ -153,6 +154,12 @@ def _tags_per_resource(s: Any) -> list[Violation]:
             f"{most - len(s.tags)}); AWS allows {AWS_TAGS_PER_RESOURCE} per resource",
         )
     ]
+
+
+@rule("cluster", "nodeGroups", "workloads", "observability", "ingress", "storage")
+def _capacity(s: Any) -> list[Violation]:
+    """Pods that fit no node of their group; a system group too small for what always runs there."""
+    return capacity_problems(s)
 
 
 @rule("secrets")

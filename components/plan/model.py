@@ -1,7 +1,7 @@
 """The plan's shared types: a finished ``Plan``, the ``Report`` sections computed from it, and the
 Kubernetes manifests it would apply.
 
-The reports (``policy_report``, ``critical_path``, ``cost``) import this module and ``cli`` imports the
+The reports (``policy_report``, ``critical_path``, ``cost``, ``capacity_report``) import this module and ``cli`` imports the
 reports, so imports run one way: engine -> runner -> model -> reports -> cli.
 """
 

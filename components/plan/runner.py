@@ -158,6 +158,7 @@ class ProgramRun:
     stack: str
     monitor: RecordingMonitor
     outputs: dict[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)  # the stack config it ran with
 
     @property
     def registrations(self):
@@ -213,4 +214,4 @@ def run_program(
     _sync_await(_finish_pending_tasks())
     root = pulumi_settings.get_root_resource()
     outputs = _redacted_outputs(getattr(root, "outputs", {}) or {})
-    return ProgramRun(stack=stack, monitor=monitor, outputs=outputs)
+    return ProgramRun(stack=stack, monitor=monitor, outputs=outputs, config=dict(config))

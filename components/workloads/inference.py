@@ -40,6 +40,9 @@ MODEL_DIR_ENV = "MODEL_DIR"
 LOG_DIR_ENV = "LOG_DIR"
 LOG_VOLUME = "logs"
 LOG_CONFIG_VOLUME = "log-shipper-config"
+# What the platform's own containers in a model server's pod request (the capacity check adds them).
+MODEL_FETCH_RESOURCES = Resources(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="1Gi")
+LOG_SHIPPER_RESOURCES = Resources(cpu="50m", memory="64Mi", cpu_limit="200m", memory_limit="128Mi")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +55,7 @@ class ModelSource:
     image: str = AWS_CLI_IMAGE  # the init container that syncs the model (the AWS CLI)
     region: str | None = None  # the bucket's region (None: the CLI's default)
     # requests and limits of the init container
-    resources: Resources = Resources(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="1Gi")
+    resources: Resources = MODEL_FETCH_RESOURCES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +80,7 @@ class LogShipping:
     output: Mapping[str, str] = field(default_factory=lambda: {"Name": "stdout", "Match": "*"})
     volume_size: str = "1Gi"  # size limit of the shared log emptyDir
     # requests and limits of the sidecar
-    resources: Resources = Resources(cpu="50m", memory="64Mi", cpu_limit="200m", memory_limit="128Mi")
+    resources: Resources = LOG_SHIPPER_RESOURCES
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,196 @@
+"""Node capacity: EKS AL2023 allocatable, pod requests, what lands on each group, and the plan's report."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiplatform.capacity import (
+    Requests,
+    allocatable,
+    group_loads,
+    kube_reserved_cpu_m,
+    platform_pods,
+    pod_requests,
+    pod_spec_requests,
+)
+from aiplatform.config import parse_settings
+from aiplatform.instance_types import require
+from aiplatform.plan.capacity_report import capacity_data, manifest_pods, plan_loads
+from tests.program import planned
+from tests.stacks import STACKS, sections
+
+
+# -- what a node offers ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("vcpus", "reserved"),
+    [(1, 60), (2, 70), (4, 80), (8, 90), (48, 190), (96, 310)],  # 6% + 1% + 2 x 0.5% + 0.25% of the rest
+)
+def test_kube_reserved_cpu_follows_nodeadm(vcpus, reserved):
+    assert kube_reserved_cpu_m(vcpus) == reserved
+
+
+@pytest.mark.parametrize(
+    ("instance", "cpu_m", "memory_mib", "pods"),
+    [
+        # 8192 MiB x 0.925 = 7577; - (11 x 35 + 255) - 100 = 6837
+        ("t3.large", 1930, 6837, 35),
+        # 16384 x 0.925 = 15155; - (11 x 58 + 255) - 100 = 14162
+        ("m6i.xlarge", 3920, 14162, 58),
+        # 196608 x 0.925 = 181862; - (11 x 737 + 255) - 100 = 173400; maxPods capped at 250
+        ("g5.12xlarge", 47810, 173400, 250),
+    ],
+)
+def test_allocatable_per_node(instance, cpu_m, memory_mib, pods):
+    node = allocatable(require(instance))
+    assert (node.allocatable, node.pods) == (Requests(cpu_m, memory_mib), pods)
+
+
+# -- what a pod asks for ------------------------------------------------------------------------------
+def test_pod_requests_count_native_sidecars_and_the_largest_init_container():
+    sidecar, fetch = (Requests(50, 64), True), (Requests(250, 512), False)
+    assert pod_requests([Requests(2000, 12288)], [sidecar, fetch]) == Requests(2050, 12352)
+    # An init container larger than the app containers sets the pod's request, with earlier sidecars.
+    assert pod_requests([Requests(100, 100)], [sidecar, (Requests(1000, 2000), False)]) == Requests(
+        1050, 2064
+    )
+    # A sidecar started after an init container does not add to it.
+    assert pod_requests([Requests(100, 100)], [(Requests(1000, 2000), False), sidecar]) == Requests(
+        1000, 2000
+    )
+
+
+def test_pod_spec_requests_read_a_manifest():
+    spec = {
+        "containers": [{"resources": {"requests": {"cpu": "2", "memory": "12Gi"}}}, {"name": "no-requests"}],
+        "initContainers": [
+            {"restartPolicy": "Always", "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}},
+            {"resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}},
+        ],
+    }
+    assert pod_spec_requests(spec) == Requests(2050, 12352)
+    assert Requests.of({"cpu": "0.5", "memory": "1G"}) == Requests(500, 954)  # 10^9 bytes, rounded up
+
+
+# -- what lands where ---------------------------------------------------------------------------------
+def loads_of(stack):
+    settings = parse_settings(sections(stack))
+    return {
+        load.spec.name: load for load in group_loads(settings.nodeGroups.specs(), platform_pods(settings))
+    }
+
+
+def test_dev_system_group_at_min_and_max():
+    system = loads_of("dev")["system"]
+    assert [d.name for d in system.daemons] == [
+        "aws-node",
+        "kube-proxy",
+        "ebs-csi-node",
+        "eks-pod-identity-agent",
+        "efs-csi-node",
+        "node-exporter",
+    ]
+    assert system.per_node == Requests(155, 72)  # 25 + 100 + 10 + 0 + 0 + 20 m; 40 + 32 MiB
+    assert system.requested(at_max=False) == (Requests(2690, 6856), 33)
+    assert system.offered(at_max=False) == (Requests(3860, 13674), 70)
+    # At its peak the nightly batch job (1 CPU / 4 GiB) runs too, on a third node.
+    assert system.requested(at_max=True) == (Requests(3845, 11024), 40)
+    assert system.offered(at_max=True) == (Requests(5790, 20511), 105)
+
+
+def test_daemonsets_land_where_they_tolerate_the_taints():
+    loads = loads_of("prod")
+    daemons = {name: [d.name for d in load.daemons] for name, load in loads.items()}
+    eks = ["aws-node", "kube-proxy", "ebs-csi-node", "eks-pod-identity-agent", "efs-csi-node"]
+    assert daemons["system"] == [*eks, "node-exporter"]
+    assert daemons["gpu-inference"] == [*eks, "node-exporter", "nvidia-device-plugin", "dcgm-exporter"]
+    # The node exporter tolerates every group's taints, the spot group's own too.
+    assert daemons["gpu-training-spot"] == [*eks, "node-exporter", "nvidia-device-plugin", "dcgm-exporter"]
+    llama = next(p for p in loads["gpu-inference"].pods if p.name == "llama-inference")
+    # 4 CPU / 24 GiB, the log shipper sidecar 50m / 64 MiB; the model fetch (250m / 512 MiB) runs before.
+    assert (llama.requests, llama.min_replicas, llama.max_replicas) == (Requests(4050, 24640), 2, 10)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_config_model_of_the_programs_pods_is_what_the_program_registers(stack):
+    settings = parse_settings(sections(stack))
+    modelled = {p.name: p for p in platform_pods(settings) if p.source == "workload"}
+    registered = {p.name: p for p in manifest_pods(planned(stack).registrations)}
+    assert set(modelled) == set(registered)
+    for name, pods in registered.items():
+        model = modelled[name]
+        assert (pods.requests, pods.min_replicas, pods.max_replicas, pods.node_group) == (
+            model.requests,
+            model.min_replicas,
+            model.max_replicas,
+            model.node_group,
+        ), name
+
+
+# The values path of each release's pod resources, and the pods the capacity model counts for it.
+RELEASE_RESOURCES = {
+    "cluster-autoscaler": [(("resources",), "cluster-autoscaler")],
+    "external-secrets": [
+        (("resources",), "external-secrets controller"),
+        (("webhook", "resources"), "external-secrets webhook"),
+        (("certController", "resources"), "external-secrets cert-controller"),
+    ],
+    "aws-load-balancer-controller": [(("resources",), "aws-load-balancer-controller")],
+    "kube-prometheus-stack": [
+        (("prometheusOperator", "resources"), "prometheus-operator"),
+        (("kube-state-metrics", "resources"), "kube-state-metrics"),
+        (("prometheus-node-exporter", "resources"), "node-exporter"),
+    ],
+    "prometheus-adapter": [(("resources",), "prometheus-adapter")],
+    "nvidia-device-plugin": [(("resources",), "nvidia-device-plugin")],
+    "dcgm-exporter": [(("resources",), "dcgm-exporter")],
+}
+
+
+def _at(values, path):
+    for key in path:
+        values = values[key]
+    return values
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_capacity_model_counts_the_requests_each_release_is_given(stack):
+    settings = parse_settings(sections(stack))
+    model = {p.name: p for p in platform_pods(settings)}
+    releases = [r for r in planned(stack).registrations if r.type == "kubernetes:helm.sh/v3:Release"]
+    assert {r.inputs["chart"] for r in releases} <= set(RELEASE_RESOURCES)
+    for release in releases:
+        values = release.inputs["values"]
+        for path, pods in RELEASE_RESOURCES[release.inputs["chart"]]:
+            assert Requests.of(_at(values, path)["requests"]) == model[pods].requests, (release.name, path)
+        if release.inputs["chart"] == "kube-prometheus-stack":
+            spec = values["prometheus"]["prometheusSpec"]
+            reloader = values["prometheusOperator"]["prometheusConfigReloader"]["resources"]["requests"]
+            # The Prometheus pod: prometheus and its config reloader.
+            assert (
+                Requests.of(spec["resources"]["requests"]) + Requests.of(reloader)
+                == model["prometheus"].requests
+            )
+        if release.inputs["chart"] in ("aws-load-balancer-controller", "prometheus-adapter"):
+            replicas = values.get("replicaCount", values.get("replicas"))
+            assert replicas == model[RELEASE_RESOURCES[release.inputs["chart"]][0][1]].min_replicas
+
+
+# -- the plan's report --------------------------------------------------------------------------------
+def test_the_dev_plan_reports_every_group_and_warns_of_a_gpu_group_that_never_reaches_zero():
+    run = planned("dev")
+    groups, warnings = capacity_data(plan_loads(run.config, run.registrations))
+    by_name = {g["group"]: g for g in groups}
+    assert set(by_name) == {"system", "gpu-inference", "gpu-training"}
+    system = by_name["system"]
+    assert system["instance"] == "t3.large"
+    assert system["at_min"] == {
+        "nodes": 2,
+        "requested": {"cpu_m": 2690, "memory_mib": 6856, "pods": 33},
+        "allocatable": {"cpu_m": 3860, "memory_mib": 13674, "pods": 70},
+        "fits": True,
+    }
+    assert system["at_max"]["fits"] is True
+    assert warnings == [
+        "gpu-inference: minSize is 0, but llama-inference (2) always run there: the group never scales to zero "
+        "(the idle cost assumes it does)"
+    ]
