@@ -183,6 +183,14 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
+        lambda c: c["workloads"]["inference"][1].update(
+            gpu={"nodeGroup": "gpu-inference", "count": 1}, replicas=5
+        ),
+        "aiplatform:workloads.inference[1].replicas: 5 replicas never fit: node group 'gpu-inference' fits 3 "
+        "(maxSize 3 x 1 per node), namespace 'ml-serving' 4 (GPU quota 4)",
+    ),
+    (
+        "dev",
         _set(f"{INF0}.replicaCount", 3),
         f"aiplatform:{INF0}.replicaCount: unknown key (check the spelling against Pulumi.yaml)",
     ),
