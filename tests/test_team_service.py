@@ -9,6 +9,7 @@ from functools import cache
 import yaml
 
 from aiplatform.plan import cli as plan_tool
+from aiplatform.plan.capacity_report import capacity_report
 from aiplatform.plan.model import Plan
 from aiplatform.plan.policy_report import policy_report
 from tests.program import planned
@@ -140,6 +141,13 @@ def test_the_team_plan_passes_the_policy_pack_in_prod():
     assert document["environment"] == "prod"
     assert [v for v in document["violations"] if v["level"] == "mandatory"] == []
     assert not report.blocking
+
+
+def test_the_team_plan_reports_no_capacity_of_its_own():
+    # The team's pods land on the platform's node groups, which its stack does not describe.
+    report = capacity_report(team_plan())
+    assert (report.files, report.blocking) == ({}, False)
+    assert report.lines[0].startswith("not reported: the stack configures no platform")
 
 
 def test_the_cli_plans_the_team_project_and_without_the_platform_outputs_exits_2(tmp_path, capsys):

@@ -156,6 +156,12 @@ def capacity_data(loads: Sequence[GroupLoad]) -> tuple[list[dict[str, Any]], lis
 
 
 def capacity_report(plan: Plan) -> Report:
+    if not any(key.startswith("aiplatform:") for key in plan.run.config):
+        # A team's project on the platform: its pods land on the platform's groups, planned there.
+        return Report(
+            title="Capacity",
+            lines=["not reported: the stack configures no platform (no aiplatform: keys), so no node groups"],
+        )
     loads = plan_loads(plan.run.config, plan.registrations)
     groups, warnings = capacity_data(loads)
     lines = ["requests against allocatable (EKS AL2023 kube-reserved and eviction; components/capacity.py)"]
