@@ -291,6 +291,12 @@ def _release_pods(settings: Any, specs: Sequence[NodeGroupSpec]) -> list[PodSet]
                 tolerations=observability.node_exporter_tolerations(specs),
             ),
         ]
+        if settings.observability.alerting.delivery is not None:
+            # Alertmanager runs when there is a receiver: its one replica (the chart's) and the same
+            # config reloader sidecar as Prometheus.
+            found.append(
+                PodSet("alertmanager", stack, _res(res["alertmanager"]) + reloader, node_group="system")
+            )
         if settings.observability.grafana:
             # Grafana and its two sidecars (dashboards, datasources), both on in kube-prometheus-stack.
             sidecar = _res(res["grafana-sidecar"])

@@ -432,10 +432,9 @@ class AiPlatform(pulumi.ComponentResource):
         return [self.settings.nodeGroups.system.spec(), *self._gpu_specs]
 
     def _alert_receiver(self) -> AlertReceiver | None:
-        alerting = self.settings.observability.alerting
-        if not alerting.enabled or alerting.receiver is None:
+        receiver = self.settings.observability.alerting.delivery
+        if receiver is None:
             return None
-        receiver = alerting.receiver
         return AlertReceiver(
             kind=receiver.type, secret=receiver.secret, key=receiver.key, channel=receiver.channel
         )

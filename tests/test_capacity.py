@@ -15,6 +15,7 @@ from aiplatform.capacity import (
 )
 from aiplatform.config import parse_settings
 from aiplatform.instance_types import require
+from aiplatform.nodegroups import SYSTEM_SELECTOR
 from aiplatform.plan.capacity_report import capacity_data, manifest_pods, plan_loads
 from tests.program import planned
 from tests.stacks import STACKS, sections
@@ -170,6 +171,16 @@ def test_the_capacity_model_counts_the_requests_each_release_is_given(stack):
                 Requests.of(spec["resources"]["requests"]) + Requests.of(reloader)
                 == model["prometheus"].requests
             )
+            # The Alertmanager pod, where it runs (prod): alertmanager and its config reloader.
+            alertmanager = values["alertmanager"]
+            assert alertmanager["enabled"] == ("alertmanager" in model) == (stack == "prod")
+            if alertmanager["enabled"]:
+                am = alertmanager["alertmanagerSpec"]
+                assert (am["nodeSelector"], model["alertmanager"].node_group) == (SYSTEM_SELECTOR, "system")
+                assert (
+                    Requests.of(am["resources"]["requests"]) + Requests.of(reloader)
+                    == model["alertmanager"].requests
+                )
         if release.inputs["chart"] in ("aws-load-balancer-controller", "prometheus-adapter"):
             replicas = values.get("replicaCount", values.get("replicas"))
             assert replicas == model[RELEASE_RESOURCES[release.inputs["chart"]][0][1]].min_replicas

@@ -104,6 +104,11 @@ class AlertingSettings(Model):
     receiver: AlertReceiverSettings | None = None
     gpuMemoryPercent: int = Field(default=95, ge=50, le=100, description="GpuMemoryNearFull fires above this")
 
+    @property
+    def delivery(self) -> AlertReceiverSettings | None:
+        """Where Alertmanager delivers; None: no Alertmanager runs."""
+        return self.receiver if self.enabled else None
+
     @model_validator(mode="after")
     def _receiver(self) -> AlertingSettings:
         if self.enabled and self.receiver is None:
