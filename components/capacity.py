@@ -249,17 +249,17 @@ def _release_pods(settings: Any, specs: Sequence[NodeGroupSpec]) -> list[PodSet]
             PodSet(f"external-secrets {part}", "release external-secrets", _res(secrets.DEFAULT_RESOURCES))
         )
     replicas = _default(ingress.IngressControllerArgs, "replica_count")
-    if settings.ingress.controller == "alb":
-        found.append(
-            PodSet(
-                "aws-load-balancer-controller",
-                "release aws-load-balancer-controller",
-                _res(ingress.ALB_RESOURCES),
-                replicas,
-                replicas,
-            )
+    # The ALB controller runs with either controller: it provisions ingress-nginx's NLB too.
+    found.append(
+        PodSet(
+            "aws-load-balancer-controller",
+            "release aws-load-balancer-controller",
+            _res(ingress.ALB_RESOURCES),
+            replicas,
+            replicas,
         )
-    else:
+    )
+    if settings.ingress.controller == "nginx":
         found.append(
             PodSet(
                 "ingress-nginx controller",

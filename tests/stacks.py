@@ -26,3 +26,22 @@ def sections(stack: str) -> dict[str, Any]:
 
 def stack_path(stack: str) -> Path:
     return PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+
+
+def nginx_config() -> dict[str, Any]:
+    """dev with ingress-nginx in front, its TLS certificate synced into the serving namespace."""
+    config = stack_config("dev")
+    config["aiplatform:ingress"] = {
+        "controller": "nginx",
+        "scheme": "internet-facing",
+        "tlsSecret": "ingress-tls",
+    }
+    config["aiplatform:secrets"].append(
+        {
+            "name": "ingress-tls",
+            "namespace": "ml-serving",
+            "keys": ["tls.crt", "tls.key"],
+            "description": "wildcard",
+        }
+    )
+    return config

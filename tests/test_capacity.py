@@ -17,8 +17,8 @@ from aiplatform.config import parse_settings
 from aiplatform.instance_types import require
 from aiplatform.nodegroups import SYSTEM_SELECTOR
 from aiplatform.plan.capacity_report import capacity_data, manifest_pods, plan_loads
-from tests.program import planned
-from tests.stacks import STACKS, sections
+from tests.program import plan_config, planned
+from tests.stacks import STACKS, nginx_config, sections
 
 
 # -- what a node offers ------------------------------------------------------------------------------
@@ -136,6 +136,7 @@ RELEASE_RESOURCES = {
         (("certController", "resources"), "external-secrets cert-controller"),
     ],
     "aws-load-balancer-controller": [(("resources",), "aws-load-balancer-controller")],
+    "ingress-nginx": [(("controller", "resources"), "ingress-nginx controller")],
     "kube-prometheus-stack": [
         (("prometheusOperator", "resources"), "prometheus-operator"),
         (("kube-state-metrics", "resources"), "kube-state-metrics"),
@@ -146,6 +147,13 @@ RELEASE_RESOURCES = {
     "dcgm-exporter": [(("resources",), "dcgm-exporter")],
 }
 
+# The values path of the replica count of the releases that run more than the chart's one.
+RELEASE_REPLICAS = {
+    "aws-load-balancer-controller": ("replicaCount",),
+    "ingress-nginx": ("controller", "replicaCount"),
+    "prometheus-adapter": ("replicas",),
+}
+
 
 def _at(values, path):
     for key in path:
@@ -153,12 +161,24 @@ def _at(values, path):
     return values
 
 
-@pytest.mark.parametrize("stack", STACKS)
+def _release_stack(stack):
+    """dev, prod, or dev behind ingress-nginx: its settings and what the program registers."""
+    if stack != "nginx":
+        return parse_settings(sections(stack)), planned(stack).registrations
+    config = nginx_config()
+    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("aiplatform:")}
+    return parse_settings(raw), plan_config(config, "nginx").registrations
+
+
+@pytest.mark.parametrize("stack", [*STACKS, "nginx"])
 def test_the_capacity_model_counts_the_requests_each_release_is_given(stack):
-    settings = parse_settings(sections(stack))
+    settings, registrations = _release_stack(stack)
     model = {p.name: p for p in platform_pods(settings)}
-    releases = [r for r in planned(stack).registrations if r.type == "kubernetes:helm.sh/v3:Release"]
-    assert {r.inputs["chart"] for r in releases} <= set(RELEASE_RESOURCES)
+    releases = [r for r in registrations if r.type == "kubernetes:helm.sh/v3:Release"]
+    # The model counts the pods of exactly the releases the program installs.
+    assert {r.inputs["chart"] for r in releases} == {
+        p.source.removeprefix("release ") for p in model.values() if p.source.startswith("release ")
+    }
     for release in releases:
         values = release.inputs["values"]
         for path, pods in RELEASE_RESOURCES[release.inputs["chart"]]:
@@ -181,9 +201,10 @@ def test_the_capacity_model_counts_the_requests_each_release_is_given(stack):
                     Requests.of(am["resources"]["requests"]) + Requests.of(reloader)
                     == model["alertmanager"].requests
                 )
-        if release.inputs["chart"] in ("aws-load-balancer-controller", "prometheus-adapter"):
-            replicas = values.get("replicaCount", values.get("replicas"))
-            assert replicas == model[RELEASE_RESOURCES[release.inputs["chart"]][0][1]].min_replicas
+        if release.inputs["chart"] in RELEASE_REPLICAS:
+            path = RELEASE_REPLICAS[release.inputs["chart"]]
+            pods = RELEASE_RESOURCES[release.inputs["chart"]][0][1]
+            assert _at(values, path) == model[pods].min_replicas == model[pods].max_replicas
 
 
 # -- the plan's report --------------------------------------------------------------------------------

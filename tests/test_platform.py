@@ -13,7 +13,7 @@ from aiplatform.plan.cli import plan as plan_stack
 from aiplatform.plan.mock_engine import PlatformMocks, RecordingMonitor
 from aiplatform.scheduling import GPU_TAINT
 from tests.program import plan_config, planned
-from tests.stacks import STACKS, stack_config
+from tests.stacks import STACKS, nginx_config, stack_config
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 
@@ -303,24 +303,6 @@ def test_bring_your_own_cluster_without_its_kubeconfig_names_the_key():
     with pytest.raises(ConfigError, match="aiplatform:existingKubeconfig: missing"):
         plan_config(config, "byo", monitor=monitor)
     assert monitor.registrations == []
-
-
-def nginx_config():
-    config = stack_config("dev")
-    config["aiplatform:ingress"] = {
-        "controller": "nginx",
-        "scheme": "internet-facing",
-        "tlsSecret": "ingress-tls",
-    }
-    config["aiplatform:secrets"].append(
-        {
-            "name": "ingress-tls",
-            "namespace": "ml-serving",
-            "keys": ["tls.crt", "tls.key"],
-            "description": "wildcard",
-        }
-    )
-    return config
 
 
 def test_nginx_ingress_serves_tls_from_a_synced_secret_and_warns_it_is_retired(tmp_path):
