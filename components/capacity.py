@@ -31,9 +31,8 @@ from typing import Any
 from . import autoscaler, gpu, ingress, observability, secrets, validation
 from .instance_types import InstanceType, lookup
 from .nodegroups import NodeGroupSpec, node_taints
-from .podspec import Resources
+from .podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from .scheduling import Toleration, untolerated
-from .workloads.inference import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES
 
 # -- what a node offers ------------------------------------------------------------------------------
 

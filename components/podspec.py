@@ -359,6 +359,11 @@ def fluent_bit_config(
     return "\n".join(lines)
 
 
+# What the platform's own containers in a model server's pod get (the capacity model adds them).
+LOG_SHIPPER_RESOURCES = Resources(cpu="50m", memory="64Mi", cpu_limit="200m", memory_limit="128Mi")
+MODEL_FETCH_RESOURCES = Resources(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="1Gi")
+
+
 def log_shipper_sidecar(
     image: str,
     *,
@@ -382,7 +387,7 @@ def log_shipper_sidecar(
     return container(
         name,
         image,
-        resources=resources or Resources(cpu="50m", memory="64Mi", cpu_limit="200m", memory_limit="128Mi"),
+        resources=resources or LOG_SHIPPER_RESOURCES,
         command=["/fluent-bit/bin/fluent-bit"],
         args=["-c", FLUENT_BIT_CONFIG_PATH],
         ports={"flb-http": http_port},
@@ -428,7 +433,7 @@ def model_fetch_init_container(
     return container(
         name,
         image,
-        resources=resources or Resources(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="1Gi"),
+        resources=resources or MODEL_FETCH_RESOURCES,
         command=["aws"],
         args=["s3", "sync", source, mount_path, "--only-show-errors"],
         env=env_vars(env),

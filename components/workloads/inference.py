@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from .. import podspec, validation
 from ..iam import ServiceAccountRole, allow
-from ..podspec import Resources
+from ..podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from ..routing import IngressRoute
 from ._common import (
     AWS_CLI_IMAGE,
@@ -40,9 +40,6 @@ MODEL_DIR_ENV = "MODEL_DIR"
 LOG_DIR_ENV = "LOG_DIR"
 LOG_VOLUME = "logs"
 LOG_CONFIG_VOLUME = "log-shipper-config"
-# What the platform's own containers in a model server's pod request (the capacity check adds them).
-MODEL_FETCH_RESOURCES = Resources(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="1Gi")
-LOG_SHIPPER_RESOURCES = Resources(cpu="50m", memory="64Mi", cpu_limit="200m", memory_limit="128Mi")
 
 
 @dataclass(frozen=True, kw_only=True)
