@@ -191,6 +191,9 @@ def test_the_capacity_model_counts_the_requests_each_release_is_given(stack):
                 Requests.of(spec["resources"]["requests"]) + Requests.of(reloader)
                 == model["prometheus"].requests
             )
+            # The node exporter lands where its values' tolerations let it: every group.
+            exporter = values["prometheus-node-exporter"]["tolerations"]
+            assert [t.to_dict() for t in model["node-exporter"].tolerations] == exporter
             # The Alertmanager pod, where it runs (prod): alertmanager and its config reloader.
             alertmanager = values["alertmanager"]
             assert alertmanager["enabled"] == ("alertmanager" in model) == (stack == "prod")
