@@ -82,6 +82,8 @@ AUTONAMED = {
     "aws:eks/cluster:Cluster": "name",
     "aws:eks/nodeGroup:NodeGroup": "nodeGroupName",
     "aws:kms/alias:Alias": "name",
+    "aws:sqs/queue:Queue": "name",
+    "aws:cloudwatch/eventRule:EventRule": "name",
 }
 
 # Inputs AWS cannot change in place: a change replaces the resource.
@@ -532,6 +534,8 @@ class SimulatedCloud:
             arn_path = f"secret:{physical}-{short_hash(name, *salted, length=6)}"
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             arn_path = f"log-group:{physical}"
+        if typ == "aws:cloudwatch/eventRule:EventRule":
+            service, arn_path = "events", f"rule/{physical}"
         outputs: dict[str, Any] = {
             **inputs,
             "arn": f"arn:aws:{service}:{region}:{account}:{arn_path}",
@@ -573,6 +577,8 @@ class SimulatedCloud:
             return {"latestVersion": 1, "defaultVersion": 1}
         if typ == "aws:efs/fileSystem:FileSystem":
             return {"dnsName": f"fs-{digest[:8].lower()}.efs.{self.region}.amazonaws.com"}
+        if typ == "aws:sqs/queue:Queue":
+            return {"url": f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{physical}"}
         if typ == "aws:eks/nodeGroup:NodeGroup":
             # EKS names the group's autoscaling group after it, unique per create.
             asg = f"eks-{physical}" + (f"-{digest[:8].lower()}" if salted else "")
