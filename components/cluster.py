@@ -90,6 +90,28 @@ ROLE_ARN_PATTERN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/(?:[\w+=,.@-
 
 EKS_CLUSTER_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
 CLUSTER_ADMIN_ACCESS_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+# EKS Auto Mode (EKS user guide, "Learn about identity and access in EKS Auto Mode"): the cluster role
+# runs compute, block storage, load balancing and networking; the node role only pulls images and
+# hands pods their identities; the nodes join through an EC2 access entry with the Auto node policy.
+AUTO_MODE_CLUSTER_POLICY_ARNS = tuple(
+    f"arn:aws:iam::aws:policy/{name}"
+    for name in (
+        "AmazonEKSComputePolicy",
+        "AmazonEKSBlockStoragePolicy",
+        "AmazonEKSLoadBalancingPolicy",
+        "AmazonEKSNetworkingPolicy",
+    )
+)
+AUTO_MODE_NODE_POLICY_ARNS = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodeMinimalPolicy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+)
+AUTO_NODE_ACCESS_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAutoNodePolicy"
+# What Auto Mode runs itself, as part of the cluster (not as add-ons or charts the program installs).
+AUTO_MODE_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver", "eks-pod-identity-agent")
+AUTO_MODE_EBS_PROVISIONER = "ebs.csi.eks.amazonaws.com"
+EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
 EBS_CSI_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 EBS_CSI_NAMESPACE = "kube-system"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
@@ -170,6 +192,11 @@ class EksClusterArgs:
     # The kubeconfig asks for a token as this role (``--role-arn``); must be one of admin_role_arns.
     # None: the deployer's own credentials are used (they must match an admin access entry).
     kubeconfig_role_arn: str | None = None
+    # EKS Auto Mode: EKS runs compute (Karpenter), networking, DNS, block storage and load balancing;
+    # none of AUTO_MODE_ADDONS may be pinned. ``auto_mode_system_pool`` enables the built-in ``system``
+    # NodePool (tainted CriticalAddonsOnly); without it the compute config names no pool and no role.
+    auto_mode: bool = False
+    auto_mode_system_pool: bool = False
 
     def __post_init__(self) -> None:
         errors = self.errors()
@@ -266,10 +293,21 @@ class EksClusterArgs:
                 errors.append(
                     f"addon_versions.{addon}: {version!r} is not a pinned EKS add-on version (like v1.2.3-eksbuild.1)"
                 )
-        if self.identity_mode == "pod-identity" and "eks-pod-identity-agent" not in self.addon_versions:
+        if (
+            self.identity_mode == "pod-identity"
+            and not self.auto_mode
+            and "eks-pod-identity-agent" not in self.addon_versions
+        ):
             errors.append(
                 "addon_versions: identity_mode 'pod-identity' needs 'eks-pod-identity-agent' pinned"
             )
+        run_by_eks = [a for a in self.addon_versions if self.auto_mode and a in AUTO_MODE_ADDONS]
+        if run_by_eks:
+            errors.append(
+                f"addon_versions: EKS Auto Mode runs {', '.join(run_by_eks)} itself: do not pin them"
+            )
+        if self.auto_mode_system_pool and not self.auto_mode:
+            errors.append("auto_mode_system_pool: only with auto_mode")
         return errors
 
 
@@ -323,8 +361,10 @@ class EksCluster(pulumi.ComponentResource):
         self._create_cluster_role()
         self._create_encryption_key()
         self._create_log_group()
+        self.auto_node_role = self._create_auto_node_role() if args.auto_mode else None
         self._create_cluster()
         self._create_access_entries()
+        self.auto_node_access: list[pulumi.Resource] = self._create_auto_node_access()
         self._create_oidc_provider()
 
         self.identity = WorkloadIdentity(
@@ -377,10 +417,10 @@ class EksCluster(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _create_cluster_role(self) -> None:
-        prefix = self._resource_prefix
+        prefix, auto = self._resource_prefix, self._args.auto_mode
         self.cluster_role = aws.iam.Role(
             f"{prefix}-cluster-role",
-            assume_role_policy=json.dumps(service_trust_policy("eks.amazonaws.com")),
+            assume_role_policy=json.dumps(service_trust_policy("eks.amazonaws.com", tag_session=auto)),
             description=f"EKS control plane of {self._args.name}",
             tags=self._tags,
             opts=self._opts(),
@@ -391,6 +431,62 @@ class EksCluster(pulumi.ComponentResource):
             policy_arn=EKS_CLUSTER_POLICY_ARN,
             opts=self._opts(),
         )
+        self._auto_mode_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{prefix}-cluster-{arn.rsplit('/', 1)[1].removeprefix('AmazonEKS').lower()}",
+                role=self.cluster_role.name,
+                policy_arn=arn,
+                opts=self._opts(),
+            )
+            for arn in (AUTO_MODE_CLUSTER_POLICY_ARNS if auto else ())
+        ]
+        self._auto_node_policies: list[aws.iam.RolePolicyAttachment] = []
+
+    def _create_auto_node_role(self) -> aws.iam.Role:
+        """The role of Auto Mode's nodes: pull images, hand pods their identities, nothing else."""
+        prefix = self._resource_prefix
+        role = aws.iam.Role(
+            f"{prefix}-auto-node-role",
+            assume_role_policy=json.dumps(service_trust_policy("ec2.amazonaws.com")),
+            description=f"Nodes EKS Auto Mode runs for {self._args.name}",
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        self._auto_node_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{prefix}-auto-node-{arn.rsplit('/', 1)[1].removeprefix('Amazon').lower()}",
+                role=role.name,
+                policy_arn=arn,
+                opts=self._opts(),
+            )
+            for arn in AUTO_MODE_NODE_POLICY_ARNS
+        ]
+        return role
+
+    def _create_auto_node_access(self) -> list[pulumi.Resource]:
+        """The Auto Mode nodes' access entry. With the built-in system pool EKS creates it for the
+        compute config's role (a second one would fail); without it, the program does."""
+        role = self.auto_node_role
+        if role is None or self._args.auto_mode_system_pool:
+            return []
+        prefix = self._resource_prefix
+        entry = aws.eks.AccessEntry(
+            f"{prefix}-auto-nodes",
+            cluster_name=self.cluster.name,
+            principal_arn=role.arn,
+            type="EC2",
+            tags=self._tags,
+            opts=self._opts(),
+        )
+        association = aws.eks.AccessPolicyAssociation(
+            f"{prefix}-auto-nodes-policy",
+            cluster_name=self.cluster.name,
+            principal_arn=entry.principal_arn,
+            policy_arn=AUTO_NODE_ACCESS_POLICY_ARN,
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            opts=self._opts(),
+        )
+        return [entry, association]
 
     def _create_encryption_key(self) -> None:
         prefix, args = self._resource_prefix, self._args
@@ -457,11 +553,18 @@ class EksCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=list(args.enabled_log_types),
             deletion_protection=args.protect,
             tags=self._tags,
+            **self._auto_mode_config(),
             opts=self._opts(
                 protect=args.protect,
                 # The log group must exist first, or EKS creates an unmanaged one without retention;
                 # the role needs its policies before EKS assumes it.
-                depends_on=[self.log_group, self._cluster_policy, self._cluster_kms_policy],
+                depends_on=[
+                    self.log_group,
+                    self._cluster_policy,
+                    self._cluster_kms_policy,
+                    *self._auto_mode_policies,
+                    *self._auto_node_policies,
+                ],
             ),
         )
         self.name = self.cluster.name
@@ -469,6 +572,28 @@ class EksCluster(pulumi.ComponentResource):
         self.certificate_authority_data = self.cluster.certificate_authority.apply(lambda ca: ca.data)
         self.security_group_id = self.cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id)
         self.vpc_id = pulumi.Output.from_input(args.vpc_id)
+
+    def _auto_mode_config(self) -> dict:
+        """Auto Mode's three capabilities, enabled together as EKS requires; no self-managed add-ons."""
+        if not self._args.auto_mode:
+            return {}
+        role = self.auto_node_role
+        assert role is not None
+        pools = ["system"] if self._args.auto_mode_system_pool else []
+        return dict(
+            bootstrap_self_managed_addons=False,
+            compute_config=aws.eks.ClusterComputeConfigArgs(
+                enabled=True, node_pools=pools, node_role_arn=role.arn if pools else None
+            ),
+            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
+                elastic_load_balancing=aws.eks.ClusterKubernetesNetworkConfigElasticLoadBalancingArgs(
+                    enabled=True
+                )
+            ),
+            storage_config=aws.eks.ClusterStorageConfigArgs(
+                block_storage=aws.eks.ClusterStorageConfigBlockStorageArgs(enabled=True)
+            ),
+        )
 
     def _create_access_entries(self) -> None:
         prefix = self._resource_prefix
@@ -597,6 +722,14 @@ class EksCluster(pulumi.ComponentResource):
             target_key_id=self.volume_key.key_id,
             opts=self._opts(),
         )
+        if args.auto_mode:
+            # Auto Mode's block storage creates volumes with the cluster role.
+            aws.iam.RolePolicy(
+                f"{prefix}-cluster-volumes-key",
+                role=self.cluster_role.id,
+                policy=self.volume_key.arn.apply(lambda arn: json.dumps(ebs_volume_key_policy(arn))),
+                opts=self._opts(),
+            )
 
     def _create_storage_class(self) -> None:
         self.storage_class = kubernetes.storage.v1.StorageClass(
@@ -605,7 +738,7 @@ class EksCluster(pulumi.ComponentResource):
                 name="gp3",
                 annotations={DEFAULT_STORAGE_CLASS_ANNOTATION: "true"},
             ),
-            provisioner="ebs.csi.aws.com",
+            provisioner=AUTO_MODE_EBS_PROVISIONER if self._args.auto_mode else EBS_CSI_PROVISIONER,
             parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": self.volume_key.arn},
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,

@@ -82,11 +82,11 @@ def pod_identity_trust_policy() -> dict:
     )
 
 
-def service_trust_policy(service: str) -> dict:
-    """Trust an AWS service principal (``eks.amazonaws.com``, ``ec2.amazonaws.com``...)."""
-    return policy_document(
-        [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
-    )
+def service_trust_policy(service: str, tag_session: bool = False) -> dict:
+    """Trust an AWS service principal (``eks.amazonaws.com``, ``ec2.amazonaws.com``...);
+    ``tag_session`` also lets it tag its sessions (EKS Auto Mode's cluster role needs that)."""
+    action: str | list[str] = ["sts:AssumeRole", "sts:TagSession"] if tag_session else "sts:AssumeRole"
+    return policy_document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": action}])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,177 @@
+"""EKS Auto Mode compute: the node classes and node pools the platform's pods run on.
+
+The cluster itself (``EksCluster(auto_mode=True)``) enables Auto Mode's compute, block storage and
+load balancing, and owns the nodes' role and access entry. Auto Mode then runs, as part of the
+cluster, what the program otherwise installs: the VPC CNI, kube-proxy, CoreDNS, the EBS CSI driver,
+the Pod Identity agent, the NVIDIA drivers and device plugin, the load balancer controller and
+Karpenter itself (``RUN_BY_EKS``). This component adds what the platform needs on top:
+
+- a ``NodeClass`` (``eks.amazonaws.com/v1``) for the platform's CPU nodes and one for GPU nodes
+  (pools with capacity reservations get their own), in the private subnets with the cluster
+  security group, ephemeral storage sized for model images (Auto Mode encrypts it);
+- the ``system`` NodePool: the platform's controllers and CPU workloads, shaped by the system
+  settings (types, capacity type, at most ``max_nodes`` nodes);
+- a ``NodePool`` per GPU pool, exactly as Karpenter mode writes it but for the node class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .instance_types import lookup
+from .nodegroups import NODE_GROUP_LABEL, ROLE_LABEL
+from .nodepools import (
+    ARCH_KEY,
+    AUTO_NODE_CLASS_API,
+    CAPACITY_TYPE_KEY,
+    INSTANCE_TYPE_KEY,
+    KUBERNETES_ARCH,
+    NODE_POOL_API,
+    OS_KEY,
+    GpuPoolSpec,
+    NodeClassSettings,
+    auto_node_class_spec,
+    node_class_name,
+    node_class_ref,
+    node_pool_spec,
+    validate_pools,
+)
+
+# What EKS Auto Mode runs itself, so the program installs none of it in this mode.
+RUN_BY_EKS = (
+    "VPC CNI (vpc-cni add-on)",
+    "kube-proxy (add-on)",
+    "CoreDNS (add-on)",
+    "EBS CSI driver (aws-ebs-csi-driver add-on)",
+    "EKS Pod Identity agent (add-on)",
+    "NVIDIA device plugin (chart nvidia-device-plugin)",
+    "AWS Load Balancer Controller (chart aws-load-balancer-controller)",
+    "node autoscaling (chart cluster-autoscaler; Karpenter)",
+)
+SYSTEM_POOL = "system"
+
+
+@dataclass(frozen=True)
+class SystemPoolSpec:
+    """The platform's CPU nodes: the system settings, as a NodePool of at most ``max_nodes`` nodes."""
+
+    instance_types: tuple[str, ...]
+    max_nodes: int
+    capacity_type: Literal["on-demand", "spot"] = "on-demand"
+    disk_size_gib: int = 50
+
+
+def system_node_pool_spec(spec: SystemPoolSpec) -> dict[str, Any]:
+    """The ``system`` NodePool: untainted, labelled like the system node group; its limits are
+    ``max_nodes`` of its largest type."""
+    instances = [t for t in map(lookup, spec.instance_types) if t is not None]
+    arches = sorted({KUBERNETES_ARCH[t.arch] for t in instances})
+    cpu = spec.max_nodes * max((t.vcpus for t in instances), default=0)
+    memory_gib = spec.max_nodes * max((t.memory_mib for t in instances), default=0) // 1024
+    return {
+        "template": {
+            "metadata": {"labels": {ROLE_LABEL: "system", NODE_GROUP_LABEL: SYSTEM_POOL}},
+            "spec": {
+                "nodeClassRef": node_class_ref("auto-mode", SYSTEM_POOL),
+                "requirements": [
+                    {"key": OS_KEY, "operator": "In", "values": ["linux"]},
+                    {"key": ARCH_KEY, "operator": "In", "values": arches},
+                    {"key": INSTANCE_TYPE_KEY, "operator": "In", "values": list(spec.instance_types)},
+                    {"key": CAPACITY_TYPE_KEY, "operator": "In", "values": [spec.capacity_type]},
+                ],
+            },
+        },
+        "limits": {"cpu": str(cpu), "memory": f"{memory_gib}Gi"},
+        # The controllers move one node at a time, after the node has been underused for a while.
+        "disruption": {
+            "consolidationPolicy": "WhenEmptyOrUnderutilized",
+            "consolidateAfter": "10m",
+            "budgets": [{"nodes": "1"}],
+        },
+    }
+
+
+@dataclass
+class AutoModeComputeArgs:
+    provider: k8s.Provider
+    node_role_name: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]
+    system: SystemPoolSpec
+    pools: Sequence[GpuPoolSpec] = ()
+    gpu_disk_size_gib: int = 200
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # The cluster and the nodes' access entry.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class AutoModeCompute(pulumi.ComponentResource):
+    """Node classes and node pools of an EKS Auto Mode cluster."""
+
+    node_classes: dict[str, k8s.apiextensions.CustomResource]
+    node_pools: dict[str, k8s.apiextensions.CustomResource]
+    system_pool: k8s.apiextensions.CustomResource
+
+    def __init__(self, name: str, args: AutoModeComputeArgs, opts: pulumi.ResourceOptions | None = None):
+        validate_pools(args.pools)
+        unknown = [t for t in args.system.instance_types if lookup(t) is None]
+        if unknown or args.system.max_nodes < 1:
+            raise ValueError(
+                f"invalid Auto Mode system pool: types {unknown} not in the instance type table, "
+                f"or max_nodes {args.system.max_nodes} < 1"
+            )
+        super().__init__("aiplatform:automode:AutoModeCompute", name, None, opts)
+        k8s_opts = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=list(args.depends_on)
+        )
+        placement = pulumi.Output.all(args.subnet_ids, args.security_group_id)
+
+        def node_class(
+            class_name: str, disk: int, pool: GpuPoolSpec | None = None
+        ) -> k8s.apiextensions.CustomResource:
+            settings = NodeClassSettings(
+                role_name=args.node_role_name, disk_size_gib=disk, tags=dict(args.tags)
+            )
+            return k8s.apiextensions.CustomResource(
+                f"{name}-nodeclass-{class_name}",
+                api_version=AUTO_NODE_CLASS_API,
+                kind="NodeClass",
+                metadata={"name": class_name},
+                spec=placement.apply(
+                    lambda v: auto_node_class_spec(
+                        settings, v[0], [v[1]], pool.reservations if pool else None
+                    )
+                ),
+                opts=k8s_opts,
+            )
+
+        def node_pool(pool_name: str, spec: Any, after: pulumi.Resource) -> k8s.apiextensions.CustomResource:
+            return k8s.apiextensions.CustomResource(
+                f"{name}-nodepool-{pool_name}",
+                api_version=NODE_POOL_API,
+                kind="NodePool",
+                metadata={"name": pool_name},
+                spec=spec,
+                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[after])),
+            )
+
+        self.node_classes = {SYSTEM_POOL: node_class(SYSTEM_POOL, args.system.disk_size_gib)}
+        for pool in args.pools:
+            class_name = node_class_name(pool)
+            if class_name not in self.node_classes:
+                self.node_classes[class_name] = node_class(class_name, args.gpu_disk_size_gib, pool)
+        self.system_pool = node_pool(
+            SYSTEM_POOL, system_node_pool_spec(args.system), self.node_classes[SYSTEM_POOL]
+        )
+        self.node_pools = {
+            pool.name: node_pool(
+                pool.name, node_pool_spec(pool, "auto-mode"), self.node_classes[node_class_name(pool)]
+            )
+            for pool in args.pools
+        }
+        self.register_outputs({"node_pools": [SYSTEM_POOL, *self.node_pools]})
