@@ -294,13 +294,13 @@ def auto_node_class_spec(
     reservations: CapacityReservations | None = None,
 ) -> dict[str, Any]:
     """EKS Auto Mode's ``NodeClass``: private subnets and the cluster security group by id, ephemeral
-    storage (always encrypted by Auto Mode) sized for model images. Auto Mode keeps IMDS and the AMI."""
+    storage (always encrypted by Auto Mode) sized for model images. Auto Mode keeps IMDS and the AMI;
+    no tags, which Auto Mode copies to EC2 only with tagging permissions its managed policies lack."""
     spec: dict[str, Any] = {
         "role": settings.role_name,
         "subnetSelectorTerms": [{"id": s} for s in subnet_ids],
         "securityGroupSelectorTerms": [{"id": g} for g in security_group_ids],
         "ephemeralStorage": {"size": f"{settings.disk_size_gib}Gi"},
-        "tags": dict(settings.tags),
     }
     if reservations is not None:
         spec["capacityReservationSelectorTerms"] = reservations.selector_terms()

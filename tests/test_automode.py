@@ -159,7 +159,6 @@ def test_node_classes_and_pools_of_an_auto_mode_cluster(build, monitor):
         "subnetSelectorTerms": [{"id": "subnet-0a"}, {"id": "subnet-0b"}],
         "securityGroupSelectorTerms": [{"id": "sg-0c"}],
         "ephemeralStorage": {"size": "80Gi"},
-        "tags": {},
     }
     assert classes["gpu"]["spec"]["ephemeralStorage"] == {"size": "300Gi"}
     assert classes["gpu-reserved"]["spec"]["capacityReservationSelectorTerms"] == [

@@ -187,7 +187,6 @@ def test_the_auto_mode_node_class_names_subnets_and_security_group_by_id():
         "subnetSelectorTerms": [{"id": "subnet-0a"}, {"id": "subnet-0b"}],
         "securityGroupSelectorTerms": [{"id": "sg-0c"}],
         "ephemeralStorage": {"size": "150Gi"},
-        "tags": {},
         "capacityReservationSelectorTerms": [{"id": "cr-0123456789abcdef0"}, {"tags": {"purpose": "llm"}}],
     }
 
