@@ -478,6 +478,46 @@ def validate_imdsv2(args: ResourceValidationArgs, report_violation: ReportViolat
         )
 
 
+NODE_POOL_TYPE = "kubernetes:karpenter.sh/v1:NodePool"
+EC2_NODE_CLASS_TYPE = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+
+
+def validate_node_pool_limits(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """A NodePool without limits may start nodes without end: its limits are its spend cap."""
+    if args.resource_type != NODE_POOL_TYPE:
+        return
+    limits = dig(args.props, "spec", "limits")
+    name = object_ref(args.props, args.name)
+    if not _is_map(limits) or not any(key in limits for key in ("cpu", GPU_RESOURCE)):
+        report_violation(f"NodePool {name} sets no cpu or {GPU_RESOURCE} limit: nothing caps its nodes", None)
+        return
+    taints = as_list(dig(args.props, "spec", "template", "spec", "taints"))
+    if any(dig(t, "key") == GPU_RESOURCE for t in taints) and GPU_RESOURCE not in limits:
+        report_violation(f"NodePool {name} starts GPU nodes but sets no {GPU_RESOURCE} limit", None)
+
+
+def validate_ec2_node_class(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Karpenter's nodes require IMDSv2 and boot from encrypted volumes, stated on the node class."""
+    if args.resource_type != EC2_NODE_CLASS_TYPE:
+        return
+    name = object_ref(args.props, args.name)
+    spec = args.props.get("spec") or {}
+    tokens = dig(spec, "metadataOptions", "httpTokens")
+    if tokens != "required":
+        report_violation(
+            f"EC2NodeClass {name}: metadataOptions.httpTokens is {tokens or 'unset'}: require IMDSv2", None
+        )
+    mappings = [m for m in as_list(spec.get("blockDeviceMappings")) if _is_map(m)]
+    if not mappings:
+        report_violation(
+            f"EC2NodeClass {name} states no blockDeviceMappings: nothing says its volumes are encrypted", None
+        )
+    for mapping in mappings:
+        if dig(mapping, "ebs", "encrypted") is not True:
+            device = mapping.get("deviceName") or "a volume"
+            report_violation(f"EC2NodeClass {name}: {device} is not encrypted (ebs.encrypted: true)", None)
+
+
 # ------------------------------------------------------------------------------------------------
 # Kubernetes object checks
 # ------------------------------------------------------------------------------------------------
@@ -791,6 +831,20 @@ nodes_imdsv2 = _resource(
     MANDATORY,
     HIGH,
 )
+node_pools_limited = _resource(
+    "node-pools-have-limits",
+    "Karpenter NodePools set cpu or nvidia.com/gpu limits (GPU pools: nvidia.com/gpu), the cap on what they start.",
+    validate_node_pool_limits,
+    MANDATORY,
+    HIGH,
+)
+ec2_node_classes_hardened = _resource(
+    "ec2-node-classes-imdsv2-encrypted",
+    "Karpenter EC2NodeClasses require IMDSv2 and encrypt every block device they state (at least one).",
+    validate_ec2_node_class,
+    MANDATORY,
+    HIGH,
+)
 deployments_have_pdb = StackValidationPolicy(
     name="replicated-deployments-have-pdb",
     description="A Deployment with more than one replica, or scaled by an HPA, is selected by a PodDisruptionBudget in its namespace.",
@@ -843,6 +897,8 @@ POLICIES: list[Policy] = [
     eks_endpoint_restricted,
     eks_secrets_encrypted,
     nodes_imdsv2,
+    node_pools_limited,
+    ec2_node_classes_hardened,
     deployments_have_pdb,
     hpa_bounds,
     external_secret_refresh,

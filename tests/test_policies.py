@@ -27,10 +27,12 @@ from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, unkn
 from aiplatform import policies as p
 from aiplatform import validation
 from aiplatform.config import ConfigError
+from aiplatform.nodepools import NodeClassSettings, ec2_node_class_spec, node_pool_spec
 from aiplatform.plan import cli as plan_tool
 from aiplatform.plan.policy_report import evaluate, evaluate_stack, policy_report
 from tests.program import plan_config, planned
 from tests.stacks import stack_config
+from tests.test_nodepools import training_pool
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
@@ -164,6 +166,28 @@ SUB = {
 
 # -- one compliant and at least one non-compliant resource per resource policy ------------------
 # (policy, compliant (type, props), [(non-compliant (type, props), expected message fragment), ...])
+
+
+def node_pool(limits: dict | None) -> tuple[str, dict]:
+    spec = node_pool_spec(training_pool(), "karpenter")
+    spec.pop("limits")
+    if limits is not None:
+        spec["limits"] = limits
+    return p.NODE_POOL_TYPE, {"metadata": {"name": "training"}, "spec": spec}
+
+
+def ec2_node_class(
+    tokens: str = "required", encrypted: bool = True, mappings: bool = True
+) -> tuple[str, dict]:
+    spec = ec2_node_class_spec(
+        NodeClassSettings(role_name="nodes"), "al2023@v20260714", {"karpenter.sh/discovery": "ai"}
+    )
+    spec["metadataOptions"]["httpTokens"] = tokens
+    spec["blockDeviceMappings"][0]["ebs"]["encrypted"] = encrypted
+    if not mappings:
+        del spec["blockDeviceMappings"]
+    return p.EC2_NODE_CLASS_TYPE, {"metadata": {"name": "gpu"}, "spec": spec}
+
 
 RESOURCE_CASES = [
     (
@@ -314,6 +338,24 @@ RESOURCE_CASES = [
             ),
             ((TYPES["LaunchTemplate"], {}), "httpTokens is unset"),
             ((TYPES["NodeGroup"], {"clusterName": "ai", "scalingConfig": {}}), "has no launch template"),
+        ],
+    ),
+    (
+        p.node_pools_limited,
+        node_pool({"cpu": "192", "nvidia.com/gpu": "16"}),
+        [
+            (node_pool(None), "sets no cpu or nvidia.com/gpu limit"),
+            (node_pool({"memory": "1Ti"}), "sets no cpu or nvidia.com/gpu limit"),
+            (node_pool({"cpu": "192"}), "starts GPU nodes but sets no nvidia.com/gpu limit"),
+        ],
+    ),
+    (
+        p.ec2_node_classes_hardened,
+        ec2_node_class(),
+        [
+            (ec2_node_class(tokens="optional"), "httpTokens is optional: require IMDSv2"),
+            (ec2_node_class(encrypted=False), "/dev/xvda is not encrypted"),
+            (ec2_node_class(mappings=False), "states no blockDeviceMappings"),
         ],
     ),
     (p.hpa_bounds, hpa(2, 2), [(hpa(3, 2), "minReplicas 3 > maxReplicas 2")]),
