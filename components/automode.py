@@ -54,6 +54,7 @@ RUN_BY_EKS = (
     "node autoscaling (chart cluster-autoscaler; Karpenter)",
 )
 SYSTEM_POOL = "system"
+IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class SystemPoolSpec:
     max_nodes: int
     capacity_type: Literal["on-demand", "spot"] = "on-demand"
     disk_size_gib: int = 50
+    # What always runs there needs about this many nodes: said on the pool for the cost report.
+    min_nodes: int = 0
 
 
 def system_node_pool_spec(spec: SystemPoolSpec) -> dict[str, Any]:
@@ -150,12 +153,14 @@ class AutoModeCompute(pulumi.ComponentResource):
                 opts=k8s_opts,
             )
 
-        def node_pool(pool_name: str, spec: Any, after: pulumi.Resource) -> k8s.apiextensions.CustomResource:
+        def node_pool(
+            pool_name: str, spec: Any, after: pulumi.Resource, annotations: dict[str, str] | None = None
+        ) -> k8s.apiextensions.CustomResource:
             return k8s.apiextensions.CustomResource(
                 f"{name}-nodepool-{pool_name}",
                 api_version=NODE_POOL_API,
                 kind="NodePool",
-                metadata={"name": pool_name},
+                metadata={"name": pool_name, **({"annotations": annotations} if annotations else {})},
                 spec=spec,
                 opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[after])),
             )
@@ -166,7 +171,10 @@ class AutoModeCompute(pulumi.ComponentResource):
             if class_name not in self.node_classes:
                 self.node_classes[class_name] = node_class(class_name, args.gpu_disk_size_gib, pool)
         self.system_pool = node_pool(
-            SYSTEM_POOL, system_node_pool_spec(args.system), self.node_classes[SYSTEM_POOL]
+            SYSTEM_POOL,
+            system_node_pool_spec(args.system),
+            self.node_classes[SYSTEM_POOL],
+            {IDLE_NODES_ANNOTATION: str(args.system.min_nodes)},
         )
         self.node_pools = {
             pool.name: node_pool(

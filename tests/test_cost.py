@@ -175,3 +175,88 @@ def test_report_writes_cost_json(tmp_path):
     assert data["estimate"] is True and data["prices_as_of"]
     assert data["idle_monthly"] <= data["peak_monthly"]
     assert "TOTAL" in report.render()
+
+
+# -- node pools -----------------------------------------------------------------------------------
+
+POOL_PRICING = {
+    **PRICING,
+    "ec2_on_demand_hour": {"g6e.12xlarge": 10.4926, "g5.12xlarge": 5.672, "m6i.large": 0.096},
+    "eks_auto_mode_fee_fraction": 0.12,
+}
+
+
+def node_pool(name: str, types: list[str], capacity: list[str], limits: dict, group: str, annotations=None):
+    metadata = {"name": name, **({"annotations": annotations} if annotations else {})}
+    kind = "EC2NodeClass" if group == "karpenter.k8s.aws" else "NodeClass"
+    return reg(
+        "kubernetes:karpenter.sh/v1:NodePool",
+        name,
+        apiVersion="karpenter.sh/v1",
+        kind="NodePool",
+        metadata=metadata,
+        spec={
+            "template": {
+                "spec": {
+                    "nodeClassRef": {"group": group, "kind": kind, "name": "gpu"},
+                    "requirements": [
+                        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": types},
+                        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity},
+                    ],
+                }
+            },
+            "limits": limits,
+        },
+    )
+
+
+def test_a_pool_is_idle_at_zero_and_peaks_at_what_its_limits_buy_of_its_dearest_type():
+    node_class = reg(
+        "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
+        "gpu",
+        apiVersion="karpenter.k8s.aws/v1",
+        metadata={"name": "gpu"},
+        spec={"blockDeviceMappings": [{"ebs": {"volumeSize": "500Gi"}}]},
+    )
+    # 16 GPUs and 192 vCPUs: 4 x g6e.12xlarge (4 GPUs, 48 vCPUs each) costs more than 4 x g5.12xlarge.
+    pool = node_pool(
+        "training",
+        ["g5.12xlarge", "g6e.12xlarge"],
+        ["spot", "on-demand"],
+        {"cpu": "192", "nvidia.com/gpu": "16"},
+        "karpenter.k8s.aws",
+    )
+    est = estimate([node_class, pool], POOL_PRICING)
+    ec2, disks = est.items
+    assert (ec2.item, ec2.quantity_idle, ec2.quantity_peak) == (
+        "EC2 Karpenter pool training (g6e.12xlarge)",
+        0,
+        4,
+    )
+    assert ec2.unit_price == pytest.approx(10.4926 * 730)  # on-demand: the fallback may run
+    assert ec2.peak == round(4 * 10.4926 * 730, 2) and ec2.idle == 0
+    assert (disks.quantity_peak, disks.unit_price) == (4, 500 * 0.08)
+
+
+def test_the_tighter_limit_decides_and_spot_only_pools_get_the_spot_discount():
+    # 100 GPUs would buy 25 nodes, 96 vCPUs only 2.
+    pool = node_pool(
+        "spot", ["g6e.12xlarge"], ["spot"], {"cpu": "96", "nvidia.com/gpu": "100"}, "karpenter.k8s.aws"
+    )
+    (ec2,) = estimate([pool], POOL_PRICING).items
+    assert ec2.quantity_peak == 2
+    assert ec2.unit_price == pytest.approx(10.4926 * 0.35 * 730)
+
+
+def test_auto_mode_pools_add_the_management_fee_and_the_system_pool_idles_at_its_floor():
+    pool = node_pool(
+        "system",
+        ["m6i.large"],
+        ["on-demand"],
+        {"cpu": "8", "memory": "32Gi"},
+        "eks.amazonaws.com",
+        {"aiplatform.io/idle-nodes": "2"},
+    )
+    (ec2,) = estimate([pool], POOL_PRICING).items
+    assert (ec2.quantity_idle, ec2.quantity_peak) == (2, 4)
+    assert ec2.unit_price == pytest.approx(0.096 * 1.12 * 730)

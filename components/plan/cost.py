@@ -132,6 +132,107 @@ def _launch_template_disks(registrations: Sequence[Registration]) -> dict[str, f
     return disks
 
 
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_CLASSES = ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "kubernetes:eks.amazonaws.com/v1:NodeClass")
+INSTANCE_TYPE_KEY = "node.kubernetes.io/instance-type"
+CAPACITY_TYPE_KEY = "karpenter.sh/capacity-type"
+AUTO_MODE_GROUP = "eks.amazonaws.com"
+IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"
+
+
+def _node_class_disks(registrations: Sequence[Registration]) -> dict[tuple[str, str], float]:
+    """(node class group, name) -> the GiB of disk each node of the class gets."""
+    disks: dict[tuple[str, str], float] = {}
+    for r in registrations:
+        if r.type not in NODE_CLASSES:
+            continue
+        spec = r.inputs.get("spec") or {}
+        group = str(r.inputs.get("apiVersion", "")).split("/")[0]
+        root = [(m.get("ebs") or {}).get("volumeSize") for m in spec.get("blockDeviceMappings") or []]
+        size = sum(gib(v) for v in root if v) or gib((spec.get("ephemeralStorage") or {}).get("size", 0))
+        disks[(group, str((r.inputs.get("metadata") or {}).get("name")))] = size
+    return disks
+
+
+def _requirement(spec: Mapping[str, Any], key: str) -> list[str]:
+    for requirement in ((spec.get("template") or {}).get("spec") or {}).get("requirements") or []:
+        if requirement.get("key") == key and requirement.get("operator") == "In":
+            return [str(v) for v in requirement.get("values") or []]
+    return []
+
+
+def _nodes_within(limits: Mapping[str, Any], instance: Any) -> int:
+    """How many nodes of ``instance`` the pool's limits allow (each limit caps the sum over nodes)."""
+    per_node = {
+        "cpu": instance.vcpus,
+        "memory": instance.memory_mib / 1024,
+        "nvidia.com/gpu": instance.gpus,
+    }
+    counts = []
+    for resource, limit in limits.items():
+        amount = per_node.get(resource)
+        if amount == 0:
+            return 0  # a type without the limited resource would not be started for it
+        if amount is not None:
+            value = gib(limit) if resource == "memory" else float(limit)
+            counts.append(int(value // amount))
+    return min(counts) if counts else 0
+
+
+def _pool_items(registrations: Sequence[Registration], pricing: Mapping[str, Any], est: CostEstimate) -> None:
+    """Karpenter / Auto Mode pools: idle at zero nodes (or their stated floor), peak at the most their
+    limits buy of their most expensive allowed type."""
+    hours = float(pricing["hours_per_month"])
+    disks = _node_class_disks(registrations)
+    for pool in (r for r in registrations if r.type == NODE_POOL):
+        spec = pool.inputs.get("spec") or {}
+        metadata = pool.inputs.get("metadata") or {}
+        name = str(metadata.get("name") or pool.name)
+        ref = ((spec.get("template") or {}).get("spec") or {}).get("nodeClassRef") or {}
+        auto_mode = ref.get("group") == AUTO_MODE_GROUP
+        capacity = _requirement(spec, CAPACITY_TYPE_KEY) or ["on-demand"]
+        factor = 1 - float(pricing["spot_discount"]) if capacity == ["spot"] else 1.0
+        if auto_mode:
+            factor += float(pricing.get("eks_auto_mode_fee_fraction", 0))
+        idle = int((metadata.get("annotations") or {}).get(IDLE_NODES_ANNOTATION, 0))
+        types = _requirement(spec, INSTANCE_TYPE_KEY)
+        options = []
+        for itype in types:
+            entry, hourly = lookup(itype), pricing["ec2_on_demand_hour"].get(itype)
+            if entry is None or hourly is None:
+                est.warnings.append(f"no price or table entry for {itype} (pool {name}): not considered")
+                continue
+            nodes = _nodes_within(spec.get("limits") or {}, entry)
+            options.append((nodes * hourly, nodes, itype, hourly, entry))
+        if not options:
+            est.warnings.append(f"pool {name}: no priced instance type, counted as 0")
+            continue
+        _, nodes, itype, hourly, entry = max(options, key=lambda option: option[:3])
+        note = (
+            f"peak: {nodes} x {itype}, the most its limits ({', '.join(f'{k} {v}' for k, v in (spec.get('limits') or {}).items())}) "
+            f"buy of {', '.join(types)}; {'/'.join(capacity)}"
+        )
+        if factor != 1.0:
+            note += f" (on-demand x {factor:.2f}{', Auto Mode fee included' if auto_mode else ''})"
+        if entry.gpu is not None:
+            note += f"; {entry.gpus} x {entry.gpu} per node"
+        label = "Auto Mode" if auto_mode else "Karpenter"
+        est.items.append(
+            LineItem(f"EC2 {label} pool {name} ({itype})", idle, nodes, "node", hourly * factor * hours, note)
+        )
+        disk = disks.get((str(ref.get("group")), str(ref.get("name"))))
+        if disk:
+            est.items.append(
+                LineItem(
+                    f"EBS gp3 disks pool {name} ({disk:g} GiB/node)",
+                    idle,
+                    nodes,
+                    "node",
+                    disk * pricing["ebs_gp3_gb_month"],
+                )
+            )
+
+
 def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) -> CostEstimate:
     hours = float(pricing["hours_per_month"])
     assume = pricing.get("assumptions", {})
@@ -184,6 +285,8 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
                 float(disk) * ebs_gb,
             )
         )
+
+    _pool_items(registrations, pricing, est)
 
     nats = of("aws:ec2/natGateway:NatGateway")
     if nats:

@@ -60,6 +60,12 @@ MINUTES: dict[str, float] = {
     "aws:ec2/launchTemplate:LaunchTemplate": 0.05,
     "aws:ec2/flowLog:FlowLog": 0.1,
     "aws:autoscaling/tag:Tag": 0.05,
+    "aws:ec2/tag:Tag": 0.05,
+    # Karpenter's interruption queue and its EventBridge rules
+    "aws:sqs/queue:Queue": 0.5,
+    "aws:sqs/queuePolicy:QueuePolicy": 0.1,
+    "aws:cloudwatch/eventRule:EventRule": 0.05,
+    "aws:cloudwatch/eventTarget:EventTarget": 0.05,
     # identity, keys, secrets, logs
     "aws:iam/role:Role": 0.1,
     "aws:iam/policy:Policy": 0.05,
@@ -103,7 +109,8 @@ def minutes(registration: Registration) -> float:
     if not registration.custom:
         return 0.0
     if registration.type == "kubernetes:helm.sh/v3:Release":
-        chart = str(registration.inputs.get("chart", ""))
+        # A chart from an OCI registry is named by its reference (oci://host/path/<chart>).
+        chart = str(registration.inputs.get("chart", "")).rsplit("/", 1)[-1]
         if chart in CHART_MINUTES:
             return CHART_MINUTES[chart]
     if registration.type in MINUTES:
