@@ -62,6 +62,8 @@ CHART_RESOURCES: Mapping[str, Mapping[ResourcePath, Mapping[str, Any]]] = {
         ("grafana", "sidecar", "resources"): {},
     },
     "prometheus-adapter": {("resources",): {}},
+    # karpenter 1.14.1: the controller's resources are left to the user (an empty map).
+    "karpenter": {("controller", "resources"): {}},
 }
 
 
@@ -155,6 +157,14 @@ def _chart_paths(chart: str) -> Mapping[ResourcePath, Mapping[str, Any]]:
 
 
 # -- the release -----------------------------------------------------------------------------------
+def chart_source(repository: str, chart: str) -> dict[str, Any]:
+    """Where Helm pulls ``chart``: an OCI registry names it by reference (``oci://host/path/chart``,
+    no repository); a classic repository serves it by name from its index."""
+    if repository.startswith("oci://"):
+        return {"chart": f"{repository.rstrip('/')}/{chart}"}
+    return {"chart": chart, "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=repository)}
+
+
 def helm_release(
     resource_name: str,
     *,
@@ -175,9 +185,8 @@ def helm_release(
     return k8s.helm.v3.Release(
         resource_name,
         name=chart,
-        chart=chart,
+        **chart_source(repository, chart),
         version=version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository),
         namespace=namespace,
         create_namespace=create_namespace or None,
         values=values,

@@ -31,6 +31,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from .helm import helm_release
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -356,25 +357,24 @@ def controller_values(cluster_name: str, queue_name: str) -> dict[str, Any]:
     }
 
 
-def chart_source(repository: str, chart: str) -> dict[str, Any]:
-    """``helm.v3.Release`` arguments for a chart in an OCI registry or a classic repository."""
-    if repository.startswith("oci://"):
-        return {"chart": f"{repository.rstrip('/')}/{chart}"}
-    return {"chart": chart, "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=repository)}
-
-
 # -- the component ---------------------------------------------------------------------------------
 @dataclass
 class KarpenterArgs:
+    # The EKS cluster's name: the IAM conditions, discovery tags and controller settings name it.
     cluster_name: str
     region: str
     provider: k8s.Provider
+    # One NodePool each; pools with capacity reservations get their own EC2NodeClass.
     pools: Sequence[GpuPoolSpec]
+    # The karpenter chart's exact version (its crds/ install the CRDs of that version).
     chart_version: str
+    # The EKS AL2023 AMI release the nodes boot, pinned: al2023@vYYYYMMDD.
     ami_alias: str
+    # The cluster security group: the nodes' group, tagged for discovery.
     cluster_security_group_id: pulumi.Input[str]
     chart_repository: str = CHART_REPOSITORY
     account_id: pulumi.Input[str] | None = None  # None: the caller's account
+    # The encrypted gp3 root volume of every GPU node (images of large models are large).
     disk_size_gib: int = 200
     # Subnets the program does not create (an existing network) are tagged here; its own carry the tag.
     subnet_ids_to_tag: Sequence[str] = ()
@@ -424,13 +424,13 @@ class Karpenter(pulumi.ComponentResource):
         self._tag_discovery(discovery)
         self._create_controller_role(tags)
 
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             f"{name}-chart",
-            name=CHART,
+            chart=CHART,
             version=args.chart_version,
+            repository=args.chart_repository,
             namespace=NAMESPACE,
             values=self.queue.name.apply(lambda queue: controller_values(args.cluster_name, queue)),
-            **chart_source(args.chart_repository, CHART),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,

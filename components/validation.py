@@ -176,10 +176,11 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def chart_repository(value: str) -> str | None:
-    """A Helm chart repository URL: https, or plain http on this machine's loopback only."""
+    """A Helm chart repository URL: https, an OCI registry (oci://, over TLS), or plain http on this
+    machine's loopback only."""
     url = urllib.parse.urlsplit(value)
-    if url.scheme not in ("https", "http") or not url.hostname:
-        return f"'{value}' is not a chart repository URL (https://host/path)"
+    if url.scheme not in ("https", "http", "oci") or not url.hostname:
+        return f"'{value}' is not a chart repository URL (https://host/path or oci://host/path)"
     if url.scheme == "http" and url.hostname not in _LOOPBACK_HOSTS:
         return f"'{value}': use https (plain http only for a repository on 127.0.0.1)"
     if url.query or url.fragment or url.username:
