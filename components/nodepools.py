@@ -135,6 +135,14 @@ class GpuPoolSpec:
         return min(self.instances, key=lambda t: (t.gpus, t.vcpus, t.memory_mib), default=None)
 
     @property
+    def max_nodes(self) -> int:
+        """The most nodes the limits allow: nodes of the smallest allowed type."""
+        smallest = self.smallest
+        if smallest is None or not smallest.gpus:
+            return 0
+        return min(self.max_gpus // smallest.gpus, self.max_cpu // smallest.vcpus)
+
+    @property
     def max_gpus_per_node(self) -> int:
         return max((t.gpus for t in self.instances), default=0)
 

@@ -13,6 +13,7 @@ Modules: ``_base`` (strict model, value types, rule violations), ``infrastructur
 """
 
 from ._base import NAMESPACE, RESOURCE_PREFIX, ConfigError
+from .compute import ComputeSettings, GpuPoolSettings
 from .infrastructure import (
     ClusterSettings,
     GpuNodeGroupSettings,
@@ -45,8 +46,10 @@ __all__ = [
     "TRAINING_SHM_SIZE",
     "BatchSettings",
     "ClusterSettings",
+    "ComputeSettings",
     "ConfigError",
     "GpuNodeGroupSettings",
+    "GpuPoolSettings",
     "InferenceSettings",
     "IngressSettings",
     "NetworkSettings",

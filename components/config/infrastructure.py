@@ -162,9 +162,7 @@ class ClusterSettings(Model):
             for name in duplicates(arn.rsplit("/", 1)[-1] for arn in self.adminRoleArns)
         ]
         if self.mode == "managed":
-            missing = [a for a in DEFAULT_ADDONS if a not in self.addons]
-            if missing:
-                found.append((("addons",), f"pin a version for every add-on: missing {', '.join(missing)}"))
+            # Which add-ons must be pinned depends on the provisioner: a rule with compute says.
             found += [(("addons", a), "unknown add-on") for a in self.addons if a not in DEFAULT_ADDONS]
         if self.mode == "existing" and self.existing is None:
             found.append((("existing",), "mode: existing needs existing.kubeconfigSecret"))
@@ -397,6 +395,7 @@ ChartKey = Literal[
     "clusterAutoscaler",
     "kubePrometheusStack",
     "prometheusAdapter",
+    "karpenter",
 ]
 
 
@@ -416,6 +415,9 @@ class ChartSettings(Model):
     clusterAutoscaler: ChartVersion
     kubePrometheusStack: ChartVersion
     prometheusAdapter: ChartVersion
+    karpenter: ChartVersion | None = Field(
+        default=None, description="required with compute.provisioner karpenter"
+    )
     mirror: ChartRepositoryUrl | None = None
     repositories: dict[ChartKey, ChartRepositoryUrl] = Field(default_factory=dict)
 

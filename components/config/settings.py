@@ -13,14 +13,18 @@ from pydantic import (
     model_validator,
 )
 
-from .. import validation
+from .. import karpenter, validation
+from ..automode import AUTO_MODE_FAMILIES
 from ..autoscaler import chart_version_problem
 from ..capacity import capacity_problems
-from ..nodegroups import autoscaler_tags
+from ..cluster import AUTO_MODE_ADDONS
+from ..nodegroups import autoscaler_tags, instance_family
 from ..observability import MONITORING_NAMESPACE
 from ..validation import AWS_TAGS_PER_RESOURCE
 from ._base import AwsTags, Model, Violation, raise_violations, unique_names
+from .compute import ComputeSettings
 from .infrastructure import (
+    DEFAULT_ADDONS,
     ChartSettings,
     ClusterSettings,
     NetworkSettings,
@@ -49,6 +53,7 @@ class PlatformSettings(Model):
     network: NetworkSettings = NetworkSettings()
     cluster: ClusterSettings
     nodeGroups: NodeGroupsSettings = NodeGroupsSettings()
+    compute: ComputeSettings = ComputeSettings()
     charts: ChartSettings
     secrets: list[SecretSettings] = Field(default_factory=list)
     ingress: IngressSettings = IngressSettings()
@@ -128,10 +133,10 @@ def rule_violations(raw: Mapping[str, Any]) -> list[Violation]:
     return found
 
 
-@rule("charts", "cluster")
+@rule("charts", "cluster", "compute")
 def _autoscaler_chart(s: Any) -> list[Violation]:
     """The platform installs the autoscaler on clusters it manages; its minor follows the cluster's."""
-    if s.cluster.mode != "managed":
+    if s.cluster.mode != "managed" or s.compute.uses_pools:
         return []
     problem = chart_version_problem(s.charts.clusterAutoscaler, s.cluster.kubernetesVersion)
     return [(("charts", "clusterAutoscaler"), problem)] if problem else []
@@ -156,7 +161,98 @@ def _tags_per_resource(s: Any) -> list[Violation]:
     ]
 
 
-@rule("cluster", "nodeGroups", "workloads", "observability", "ingress", "storage")
+@rule("compute", "cluster", "nodeGroups")
+def _provisioner(s: Any) -> list[Violation]:
+    """Pools come from a cluster the platform manages, and replace the GPU node groups."""
+    compute = s.compute
+    if not compute.uses_pools:
+        return []
+    found: list[Violation] = []
+    if s.cluster.mode != "managed":
+        found.append(
+            (
+                ("compute", "provisioner"),
+                f"{compute.provisioner} needs a cluster the platform manages (cluster.mode: managed)",
+            )
+        )
+    if s.nodeGroups.gpu:
+        found.append(
+            (
+                ("nodeGroups", "gpu"),
+                f"with compute.provisioner {compute.provisioner} GPU capacity comes from compute.pools: "
+                "describe these groups as pools",
+            )
+        )
+    return found
+
+
+@rule("compute", "cluster")
+def _addons_pinned(s: Any) -> list[Violation]:
+    """Every add-on the platform installs is pinned; Auto Mode runs some of them itself."""
+    if s.cluster.mode != "managed":
+        return []
+    auto = s.compute.provisioner == "auto-mode"
+    needed = [a for a in DEFAULT_ADDONS if not (auto and a in AUTO_MODE_ADDONS)]
+    missing = [a for a in needed if a not in s.cluster.addons]
+    found: list[Violation] = []
+    if missing:
+        found.append((("cluster", "addons"), f"pin a version for every add-on: missing {', '.join(missing)}"))
+    if auto:
+        found += [
+            (("cluster", "addons", a), "EKS Auto Mode runs it itself: remove the pin")
+            for a in s.cluster.addons
+            if a in AUTO_MODE_ADDONS
+        ]
+    return found
+
+
+@rule("compute", "charts", "cluster")
+def _karpenter_chart(s: Any) -> list[Violation]:
+    """Karpenter's chart is pinned, at a version that supports the cluster's Kubernetes minor."""
+    if s.compute.provisioner != "karpenter":
+        return []
+    version = s.charts.karpenter
+    if version is None:
+        return [
+            (("charts", "karpenter"), "pin the karpenter chart version (compute.provisioner is karpenter)")
+        ]
+    problem = karpenter.chart_version_problem(version, s.cluster.kubernetesVersion)
+    return [(("charts", "karpenter"), problem)] if problem else []
+
+
+@rule("compute", "nodeGroups")
+def _auto_mode_instances(s: Any) -> list[Violation]:
+    """EKS Auto Mode starts instances of the families it supports, and no other."""
+    if s.compute.provisioner != "auto-mode":
+        return []
+    unsupported = "is not an instance family EKS Auto Mode runs"
+    found: list[Violation] = [
+        (("nodeGroups", "system", "instanceTypes", i), f"'{instance_family(t)}' {unsupported}")
+        for i, t in enumerate(s.nodeGroups.system.instanceTypes)
+        if instance_family(t) not in AUTO_MODE_FAMILIES
+    ]
+    for i, pool in enumerate(s.compute.pools):
+        found += [
+            (("compute", "pools", i, "instanceTypes"), f"'{t}': '{instance_family(t)}' {unsupported}")
+            for t in pool.allowed_types
+            if instance_family(t) not in AUTO_MODE_FAMILIES
+        ]
+    return found
+
+
+@rule("compute", "ingress")
+def _auto_mode_ingress(s: Any) -> list[Violation]:
+    if s.compute.provisioner == "auto-mode" and s.ingress.controller != "alb":
+        return [
+            (
+                ("ingress", "controller"),
+                "EKS Auto Mode serves load balancers itself, not for ingress-nginx's controller: use alb",
+            )
+        ]
+    return []
+
+
+@rule("cluster", "nodeGroups", "compute", "workloads", "observability", "ingress", "storage")
 def _capacity(s: Any) -> list[Violation]:
     """Pods that fit no node of their group; a system group too small for what always runs there."""
     return capacity_problems(s)
@@ -220,39 +316,78 @@ def _workload_namespaces(s: Any) -> list[Violation]:
     ]
 
 
-@rule("workloads", "nodeGroups")
+@rule("workloads", "nodeGroups", "compute")
 def _workload_gpu_groups(s: Any) -> list[Violation]:
     found: list[Violation] = []
     gpu_groups = {g.name: g for g in s.nodeGroups.gpu}
+    pools = {p.name: p.spec() for p in s.compute.pools}
+    provisioner = s.compute.provisioner
     for kind, i, w in s.workloads.all():
         if not w.gpu:
             continue
         at = ("workloads", kind, i, "gpu")
+        if w.gpu.pool is not None:
+            pool = pools.get(w.gpu.pool)
+            if not s.compute.uses_pools:
+                found.append(((*at, "pool"), "GPU pools need compute.provisioner karpenter or auto-mode"))
+            elif pool is None:
+                found.append(((*at, "pool"), f"no GPU pool named '{w.gpu.pool}'"))
+            elif w.gpu.count > pool.max_gpus_per_node:
+                found.append(
+                    (
+                        (*at, "count"),
+                        f"must be <= {pool.max_gpus_per_node} (GPUs of the largest type pool '{pool.name}' allows)",
+                    )
+                )
+            continue
         group = gpu_groups.get(w.gpu.nodeGroup)
-        if group is None:
+        if s.compute.uses_pools:
+            found.append(
+                (
+                    (*at, "nodeGroup"),
+                    f"with compute.provisioner {provisioner} GPUs come from pools: use gpu.pool",
+                )
+            )
+        elif group is None:
             found.append(((*at, "nodeGroup"), f"no GPU node group named '{w.gpu.nodeGroup}'"))
         elif w.gpu.count > group.gpu_count:
             found.append(((*at, "count"), f"must be <= {group.gpu_count} (GPUs per node of '{group.name}')"))
     return found
 
 
-@rule("workloads", "nodeGroups", "namespaces")
+def _gpu_ceiling(w: Any, s: Any) -> tuple[int, str] | None:
+    """How many replicas of ``w`` its GPU source can hold, and how that reads (None: other rules)."""
+    if w.gpu.pool is not None:
+        pool = next((p for p in s.compute.pools if p.name == w.gpu.pool), None)
+        if pool is None or not s.compute.uses_pools or w.gpu.count > pool.spec().max_gpus_per_node:
+            return None
+        by_pool = pool.limits.gpus // w.gpu.count
+        return by_pool, f"pool '{pool.name}' fits {by_pool} (limits.gpus {pool.limits.gpus})"
+    group = next((g for g in s.nodeGroups.gpu if g.name == w.gpu.nodeGroup), None)
+    if group is None or s.compute.uses_pools or w.gpu.count > group.gpu_count:
+        return None
+    per_node = group.gpu_count // w.gpu.count
+    by_group = group.scaling.maxSize * per_node
+    return (
+        by_group,
+        f"node group '{group.name}' fits {by_group} (maxSize {group.scaling.maxSize} x {per_node} per node)",
+    )
+
+
+@rule("workloads", "nodeGroups", "compute", "namespaces")
 def _gpu_replicas_fit(s: Any) -> list[Violation]:
-    """Replicas of a GPU model server beyond its group's GPUs or its namespace's GPU quota never run."""
+    """Replicas of a GPU model server beyond its group's (or pool's) GPUs or its namespace's GPU quota
+    never run."""
     found: list[Violation] = []
-    groups = {g.name: g for g in s.nodeGroups.gpu}
     quotas = {n.name: n.quota.gpus for n in s.namespaces}
     for i, w in enumerate(s.workloads.inference):
-        group = groups.get(w.gpu.nodeGroup) if w.gpu else None
-        if w.gpu is None or group is None or w.namespace not in quotas or w.gpu.count > group.gpu_count:
+        source = _gpu_ceiling(w, s) if w.gpu else None
+        if w.gpu is None or source is None or w.namespace not in quotas:
             continue  # other rules name these
-        per_node = group.gpu_count // w.gpu.count
-        by_group, by_quota = group.scaling.maxSize * per_node, quotas[w.namespace] // w.gpu.count
-        ceiling = min(by_group, by_quota)
-        limits = (
-            f"node group '{group.name}' fits {by_group} (maxSize {group.scaling.maxSize} x {per_node} per node), "
-            f"namespace '{w.namespace}' {by_quota} (GPU quota {quotas[w.namespace]})"
-        )
+        by_source, source_text = source
+        by_quota = quotas[w.namespace] // w.gpu.count
+        ceiling = min(by_source, by_quota)
+        limits = f"{source_text}, namespace '{w.namespace}' {by_quota} (GPU quota {quotas[w.namespace]})"
         at = ("workloads", "inference", i)
         scaling = w.autoscaling
         if scaling is None:

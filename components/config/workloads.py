@@ -74,8 +74,22 @@ class ResourceSettings(Model):
 
 
 class GpuRequest(Model):
-    nodeGroup: DnsLabel
+    """Where a workload's GPUs come from: a GPU node group, or a GPU pool (Karpenter, Auto Mode)."""
+
+    nodeGroup: DnsLabel | None = None
+    pool: DnsLabel | None = None
     count: int = Field(default=1, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GpuRequest:
+        if (self.nodeGroup is None) == (self.pool is None):
+            raise_violations([(("pool",), "name either nodeGroup (GPU node groups) or pool (GPU pools)")])
+        return self
+
+    @property
+    def target(self) -> str:
+        """The node group's or the pool's name."""
+        return self.nodeGroup or self.pool or ""
 
 
 class SecretEnv(Model):

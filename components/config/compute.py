@@ -1,0 +1,215 @@
+"""Settings of GPU capacity: node groups (the default), Karpenter or EKS Auto Mode node pools."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from .. import validation
+from ..instance_types import INSTANCE_TYPES, lookup, unknown_type_message
+from ..nodegroups import GPU_INSTANCE_FAMILIES
+from ..nodepools import (
+    AMI_ALIAS_PATTERN,
+    POOL_RESERVED_LABEL_PREFIXES,
+    BlockedWindow,
+    CapacityReservations,
+    Disruption,
+    GpuPoolSpec,
+    pool_problems,
+)
+from ..scheduling import Taint
+from ._base import DnsLabel, Model, Violation, checked, raise_violations, unique_names
+from .infrastructure import TaintSettings
+
+Provisioner = Literal["node-groups", "karpenter", "auto-mode"]
+CapacityTypeSetting = Literal["spot", "on-demand", "reserved"]
+
+Cron = Annotated[str, AfterValidator(checked(validation.cron_schedule))]
+KarpenterDuration = Annotated[str, Field(pattern=r"^(([0-9]+(s|m|h))+|Never)$")]
+WindowDuration = Annotated[str, Field(pattern=r"^(([0-9]+(h|m))|([0-9]+h[0-9]+m))$")]
+BudgetNodes = Annotated[str, Field(pattern=r"^((100|[0-9]{1,2})%|[0-9]+)$")]
+ReservationId = Annotated[str, Field(pattern=r"^cr-[0-9a-z]+$")]
+
+
+class ReservationSettings(Model):
+    ids: list[ReservationId] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict, max_length=20)
+    capacityBlock: bool = Field(
+        default=False, description="the reservations are EC2 Capacity Blocks for ML (reserved capacity only)"
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> ReservationSettings:
+        if not self.ids and not self.tags:
+            raise_violations([((), "select reservations by ids or tags")])
+        return self
+
+
+class BlockedWindowSettings(Model):
+    schedule: Cron = Field(description="5-field cron, UTC")
+    duration: WindowDuration
+
+
+class DisruptionSettings(Model):
+    consolidationPolicy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmpty"
+    consolidateAfter: KarpenterDuration = "10m"
+    maxNodes: BudgetNodes = Field(
+        default="10%", description="nodes disrupted at once: a count or a percentage"
+    )
+    blockedWindows: list[BlockedWindowSettings] = Field(default_factory=list)
+
+
+class PoolLimits(Model):
+    gpus: int = Field(ge=1, le=100000)
+    cpu: int = Field(ge=1, le=1000000, description="vCPUs")
+
+
+class GpuPoolSettings(Model):
+    name: DnsLabel
+    instanceFamilies: list[str] = Field(default_factory=list)
+    instanceTypes: list[str] = Field(default_factory=list)
+    capacityTypes: list[CapacityTypeSetting] = Field(default_factory=lambda: ["on-demand"], min_length=1)
+    capacityReservations: ReservationSettings | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[TaintSettings] = Field(default_factory=list, description="taints besides nvidia.com/gpu")
+    limits: PoolLimits
+    disruption: DisruptionSettings = DisruptionSettings()
+
+    @property
+    def allowed_types(self) -> tuple[str, ...]:
+        """The configured types, then every type of the configured families the table knows."""
+        from_families = [
+            t.name for t in INSTANCE_TYPES.values() if t.family in self.instanceFamilies and t.gpu is not None
+        ]
+        return tuple(dict.fromkeys([*self.instanceTypes, *from_families]))
+
+    @model_validator(mode="after")
+    def _pool(self) -> GpuPoolSettings:
+        found: list[Violation] = []
+        if not self.instanceFamilies and not self.instanceTypes:
+            found.append((("instanceTypes",), "name instanceFamilies or instanceTypes"))
+        known_families = {t.family for t in INSTANCE_TYPES.values() if t.gpu is not None}
+        for i, family in enumerate(self.instanceFamilies):
+            if family not in GPU_INSTANCE_FAMILIES:
+                found.append((("instanceFamilies", i), f"'{family}' is not a GPU instance family"))
+            elif family not in known_families:
+                found.append(
+                    (
+                        ("instanceFamilies", i),
+                        f"the instance type table (components/instance_types.py) knows no '{family}' type: "
+                        "add the sizes the pool may start there",
+                    )
+                )
+        for i, name in enumerate(self.instanceTypes):
+            entry = lookup(name)
+            if entry is None:
+                found.append((("instanceTypes", i), unknown_type_message(name)))
+            elif entry.gpu is None:
+                found.append((("instanceTypes", i), f"'{name}' has no GPU: GPU pools start GPU instances"))
+        if len(set(self.capacityTypes)) != len(self.capacityTypes):
+            found.append((("capacityTypes",), "name each capacity type once"))
+        for key, value in self.labels.items():
+            if key.startswith((*POOL_RESERVED_LABEL_PREFIXES, "aiplatform.io/", "nvidia.com/")):
+                found.append(
+                    (("labels", key), "is reserved: Kubernetes, EKS, Karpenter and the platform set these")
+                )
+            elif problem := validation.label_key(key) or validation.label_value(value):
+                found.append((("labels", key), problem))
+        if not found:
+            found += self._spec_violations()
+        raise_violations(found)
+        return self
+
+    def _spec_violations(self) -> list[Violation]:
+        """What the pool builder refuses, mapped back to this pool's keys."""
+        keys = {
+            "instance_types": ("instanceTypes",) if self.instanceTypes else ("instanceFamilies",),
+            "max_gpus": ("limits", "gpus"),
+            "max_cpu": ("limits", "cpu"),
+            "capacity_types": ("capacityTypes",),
+            "reservations": ("capacityReservations",),
+            "reservations.ids": ("capacityReservations", "ids"),
+        }
+        found: list[Violation] = []
+        for problem in pool_problems(self.spec()):
+            field, _, message = problem.removeprefix(f"{self.name}.").partition(": ")
+            found.append((keys.get(field, (field,)), message))
+        return found
+
+    def spec(self) -> GpuPoolSpec:
+        """The pool these settings describe."""
+        reservations = self.capacityReservations
+        d = self.disruption
+        return GpuPoolSpec(
+            name=self.name,
+            instance_types=self.allowed_types,
+            max_gpus=self.limits.gpus,
+            max_cpu=self.limits.cpu,
+            capacity_types=tuple(self.capacityTypes),
+            reservations=CapacityReservations(
+                ids=tuple(reservations.ids),
+                tags=dict(reservations.tags),
+                capacity_block=reservations.capacityBlock,
+            )
+            if reservations
+            else None,
+            labels=dict(self.labels),
+            taints=tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in self.taints),
+            disruption=Disruption(
+                consolidation_policy=d.consolidationPolicy,
+                consolidate_after=d.consolidateAfter,
+                max_nodes=d.maxNodes,
+                blocked=tuple(BlockedWindow(w.schedule, w.duration) for w in d.blockedWindows),
+            ),
+        )
+
+
+class KarpenterSettings(Model):
+    amiAlias: Annotated[str, Field(pattern=AMI_ALIAS_PATTERN.pattern)] = Field(
+        description="the EKS AL2023 AMI release the GPU nodes boot (al2023@vYYYYMMDD): pinned, never latest"
+    )
+
+
+class AutoModeSettings(Model):
+    builtinSystemPool: bool = Field(
+        default=False, description="also enable Auto Mode's built-in system pool (tainted CriticalAddonsOnly)"
+    )
+
+
+class ComputeSettings(Model):
+    provisioner: Provisioner = "node-groups"
+    pools: list[GpuPoolSettings] = Field(default_factory=list)
+    gpuDiskGiB: int = Field(default=200, ge=50, le=16384, description="root or ephemeral disk of GPU nodes")
+    karpenter: KarpenterSettings | None = None
+    autoMode: AutoModeSettings = AutoModeSettings()
+
+    @property
+    def uses_pools(self) -> bool:
+        return self.provisioner != "node-groups"
+
+    @model_validator(mode="after")
+    def _provisioner(self) -> ComputeSettings:
+        found: list[Violation] = [(("pools", *p), m) for p, m in unique_names(self.pools, "GPU pool")]
+        if self.provisioner == "node-groups" and self.pools:
+            found.append(
+                (("pools",), "pools need provisioner karpenter or auto-mode (node-groups use nodeGroups.gpu)")
+            )
+        if self.provisioner == "karpenter" and self.karpenter is None:
+            found.append(
+                (("karpenter",), "provisioner karpenter needs karpenter.amiAlias (al2023@vYYYYMMDD)")
+            )
+        if self.provisioner != "karpenter" and self.karpenter is not None:
+            found.append((("karpenter",), "only with provisioner karpenter"))
+        if self.provisioner != "auto-mode" and "autoMode" in self.model_fields_set:
+            found.append((("autoMode",), "only with provisioner auto-mode"))
+        found += [
+            (("pools", i, "name"), "'system' names the platform's own CPU pool in auto-mode")
+            for i, pool in enumerate(self.pools)
+            if pool.name == "system"
+        ]
+        raise_violations(found)
+        return self
+
+    def specs(self) -> list[GpuPoolSpec]:
+        return [pool.spec() for pool in self.pools]
