@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from . import autoscaler, gpu, ingress, observability, secrets, validation
+from . import autoscaler, gpu, ingress, karpenter, observability, secrets, validation
 from .instance_types import InstanceType, lookup
 from .nodegroups import NodeGroupSpec, node_taints
+from .nodepools import GpuPoolSpec
 from .podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from .scheduling import Toleration, untolerated
 
@@ -114,6 +115,12 @@ def allocatable(instance: InstanceType) -> NodeShape:
     memory_mib = int(memory) - kube_reserved_memory_mib(instance) - EVICTION_HARD_MEMORY_MIB
     cpu_m = instance.vcpus * 1000 - kube_reserved_cpu_m(instance.vcpus)
     return NodeShape(instance.name, Requests(cpu_m, memory_mib), instance.max_pods)
+
+
+def largest_node(spec: NodeGroupSpec) -> NodeShape | None:
+    """The group's most generous node: a pool starts whichever of its types fits the pending pod."""
+    shapes = [allocatable(t) for t in map(lookup, spec.instance_types) if t is not None]
+    return max(shapes, key=lambda s: (s.allocatable.cpu_m, s.allocatable.memory_mib, s.pods), default=None)
 
 
 def smallest_node(spec: NodeGroupSpec) -> NodeShape | None:
@@ -221,7 +228,7 @@ def _workload_pods(settings: Any) -> list[PodSet]:
                 requests=pod_requests([main], init),
                 min_replicas=low,
                 max_replicas=high,
-                node_group=w.gpu.nodeGroup if w.gpu else None,
+                node_group=w.gpu.target if w.gpu else None,
                 path=("workloads", kind, i, "resources", "requests"),
             )
         )
@@ -231,8 +238,9 @@ def _workload_pods(settings: Any) -> list[PodSet]:
 def _release_pods(settings: Any, specs: Sequence[NodeGroupSpec]) -> list[PodSet]:
     gpu_specs = [s for s in specs if s.is_gpu]
     found: list[PodSet] = []
-    managed = settings.cluster.mode == "managed"
-    if managed:
+    provisioner = settings.compute.provisioner
+    auto_mode = provisioner == "auto-mode"
+    if settings.cluster.mode == "managed" and provisioner == "node-groups":
         found.append(
             PodSet(
                 "cluster-autoscaler",
@@ -243,21 +251,34 @@ def _release_pods(settings: Any, specs: Sequence[NodeGroupSpec]) -> list[PodSet]
                 node_group="system",
             )
         )
+    if provisioner == "karpenter":
+        found.append(
+            PodSet(
+                "karpenter",
+                "release karpenter",
+                _res(karpenter.RESOURCES),
+                karpenter.REPLICAS,
+                karpenter.REPLICAS,
+                node_group="system",
+            )
+        )
     for part in ("controller", "webhook", "cert-controller"):
         found.append(
             PodSet(f"external-secrets {part}", "release external-secrets", _res(secrets.DEFAULT_RESOURCES))
         )
     replicas = _default(ingress.IngressControllerArgs, "replica_count")
-    # The ALB controller runs with either controller: it provisions ingress-nginx's NLB too.
-    found.append(
-        PodSet(
-            "aws-load-balancer-controller",
-            "release aws-load-balancer-controller",
-            _res(ingress.ALB_RESOURCES),
-            replicas,
-            replicas,
+    # The ALB controller runs with either controller: it provisions ingress-nginx's NLB too. Auto
+    # Mode runs its own, outside the cluster's nodes.
+    if not auto_mode:
+        found.append(
+            PodSet(
+                "aws-load-balancer-controller",
+                "release aws-load-balancer-controller",
+                _res(ingress.ALB_RESOURCES),
+                replicas,
+                replicas,
+            )
         )
-    )
     if settings.ingress.controller == "nginx":
         found.append(
             PodSet(
@@ -314,16 +335,17 @@ def _release_pods(settings: Any, specs: Sequence[NodeGroupSpec]) -> list[PodSet]
         )
     if gpu_specs:
         tolerations = gpu.gpu_tolerations(gpu_specs)
-        found.append(
-            PodSet(
-                "nvidia-device-plugin",
-                "release nvidia-device-plugin",
-                _res(gpu.DEVICE_PLUGIN_RESOURCES),
-                daemon=True,
-                gpu_only=True,
-                tolerations=tolerations,
+        if not auto_mode:  # Auto Mode's nodes bring their own device plugin
+            found.append(
+                PodSet(
+                    "nvidia-device-plugin",
+                    "release nvidia-device-plugin",
+                    _res(gpu.DEVICE_PLUGIN_RESOURCES),
+                    daemon=True,
+                    gpu_only=True,
+                    tolerations=tolerations,
+                )
             )
-        )
         # DCGM follows the GPU groups: installed wherever there are any.
         found.append(
             PodSet(
@@ -377,9 +399,31 @@ def _eks_addon_pods(settings: Any) -> list[PodSet]:
     ]
 
 
+def pool_group(pool: GpuPoolSpec) -> NodeGroupSpec:
+    """A GPU pool as the capacity model sees a group: zero nodes idle, at most what its limits allow
+    of its smallest type, its taints."""
+    return NodeGroupSpec(
+        name=pool.name,
+        role="gpu",
+        instance_types=pool.instance_types,
+        min_size=0,
+        desired_size=0,
+        max_size=pool.max_nodes,
+        labels=dict(pool.labels),
+        taints=pool.taints,
+    )
+
+
+def node_specs(settings: Any) -> list[NodeGroupSpec]:
+    """Where the platform's pods run: the node groups, or the system nodes and the GPU pools."""
+    if not settings.compute.uses_pools:
+        return settings.nodeGroups.specs()
+    return [settings.nodeGroups.system.spec(), *(pool_group(p) for p in settings.compute.specs())]
+
+
 def platform_pods(settings: Any) -> list[PodSet]:
     """Every pod the platform runs (``settings``: ``PlatformSettings``)."""
-    specs = settings.nodeGroups.specs()
+    specs = node_specs(settings)
     return [*_eks_addon_pods(settings), *_release_pods(settings, specs), *_workload_pods(settings)]
 
 
@@ -444,15 +488,18 @@ def capacity_problems(settings: Any) -> list[tuple[tuple[str | int, ...], str]]:
     hold what always runs there (the autoscaler itself runs there: if it cannot start, nothing
     scales). GPU groups below what always runs only scale up, which the plan reports.
     """
-    specs = settings.nodeGroups.specs()
+    specs = node_specs(settings)
     loads = group_loads(specs, platform_pods(settings))
+    pools = {p.name for p in settings.compute.pools} if settings.compute.uses_pools else set()
     found: list[tuple[tuple[str | int, ...], str]] = []
     for load in loads:
-        if load.node is None:
+        # A node group's autoscaler may start any of its types; a pool starts one that fits.
+        node = largest_node(load.spec) if load.spec.name in pools else load.node
+        if node is None:
             continue
         room = Requests(
-            load.node.allocatable.cpu_m - load.per_node.cpu_m,
-            load.node.allocatable.memory_mib - load.per_node.memory_mib,
+            node.allocatable.cpu_m - load.per_node.cpu_m,
+            node.allocatable.memory_mib - load.per_node.memory_mib,
         )
         for p in load.pods:
             if p.path and p.requests.exceeds(room):
@@ -460,10 +507,12 @@ def capacity_problems(settings: Any) -> list[tuple[tuple[str | int, ...], str]]:
                     (
                         p.path,
                         f"one pod requests {p.requests.describe()} (with the platform's sidecar and init "
-                        f"containers), more than a {load.node.instance} of '{load.spec.name}' offers after its "
+                        f"containers), more than a {node.instance} of '{load.spec.name}' offers after its "
                         f"DaemonSets ({room.describe()}): it would never be scheduled",
                     )
                 )
+    if settings.compute.provisioner == "auto-mode":
+        return found  # Auto Mode grows the system pool to what runs there
     system = next(load for load in loads if load.spec.name == "system")
     needed, count = system.requested(at_max=False)
     offered, slots = system.offered(at_max=False)

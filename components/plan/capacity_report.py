@@ -1,4 +1,4 @@
-"""Capacity per node group: the CPU, memory and pods requested by what lands there, against what the
+"""Capacity per node group (or GPU pool, at zero nodes and at the most its limits allow): the CPU, memory and pods requested by what lands there, against what the
 group's nodes offer at its minimum and its maximum size.
 
 What lands on a group: the program's own pods as the plan's manifests declare them (Deployments at
@@ -15,8 +15,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..capacity import GroupLoad, PodSet, Requests, group_loads, platform_pods, pod_spec_requests
+from ..capacity import (
+    GroupLoad,
+    PodSet,
+    Requests,
+    group_loads,
+    node_specs,
+    platform_pods,
+    pod_spec_requests,
+)
 from ..nodegroups import NODE_GROUP_LABEL
+from ..nodepools import POOL_LABEL
 from .mock_engine import Registration
 from .model import Plan, Report
 
@@ -65,7 +74,8 @@ def manifest_pods(registrations: Sequence[Registration]) -> list[PodSet]:
                 requests=pod_spec_requests(template),
                 min_replicas=low,
                 max_replicas=high,
-                node_group=(template.get("nodeSelector") or {}).get(NODE_GROUP_LABEL),
+                node_group=(template.get("nodeSelector") or {}).get(NODE_GROUP_LABEL)
+                or (template.get("nodeSelector") or {}).get(POOL_LABEL),
             )
         )
     return found
@@ -82,7 +92,7 @@ def _settings(config: Mapping[str, Any]) -> Any:
 def plan_loads(config: Mapping[str, Any], registrations: Sequence[Registration]) -> list[GroupLoad]:
     settings = _settings(config)
     pods = [p for p in platform_pods(settings) if p.source != "workload"] + manifest_pods(registrations)
-    return group_loads(settings.nodeGroups.specs(), pods)
+    return group_loads(node_specs(settings), pods)
 
 
 def _pct(part: int, whole: int) -> str:
