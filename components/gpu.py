@@ -29,6 +29,7 @@ from .nodegroups import (
     placement_for,
     untolerated_groups,
 )
+from .nodepools import GpuPoolSpec
 from .scheduling import Toleration
 
 __all__ = [
@@ -152,7 +153,8 @@ def check_schedulable(chart: str, specs: Sequence[NodeGroupSpec], values: Mappin
 @dataclass
 class GpuSupportArgs:
     provider: k8s.Provider
-    gpu_specs: Sequence[NodeGroupSpec]
+    # GPU node groups or GPU pools (their taints are what the daemons tolerate).
+    gpu_specs: Sequence[NodeGroupSpec | GpuPoolSpec]
     device_plugin_chart_version: str = "0.18.0"
     device_plugin_chart_repository: str = DEVICE_PLUGIN_REPO
     namespace: str = "nvidia-device-plugin"
@@ -164,6 +166,8 @@ class GpuSupportArgs:
     dcgm_exporter_chart_repository: str = DCGM_EXPORTER_REPO
     dcgm_service_monitor: bool = False
     dcgm_exporter_values_override: Mapping[str, Any] = field(default_factory=dict)
+    # False where the nodes bring their own device plugin (EKS Auto Mode): DCGM alone.
+    device_plugin: bool = True
     depends_on: Sequence[pulumi.Resource] = ()
     # What only the DCGM exporter waits for: the ServiceMonitor CRD's release, when it creates one.
     dcgm_depends_on: Sequence[pulumi.Resource] = ()
@@ -176,7 +180,7 @@ class GpuSupport(pulumi.ComponentResource):
     """Makes GPU nodes advertise ``nvidia.com/gpu`` (and optionally export GPU metrics)."""
 
     namespace: k8s.core.v1.Namespace | None
-    device_plugin: k8s.helm.v3.Release
+    device_plugin: k8s.helm.v3.Release | None
     dcgm_exporter: k8s.helm.v3.Release | None
     device_plugin_values: dict[str, Any]
     dcgm_values: dict[str, Any] | None
@@ -201,15 +205,17 @@ class GpuSupport(pulumi.ComponentResource):
             )
             depends_on.append(self.namespace)
 
-        self.device_plugin = self._release(
-            f"{name}-device-plugin",
-            args,
-            args.device_plugin_chart_repository,
-            DEVICE_PLUGIN_CHART,
-            args.device_plugin_chart_version,
-            plugin_values,
-            depends_on,
-        )
+        self.device_plugin = None
+        if args.device_plugin:
+            self.device_plugin = self._release(
+                f"{name}-device-plugin",
+                args,
+                args.device_plugin_chart_repository,
+                DEVICE_PLUGIN_CHART,
+                args.device_plugin_chart_version,
+                plugin_values,
+                depends_on,
+            )
         self.dcgm_exporter = None
         if dcgm_values is not None and args.dcgm_exporter_chart_version:
             self.dcgm_exporter = self._release(
@@ -219,12 +225,14 @@ class GpuSupport(pulumi.ComponentResource):
                 DCGM_EXPORTER_CHART,
                 args.dcgm_exporter_chart_version,
                 dcgm_values,
-                [*depends_on, self.device_plugin, *args.dcgm_depends_on],
+                [*depends_on, *([self.device_plugin] if self.device_plugin else []), *args.dcgm_depends_on],
             )
         self.resources = [
             r for r in (self.namespace, self.device_plugin, self.dcgm_exporter) if r is not None
         ]
-        self.register_outputs({"device_plugin_status": self.device_plugin.status})
+        self.register_outputs(
+            {"device_plugin_status": self.device_plugin.status if self.device_plugin else None}
+        )
 
     @staticmethod
     def _validated_values(args: GpuSupportArgs) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -240,7 +248,8 @@ class GpuSupport(pulumi.ComponentResource):
         problems += [
             f"gpu_specs.{spec.name}.{p.field}: {p.message}"
             for spec in args.gpu_specs
-            if spec.is_gpu
+            # A group shares one GPU model and count; a pool may start any type it allows.
+            if isinstance(spec, NodeGroupSpec) and spec.is_gpu
             for p in gpu_type_problems(spec.instance_types, spec.accelerator, spec.gpus_per_node)
         ]
 

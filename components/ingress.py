@@ -32,6 +32,9 @@ ALB_NAMESPACE = "kube-system"
 ALB_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 ALB_CONTROLLER = "ingress.k8s.aws/alb"
 ALB_CLASS = "alb"
+# EKS Auto Mode's own load balancing: an IngressClass for its controller, configured by parameters.
+AUTO_MODE_ALB_CONTROLLER = "eks.amazonaws.com/alb"
+AUTO_MODE_PARAMS_API = "eks.amazonaws.com/v1"
 
 NGINX_CHART = "ingress-nginx"
 NGINX_REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
@@ -79,6 +82,9 @@ class IngressControllerArgs:
     group_name: str = "aiplatform"
     replica_count: int = 2
     default_class: bool = False
+    # EKS Auto Mode runs the load balancer controller: the platform only adds its IngressClass (and
+    # the IngressClassParams that group the routes on one ALB), no chart, no IAM role.
+    eks_auto_mode: bool = False
     depends_on: Sequence[pulumi.Resource] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -94,6 +100,8 @@ class RouteSettings:
     ssl_policy: str = DEFAULT_SSL_POLICY
     group_name: str = "aiplatform"
     require_tls: bool = True
+    # EKS Auto Mode groups routes in the IngressClassParams; it does not read the group annotation.
+    group_in_class: bool = False
 
     @classmethod
     def from_args(cls, args: IngressControllerArgs) -> RouteSettings:
@@ -105,6 +113,7 @@ class RouteSettings:
             ssl_policy=args.ssl_policy,
             group_name=args.group_name,
             require_tls=args.require_tls,
+            group_in_class=args.eks_auto_mode,
         )
 
     def route(
@@ -136,12 +145,10 @@ class RouteSettings:
 
         if self.controller == "alb":
             listen = [{"HTTP": 80}, {"HTTPS": 443}] if tls else [{"HTTP": 80}]
-            annotations = {
-                f"{ALB}scheme": self.scheme,
-                f"{ALB}target-type": "ip",
-                f"{ALB}group.name": self.group_name,
-                f"{ALB}listen-ports": json.dumps(listen),
-            }
+            annotations = {f"{ALB}scheme": self.scheme, f"{ALB}target-type": "ip"}
+            if not self.group_in_class:
+                annotations[f"{ALB}group.name"] = self.group_name
+            annotations[f"{ALB}listen-ports"] = json.dumps(listen)
             if health_check_path:
                 annotations[f"{ALB}healthcheck-path"] = health_check_path
             if tls:
@@ -186,6 +193,10 @@ def validate_args(args: IngressControllerArgs) -> list[str]:
         errors.append("certificate_arn: required with controller='alb' and require_tls=True")
     if args.require_tls and args.controller == "nginx" and not args.tls_secret_name:
         errors.append("tls_secret_name: required with controller='nginx' and require_tls=True")
+    if args.eks_auto_mode and args.controller != "alb":
+        errors.append(
+            "controller: EKS Auto Mode serves ALBs itself; 'nginx' needs the controller it replaces"
+        )
     if args.replica_count < 1:
         errors.append(f"replica_count: {args.replica_count} must be >= 1")
     if not re.fullmatch(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", args.group_name or ""):
@@ -273,10 +284,10 @@ class IngressController(pulumi.ComponentResource):
     depends on the load balancer controller, so that chain is ordered too).
     """
 
-    release: kubernetes.helm.v3.Release
-    alb_release: kubernetes.helm.v3.Release
+    release: pulumi.Resource
+    alb_release: kubernetes.helm.v3.Release | None
     ingress_class: kubernetes.networking.v1.IngressClass | None
-    role: ServiceAccountRole
+    role: ServiceAccountRole | None
     class_name: str
     settings: RouteSettings
 
@@ -289,6 +300,9 @@ class IngressController(pulumi.ComponentResource):
         self.class_name = ALB_CLASS if args.controller == "alb" else NGINX_CLASS
         self.ingress_class = None
         k8s = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        if args.eks_auto_mode:
+            self._auto_mode_class(name, args, k8s)
+            return
 
         partition = "aws-us-gov" if args.region.startswith("us-gov-") else "aws"
         partition = "aws-cn" if args.region.startswith("cn-") else partition
@@ -342,6 +356,38 @@ class IngressController(pulumi.ComponentResource):
             )
 
         self.register_outputs({"class_name": self.class_name, "release": self.release.name})
+
+    def _auto_mode_class(self, name: str, args: IngressControllerArgs, k8s: pulumi.ResourceOptions) -> None:
+        """EKS Auto Mode's ALBs: the class names its controller and parameters; routes share one ALB."""
+        params_spec: dict = {"scheme": args.scheme, "group": {"name": args.group_name}}
+        if args.certificate_arn:
+            params_spec["certificateARNs"] = [args.certificate_arn]
+        params = kubernetes.apiextensions.CustomResource(
+            f"{name}-class-params",
+            api_version=AUTO_MODE_PARAMS_API,
+            kind="IngressClassParams",
+            metadata={"name": ALB_CLASS},
+            spec=params_spec,
+            opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
+        )
+        annotations = {"ingressclass.kubernetes.io/is-default-class": "true"} if args.default_class else {}
+        self.ingress_class = kubernetes.networking.v1.IngressClass(
+            f"{name}-class",
+            metadata={"name": ALB_CLASS, "annotations": annotations},
+            spec={
+                "controller": AUTO_MODE_ALB_CONTROLLER,
+                "parameters": {
+                    "apiGroup": "eks.amazonaws.com",
+                    "kind": "IngressClassParams",
+                    "name": ALB_CLASS,
+                },
+            },
+            opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[params])),
+        )
+        self.role, self.alb_release = None, None
+        # Ingresses go before their class, while Auto Mode still removes their load balancers.
+        self.release = self.ingress_class
+        self.register_outputs({"class_name": self.class_name})
 
     def route(
         self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None

@@ -178,6 +178,8 @@ class NetworkArgs:
     flow_logs: bool = True
     flow_logs_retention_days: int = 90
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Extra tags of the private subnets only (Karpenter's discovery tag: its nodes go there).
+    private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         errors = self.problems()
@@ -349,6 +351,8 @@ class Network(pulumi.ComponentResource):
     ) -> list[aws.ec2.Subnet]:
         role_tag = ELB_ROLE_TAG if tier == "public" else INTERNAL_ELB_ROLE_TAG
         discovery = {role_tag: "1", cluster_tag_key(self._args.cluster_name): "shared"}
+        if tier == "private":
+            discovery.update(self._args.private_subnet_tags)
         return [
             aws.ec2.Subnet(
                 f"{self._name}-{tier}-{index}",

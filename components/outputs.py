@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 from .iam import IdentityMode, WorkloadIdentity, allow
 from .ingress import ControllerKind, RouteSettings, Scheme
 from .nodegroups import NodeGroupSpec, node_labels, node_taints, placement_for
+from .nodepools import GpuPoolSpec, placement_for_pool, pool_labels
 from .routing import IngressRoute
 from .scheduling import GPU_RESOURCE, Placement, Taint, TaintEffect
 from .workloads import ModelSource, SharedVolume, model_reader_statements
@@ -84,6 +85,20 @@ class NodeGroupOutputs(_Contract):
             gpus_per_node=spec.gpus_per_node,
         )
 
+    @classmethod
+    def from_pool(cls, pool: GpuPoolSpec) -> NodeGroupOutputs:
+        """A GPU pool, placed like a GPU group (its GPUs per node: its largest allowed type's)."""
+        placement = placement_for_pool(pool)
+        return cls(
+            role="gpu",
+            labels=pool_labels(pool),
+            node_selector=dict(placement.node_selector),
+            taints=tuple(TaintOutput(key=t.key, value=t.value, effect=t.effect) for t in node_taints(pool)),
+            instance_types=pool.instance_types,
+            accelerator=pool.accelerator,
+            gpus_per_node=pool.max_gpus_per_node,
+        )
+
     def placement(self) -> Placement:
         """Node selector and tolerations for this group (the GPU resource too, on GPU groups)."""
         return Placement(
@@ -109,6 +124,7 @@ class RouteOutputs(_Contract):
     ssl_policy: str
     group_name: str
     require_tls: bool
+    group_in_class: bool = False  # EKS Auto Mode: the IngressClass groups the routes, not an annotation
 
     @classmethod
     def from_settings(cls, settings: RouteSettings) -> RouteOutputs:
