@@ -42,6 +42,109 @@ from .nodepools import (
     validate_pools,
 )
 
+SYSTEM_POOL = "system"
+
+# The instance families EKS Auto Mode starts (EKS user guide, "Learn about Amazon EKS Auto Mode
+# Managed instances", supported instance reference).
+AUTO_MODE_FAMILIES = frozenset(
+    [
+        "c8g",
+        "c7a",
+        "c7g",
+        "c7gn",
+        "c7gd",
+        "c7i",
+        "c7i-flex",
+        "c6a",
+        "c6g",
+        "c6i",
+        "c6gn",
+        "c6id",
+        "c6in",
+        "c6gd",
+        "c5",
+        "c5a",
+        "c5d",
+        "c5ad",
+        "c5n",
+        "c4",
+        "m8g",
+        "m7i",
+        "m7a",
+        "m7g",
+        "m7gd",
+        "m7i-flex",
+        "m6a",
+        "m6i",
+        "m6in",
+        "m6g",
+        "m6idn",
+        "m6id",
+        "m6gd",
+        "m5",
+        "m5a",
+        "m5ad",
+        "m5n",
+        "m5dn",
+        "m5d",
+        "m5zn",
+        "m4",
+        "r8g",
+        "r7a",
+        "r7iz",
+        "r7gd",
+        "r7i",
+        "r7g",
+        "r6a",
+        "r6i",
+        "r6id",
+        "r6in",
+        "r6idn",
+        "r6g",
+        "r6gd",
+        "r5",
+        "r5n",
+        "r5a",
+        "r5dn",
+        "r5b",
+        "r5ad",
+        "r5d",
+        "r4",
+        "t4g",
+        "t3",
+        "t3a",
+        "t2",
+        "z1d",
+        "x8g",
+        "x2gd",
+        "i4g",
+        "i4i",
+        "i3",
+        "i3en",
+        "is4gen",
+        "d3",
+        "d3en",
+        "im4gn",
+        "p5",
+        "p4d",
+        "p3",
+        "p3dn",
+        "gr6",
+        "g6",
+        "g6e",
+        "g5g",
+        "g5",
+        "g4dn",
+        "inf2",
+        "inf1",
+        "trn1",
+        "trn1n",
+        "x2iezn",
+        "x2iedn",
+        "x2idn",
+    ]
+)
+
 # What EKS Auto Mode runs itself, so the program installs none of it in this mode.
 RUN_BY_EKS = (
     "VPC CNI (vpc-cni add-on)",
@@ -53,7 +156,6 @@ RUN_BY_EKS = (
     "AWS Load Balancer Controller (chart aws-load-balancer-controller)",
     "node autoscaling (chart cluster-autoscaler; Karpenter)",
 )
-SYSTEM_POOL = "system"
 IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"
 
 
@@ -63,6 +165,10 @@ class SystemPoolSpec:
 
     instance_types: tuple[str, ...]
     max_nodes: int
+    # The system node group's labels (role, group, capacity type): what its pods select on.
+    labels: Mapping[str, str] = field(
+        default_factory=lambda: {ROLE_LABEL: "system", NODE_GROUP_LABEL: SYSTEM_POOL}
+    )
     capacity_type: Literal["on-demand", "spot"] = "on-demand"
     disk_size_gib: int = 50
     # What always runs there needs about this many nodes: said on the pool for the cost report.
@@ -78,7 +184,7 @@ def system_node_pool_spec(spec: SystemPoolSpec) -> dict[str, Any]:
     memory_gib = spec.max_nodes * max((t.memory_mib for t in instances), default=0) // 1024
     return {
         "template": {
-            "metadata": {"labels": {ROLE_LABEL: "system", NODE_GROUP_LABEL: SYSTEM_POOL}},
+            "metadata": {"labels": dict(spec.labels)},
             "spec": {
                 "nodeClassRef": node_class_ref("auto-mode", SYSTEM_POOL),
                 "requirements": [
@@ -102,11 +208,15 @@ def system_node_pool_spec(spec: SystemPoolSpec) -> dict[str, Any]:
 @dataclass
 class AutoModeComputeArgs:
     provider: k8s.Provider
+    # The Auto Mode nodes' role (``EksCluster.auto_node_role``), which has its access entry.
     node_role_name: pulumi.Input[str]
+    # The private subnets the nodes go in, and the cluster security group they carry.
     subnet_ids: pulumi.Input[Sequence[str]]
     security_group_id: pulumi.Input[str]
     system: SystemPoolSpec
+    # One NodePool each; pools with capacity reservations get their own NodeClass.
     pools: Sequence[GpuPoolSpec] = ()
+    # The ephemeral storage of every GPU node.
     gpu_disk_size_gib: int = 200
     tags: Mapping[str, str] = field(default_factory=dict)
     # The cluster and the nodes' access entry.

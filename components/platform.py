@@ -3,8 +3,9 @@
 This is the only place that maps settings to component arguments; every component stays usable on
 its own with typed args. The order of the layers is the deploy order:
 
-    network -> cluster -> node groups -> node add-ons
-            -> GPU support, autoscaler, tenant namespaces, external secrets, ingress, observability
+    network -> cluster -> node groups -> GPU capacity (node groups with the autoscaler, Karpenter or
+            EKS Auto Mode pools) -> node add-ons
+            -> GPU support, tenant namespaces, external secrets, ingress, observability
             -> storage -> workloads
 """
 
@@ -25,6 +26,7 @@ from .alerts import (
     ScheduledJob,
     TrainingRun,
 )
+from .automode import RUN_BY_EKS, AutoModeCompute, AutoModeComputeArgs, SystemPoolSpec
 from .autoscaler import CHART_REPO as AUTOSCALER_REPO
 from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
@@ -45,8 +47,11 @@ from .ingress import (
     IngressController,
     IngressControllerArgs,
 )
+from .karpenter import CHART_REPOSITORY as KARPENTER_REPO
+from .karpenter import DISCOVERY_TAG, Karpenter, KarpenterArgs
 from .network import ExistingNetwork, Network, NetworkArgs
-from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, placement_for
+from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, node_labels, placement_for
+from .nodepools import GpuPoolSpec, placement_for_pool
 from .observability import (
     PROMETHEUS_COMMUNITY_REPO,
     AlertReceiver,
@@ -107,6 +112,8 @@ class AiPlatform(pulumi.ComponentResource):
         self._tags = settings.resource_tags
         self._gpu_specs = [g.spec() for g in settings.nodeGroups.gpu]
         self._gpu_specs_by_name = {spec.name: spec for spec in self._gpu_specs}
+        self._pools: list[GpuPoolSpec] = settings.compute.specs()
+        self._pools_by_name = {pool.name: pool for pool in self._pools}
         # Tags are a dev choice (prod's config rule requires digests): said on each workload for the scanner.
         self._accepted_findings = (
             {}
@@ -117,10 +124,17 @@ class AiPlatform(pulumi.ComponentResource):
         self.network = self._network()
         self.cluster = self._cluster()
         self.node_groups = self._node_groups()
+        self.karpenter = self._karpenter()
+        self.auto_mode = self._auto_mode()
+        self._install_node_addons()
         # In-cluster add-ons wait for the system nodes they run on (Helm waits for readiness); the GPU
-        # groups are tainted and may sit at zero, so nothing waits for them.
+        # groups and pools are tainted and may sit at zero, so nothing waits for them.
         self._nodes_ready: list[pulumi.Resource] = (
-            [self.node_groups.groups["system"]] if self.node_groups else []
+            [self.node_groups.groups["system"]]
+            if self.node_groups
+            else [self.auto_mode.system_pool]
+            if self.auto_mode
+            else []
         )
         self.observability = self._observability()
         self.alerts = self._alerts()
@@ -163,9 +177,15 @@ class AiPlatform(pulumi.ComponentResource):
     def managed(self) -> bool:
         return self.settings.cluster.mode == "managed"
 
-    def placement(self, node_group: str) -> Placement:
-        """How a pod lands on a GPU node group: the single source of truth for workloads."""
-        return placement_for(self._gpu_specs_by_name[node_group])
+    @property
+    def provisioner(self) -> str:
+        return self.settings.compute.provisioner
+
+    def placement(self, target: str) -> Placement:
+        """How a pod lands on a GPU node group or pool: the single source of truth for workloads."""
+        if target in self._pools_by_name:
+            return placement_for_pool(self._pools_by_name[target])
+        return placement_for(self._gpu_specs_by_name[target])
 
     # -- layers ----------------------------------------------------------------------------------
     def _network(self) -> Network | ExistingNetwork | None:
@@ -188,9 +208,15 @@ class AiPlatform(pulumi.ComponentResource):
                 flow_logs=net.flowLogs,
                 flow_logs_retention_days=net.flowLogRetentionDays,
                 tags=self._tags,
+                private_subnet_tags=self._discovery_tags,
             ),
             opts=self._child,
         )
+
+    @property
+    def _discovery_tags(self) -> dict[str, str]:
+        """Karpenter finds the subnets its nodes go in by this tag."""
+        return {DISCOVERY_TAG: self.settings.cluster.name} if self.provisioner == "karpenter" else {}
 
     def _cluster(self) -> EksCluster | ExistingCluster:
         c = self.settings.cluster
@@ -226,12 +252,14 @@ class AiPlatform(pulumi.ComponentResource):
                 addon_versions=dict(c.addons),
                 protect=self.settings.is_prod,
                 tags=self._tags,
+                auto_mode=self.provisioner == "auto-mode",
+                auto_mode_system_pool=self.settings.compute.autoMode.builtinSystemPool,
             ),
             opts=self._child,
         )
 
     def _node_groups(self) -> NodeGroups | None:
-        if not isinstance(self.cluster, EksCluster):
+        if not isinstance(self.cluster, EksCluster) or self.provisioner == "auto-mode":
             return None
         assert self.network is not None
         groups = NodeGroups(
@@ -248,18 +276,88 @@ class AiPlatform(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
-        self.cluster.install_node_addons(depends_on=[groups.groups["system"]])
         return groups
 
+    def _karpenter(self) -> Karpenter | None:
+        if self.provisioner != "karpenter" or self.node_groups is None:
+            return None
+        assert isinstance(self.cluster, EksCluster) and self.network is not None
+        compute, charts = self.settings.compute, self.settings.charts
+        assert compute.karpenter is not None and charts.karpenter is not None  # config rules
+        agent = self.cluster.addons.get("eks-pod-identity-agent")
+        return Karpenter(
+            self._component_name("karpenter"),
+            KarpenterArgs(
+                cluster_name=self.settings.cluster.name,
+                region=self.region,
+                provider=self.cluster.provider,
+                pools=self._pools,
+                chart_version=charts.karpenter,
+                chart_repository=charts.repository("karpenter", KARPENTER_REPO),
+                ami_alias=compute.karpenter.amiAlias,
+                cluster_security_group_id=self.cluster.security_group_id,
+                account_id=aws.get_caller_identity().account_id,
+                disk_size_gib=compute.gpuDiskGiB,
+                subnet_ids_to_tag=self.network.private_subnet_ids
+                if isinstance(self.network, ExistingNetwork)
+                else (),
+                attach_cni_policy=self.cluster.vpc_cni_role is None,
+                tags=self._tags,
+                # The controller runs on the system nodes, with credentials from the Pod Identity agent.
+                depends_on=[self.node_groups.groups["system"], *([agent] if agent else [])],
+            ),
+            opts=self._child,
+        )
+
+    def _auto_mode(self) -> AutoModeCompute | None:
+        if self.provisioner != "auto-mode" or not isinstance(self.cluster, EksCluster):
+            return None
+        assert self.network is not None and self.cluster.auto_node_role is not None
+        system = self.settings.nodeGroups.system
+        return AutoModeCompute(
+            self._component_name("auto-mode"),
+            AutoModeComputeArgs(
+                provider=self.cluster.provider,
+                node_role_name=self.cluster.auto_node_role.name,
+                subnet_ids=self.network.private_subnet_ids,
+                security_group_id=self.cluster.security_group_id,
+                system=SystemPoolSpec(
+                    labels=node_labels(system.spec()),
+                    instance_types=tuple(system.instanceTypes),
+                    max_nodes=system.scaling.maxSize,
+                    capacity_type="spot" if system.capacityType == "SPOT" else "on-demand",
+                    disk_size_gib=system.diskSizeGiB,
+                    min_nodes=system.scaling.minSize,
+                ),
+                pools=self._pools,
+                gpu_disk_size_gib=self.settings.compute.gpuDiskGiB,
+                tags=self._tags,
+                depends_on=[self.cluster.cluster, *self.cluster.auto_node_access],
+            ),
+            opts=self._child,
+        )
+
+    def _install_node_addons(self) -> None:
+        """The add-ons that run Deployments wait for the nodes they run on."""
+        if not isinstance(self.cluster, EksCluster):
+            return
+        if self.node_groups is not None:
+            self.cluster.install_node_addons(depends_on=[self.node_groups.groups["system"]])
+        elif self.auto_mode is not None:
+            self.cluster.install_node_addons(depends_on=[self.auto_mode.system_pool])
+
     def _gpu_support(self) -> GpuSupport | None:
-        if not self._gpu_specs:
+        gpu_specs = [*self._gpu_specs, *self._pools]
+        if not gpu_specs:
             return None
         charts = self.settings.charts
         return GpuSupport(
             self._component_name("gpu"),
             GpuSupportArgs(
                 provider=self.cluster.provider,
-                gpu_specs=self._gpu_specs,
+                gpu_specs=gpu_specs,
+                # Auto Mode's GPU nodes run NVIDIA's device plugin themselves.
+                device_plugin=self.provisioner != "auto-mode",
                 device_plugin_chart_version=charts.nvidiaDevicePlugin,
                 device_plugin_chart_repository=charts.repository("nvidiaDevicePlugin", DEVICE_PLUGIN_REPO),
                 # GPU metrics wherever there are GPUs: the GPU health alerts read them.
@@ -280,8 +378,8 @@ class AiPlatform(pulumi.ComponentResource):
         return [self.observability.prometheus] if self.observability else []
 
     def _autoscaler(self) -> ClusterAutoscaler | None:
-        if self.node_groups is None:
-            return None  # an existing cluster brings its own autoscaling
+        if self.node_groups is None or self.provisioner != "node-groups":
+            return None  # an existing cluster brings its own autoscaling; pools have Karpenter
         return ClusterAutoscaler(
             self._component_name("autoscaler"),
             ClusterAutoscalerArgs(
@@ -394,6 +492,7 @@ class AiPlatform(pulumi.ComponentResource):
                 ssl_policy=ingress.sslPolicy,
                 # prod: every public route must use TLS (the config check says so first).
                 require_tls=self.settings.is_prod and ingress.scheme == "internet-facing",
+                eks_auto_mode=self.provisioner == "auto-mode",
                 depends_on=self._nodes_ready,
                 tags=self._tags,
             ),
@@ -420,7 +519,8 @@ class AiPlatform(pulumi.ComponentResource):
                 retention=obs.prometheusRetention,
                 storage_size=obs.prometheusStorage,
                 grafana_enabled=obs.grafana,
-                node_groups=self._all_node_groups,
+                # Every node exporter pod tolerates the taints of every group and pool.
+                node_groups=[*self._all_node_groups, *self._pools],
                 alert_receiver=self._alert_receiver(),
                 depends_on=self._nodes_ready,
             ),
@@ -452,9 +552,9 @@ class AiPlatform(pulumi.ComponentResource):
             ],
             training=[TrainingRun(w.namespace, w.name) for w in workloads.training],
             batch=[ScheduledJob(w.namespace, w.name, w.startingDeadlineSeconds) for w in workloads.batch],
-            # Only groups this program sizes (an existing cluster brings its own).
-            node_groups=self._all_node_groups if self.managed else [],
-            gpu=bool(self._gpu_specs),
+            # Only groups this program sizes (an existing cluster brings its own; pools have limits).
+            node_groups=self._all_node_groups if self.managed and self.node_groups else [],
+            gpu=bool(self._gpu_specs or self._pools),
             gpu_memory_ratio=self.settings.observability.alerting.gpuMemoryPercent / 100,
         )
         return PlatformAlerts(
@@ -532,7 +632,7 @@ class AiPlatform(pulumi.ComponentResource):
                 cpu_limit=w.resources.limits.cpu,
                 memory_limit=w.resources.limits.memory,
             ),
-            placement=self.placement(w.gpu.nodeGroup) if w.gpu else None,
+            placement=self.placement(w.gpu.target) if w.gpu else None,
             gpus=w.gpu.count if w.gpu else 0,
             command=list(w.command) or None,
             args=list(w.args) or None,
@@ -674,8 +774,10 @@ class AiPlatform(pulumi.ComponentResource):
             ).export()
             if self.shared_storage is not None
             else None,
+            # GPU pools are placed like GPU groups: a team's placement(name) reads either.
             "nodeGroups": {
-                s.name: NodeGroupOutputs.from_spec(s).export() for s in [*specs, *self._gpu_specs]
+                **{s.name: NodeGroupOutputs.from_spec(s).export() for s in [*specs, *self._gpu_specs]},
+                **{p.name: NodeGroupOutputs.from_pool(p).export() for p in self._pools},
             },
             "customMetrics": [m.name for m in observability.customMetrics] if observability.enabled else [],
             "secretArns": self.secrets.secret_arns,
@@ -685,4 +787,27 @@ class AiPlatform(pulumi.ComponentResource):
             outputs["privateSubnetIds"] = self.network.private_subnet_ids
         if isinstance(self.cluster, EksCluster):
             outputs["clusterEndpoint"] = self.cluster.endpoint
+        if self.managed:
+            outputs["compute"] = self._compute_summary()
         return outputs
+
+    def _compute_summary(self) -> dict[str, Any]:
+        """Where GPU capacity comes from, and what EKS runs itself instead of the program."""
+        summary: dict[str, Any] = {"provisioner": self.provisioner}
+        if self._pools:
+            summary["pools"] = {
+                p.name: {
+                    "instanceTypes": list(p.instance_types),
+                    "capacityTypes": list(p.capacity_types),
+                    "limits": {"gpus": p.max_gpus, "cpu": p.max_cpu},
+                }
+                for p in self._pools
+            }
+        if self.karpenter is not None:
+            summary["karpenter"] = {
+                "interruptionQueue": self.karpenter.queue.name,
+                "nodeRole": self.karpenter.node_role.name,
+            }
+        if self.auto_mode is not None:
+            summary["runByEks"] = list(RUN_BY_EKS)
+        return summary

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .capacity_report import capacity_report
+from .compute_report import compute_report
 from .cost import cost_report
 from .critical_path import critical_path_report
 from .mock_engine import ANY_STACK
@@ -32,7 +33,13 @@ from .runner import StackFileError, read_project, read_stack_file, read_stack_ou
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BLOCKED = 0, 1, 2, 3
 
 # Each report reads a finished Plan; add one by appending its function here.
-REPORTS: list[Callable[[Plan], Report]] = [policy_report, critical_path_report, cost_report, capacity_report]
+REPORTS: list[Callable[[Plan], Report]] = [
+    policy_report,
+    compute_report,
+    critical_path_report,
+    cost_report,
+    capacity_report,
+]
 
 
 class _WarningCollector(logging.Handler):

@@ -216,6 +216,7 @@ def _pool_items(registrations: Sequence[Registration], pricing: Mapping[str, Any
             note += f" (on-demand x {factor:.2f}{', Auto Mode fee included' if auto_mode else ''})"
         if entry.gpu is not None:
             note += f"; {entry.gpus} x {entry.gpu} per node"
+            est.gpus_peak += nodes * entry.gpus
         label = "Auto Mode" if auto_mode else "Karpenter"
         est.items.append(
             LineItem(f"EC2 {label} pool {name} ({itype})", idle, nodes, "node", hourly * factor * hours, note)
@@ -231,6 +232,27 @@ def _pool_items(registrations: Sequence[Registration], pricing: Mapping[str, Any
                     disk * pricing["ebs_gp3_gb_month"],
                 )
             )
+
+
+def _class_groups(registrations: Sequence[Registration]) -> dict[str, str]:
+    """IngressClass name -> the ALB group its IngressClassParams put every Ingress of the class in
+    (EKS Auto Mode groups routes there, not with an annotation)."""
+    params = {
+        str((r.inputs.get("metadata") or {}).get("name")): (
+            (r.inputs.get("spec") or {}).get("group") or {}
+        ).get("name")
+        for r in registrations
+        if r.type.endswith(":IngressClassParams")
+    }
+    found: dict[str, str] = {}
+    for r in registrations:
+        if r.type != "kubernetes:networking.k8s.io/v1:IngressClass":
+            continue
+        ref = (r.inputs.get("spec") or {}).get("parameters") or {}
+        group = params.get(str(ref.get("name"))) if ref.get("kind") == "IngressClassParams" else None
+        if group:
+            found[str((r.inputs.get("metadata") or {}).get("name"))] = group
+    return found
 
 
 def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) -> CostEstimate:
@@ -313,6 +335,7 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
     lcus = float(assume.get("load_balancer_lcus", 1))
     groups: set[str] = set()
     ungrouped = 0
+    class_groups = _class_groups(registrations)
     for ing in of("kubernetes:networking.k8s.io/v1:Ingress"):
         annotations = ((ing.inputs.get("metadata") or {}).get("annotations")) or {}
         spec = ing.inputs.get("spec") or {}
@@ -321,8 +344,9 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
         )
         if not is_alb:
             continue
-        if annotations.get(ALB_GROUP_ANNOTATION):
-            groups.add(annotations[ALB_GROUP_ANNOTATION])
+        group = annotations.get(ALB_GROUP_ANNOTATION) or class_groups.get(spec.get("ingressClassName") or "")
+        if group:
+            groups.add(group)
         else:
             ungrouped += 1
     albs = len(groups) + ungrouped

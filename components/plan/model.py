@@ -110,7 +110,8 @@ class Plan:
         if releases:
             lines.append("Helm releases:")
             for r in releases:
-                repo = (r.inputs.get("repositoryOpts") or {}).get("repo", "")
+                # A chart from an OCI registry is named by its full reference, with no repository.
+                repo = (r.inputs.get("repositoryOpts") or {}).get("repo") or "OCI registry"
                 lines.append(f"  {r.inputs.get('chart')} {r.inputs.get('version')}  ({repo}) as {r.name}")
         if self.warnings:
             lines.append("Warnings:")
