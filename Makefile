@@ -15,8 +15,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+# A committed stack (Pulumi.<STACK>.yaml), or one of the variants in examples/stacks/.
+STACK_FILE = $(firstword $(wildcard Pulumi.$(STACK).yaml) $(wildcard examples/stacks/Pulumi.$(STACK).yaml))
+
 plan: $(VENV)/.installed
-	$(PY) -m tools.plan --stack $(STACK)
+	$(PY) -m tools.plan --stack $(STACK) $(if $(STACK_FILE),--config-file $(STACK_FILE))
 
 # checkov in its own virtualenv (its pins clash with the runtime's); not part of make test.
 $(SCAN_VENV)/.installed: requirements-scan.txt

@@ -34,6 +34,8 @@ MODULES = (
     "network",
     "cluster",
     "nodegroups",
+    "karpenter",
+    "automode",
     "gpu",
     "autoscaler",
     "iam",
