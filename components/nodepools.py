@@ -187,8 +187,12 @@ def placement_for_pool(spec: GpuPoolSpec) -> Placement:
     )
 
 
+SHARED_NODE_CLASS = "gpu"
+
+
 def node_class_name(spec: GpuPoolSpec) -> str:
-    return f"gpu-{spec.name}" if spec.needs_own_node_class else "gpu"
+    """The shared GPU node class, or the pool's own (named after it) when it selects reservations."""
+    return spec.name if spec.needs_own_node_class else SHARED_NODE_CLASS
 
 
 def _taint(taint: Taint) -> dict[str, str]:
@@ -370,6 +374,10 @@ def _reservation_problems(spec: GpuPoolSpec) -> list[str]:
     if r is None:
         return [f"{n}.capacity_types: 'reserved' needs capacity reservations to select"] if reserved else []
     problems: list[str] = []
+    if n == SHARED_NODE_CLASS:
+        problems.append(
+            f"{n}.name: '{n}' names the shared GPU node class: give a pool with reservations another name"
+        )
     if not reserved:
         problems.append(
             f"{n}.reservations: the pool never launches into them without capacity type 'reserved'"

@@ -12,11 +12,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "__main__.py"
 
 STACKS = ("dev", "prod")
+# The variants in examples/stacks/: GPU capacity from Karpenter or EKS Auto Mode pools.
+EXAMPLE_STACKS = ("prod-karpenter", "dev-auto-mode")
+EXAMPLES = PROJECT_ROOT / "examples" / "stacks"
 
 
 def stack_config(stack: str) -> dict[str, Any]:
     """The full ``config:`` mapping of ``Pulumi.<stack>.yaml`` (a fresh copy to mutate)."""
-    return copy.deepcopy(read_stack_file(PROJECT_ROOT / f"Pulumi.{stack}.yaml"))
+    return copy.deepcopy(read_stack_file(stack_path(stack)))
 
 
 def sections(stack: str) -> dict[str, Any]:
@@ -25,7 +28,9 @@ def sections(stack: str) -> dict[str, Any]:
 
 
 def stack_path(stack: str) -> Path:
-    return PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    """A committed stack's file, or an example variant's."""
+    committed = PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    return committed if committed.exists() else EXAMPLES / f"Pulumi.{stack}.yaml"
 
 
 def nginx_config() -> dict[str, Any]:

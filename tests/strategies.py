@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.stacks import STACKS, sections
+from tests.stacks import EXAMPLE_STACKS, STACKS, sections
 
 Path = tuple[str | int, ...]
 
@@ -103,7 +103,8 @@ def delete_at(tree: Any, path: Path) -> None:
 
 @st.composite
 def stack_and_config(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
-    stack = draw(st.sampled_from(STACKS))
+    # The example stacks too: their compute sections (pools, Karpenter, Auto Mode) get mutated as well.
+    stack = draw(st.sampled_from((*STACKS, *EXAMPLE_STACKS)))
     return stack, committed(stack)
 
 
@@ -150,13 +151,15 @@ def name_paths(config: dict[str, Any]) -> list[Path]:
         ("namespaces",),
         ("secrets",),
         ("nodeGroups", "gpu"),
+        ("compute", "pools"),
         ("workloads", "inference"),
         ("workloads", "training"),
         ("workloads", "batch"),
     )
     found: list[Path] = [("cluster", "name")]
     for base in label_lists:
-        found += [(*base, i, "name") for i in range(len(get(config, base)))]
+        if _exists(config, base):
+            found += [(*base, i, "name") for i in range(len(get(config, base)))]
     return found
 
 
@@ -177,6 +180,9 @@ BOUNDED_INTS: list[Path] = [
     ("workloads", "training", 0, "completions"),
     ("workloads", "training", 0, "parallelism"),
     ("workloads", "training", 0, "backoffLimit"),
+    ("compute", "pools", 0, "limits", "gpus"),
+    ("compute", "pools", 0, "limits", "cpu"),
+    ("compute", "gpuDiskGiB"),
 ]
 
 # (list that owns the reference, field, index) -> a reference that resolves nowhere.
@@ -185,6 +191,8 @@ DANGLING: list[Path] = [
     ("workloads", "batch", 0, "namespace"),
     ("workloads", "inference", 0, "gpu", "nodeGroup"),
     ("workloads", "training", 0, "gpu", "nodeGroup"),
+    ("workloads", "inference", 0, "gpu", "pool"),
+    ("workloads", "training", 0, "gpu", "pool"),
     ("workloads", "inference", 0, "autoscaling", "customMetrics", 0, "name"),
     ("secrets", 0, "namespace"),
 ]
@@ -194,6 +202,7 @@ NAMED_LISTS: list[Path] = [
     ("namespaces",),
     ("secrets",),
     ("nodeGroups", "gpu"),
+    ("compute", "pools"),
     ("observability", "customMetrics"),
     ("workloads", "inference"),
     ("workloads", "training"),
@@ -247,7 +256,7 @@ def invalid_configs(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
         set_at(config, path, draw(bad_names))
         done = f"{path} = {get(config, path)!r}"
     elif kind == "out-of-range":
-        path = draw(st.sampled_from(BOUNDED_INTS))
+        path = draw(st.sampled_from([p for p in BOUNDED_INTS if _exists(config, p)]))
         set_at(config, path, draw(st.sampled_from([-1, -(10**30), 10**30, 2**64])))
         done = f"{path} = {get(config, path)!r}"
     elif kind == "dangling":
@@ -255,12 +264,12 @@ def invalid_configs(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
         set_at(config, path, draw(st.sampled_from(["nowhere", "ghost-ns", "missing_metric_zz"])))
         done = f"{path} dangles"
     elif kind == "duplicate":
-        path = draw(st.sampled_from([p for p in NAMED_LISTS if get(config, p)]))
+        path = draw(st.sampled_from([p for p in NAMED_LISTS if _exists(config, p) and get(config, p)]))
         items = get(config, path)
         items.append(copy.deepcopy(draw(st.sampled_from(items))))
         done = f"duplicate element of {path}"
     else:
-        path = draw(st.sampled_from([p for p in NAMED_LISTS if get(config, p)]))
+        path = draw(st.sampled_from([p for p in NAMED_LISTS if _exists(config, p) and get(config, p)]))
         items = get(config, path)
         items.extend(copy.deepcopy(items[0]) for _ in range(draw(st.integers(200, 1000))))
         done = f"{len(items)} elements in {path}"

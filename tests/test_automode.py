@@ -153,7 +153,7 @@ def test_node_classes_and_pools_of_an_auto_mode_cluster(build, monitor):
         r.inputs["metadata"]["name"]: r.inputs
         for r in monitor.of_type("kubernetes:eks.amazonaws.com/v1:NodeClass")
     }
-    assert sorted(classes) == ["gpu", "gpu-reserved", "system"]
+    assert sorted(classes) == ["gpu", "reserved", "system"]
     assert classes["system"]["spec"] == {
         "role": "ai-auto-node",
         "subnetSelectorTerms": [{"id": "subnet-0a"}, {"id": "subnet-0b"}],
@@ -161,9 +161,7 @@ def test_node_classes_and_pools_of_an_auto_mode_cluster(build, monitor):
         "ephemeralStorage": {"size": "80Gi"},
     }
     assert classes["gpu"]["spec"]["ephemeralStorage"] == {"size": "300Gi"}
-    assert classes["gpu-reserved"]["spec"]["capacityReservationSelectorTerms"] == [
-        {"id": "cr-0123456789abcdef0"}
-    ]
+    assert classes["reserved"]["spec"]["capacityReservationSelectorTerms"] == [{"id": "cr-0123456789abcdef0"}]
     pools = {
         r.inputs["metadata"]["name"]: r.inputs for r in monitor.of_type("kubernetes:karpenter.sh/v1:NodePool")
     }

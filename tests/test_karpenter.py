@@ -248,9 +248,9 @@ def test_one_node_class_per_ami_need_and_one_node_pool_per_pool(build, monitor):
         for r in monitor.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
     }
     pools = {r.inputs["metadata"]["name"]: r for r in monitor.of_type("kubernetes:karpenter.sh/v1:NodePool")}
-    assert sorted(classes) == ["gpu", "gpu-reserved"]
+    assert sorted(classes) == ["gpu", "reserved"]
     assert sorted(pools) == ["reserved", "training"]
-    assert classes["gpu-reserved"].inputs["spec"]["capacityReservationSelectorTerms"] == [
+    assert classes["reserved"].inputs["spec"]["capacityReservationSelectorTerms"] == [
         {"id": "cr-0123456789abcdef0"}
     ]
     assert "capacityReservationSelectorTerms" not in classes["gpu"].inputs["spec"]
@@ -258,7 +258,7 @@ def test_one_node_class_per_ami_need_and_one_node_pool_per_pool(build, monitor):
     assert {c.inputs["spec"]["role"] for c in classes.values()} == {role}
     release = monitor.named("kp-chart").urn
     assert release in pools["training"].dependencies and classes["gpu"].urn in pools["training"].dependencies
-    assert pools["reserved"].inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "gpu-reserved"
+    assert pools["reserved"].inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "reserved"
 
 
 @pytest.mark.parametrize(

@@ -6,28 +6,58 @@ import kubernetes_validate
 import pytest
 
 from aiplatform.plan.model import manifests
+from tests import crd_schemas
 from tests.program import planned
-from tests.stacks import STACKS, stack_config
+from tests.stacks import EXAMPLE_STACKS, STACKS, stack_config
 
 # Custom resources whose CRDs ship no schema with kubernetes-validate; checked by their own tests.
 NO_PUBLISHED_SCHEMA = {"ExternalSecret", "ClusterSecretStore", "PodMonitor", "PrometheusRule"}
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", [*STACKS, *EXAMPLE_STACKS])
 def test_manifests_validate_strictly_against_the_kubernetes_schema(stack):
+    """Kubernetes' own kinds against kubernetes-validate; NodePools, node classes and Auto Mode's
+    IngressClassParams against the schemas in tests/schemas."""
     version = stack_config(stack)["aiplatform:cluster"]["kubernetesVersion"] + ".0"
     documents = manifests(planned(stack).registrations)
-    problems, checked = [], 0
+    problems, checked, custom = [], 0, []
     for document in documents:
+        where = f"{document['kind']}/{document['metadata']['name']}"
         if document["kind"] in NO_PUBLISHED_SCHEMA:
+            continue
+        if crd_schemas.known(document):
+            problems += [f"{where}: {p}" for p in crd_schemas.problems(document)]
+            custom.append(where)
             continue
         try:
             kubernetes_validate.validate(document, version, strict=True)
             checked += 1
         except kubernetes_validate.ValidationError as exc:
-            problems.append(f"{document['kind']}/{document['metadata']['name']}: {exc.message}")
+            problems.append(f"{where}: {exc.message}")
     assert problems == []
     assert checked >= 45
+    assert sorted(custom) == EXPECTED_CUSTOM[stack]
+
+
+EXPECTED_CUSTOM = {
+    "dev": [],
+    "prod": [],
+    "prod-karpenter": [
+        "EC2NodeClass/gpu",
+        "EC2NodeClass/gpu-reserved",
+        "NodePool/gpu-inference",
+        "NodePool/gpu-reserved",
+        "NodePool/gpu-training-spot",
+    ],
+    "dev-auto-mode": [
+        "IngressClassParams/alb",
+        "NodeClass/gpu",
+        "NodeClass/system",
+        "NodePool/gpu-inference",
+        "NodePool/gpu-training",
+        "NodePool/system",
+    ],
+}
 
 
 @pytest.mark.parametrize("stack", STACKS)

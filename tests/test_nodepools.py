@@ -125,7 +125,7 @@ def test_a_reservation_pool_has_its_own_node_class_selecting_its_reservations():
     pool = training_pool(
         name="reserved", capacity_types=("reserved", "on-demand"), reservations=RESERVED, taints=()
     )
-    assert node_class_name(pool) == "gpu-reserved"
+    assert node_class_name(pool) == "reserved"
     spec = ec2_node_class_spec(
         NodeClassSettings(role_name="nodes", disk_size_gib=300),
         "al2023@v20260714",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -25,11 +26,29 @@ from .infrastructure import TaintSettings
 Provisioner = Literal["node-groups", "karpenter", "auto-mode"]
 CapacityTypeSetting = Literal["spot", "on-demand", "reserved"]
 
+
+def _matching(pattern: str, what: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+    return AfterValidator(checked(lambda v: None if compiled.fullmatch(v) else f"'{v}' is not {what}"))
+
+
 Cron = Annotated[str, AfterValidator(checked(validation.cron_schedule))]
-KarpenterDuration = Annotated[str, Field(pattern=r"^(([0-9]+(s|m|h))+|Never)$")]
-WindowDuration = Annotated[str, Field(pattern=r"^(([0-9]+(h|m))|([0-9]+h[0-9]+m))$")]
-BudgetNodes = Annotated[str, Field(pattern=r"^((100|[0-9]{1,2})%|[0-9]+)$")]
-ReservationId = Annotated[str, Field(pattern=r"^cr-[0-9a-z]+$")]
+KarpenterDuration = Annotated[
+    str, _matching(r"(([0-9]+(s|m|h))+|Never)", "a duration such as 30s, 10m, 1h or Never")
+]
+WindowDuration = Annotated[
+    str, _matching(r"(([0-9]+(h|m))|([0-9]+h[0-9]+m))", "a duration such as 8h or 1h30m")
+]
+BudgetNodes = Annotated[
+    str, _matching(r"((100|[0-9]{1,2})%|[0-9]+)", "a node count or a percentage such as 1 or 10%")
+]
+ReservationId = Annotated[str, _matching(r"cr-[0-9a-z]+", "a capacity reservation id (cr-...)")]
+AmiAlias = Annotated[
+    str,
+    _matching(
+        AMI_ALIAS_PATTERN.pattern.strip("^$"), "a pinned AL2023 release (al2023@vYYYYMMDD; never latest)"
+    ),
+]
 
 
 class ReservationSettings(Model):
@@ -130,6 +149,7 @@ class GpuPoolSettings(Model):
             "capacity_types": ("capacityTypes",),
             "reservations": ("capacityReservations",),
             "reservations.ids": ("capacityReservations", "ids"),
+            "name": ("name",),
         }
         found: list[Violation] = []
         for problem in pool_problems(self.spec()):
@@ -166,7 +186,7 @@ class GpuPoolSettings(Model):
 
 
 class KarpenterSettings(Model):
-    amiAlias: Annotated[str, Field(pattern=AMI_ALIAS_PATTERN.pattern)] = Field(
+    amiAlias: AmiAlias = Field(
         description="the EKS AL2023 AMI release the GPU nodes boot (al2023@vYYYYMMDD): pinned, never latest"
     )
 
