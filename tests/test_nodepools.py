@@ -213,6 +213,10 @@ def test_the_auto_mode_node_class_names_subnets_and_security_group_by_id():
             "training.reservations: the pool never launches into them without capacity type 'reserved'",
         ),
         (
+            dict(name="gpu", capacity_types=("reserved",), reservations=RESERVED),
+            "gpu.name: 'gpu' names the shared GPU node class: give a pool with reservations another name",
+        ),
+        (
             dict(capacity_types=("reserved",)),
             "training.capacity_types: 'reserved' needs capacity reservations to select",
         ),
