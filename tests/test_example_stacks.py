@@ -167,10 +167,13 @@ def test_auto_mode_has_its_node_classes_and_pools():
     }
 
 
-def test_the_plan_says_what_auto_mode_runs_itself(tmp_path):
+def test_the_plan_shows_the_compute_config_and_says_what_auto_mode_runs_itself(tmp_path):
     plan = Plan(stack=AUTO, out_dir=tmp_path, run=planned(AUTO))
     lines = compute_report(plan).lines
-    assert lines[0] == "provisioner: auto-mode"
+    assert lines[:2] == [
+        "provisioner: auto-mode",
+        "EKS Auto Mode compute config: enabled True; built-in pools: none",
+    ]
     assert (
         "NodePool gpu-training -> gpu: g5.2xlarge, g6.2xlarge; spot/on-demand; limits cpu 16, nvidia.com/gpu 2"
         in lines
@@ -276,3 +279,16 @@ def test_no_gpu_node_group_to_wait_for_on_the_first_deploy(stack):
     assert (
         critical_path(prod, weights=slow_gpu_weights(prod)).total_minutes > critical_path(prod).total_minutes
     )
+
+
+def test_the_karpenter_plan_lists_its_node_classes_and_pools(tmp_path):
+    lines = compute_report(Plan(stack=KARPENTER, out_dir=tmp_path, run=planned(KARPENTER))).lines
+    assert lines == [
+        "provisioner: karpenter",
+        "EC2NodeClass gpu",
+        "EC2NodeClass gpu-reserved",
+        "NodePool gpu-inference -> gpu: g5.2xlarge, g6.2xlarge; on-demand; limits cpu 80, nvidia.com/gpu 10",
+        "NodePool gpu-reserved -> gpu-reserved: p4d.24xlarge; reserved/on-demand; limits cpu 192, nvidia.com/gpu 16",
+        "NodePool gpu-training-spot -> gpu: g6e.xlarge, g6e.2xlarge, g6e.4xlarge, g6e.12xlarge, g6e.24xlarge, "
+        "g6e.48xlarge; spot/on-demand; limits cpu 192, nvidia.com/gpu 16",
+    ]

@@ -11,6 +11,7 @@ from typing import Any
 
 from .model import Plan, Report
 
+CLUSTER = "aws:eks/cluster:Cluster"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODE_CLASSES = ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "kubernetes:eks.amazonaws.com/v1:NodeClass")
 
@@ -25,10 +26,19 @@ def compute_report(plan: Plan) -> Report:
         return Report(title="Compute", lines=["not reported: the stack manages no cluster"])
     lines = [f"provisioner: {compute.get('provisioner')}"]
     for registration in plan.registrations:
+        config = registration.inputs.get("computeConfig") if registration.type == CLUSTER else None
+        if config:
+            built_in = ", ".join(config.get("nodePools") or []) or "none"
+            lines.append(
+                f"EKS Auto Mode compute config: enabled {config.get('enabled')}; built-in pools: {built_in}"
+            )
+    # By name: the engine registers in no fixed order.
+    registrations = sorted(plan.registrations, key=lambda r: (r.type, _name(r.inputs)))
+    for registration in registrations:
         if registration.type in NODE_CLASSES:
             kind = registration.type.rsplit(":", 1)[-1]
             lines.append(f"{kind} {_name(registration.inputs)}")
-    for registration in plan.registrations:
+    for registration in registrations:
         if registration.type != NODE_POOL:
             continue
         spec = registration.inputs.get("spec") or {}
