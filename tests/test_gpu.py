@@ -213,3 +213,39 @@ def test_override_with_extra_values_is_merged(build, monitor):
     assert values["tolerations"] == [GPU_TOLERATION]
     assert not monitor.of_type("kubernetes:core/v1:Namespace")
     assert not monitor.of_type("kubernetes:helm.sh/v3:Release")[1:]
+
+
+def test_on_pools_without_a_device_plugin_dcgm_alone_tolerates_the_pool_taints(build, monitor):
+    """EKS Auto Mode's GPU nodes run NVIDIA's device plugin themselves; pools may mix GPU models."""
+    from aiplatform.nodepools import GpuPoolSpec
+    from aiplatform.scheduling import Taint
+
+    pool = GpuPoolSpec(
+        name="mixed",
+        instance_types=("g5.xlarge", "g6e.12xlarge"),
+        max_gpus=8,
+        max_cpu=96,
+        taints=(Taint("aiplatform.io/spot", "true"),),
+    )
+
+    def program():
+        p = provider()
+        return GpuSupport(
+            "gpu",
+            GpuSupportArgs(
+                provider=p,
+                gpu_specs=[pool],
+                device_plugin=False,
+                dcgm_exporter=True,
+                dcgm_exporter_chart_version="4.1.1",
+            ),
+        )
+
+    gpu = build(program)
+    assert gpu.device_plugin is None
+    assert [r.inputs["chart"] for r in monitor.of_type("kubernetes:helm.sh/v3:Release")] == ["dcgm-exporter"]
+    dcgm = monitor.named("gpu-dcgm-exporter").inputs["values"]
+    assert dcgm["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+        {"key": "aiplatform.io/spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+    ]

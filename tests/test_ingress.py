@@ -266,3 +266,37 @@ def test_alb_routes_carry_the_health_check_path_and_nginx_routes_ignore_it():
         RouteSettings(controller="alb", certificate_arn=CERT).route(
             "llm.example.com", health_check_path="ready"
         )
+
+
+def test_on_eks_auto_mode_the_platform_adds_only_the_class_for_auto_mode_s_albs(build, monitor):
+    controller = build(lambda: make(eks_auto_mode=True))
+    params = monitor.named("edge-class-params").inputs
+    assert (params["apiVersion"], params["kind"], params["metadata"]) == (
+        "eks.amazonaws.com/v1",
+        "IngressClassParams",
+        {"name": "alb"},
+    )
+    assert params["spec"] == {
+        "scheme": "internet-facing",
+        "group": {"name": "aiplatform"},
+        "certificateARNs": [CERT],
+    }
+    ingress_class = monitor.named("edge-class")
+    assert ingress_class.inputs["spec"] == {
+        "controller": "eks.amazonaws.com/alb",
+        "parameters": {"apiGroup": "eks.amazonaws.com", "kind": "IngressClassParams", "name": "alb"},
+    }
+    assert monitor.named("edge-class-params").urn in ingress_class.dependencies
+    # No chart and no IAM role: EKS runs the controller.
+    assert monitor.of_type("kubernetes:helm.sh/v3:Release") == []
+    assert monitor.of_type("aws:iam/role:Role") == []
+    assert controller.release is controller.ingress_class
+    # The class groups the routes: Auto Mode does not read the group annotation.
+    route = controller.route("llm.example.com", health_check_path="/health")
+    assert "alb.ingress.kubernetes.io/group.name" not in route.annotations
+    assert route.annotations["alb.ingress.kubernetes.io/certificate-arn"] == CERT
+
+
+def test_auto_mode_serves_no_ingress_nginx():
+    with pytest.raises(ValueError, match="EKS Auto Mode serves ALBs itself"):
+        make("nginx", eks_auto_mode=True)

@@ -394,3 +394,21 @@ def test_bad_args_create_nothing(build, monitor):
     with pytest.raises(ValueError, match="az_count"):
         build(lambda: Network("bad", NetworkArgs(cluster_name="ai", az_count=7)))
     assert monitor.registrations == []
+
+
+def test_only_the_private_subnets_carry_the_extra_private_tags(build, monitor):
+    from aiplatform.network import Network, NetworkArgs
+
+    build(
+        lambda: Network(
+            "net",
+            NetworkArgs(cluster_name="ai", az_count=2, private_subnet_tags={"karpenter.sh/discovery": "ai"}),
+        )
+    )
+    tags = {r.name: r.inputs["tags"] for r in monitor.of_type("aws:ec2/subnet:Subnet")}
+    assert {name: t.get("karpenter.sh/discovery") for name, t in tags.items()} == {
+        "net-public-0": None,
+        "net-public-1": None,
+        "net-private-0": "ai",
+        "net-private-1": "ai",
+    }
