@@ -514,6 +514,8 @@ def capacity_problems(settings: Any) -> list[tuple[tuple[str | int, ...], str]]:
     if settings.compute.provisioner == "auto-mode":
         return found  # Auto Mode grows the system pool to what runs there
     system = next(load for load in loads if load.spec.name == "system")
+    if settings.compute.provisioner == "karpenter":
+        return found + _fixed_system_problems(system)
     needed, count = system.requested(at_max=False)
     offered, slots = system.offered(at_max=False)
     if system.node is not None and (needed.exceeds(offered) or count > slots):
@@ -527,3 +529,35 @@ def capacity_problems(settings: Any) -> list[tuple[tuple[str | int, ...], str]]:
             )
         )
     return found
+
+
+def _fixed_system_problems(system: GroupLoad) -> list[tuple[tuple[str | int, ...], str]]:
+    """With Karpenter, no cluster autoscaler sizes the system group: it keeps its desired size, which
+    must hold everything there at its peak and Karpenter's replicas on separate nodes."""
+    at = ("nodeGroups", "system", "scaling", "desiredSize")
+    nodes, node = system.spec.desired_size, system.node
+    if nodes < karpenter.REPLICAS:
+        return [
+            (
+                at,
+                f"Karpenter's {karpenter.REPLICAS} controller replicas run on separate nodes: at least {karpenter.REPLICAS}",
+            )
+        ]
+    if node is None:
+        return []
+    # Its DaemonSets on each of its nodes, every other pod at its peak.
+    needed = system.per_node.times(nodes) + sum_requests(
+        p.requests.times(p.max_replicas) for p in system.pods
+    )
+    count = len(system.daemons) * nodes + sum(p.max_replicas for p in system.pods)
+    offered, slots = node.allocatable.times(nodes), node.pods * nodes
+    if not (needed.exceeds(offered) or count > slots):
+        return []
+    return [
+        (
+            at,
+            f"nothing scales the system group with Karpenter: {nodes} x {node.instance} offer "
+            f"{_cpu(offered.cpu_m)}, {_gib(offered.memory_mib)}, {slots} pods; its peak requests "
+            f"{_cpu(needed.cpu_m)}, {_gib(needed.memory_mib)}, {count} pods: raise desiredSize",
+        )
+    ]

@@ -232,6 +232,19 @@ CASES = [
         "aiplatform:compute.pools[0].disruption.maxNodes: 'a few' is not a node count or a percentage such as "
         "1 or 10%",
     ),
+    (
+        KARPENTER,
+        _set("nodeGroups.system.scaling", {"minSize": 1, "desiredSize": 1, "maxSize": 6}),
+        "aiplatform:nodeGroups.system.scaling.desiredSize: Karpenter's 2 controller replicas run on separate "
+        "nodes: at least 2",
+    ),
+    (
+        KARPENTER,
+        _set("nodeGroups.system.scaling", {"minSize": 2, "desiredSize": 2, "maxSize": 6}),
+        "aiplatform:nodeGroups.system.scaling.desiredSize: nothing scales the system group with Karpenter: "
+        "2 x m6i.xlarge offer 7.84 CPU, 27.66 GiB, 116 pods; its peak requests 10.02 CPU, 28.43 GiB, 43 pods: "
+        "raise desiredSize",
+    ),
     # Workloads follow the pools.
     (
         KARPENTER,
