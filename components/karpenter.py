@@ -402,6 +402,7 @@ class Karpenter(pulumi.ComponentResource):
     """The Karpenter controller, its AWS side, and the GPU pools as NodePools."""
 
     node_role: aws.iam.Role
+    node_access: aws.eks.AccessEntry
     controller_role: ServiceAccountRole
     queue: aws.sqs.Queue
     rules: dict[str, aws.cloudwatch.EventRule]
@@ -499,7 +500,7 @@ class Karpenter(pulumi.ComponentResource):
             )
             for policy in policies
         ]
-        entry = aws.eks.AccessEntry(
+        self.node_access = aws.eks.AccessEntry(
             f"{name}-nodes",
             cluster_name=args.cluster_name,
             principal_arn=self.node_role.arn,
@@ -507,7 +508,6 @@ class Karpenter(pulumi.ComponentResource):
             tags=tags,
             opts=self._opts(depends_on=attachments),
         )
-        self.node_access = entry
 
     def _create_interruption_queue(self, tags: dict[str, str]) -> None:
         name = self._name

@@ -116,14 +116,10 @@ class GpuPoolSpec:
     taints: tuple[Taint, ...] = ()
     disruption: Disruption = Disruption()
 
-    # Downstream consumers (device plugin, DCGM, node exporter) treat pools and GPU groups alike.
+    # Downstream consumers (device plugin, DCGM, node exporter) read a pool's taints as a GPU group's.
     @property
     def is_gpu(self) -> bool:
         return True
-
-    @property
-    def role(self) -> str:
-        return "gpu"
 
     @property
     def instances(self) -> tuple[InstanceType, ...]:
