@@ -3,7 +3,8 @@
     python -m tools.e2e --stack dev                               # Pulumi.dev.yaml
     python -m tools.e2e --stack what-if --config-file my.yaml      # any stack file
 
-Builds (or finds) the toolchain, starts the cluster, runs the scenarios, stops everything, prints one
+Builds (or finds) the toolchain, starts a cluster, runs the stack's scenarios in order (deploy first,
+teardown last; a teardown runs even when a scenario before it failed), stops everything, prints one
 verdict line per scenario and writes build/e2e/report.json (or --report). Exit 0 when every scenario
 passed, 1 otherwise, 2 when the toolchain cannot be had.
 """
@@ -16,8 +17,25 @@ from pathlib import Path
 
 from tools.e2e.harness import OUT, E2eRun
 from tools.e2e.report import Report
-from tools.e2e.scenarios import deploy_and_destroy
+from tools.e2e.scenarios import STACK_SCENARIOS, StackUnderTest, teardown
 from tools.e2e.toolchain import ToolchainError, ensure_all
+
+
+def run_stack(binaries, report: Report, stack: str, config_file: Path | None = None) -> list:
+    results = []
+    with E2eRun(binaries, stack=stack, config_file=config_file) as run:
+        report.add_run(run)
+        under_test = StackUnderTest(run)
+        try:
+            for scenario in STACK_SCENARIOS:
+                result = scenario(under_test)
+                results.append(result)
+                report.add(result)
+                print(result.verdict(), flush=True)
+        finally:
+            if under_test.deployed:  # a scenario stopped before teardown: leave nothing behind
+                report.add(teardown(under_test))
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,19 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=OUT / "report.json")
     args = parser.parse_args(argv)
     report = Report(args.report)
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
         with report.timing("toolchain_seconds"):
-            binaries = ensure_all(log=log)
+            binaries = ensure_all(log=lambda line: print(line, file=sys.stderr, flush=True))
     except ToolchainError as exc:
         print(f"e2e: {exc}", file=sys.stderr)
         return 2
     report.toolchain(binaries)
-    with E2eRun(binaries, stack=args.stack, config_file=args.config_file) as run:
-        result = deploy_and_destroy(run)
-        report.add(args.stack, result, run)
-    report.write()
-    print(result.verdict())
+    try:
+        run_stack(binaries, report, args.stack, args.config_file)
+    finally:
+        report.write()
     return 0 if report.passed else 1
 
 

@@ -215,7 +215,18 @@ class E2eRun:
         work_dir = self._private / "project"
         work_dir.mkdir()
         shutil.copy(PROJECT_ROOT / "Pulumi.yaml", work_dir / "Pulumi.yaml")
-        shutil.copy(self.config_file, work_dir / f"Pulumi.{self.stack_name}.yaml")
+        return self.new_stack(self.stack_name, self.config_file, self.secret_values, self.overrides)
+
+    def new_stack(
+        self,
+        name: str,
+        config_file: Path,
+        secret_values: dict[str, str] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> auto.Stack:
+        """A stack of the program in this run's project, backend and cluster, from a stack file."""
+        work_dir = self._private / "project"
+        shutil.copy(config_file, work_dir / f"Pulumi.{name}.yaml")
         env = self.env()
         os.environ.update({k: env[k] for k in (STATE_ENV,)})
         workspace = auto.LocalWorkspace(
@@ -228,13 +239,27 @@ class E2eRun:
                 pulumi_command=auto.PulumiCommand(root=str(self.run_dir)),
             )
         )
-        stack = auto.Stack.create(self.stack_name, workspace)
-        for key, value in self.secret_values.items():
+        stack = auto.Stack.create(name, workspace)
+        for key, value in (secret_values or {}).items():
             stack.set_config(f"{PROJECT}:{key}", auto.ConfigValue(value, secret=True))
-        stack.set_config(f"{PROJECT}:charts.mirror", auto.ConfigValue(self.charts.url), path=True)
-        for key, value in self.overrides.items():
+        if stack_config(config_file).get(f"{PROJECT}:charts"):
+            stack.set_config(f"{PROJECT}:charts.mirror", auto.ConfigValue(self.charts.url), path=True)
+        for key, value in (overrides or {}).items():
             stack.set_config(key, auto.ConfigValue(value), path=True)
         return stack
+
+    def pulumi(self, *args: str) -> subprocess.CompletedProcess:
+        """The Pulumi CLI on this run's stack, as a user would type it (``pulumi state unprotect ...``)."""
+        env = {**os.environ, **self.env()}
+        result = subprocess.run(
+            [str(self.run_dir / "bin" / "pulumi"), *args, "--stack", self.stack_name, "--non-interactive"],
+            cwd=self._private / "project",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        self.log(f"$ pulumi {' '.join(args)}\n{result.stdout}{result.stderr}")
+        return result
 
     def log(self, line: str) -> None:
         with open(self.log_path, "a") as handle:

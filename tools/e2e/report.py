@@ -1,4 +1,5 @@
-"""build/e2e/report.json: the toolchain's true versions and build times, and each scenario's outcome."""
+"""build/e2e/report.json: the toolchain's true versions and build times, each stack's run (its cluster
+start, the charts it served) and each scenario's outcome with its checks and engine operations."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ class Report:
         self.path = path
         self.data: dict[str, Any] = {
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "stacks": {},
+            "runs": {},
+            "scenarios": [],
         }
 
     @contextmanager
@@ -31,15 +33,22 @@ class Report:
     def toolchain(self, binaries: dict[str, Binary]) -> None:
         self.data["toolchain"] = {name: asdict(b) for name, b in binaries.items()}
 
-    def add(self, stack: str, result: Any, run: Any) -> None:
-        entry = self.data["stacks"].setdefault(stack, {"scenarios": []})
-        entry["scenarios"].append(result.as_dict())
-        entry["run_dir"] = str(run.run_dir)
-        entry["timings"] = run.timings.entries
+    def add_run(self, run: Any) -> None:
+        self.data["runs"][run.stack_name] = {
+            "run_dir": str(run.run_dir),
+            "timings": run.timings.entries,
+            "charts": run.charts_served,
+        }
+
+    def add(self, result: Any) -> None:
+        self.data["scenarios"].append(result.as_dict())
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
 
     @property
     def passed(self) -> bool:
-        return all(s["passed"] for stack in self.data["stacks"].values() for s in stack["scenarios"])
+        return bool(self.data["scenarios"]) and all(s["passed"] for s in self.data["scenarios"])
 
     def write(self) -> None:
         self.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,23 +1,36 @@
 """The scenarios: what the real engine must do with the program, each judged on what the API server and
-the stack's state hold. They see only ``E2eRun`` (a stack, a cluster API, the simulated cloud's view of
-node groups), so they run unchanged against a real cluster and real AWS.
+the stack's state hold. They see only ``StackUnderTest`` (a stack, a cluster API, the simulated cloud's
+view of node groups), so they run unchanged against a real cluster and real AWS.
+
+A stack's scenarios run in order: ``deploy`` first, ``teardown`` last; the ones between change the
+deployed stack and check what the engine and the cluster did.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
+import subprocess
+import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pulumi import automation as auto
 
 from aiplatform.instance_types import lookup
 from tools.e2e import checks
 from tools.e2e.charts import STAND_INS, StandIn
 from tools.e2e.checks import Check
-from tools.e2e.harness import E2eRun
+from tools.e2e.harness import PROJECT_ROOT, SECRET_MARKER, E2eRun, secret_config
+from tools.e2e.kubeapi import wait_for
 
 NODE_AGENTS = ("nvidia-device-plugin",)
 
@@ -25,6 +38,7 @@ NODE_AGENTS = ("nvidia-device-plugin",)
 @dataclass
 class ScenarioResult:
     name: str
+    stack: str
     passed: bool = False
     seconds: float = 0.0
     checks: list[Check] = field(default_factory=list)
@@ -34,6 +48,7 @@ class ScenarioResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "stack": self.stack,
             "passed": self.passed,
             "seconds": self.seconds,
             "operations": self.operations,
@@ -42,12 +57,32 @@ class ScenarioResult:
         }
 
     def verdict(self) -> str:
-        failed = [c.name for c in self.checks if not c.passed]
-        why = self.error or (", ".join(failed) if failed else "")
-        return f"{'PASS' if self.passed else 'FAIL'}  {self.name}  ({self.seconds:.0f} s){'  ' + why if why else ''}"
+        failed = [f"{c.name}: {c.summary}" for c in self.checks if not c.passed]
+        why = self.error or ("; ".join(failed) if failed else "")
+        status = "PASS" if self.passed else "FAIL"
+        return f"{status}  {self.stack:<10} {self.name:<34} {self.seconds:7.1f} s{'  ' + why if why else ''}"
 
 
-def _tail(text: str, lines: int = 30) -> str:
+@dataclass
+class StackUnderTest:
+    run: E2eRun
+    baseline: set[str] = field(default_factory=set)
+    deployed: bool = False
+    gpu_groups: list[str] = field(default_factory=list)
+
+    @property
+    def api(self):
+        return self.run.cluster.api
+
+    @property
+    def stack(self) -> auto.Stack:
+        return self.run.stack
+
+    def state(self) -> list[dict[str, Any]]:
+        return self.stack.export_stack().deployment.get("resources", [])
+
+
+def _tail(text: str, lines: int = 40) -> str:
     return "\n".join((text or "").strip().splitlines()[-lines:])
 
 
@@ -56,22 +91,45 @@ def _changes(summary: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in changes.items()}
 
 
-def run_operation(run: E2eRun, name: str, op: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
-    """One engine operation, timed, its output logged; raises ``auto.CommandError`` on failure."""
-    run.log(f"==== {name}")
+def operation(
+    s: StackUnderTest, result: ScenarioResult, name: str, op: Callable[..., Any], **kwargs: Any
+) -> Any:
+    """One engine operation, timed and logged, recorded in ``result.operations[name]``."""
+    run = s.run
+    run.log(f"==== {result.stack} {result.name}: {name}")
     start = time.monotonic()
-    result = op(color="never", on_output=run.log, **kwargs)
+    outcome = op(color="never", on_output=run.log, **kwargs)
     seconds = round(time.monotonic() - start, 1)
-    summary = getattr(result, "summary", None) or result
-    record = {"seconds": seconds, "changes": _changes(summary) if summary is not None else {}}
-    run.log(f"==== {name}: {seconds} s, {record['changes']}")
-    return record
+    summary = getattr(outcome, "summary", None) or outcome
+    result.operations[name] = {"seconds": seconds, "changes": _changes(summary)}
+    run.log(f"==== {name}: {seconds} s, {result.operations[name]['changes']}")
+    return outcome
 
 
-def gpu_groups(run: E2eRun) -> list[str]:
+@contextmanager
+def scenario(s: StackUnderTest, name: str) -> Iterator[ScenarioResult]:
+    """Times a scenario and turns an engine failure or an exception into a failed check."""
+    result = ScenarioResult(name, s.run.stack_name)
+    start = time.monotonic()
+    try:
+        yield result
+    except auto.CommandError as exc:
+        result.checks.append(
+            Check("engine operation", False, "an engine operation failed", {"output": _tail(str(exc))})
+        )
+    except Exception as exc:  # noqa: BLE001 - recorded in the report, the next scenario still runs
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.checks.append(
+            Check("scenario ran", False, result.error, {"traceback": traceback.format_exc()})
+        )
+    result.seconds = round(time.monotonic() - start, 1)
+    result.passed = bool(result.checks) and all(c.passed for c in result.checks) and result.error is None
+
+
+def gpu_groups(s: StackUnderTest) -> list[str]:
     """The node groups whose instances have GPUs, as the simulated cloud holds them."""
     groups = []
-    for record in run.store.all("aws:eks/nodeGroup:NodeGroup"):
+    for record in s.run.store.all("aws:eks/nodeGroup:NodeGroup"):
         types = record["outputs"].get("instanceTypes") or []
         instance = lookup(types[0]) if types else None
         if instance and instance.gpus:
@@ -89,31 +147,24 @@ def helm_kept_crds(run: E2eRun) -> list[str]:
     return sorted(kept)
 
 
-def deploy_and_destroy(run: E2eRun) -> ScenarioResult:
-    """preview, up, the checks of a deployed platform, destroy, and nothing left behind."""
-    result = ScenarioResult("deploy and destroy")
-    start = time.monotonic()
-    api = run.cluster.api
-    before = checks.snapshot(api)
-    try:
-        try:
-            result.operations["preview"] = run_operation(run, "preview", run.stack.preview)
-            result.checks.append(Check("preview succeeded", True, "preview succeeded"))
-            result.operations["up"] = run_operation(run, "up", run.stack.up)
-            result.checks.append(Check("up succeeded", True, "up succeeded"))
-        except auto.CommandError as exc:
-            result.checks.append(
-                Check("engine operation", False, "an engine operation failed", {"stderr": _tail(str(exc))})
-            )
-        groups = gpu_groups(run)
+# -- the scenarios -----------------------------------------------------------------------------------
+def deploy(s: StackUnderTest) -> ScenarioResult:
+    """preview and up succeed; every Deployment available; every pod scheduled where it belongs; every
+    object of the state (custom resources included) held by the API server."""
+    s.baseline = checks.snapshot(s.api)
+    with scenario(s, "deploy") as result:
+        operation(s, result, "preview", s.stack.preview)
+        result.checks.append(Check("preview succeeded", True, "preview succeeded"))
+        operation(s, result, "up", s.stack.up)
+        s.deployed = True
+        result.checks.append(Check("up succeeded", True, "up succeeded"))
+        s.gpu_groups = gpu_groups(s)
+        autoscaler = s.run.controllers.autoscaler
         result.checks += [
-            checks.deployments_available(api),
-            checks.pods_scheduled(api, groups),
-            checks.gpu_nodes_run_node_agents(api, groups, NODE_AGENTS),
-            checks.state_objects_exist(api, run.stack.export_stack().deployment.get("resources", [])),
-        ]
-        autoscaler = run.controllers.autoscaler
-        result.checks.append(
+            checks.deployments_available(s.api),
+            checks.pods_scheduled(s.api, s.gpu_groups),
+            checks.gpu_nodes_run_node_agents(s.api, s.gpu_groups, NODE_AGENTS),
+            checks.state_objects_exist(s.api, s.state()),
             Check(
                 "scale-up from zero served the GPU pods",
                 not autoscaler.waiting,
@@ -123,29 +174,552 @@ def deploy_and_destroy(run: E2eRun) -> ScenarioResult:
                     "waiting": dict(autoscaler.waiting),
                     "scale_ups": autoscaler.scale_ups,
                 },
-            )
-        )
-    except Exception as exc:  # noqa: BLE001 - recorded; the destroy below still runs
-        result.error = f"{type(exc).__name__}: {exc}"
-        result.checks.append(Check("checks ran", False, result.error, {"traceback": traceback.format_exc()}))
-    finally:
-        try:
-            result.operations["destroy"] = run_operation(run, "destroy", run.stack.destroy)
-            result.checks.append(Check("destroy succeeded", True, "destroy succeeded"))
-        except auto.CommandError as exc:
+            ),
+        ]
+    return result
+
+
+# Custom resources and Ingresses, by the chart whose release must outlive them on destroy.
+OWNED_BY_CHART = {
+    "kubernetes:networking.k8s.io/v1:Ingress": ("aws-load-balancer-controller", "ingress-nginx"),
+    "kubernetes:external-secrets.io/v1:ExternalSecret": ("external-secrets",),
+    "kubernetes:external-secrets.io/v1:ClusterSecretStore": ("external-secrets",),
+    "kubernetes:monitoring.coreos.com/v1:PodMonitor": ("kube-prometheus-stack",),
+    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": ("kube-prometheus-stack",),
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule": ("kube-prometheus-stack",),
+    "kubernetes:karpenter.sh/v1:NodePool": ("karpenter",),
+    "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass": ("karpenter",),
+}
+
+
+def destroy_order(state: list[dict[str, Any]], steps: StepLog) -> list[str]:
+    """Each Ingress or custom resource whose delete did not finish before its chart's release began to go."""
+    chart_of = {
+        r["urn"]: (r.get("inputs") or {}).get("chart")
+        for r in state
+        if r["type"] == "kubernetes:helm.sh/v3:Release"
+    }
+    release_delete = {
+        chart_of[urn]: t for op, _typ, urn, t in steps.steps if op == "delete" and urn in chart_of
+    }
+    done = {urn: t for urn, t in steps.finished.items()}
+    wrong = []
+    for r in state:
+        for chart in OWNED_BY_CHART.get(r["type"], ()):
+            if chart in release_delete and done.get(r["urn"], float("inf")) > release_delete[chart]:
+                wrong.append(f"{_urn_name(r['urn'])} was still there when the {chart} release began to go")
+    return wrong
+
+
+def teardown(s: StackUnderTest) -> ScenarioResult:
+    """destroy removes Ingresses before their controller and custom resources before the release of their
+    CRDs, leaves no namespace and nothing of the platform behind, and an empty state. A stack with protected
+    resources refuses until they are unprotected, as a user would do it."""
+    with scenario(s, "teardown") as result:
+        state = s.state()
+        protected = [r["urn"] for r in state if r.get("protect")]
+        if protected:
+            refused = False
+            try:
+                operation(s, result, "destroy (protected)", s.stack.destroy)
+            except auto.CommandError as exc:
+                refused = "protected" in str(exc)
             result.checks.append(
-                Check("destroy succeeded", False, "destroy failed", {"stderr": _tail(str(exc))})
+                Check(
+                    "destroy refuses while resources are protected",
+                    refused,
+                    f"{len(protected)} protected resources; destroy {'refused' if refused else 'did not refuse'}",
+                    {"protected": [_urn_name(u) for u in protected]},
+                )
             )
-        state = run.stack.export_stack().deployment.get("resources", [])
+            unprotect = s.run.pulumi("state", "unprotect", "--all", "--yes")
+            result.checks.append(
+                Check("unprotect", unprotect.returncode == 0, _tail(unprotect.stderr, 5) or "unprotected")
+            )
+        steps = StepLog()
+        start = time.monotonic()
+        operation(s, result, "destroy", s.stack.destroy, on_event=steps)
+        s.deployed = False
+        result.operations["destroy"]["wall_seconds"] = round(time.monotonic() - start, 1)
+        result.checks.append(Check("destroy succeeded", True, "destroy succeeded"))
+        wrong = destroy_order(state, steps)
         result.checks.append(
             Check(
-                "state empty after destroy",
-                not state,
-                f"{len(state)} resources left in the state",
-                {"left": [r["urn"] for r in state]},
+                "Ingresses and custom resources go before their controllers",
+                not wrong,
+                f"{len(wrong)} out of order",
+                {"out_of_order": wrong},
             )
         )
-        result.checks.append(checks.nothing_left(before, checks.snapshot(api), helm_kept_crds(run)))
-    result.seconds = round(time.monotonic() - start, 1)
-    result.passed = all(c.passed for c in result.checks) and result.error is None
+        left_state = s.state()
+        result.checks.append(
+            Check(
+                "state empty",
+                not left_state,
+                f"{len(left_state)} resources left in the state",
+                {"left": [r["urn"] for r in left_state]},
+            )
+        )
+        after = checks.snapshot(s.api)
+        namespaces = sorted(x for x in after - s.baseline if " Namespace " in x)
+        result.checks.append(
+            Check(
+                "no namespace left",
+                not namespaces,
+                f"{len(namespaces)} namespaces left",
+                {"left": namespaces},
+            )
+        )
+        result.checks.append(checks.nothing_left(s.baseline, after, helm_kept_crds(s.run)))
     return result
+
+
+# -- day two -------------------------------------------------------------------------------------------
+@dataclass
+class StepLog:
+    """The engine's resource steps of one operation, from its event stream: (op, type, urn) in order."""
+
+    steps: list[tuple[str, str, str, float]] = field(default_factory=list)
+
+    def __call__(self, event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        if pre is not None and pre.metadata is not None:
+            meta = pre.metadata
+            self.steps.append(
+                (
+                    str(meta.op.value if hasattr(meta.op, "value") else meta.op),
+                    meta.type,
+                    meta.urn,
+                    time.monotonic(),
+                )
+            )
+
+    def changed(self) -> list[tuple[str, str, str]]:
+        """The steps that change something (not ``same``, ``read`` or ``refresh``)."""
+        return [(op, typ, urn) for op, typ, urn, _ in self.steps if op not in ("same", "read", "refresh")]
+
+    def started(self, op: str, type_prefix: str) -> list[float]:
+        return [t for o, typ, _, t in self.steps if o == op and typ.startswith(type_prefix)]
+
+
+def _urn_name(urn: str) -> str:
+    return urn.split("::")[-1]
+
+
+def no_perpetual_diff(s: StackUnderTest) -> ScenarioResult:
+    """A second up with nothing changed changes nothing; neither does a preview after a refresh."""
+    with scenario(s, "no perpetual diff") as result:
+        steps = StepLog()
+        operation(s, result, "no-op up", s.stack.up, on_event=steps)
+        changed = steps.changed()
+        result.checks.append(
+            Check(
+                "second up changes nothing",
+                not changed,
+                f"{len(changed)} resources changed",
+                {"changed": changed},
+            )
+        )
+        operation(s, result, "refresh", s.stack.refresh)
+        after_refresh = StepLog()
+        operation(s, result, "preview after refresh", s.stack.preview, diff=True, on_event=after_refresh)
+        changed = after_refresh.changed()
+        result.checks.append(
+            Check(
+                "preview after refresh shows no change",
+                not changed,
+                f"{len(changed)} resources would change",
+                {"changed": changed},
+            )
+        )
+    return result
+
+
+class EndpointSampler:
+    """Samples a Service's ready endpoints (EndpointSlices) in the background during an operation."""
+
+    def __init__(self, api: Any, namespace: str, service: str, interval: float = 0.25):
+        self.api, self.namespace, self.service, self.interval = api, namespace, service, interval
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def ready(self) -> int:
+        slices = self.api.list(
+            "EndpointSlice", self.namespace, selector=f"kubernetes.io/service-name={self.service}"
+        )
+        return sum(
+            1
+            for sl in slices
+            for ep in sl.get("endpoints") or []
+            if (ep.get("conditions") or {}).get("ready") is not False
+        )
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):  # a missed sample is not a missing endpoint
+                self.samples.append(self.ready())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> EndpointSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _workload(s: StackUnderTest, kind: str, predicate: Callable[[dict], bool]) -> tuple[int, dict]:
+    for index, workload in enumerate((s.run.config.get("aiplatform:workloads") or {}).get(kind) or []):
+        if predicate(workload):
+            return index, workload
+    raise LookupError(f"the stack has no {kind} workload for this scenario")
+
+
+def _deployment_pods(s: StackUnderTest, namespace: str, name: str) -> list[dict]:
+    deployment = s.api.get("Deployment", name, namespace)
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    return [
+        p
+        for p in s.api.list("Pod", namespace, selector=selector)
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def _only(changed: list[tuple[str, str, str]], expected: dict[str, set[str]]) -> tuple[bool, dict]:
+    """Whether the changed steps are exactly ``{resource name: {ops}}``."""
+    seen: dict[str, set[str]] = {}
+    for op, _typ, urn in changed:
+        seen.setdefault(_urn_name(urn), set()).add(op)
+    return seen == expected, {k: sorted(v) for k, v in seen.items()}
+
+
+def model_rollout(s: StackUnderTest) -> ScenarioResult:
+    """A new image for one model server updates exactly its Deployment, in place; the rollout completes
+    with maxUnavailable 0 and the Service keeps ready endpoints throughout."""
+    with scenario(s, "model rollout") as result:
+        index, workload = _workload(s, "inference", lambda w: True)
+        name, namespace = workload["name"], workload["namespace"]
+        repository, _, tag = workload["image"].partition(":")
+        new_image = f"{repository}:{tag.split('@')[0]}-rollout"
+        s.stack.set_config(
+            f"aiplatform:workloads.inference[{index}].image", auto.ConfigValue(new_image), path=True
+        )
+        steps = StepLog()
+        with EndpointSampler(s.api, namespace, name) as sampler:
+            operation(s, result, "rollout up", s.stack.up, on_event=steps)
+        exact, seen = _only(steps.changed(), {f"aiplatform-{name}-deployment": {"update"}})
+        deployment = s.api.get("Deployment", name, namespace)
+        strategy = deployment["spec"]["strategy"]["rollingUpdate"]
+        images = {
+            c["image"]
+            for p in _deployment_pods(s, namespace, name)
+            for c in p["spec"]["containers"]
+            if c["name"] == "server"
+        }
+        status = deployment.get("status") or {}
+        result.checks += [
+            Check("only the Deployment changed, in place", exact, f"changed: {seen}", {"changed": seen}),
+            Check(
+                "maxUnavailable is 0", str(strategy.get("maxUnavailable")) == "0", f"rollingUpdate {strategy}"
+            ),
+            Check(
+                "rollout complete on the new image",
+                images == {new_image}
+                and status.get("updatedReplicas")
+                == status.get("replicas")
+                == status.get("availableReplicas"),
+                f"pods run {sorted(images)}; {status.get('updatedReplicas')}/{status.get('replicas')} updated",
+            ),
+            Check(
+                "the Service kept endpoints throughout",
+                bool(sampler.samples) and min(sampler.samples) > 0,
+                f"{len(sampler.samples)} samples, fewest ready endpoints {min(sampler.samples, default=0)}",
+                {"samples": sampler.samples},
+            ),
+        ]
+    return result
+
+
+def config_rolls_pods(s: StackUnderTest) -> ScenarioResult:
+    """A changed value in a workload's ConfigMap changes the ConfigMap and rolls that Deployment, and
+    nothing else."""
+    with scenario(s, "config change rolls the pods") as result:
+        index, workload = _workload(s, "inference", lambda w: bool((w.get("config") or {}).get("data")))
+        name, namespace = workload["name"], workload["namespace"]
+        key = sorted(workload["config"]["data"])[0]
+        value = f"{workload['config']['data'][key]}-changed"
+        s.stack.set_config(
+            f'aiplatform:workloads.inference[{index}].config.data["{key}"]',
+            auto.ConfigValue(value),
+            path=True,
+        )
+        before = {p["metadata"]["name"] for p in _deployment_pods(s, namespace, name)}
+        steps = StepLog()
+        operation(s, result, "config up", s.stack.up, on_event=steps)
+        seen: dict[str, set[str]] = {}
+        for op, typ, urn in steps.changed():
+            seen.setdefault(f"{typ.split(':')[-1]} {_urn_name(urn)}", set()).add(op)
+        kinds = {k.split()[0] for k in seen}
+        after = {p["metadata"]["name"] for p in _deployment_pods(s, namespace, name)}
+        deployment_ops = {op for k, ops in seen.items() if k.startswith("Deployment") for op in ops}
+        result.checks += [
+            Check(
+                "only the ConfigMap and its Deployment changed",
+                kinds == {"ConfigMap", "Deployment"} and deployment_ops == {"update"},
+                f"changed: { {k: sorted(v) for k, v in seen.items()} }",
+            ),
+            Check(
+                "the pods rolled",
+                bool(after) and not (after & before),
+                f"{len(before)} pods before, {len(after)} new after",
+            ),
+        ]
+    return result
+
+
+def secret_rotation(s: StackUnderTest) -> ScenarioResult:
+    """The synced Secret belongs to its ExternalSecret; a value rotated in Secrets Manager reaches it
+    without a deploy, and neither up nor a new seed value in config changes the stack."""
+    with scenario(s, "secret rotation without a deploy") as result:
+        spec = next(x for x in s.run.config.get("aiplatform:secrets") or [] if x.get("valueFrom"))
+        name, namespace = spec["name"], spec["namespace"]
+        secret = s.api.get("Secret", name, namespace)
+        owners = (secret or {}).get("metadata", {}).get("ownerReferences") or []
+        result.checks.append(
+            Check(
+                "the synced Secret is owned by its ExternalSecret",
+                any(o["kind"] == "ExternalSecret" and o.get("controller") for o in owners),
+                f"owners: {[(o['kind'], o['name']) for o in owners]}",
+            )
+        )
+        record = next(
+            r
+            for r in s.run.store.all("aws:secretsmanager/secret:Secret")
+            if r["outputs"].get("tags", {}).get("kubernetes-secret") == name
+        )
+        rotated = {k: f"rotated-{k}-{int(time.time())}" for k in spec["keys"]}
+        s.run.store.add_secret_version(record["id"], json.dumps(rotated), f"rotation-{int(time.time())}")
+        key = spec["keys"][0]
+
+        def synced() -> bool:
+            data = (s.api.get("Secret", name, namespace) or {}).get("data") or {}
+            return base64.b64decode(data.get(key, "")).decode() == rotated[key]
+
+        wait_for(synced, timeout=60, what=f"the rotated value in {namespace}/{name}")
+        result.checks.append(Check("the rotated value reached the Secret", True, "synced without a deploy"))
+        steps = StepLog()
+        operation(s, result, "up after rotation", s.stack.up, refresh=True, on_event=steps)
+        result.checks.append(
+            Check("up after the rotation changes nothing", not steps.changed(), f"changed: {steps.changed()}")
+        )
+        s.stack.set_config(
+            f"aiplatform:{spec['valueFrom']}",
+            auto.ConfigValue(
+                json.dumps({k: f"{SECRET_MARKER}-reseeded-{k}" for k in spec["keys"]}), secret=True
+            ),
+        )
+        steps = StepLog()
+        operation(s, result, "up with a new seed", s.stack.up, on_event=steps)
+        result.checks.append(
+            Check(
+                "a new seed value does not overwrite the rotation",
+                not steps.changed(),
+                f"changed: {steps.changed()}",
+            )
+        )
+    return result
+
+
+def secrets_in_state(s: StackUnderTest) -> ScenarioResult:
+    """The exported state holds the recognisable secret values only encrypted."""
+    with scenario(s, "secrets only encrypted in state") as result:
+        exported = json.dumps(s.stack.export_stack().deployment)
+        plain = [v for v in s.run.secret_values.values() if v in exported]
+        markers = exported.count(SECRET_MARKER)
+        ciphertexts = exported.count('"ciphertext"')
+        logs = s.run.log_path.read_text() if s.run.log_path.exists() else ""
+        result.checks += [
+            Check(
+                "no secret value in the state",
+                not plain and markers == 0,
+                f"{markers} plain occurrences of the marker",
+            ),
+            Check(
+                "the state holds them as ciphertext",
+                ciphertexts > 0,
+                f"{ciphertexts} encrypted values in the state",
+            ),
+            Check(
+                "no secret value in the engine's output", SECRET_MARKER not in logs, "engine output checked"
+            ),
+        ]
+    return result
+
+
+def _offline_plan_problems(config_file: Path, stack: str, out: Path) -> tuple[int, list[str]]:
+    """The offline plan's exit code and its problem lines for a stack file."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aiplatform.plan",
+            "--stack",
+            stack,
+            "--config-file",
+            str(config_file),
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return result.returncode, [
+        line.strip() for line in result.stderr.splitlines() if line.strip().startswith("aiplatform:")
+    ]
+
+
+def hostile_stack(
+    s: StackUnderTest, mutate: Callable[[dict], None], stack: str = "hostile"
+) -> ScenarioResult:
+    """An invalid stack file fails preview under the real engine with the offline plan's problem line,
+    before any resource is registered."""
+    with scenario(s, "hostile stack file") as result:
+        document = yaml.safe_load(s.run.config_file.read_text())
+        mutate(document["config"])
+        config_file = s.run.run_dir / f"Pulumi.{stack}.yaml"
+        config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        code, expected = _offline_plan_problems(config_file, stack, s.run.run_dir / f"plan-{stack}")
+        result.checks.append(
+            Check("the offline plan refuses it", code == 2 and bool(expected), f"exit {code}: {expected}")
+        )
+        hostile = s.run.new_stack(stack, config_file, secret_config(document["config"]))
+        output: list[str] = []
+        steps = StepLog()
+        failed = False
+        try:
+            hostile.preview(color="never", on_output=output.append, on_event=steps)
+        except auto.CommandError as exc:
+            failed = True
+            output.append(str(exc))
+        text = "\n".join(output)
+        registered = [urn for _op, typ, urn, _t in steps.steps if typ != "pulumi:pulumi:Stack"]
+        result.checks += [
+            Check("preview fails", failed, "preview failed" if failed else "preview succeeded"),
+            Check(
+                "with the offline plan's problem line",
+                bool(expected) and all(line in text for line in expected),
+                f"expected {expected}",
+                {"engine_output": _tail(text, 15)},
+            ),
+            Check(
+                "before any resource is registered",
+                not registered,
+                f"{len(registered)} resources registered",
+                {"registered": registered},
+            ),
+        ]
+        hostile.workspace.remove_stack(stack)
+    return result
+
+
+def _gpu_pod_spec(gpus: int, image: str) -> dict:
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+    return {
+        "restartPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "trainer",
+                "image": image,
+                "securityContext": restricted,
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": str(gpus)},
+                    "limits": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": str(gpus)},
+                },
+            }
+        ],
+    }
+
+
+def quota_admission(s: StackUnderTest) -> ScenarioResult:
+    """A training Job asking for more GPUs than its namespace's quota: the API server's quota admission
+    refuses its pod with a message naming the quota; the config check refuses the same case in the stack
+    file before any resource is registered."""
+    with scenario(s, "GPU quota admission") as result:
+        index, workload = _workload(s, "training", lambda w: bool(w.get("gpu")))
+        namespace = workload["namespace"]
+        quotas = s.api.list("ResourceQuota", namespace)
+        limit = next(
+            int(q["spec"]["hard"]["requests.nvidia.com/gpu"])
+            for q in quotas
+            if "requests.nvidia.com/gpu" in q["spec"]["hard"]
+        )
+        quota_name = next(
+            q["metadata"]["name"] for q in quotas if "requests.nvidia.com/gpu" in q["spec"]["hard"]
+        )
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "over-quota-sweep", "namespace": namespace},
+            "spec": {"backoffLimit": 0, "template": {"spec": _gpu_pod_spec(limit + 1, workload["image"])}},
+        }
+        s.api.create("Job", job, namespace)
+        try:
+
+            def refusal() -> str | None:
+                for event in s.api.list("Event", namespace):
+                    if (
+                        event["involvedObject"].get("name") == "over-quota-sweep"
+                        and event.get("reason") == "FailedCreate"
+                    ):
+                        return event.get("message")
+                return None
+
+            message = wait_for(refusal, timeout=60, what="the Job controller's FailedCreate event")
+        finally:
+            s.api.request(
+                "DELETE",
+                f"/apis/batch/v1/namespaces/{namespace}/jobs/over-quota-sweep?propagationPolicy=Background",
+            )
+        result.checks.append(
+            Check(
+                "quota admission refuses the Job's pod, naming the quota",
+                "exceeded quota" in message and quota_name in message and "nvidia.com/gpu" in message,
+                message,
+            )
+        )
+
+        def over_quota(config: dict) -> None:
+            training = config["aiplatform:workloads"]["training"][index]
+            training["parallelism"] = limit + 1
+            training["completions"] = max(training.get("completions", 1), limit + 1)
+
+        hostile = hostile_stack(s, over_quota, stack="over-quota")
+        result.checks += [
+            Check(f"config check: {c.name}", c.passed, c.summary, c.details) for c in hostile.checks
+        ]
+    return result
+
+
+STACK_SCENARIOS = (
+    deploy,
+    no_perpetual_diff,
+    model_rollout,
+    config_rolls_pods,
+    secret_rotation,
+    quota_admission,
+    secrets_in_state,
+    teardown,
+)

@@ -273,8 +273,8 @@ TOOLS: tuple[Tool, ...] = (
         K8S_PROVIDER_MODULE_VERSION,
         f"github.com/pulumi/pulumi-kubernetes/provider/v4@{K8S_PROVIDER_MODULE_VERSION}",
         _build_kubernetes_provider,
-        ("-version",),
-        r"(\S+)",
+        (),  # a plugin: asked over gRPC, as the engine asks it
+        "",
     ),
     Tool(
         "etcd",
@@ -309,7 +309,32 @@ TOOLS: tuple[Tool, ...] = (
 )
 
 
+def plugin_version(path: str) -> str | None:
+    """What a Pulumi provider plugin tells the engine it is (GetPluginInfo), the way the engine asks."""
+    import grpc
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import provider_pb2_grpc
+
+    proc = subprocess.Popen([path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = (proc.stdout.readline() if proc.stdout else "").strip()
+        if not port.isdigit():
+            return None
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = provider_pb2_grpc.ResourceProviderStub(channel).GetPluginInfo(
+                empty_pb2.Empty(), timeout=30
+            )
+        return info.version or None
+    except grpc.RpcError:
+        return None
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def reported_version(tool: Tool, path: str) -> str | None:
+    if tool.version_args == ():
+        return plugin_version(path)
     try:
         result = subprocess.run(
             [path, *tool.version_args], capture_output=True, text=True, timeout=60, check=False

@@ -1,0 +1,60 @@
+"""The end-to-end tests: the real Pulumi engine and Kubernetes provider drive the program against a
+Kubernetes control plane on 127.0.0.1, with AWS simulated (tools/e2e). ``make e2e`` runs them; ``make
+test`` leaves them out (marker ``e2e``).
+
+Each stack's module deploys once and runs its scenarios in order against the deployment; the stack is
+torn down at the end of the module, also when a scenario failed. Every outcome goes to
+build/e2e/report.json.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools.e2e.harness import OUT, E2eRun
+from tools.e2e.report import Report
+from tools.e2e.scenarios import ScenarioResult, StackUnderTest, teardown
+from tools.e2e.toolchain import Binary, ensure_all
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def report() -> Iterator[Report]:
+    report = Report(OUT / "report.json")
+    yield report
+    report.write()
+
+
+@pytest.fixture(scope="session")
+def binaries(report: Report) -> dict[str, Binary]:
+    with report.timing("toolchain_seconds"):
+        found = ensure_all(log=lambda line: print(line, file=sys.stderr, flush=True))
+    report.toolchain(found)
+    return found
+
+
+def stack_under_test(binaries: dict[str, Binary], report: Report, stack: str) -> Iterator[StackUnderTest]:
+    with E2eRun(binaries, stack=stack) as run:
+        report.add_run(run)
+        under_test = StackUnderTest(run)
+        yield under_test
+        if under_test.deployed:  # a test stopped before the teardown test: leave nothing behind
+            report.add(teardown(under_test))
+
+
+def judge(report: Report, result: ScenarioResult) -> None:
+    """Record the outcome, then fail the test with the failed checks' summaries."""
+    report.add(result)
+    print(result.verdict())
+    assert result.passed, result.verdict()
