@@ -55,3 +55,20 @@ def test_inputs_aws_refuses_fail_the_plan_with_the_property_and_the_reason():
         MockResourceArgs("aws:iam/role:Role", "ok", {"assumeRolePolicy": policy})
     )
     assert outputs["arn"] == f"arn:aws:iam::123456789012:role/{auto_name('ok')}"
+
+
+def test_a_public_nat_gateway_needs_the_elastic_ips_allocation_id(build, monitor):
+    def program():
+        eip = aws.ec2.Eip("nat-ip", domain="vpc")
+        return eip, aws.ec2.NatGateway(
+            "nat", subnet_id="subnet-0123456789abcdef0", allocation_id=eip.allocation_id
+        )
+
+    eip, _ = build(program)
+    allocation = resolve(eip.allocation_id)
+    assert allocation.startswith("eipalloc-") and allocation == resolve(eip.id)
+    assert monitor.named("nat").inputs["allocationId"] == allocation
+    with pytest.raises(CloudRefusal, match="allocationId: required"):
+        PlatformMocks().new_resource(
+            MockResourceArgs("aws:ec2/natGateway:NatGateway", "nat", {"subnetId": "subnet-0123456789abcdef0"})
+        )

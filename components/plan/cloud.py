@@ -128,6 +128,11 @@ REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = {
 }
 
 
+def _public_ip(ident: str) -> str:
+    """A documentation-range address (RFC 5737), stable for the allocation."""
+    return f"198.51.100.{int(short_hash(ident, length=2), 16) % 254 + 1}"
+
+
 def short_hash(*parts: str, length: int = 8) -> str:
     """A stable hex digest of the parts: the same input always plans to the same value."""
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
@@ -188,6 +193,16 @@ def _tags(inputs: Mapping[str, Any], key: str = "tags") -> list[Problem]:
         if isinstance(v, str) and len(v) > 256:
             problems.append((f"{key}.{k}", "tag values are at most 256 characters"))
     return problems
+
+
+class Unknown:
+    """A value not known yet (a preview): present, but not judged."""
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN = Unknown()
 
 
 def _required(inputs: Mapping[str, Any], *keys: str) -> list[Problem]:
@@ -404,7 +419,9 @@ _VALIDATORS: Mapping[str, Callable[[Mapping[str, Any]], list[Problem]]] = {
     "aws:ec2/subnet:Subnet": lambda i: (
         _required(i, "vpcId", "cidrBlock") + _cidr(i.get("cidrBlock"), "cidrBlock", 28, 16)
     ),
-    "aws:ec2/natGateway:NatGateway": lambda i: _required(i, "subnetId"),
+    "aws:ec2/natGateway:NatGateway": lambda i: _required(
+        i, "subnetId", *(() if i.get("connectivityType") == "private" else ("allocationId",))
+    ),
     "aws:ec2/securityGroup:SecurityGroup": _validate_security_group,
     "aws:ec2/launchTemplate:LaunchTemplate": _validate_launch_template,
     "aws:eks/cluster:Cluster": _validate_eks_cluster,
@@ -544,6 +561,11 @@ class SimulatedCloud:
         if "name" not in inputs and not prefix:
             outputs["name"] = physical
         outputs.update(self._aws_extras(typ, name, physical, inputs, salted))
+        if typ == "aws:ec2/eip:Eip":
+            # An Elastic IP is known by its allocation id, which is also its id.
+            outputs.update(
+                {"allocationId": ident, "publicIp": _public_ip(ident), "domain": inputs.get("domain", "vpc")}
+            )
         return ident, outputs
 
     def _aws_extras(self, typ: str, name: str, physical: str, inputs: dict, salted: tuple[str, ...]) -> dict:
