@@ -38,6 +38,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
+from . import k8s_objects
 from .iam import (
     IdentityMode,
     ServiceAccountRole,
@@ -697,10 +698,9 @@ class EksCluster(pulumi.ComponentResource):
             )
         )
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.provider = kubernetes.Provider(
+        self.provider = k8s_objects.provider(
             f"{self._resource_prefix}-k8s",
-            kubeconfig=self.kubeconfig,
-            enable_server_side_apply=True,
+            self.kubeconfig,
             # The provider can only authenticate once the admin access entries and policies exist.
             opts=self._opts(depends_on=[self.cluster, *self.access_entries, *self.admin_policy_associations]),
         )
@@ -830,10 +830,7 @@ class ExistingCluster(pulumi.ComponentResource):
             oidc_provider_arn=self.oidc_provider_arn,
             oidc_issuer_url=self.oidc_issuer_url,
         )
-        self.provider = kubernetes.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
+        self.provider = k8s_objects.provider(
+            f"{name}-k8s", self.kubeconfig, pulumi.ResourceOptions(parent=self)
         )
         self.register_outputs({"name": self.name, "kubeconfig": self.kubeconfig})

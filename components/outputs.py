@@ -26,6 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from . import k8s_objects
 from .iam import IdentityMode, WorkloadIdentity, allow
 from .ingress import ControllerKind, RouteSettings, Scheme
 from .nodegroups import NodeGroupSpec, node_labels, node_taints, placement_for
@@ -219,7 +220,7 @@ class PlatformOutputs(_Contract):
         self, name: str = "platform", opts: pulumi.ResourceOptions | None = None
     ) -> k8s.Provider:
         """The provider every Kubernetes resource of the team's program takes (``provider=``)."""
-        return k8s.Provider(name, kubeconfig=self.kubeconfig, opts=opts)
+        return k8s_objects.provider(name, self.kubeconfig, opts)
 
     @property
     def workload_identity(self) -> WorkloadIdentity:

@@ -138,6 +138,9 @@ def test_kubeconfig_is_a_secret_and_feeds_the_provider(build, monitor):
     assert provider.type == "pulumi:providers:kubernetes"
     assert provider.inputs["kubeconfig"] == "[secret]"
     assert provider.parent == monitor.named("ai").urn
+    # Server-side apply; ConfigMaps with a fixed name update in place (see aiplatform.k8s_objects).
+    assert provider.inputs["enableServerSideApply"] == "true"
+    assert provider.inputs["enableConfigMapMutable"] == "true"
     # It authenticates through the access entries, so it waits for them (and their policies).
     for dependency in ("ai-cluster", "ai-admin-platformadmin", "ai-admin-deployer-policy"):
         assert monitor.named(dependency).urn in provider.dependencies

@@ -112,6 +112,7 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     ignore_changes: list[str]
+    replace_on_changes: list[str]
     delete_before_replace: bool
 
     def as_plan_entry(self) -> dict:
@@ -156,6 +157,7 @@ class RecordingMonitor(MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     ignore_changes=list(request.ignoreChanges),
+                    replace_on_changes=list(request.replaceOnChanges),
                     delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )

@@ -1,11 +1,11 @@
 """What every workload shares: common args, labels, validation, config wiring, service account, pod.
 
-ConfigMaps are auto-named by Pulumi (no ``metadata.name``) and their generated name is passed into the
-pod spec as an Output. pulumi-kubernetes replaces an auto-named ConfigMap when its data changes
-(create-before-replace), so the pod template sees a new name and the pods roll, and old pods keep their
-old ConfigMap until they are gone. The pod template also carries ``aiplatform.io/config-hash``: it makes
-the reason for a roll visible, and it is what rolls the pods when a stable ``config_map_name`` is asked
-for (e.g. a ConfigMap other apps read, like ``ai-service-config``).
+ConfigMaps are auto-named (no ``metadata.name``) and their generated name is passed into the pod spec as
+an Output: a data change replaces the ConfigMap (create-before-delete), so the pod template sees a new
+name and the pods roll, and old pods keep their old ConfigMap until they are gone. The pod template also
+carries ``aiplatform.io/config-hash``: it makes the reason for a roll visible, and it is what rolls the
+pods when a stable ``config_map_name`` is asked for (e.g. a ConfigMap other apps read, like
+``ai-service-config``), which is updated in place (see ``k8s_objects``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import podspec, scanner, validation
+from .. import k8s_objects, podspec, scanner, validation
 from ..iam import (
     MAX_ROLE_OWNER_NAME,
     ServiceAccountRole,
@@ -254,17 +254,17 @@ CONFIG_VOLUME = "config"
 def create_config(
     parent: pulumi.Resource, name: str, args: WorkloadArgs, labels: Mapping[str, str]
 ) -> ConfigWiring:
-    """The workload's ConfigMap (auto-named), its env refs and its file mount."""
+    """The workload's ConfigMap (auto-named unless ``config_map_name``), its env refs and its file mount."""
     if args.config_data is None:
         return ConfigWiring(None, [], [], [], {})
     data = dict(args.config_data)
-    config_map = core.ConfigMap(
+    config_map = k8s_objects.config_map(
         f"{name}-config",
-        metadata=meta.ObjectMetaArgs(
-            namespace=args.namespace, labels=dict(labels), name=args.config_map_name
-        ),
-        data=data,
-        opts=pulumi.ResourceOptions(parent=parent, provider=args.provider),
+        args.namespace,
+        data,
+        labels,
+        pulumi.ResourceOptions(parent=parent, provider=args.provider),
+        name=args.config_map_name,
     )
     cm_name = config_map.metadata.name
     env = [podspec.env_from_config_map(env, cm_name, key) for env, key in sorted(args.config_env.items())]

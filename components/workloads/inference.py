@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import podspec, validation
+from .. import k8s_objects, podspec, validation
 from ..iam import ServiceAccountRole, allow
 from ..podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from ..routing import IngressRoute
@@ -304,11 +304,12 @@ class InferenceService(pulumi.ComponentResource):
         if args.log_shipping is not None:
             shipping = args.log_shipping
             log_config = podspec.fluent_bit_config(shipping.log_path, output=shipping.output)
-            self.log_config_map = core.ConfigMap(
+            self.log_config_map = k8s_objects.config_map(
                 f"{name}-log-shipper",
-                metadata=meta.ObjectMetaArgs(namespace=args.namespace, labels=labels),
-                data={podspec.FLUENT_BIT_CONFIG_KEY: log_config},
-                opts=k8s_opts,
+                args.namespace,
+                {podspec.FLUENT_BIT_CONFIG_KEY: log_config},
+                labels,
+                k8s_opts,
             )
             volumes += [
                 podspec.empty_dir_volume(LOG_VOLUME, shipping.volume_size),

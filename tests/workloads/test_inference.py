@@ -480,3 +480,15 @@ def test_findings_the_service_causes_on_purpose_are_explained_on_the_deployment(
         ValueError, match="accepted_findings.CKV_K8S_15: the reason must be given, without '='"
     ):
         InferenceService("llama", args(accepted_findings={"CKV_K8S_15": "a=b"}))
+
+
+def test_an_auto_named_config_map_is_replaced_on_change_and_a_named_one_updated_in_place(build, monitor):
+    build(lambda: InferenceService("llama", args()))
+    assert monitor.named("llama-config").replace_on_changes == ["data", "binaryData"]
+    assert monitor.named("llama-log-shipper").replace_on_changes == ["data", "binaryData"]
+    monitor.registrations.clear()
+    build(lambda: InferenceService("named", args(config_map_name="ai-service-config")))
+    named = monitor.named("named-config")
+    assert named.inputs["metadata"]["name"] == "ai-service-config"
+    # Replacing a fixed name deletes first, and the engine then re-creates its readers: update instead.
+    assert named.replace_on_changes == []
