@@ -55,7 +55,7 @@ def test_create_records_the_resource_and_read_answers_a_refresh(provider, tmp_pa
     created = call(provider.create(p.CreateRequest(ROLE_URN, inputs, 60, False)))
     assert created.resource_id == "eso"
     assert created.properties["arn"].value == "arn:aws:iam::123456789012:role/eso"
-    record = CloudStore(tmp_path).get("eso")
+    record = CloudStore(tmp_path).get("aws:iam/role:Role", "eso")
     assert record["type"] == "aws:iam/role:Role" and record["urn"] == ROLE_URN
     read = call(provider.read(p.ReadRequest(ROLE_URN, "eso", created.properties, inputs)))
     assert read.resource_id == "eso" and read.properties["arn"].value == created.properties["arn"].value
@@ -130,3 +130,11 @@ def test_invokes_answer_for_the_configured_region(provider):
 def test_plain_values_round_trip():
     values = {"n": 2, "f": 1.5, "l": [1, "a"], "m": {"b": True, "z": None}}
     assert plain_map({k: from_plain(v) for k, v in values.items()})[0] == values
+
+
+def test_values_unknown_in_a_preview_are_not_judged(provider):
+    policy = "urn:pulumi:dev::aiplatform::aws:iam/rolePolicy:RolePolicy::kms"
+    response = call(provider.check(p.CheckRequest(policy, {}, props(role="r", policy=UNKNOWN), b"")))
+    assert not response.failures
+    missing = call(provider.check(p.CheckRequest(policy, {}, props(policy=UNKNOWN), b"")))
+    assert [(f.property, f.reason) for f in missing.failures] == [("role", "required")]

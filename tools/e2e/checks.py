@@ -5,12 +5,13 @@ They read only the cluster and the stack's state, so they hold on any cluster th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.e2e.cloud.nodes import GROUP_LABEL
-from tools.e2e.kubeapi import ApiError, KubeApi
+from tools.e2e.kubeapi import ApiError, KubeApi, wait_for
 
 GPU = "nvidia.com/gpu"
 # Namespaces the cluster itself owns: what runs there is not the platform's.
@@ -176,15 +177,56 @@ def snapshot(api: KubeApi) -> set[str]:
     return objects
 
 
-def nothing_left(before: set[str], after: set[str], kept_crds: Iterable[str]) -> Check:
+def nothing_left(
+    before: set[str], after: set[str], kept_crds: Iterable[str], retained_volumes: Iterable[str] = ()
+) -> Check:
     """After destroy, the cluster holds what it held before the first deployment, except the CRDs Helm
-    installed from charts' ``crds/`` folders (Helm never deletes those: counted apart)."""
+    installed from charts' ``crds/`` folders (Helm never deletes those) and volumes whose storage class
+    retains them (prod keeps its data): both counted apart."""
+    kept_crds = list(kept_crds)
     kept = {f"apiextensions.k8s.io/v1 CustomResourceDefinition {name}" for name in kept_crds}
-    left = sorted(after - before - kept)
+    # The API server registers an APIService for each served version of a CRD's group: it stays with them.
+    groups = {name.split(".", 1)[1] for name in kept_crds}
+    kept |= {
+        x
+        for x in after
+        if x.startswith("apiregistration.k8s.io/v1 APIService ") and x.rsplit(" ", 1)[1].split(".", 1)[1] in groups
+    }
+    retained = {x for x in after - before if x.startswith("v1 PersistentVolume ")} & set(retained_volumes)
+    left = sorted(after - before - kept - retained)
     crds_kept = sorted((after - before) & kept)
     return Check(
         "destroy left nothing of the platform",
         not left,
-        f"{len(left)} objects left; {len(crds_kept)} CRDs kept by Helm's crds/ rule",
-        {"left": left, "helm_kept_crds": crds_kept},
+        f"{len(left)} objects left; {len(crds_kept)} kept by Helm's crds/ rule; {len(retained)} volumes kept by Retain",
+        {"left": left, "helm_kept": crds_kept, "retained_volumes": sorted(retained)},
+    )
+
+
+def autoscaled_at_minimum(api: KubeApi, timeout: float = 120) -> Check:
+    """Each Deployment an HPA manages runs at least the HPA's minReplicas, available (the HPA controller
+    scales up to the minimum on its own; GPU replicas may need a scale-up from zero first)."""
+    hpas = [h for h in api.request("GET", "/apis/autoscaling/v2/horizontalpodautoscalers")["items"]]
+
+    def short() -> dict[str, str]:
+        missing = {}
+        for hpa in hpas:
+            ref, ns = hpa["spec"]["scaleTargetRef"], hpa["metadata"]["namespace"]
+            want = hpa["spec"].get("minReplicas", 1)
+            status = (api.get("Deployment", ref["name"], ns) or {}).get("status") or {}
+            if status.get("availableReplicas", 0) < want:
+                missing[f"{ns}/{ref['name']}"] = f"{status.get('availableReplicas', 0)}/{want} available"
+        return missing
+
+    started = time.monotonic()
+    try:
+        wait_for(lambda: not short(), timeout=timeout, what="HPAs at their minimum")
+    except TimeoutError:
+        pass
+    missing = short()
+    return Check(
+        "autoscaled Deployments at their minimum",
+        not missing,
+        f"{len(hpas) - len(missing)}/{len(hpas)} at minReplicas after {time.monotonic() - started:.0f} s",
+        {"short": missing},
     )

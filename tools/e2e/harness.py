@@ -230,14 +230,12 @@ class E2eRun:
         env = self.env()
         os.environ.update({k: env[k] for k in (STATE_ENV,)})
         workspace = auto.LocalWorkspace(
-            auto.LocalWorkspaceOptions(
-                work_dir=str(work_dir),
-                program=program,
-                env_vars=env,
-                secrets_provider="passphrase",
-                pulumi_home=env["PULUMI_HOME"],
-                pulumi_command=auto.PulumiCommand(root=str(self.run_dir)),
-            )
+            work_dir=str(work_dir),
+            program=program,
+            env_vars=env,
+            secrets_provider="passphrase",
+            pulumi_home=env["PULUMI_HOME"],
+            pulumi_command=auto.PulumiCommand(root=str(self.run_dir)),
         )
         stack = auto.Stack.create(name, workspace)
         for key, value in (secret_values or {}).items():

@@ -85,7 +85,12 @@ class KubeApi:
                 text = resp.read().decode()
         except urllib.error.HTTPError as exc:
             raise ApiError(exc.code, exc.read().decode(errors="replace"), f"{method} {path}") from None
-        return json.loads(text) if text else None
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text  # /readyz and /livez answer in plain text
 
     # -- paths -----------------------------------------------------------------------------------
     @staticmethod

@@ -69,6 +69,7 @@ class StackUnderTest:
     baseline: set[str] = field(default_factory=set)
     deployed: bool = False
     gpu_groups: list[str] = field(default_factory=list)
+    retained_volumes: list[str] = field(default_factory=list)  # volumes kept by their Retain policy
 
     @property
     def api(self):
@@ -159,8 +160,14 @@ def deploy(s: StackUnderTest) -> ScenarioResult:
         s.deployed = True
         result.checks.append(Check("up succeeded", True, "up succeeded"))
         s.gpu_groups = gpu_groups(s)
+        s.retained_volumes = [
+            f"v1 PersistentVolume {pv['metadata']['name']}"
+            for pv in s.api.list("PersistentVolume")
+            if pv["spec"].get("persistentVolumeReclaimPolicy") == "Retain"
+        ]
         autoscaler = s.run.controllers.autoscaler
         result.checks += [
+            checks.autoscaled_at_minimum(s.api),
             checks.deployments_available(s.api),
             checks.pods_scheduled(s.api, s.gpu_groups),
             checks.gpu_nodes_run_node_agents(s.api, s.gpu_groups, NODE_AGENTS),
@@ -270,7 +277,9 @@ def teardown(s: StackUnderTest) -> ScenarioResult:
                 {"left": namespaces},
             )
         )
-        result.checks.append(checks.nothing_left(s.baseline, after, helm_kept_crds(s.run)))
+        result.checks.append(
+            checks.nothing_left(s.baseline, after, helm_kept_crds(s.run), s.retained_volumes)
+        )
     return result
 
 
@@ -280,23 +289,32 @@ class StepLog:
     """The engine's resource steps of one operation, from its event stream: (op, type, urn) in order."""
 
     steps: list[tuple[str, str, str, float]] = field(default_factory=list)
+    finished: dict[str, float] = field(default_factory=dict)  # urn -> when its step completed
+    diffs: dict[str, list[str]] = field(default_factory=dict)  # urn -> the properties that differ
 
     def __call__(self, event: Any) -> None:
         pre = getattr(event, "resource_pre_event", None)
         if pre is not None and pre.metadata is not None:
             meta = pre.metadata
-            self.steps.append(
-                (
-                    str(meta.op.value if hasattr(meta.op, "value") else meta.op),
-                    meta.type,
-                    meta.urn,
-                    time.monotonic(),
-                )
-            )
+            op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
+            self.steps.append((op, meta.type, meta.urn, time.monotonic()))
+            if op not in ("same", "read", "refresh"):
+                self.diffs[meta.urn] = sorted(set(meta.diffs or []) | set(meta.detailed_diff or {}))
+        done = getattr(event, "res_outputs_event", None)
+        if done is not None and done.metadata is not None:
+            self.finished[done.metadata.urn] = time.monotonic()
 
     def changed(self) -> list[tuple[str, str, str]]:
         """The steps that change something (not ``same``, ``read`` or ``refresh``)."""
         return [(op, typ, urn) for op, typ, urn, _ in self.steps if op not in ("same", "read", "refresh")]
+
+    def changed_with_diffs(self) -> dict[str, dict[str, Any]]:
+        """Each changed resource by name: its operations and the properties that differ."""
+        out: dict[str, dict[str, Any]] = {}
+        for op, typ, urn in self.changed():
+            entry = out.setdefault(_urn_name(urn), {"type": typ, "ops": [], "diffs": self.diffs.get(urn, [])})
+            entry["ops"].append(op)
+        return out
 
     def started(self, op: str, type_prefix: str) -> list[float]:
         return [t for o, typ, _, t in self.steps if o == op and typ.startswith(type_prefix)]
@@ -317,7 +335,7 @@ def no_perpetual_diff(s: StackUnderTest) -> ScenarioResult:
                 "second up changes nothing",
                 not changed,
                 f"{len(changed)} resources changed",
-                {"changed": changed},
+                {"changed": steps.changed_with_diffs()},
             )
         )
         operation(s, result, "refresh", s.stack.refresh)
@@ -329,7 +347,7 @@ def no_perpetual_diff(s: StackUnderTest) -> ScenarioResult:
                 "preview after refresh shows no change",
                 not changed,
                 f"{len(changed)} resources would change",
-                {"changed": changed},
+                {"changed": after_refresh.changed_with_diffs()},
             )
         )
     return result

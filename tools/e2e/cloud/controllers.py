@@ -271,6 +271,21 @@ class Volumes:
     provisioners: frozenset[str] = frozenset({"ebs.csi.aws.com", "efs.csi.aws.com"})
 
     def step(self) -> None:
+        self._provision()
+        self._reclaim()
+
+    def _reclaim(self) -> None:
+        """A released volume of ours whose policy is Delete goes, as the CSI driver deletes it."""
+        for pv in self.api.list("PersistentVolume"):
+            annotations = pv["metadata"].get("annotations") or {}
+            if (
+                annotations.get("pv.kubernetes.io/provisioned-by") in self.provisioners
+                and (pv.get("status") or {}).get("phase") == "Released"
+                and pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete"
+            ):
+                self.api.delete("PersistentVolume", pv["metadata"]["name"])
+
+    def _provision(self) -> None:
         classes = {sc["metadata"]["name"]: sc for sc in self.api.list("StorageClass")}
         for claim in self.api.list("PersistentVolumeClaim"):
             meta, spec = claim["metadata"], claim["spec"]

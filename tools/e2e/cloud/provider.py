@@ -26,6 +26,7 @@ from pulumi.provider.experimental.server import main as serve
 from pulumi.runtime.rpc import UNKNOWN
 
 from aiplatform.plan.cloud import AUTONAMED, EksEndpoint, SimulatedCloud
+from aiplatform.plan.cloud import UNKNOWN as SIM_UNKNOWN
 from tools.e2e.cloud.nodes import NodeFleet
 from tools.e2e.cloud.store import CloudStore
 from tools.e2e.kubeapi import KubeApi
@@ -90,6 +91,17 @@ def has_unknowns(value: Plain) -> bool:
     return False
 
 
+def _judgeable(value: Plain) -> Plain:
+    """The value with unknowns marked as such, so validation judges only what is known."""
+    if value == UNKNOWN:
+        return SIM_UNKNOWN
+    if isinstance(value, list):
+        return [_judgeable(x) for x in value]
+    if isinstance(value, dict):
+        return {k: _judgeable(x) for k, x in value.items()}
+    return value
+
+
 def _known(value: Plain) -> Plain:
     """The value with unknowns blanked, so the simulation can compute which outputs exist."""
     if value == UNKNOWN:
@@ -147,7 +159,9 @@ class SimulatedAwsProvider(p.Provider):
             news[generated] = olds[generated]
         seed = request.random_seed.hex() if request.random_seed else uuid.uuid4().hex
         inputs = self.cloud.autoname(typ, request.name, news, seed)
-        failures = [p.CheckFailure(path, reason) for path, reason in self.cloud.problems(typ, inputs)]
+        failures = [
+            p.CheckFailure(path, reason) for path, reason in self.cloud.problems(typ, _judgeable(inputs))
+        ]
         return p.CheckResponse(inputs=property_map(inputs, secret_keys), failures=failures)
 
     def _computed_keys(self, typ: str, name: str, inputs: dict) -> set[str]:
@@ -155,11 +169,17 @@ class SimulatedAwsProvider(p.Provider):
         return set(outputs) - set(inputs)
 
     async def diff(self, request: p.DiffRequest) -> p.DiffResponse:
-        olds, _ = plain_map(request.old_state)
         news, _ = plain_map(request.new_inputs)
         typ = _urn_type(request.urn)
-        computed = self._computed_keys(typ, request.name, news)
-        keys = (set(news) | set(olds)) - computed
+        # Compare inputs with inputs: the record keeps what the resource was created or updated from,
+        # so outputs AWS computes (inside an input too, like a cluster's security group) are no change.
+        record = self.store.get(typ, request.resource_id)
+        if record is not None:
+            olds = record["inputs"]
+            keys = set(news) | set(olds)
+        else:
+            olds, _ = plain_map(request.old_state)
+            keys = (set(news) | set(olds)) - self._computed_keys(typ, request.name, news)
         changed = sorted(k for k in keys if olds.get(k) != news.get(k))
         replaces = [k for k in self.cloud.replaces(typ, olds, news) if k in changed]
         detailed = {
@@ -203,7 +223,7 @@ class SimulatedAwsProvider(p.Provider):
         return p.UpdateResponse(properties=property_map(outputs, secret_keys))
 
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
-        record = self.store.get(request.resource_id)
+        record = self.store.get(_urn_type(request.urn), request.resource_id)
         if record is None:
             return p.ReadResponse(resource_id="")  # gone from the cloud
         _, secret_keys = plain_map(request.properties)
@@ -219,7 +239,7 @@ class SimulatedAwsProvider(p.Provider):
         await asyncio.to_thread(
             self._apply_effects, "delete", typ, request.resource_id, outputs, outputs, outputs
         )
-        self.store.delete(request.resource_id)
+        self.store.delete(typ, request.resource_id)
 
     # -- effects beyond the record ---------------------------------------------------------------
     def _fleet(self) -> NodeFleet | None:

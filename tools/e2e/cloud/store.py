@@ -62,23 +62,24 @@ class CloudStore:
         return ClusterAccess(**json.loads(path.read_text())) if path.exists() else None
 
     # -- resources -------------------------------------------------------------------------------
-    def _path(self, ident: str) -> Path:
-        return self.root / "resources" / f"{hashlib.sha256(ident.encode()).hexdigest()[:32]}.json"
+    # A resource is known by its type and id: AWS ids are unique per kind only (an S3 bucket and its
+    # versioning configuration share the bucket's name as id).
+    def _path(self, typ: str, ident: str) -> Path:
+        digest = hashlib.sha256(f"{typ}/{ident}".encode()).hexdigest()[:32]
+        return self.root / "resources" / f"{digest}.json"
 
     def put(self, typ: str, ident: str, urn: str, inputs: dict, outputs: dict) -> None:
-        _write_atomic(
-            self._path(ident), {"type": typ, "id": ident, "urn": urn, "inputs": inputs, "outputs": outputs}
-        )
+        record = {"type": typ, "id": ident, "urn": urn, "inputs": inputs, "outputs": outputs}
+        _write_atomic(self._path(typ, ident), record)
 
-    def get(self, ident: str) -> dict | None:
-        path = self._path(ident)
+    def get(self, typ: str, ident: str) -> dict | None:
         try:
-            return json.loads(path.read_text())
+            return json.loads(self._path(typ, ident).read_text())
         except FileNotFoundError:
             return None
 
-    def delete(self, ident: str) -> None:
-        self._path(ident).unlink(missing_ok=True)
+    def delete(self, typ: str, ident: str) -> None:
+        self._path(typ, ident).unlink(missing_ok=True)
 
     def all(self, typ: str | None = None) -> Iterator[dict]:
         for path in sorted((self.root / "resources").glob("*.json")):
