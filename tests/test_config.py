@@ -585,6 +585,18 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "aiplatform:cluster.endpoint.publicAccessCidrs: prod must not open the API to 0.0.0.0/0",
     ),
     (
+        "dev",
+        _set("workloads.training[0].parallelism", 3),
+        "aiplatform:workloads.training[0].parallelism: 3 pods x 1 GPUs need 3 at once, but namespace "
+        "'ml-training' GPU quota is 2: lower parallelism or raise the quota",
+    ),
+    (
+        "dev",
+        _set("namespaces[1].quota.gpus", 0),
+        "aiplatform:workloads.training[0].gpu.count: a pod asks for 1 GPUs, more than namespace 'ml-training' GPU "
+        "quota (0)",
+    ),
+    (
         "prod",
         _set("charts.mirror", "http://charts.internal.example.com"),
         "aiplatform:charts.mirror: 'http://charts.internal.example.com': use https (plain http only for a "

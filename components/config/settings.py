@@ -409,6 +409,35 @@ def _gpu_replicas_fit(s: Any) -> list[Violation]:
     return found
 
 
+@rule("workloads", "nodeGroups", "namespaces")
+def _training_gpus_fit(s: Any) -> list[Violation]:
+    """A sweep's parallel pods ask for their GPUs at once: the quota admission refuses what is over it."""
+    found: list[Violation] = []
+    groups = {g.name: g for g in s.nodeGroups.gpu}
+    quotas = {n.name: n.quota.gpus for n in s.namespaces}
+    for i, w in enumerate(s.workloads.training):
+        group = groups.get(w.gpu.nodeGroup) if w.gpu else None
+        if w.gpu is None or group is None or w.namespace not in quotas or w.gpu.count > group.gpu_count:
+            continue  # other rules name these
+        at, quota = ("workloads", "training", i), quotas[w.namespace]
+        if w.gpu.count > quota:
+            found.append(
+                (
+                    (*at, "gpu", "count"),
+                    f"a pod asks for {w.gpu.count} GPUs, more than namespace '{w.namespace}' GPU quota ({quota})",
+                )
+            )
+        elif w.parallelism * w.gpu.count > quota:
+            found.append(
+                (
+                    (*at, "parallelism"),
+                    f"{w.parallelism} pods x {w.gpu.count} GPUs need {w.parallelism * w.gpu.count} at once, but "
+                    f"namespace '{w.namespace}' GPU quota is {quota}: lower parallelism or raise the quota",
+                )
+            )
+    return found
+
+
 @rule("workloads", "secrets")
 def _workload_secret_refs(s: Any) -> list[Violation]:
     found: list[Violation] = []
