@@ -5,6 +5,7 @@ They read only the cluster and the stack's state, so they hold on any cluster th
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -190,7 +191,8 @@ def nothing_left(
     kept |= {
         x
         for x in after
-        if x.startswith("apiregistration.k8s.io/v1 APIService ") and x.rsplit(" ", 1)[1].split(".", 1)[1] in groups
+        if x.startswith("apiregistration.k8s.io/v1 APIService ")
+        and x.rsplit(" ", 1)[1].split(".", 1)[1] in groups
     }
     retained = {x for x in after - before if x.startswith("v1 PersistentVolume ")} & set(retained_volumes)
     left = sorted(after - before - kept - retained)
@@ -219,10 +221,8 @@ def autoscaled_at_minimum(api: KubeApi, timeout: float = 120) -> Check:
         return missing
 
     started = time.monotonic()
-    try:
+    with contextlib.suppress(TimeoutError):  # what is still short is reported below
         wait_for(lambda: not short(), timeout=timeout, what="HPAs at their minimum")
-    except TimeoutError:
-        pass
     missing = short()
     return Check(
         "autoscaled Deployments at their minimum",

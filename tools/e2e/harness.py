@@ -256,7 +256,7 @@ class E2eRun:
             capture_output=True,
             text=True,
         )
-        self.log(f"$ pulumi {' '.join(args)}\n{result.stdout}{result.stderr}")
+        self.log(f"$ pulumi {' '.join(args)}  (exit {result.returncode})\n{result.stderr}")
         return result
 
     def log(self, line: str) -> None:

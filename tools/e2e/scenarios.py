@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import subprocess
 import sys
@@ -414,21 +415,33 @@ def _only(changed: list[tuple[str, str, str]], expected: dict[str, set[str]]) ->
     return seen == expected, {k: sorted(v) for k, v in seen.items()}
 
 
+def next_image(image: str) -> str:
+    """The next release of an image: a new tag, and a new digest where the image is pinned by one."""
+    name, _, digest = image.partition("@")
+    repository, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "latest")
+    new_name = f"{repository}:{tag}-next"
+    if not digest:
+        return new_name
+    return f"{new_name}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def set_config(s: StackUnderTest, key: str, value: str) -> None:
+    """Change one config value of the stack, as ``pulumi config set --path`` does."""
+    s.stack.set_config(key, auto.ConfigValue(value), path=True)
+
+
 def model_rollout(s: StackUnderTest) -> ScenarioResult:
     """A new image for one model server updates exactly its Deployment, in place; the rollout completes
     with maxUnavailable 0 and the Service keeps ready endpoints throughout."""
     with scenario(s, "model rollout") as result:
         index, workload = _workload(s, "inference", lambda w: True)
         name, namespace = workload["name"], workload["namespace"]
-        repository, _, tag = workload["image"].partition(":")
-        new_image = f"{repository}:{tag.split('@')[0]}-rollout"
-        s.stack.set_config(
-            f"aiplatform:workloads.inference[{index}].image", auto.ConfigValue(new_image), path=True
-        )
+        new_image = next_image(workload["image"])
+        set_config(s, f"aiplatform:workloads.inference[{index}].image", new_image)
         steps = StepLog()
         with EndpointSampler(s.api, namespace, name) as sampler:
             operation(s, result, "rollout up", s.stack.up, on_event=steps)
-        exact, seen = _only(steps.changed(), {f"aiplatform-{name}-deployment": {"update"}})
+        exact, seen = _only(steps.changed(), {f"{name}-deployment": {"update"}})
         deployment = s.api.get("Deployment", name, namespace)
         strategy = deployment["spec"]["strategy"]["rollingUpdate"]
         images = {
@@ -469,11 +482,7 @@ def config_rolls_pods(s: StackUnderTest) -> ScenarioResult:
         name, namespace = workload["name"], workload["namespace"]
         key = sorted(workload["config"]["data"])[0]
         value = f"{workload['config']['data'][key]}-changed"
-        s.stack.set_config(
-            f'aiplatform:workloads.inference[{index}].config.data["{key}"]',
-            auto.ConfigValue(value),
-            path=True,
-        )
+        set_config(s, f'aiplatform:workloads.inference[{index}].config.data["{key}"]', value)
         before = {p["metadata"]["name"] for p in _deployment_pods(s, namespace, name)}
         steps = StepLog()
         operation(s, result, "config up", s.stack.up, on_event=steps)
@@ -554,7 +563,11 @@ def secret_rotation(s: StackUnderTest) -> ScenarioResult:
 def secrets_in_state(s: StackUnderTest) -> ScenarioResult:
     """The exported state holds the recognisable secret values only encrypted."""
     with scenario(s, "secrets only encrypted in state") as result:
-        exported = json.dumps(s.stack.export_stack().deployment)
+        # As a user exports it: `pulumi stack export`, without --show-secrets.
+        export = s.run.pulumi("stack", "export")
+        if export.returncode != 0:
+            raise RuntimeError(f"pulumi stack export failed: {_tail(export.stderr, 5)}")
+        exported = export.stdout
         plain = [v for v in s.run.secret_values.values() if v in exported]
         markers = exported.count(SECRET_MARKER)
         ciphertexts = exported.count('"ciphertext"')
