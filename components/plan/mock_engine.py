@@ -112,8 +112,8 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     ignore_changes: list[str]
-    replace_on_changes: list[str]
     delete_before_replace: bool
+    replace_on_changes: list[str] = field(default_factory=list)
 
     def as_plan_entry(self) -> dict:
         return {
