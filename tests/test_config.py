@@ -782,3 +782,26 @@ def test_the_project_file_describes_every_section():
     assert project["runtime"]["options"]["virtualenv"] == ".venv"
     described = {key for key, spec in project["config"].items() if spec.get("description")}
     assert described == {f"aiplatform:{section}" for section in SECTIONS}
+
+
+def test_the_project_file_gives_each_optional_section_a_default_and_the_required_none():
+    """The Pulumi CLI refuses a stack that lacks a declared key without a default, before the program
+    runs: only what the settings require may go without one, and each default is a valid section."""
+    import yaml
+
+    from aiplatform.config import PlatformSettings
+    from tests.stacks import PROJECT_ROOT
+
+    declared = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
+    required = {name for name, f in PlatformSettings.model_fields.items() if f.is_required()}
+    without_default = {
+        key.removeprefix("aiplatform:") for key, spec in declared.items() if "default" not in spec
+    }
+    assert without_default == required == {"environment", "cluster", "charts"}
+    minimal = {key: value for key, value in sections("dev").items() if key in required}
+    defaults = {
+        key.removeprefix("aiplatform:"): spec["default"]
+        for key, spec in declared.items()
+        if "default" in spec
+    }
+    assert parse_settings({**minimal, **defaults}) == parse_settings(minimal)

@@ -104,3 +104,22 @@ def test_an_empty_section_is_named(tmp_path, capsys):
     path = write_config(tmp_path / "what-if.yaml", config)
     assert plan_tool.main(["--config-file", str(path), "--out", str(tmp_path)]) == 2
     assert "aiplatform:observability: is empty: give it a value or remove the key" in capsys.readouterr().err
+
+
+def test_a_stack_without_an_optional_section_plans_with_the_project_files_default(tmp_path, capsys):
+    config = stack_config("dev")
+    del config["aiplatform:tags"]
+    path = write_config(tmp_path / "what-if.yaml", config)
+    assert plan_tool.main(["--config-file", str(path), "--out", str(tmp_path / "out")]) == 0
+
+
+def test_a_stack_without_a_required_section_fails_as_the_pulumi_cli_fails_it(tmp_path, capsys):
+    config = stack_config("dev")
+    del config["aiplatform:cluster"]
+    path = write_config(tmp_path / "what-if.yaml", config)
+    assert plan_tool.main(["--stack", "what-if", "--config-file", str(path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "error: validating stack config: Stack 'what-if' is missing configuration value 'aiplatform:cluster'"
+        in err
+    )

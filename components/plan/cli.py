@@ -65,7 +65,7 @@ def plan(
     """
     project_dir = project_dir or Path.cwd()
     project = read_project(project_dir)
-    config = read_stack_file(config_file or project_dir / f"Pulumi.{stack}.yaml")
+    config = project.stack_config(stack, read_stack_file(config_file or project_dir / f"Pulumi.{stack}.yaml"))
     collector = _WarningCollector()
     logger = logging.getLogger("aiplatform.plan")
     logger.propagate = False

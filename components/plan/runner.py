@@ -85,10 +85,26 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Project:
-    """What ``Pulumi.yaml`` says about the program: its name and where its entry point is."""
+    """What ``Pulumi.yaml`` says about the program: its name, its entry point, its declared config."""
 
     name: str
     program: Path
+    config: Mapping[str, Any] = field(default_factory=dict)  # key -> {description, default, ...}
+
+    def stack_config(self, stack: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The stack's config as the Pulumi CLI hands it to the program: a declared key the stack file
+        leaves out takes its ``default``, and one without a default is an error before the program runs."""
+        result = dict(config)
+        for key, spec in self.config.items():
+            if key in result:
+                continue
+            if isinstance(spec, Mapping) and "default" in spec:
+                result[key] = spec["default"]
+            else:
+                raise StackFileError(
+                    f"validating stack config: Stack '{stack}' is missing configuration value '{key}'"
+                )
+        return result
 
 
 def read_project(project_dir: Path) -> Project:
@@ -103,7 +119,14 @@ def read_project(project_dir: Path) -> Project:
     if not isinstance(document, dict) or not isinstance(document.get("name"), str):
         raise StackFileError(f"{path}: a project file is a mapping with a 'name:'")
     main = project_dir / str(document.get("main") or ".")
-    return Project(name=document["name"], program=main / "__main__.py" if main.suffix != ".py" else main)
+    declared = document.get("config") or {}
+    if not isinstance(declared, dict):
+        raise StackFileError(f"{path}: 'config:' must be a mapping of config keys to their declarations")
+    return Project(
+        name=document["name"],
+        program=main / "__main__.py" if main.suffix != ".py" else main,
+        config=declared,
+    )
 
 
 def read_stack_outputs(path: Path) -> dict[str, Any]:
