@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -383,17 +384,29 @@ def test_an_unreadable_stack_file_exits_2(tmp_path, capsys):
 
 CONFIG_ERROR_FILES: dict[str, str] = {
     "section as secure value": "config:\n  aws:region: us-east-1\n  aiplatform:network: {secure: v1:AAA}\n",
-    "non-string keys": "config:\n  1: 2\n  aiplatform:tags: {1: x, null: y, 2.5: z}\n",
     "nan and huge numbers": "config:\n  aiplatform:network: {azCount: .nan}\n  aiplatform:tags: {a: 1e999}\n",
     "everything wrong": "config:\n  aiplatform:environment: [dev]\n  aiplatform:cluster: 7\n"
     "  aiplatform:charts: null\n  aiplatform:🔥: 1\n",
 }
 
 
+def _with_required_sections(text: str) -> str:
+    """The file with dev's required sections first (where it lacks them), so its own values are judged
+    rather than the Pulumi CLI's refusal of a stack without them."""
+    required = {
+        key: value
+        for key, value in stack_config("dev").items()
+        if key in ("aws:region", "aiplatform:environment", "aiplatform:cluster", "aiplatform:charts")
+        and key not in text
+    }
+    block = yaml.safe_dump(required, sort_keys=False).replace("\n", "\n  ")
+    return text.replace("config:\n", f"config:\n  {block.rstrip()}\n", 1) if required else text
+
+
 @pytest.mark.parametrize("text", CONFIG_ERROR_FILES.values(), ids=CONFIG_ERROR_FILES.keys())
 def test_stack_files_with_bad_values_exit_2_with_key_paths(tmp_path, capsys, text):
     path = tmp_path / "Pulumi.hostile.yaml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(_with_required_sections(text), encoding="utf-8")
     code, err = _plan(tmp_path, path, capsys)
     assert code == 2 and "Traceback" not in err
     lines = err.strip().splitlines()
@@ -424,3 +437,13 @@ def test_hostile_stack_file_bytes_exit_2_with_one_error_line(tmp_path, capsys, c
     assert err.startswith("error: ")
     first, *rest = err.strip().splitlines()
     assert not rest or all(PROBLEM_LINE.match(line.strip()) for line in rest), err
+
+
+def test_non_string_keys_plan_as_the_cli_reads_them(tmp_path, capsys):
+    """YAML keys that are not strings reach the program as strings, as the CLI passes config as JSON."""
+    path = tmp_path / "Pulumi.hostile.yaml"
+    path.write_text(_with_required_sections("config:\n  1: 2\n  aiplatform:tags: {1: x, null: y, 2.5: z}\n"))
+    code, err = _plan(tmp_path, path, capsys)
+    assert code == 0, err
+    outputs = (tmp_path / "out" / "resources.json").read_text()
+    assert '"1": "x"' in outputs and '"null": "y"' in outputs and '"2.5": "z"' in outputs

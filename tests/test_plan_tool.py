@@ -123,3 +123,13 @@ def test_a_stack_without_a_required_section_fails_as_the_pulumi_cli_fails_it(tmp
         "error: validating stack config: Stack 'what-if' is missing configuration value 'aiplatform:cluster'"
         in err
     )
+
+
+def test_a_stack_without_a_region_exits_2_naming_the_key(tmp_path, capsys):
+    config = stack_config("dev")
+    del config["aws:region"]
+    path = write_config(tmp_path / "what-if.yaml", config)
+    assert plan_tool.main(["--config-file", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Missing required configuration variable 'aws:region'")
+    assert "Traceback" not in err

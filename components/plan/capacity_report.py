@@ -84,7 +84,12 @@ def manifest_pods(registrations: Sequence[Registration]) -> list[PodSet]:
 def _settings(config: Mapping[str, Any]) -> Any:
     from ..config import parse_settings, secret_config_keys
 
-    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("aiplatform:")}
+    # As the program reads them: keys are strings, and objects travel as JSON (so their keys do too).
+    raw = {
+        str(k).split(":", 1)[1]: v if isinstance(v, str) else json.loads(json.dumps(v))
+        for k, v in config.items()
+        if str(k).startswith("aiplatform:")
+    }
     secret = secret_config_keys(raw)
     return parse_settings({k: v for k, v in raw.items() if k not in secret})
 

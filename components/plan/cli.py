@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pulumi.config import ConfigMissingError
+
 from .capacity_report import capacity_report
 from .compute_report import compute_report
 from .cost import cost_report
@@ -119,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         outputs = _stack_outputs(args.stack_outputs)
         result = plan(args.stack, args.config_file, args.out, args.project_dir, outputs)
-    except (StackFileError, ConfigError, PlatformOutputsError) as exc:
+    except (StackFileError, ConfigError, PlatformOutputsError, ConfigMissingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - the plan reports any failure as exit 1
