@@ -805,3 +805,24 @@ def test_the_project_file_gives_each_optional_section_a_default_and_the_required
         if "default" in spec
     }
     assert parse_settings({**minimal, **defaults}) == parse_settings(minimal)
+
+
+def test_model_servers_that_each_fit_their_group_may_not_fit_it_together():
+    config = sections("dev")
+    _set("workloads.inference[2].gpu", {"nodeGroup": "gpu-inference", "count": 1})(config)
+    _set("workloads.inference[2].replicas", 2)(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        "aiplatform:nodeGroups.gpu[0].scaling.maxSize: the model servers here always run 4 GPUs "
+        "(llama-inference 2, llm-orchestrator 2): more than 3 (3 nodes x 1 GPUs): raise maxSize",
+    ]
+    _set("nodeGroups.gpu[0].scaling.maxSize", 4)(config)
+    _set("namespaces[0].quota.gpus", 3)(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    expected = (
+        "aiplatform:namespaces[0].quota.gpus: the model servers here always run 4 GPUs (llama-inference 2, "
+        "llm-orchestrator 2): more than the namespace's GPU quota (3): raise quota.gpus"
+    )
+    assert expected in caught.value.problems, caught.value.problems

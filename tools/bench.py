@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aiplatform.instance_types import require
 from aiplatform.plan.runner import read_stack_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +121,15 @@ def bench_config(services: int, base: dict[str, Any] | None = None) -> dict[str,
         quota["memory"] = f"{int(max(_quantity_gi(str(quota.get('memory', '0Gi'))), mem_needed))}Gi"
         quota["gpus"] = min(1024, max(int(quota.get("gpus", 0)), services * replicas * gpus))
         quota["pods"] = min(10000, max(int(quota.get("pods", 0)), services * replicas + 50))
+
+    # The GPU group holds every copy at its minimum (the replicas that always run).
+    always = scaling.get("minReplicas", template.get("replicas", 1))
+    group_name = (template.get("gpu") or {}).get("nodeGroup")
+    for group in (config.get("aiplatform:nodeGroups") or {}).get("gpu") or []:
+        if group["name"] == group_name:
+            per_node = require(group["instanceTypes"][0]).gpus // gpus
+            needed = -(-services * always // per_node)
+            group["scaling"]["maxSize"] = max(group["scaling"]["maxSize"], needed)
     return config
 
 

@@ -409,6 +409,55 @@ def _gpu_replicas_fit(s: Any) -> list[Violation]:
     return found
 
 
+def _always_running(w: Any) -> int:
+    return w.autoscaling.minReplicas if w.autoscaling else w.replicas
+
+
+@rule("workloads", "nodeGroups", "compute", "namespaces")
+def _gpu_minimums_fit(s: Any) -> list[Violation]:
+    """The model servers' GPU replicas that always run, together, fit the group (or pool) they share and
+    their namespace's GPU quota: each may fit alone while their sum does not."""
+    found: list[Violation] = []
+    demand: dict[tuple[str, ...], list[tuple[str, int]]] = {}
+    for w in s.workloads.inference:
+        if w.gpu is None:
+            continue
+        gpus = _always_running(w) * w.gpu.count
+        source = ("pool", w.gpu.pool) if w.gpu.pool is not None else ("group", w.gpu.nodeGroup)
+        demand.setdefault(source, []).append((w.name, gpus))
+        demand.setdefault(("namespace", w.namespace), []).append((w.name, gpus))
+
+    def check(at: tuple, capacity: int, what: str, users: list[tuple[str, int]]) -> None:
+        total = sum(gpus for _, gpus in users)
+        if total > capacity:
+            listed = ", ".join(f"{name} {gpus}" for name, gpus in users)
+            found.append((at, f"the model servers here always run {total} GPUs ({listed}): more than {what}"))
+
+    for i, group in enumerate(s.nodeGroups.gpu):
+        if ("group", group.name) in demand and not s.compute.uses_pools:
+            capacity = group.scaling.maxSize * group.gpu_count
+            what = f"{capacity} ({group.scaling.maxSize} nodes x {group.gpu_count} GPUs): raise maxSize"
+            check(
+                ("nodeGroups", "gpu", i, "scaling", "maxSize"), capacity, what, demand[("group", group.name)]
+            )
+    for i, pool in enumerate(s.compute.pools):
+        if ("pool", pool.name) in demand and s.compute.uses_pools:
+            what = f"the pool's limit ({pool.limits.gpus}): raise limits.gpus"
+            check(
+                ("compute", "pools", i, "limits", "gpus"), pool.limits.gpus, what, demand[("pool", pool.name)]
+            )
+    for i, namespace in enumerate(s.namespaces):
+        if ("namespace", namespace.name) in demand:
+            what = f"the namespace's GPU quota ({namespace.quota.gpus}): raise quota.gpus"
+            check(
+                ("namespaces", i, "quota", "gpus"),
+                namespace.quota.gpus,
+                what,
+                demand[("namespace", namespace.name)],
+            )
+    return found
+
+
 @rule("workloads", "nodeGroups", "namespaces")
 def _training_gpus_fit(s: Any) -> list[Violation]:
     """A sweep's parallel pods ask for their GPUs at once: the quota admission refuses what is over it."""
