@@ -10,7 +10,7 @@ build/e2e/report.json.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,8 +53,13 @@ def stack_under_test(binaries: dict[str, Binary], report: Report, stack: str) ->
             report.add(teardown(under_test))
 
 
-def judge(report: Report, result: ScenarioResult) -> None:
-    """Record the outcome, then fail the test with the failed checks' summaries."""
+def run_scenario(
+    stack: StackUnderTest, report: Report, scenario: Callable[[StackUnderTest], ScenarioResult]
+) -> None:
+    """Run one scenario on the deployed stack, record it, fail the test with its failed checks."""
+    if scenario.__name__ not in ("deploy", "teardown") and not stack.deployed:
+        pytest.skip("the stack is not deployed (its deploy failed)")
+    result = scenario(stack)
     report.add(result)
     print(result.verdict())
     assert result.passed, result.verdict()

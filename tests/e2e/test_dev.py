@@ -1,21 +1,18 @@
-"""The dev stack under the real engine: deploy, then tear down."""
+"""The dev stack under the real engine, its scenarios in order (deploy first, teardown last)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import judge, stack_under_test
-from tools.e2e import scenarios
+from tests.e2e.conftest import run_scenario, stack_under_test
+from tools.e2e.scenarios import STACK_SCENARIOS
 
 
 @pytest.fixture(scope="module")
-def dev(binaries, report):
+def stack(binaries, report):
     yield from stack_under_test(binaries, report, "dev")
 
 
-def test_deploy(dev, report):
-    judge(report, scenarios.deploy(dev))
-
-
-def test_teardown(dev, report):
-    judge(report, scenarios.teardown(dev))
+@pytest.mark.parametrize("scenario", STACK_SCENARIOS, ids=lambda s: s.__name__)
+def test_scenario(stack, report, scenario):
+    run_scenario(stack, report, scenario)

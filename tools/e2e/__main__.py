@@ -28,7 +28,11 @@ def run_stack(binaries, report: Report, stack: str, config_file: Path | None = N
         under_test = StackUnderTest(run)
         try:
             for scenario in STACK_SCENARIOS:
-                if scenario is not teardown and scenario is not STACK_SCENARIOS[0] and not under_test.deployed:
+                if (
+                    scenario is not teardown
+                    and scenario is not STACK_SCENARIOS[0]
+                    and not under_test.deployed
+                ):
                     continue  # nothing deployed to change: only the teardown still runs
                 result = scenario(under_test)
                 results.append(result)

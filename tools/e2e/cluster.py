@@ -12,15 +12,18 @@ stopped when the ``with`` block ends, whatever ended it; ``stop()`` is idempoten
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -31,6 +34,16 @@ SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 # kwok manages only the nodes that carry this annotation; the simulated cloud creates them with it.
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    """Signal a server and whatever it started (each server leads its own session)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signum)
 
 
 def free_port() -> int:
@@ -117,6 +130,7 @@ class LocalCluster:
             "kwok": Identity("kwok-controller", ("system:masters",)),
         }
         self.processes: dict[str, subprocess.Popen] = {}
+        self._previous_handlers: dict[int, Any] = {}
         self._log_files: list = []
         self.api = KubeApi(self.server, self.identities["admin"].token, str(self.pki / "ca.crt"))
         self.started_seconds: float | None = None
@@ -124,6 +138,11 @@ class LocalCluster:
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> LocalCluster:
         atexit.register(self.stop)
+        # A harness stopped by a signal unwinds like one that failed, so its cluster stops too (the
+        # servers run in their own sessions: a signal meant for the harness does not reach them).
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                self._previous_handlers[signum] = signal.signal(signum, _exit_on_signal)
         try:
             self.start()
         except BaseException:
@@ -157,12 +176,15 @@ class LocalCluster:
         for name in reversed(list(self.processes)):
             proc = self.processes.pop(name)
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                _signal_group(proc, signal.SIGTERM)
                 try:
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    _signal_group(proc, signal.SIGKILL)
                     proc.wait(timeout=15)
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers.clear()
         for handle in self._log_files:
             handle.close()
         self._log_files.clear()

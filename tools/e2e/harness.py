@@ -11,15 +11,18 @@ controllers AWS-facing add-ons run) and the scenarios, which see only ``E2eRun``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +94,33 @@ def secret_config(config: dict[str, Any]) -> dict[str, str]:
     return values
 
 
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def terminate_children(keep: set[int] = frozenset()) -> None:
+    """Stop every process this one started and that still runs (the Pulumi CLI and its plugins), but
+    ``keep`` (the cluster's servers, which stop in order)."""
+    pending = [pid for pid in _children(os.getpid()) if pid not in keep]
+    seen: list[int] = []
+    while pending:
+        pid = pending.pop()
+        seen.append(pid)
+        pending += _children(pid)
+    for pid in reversed(seen):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+
+
 def _launcher(path: Path, module: str) -> None:
     path.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
     path.chmod(0o755)
@@ -153,6 +183,8 @@ class E2eRun:
         self.close()
 
     def close(self) -> None:
+        # An engine operation cut short (a signal, a timeout) must not outlive the run.
+        terminate_children(keep={p.pid for p in self.cluster.processes.values()} if self.cluster else set())
         if self.controllers:
             self.controllers.__exit__(None, None, None)
             self.controllers = None
@@ -223,8 +255,9 @@ class E2eRun:
         config_file: Path,
         secret_values: dict[str, str] | None = None,
         overrides: dict[str, Any] | None = None,
+        program: Callable[[], None] = program,
     ) -> auto.Stack:
-        """A stack of the program in this run's project, backend and cluster, from a stack file."""
+        """A stack of ``program`` (the repository's, by default) in this run's project, backend and cluster."""
         work_dir = self._private / "project"
         shutil.copy(config_file, work_dir / f"Pulumi.{name}.yaml")
         env = self.env()

@@ -227,17 +227,20 @@ def teardown(s: StackUnderTest) -> ScenarioResult:
         state = s.state()
         protected = [r["urn"] for r in state if r.get("protect")]
         if protected:
-            refused = False
-            try:
-                operation(s, result, "destroy (protected)", s.stack.destroy)
-            except auto.CommandError as exc:
-                refused = "protected" in str(exc)
+            # As a user types it: `pulumi destroy` previews first, and the preview refuses.
+            attempt = s.run.pulumi("destroy", "--yes")
+            refused = attempt.returncode != 0 and "protected" in attempt.stdout + attempt.stderr
+            untouched = len(s.state()) == len(state)
             result.checks.append(
                 Check(
-                    "destroy refuses while resources are protected",
-                    refused,
-                    f"{len(protected)} protected resources; destroy {'refused' if refused else 'did not refuse'}",
-                    {"protected": [_urn_name(u) for u in protected]},
+                    "destroy refuses while resources are protected, deleting nothing",
+                    refused and untouched,
+                    f"{len(protected)} protected resources; destroy {'refused' if refused else 'did not refuse'}, "
+                    f"{len(state) - len(s.state())} resources deleted",
+                    {
+                        "protected": [_urn_name(u) for u in protected],
+                        "output": _tail(attempt.stdout + attempt.stderr, 8),
+                    },
                 )
             )
             unprotect = s.run.pulumi("state", "unprotect", "--all", "--yes")
@@ -744,6 +747,19 @@ def quota_admission(s: StackUnderTest) -> ScenarioResult:
     return result
 
 
+def invalid_stack_file(s: StackUnderTest) -> ScenarioResult:
+    """A stack file with an inconsistent value fails under the real engine as the offline plan fails it."""
+
+    def max_below_min(config: dict) -> None:
+        workloads = config["aiplatform:workloads"]["inference"]
+        autoscaled = next(w for w in workloads if w.get("autoscaling"))
+        autoscaled["autoscaling"]["maxReplicas"] = autoscaled["autoscaling"]["minReplicas"] - 1
+
+    result = hostile_stack(s, max_below_min)
+    result.name = "invalid stack file"
+    return result
+
+
 STACK_SCENARIOS = (
     deploy,
     no_perpetual_diff,
@@ -751,6 +767,7 @@ STACK_SCENARIOS = (
     config_rolls_pods,
     secret_rotation,
     quota_admission,
+    invalid_stack_file,
     secrets_in_state,
     teardown,
 )

@@ -1,0 +1,253 @@
+"""How the real engine's cost grows with the platform: stacks of 10, 50 and 100 inference services (the
+plan benchmark's generator, prod-based) against an engine floor of as many bare ConfigMaps, through the
+same engine, provider and control plane, in the same run.
+
+    python -m tools.e2e.scale --sizes 10 50 100     # the table, and build/e2e/scale.json
+    python -m tools.e2e.scale --one 10               # (internal) one size in this process, JSON out
+
+Each size runs in a child process with its own cluster, so the language side's peak memory is its own.
+Per size: wall time of preview, first up, no-op up, rollout up (one service's image) and destroy, for
+the program and for the floor; their ratio; and the peak memory of the engine (the ``pulumi`` CLI), the
+language side (the program, run inline in the child) and the Kubernetes provider plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+from pulumi import automation as auto
+
+from tools.bench import TEMPLATE_WORKLOAD, bench_config
+from tools.e2e.harness import OUT, PROJECT_ROOT, E2eRun
+from tools.e2e.scenarios import next_image
+from tools.e2e.toolchain import ensure_all
+
+SIZES = (10, 50, 100)
+OPERATIONS = ("preview", "up", "no-op up", "rollout up", "destroy")
+
+
+def _vm_hwm_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class ProcessPeaks:
+    """Peak resident memory (VmHWM) of the engine and the Kubernetes provider, sampled while they run."""
+
+    WATCHED = {"engine": "/pulumi", "kubernetes provider": "pulumi-resource-kubernetes"}
+
+    def __init__(self, interval: float = 0.5):
+        self.peaks: dict[str, float] = {}
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            command = _command(int(entry.name))
+            for role, suffix in self.WATCHED.items():
+                if command.endswith(suffix):
+                    peak = _vm_hwm_mib(int(entry.name))
+                    if peak:
+                        self.peaks[role] = round(max(self.peaks.get(role, 0.0), peak), 1)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                self._sample()
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> ProcessPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def floor_program(count: int):
+    """As many bare ConfigMaps as the program has resources (the provider counts as one)."""
+
+    def program() -> None:
+        kubeconfig = pulumi.Config("floor").require_secret("kubeconfig")
+        provider = k8s.Provider("floor", kubeconfig=kubeconfig, enable_server_side_apply=True)
+        k8s.core.v1.Namespace(
+            "floor-ns", metadata={"name": "floor"}, opts=pulumi.ResourceOptions(provider=provider)
+        )
+        for i in range(count - 2):
+            k8s.core.v1.ConfigMap(
+                f"floor-{i}",
+                metadata={"name": f"floor-{i}", "namespace": "floor"},
+                data={"key": pulumi.Config("floor").get("value") or "v1" if i == 0 else f"value-{i}"},
+                opts=pulumi.ResourceOptions(provider=provider),
+            )
+
+    return program
+
+
+@contextlib.contextmanager
+def timed(record: dict[str, float], name: str) -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    record[name] = round(time.monotonic() - start, 1)
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def measure_program(run: E2eRun) -> tuple[dict[str, float], int]:
+    stack, times = run.stack, {}
+    with timed(times, "preview"):
+        stack.preview(color="never", on_output=run.log)
+    with timed(times, "up"):
+        stack.up(color="never", on_output=run.log)
+    with timed(times, "no-op up"):
+        stack.up(color="never", on_output=run.log)
+    template = next(
+        w for w in run.config["aiplatform:workloads"]["inference"] if w["name"] == TEMPLATE_WORKLOAD
+    )
+    stack.set_config(
+        "aiplatform:workloads.inference[0].image", auto.ConfigValue(next_image(template["image"])), path=True
+    )
+    with timed(times, "rollout up"):
+        stack.up(color="never", on_output=run.log)
+    resources = len(stack.export_stack().deployment.get("resources", []))
+    run.pulumi("state", "unprotect", "--all", "--yes")
+    with timed(times, "destroy"):
+        stack.destroy(color="never", on_output=run.log)
+    return times, resources
+
+
+def measure_floor(run: E2eRun, count: int) -> dict[str, float]:
+    kubeconfig = run.cluster.kubeconfig_path("admin").read_text()
+    stack = run.new_stack("floor", _empty_stack_file(run), program=floor_program(count))
+    stack.set_config("floor:kubeconfig", auto.ConfigValue(kubeconfig, secret=True))
+    times: dict[str, float] = {}
+    with timed(times, "preview"):
+        stack.preview(color="never", on_output=run.log)
+    with timed(times, "up"):
+        stack.up(color="never", on_output=run.log)
+    with timed(times, "no-op up"):
+        stack.up(color="never", on_output=run.log)
+    stack.set_config("floor:value", auto.ConfigValue("v2"))
+    with timed(times, "rollout up"):
+        stack.up(color="never", on_output=run.log)
+    with timed(times, "destroy"):
+        stack.destroy(color="never", on_output=run.log)
+    return times
+
+
+def _empty_stack_file(run: E2eRun) -> Path:
+    path = run.run_dir / "Pulumi.floor.yaml"
+    path.write_text("config: {}\n")
+    return path
+
+
+def measure(size: int) -> dict[str, Any]:
+    """One size, in this process: the program, then the floor, on one cluster."""
+    binaries = ensure_all(log=_quiet)
+    config_file = OUT / "scale" / f"Pulumi.scale-{size}.yaml"
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump({"config": bench_config(size)}, sort_keys=False))
+    with E2eRun(binaries, stack=f"scale-{size}", config_file=config_file) as run, ProcessPeaks() as peaks:
+        program, resources = measure_program(run)
+        program_peaks = dict(peaks.peaks)
+        language_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        floor = measure_floor(run, resources)
+    return {
+        "services": size,
+        "resources": resources,
+        "program_seconds": program,
+        "floor_seconds": floor,
+        "ratio": {op: round(program[op] / floor[op], 2) if floor[op] else None for op in OPERATIONS},
+        "peak_memory_mib": {
+            "engine": program_peaks.get("engine"),
+            "language (program, inline)": round(language_peak, 1),
+            "kubernetes provider": program_peaks.get("kubernetes provider"),
+        },
+    }
+
+
+def run_size(size: int, timeout: float) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.e2e.scale", "--one", str(size)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    if proc.returncode != 0:
+        return {"services": size, "error": proc.stderr.strip().splitlines()[-5:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = f"{'services':>8} {'resources':>9}  " + "  ".join(f"{op:>20}" for op in OPERATIONS)
+    lines = [head, "  (program s / floor s = ratio)"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['services']:>8}  failed: {r['error']}")
+            continue
+        cells = [
+            f"{r['program_seconds'][op]:>6.1f}/{r['floor_seconds'][op]:>5.1f}={r['ratio'][op] or 0:>5.2f}"
+            for op in OPERATIONS
+        ]
+        lines.append(f"{r['services']:>8} {r['resources']:>9}  " + "  ".join(f"{c:>20}" for c in cells))
+    for r in results:
+        if "error" not in r:
+            lines.append(f"peak memory at {r['services']} services (MiB): {r['peak_memory_mib']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per size (default 1800)")
+    parser.add_argument("--out", type=Path, default=OUT / "scale.json")
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one)))
+        return 0
+    results = [run_size(size, args.timeout) for size in args.sizes]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
