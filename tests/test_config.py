@@ -815,14 +815,19 @@ def test_model_servers_that_each_fit_their_group_may_not_fit_it_together():
         parse_settings(config)
     assert caught.value.problems == [
         "aiplatform:nodeGroups.gpu[0].scaling.maxSize: the model servers here always run 4 GPUs "
-        "(llama-inference 2, llm-orchestrator 2): more than 3 (3 nodes x 1 GPUs): raise maxSize",
+        "(llama-inference 2, llm-orchestrator 2) and a rollout starts 1 more: 5 is more than 3 (3 nodes x 1 GPUs): "
+        "raise maxSize",
+        "aiplatform:namespaces[0].quota.gpus: the model servers here always run 4 GPUs (llama-inference 2, "
+        "llm-orchestrator 2) and a rollout starts 1 more: 5 is more than the namespace's GPU quota (4): raise "
+        "quota.gpus",
     ]
-    _set("nodeGroups.gpu[0].scaling.maxSize", 4)(config)
-    _set("namespaces[0].quota.gpus", 3)(config)
+    _set("nodeGroups.gpu[0].scaling.maxSize", 5)(config)
+    _set("namespaces[0].quota.gpus", 4)(config)
     with pytest.raises(ConfigError) as caught:
         parse_settings(config)
     expected = (
         "aiplatform:namespaces[0].quota.gpus: the model servers here always run 4 GPUs (llama-inference 2, "
-        "llm-orchestrator 2): more than the namespace's GPU quota (3): raise quota.gpus"
+        "llm-orchestrator 2) and a rollout starts 1 more: 5 is more than the namespace's GPU quota (4): raise "
+        "quota.gpus"
     )
     assert expected in caught.value.problems, caught.value.problems

@@ -122,13 +122,13 @@ def bench_config(services: int, base: dict[str, Any] | None = None) -> dict[str,
         quota["gpus"] = min(1024, max(int(quota.get("gpus", 0)), services * replicas * gpus))
         quota["pods"] = min(10000, max(int(quota.get("pods", 0)), services * replicas + 50))
 
-    # The GPU group holds every copy at its minimum (the replicas that always run).
+    # The GPU group holds every copy at its minimum (the replicas that always run) and a rollout's surge.
     always = scaling.get("minReplicas", template.get("replicas", 1))
     group_name = (template.get("gpu") or {}).get("nodeGroup")
     for group in (config.get("aiplatform:nodeGroups") or {}).get("gpu") or []:
         if group["name"] == group_name:
             per_node = require(group["instanceTypes"][0]).gpus // gpus
-            needed = -(-services * always // per_node)
+            needed = -(-(services * always + 1) // per_node)
             group["scaling"]["maxSize"] = max(group["scaling"]["maxSize"], needed)
     return config
 

@@ -416,7 +416,8 @@ def _always_running(w: Any) -> int:
 @rule("workloads", "nodeGroups", "compute", "namespaces")
 def _gpu_minimums_fit(s: Any) -> list[Violation]:
     """The model servers' GPU replicas that always run, together, fit the group (or pool) they share and
-    their namespace's GPU quota: each may fit alone while their sum does not."""
+    their namespace's GPU quota, with room for a rollout's surge pod (maxUnavailable 0 starts the new pod
+    before the old one goes): each may fit alone while their sum does not."""
     found: list[Violation] = []
     demand: dict[tuple[str, ...], list[tuple[str, int]]] = {}
     for w in s.workloads.inference:
@@ -427,11 +428,20 @@ def _gpu_minimums_fit(s: Any) -> list[Violation]:
         demand.setdefault(source, []).append((w.name, gpus))
         demand.setdefault(("namespace", w.namespace), []).append((w.name, gpus))
 
+    surge = {w.name: w.gpu.count for w in s.workloads.inference if w.gpu is not None}
+
     def check(at: tuple, capacity: int, what: str, users: list[tuple[str, int]]) -> None:
-        total = sum(gpus for _, gpus in users)
-        if total > capacity:
+        running = sum(gpus for _, gpus in users)
+        rollout = max(surge[name] for name, _ in users)
+        if running + rollout > capacity:
             listed = ", ".join(f"{name} {gpus}" for name, gpus in users)
-            found.append((at, f"the model servers here always run {total} GPUs ({listed}): more than {what}"))
+            found.append(
+                (
+                    at,
+                    f"the model servers here always run {running} GPUs ({listed}) and a rollout starts "
+                    f"{rollout} more: {running + rollout} is more than {what}",
+                )
+            )
 
     for i, group in enumerate(s.nodeGroups.gpu):
         if ("group", group.name) in demand and not s.compute.uses_pools:
