@@ -8,7 +8,7 @@ STACK  ?= dev
 
 SCAN_VENV := .venv-scan
 
-.PHONY: plan test test-wheel lint format clean bench docs scan
+.PHONY: plan test test-wheel lint format clean bench docs scan e2e e2e-clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ test: $(VENV)/.installed
 # repository (dependencies from the package index or pip's cache) and plan examples/team-service there.
 test-wheel: $(VENV)/.installed
 	$(PY) -m pytest -n0 -m wheel tests/test_wheel.py
+
+# The real Pulumi engine and Kubernetes provider drive the program against a Kubernetes control plane on
+# 127.0.0.1, AWS simulated (tools/e2e). The first run builds the toolchain from Go modules into
+# ~/.cache/aiplatform-e2e (about 25 minutes; make e2e-clean removes it). Writes build/e2e/report.json.
+e2e: $(VENV)/.installed
+	$(PY) -m pytest -n0 -m e2e -v -s tests/e2e
+
+e2e-clean: $(VENV)/.installed
+	$(PY) -m tools.e2e.toolchain --clean
 
 # Regenerate the component reference (docs/reference) from the code; a test fails while it is stale.
 docs: $(VENV)/.installed

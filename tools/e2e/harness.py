@@ -94,31 +94,20 @@ def secret_config(config: dict[str, Any]) -> dict[str, str]:
     return values
 
 
-def _children(pid: int) -> list[int]:
-    children = []
+def terminate_run_processes(markers: tuple[str, ...], keep: set[int] = frozenset()) -> None:
+    """Stop the processes of a run that still live: the Pulumi CLI and its plugins, whose command line
+    names the run's folder or whose environment names its simulated cloud (also once orphaned)."""
+    me = os.getpid()
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(entry.name))
-    return children
-
-
-def terminate_children(keep: set[int] = frozenset()) -> None:
-    """Stop every process this one started and that still runs (the Pulumi CLI and its plugins), but
-    ``keep`` (the cluster's servers, which stop in order)."""
-    pending = [pid for pid in _children(os.getpid()) if pid not in keep]
-    seen: list[int] = []
-    while pending:
-        pid = pending.pop()
-        seen.append(pid)
-        pending += _children(pid)
-    for pid in reversed(seen):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGTERM)
+        if not entry.name.isdigit() or int(entry.name) in keep or int(entry.name) == me:
+            continue
+        try:
+            seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(marker.encode() in seen for marker in markers):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGTERM)
 
 
 def _launcher(path: Path, module: str) -> None:
@@ -184,7 +173,8 @@ class E2eRun:
 
     def close(self) -> None:
         # An engine operation cut short (a signal, a timeout) must not outlive the run.
-        terminate_children(keep={p.pid for p in self.cluster.processes.values()} if self.cluster else set())
+        keep = {p.pid for p in self.cluster.processes.values()} if self.cluster else set()
+        terminate_run_processes((str(self.run_dir), str(self._private)), keep)
         if self.controllers:
             self.controllers.__exit__(None, None, None)
             self.controllers = None
@@ -256,9 +246,15 @@ class E2eRun:
         secret_values: dict[str, str] | None = None,
         overrides: dict[str, Any] | None = None,
         program: Callable[[], None] = program,
+        project: str | None = None,
     ) -> auto.Stack:
-        """A stack of ``program`` (the repository's, by default) in this run's project, backend and cluster."""
+        """A stack of ``program`` (the repository's, by default) in this run's backend and cluster, in the
+        repository's project, or in a bare project named ``project`` for another program."""
         work_dir = self._private / "project"
+        if project is not None:
+            work_dir = self._private / "projects" / project
+            work_dir.mkdir(parents=True, exist_ok=True)
+            (work_dir / "Pulumi.yaml").write_text(f"name: {project}\nruntime: python\n")
         shutil.copy(config_file, work_dir / f"Pulumi.{name}.yaml")
         env = self.env()
         os.environ.update({k: env[k] for k in (STATE_ENV,)})

@@ -150,7 +150,7 @@ def measure_program(run: E2eRun) -> tuple[dict[str, float], int]:
 
 def measure_floor(run: E2eRun, count: int) -> dict[str, float]:
     kubeconfig = run.cluster.kubeconfig_path("admin").read_text()
-    stack = run.new_stack("floor", _empty_stack_file(run), program=floor_program(count))
+    stack = run.new_stack("floor", _empty_stack_file(run), program=floor_program(count), project="floor")
     stack.set_config("floor:kubeconfig", auto.ConfigValue(kubeconfig, secret=True))
     times: dict[str, float] = {}
     with timed(times, "preview"):
