@@ -32,6 +32,7 @@ from tools.e2e.toolchain import Binary
 
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
+NODE_LEASE_SECONDS = 200
 # kwok manages only the nodes that carry this annotation; the simulated cloud creates them with it.
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 
@@ -301,6 +302,7 @@ class LocalCluster:
                 f"--service-account-private-key-file={self.pki / 'sa.key'}",
                 f"--root-ca-file={self.pki / 'ca.crt'}",
                 "--use-service-account-credentials=true",
+                f"--node-monitor-grace-period={NODE_LEASE_SECONDS + 60}s",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--leader-elect=false",
                 "--profiling=false",
@@ -345,6 +347,8 @@ class LocalCluster:
                 f"--manage-nodes-with-annotation-selector={key}={value}",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=127.0.0.1",
-                "--node-lease-duration-seconds=40",
+                # Leases renew at a quarter of their duration: a longer one keeps hundreds of simulated
+                # nodes from flooding etcd (the controller-manager's grace period is set to match).
+                f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
             ],
         )

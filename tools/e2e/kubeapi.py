@@ -115,9 +115,15 @@ class KubeApi:
                 return None
             raise
 
-    def list(self, kind: str, namespace: str | None = None, selector: str = "") -> list[dict]:
-        query = f"?labelSelector={urllib.parse.quote(selector)}" if selector else ""
-        return self.request("GET", self.path(kind, namespace) + query).get("items", [])
+    def list(
+        self, kind: str, namespace: str | None = None, selector: str = "", fields: str = ""
+    ) -> list[dict]:
+        query = urllib.parse.urlencode(
+            {k: v for k, v in (("labelSelector", selector), ("fieldSelector", fields)) if v}
+        )
+        return self.request("GET", self.path(kind, namespace) + (f"?{query}" if query else "")).get(
+            "items", []
+        )
 
     def list_path(self, path: str) -> list[dict]:
         return self.request("GET", path).get("items", [])

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -32,6 +33,8 @@ from tools.e2e.charts import STAND_INS, StandIn
 from tools.e2e.checks import Check
 from tools.e2e.harness import PROJECT_ROOT, SECRET_MARKER, E2eRun, secret_config
 from tools.e2e.kubeapi import wait_for
+from tools.e2e.provider_fields import provider_schema, unknown_fields
+from tools.e2e.toolchain import cache_root
 
 NODE_AGENTS = ("nvidia-device-plugin",)
 
@@ -139,6 +142,25 @@ def gpu_groups(s: StackUnderTest) -> list[str]:
     return sorted(groups)
 
 
+def provider_knows_the_fields(s: StackUnderTest) -> Check:
+    """Every field the program sets on a Kubernetes resource is in the running provider's schema."""
+    run = s.run
+    plugin = run.binaries["pulumi-resource-kubernetes"]
+    cache = cache_root() / "schemas" / f"kubernetes-{plugin.version}.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    schema = provider_schema(
+        str(run.run_dir / "bin" / "pulumi"), plugin.path, cache, {**os.environ, **run.env()}
+    )
+    planned = json.loads((run.run_dir / "plan" / "resources.json").read_text())
+    unknown = unknown_fields(planned, schema)
+    return Check(
+        "the provider knows every field the program sets",
+        not unknown,
+        f"provider {plugin.version}: {sum(len(v) for v in unknown.values())} unknown fields",
+        {"provider": plugin.version, "module": plugin.module, "unknown": unknown},
+    )
+
+
 def helm_kept_crds(run: E2eRun) -> list[str]:
     """CRDs the charts install from a ``crds/`` folder (which Helm never deletes)."""
     kept = []
@@ -167,6 +189,7 @@ def deploy(s: StackUnderTest) -> ScenarioResult:
             if pv["spec"].get("persistentVolumeReclaimPolicy") == "Retain"
         ]
         autoscaler = s.run.controllers.autoscaler
+        result.checks.append(provider_knows_the_fields(s))
         result.checks += [
             checks.autoscaled_at_minimum(s.api),
             checks.deployments_available(s.api),

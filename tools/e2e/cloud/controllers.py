@@ -213,7 +213,7 @@ class Autoscaler:
         now = time.monotonic()
         pending = [
             p
-            for p in self.api.list("Pod")
+            for p in self.api.list("Pod", fields="status.phase=Pending")
             if _unschedulable(p)
             # A node added for this pod is still joining: wait before deciding again.
             and now - self._recent.get(p["metadata"]["uid"], -1e9) > 30

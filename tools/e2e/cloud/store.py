@@ -63,13 +63,17 @@ class CloudStore:
 
     # -- resources -------------------------------------------------------------------------------
     # A resource is known by its type and id: AWS ids are unique per kind only (an S3 bucket and its
-    # versioning configuration share the bucket's name as id).
+    # versioning configuration share the bucket's name as id). One folder per type, so listing a type
+    # reads that type's records only, however large the platform.
+    def _type_dir(self, typ: str) -> Path:
+        return self.root / "resources" / hashlib.sha256(typ.encode()).hexdigest()[:16]
+
     def _path(self, typ: str, ident: str) -> Path:
-        digest = hashlib.sha256(f"{typ}/{ident}".encode()).hexdigest()[:32]
-        return self.root / "resources" / f"{digest}.json"
+        return self._type_dir(typ) / f"{hashlib.sha256(ident.encode()).hexdigest()[:32]}.json"
 
     def put(self, typ: str, ident: str, urn: str, inputs: dict, outputs: dict) -> None:
         record = {"type": typ, "id": ident, "urn": urn, "inputs": inputs, "outputs": outputs}
+        self._type_dir(typ).mkdir(exist_ok=True)
         _write_atomic(self._path(typ, ident), record)
 
     def get(self, typ: str, ident: str) -> dict | None:
@@ -82,13 +86,12 @@ class CloudStore:
         self._path(typ, ident).unlink(missing_ok=True)
 
     def all(self, typ: str | None = None) -> Iterator[dict]:
-        for path in sorted((self.root / "resources").glob("*.json")):
+        pattern = f"{self._type_dir(typ).name}/*.json" if typ else "*/*.json"
+        for path in sorted((self.root / "resources").glob(pattern)):
             try:
-                record = json.loads(path.read_text())
+                yield json.loads(path.read_text())
             except (FileNotFoundError, ValueError):
                 continue  # deleted or being replaced while listing
-            if typ is None or record["type"] == typ:
-                yield record
 
     # -- Secrets Manager values --------------------------------------------------------------------
     # Versions of a secret's value, newest last; the newest is AWSCURRENT. Kept apart from the resource
