@@ -140,8 +140,10 @@ class E2eRun:
         config_file: Path | None = None,
         overrides: dict[str, Any] | None = None,
         out: Path = OUT,
+        engine_env: dict[str, str] | None = None,
     ):
         self.binaries = binaries
+        self.engine_env = engine_env or {}  # e.g. PULUMI_SKIP_CHECKPOINTS for the figures
         self.stack_name = stack
         self.config_file = config_file or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
         self.overrides = overrides or {}
@@ -230,6 +232,7 @@ class E2eRun:
             "HELM_CONFIG_HOME": str(helm / "config"),
             "HELM_DATA_HOME": str(helm / "data"),
             "KUBECONFIG": "/dev/null",  # only the program's own kubeconfig may be used
+            **self.engine_env,
         }
 
     def _create_stack(self) -> auto.Stack:
@@ -247,16 +250,18 @@ class E2eRun:
         overrides: dict[str, Any] | None = None,
         program: Callable[[], None] = program,
         project: str | None = None,
+        engine_env: dict[str, str] | None = None,
     ) -> auto.Stack:
         """A stack of ``program`` (the repository's, by default) in this run's backend and cluster, in the
-        repository's project, or in a bare project named ``project`` for another program."""
+        repository's project, or in a bare project named ``project`` for another program; ``engine_env``
+        adds to the run's environment of the engine for this stack only."""
         work_dir = self._private / "project"
         if project is not None:
             work_dir = self._private / "projects" / project
             work_dir.mkdir(parents=True, exist_ok=True)
             (work_dir / "Pulumi.yaml").write_text(f"name: {project}\nruntime: python\n")
         shutil.copy(config_file, work_dir / f"Pulumi.{name}.yaml")
-        env = self.env()
+        env = {**self.env(), **(engine_env or {})}
         os.environ.update({k: env[k] for k in (STATE_ENV,)})
         workspace = auto.LocalWorkspace(
             work_dir=str(work_dir),

@@ -9,6 +9,12 @@ Each size runs in a child process with its own cluster, so the language side's p
 Per size: wall time of preview, first up, no-op up, rollout up (one service's image) and destroy, for
 the program and for the floor; their ratio; and the peak memory of the engine (the ``pulumi`` CLI), the
 language side (the program, run inline in the child) and the Kubernetes provider plugin.
+
+The file backend rewrites the whole state after every step, so a first ``up`` of N resources costs
+O(N^2) in checkpoints alone (a backend that journals, like Pulumi Cloud's, writes O(1) per step).
+The timings above are taken with ``PULUMI_SKIP_CHECKPOINTS`` (the state written once, at the end) so
+they show the engine, the providers and the program; the floor's first ``up`` is then timed again
+with checkpoints on, which is that cost on its own.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from tools.e2e.toolchain import ensure_all
 
 SIZES = (10, 50, 100)
 OPERATIONS = ("preview", "up", "no-op up", "rollout up", "destroy")
+WITHOUT_CHECKPOINTS = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+WITH_CHECKPOINTS = {"PULUMI_SKIP_CHECKPOINTS": "false"}
 
 
 def _vm_hwm_mib(pid: int) -> float | None:
@@ -148,10 +156,17 @@ def measure_program(run: E2eRun) -> tuple[dict[str, float], int]:
     return times, resources
 
 
-def measure_floor(run: E2eRun, count: int) -> dict[str, float]:
+def _floor_stack(run: E2eRun, name: str, count: int, engine_env: dict[str, str]) -> auto.Stack:
     kubeconfig = run.cluster.kubeconfig_path("admin").read_text()
-    stack = run.new_stack("floor", _empty_stack_file(run), program=floor_program(count), project="floor")
+    stack = run.new_stack(
+        name, _empty_stack_file(run), program=floor_program(count), project="floor", engine_env=engine_env
+    )
     stack.set_config("floor:kubeconfig", auto.ConfigValue(kubeconfig, secret=True))
+    return stack
+
+
+def measure_floor(run: E2eRun, count: int) -> dict[str, float]:
+    stack = _floor_stack(run, "floor", count, WITHOUT_CHECKPOINTS)
     times: dict[str, float] = {}
     with timed(times, "preview"):
         stack.preview(color="never", on_output=run.log)
@@ -167,6 +182,16 @@ def measure_floor(run: E2eRun, count: int) -> dict[str, float]:
     return times
 
 
+def measure_checkpoints(run: E2eRun, count: int) -> float:
+    """The floor's first ``up`` with the file backend's checkpoint after every step (not destroyed: the
+    run's cluster and backend go with the run)."""
+    stack = _floor_stack(run, "floor-checkpointed", count, WITH_CHECKPOINTS)
+    times: dict[str, float] = {}
+    with timed(times, "up"):
+        stack.up(color="never", on_output=run.log)
+    return times["up"]
+
+
 def _empty_stack_file(run: E2eRun) -> Path:
     path = run.run_dir / "Pulumi.floor.yaml"
     path.write_text("config: {}\n")
@@ -179,17 +204,20 @@ def measure(size: int) -> dict[str, Any]:
     config_file = OUT / "scale" / f"Pulumi.scale-{size}.yaml"
     config_file.parent.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump({"config": bench_config(size)}, sort_keys=False))
-    with E2eRun(binaries, stack=f"scale-{size}", config_file=config_file) as run, ProcessPeaks() as peaks:
+    run = E2eRun(binaries, stack=f"scale-{size}", config_file=config_file, engine_env=WITHOUT_CHECKPOINTS)
+    with run, ProcessPeaks() as peaks:
         program, resources = measure_program(run)
         program_peaks = dict(peaks.peaks)
         language_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         floor = measure_floor(run, resources)
+        checkpointed_up = measure_checkpoints(run, resources)
     return {
         "services": size,
         "resources": resources,
         "program_seconds": program,
         "floor_seconds": floor,
         "ratio": {op: round(program[op] / floor[op], 2) if floor[op] else None for op in OPERATIONS},
+        "floor_up_with_checkpoints_seconds": checkpointed_up,
         "peak_memory_mib": {
             "engine": program_peaks.get("engine"),
             "language (program, inline)": round(language_peak, 1),
@@ -199,17 +227,32 @@ def measure(size: int) -> dict[str, Any]:
 
 
 def run_size(size: int, timeout: float) -> dict[str, Any]:
-    proc = subprocess.run(
+    """One size in a child process. Past ``timeout`` the child is stopped with SIGTERM, which its run
+    turns into stopping its cluster and engine, and the size is recorded as failed."""
+    started = time.monotonic()
+    child = subprocess.Popen(
         [sys.executable, "-m", "tools.e2e.scale", "--one", str(size)],
         cwd=PROJECT_ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
-    if proc.returncode != 0:
-        return {"services": size, "error": proc.stderr.strip().splitlines()[-5:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.terminate()
+        try:
+            child.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+        return {"services": size, "error": [f"timed out after {timeout:.0f} s"]}
+    if child.returncode != 0:
+        return {"services": size, "error": stderr.strip().splitlines()[-5:]}
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = round(time.monotonic() - started, 1)
+    return result
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -224,6 +267,14 @@ def table(results: list[dict[str, Any]]) -> str:
             for op in OPERATIONS
         ]
         lines.append(f"{r['services']:>8} {r['resources']:>9}  " + "  ".join(f"{c:>20}" for c in cells))
+    lines.append("  floor's first up with a checkpoint after every step (file backend):")
+    for r in results:
+        if "error" not in r:
+            checkpointed = r["floor_up_with_checkpoints_seconds"]
+            lines.append(
+                f"{r['services']:>8} {r['resources']:>9}  {checkpointed:>6.1f} s "
+                f"(x{checkpointed / r['floor_seconds']['up']:.2f} the same up without)"
+            )
     for r in results:
         if "error" not in r:
             lines.append(f"peak memory at {r['services']} services (MiB): {r['peak_memory_mib']}")
