@@ -1,0 +1,34 @@
+"""The scale table: program over floor per operation, the checkpoint cost per size, failed sizes named."""
+
+from __future__ import annotations
+
+from tools.e2e.scale import OPERATIONS, table
+
+
+def _size(services: int, program: float, floor: float, checkpointed: float) -> dict:
+    return {
+        "services": services,
+        "resources": services * 20,
+        "program_seconds": dict.fromkeys(OPERATIONS, program),
+        "floor_seconds": dict.fromkeys(OPERATIONS, floor),
+        "ratio": dict.fromkeys(OPERATIONS, round(program / floor, 2)),
+        "floor_up_with_checkpoints_seconds": checkpointed,
+        "peak_memory_mib": {"engine": 100.0},
+    }
+
+
+def test_rows_show_program_floor_and_ratio():
+    text = table([_size(10, 30.0, 12.0, 24.0)])
+    row = next(line for line in text.splitlines() if line.split()[:2] == ["10", "200"])
+    assert row.count("30.0/ 12.0= 2.50") == len(OPERATIONS)
+
+
+def test_checkpoint_cost_is_relative_to_the_same_up_without():
+    text = table([_size(50, 100.0, 40.0, 160.0)])
+    assert "160.0 s (x4.00 the same up without)" in text
+
+
+def test_a_failed_size_is_named_not_dropped():
+    text = table([_size(10, 30.0, 12.0, 24.0), {"services": 100, "error": ["timed out after 1800 s"]}])
+    assert "100  failed: ['timed out after 1800 s']" in text
+    assert "peak memory at 100" not in text
