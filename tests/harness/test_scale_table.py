@@ -5,10 +5,11 @@ from __future__ import annotations
 from tools.e2e.scale import OPERATIONS, table
 
 
-def _size(services: int, program: float, floor: float, checkpointed: float) -> dict:
+def _size(services: int, program: float, floor: float, checkpointed: float | None) -> dict:
     return {
         "services": services,
         "resources": services * 20,
+        "parallel": 32,
         "program_seconds": dict.fromkeys(OPERATIONS, program),
         "floor_seconds": dict.fromkeys(OPERATIONS, floor),
         "ratio": dict.fromkeys(OPERATIONS, round(program / floor, 2)),
@@ -26,6 +27,12 @@ def test_rows_show_program_floor_and_ratio():
 def test_checkpoint_cost_is_relative_to_the_same_up_without():
     text = table([_size(50, 100.0, 40.0, 160.0)])
     assert "160.0 s (x4.00 the same up without)" in text
+
+
+def test_sizes_without_the_checkpoint_figure_are_left_out_of_its_lines():
+    text = table([_size(100, 100.0, 40.0, None)])
+    assert "the same up without" not in text
+    assert "engine parallel 32;" in text
 
 
 def test_a_failed_size_is_named_not_dropped():
