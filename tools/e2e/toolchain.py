@@ -7,7 +7,7 @@ modules into a cache outside the repository, keyed by version, and reused.
 Every module comes from the Go module proxy at an exact version (the proxy serves only some versions;
 the ones below are the ones it serves). Checksums are verified through the proxy's checksum database.
 The cache is ``$AIPLATFORM_E2E_CACHE``, else ``$XDG_CACHE_HOME/aiplatform-e2e`` (``~/.cache/...``): a
-cold build of everything takes about 25 minutes on 2 cores and the Go build cache grows to about 9 GB.
+cold build of everything takes about 20 minutes on 2 cores and the Go caches grow to about 13 GB.
 """
 
 from __future__ import annotations
