@@ -64,7 +64,8 @@ class WorkloadArgs:
     mapping key -> directory to mount keys in different directories (one read-only volume per directory).
     ``secret_env`` is ``(ENV_NAME, secret_name, key)`` and ``secret_files`` mounts secrets as files
     (prefer them where the application reads files); the Secret is made elsewhere (an ExternalSecret):
-    pass that resource in ``depends_on`` so the pods come after it. ``identity`` +
+    pass that resource in ``depends_on``: every object of the workload comes after what it names (its
+    namespace too, which the API server must hold before any object in it). ``identity`` +
     ``aws_policy_statements`` give the pod's service account an IAM role (never static keys).
     """
 
@@ -263,7 +264,7 @@ def create_config(
         args.namespace,
         data,
         labels,
-        pulumi.ResourceOptions(parent=parent, provider=args.provider),
+        object_opts(parent, args),
         name=args.config_map_name,
     )
     cm_name = config_map.metadata.name
@@ -275,6 +276,19 @@ def create_config(
         volumes.append(podspec.config_map_volume(volume, cm_name, items={k: k for k in keys}))
         mounts.append(podspec.mount(volume, directory, read_only=True))
     return ConfigWiring(config_map, env, volumes, mounts, data)
+
+
+def object_opts(
+    parent: pulumi.Resource, args: WorkloadArgs, *after: pulumi.Resource | None, **options: Any
+) -> pulumi.ResourceOptions:
+    """Options of each Kubernetes object of a workload: the cluster's provider, and after everything the
+    workload waits for (``depends_on``) and ``after``. Without it an object races its namespace."""
+    return pulumi.ResourceOptions(
+        parent=parent,
+        provider=args.provider,
+        depends_on=[*args.depends_on, *(r for r in after if r is not None)],
+        **options,
+    )
 
 
 def config_file_directories(args: WorkloadArgs) -> dict[str, list[str]]:
@@ -328,7 +342,7 @@ def create_service_account(
             name=name, namespace=args.namespace, labels=dict(labels), annotations=annotations
         ),
         automount_service_account_token=False,
-        opts=pulumi.ResourceOptions(parent=parent, provider=args.provider),
+        opts=object_opts(parent, args),
     )
     return service_account, role
 

@@ -15,6 +15,7 @@ from ._common import (
     create_config,
     create_service_account,
     main_container,
+    object_opts,
     pod_annotations,
     pod_security,
     pod_volumes,
@@ -146,11 +147,7 @@ class BatchInferenceJob(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.provider,
-                depends_on=[*args.depends_on, *([self.role] if self.role else [])],
-            ),
+            opts=object_opts(self, args, self.role),
         )
         self.name = self.cron_job.metadata.name
         self.namespace = self.cron_job.metadata.namespace

@@ -22,6 +22,7 @@ from ._common import (
     create_config,
     create_service_account,
     main_container,
+    object_opts,
     pod_annotations,
     pod_security,
     pod_volumes,
@@ -280,7 +281,7 @@ class InferenceService(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
         raise_if_errors("InferenceService", name, validate_inference_args(name, args))
         super().__init__("aiplatform:workloads:InferenceService", name, None, opts)
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        k8s_opts = object_opts(self, args)
         labels = standard_labels(name, "inference", args.labels)
         selector = selector_labels(name)
 
@@ -422,12 +423,8 @@ class InferenceService(pulumi.ComponentResource):
                 ),
                 template=template,
             ),
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts,
-                pulumi.ResourceOptions(
-                    depends_on=[*args.depends_on, *([self.role] if self.role else [])],
-                    custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
-                ),
+            opts=object_opts(
+                self, args, self.role, custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout)
             ),
         )
 
@@ -488,9 +485,7 @@ class InferenceService(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 "podMetricsEndpoints": [{"port": "http", "path": args.metrics_path, "interval": "15s"}],
             },
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=list(args.metrics_depends_on)
-            ),
+            opts=object_opts(self, args, *args.metrics_depends_on),
         )
 
     def _hpa(
@@ -536,7 +531,7 @@ class InferenceService(pulumi.ComponentResource):
                     )
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            opts=object_opts(self, args),
         )
 
     def _ingress(self, name: str, args: InferenceServiceArgs, labels: dict) -> k8s.networking.v1.Ingress:
@@ -573,7 +568,5 @@ class InferenceService(pulumi.ComponentResource):
                 ],
                 tls=tls,
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=list(args.ingress_depends_on)
-            ),
+            opts=object_opts(self, args, *args.ingress_depends_on),
         )

@@ -14,6 +14,7 @@ from ._common import (
     create_config,
     create_service_account,
     main_container,
+    object_opts,
     pod_annotations,
     pod_security,
     pod_volumes,
@@ -221,13 +222,7 @@ class TrainingJob(pulumi.ComponentResource):
                 active_deadline_seconds=args.active_deadline_seconds,
                 template=template,
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.provider,
-                depends_on=[*args.depends_on, *([self.role] if self.role else [])],
-                replace_on_changes=["spec"],
-                delete_before_replace=True,
-            ),
+            opts=object_opts(self, args, self.role, replace_on_changes=["spec"], delete_before_replace=True),
         )
         self.name = self.job.metadata.name
         self.namespace = self.job.metadata.namespace

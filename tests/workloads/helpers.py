@@ -70,6 +70,16 @@ def assert_secure_pod(pod: dict) -> None:
         assert {"cpu", "memory"} <= set(c["resources"]["limits"]), c["name"]
 
 
+def k8s_objects_not_after(monitor, dependency: str) -> tuple[set[str], list[str]]:
+    """The kinds of the workload's Kubernetes objects, and the names of those not created after
+    ``dependency`` (a resource the test passed in ``depends_on``)."""
+    urn = monitor.named(dependency).urn
+    objects = [
+        r for r in monitor.registrations if r.type.startswith("kubernetes:") and r.custom and r.urn != urn
+    ]
+    return {r.type.split(":")[-1] for r in objects}, [r.name for r in objects if urn not in r.dependencies]
+
+
 def assert_k8s_children_use_provider(monitor) -> None:
     urn = monitor.named("k8s").urn
     children = [r for r in monitor.registrations if r.type.startswith("kubernetes:") and r.custom]

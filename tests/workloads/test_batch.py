@@ -1,5 +1,6 @@
 import json
 
+import pulumi
 import pytest
 
 from aiplatform.iam import allow
@@ -15,6 +16,7 @@ from tests.workloads.helpers import (
     assert_no_static_aws_keys,
     assert_secure_pod,
     container,
+    k8s_objects_not_after,
     mounts,
     provider,
     volumes,
@@ -34,6 +36,17 @@ def args(**overrides) -> BatchInferenceJobArgs:
     )
     base.update(overrides)
     return BatchInferenceJobArgs(**base)
+
+
+def test_every_kubernetes_object_comes_after_what_the_workload_waits_for(build, monitor):
+    def program():
+        namespace = pulumi.CustomResource("kubernetes:core/v1:Namespace", "ns", {})
+        return BatchInferenceJob("nightly", args(depends_on=[namespace]))
+
+    build(program)
+    kinds, not_after = k8s_objects_not_after(monitor, "ns")
+    assert kinds == {"ConfigMap", "ServiceAccount", "CronJob"}
+    assert not_after == []
 
 
 def test_nightly_cron_job(build, monitor):

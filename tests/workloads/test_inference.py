@@ -25,6 +25,7 @@ from tests.workloads.helpers import (
     assert_secure_pod,
     container,
     env,
+    k8s_objects_not_after,
     mounts,
     provider,
     volumes,
@@ -251,6 +252,27 @@ def test_depends_on_orders_pods_after_secrets_and_ingress_after_the_controller(b
     build(program)
     assert monitor.named("openai-es").urn in monitor.named("llama-deployment").dependencies
     assert monitor.named("nginx").urn in monitor.named("llama-ingress").dependencies
+
+
+def test_every_kubernetes_object_comes_after_what_the_workload_waits_for(build, monitor):
+    # Found under the real engine: a Service, PDB and ConfigMap created before their namespace fail.
+    def program():
+        namespace = pulumi.CustomResource("kubernetes:core/v1:Namespace", "ns", {})
+        return InferenceService("llama", args(depends_on=[namespace], metrics_path="/metrics"))
+
+    build(program)
+    kinds, not_after = k8s_objects_not_after(monitor, "ns")
+    assert kinds >= {
+        "ConfigMap",
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "PodMonitor",
+        "Ingress",
+    }
+    assert not_after == []
 
 
 def test_minimal_service_without_extras(build, monitor):

@@ -1,3 +1,4 @@
+import pulumi
 import pytest
 
 from aiplatform.plan.cloud import auto_name
@@ -10,6 +11,7 @@ from tests.workloads.helpers import (
     assert_secure_pod,
     container,
     env,
+    k8s_objects_not_after,
     mounts,
     provider,
     volumes,
@@ -38,6 +40,17 @@ def args(**overrides) -> TrainingJobArgs:
     )
     base.update(overrides)
     return TrainingJobArgs(**base)
+
+
+def test_every_kubernetes_object_comes_after_what_the_workload_waits_for(build, monitor):
+    def program():
+        namespace = pulumi.CustomResource("kubernetes:core/v1:Namespace", "ns", {})
+        return TrainingJob("sweep", args(depends_on=[namespace]))
+
+    build(program)
+    kinds, not_after = k8s_objects_not_after(monitor, "ns")
+    assert kinds == {"ConfigMap", "ServiceAccount", "Job"}
+    assert not_after == []
 
 
 def test_indexed_training_job(build, monitor):
