@@ -53,9 +53,9 @@ def stack_config(path: Path) -> dict[str, Any]:
     return document.get("config") or {}
 
 
-def planned_charts(config_file: Path, stack: str, out: Path) -> dict[str, str]:
-    """``{chart: version}`` of the Helm releases the program registers, from its offline plan."""
-    result = subprocess.run(
+def offline_plan(config_file: Path, stack: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """The offline plan of a stack file into ``out`` (its exit code and output; its files in ``out``)."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -71,6 +71,11 @@ def planned_charts(config_file: Path, stack: str, out: Path) -> dict[str, str]:
         capture_output=True,
         text=True,
     )
+
+
+def planned_charts(config_file: Path, stack: str, out: Path) -> dict[str, str]:
+    """``{chart: version}`` of the Helm releases the program registers, from its offline plan."""
+    offline_plan(config_file, stack, out)
     resources = out / "resources.json"
     if not resources.exists():
         return {}  # an invalid stack: nothing is planned, and the engine will say why
@@ -78,7 +83,6 @@ def planned_charts(config_file: Path, stack: str, out: Path) -> dict[str, str]:
     for r in json.loads(resources.read_text()):
         if r["type"] == "kubernetes:helm.sh/v3:Release":
             charts[r["inputs"]["chart"]] = r["inputs"]["version"]
-    del result
     return charts
 
 

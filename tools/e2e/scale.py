@@ -144,14 +144,19 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def measure_program(run: E2eRun) -> tuple[dict[str, float], int]:
-    stack, times = run.stack, {}
+def first_ups(run: E2eRun, stack: auto.Stack, times: dict[str, float]) -> None:
+    """Time the preview, the first up and a no-op up of ``stack``."""
     with timed(times, "preview"):
         stack.preview(color="never", on_output=run.log)
     with timed(times, "up"):
         stack.up(color="never", on_output=run.log)
     with timed(times, "no-op up"):
         stack.up(color="never", on_output=run.log)
+
+
+def measure_program(run: E2eRun) -> tuple[dict[str, float], int]:
+    stack, times = run.stack, {}
+    first_ups(run, stack, times)
     template = next(
         w for w in run.config["aiplatform:workloads"]["inference"] if w["name"] == TEMPLATE_WORKLOAD
     )
@@ -179,12 +184,7 @@ def _floor_stack(run: E2eRun, name: str, count: int, engine_env: dict[str, str])
 def measure_floor(run: E2eRun, count: int) -> dict[str, float]:
     stack = _floor_stack(run, "floor", count, WITHOUT_CHECKPOINTS)
     times: dict[str, float] = {}
-    with timed(times, "preview"):
-        stack.preview(color="never", on_output=run.log)
-    with timed(times, "up"):
-        stack.up(color="never", on_output=run.log)
-    with timed(times, "no-op up"):
-        stack.up(color="never", on_output=run.log)
+    first_ups(run, stack, times)
     stack.set_config("floor:value", auto.ConfigValue("v2"))
     with timed(times, "rollout up"):
         stack.up(color="never", on_output=run.log)

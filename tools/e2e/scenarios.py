@@ -13,8 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -31,7 +29,7 @@ from aiplatform.instance_types import lookup
 from tools.e2e import checks
 from tools.e2e.charts import STAND_INS, StandIn
 from tools.e2e.checks import Check
-from tools.e2e.harness import PROJECT_ROOT, SECRET_MARKER, E2eRun, secret_config
+from tools.e2e.harness import SECRET_MARKER, E2eRun, offline_plan, secret_config
 from tools.e2e.kubeapi import wait_for
 from tools.e2e.provider_fields import provider_schema, unknown_fields
 from tools.e2e.toolchain import cache_root
@@ -618,22 +616,7 @@ def secrets_in_state(s: StackUnderTest) -> ScenarioResult:
 
 def _offline_plan_problems(config_file: Path, stack: str, out: Path) -> tuple[int, list[str]]:
     """The offline plan's exit code and its problem lines for a stack file."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "aiplatform.plan",
-            "--stack",
-            stack,
-            "--config-file",
-            str(config_file),
-            "--out",
-            str(out),
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = offline_plan(config_file, stack, out)
     return result.returncode, [
         line.strip() for line in result.stderr.splitlines() if line.strip().startswith("aiplatform:")
     ]
