@@ -17,10 +17,6 @@ import copy
 import json
 from typing import Any
 
-SOURCE = (
-    "https://github.com/kubernetes-sigs/aws-load-balancer-controller/blob/main/docs/install/iam_policy.json"
-)
-
 ALB_CONTROLLER_POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [

@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, get_args
+from typing import get_args
 
 import pulumi
 import pulumi_aws as aws
@@ -310,15 +310,6 @@ class EksClusterArgs:
         if self.auto_mode_system_pool and not self.auto_mode:
             errors.append("auto_mode_system_pool: only with auto_mode")
         return errors
-
-
-class KubernetesCluster(Protocol):
-    """What the rest of the platform needs from a cluster, whether built here or brought along."""
-
-    name: pulumi.Output[str]
-    kubeconfig: pulumi.Output[str]
-    provider: kubernetes.Provider
-    identity: WorkloadIdentity
 
 
 class EksCluster(pulumi.ComponentResource):

@@ -173,9 +173,6 @@ class GpuSupportArgs:
     dcgm_depends_on: Sequence[pulumi.Resource] = ()
 
 
-GpuOperatorArgs = GpuSupportArgs  # the name used in early drafts of the design
-
-
 class GpuSupport(pulumi.ComponentResource):
     """Makes GPU nodes advertise ``nvidia.com/gpu`` (and optionally export GPU metrics)."""
 

@@ -4,8 +4,8 @@ Two halves:
 
 * ``plan_subnets`` is pure: it splits the VPC CIDR into subnets and can be tested without the engine.
 * ``Network`` creates the resources from that plan. ``ExistingNetwork`` stands in for it when the
-  VPC is brought by the user; both expose ``vpc_id``, ``public_subnet_ids`` and ``private_subnet_ids``
-  (see ``NetworkLike``), so the cluster component accepts either.
+  VPC is brought by the user; both expose ``vpc_id``, ``public_subnet_ids`` and ``private_subnet_ids``,
+  so the cluster component accepts either.
 
 Layout of a VPC of prefix ``/p`` (``10.0.0.0/16`` shown)::
 
@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, get_args
+from typing import Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
@@ -222,19 +222,6 @@ class NetworkArgs:
 # --------------------------------------------------------------------------------------------------
 # Resources
 # --------------------------------------------------------------------------------------------------
-
-
-class NetworkLike(Protocol):
-    """What a consumer (the cluster) needs from a network, new or existing."""
-
-    @property
-    def vpc_id(self) -> pulumi.Input[str]: ...
-
-    @property
-    def public_subnet_ids(self) -> pulumi.Input[Sequence[str]]: ...
-
-    @property
-    def private_subnet_ids(self) -> pulumi.Input[Sequence[str]]: ...
 
 
 @dataclass(frozen=True)

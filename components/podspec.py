@@ -496,25 +496,6 @@ def secret_volume(
     )
 
 
-def projected_volume(
-    name: str, sources: Sequence[core.VolumeProjectionArgs], *, default_mode: int = 0o444
-) -> core.VolumeArgs:
-    return core.VolumeArgs(
-        name=name, projected=core.ProjectedVolumeSourceArgs(sources=list(sources), default_mode=default_mode)
-    )
-
-
-def service_account_token_projection(
-    audience: str, path: str = "token", expiration_seconds: int = 3600
-) -> core.VolumeProjectionArgs:
-    """A short-lived, audience-bound token (for a pod that must call one specific API)."""
-    return core.VolumeProjectionArgs(
-        service_account_token=core.ServiceAccountTokenProjectionArgs(
-            audience=audience, path=path, expiration_seconds=expiration_seconds
-        )
-    )
-
-
 # -- keyed lists ---------------------------------------------------------------------------------
 # Server-side apply merges these lists by key and rejects a list that repeats one; the mock engine
 # never did, so the builders check what the API server would.

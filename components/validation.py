@@ -218,10 +218,6 @@ def is_digest_pinned(image: str) -> bool:
     return "@sha256:" in image and bool(_IMAGE_DIGEST.fullmatch(image))
 
 
-def is_latest(image: str) -> bool:
-    return "@sha256:" not in image and image.rsplit("/", 1)[-1].endswith(":latest")
-
-
 # -- cron ------------------------------------------------------------------------------------------
 _MONTHS = {
     m: i + 1

@@ -156,8 +156,6 @@ def test_volumes():
     assert podspec.pvc_volume("d", "datasets").persistent_volume_claim.claim_name == "datasets"
     cm = podspec.config_map_volume("c", "cfg", items={"config.json": "config.json"})
     assert [(i.key, i.path) for i in cm.config_map.items] == [("config.json", "config.json")]
-    projected = podspec.projected_volume("t", [podspec.service_account_token_projection("vault")])
-    assert projected.projected.sources[0].service_account_token.audience == "vault"
 
 
 def test_pod_spec_takes_placement_and_keeps_the_api_token_out():

@@ -40,7 +40,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 10, 100, 500)
 BASE_STACK = "prod"
 TEMPLATE_WORKLOAD = "llama-inference"
-SERVING_NAMESPACE = "ml-serving"
 
 # Targets of the performance issue.
 MAX_TIME_RATIO = 1.5  # program / floor wall time, at every size

@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +133,6 @@ class LocalCluster:
         self._previous_handlers: dict[int, Any] = {}
         self._log_files: list = []
         self.api = KubeApi(self.server, self.identities["admin"].token, str(self.pki / "ca.crt"))
-        self.started_seconds: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> LocalCluster:
@@ -155,7 +153,6 @@ class LocalCluster:
         self.stop()
 
     def start(self) -> None:
-        began = time.monotonic()
         self.logs.mkdir(parents=True, exist_ok=True)
         make_certificates(self.pki)
         self._write_tokens_and_kubeconfigs()
@@ -171,7 +168,6 @@ class LocalCluster:
             timeout=120,
             what="the default service account (kube-controller-manager)",
         )
-        self.started_seconds = round(time.monotonic() - began, 1)
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):

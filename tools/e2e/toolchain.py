@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # -- pinned versions -----------------------------------------------------------------------------
@@ -59,7 +59,6 @@ class Binary:
     source: str  # "PATH", "cache" or "built"
     module: str = ""  # the Go module (and version) it was built from
     build_seconds: float | None = None  # the build that produced it (this run or an earlier one)
-    notes: list[str] = field(default_factory=list)
 
 
 # -- Go ----------------------------------------------------------------------------------------------
