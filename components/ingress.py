@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from . import validation
-from .alb_policy import alb_controller_policy
+from .alb_iam_policy import alb_controller_policy
 from .helm import helm_release
 from .iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from .routing import IngressRoute

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from .accepted_findings import IMAGE_DIGEST
 from .alerts import (
     AlertTargets,
     AutoscaledService,
@@ -68,7 +69,6 @@ from .outputs import (
     SharedClaimOutputs,
 )
 from .podspec import Resources
-from .scanner import IMAGE_DIGEST
 from .scheduling import Placement
 from .secrets import ESO_REPOSITORY, ExternalSecrets, ExternalSecretsArgs, SecretSpec
 from .storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs

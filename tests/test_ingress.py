@@ -5,7 +5,7 @@ import pulumi_kubernetes as kubernetes
 import pytest
 import yaml
 
-from aiplatform.alb_policy import ALB_CONTROLLER_POLICY, alb_controller_policy
+from aiplatform.alb_iam_policy import ALB_CONTROLLER_POLICY, alb_controller_policy
 from aiplatform.iam import WorkloadIdentity
 from aiplatform.ingress import (
     NGINX_RETIRED_WARNING,

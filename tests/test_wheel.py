@@ -75,7 +75,7 @@ def test_the_wheel_holds_the_package_under_its_import_name_with_its_data(wheel: 
     names = zipfile.ZipFile(wheel).namelist()
     assert wheel.name == f"aiplatform-{aiplatform.__version__}-py3-none-any.whl"
     assert {"aiplatform/__init__.py", "aiplatform/py.typed", "aiplatform/plan/pricing.json"} <= set(names)
-    assert {"aiplatform/outputs.py", "aiplatform/policies.py", "aiplatform/plan/__main__.py"} <= set(names)
+    assert {"aiplatform/outputs.py", "aiplatform/guardrails.py", "aiplatform/plan/__main__.py"} <= set(names)
     assert not [n for n in names if n.startswith(("components/", "tools/", "tests/", "policy/"))]
     metadata = zipfile.ZipFile(wheel).read(f"aiplatform-{aiplatform.__version__}.dist-info/METADATA").decode()
     assert "Requires-Dist: pulumi<4,>=" in metadata or "Requires-Dist: pulumi>=" in metadata

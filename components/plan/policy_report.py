@@ -31,7 +31,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from ..policies import PACK_NAME, environment_of, policies_for
+from ..guardrails import PACK_NAME, environment_of, policies_for
 from .mock_engine import Registration
 from .model import Plan, Report
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import k8s_objects, podspec, scanner, validation
+from .. import accepted_findings, k8s_objects, podspec, validation
 from ..iam import (
     MAX_ROLE_OWNER_NAME,
     ServiceAccountRole,
@@ -146,7 +146,7 @@ def common_errors(
     errors.extend(args.resources.errors("resources"))
     errors.extend(gpu_errors(args.gpus, args.placement))
     errors.extend(podspec.run_as_errors(args.run_as_user, args.run_as_group))
-    errors.extend(scanner.finding_errors(args.accepted_findings))
+    errors.extend(accepted_findings.finding_errors(args.accepted_findings))
     if not args.tmp_size or validation.quantity(args.tmp_size):
         errors.append(f"tmp_size: {args.tmp_size!r} is not a Kubernetes quantity")
 
@@ -415,18 +415,20 @@ def scanner_annotations(args: WorkloadArgs, pod: core.PodSpecArgs) -> dict[str, 
     accepted = dict(args.accepted_findings)
     containers = [*(pod.init_containers or []), *pod.containers]
     if any(c.image_pull_policy == "IfNotPresent" for c in containers):
-        accepted[scanner.IMAGE_PULL_POLICY_ALWAYS] = (
+        accepted[accepted_findings.IMAGE_PULL_POLICY_ALWAYS] = (
             "images are pinned by digest: IfNotPresent runs exactly that image, a pull at every start adds nothing"
         )
     if args.secret_env:
         names = ", ".join(entry[0] for entry in args.secret_env)
-        accepted[scanner.SECRETS_AS_FILES] = (
+        accepted[accepted_findings.SECRETS_AS_FILES] = (
             f"{names} through secret_env, for an application that reads it only from the environment "
             "(secret_files mounts the others as files)"
         )
     if args.run_as_user < podspec.HIGH_ID_FLOOR:
-        accepted[scanner.HIGH_UID] = f"runs as UID {args.run_as_user}: the workload's own run_as_user"
-    return scanner.skip_annotations(accepted)
+        accepted[accepted_findings.HIGH_UID] = (
+            f"runs as UID {args.run_as_user}: the workload's own run_as_user"
+        )
+    return accepted_findings.skip_annotations(accepted)
 
 
 def pod_security(args: WorkloadArgs) -> core.PodSecurityContextArgs:

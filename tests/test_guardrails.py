@@ -24,7 +24,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from aiplatform import policies as p
+from aiplatform import guardrails as p
 from aiplatform import validation
 from aiplatform.config import ConfigError
 from aiplatform.nodepools import NodeClassSettings, ec2_node_class_spec, node_pool_spec

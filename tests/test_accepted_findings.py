@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from aiplatform import scanner
+from aiplatform import accepted_findings
 from tools.scan import render
 
 
 def test_skip_annotations_are_numbered_in_check_order_with_their_reasons():
-    assert scanner.skip_annotations({"CKV_K8S_43": "dev runs tags", "CKV_K8S_15": " digests "}) == {
+    assert accepted_findings.skip_annotations({"CKV_K8S_43": "dev runs tags", "CKV_K8S_15": " digests "}) == {
         "checkov.io/skip1": "CKV_K8S_15=digests",
         "checkov.io/skip2": "CKV_K8S_43=dev runs tags",
     }
-    assert scanner.skip_annotations({}) == {}
+    assert accepted_findings.skip_annotations({}) == {}
 
 
 def test_a_skip_needs_a_check_id_and_a_reason_checkov_can_read():
     with pytest.raises(ValueError) as info:
-        scanner.skip_annotations({"K8S_1": "why", "CKV_K8S_15": "a=b", "CKV2_K8S_6": " "})
+        accepted_findings.skip_annotations({"K8S_1": "why", "CKV_K8S_15": "a=b", "CKV2_K8S_6": " "})
     assert str(info.value) == (
         "accepted_findings.K8S_1: not a checkov Kubernetes check id (like CKV_K8S_43); "
         "accepted_findings.CKV_K8S_15: the reason must be given, without '='; "

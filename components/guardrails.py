@@ -11,7 +11,7 @@ call it.
 
 The module depends on pulumi-policy alone, not on the components it checks, so the few rules it shares
 with ``validation.py`` (image references, durations, exact versions) are re-stated here;
-``tests/test_policies.py`` checks that both agree.
+``tests/test_guardrails.py`` checks that both agree.
 """
 
 from __future__ import annotations
