@@ -279,12 +279,13 @@ class IngressController(pulumi.ComponentResource):
 
     Teardown order: every Ingress must be deleted while the controller still runs (it removes the
     load balancer and the finalizer), otherwise ``destroy`` hangs and the VPC can't be deleted.
-    Create Ingresses with ``opts=ResourceOptions(depends_on=[controller.release])``: Pulumi deletes
-    dependents first. ``controller.release`` is the release serving the routes (ingress-nginx
-    depends on the load balancer controller, so that chain is ordered too).
+    Create Ingresses with ``opts=ResourceOptions(depends_on=[controller.ready])``: Pulumi deletes
+    dependents first. ``controller.ready`` is what Ingresses wait for and must outlive: the release
+    serving the routes (ingress-nginx depends on the load balancer controller, so that chain is ordered
+    too), or under EKS Auto Mode the IngressClass.
     """
 
-    release: pulumi.Resource
+    ready: pulumi.Resource
     alb_release: kubernetes.helm.v3.Release | None
     ingress_class: kubernetes.networking.v1.IngressClass | None
     role: ServiceAccountRole | None
@@ -340,11 +341,11 @@ class IngressController(pulumi.ComponentResource):
             values=alb_values(args, self.role.service_account_annotations),
             opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=alb_depends)),
         )
-        self.release = self.alb_release
+        self.ready = self.alb_release
 
         if args.controller == "nginx":
             pulumi.log.warn(NGINX_RETIRED_WARNING, resource=self)
-            self.release = helm_release(
+            self.ready = helm_release(
                 f"{name}-nginx",
                 chart=NGINX_CHART,
                 version=args.nginx_chart_version,
@@ -355,7 +356,8 @@ class IngressController(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[self.alb_release])),
             )
 
-        self.register_outputs({"class_name": self.class_name, "release": self.release.name})
+        # The output keeps the name deployed stacks hold; here ``ready`` is always a Helm release.
+        self.register_outputs({"class_name": self.class_name, "release": self.ready.name})
 
     def _auto_mode_class(self, name: str, args: IngressControllerArgs, k8s: pulumi.ResourceOptions) -> None:
         """EKS Auto Mode's ALBs: the class names its controller and parameters; routes share one ALB."""
@@ -386,7 +388,7 @@ class IngressController(pulumi.ComponentResource):
         )
         self.role, self.alb_release = None, None
         # Ingresses go before their class, while Auto Mode still removes their load balancers.
-        self.release = self.ingress_class
+        self.ready = self.ingress_class
         self.register_outputs({"class_name": self.class_name})
 
     def route(

@@ -696,7 +696,7 @@ class AiPlatform(pulumi.ComponentResource):
                 if w.logShipper
                 else None,
                 route=route,
-                ingress_depends_on=[self.ingress.release],
+                ingress_depends_on=[self.ingress.ready],
                 metrics_path=w.metricsPath if self.observability else None,
                 metrics_depends_on=self._monitoring_crds,
             ),

@@ -88,7 +88,7 @@ def test_alb_controller_role_release_and_ingress_class(build, monitor):
     assert ingress_class.urn in release.dependencies
     assert monitor.named("edge-alb-controller-policy").urn in release.dependencies
 
-    assert controller.release is controller.alb_release
+    assert controller.ready is controller.alb_release
     assert controller.class_name == "alb"
     assert not monitor.of_type("kubernetes:helm.sh/v3:Release")[1:]
 
@@ -176,7 +176,7 @@ def test_nginx_release_values_route_and_warning(build, monitor, caplog):
     # The NLB comes from the load balancer controller: nginx is installed after it, removed before it.
     assert monitor.named("edge-alb").urn in release.dependencies
     assert not monitor.of_type("kubernetes:networking.k8s.io/v1:IngressClass")
-    assert controller.release is not controller.alb_release
+    assert controller.ready is not controller.alb_release
 
     route = controller.route("chat.example.com")
     assert route == IngressRoute(
@@ -290,7 +290,7 @@ def test_on_eks_auto_mode_the_platform_adds_only_the_class_for_auto_mode_s_albs(
     # No chart and no IAM role: EKS runs the controller.
     assert monitor.of_type("kubernetes:helm.sh/v3:Release") == []
     assert monitor.of_type("aws:iam/role:Role") == []
-    assert controller.release is controller.ingress_class
+    assert controller.ready is controller.ingress_class
     # The class groups the routes: Auto Mode does not read the group annotation.
     route = controller.route("llm.example.com", health_check_path="/health")
     assert "alb.ingress.kubernetes.io/group.name" not in route.annotations

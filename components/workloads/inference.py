@@ -259,7 +259,7 @@ class InferenceService(pulumi.ComponentResource):
             secret_env=[("HF_TOKEN", "hf-secret", "token")], depends_on=[hf_external_secret],
             log_shipping=LogShipping(),
             autoscaling=Autoscaling(pods_metrics=[("requests_per_second", "100")]),
-            route=ingress.route_for("llama.ai.example.com"), ingress_depends_on=[ingress.release],
+            route=ingress.route("llama.ai.example.com"), ingress_depends_on=[ingress.ready],
         ), opts=ResourceOptions(parent=self))
         pulumi.export("url", svc.service.metadata.name)
     """
