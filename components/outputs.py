@@ -22,11 +22,10 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi.runtime.sync_await import _sync_await
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from . import k8s_objects
+from . import k8s_objects, sdk
 from .iam import IdentityMode, WorkloadIdentity, allow
 from .ingress import ControllerKind, RouteSettings, Scheme
 from .nodegroups import NodeGroupSpec, node_labels, node_taints, placement_for
@@ -171,8 +170,8 @@ class PlatformOutputs(_Contract):
         its invokes): node selectors, routes and IAM policies need the plain values.
         """
         reference = pulumi.StackReference(stack_name, opts=opts)
-        values = _sync_await(reference.outputs.future()) or {}
-        secret = set(_sync_await(reference.secret_output_names.future()) or ())
+        values = sdk.wait(reference.outputs.future()) or {}
+        secret = set(sdk.wait(reference.secret_output_names.future()) or ())
         kubeconfig = pulumi.Output.secret(reference.get_output(KUBECONFIG))
         return cls.from_values(stack_name, values, secret_names=secret, kubeconfig=kubeconfig)
 

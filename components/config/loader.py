@@ -11,6 +11,7 @@ from pydantic import (
     ValidationError,
 )
 
+from .. import sdk
 from ._base import NAMESPACE, ConfigError
 from .settings import PlatformSettings, rule_violations
 
@@ -94,15 +95,12 @@ SECRET_VALUE = object()
 
 def _raw_namespace_config() -> dict[str, Any]:
     """Every ``aiplatform:*`` key the runtime was given, objects decoded from their JSON form."""
-    from pulumi.runtime import config as runtime_config
-
-    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     raw: dict[str, Any] = {}
-    for full_key, value in values.items():
+    for full_key, value in sdk.config_values().items():
         namespace, _, key = str(full_key).partition(":")
         if namespace != NAMESPACE or not key:
             continue
-        if runtime_config.is_config_secret(full_key):
+        if sdk.is_secret_config(full_key):
             raw[key] = SECRET_VALUE
             continue
         try:

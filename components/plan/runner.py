@@ -20,8 +20,8 @@ import yaml
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
+from .. import sdk
 from .mock_engine import SECRET_PLACEHOLDER, PlatformMocks, RecordingMonitor
 
 PROJECT_NAME = "aiplatform"
@@ -196,7 +196,7 @@ def _redacted_outputs(stack_outputs: Mapping[str, Any]) -> dict[str, Any]:
             resolved[name] = SECRET_PLACEHOLDER if await output.is_secret() else await output.future()
         return resolved
 
-    return _sync_await(resolve())
+    return sdk.wait(resolve())
 
 
 async def _finish_pending_tasks() -> None:
@@ -233,8 +233,8 @@ def run_program(
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
 
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
-    _sync_await(_finish_pending_tasks())
+    sdk.wait(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    sdk.wait(_finish_pending_tasks())
     root = pulumi_settings.get_root_resource()
     outputs = _redacted_outputs(getattr(root, "outputs", {}) or {})
     return ProgramRun(stack=stack, monitor=monitor, outputs=outputs, config=dict(config))
