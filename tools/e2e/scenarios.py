@@ -91,7 +91,19 @@ def _tail(text: str, lines: int = 40) -> str:
 
 def _changes(summary: Any) -> dict[str, int]:
     changes = getattr(summary, "resource_changes", None) or getattr(summary, "change_summary", None) or {}
-    return {str(k): int(v) for k, v in changes.items()}
+    return {str(getattr(k, "value", k)): int(v) for k, v in changes.items()}
+
+
+def engine_summary(name: str, outcome: Any, op: str, count: int | None = None) -> Check:
+    """What the engine reports of an operation: an update's ``result`` is "succeeded" (a preview reports
+    none), and every resource change it counts is ``op``: ``count`` of them, or at least one."""
+    summary = getattr(outcome, "summary", None)
+    succeeded = summary is None or summary.result == "succeeded"
+    changes = _changes(summary or outcome)
+    counted = changes.get(op, 0)
+    passed = succeeded and set(changes) == {op} and (counted == count if count is not None else counted > 0)
+    result = "" if summary is None else f"{summary.result}, "
+    return Check(name, passed, f"{result}changes {changes}", {"changes": changes, "expected": {op: count}})
 
 
 def operation(
@@ -171,15 +183,21 @@ def helm_kept_crds(run: E2eRun) -> list[str]:
 
 # -- the scenarios -----------------------------------------------------------------------------------
 def deploy(s: StackUnderTest) -> ScenarioResult:
-    """preview and up succeed; every Deployment available; every pod scheduled where it belongs; every
-    object of the state (custom resources included) held by the API server."""
+    """preview plans creates only and up succeeds creating exactly those; every Deployment available;
+    every pod scheduled where it belongs; every object of the state (custom resources included) held by
+    the API server."""
     s.baseline = checks.snapshot(s.api)
     with scenario(s, "deploy") as result:
-        operation(s, result, "preview", s.stack.preview)
-        result.checks.append(Check("preview succeeded", True, "preview succeeded"))
-        operation(s, result, "up", s.stack.up)
+        preview = operation(s, result, "preview", s.stack.preview)
+        result.checks.append(
+            engine_summary("preview plans to create the stack, nothing else", preview, "create")
+        )
+        up = operation(s, result, "up", s.stack.up)
         s.deployed = True
-        result.checks.append(Check("up succeeded", True, "up succeeded"))
+        planned = _changes(preview).get("create", 0)
+        result.checks.append(
+            engine_summary("up succeeded, creating what the preview planned", up, "create", planned)
+        )
         s.gpu_groups = gpu_groups(s)
         s.retained_volumes = [
             f"v1 PersistentVolume {pv['metadata']['name']}"
@@ -270,10 +288,10 @@ def teardown(s: StackUnderTest) -> ScenarioResult:
             )
         steps = StepLog()
         start = time.monotonic()
-        operation(s, result, "destroy", s.stack.destroy, on_event=steps)
+        destroyed = operation(s, result, "destroy", s.stack.destroy, on_event=steps)
         s.deployed = False
         result.operations["destroy"]["wall_seconds"] = round(time.monotonic() - start, 1)
-        result.checks.append(Check("destroy succeeded", True, "destroy succeeded"))
+        result.checks.append(engine_summary("destroy succeeded, deleting only", destroyed, "delete"))
         wrong = destroy_order(state, steps)
         result.checks.append(
             Check(
@@ -555,12 +573,24 @@ def secret_rotation(s: StackUnderTest) -> ScenarioResult:
         s.run.store.add_secret_version(record["id"], json.dumps(rotated), f"rotation-{int(time.time())}")
         key = spec["keys"][0]
 
-        def synced() -> bool:
+        def held() -> str:
             data = (s.api.get("Secret", name, namespace) or {}).get("data") or {}
-            return base64.b64decode(data.get(key, "")).decode() == rotated[key]
+            return base64.b64decode(data.get(key, "")).decode()
 
-        wait_for(synced, timeout=60, what=f"the rotated value in {namespace}/{name}")
-        result.checks.append(Check("the rotated value reached the Secret", True, "synced without a deploy"))
+        with contextlib.suppress(TimeoutError):  # judged on the value read back below
+            wait_for(
+                lambda: held() == rotated[key], timeout=60, what=f"the rotated value in {namespace}/{name}"
+            )
+        reached = held() == rotated[key]
+        result.checks.append(
+            Check(
+                "the rotated value reached the Secret",
+                reached,
+                "synced without a deploy"
+                if reached
+                else f"{namespace}/{name} key {key}: not the rotated value after 60 s",
+            )
+        )
         steps = StepLog()
         operation(s, result, "up after rotation", s.stack.up, refresh=True, on_event=steps)
         result.checks.append(
