@@ -3,7 +3,7 @@
 Constructing ``PolicyPack`` starts the policy server, so only the Pulumi CLI runs this file; tests and
 the offline plan import the policies from the library (``aiplatform.guardrails``), which the pack's
 virtualenv (the project's) has installed. The levels depend on the stack the CLI runs the pack for
-(``policies.environment_from_env``): prod raises several advisory policies to mandatory.
+(``guardrails.environment_from_env``): prod raises several advisory policies to mandatory.
 """
 
 import os
