@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
+from .addons.helm import helm_release
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,

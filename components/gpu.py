@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
+from .addons.helm import helm_release
 from .nodegroups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,

@@ -18,7 +18,7 @@ import pulumi_kubernetes as kubernetes
 
 from . import validation
 from .alb_policy import alb_controller_policy
-from .helm import helm_release
+from .addons.helm import helm_release
 from .iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from .routing import IngressRoute
 from .validation import is_dns1123_subdomain, is_exact_version

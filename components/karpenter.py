@@ -31,7 +31,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
+from .addons.helm import helm_release
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,

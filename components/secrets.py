@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
-from .helm import helm_release
+from .addons.helm import helm_release
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,

@@ -2,6 +2,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
+from aiplatform.addons.helm import effective_resources
 from aiplatform.gpu import (
     DCGM_EXPORTER_REPO,
     DEVICE_PLUGIN_REPO,
@@ -11,7 +12,6 @@ from aiplatform.gpu import (
     device_plugin_values,
     unschedulable_groups,
 )
-from aiplatform.helm import effective_resources
 from aiplatform.nodegroups import NodeGroupSpec, node_taints
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.conftest import resolve
