@@ -350,15 +350,14 @@ class AiPlatform(pulumi.ComponentResource):
             self.cluster.install_node_addons(depends_on=[self.auto_mode.system_pool])
 
     def _gpu_support(self) -> GpuSupport | None:
-        gpu_specs = [*self._gpu_specs, *self._pools]
-        if not gpu_specs:
-            return None
         settings, charts = self.settings, self.settings.charts
+        if not DCGM_EXPORTER.enabled(settings):  # it goes wherever there are GPUs
+            return None
         return GpuSupport(
             self._component_name("gpu"),
             GpuSupportArgs(
                 provider=self.cluster.provider,
-                gpu_specs=gpu_specs,
+                gpu_specs=[*self._gpu_specs, *self._pools],
                 device_plugin=NVIDIA_DEVICE_PLUGIN.enabled(settings),
                 device_plugin_chart_version=charts.version(NVIDIA_DEVICE_PLUGIN),
                 device_plugin_chart_repository=charts.repository(NVIDIA_DEVICE_PLUGIN),

@@ -31,10 +31,6 @@ def has_gpus(settings: Any) -> bool:
     return bool(settings.nodeGroups.gpu or settings.compute.pools)
 
 
-def _provisioner(*names: str) -> SettingsTest:
-    return lambda settings: settings.compute.provisioner in names
-
-
 def _not_auto_mode(settings: Any) -> bool:
     return settings.compute.provisioner != "auto-mode"
 
@@ -338,7 +334,7 @@ KARPENTER = AddOn(
     component="karpenter",
     resources={("controller", "resources"): {}},
     pods=(Pod("karpenter", ("RESOURCES",), replicas="REPLICAS", system=True),),
-    enabled=_provisioner("karpenter"),
+    enabled=lambda settings: settings.compute.provisioner == "karpenter",
     pinned_when="compute.provisioner karpenter",
     crds=(
         Crd("karpenter.sh", "NodePool", "nodepools", namespaced=False),
