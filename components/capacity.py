@@ -14,8 +14,9 @@ Pure. ``allocatable`` follows what the EKS AL2023 AMIs configure the kubelet wit
 ``platform_pods`` lists every pod the platform runs, from the settings: the AI workloads (their
 containers plus the sidecar and init containers the platform adds), each Helm release's pods as its
 descriptor states them (``addons/registry.py``: the requests the components give them), and the EKS
-add-ons' pods with their upstream defaults (``addons/eks.py``: the program does not configure those). ``group_loads`` sums them per node group at its minimum and
-maximum size; ``capacity_problems`` turns what cannot fit into config errors.
+add-ons' pods with their upstream defaults (``addons/eks.py``: the program does not configure
+those). ``group_loads`` sums them per node group at its minimum and maximum size;
+``capacity_problems`` turns what cannot fit into config errors.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 Helm merges the values it is given into the chart's own ``values.yaml``: maps key by key, while
 lists and scalars replace. Setting only ``resources.limits.memory`` therefore keeps a chart's
-default ``resources.limits.cpu`` (dcgm-exporter's 200m, for one). Each chart's descriptor (``registry.py``) records,
-at the version the stacks pin, every ``resources`` map the chart reads for a container the
-program runs, with the chart's default there. ``helm_release`` sends a null for every one of those
-default keys (a null deletes a chart default; a key the program states wins over its null), so what
-survives the merge is what the program says, no more.
+default ``resources.limits.cpu`` (dcgm-exporter's 200m, for one). Each chart's descriptor
+(``registry.py``) records, at the version the stacks pin, every ``resources`` map the chart reads
+for a container the program runs, with the chart's default there. ``helm_release`` sends a null
+for every one of those default keys (a null deletes a chart default; a key the program states wins
+over its null), so what survives the merge is what the program says, no more.
 
 The nulls travel as a values file (``valueYamlFiles``): the provider keeps a file's nulls and
 applies ``values`` on top, while a None inside ``values`` is not guaranteed to reach Helm from the
