@@ -15,7 +15,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
+from .addons.helm import helm_release
+from .addons.registry import CLUSTER_AUTOSCALER
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -25,8 +26,6 @@ from .iam import (
 )
 from .nodegroups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
 
-CHART_REPO = "https://kubernetes.github.io/autoscaler"
-CHART = "cluster-autoscaler"
 # One replica (the chart's replicaCount), on the system nodes; the capacity check counts it.
 REPLICAS = 1
 RESOURCES: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}}
@@ -154,7 +153,7 @@ def autoscaler_values(
         "cloudProvider": "aws",
         "awsRegion": region,
         "autoDiscovery": {"clusterName": cluster_name},
-        "fullnameOverride": CHART,
+        "fullnameOverride": CLUSTER_AUTOSCALER.chart,
         "rbac": {
             "create": True,
             "serviceAccount": {
@@ -185,7 +184,7 @@ class ClusterAutoscalerArgs:
     identity: WorkloadIdentity
     provider: k8s.Provider
     chart_version: str = "9.46.6"
-    chart_repository: str = CHART_REPO
+    chart_repository: str = CLUSTER_AUTOSCALER.repository
     namespace: str = "kube-system"
     service_account: str = "cluster-autoscaler"
     # Names of the node groups' Auto Scaling groups (``NodeGroups.autoscaling_group_names``): when
@@ -252,7 +251,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         )
         self.release = helm_release(
             f"{name}-release",
-            chart=CHART,
+            chart=CLUSTER_AUTOSCALER.chart,
             version=args.chart_version,
             repository=args.chart_repository,
             namespace=args.namespace,

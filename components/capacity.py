@@ -12,15 +12,17 @@ Pure. ``allocatable`` follows what the EKS AL2023 AMIs configure the kubelet wit
 - pods: the managed node group's maxPods (``InstanceType.max_pods``).
 
 ``platform_pods`` lists every pod the platform runs, from the settings: the AI workloads (their
-containers plus the sidecar and init containers the platform adds), each Helm release's pods with the
-requests the components give them, and the EKS add-ons' pods with their upstream defaults (the
-program does not configure those). ``group_loads`` sums them per node group at its minimum and
-maximum size; ``capacity_problems`` turns what cannot fit into config errors.
+containers plus the sidecar and init containers the platform adds), each Helm release's pods as its
+descriptor states them (``addons/registry.py``: the requests the components give them), and the EKS
+add-ons' pods with their upstream defaults (``addons/eks.py``: the program does not configure
+those). ``group_loads`` sums them per node group at its minimum and maximum size;
+``capacity_problems`` turns what cannot fit into config errors.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +30,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from . import autoscaler, gpu, ingress, karpenter, observability, secrets, validation
+from . import karpenter, validation
+from .addons.eks import EKS_ADD_ONS
+from .addons.registry import CLUSTER_AUTOSCALER, KARPENTER, AddOn, Pod, enabled_add_ons
 from .instance_types import InstanceType, lookup
 from .nodegroups import NodeGroupSpec, node_taints
 from .nodepools import GpuPoolSpec
@@ -235,147 +239,41 @@ def _workload_pods(settings: Any) -> list[PodSet]:
     return found
 
 
+def _component_value(addon: AddOn, name: str) -> Any:
+    """What a descriptor names in its component: a constant (``NAME``), an entry of one
+    (``NAME.key``) or an argument's default (``Args.field``)."""
+    head, _, rest = name.partition(".")
+    value = getattr(importlib.import_module(f"{__package__}.{addon.component}"), head)
+    if not rest:
+        return value
+    return _default(value, rest) if dataclasses.is_dataclass(value) else value[rest]
+
+
+def _release_pod(addon: AddOn, pod: Pod, specs: Sequence[NodeGroupSpec]) -> PodSet:
+    replicas = pod.replicas if isinstance(pod.replicas, int) else _component_value(addon, pod.replicas)
+    return PodSet(
+        pod.name,
+        f"release {addon.chart}",
+        sum_requests(_res(_component_value(addon, name)) for name in pod.requests),
+        replicas,
+        replicas,
+        node_group="system" if pod.system else None,
+        tolerations=_component_value(addon, pod.tolerations)(specs) if pod.tolerations else (),
+        daemon=pod.daemon,
+        gpu_only=pod.gpu_only,
+    )
+
+
 def _release_pods(settings: Any, specs: Sequence[NodeGroupSpec]) -> list[PodSet]:
-    gpu_specs = [s for s in specs if s.is_gpu]
-    found: list[PodSet] = []
-    provisioner = settings.compute.provisioner
-    auto_mode = provisioner == "auto-mode"
-    if settings.cluster.mode == "managed" and provisioner == "node-groups":
-        found.append(
-            PodSet(
-                "cluster-autoscaler",
-                "release cluster-autoscaler",
-                _res(autoscaler.RESOURCES),
-                autoscaler.REPLICAS,
-                autoscaler.REPLICAS,
-                node_group="system",
-            )
-        )
-    if provisioner == "karpenter":
-        found.append(
-            PodSet(
-                "karpenter",
-                "release karpenter",
-                _res(karpenter.RESOURCES),
-                karpenter.REPLICAS,
-                karpenter.REPLICAS,
-                node_group="system",
-            )
-        )
-    for part in ("controller", "webhook", "cert-controller"):
-        found.append(
-            PodSet(f"external-secrets {part}", "release external-secrets", _res(secrets.DEFAULT_RESOURCES))
-        )
-    replicas = _default(ingress.IngressControllerArgs, "replica_count")
-    # The ALB controller runs with either controller: it provisions ingress-nginx's NLB too. Auto
-    # Mode runs its own, outside the cluster's nodes.
-    if not auto_mode:
-        found.append(
-            PodSet(
-                "aws-load-balancer-controller",
-                "release aws-load-balancer-controller",
-                _res(ingress.ALB_RESOURCES),
-                replicas,
-                replicas,
-            )
-        )
-    if settings.ingress.controller == "nginx":
-        found.append(
-            PodSet(
-                "ingress-nginx controller",
-                "release ingress-nginx",
-                _res(ingress.NGINX_RESOURCES),
-                replicas,
-                replicas,
-            )
-        )
-    if settings.observability.enabled:
-        res = observability.COMPONENT_RESOURCES
-        stack, reloader = "release kube-prometheus-stack", _res(res["config-reloader"])
-        found += [
-            PodSet("prometheus-operator", stack, _res(res["operator"]), node_group="system"),
-            PodSet(
-                "prometheus", stack, _res(observability.PROMETHEUS_RESOURCES) + reloader, node_group="system"
-            ),
-            PodSet(
-                "kube-state-metrics",
-                stack,
-                _res(res["kube-state-metrics"]),
-                node_group="system",
-            ),
-            PodSet(
-                "node-exporter",
-                stack,
-                _res(res["node-exporter"]),
-                daemon=True,
-                tolerations=observability.node_exporter_tolerations(specs),
-            ),
-        ]
-        if settings.observability.alerting.delivery is not None:
-            # Alertmanager runs when there is a receiver: its one replica (the chart's) and the same
-            # config reloader sidecar as Prometheus.
-            found.append(
-                PodSet("alertmanager", stack, _res(res["alertmanager"]) + reloader, node_group="system")
-            )
-        if settings.observability.grafana:
-            # Grafana and its two sidecars (dashboards, datasources), both on in kube-prometheus-stack.
-            sidecar = _res(res["grafana-sidecar"])
-            grafana = _res(res["grafana"]) + sidecar.times(2)
-            found.append(PodSet("grafana", stack, grafana))
-        adapter = _default(observability.MetricsStackArgs, "adapter_replicas")
-        found.append(
-            PodSet(
-                "prometheus-adapter",
-                "release prometheus-adapter",
-                _res(res["adapter"]),
-                adapter,
-                adapter,
-                node_group="system",
-            )
-        )
-    if gpu_specs:
-        tolerations = gpu.gpu_tolerations(gpu_specs)
-        if not auto_mode:  # Auto Mode's nodes bring their own device plugin
-            found.append(
-                PodSet(
-                    "nvidia-device-plugin",
-                    "release nvidia-device-plugin",
-                    _res(gpu.DEVICE_PLUGIN_RESOURCES),
-                    daemon=True,
-                    gpu_only=True,
-                    tolerations=tolerations,
-                )
-            )
-        # DCGM follows the GPU groups: installed wherever there are any.
-        found.append(
-            PodSet(
-                "dcgm-exporter",
-                "release dcgm-exporter",
-                _res(gpu.DCGM_EXPORTER_RESOURCES),
-                daemon=True,
-                gpu_only=True,
-                tolerations=tolerations,
-            )
-        )
-    return found
-
-
-# EKS add-ons the program installs but does not configure: their pods with the requests of the
-# upstream defaults (vpc-cni, aws-ebs-csi-driver, aws-efs-csi-driver, eks-pod-identity-agent and
-# metrics-server charts; the EKS coredns and kube-proxy manifests; the EKS community metrics-server
-# add-on runs 2 replicas). DaemonSets of these tolerate every taint; controllers run on untainted
-# nodes. Values: (name, add-on, requests, replicas or None for a DaemonSet).
-EKS_ADDON_PODS: tuple[tuple[str, str, Requests, int | None], ...] = (
-    ("aws-node", "vpc-cni", Requests(25, 0), None),
-    ("kube-proxy", "kube-proxy", Requests(100, 0), None),
-    ("coredns", "coredns", Requests(100, 70), 2),
-    ("ebs-csi-controller", "aws-ebs-csi-driver", Requests(10, 40), 2),
-    ("ebs-csi-node", "aws-ebs-csi-driver", Requests(10, 40), None),
-    ("eks-pod-identity-agent", "eks-pod-identity-agent", Requests(0, 0), None),
-    ("metrics-server", "metrics-server", Requests(100, 200), 2),
-    ("efs-csi-controller", "aws-efs-csi-driver", Requests(0, 0), 2),
-    ("efs-csi-node", "aws-efs-csi-driver", Requests(0, 0), None),
-)
+    pods = [
+        _release_pod(addon, pod, specs)
+        for addon in enabled_add_ons(settings)
+        for pod in addon.pods
+        if pod.when(settings)
+    ]
+    # Listed as the reports show them: the provisioner's pods first, the GPU node agents last.
+    provisioners = {f"release {CLUSTER_AUTOSCALER.chart}", f"release {KARPENTER.chart}"}
+    return sorted(pods, key=lambda p: (p.source not in provisioners, p.gpu_only))
 
 
 def _eks_addon_pods(settings: Any) -> list[PodSet]:
@@ -386,16 +284,17 @@ def _eks_addon_pods(settings: Any) -> list[PodSet]:
         installed.add("aws-efs-csi-driver")
     return [
         PodSet(
-            name,
-            f"EKS add-on {addon}",
-            requests,
-            replicas or 1,
-            replicas or 1,
-            daemon=replicas is None,
-            tolerations=TOLERATE_EVERYTHING if replicas is None else (),
+            pod.name,
+            f"EKS add-on {addon.name}",
+            Requests(pod.cpu_m, pod.memory_mib),
+            pod.replicas or 1,
+            pod.replicas or 1,
+            daemon=pod.replicas is None,
+            tolerations=TOLERATE_EVERYTHING if pod.replicas is None else (),
         )
-        for name, addon, requests, replicas in EKS_ADDON_PODS
-        if addon in installed
+        for addon in EKS_ADD_ONS
+        if addon.name in installed
+        for pod in addon.pods
     ]
 
 

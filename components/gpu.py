@@ -20,7 +20,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
+from .addons.helm import helm_release
+from .addons.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
 from .nodegroups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,
@@ -33,12 +34,8 @@ from .nodepools import GpuPoolSpec
 from .scheduling import Toleration
 
 __all__ = [
-    "DCGM_EXPORTER_CHART",
-    "DCGM_EXPORTER_REPO",
     "DCGM_EXPORTER_RESOURCES",
-    "DEVICE_PLUGIN_CHART",
     "DEVICE_PLUGIN_RESOURCES",
-    "DEVICE_PLUGIN_REPO",
     "GpuSupport",
     "GpuSupportArgs",
     "dcgm_exporter_values",
@@ -50,10 +47,6 @@ __all__ = [
     "unschedulable_groups",
 ]
 
-DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
-DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
-DCGM_EXPORTER_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
-DCGM_EXPORTER_CHART = "dcgm-exporter"
 # What each GPU node's DaemonSet pods get (the capacity check counts them on every GPU node).
 DEVICE_PLUGIN_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -155,15 +148,15 @@ class GpuSupportArgs:
     provider: k8s.Provider
     # GPU node groups or GPU pools (their taints are what the daemons tolerate).
     gpu_specs: Sequence[NodeGroupSpec | GpuPoolSpec]
-    device_plugin_chart_version: str = "0.18.0"
-    device_plugin_chart_repository: str = DEVICE_PLUGIN_REPO
+    device_plugin_chart_version: str = NVIDIA_DEVICE_PLUGIN.version
+    device_plugin_chart_repository: str = NVIDIA_DEVICE_PLUGIN.repository
     namespace: str = "nvidia-device-plugin"
     create_namespace: bool = True
     # Deep-merged over the derived values; the result is checked against every GPU group's taints.
     device_plugin_values_override: Mapping[str, Any] = field(default_factory=dict)
     dcgm_exporter: bool = False
     dcgm_exporter_chart_version: str | None = None  # required when dcgm_exporter is on
-    dcgm_exporter_chart_repository: str = DCGM_EXPORTER_REPO
+    dcgm_exporter_chart_repository: str = DCGM_EXPORTER.repository
     dcgm_service_monitor: bool = False
     dcgm_exporter_values_override: Mapping[str, Any] = field(default_factory=dict)
     # False where the nodes bring their own device plugin (EKS Auto Mode): DCGM alone.
@@ -208,7 +201,7 @@ class GpuSupport(pulumi.ComponentResource):
                 f"{name}-device-plugin",
                 args,
                 args.device_plugin_chart_repository,
-                DEVICE_PLUGIN_CHART,
+                NVIDIA_DEVICE_PLUGIN.chart,
                 args.device_plugin_chart_version,
                 plugin_values,
                 depends_on,
@@ -219,7 +212,7 @@ class GpuSupport(pulumi.ComponentResource):
                 f"{name}-dcgm-exporter",
                 args,
                 args.dcgm_exporter_chart_repository,
-                DCGM_EXPORTER_CHART,
+                DCGM_EXPORTER.chart,
                 args.dcgm_exporter_chart_version,
                 dcgm_values,
                 [*depends_on, *([self.device_plugin] if self.device_plugin else []), *args.dcgm_depends_on],
@@ -257,7 +250,7 @@ class GpuSupport(pulumi.ComponentResource):
                 dcgm_exporter_values(args.gpu_specs, args.dcgm_service_monitor),
                 args.dcgm_exporter_values_override,
             )
-        for chart, values in ((DEVICE_PLUGIN_CHART, plugin), (DCGM_EXPORTER_CHART, dcgm)):
+        for chart, values in ((NVIDIA_DEVICE_PLUGIN.chart, plugin), (DCGM_EXPORTER.chart, dcgm)):
             if values is None:
                 continue
             try:

@@ -17,8 +17,9 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from . import validation
+from .addons.helm import helm_release
+from .addons.registry import AWS_LOAD_BALANCER_CONTROLLER, INGRESS_NGINX
 from .alb_iam_policy import alb_controller_policy
-from .helm import helm_release
 from .iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from .routing import IngressRoute
 from .validation import is_dns1123_subdomain, is_exact_version
@@ -26,8 +27,6 @@ from .validation import is_dns1123_subdomain, is_exact_version
 ControllerKind = Literal["alb", "nginx"]
 Scheme = Literal["internet-facing", "internal"]
 
-ALB_CHART = "aws-load-balancer-controller"
-ALB_REPOSITORY = "https://aws.github.io/eks-charts"
 ALB_NAMESPACE = "kube-system"
 ALB_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 ALB_CONTROLLER = "ingress.k8s.aws/alb"
@@ -36,8 +35,6 @@ ALB_CLASS = "alb"
 AUTO_MODE_ALB_CONTROLLER = "eks.amazonaws.com/alb"
 AUTO_MODE_PARAMS_API = "eks.amazonaws.com/v1"
 
-NGINX_CHART = "ingress-nginx"
-NGINX_REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
 NGINX_NAMESPACE = "ingress-nginx"
 NGINX_CONTROLLER = "k8s.io/ingress-nginx"
 NGINX_CLASS = "nginx"
@@ -70,10 +67,10 @@ class IngressControllerArgs:
     vpc_id: pulumi.Input[str]
     identity: WorkloadIdentity
     alb_chart_version: str
-    alb_chart_repository: str = ALB_REPOSITORY
+    alb_chart_repository: str = AWS_LOAD_BALANCER_CONTROLLER.repository
     controller: ControllerKind = "alb"
     nginx_chart_version: str | None = None
-    nginx_chart_repository: str = NGINX_REPOSITORY
+    nginx_chart_repository: str = INGRESS_NGINX.repository
     scheme: Scheme = "internal"
     certificate_arn: str | None = None
     tls_secret_name: str | None = None
@@ -334,7 +331,7 @@ class IngressController(pulumi.ComponentResource):
 
         self.alb_release = helm_release(
             f"{name}-alb",
-            chart=ALB_CHART,
+            chart=AWS_LOAD_BALANCER_CONTROLLER.chart,
             version=args.alb_chart_version,
             repository=args.alb_chart_repository,
             namespace=ALB_NAMESPACE,
@@ -347,7 +344,7 @@ class IngressController(pulumi.ComponentResource):
             pulumi.log.warn(NGINX_RETIRED_WARNING, resource=self)
             self.ready = helm_release(
                 f"{name}-nginx",
-                chart=NGINX_CHART,
+                chart=INGRESS_NGINX.chart,
                 version=args.nginx_chart_version,
                 repository=args.nginx_chart_repository,
                 namespace=NGINX_NAMESPACE,

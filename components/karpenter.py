@@ -31,7 +31,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
+from .addons.helm import helm_release
+from .addons.registry import KARPENTER
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -53,9 +54,6 @@ from .nodepools import (
 )
 from .validation import is_exact_version
 
-CHART = "karpenter"
-# Karpenter publishes its chart only to this OCI registry (charts.karpenter.sh stopped at 0.16).
-CHART_REPOSITORY = "oci://public.ecr.aws/karpenter"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 DISCOVERY_TAG = "karpenter.sh/discovery"
@@ -372,7 +370,7 @@ class KarpenterArgs:
     ami_alias: str
     # The cluster security group: the nodes' group, tagged for discovery.
     cluster_security_group_id: pulumi.Input[str]
-    chart_repository: str = CHART_REPOSITORY
+    chart_repository: str = KARPENTER.repository
     account_id: pulumi.Input[str] | None = None  # None: the caller's account
     # The encrypted gp3 root volume of every GPU node (images of large models are large).
     disk_size_gib: int = 200
@@ -427,7 +425,7 @@ class Karpenter(pulumi.ComponentResource):
 
         self.release = helm_release(
             f"{name}-chart",
-            chart=CHART,
+            chart=KARPENTER.chart,
             version=args.chart_version,
             repository=args.chart_repository,
             namespace=NAMESPACE,

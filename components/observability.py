@@ -17,16 +17,14 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .addons.helm import helm_release
+from .addons.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
 from .alerts import KUBE_STATE_METRICS_LABELS
 from .gpu import deep_merge
-from .helm import helm_release
 from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .scheduling import Toleration
 from .validation import is_dns1123_label, is_quantity
 
-PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
-PROMETHEUS_CHART = "kube-prometheus-stack"
-ADAPTER_CHART = "prometheus-adapter"
 # fullnameOverride pins the chart's resource names, so the Prometheus service is
 # "<PROMETHEUS_FULLNAME>-prometheus" whatever the release is called.
 PROMETHEUS_FULLNAME = "kube-prometheus-stack"
@@ -210,8 +208,8 @@ class MetricsStackArgs:
     adapter_chart_version: str
     custom_metrics: Sequence[CustomMetricRule] = ()
     namespace: str = MONITORING_NAMESPACE
-    prometheus_chart_repository: str = PROMETHEUS_COMMUNITY_REPO
-    adapter_chart_repository: str = PROMETHEUS_COMMUNITY_REPO
+    prometheus_chart_repository: str = KUBE_PROMETHEUS_STACK.repository
+    adapter_chart_repository: str = PROMETHEUS_ADAPTER.repository
     retention: str = "15d"
     storage_size: str = "50Gi"
     storage_class: str = "gp3"
@@ -389,7 +387,7 @@ class MetricsStack(pulumi.ComponentResource):
 
         self.prometheus = helm_release(
             f"{name}-prometheus",
-            chart=PROMETHEUS_CHART,
+            chart=KUBE_PROMETHEUS_STACK.chart,
             version=args.prometheus_chart_version,
             repository=args.prometheus_chart_repository,
             namespace=self.namespace_name,
@@ -398,7 +396,7 @@ class MetricsStack(pulumi.ComponentResource):
         )
         self.adapter = helm_release(
             f"{name}-adapter",
-            chart=ADAPTER_CHART,
+            chart=PROMETHEUS_ADAPTER.chart,
             version=args.adapter_chart_version,
             repository=args.adapter_chart_repository,
             namespace=self.namespace_name,

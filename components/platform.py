@@ -19,6 +19,17 @@ import pulumi
 import pulumi_aws as aws
 
 from .accepted_findings import IMAGE_DIGEST
+from .addons.registry import (
+    AWS_LOAD_BALANCER_CONTROLLER,
+    CLUSTER_AUTOSCALER,
+    DCGM_EXPORTER,
+    EXTERNAL_SECRETS,
+    INGRESS_NGINX,
+    KARPENTER,
+    KUBE_PROMETHEUS_STACK,
+    NVIDIA_DEVICE_PLUGIN,
+    PROMETHEUS_ADAPTER,
+)
 from .alerts import (
     AlertTargets,
     AutoscaledService,
@@ -28,7 +39,6 @@ from .alerts import (
     TrainingRun,
 )
 from .automode import RUN_BY_EKS, AutoModeCompute, AutoModeComputeArgs, SystemPoolSpec
-from .autoscaler import CHART_REPO as AUTOSCALER_REPO
 from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
 from .config import (
@@ -40,21 +50,13 @@ from .config import (
     TrainingSettings,
     WorkloadBase,
 )
-from .gpu import DCGM_EXPORTER_REPO, DEVICE_PLUGIN_REPO, GpuSupport, GpuSupportArgs
-from .ingress import (
-    ALB_REPOSITORY,
-    NGINX_NAMESPACE,
-    NGINX_REPOSITORY,
-    IngressController,
-    IngressControllerArgs,
-)
-from .karpenter import CHART_REPOSITORY as KARPENTER_REPO
+from .gpu import GpuSupport, GpuSupportArgs
+from .ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
 from .karpenter import DISCOVERY_TAG, Karpenter, KarpenterArgs
 from .network import ExistingNetwork, Network, NetworkArgs
 from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, node_labels, placement_for
 from .nodepools import GpuPoolSpec, placement_for_pool
 from .observability import (
-    PROMETHEUS_COMMUNITY_REPO,
     AlertReceiver,
     CustomMetricRule,
     MetricsStack,
@@ -70,7 +72,7 @@ from .outputs import (
 )
 from .podspec import Resources
 from .scheduling import Placement
-from .secrets import ESO_REPOSITORY, ExternalSecrets, ExternalSecretsArgs, SecretSpec
+from .secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
 from .storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
 from .tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
 from .workloads import (
@@ -283,7 +285,8 @@ class AiPlatform(pulumi.ComponentResource):
             return None
         assert isinstance(self.cluster, EksCluster) and self.network is not None
         compute, charts = self.settings.compute, self.settings.charts
-        assert compute.karpenter is not None and charts.karpenter is not None  # config rules
+        version = charts.version(KARPENTER)
+        assert compute.karpenter is not None and version is not None  # config rules
         agent = self.cluster.addons.get("eks-pod-identity-agent")
         return Karpenter(
             self._component_name("karpenter"),
@@ -292,8 +295,8 @@ class AiPlatform(pulumi.ComponentResource):
                 region=self.region,
                 provider=self.cluster.provider,
                 pools=self._pools,
-                chart_version=charts.karpenter,
-                chart_repository=charts.repository("karpenter", KARPENTER_REPO),
+                chart_version=version,
+                chart_repository=charts.repository(KARPENTER),
                 ami_alias=compute.karpenter.amiAlias,
                 cluster_security_group_id=self.cluster.security_group_id,
                 account_id=aws.get_caller_identity().account_id,
@@ -347,23 +350,20 @@ class AiPlatform(pulumi.ComponentResource):
             self.cluster.install_node_addons(depends_on=[self.auto_mode.system_pool])
 
     def _gpu_support(self) -> GpuSupport | None:
-        gpu_specs = [*self._gpu_specs, *self._pools]
-        if not gpu_specs:
+        settings, charts = self.settings, self.settings.charts
+        if not DCGM_EXPORTER.enabled(settings):  # it goes wherever there are GPUs
             return None
-        charts = self.settings.charts
         return GpuSupport(
             self._component_name("gpu"),
             GpuSupportArgs(
                 provider=self.cluster.provider,
-                gpu_specs=gpu_specs,
-                # Auto Mode's GPU nodes run NVIDIA's device plugin themselves.
-                device_plugin=self.provisioner != "auto-mode",
-                device_plugin_chart_version=charts.nvidiaDevicePlugin,
-                device_plugin_chart_repository=charts.repository("nvidiaDevicePlugin", DEVICE_PLUGIN_REPO),
-                # GPU metrics wherever there are GPUs: the GPU health alerts read them.
-                dcgm_exporter=True,
-                dcgm_exporter_chart_version=charts.dcgmExporter,
-                dcgm_exporter_chart_repository=charts.repository("dcgmExporter", DCGM_EXPORTER_REPO),
+                gpu_specs=[*self._gpu_specs, *self._pools],
+                device_plugin=NVIDIA_DEVICE_PLUGIN.enabled(settings),
+                device_plugin_chart_version=charts.version(NVIDIA_DEVICE_PLUGIN),
+                device_plugin_chart_repository=charts.repository(NVIDIA_DEVICE_PLUGIN),
+                dcgm_exporter=DCGM_EXPORTER.enabled(settings),
+                dcgm_exporter_chart_version=charts.version(DCGM_EXPORTER),
+                dcgm_exporter_chart_repository=charts.repository(DCGM_EXPORTER),
                 dcgm_service_monitor=self.observability is not None,
                 depends_on=self._nodes_ready,
                 # The exporter's ServiceMonitor needs the CRD the Prometheus operator brings.
@@ -387,8 +387,8 @@ class AiPlatform(pulumi.ComponentResource):
                 region=self.region,
                 identity=self.cluster.identity,
                 provider=self.cluster.provider,
-                chart_version=self.settings.charts.clusterAutoscaler,
-                chart_repository=self.settings.charts.repository("clusterAutoscaler", AUTOSCALER_REPO),
+                chart_version=self.settings.charts.version(CLUSTER_AUTOSCALER),
+                chart_repository=self.settings.charts.repository(CLUSTER_AUTOSCALER),
                 kubernetes_version=self.settings.cluster.kubernetesVersion,
                 autoscaling_group_names=tuple(self.node_groups.autoscaling_group_names.values()),
                 tags=self._tags,
@@ -455,8 +455,8 @@ class AiPlatform(pulumi.ComponentResource):
                 region=self.region,
                 identity=self.cluster.identity,
                 provider=self.cluster.provider,
-                chart_version=self.settings.charts.externalSecrets,
-                chart_repository=self.settings.charts.repository("externalSecrets", ESO_REPOSITORY),
+                chart_version=self.settings.charts.version(EXTERNAL_SECRETS),
+                chart_repository=self.settings.charts.repository(EXTERNAL_SECRETS),
                 specs=specs,
                 protect=self.settings.is_prod,
                 tags=self._tags,
@@ -481,11 +481,11 @@ class AiPlatform(pulumi.ComponentResource):
                 region=self.region,
                 vpc_id=vpc_id,
                 identity=self.cluster.identity,
-                alb_chart_version=charts.awsLoadBalancerController,
-                alb_chart_repository=charts.repository("awsLoadBalancerController", ALB_REPOSITORY),
+                alb_chart_version=charts.version(AWS_LOAD_BALANCER_CONTROLLER),
+                alb_chart_repository=charts.repository(AWS_LOAD_BALANCER_CONTROLLER),
                 controller=ingress.controller,
-                nginx_chart_version=charts.ingressNginx,
-                nginx_chart_repository=charts.repository("ingressNginx", NGINX_REPOSITORY),
+                nginx_chart_version=charts.version(INGRESS_NGINX),
+                nginx_chart_repository=charts.repository(INGRESS_NGINX),
                 scheme=ingress.scheme,
                 certificate_arn=ingress.certificateArn,
                 tls_secret_name=ingress.tlsSecret,
@@ -501,18 +501,16 @@ class AiPlatform(pulumi.ComponentResource):
 
     def _observability(self) -> MetricsStack | None:
         obs, charts = self.settings.observability, self.settings.charts
-        if not obs.enabled:
+        if not KUBE_PROMETHEUS_STACK.enabled(self.settings):
             return None
         return MetricsStack(
             self._component_name("metrics"),
             MetricsStackArgs(
                 provider=self.cluster.provider,
-                prometheus_chart_version=charts.kubePrometheusStack,
-                prometheus_chart_repository=charts.repository(
-                    "kubePrometheusStack", PROMETHEUS_COMMUNITY_REPO
-                ),
-                adapter_chart_version=charts.prometheusAdapter,
-                adapter_chart_repository=charts.repository("prometheusAdapter", PROMETHEUS_COMMUNITY_REPO),
+                prometheus_chart_version=charts.version(KUBE_PROMETHEUS_STACK),
+                prometheus_chart_repository=charts.repository(KUBE_PROMETHEUS_STACK),
+                adapter_chart_version=charts.version(PROMETHEUS_ADAPTER),
+                adapter_chart_repository=charts.repository(PROMETHEUS_ADAPTER),
                 custom_metrics=tuple(
                     CustomMetricRule(name=m.name, series=m.series, kind=m.kind) for m in obs.customMetrics
                 ),

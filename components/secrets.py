@@ -20,7 +20,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
-from .helm import helm_release
+from .addons.helm import helm_release
+from .addons.registry import EXTERNAL_SECRETS
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -31,8 +32,6 @@ from .iam import (
 from .validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
 
 ESO_API_VERSION = "external-secrets.io/v1"
-ESO_CHART = "external-secrets"
-ESO_REPOSITORY = "https://charts.external-secrets.io"
 ESO_NAMESPACE = "external-secrets"
 ESO_SERVICE_ACCOUNT = "external-secrets"
 DEFAULT_STORE_NAME = "aws-secrets-manager"
@@ -84,7 +83,7 @@ class ExternalSecretsArgs:
     identity: WorkloadIdentity
     provider: kubernetes.Provider
     chart_version: str
-    chart_repository: str = ESO_REPOSITORY
+    chart_repository: str = EXTERNAL_SECRETS.repository
     specs: Sequence[SecretSpec] = ()
     namespace: str = ESO_NAMESPACE
     store_name: str = DEFAULT_STORE_NAME
@@ -382,7 +381,7 @@ class ExternalSecrets(pulumi.ComponentResource):
         # start: Pod Identity credentials are injected at pod creation only.
         self.release = helm_release(
             f"{name}-release",
-            chart=ESO_CHART,
+            chart=EXTERNAL_SECRETS.chart,
             version=args.chart_version,
             repository=args.chart_repository,
             namespace=self.namespace.metadata.name,

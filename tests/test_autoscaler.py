@@ -3,9 +3,9 @@ import json
 import pulumi_kubernetes as k8s
 import pytest
 
+from aiplatform.addons.registry import CLUSTER_AUTOSCALER
 from aiplatform.autoscaler import (
     CHART_KUBERNETES_MINOR,
-    CHART_REPO,
     ClusterAutoscaler,
     ClusterAutoscalerArgs,
     autoscaler_policy,
@@ -95,7 +95,7 @@ def test_release_values_and_provider(build, monitor):
         "9.46.6",
         "kube-system",
     )
-    assert inputs["repositoryOpts"] == {"repo": CHART_REPO}
+    assert inputs["repositoryOpts"] == {"repo": CLUSTER_AUTOSCALER.repository}
     values = inputs["values"]
     assert values["autoDiscovery"] == {"clusterName": "ai"}
     assert values["awsRegion"] == "us-east-1"

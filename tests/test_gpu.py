@@ -2,16 +2,15 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
+from aiplatform.addons.helm import effective_resources
+from aiplatform.addons.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
 from aiplatform.gpu import (
-    DCGM_EXPORTER_REPO,
-    DEVICE_PLUGIN_REPO,
     GpuSupport,
     GpuSupportArgs,
     deep_merge,
     device_plugin_values,
     unschedulable_groups,
 )
-from aiplatform.helm import effective_resources
 from aiplatform.nodegroups import NodeGroupSpec, node_taints
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.conftest import resolve
@@ -107,14 +106,14 @@ def test_gpu_support_installs_the_pinned_device_plugin_with_the_derived_values(b
         "0.18.0",
         "nvidia-device-plugin",
     )
-    assert plugin["repositoryOpts"] == {"repo": DEVICE_PLUGIN_REPO}
+    assert plugin["repositoryOpts"] == {"repo": NVIDIA_DEVICE_PLUGIN.repository}
     assert plugin["values"] == device_plugin_values(SPECS)
 
     dcgm = monitor.named("gpu-dcgm-exporter").inputs
     assert (dcgm["chart"], dcgm["version"], dcgm["repositoryOpts"]) == (
         "dcgm-exporter",
         "4.1.1",
-        {"repo": DCGM_EXPORTER_REPO},
+        {"repo": DCGM_EXPORTER.repository},
     )
     assert dcgm["values"]["tolerations"] == plugin["values"]["tolerations"]
     assert dcgm["values"]["nodeSelector"] == plugin["values"]["nodeSelector"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from aiplatform.helm import (
+from aiplatform.addons.helm import (
     CHART_RESOURCES,
     coalesce,
     effective_resources,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     Field,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from .. import validation
+from ..addons.registry import ADD_ONS, AddOn
 from ..cluster import SUPPORTED_KUBERNETES_VERSIONS
 from ..instance_types import InstanceType, lookup, unknown_type_message
 from ..network import validate_existing_network
@@ -386,41 +388,37 @@ class NodeGroupsSettings(Model):
 # -- add-on charts ---------------------------------------------------------------------------------
 
 
-ChartKey = Literal[
-    "externalSecrets",
-    "awsLoadBalancerController",
-    "ingressNginx",
-    "nvidiaDevicePlugin",
-    "dcgmExporter",
-    "clusterAutoscaler",
-    "kubePrometheusStack",
-    "prometheusAdapter",
-    "karpenter",
-]
+# The charts: keys, one per add-on of the registry.
+ChartKey = Literal[tuple(addon.key for addon in ADD_ONS)]  # type: ignore[valid-type]
 
 
-class ChartSettings(Model):
+def _version_field(addon: AddOn) -> tuple[Any, Any]:
+    if addon.pinned_when is None:
+        return ChartVersion, ...
+    return ChartVersion | None, Field(default=None, description=f"required with {addon.pinned_when}")
+
+
+# A field per add-on, in the registry's order: the version it pins.
+_ChartVersions = create_model(
+    "_ChartVersions", __base__=Model, **{addon.key: _version_field(addon) for addon in ADD_ONS}
+)
+
+
+class ChartSettings(_ChartVersions):  # type: ignore[misc, valid-type]
     """Pinned Helm chart versions, and where the charts come from.
 
-    Each chart comes from its project's repository (named in its component) unless ``mirror`` names one
-    repository that serves every chart (air-gapped and enterprise users mirror charts); an entry of
+    Each chart comes from its project's repository (named in its descriptor) unless ``mirror`` names
+    one repository that serves every chart (air-gapped and enterprise users mirror charts); an entry of
     ``repositories`` moves one chart and wins over ``mirror``.
     """
 
-    externalSecrets: ChartVersion
-    awsLoadBalancerController: ChartVersion
-    ingressNginx: ChartVersion
-    nvidiaDevicePlugin: ChartVersion
-    dcgmExporter: ChartVersion
-    clusterAutoscaler: ChartVersion
-    kubePrometheusStack: ChartVersion
-    prometheusAdapter: ChartVersion
-    karpenter: ChartVersion | None = Field(
-        default=None, description="required with compute.provisioner karpenter"
-    )
     mirror: ChartRepositoryUrl | None = None
     repositories: dict[ChartKey, ChartRepositoryUrl] = Field(default_factory=dict)
 
-    def repository(self, chart: ChartKey, upstream: str) -> str:
-        """Where the platform fetches ``chart`` from."""
-        return self.repositories.get(chart) or self.mirror or upstream
+    def version(self, addon: AddOn) -> str | None:
+        """The version of ``addon`` these settings pin."""
+        return getattr(self, addon.key)
+
+    def repository(self, addon: AddOn) -> str:
+        """Where the platform fetches ``addon``'s chart from."""
+        return self.repositories.get(addon.key) or self.mirror or addon.repository

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..addons.registry import BY_CHART, KUBE_PROMETHEUS_STACK
 from ..instance_types import lookup
 from .cloud import short_hash
 from .mock_engine import Registration
@@ -360,7 +361,11 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
         for s in of("kubernetes:core/v1:Service")
         if (s.inputs.get("spec") or {}).get("type") == "LoadBalancer"
     )
-    nlbs += sum(1 for r in of("kubernetes:helm.sh/v3:Release") if r.inputs.get("chart") == "ingress-nginx")
+    nlbs += sum(
+        chart.network_load_balancers
+        for chart in (BY_CHART.get(str(r.inputs.get("chart"))) for r in of("kubernetes:helm.sh/v3:Release"))
+        if chart is not None
+    )
     if nlbs:
         price = (pricing["nlb_hour"] + lcus * pricing["nlb_lcu_hour"]) * hours
         items.append(LineItem("Network Load Balancers", nlbs, nlbs, "NLB", price, f"{lcus:g} LCU assumed"))
@@ -371,7 +376,7 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
         if spec.get("storageClassName", "gp3") in ("gp3", None):
             pvc_gb += gib(((spec.get("resources") or {}).get("requests") or {}).get("storage", 0))
     for release in of("kubernetes:helm.sh/v3:Release"):
-        if release.inputs.get("chart") != "kube-prometheus-stack":
+        if release.inputs.get("chart") != KUBE_PROMETHEUS_STACK.chart:
             continue
         spec = (((release.inputs.get("values") or {}).get("prometheus") or {}).get("prometheusSpec")) or {}
         claim = ((spec.get("storageSpec") or {}).get("volumeClaimTemplate") or {}).get("spec") or {}

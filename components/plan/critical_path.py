@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..addons.registry import ADD_ONS
 from .mock_engine import Registration
 from .model import Plan, Report
 
@@ -99,8 +100,10 @@ PREFIX_MINUTES: dict[str, float] = {
     "kubernetes:": 0.02,  # plain API objects: ConfigMaps, RBAC, policies, CRs
     "pulumi:providers:": 0.0,
 }
-# Helm charts known to be slower or faster than a typical release.
-CHART_MINUTES: dict[str, float] = {"kube-prometheus-stack": 3.0, "aws-load-balancer-controller": 1.5}
+# Helm charts known to be slower or faster than a typical release (their descriptors say).
+CHART_MINUTES: dict[str, float] = {
+    addon.chart: addon.install_minutes for addon in ADD_ONS if addon.install_minutes is not None
+}
 DEFAULT_MINUTES = 0.5  # an unknown custom resource type
 
 

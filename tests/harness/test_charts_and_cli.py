@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 import yaml
 
+from aiplatform.addons.registry import ADD_ONS
 from tools.e2e.charts import ChartRepository, chart_archive, write_repository
 from tools.e2e.cloud.aws_cli import get_token
 from tools.e2e.cloud.store import CloudStore, ClusterAccess
@@ -30,6 +31,15 @@ def test_crds_sit_where_the_real_chart_puts_them():
     assert crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-preserve-unknown-fields"]
     chart = yaml.safe_load(prometheus["kube-prometheus-stack/Chart.yaml"])
     assert (chart["name"], chart["version"]) == ("kube-prometheus-stack", "88.5.3")
+
+
+@pytest.mark.parametrize("addon", ADD_ONS, ids=lambda addon: addon.chart)
+def test_each_stand_in_holds_its_descriptors_crds_and_node_agent(addon):
+    files = set(members(chart_archive(addon.chart, addon.version)))
+    folder = "templates/crds" if addon.crds_in_templates else "crds"
+    crds = {f for f in files if "/crds/" in f}
+    assert crds == {f"{addon.chart}/{folder}/{crd.plural}.{crd.group}.yaml" for crd in addon.crds}
+    assert (f"{addon.chart}/templates/node-agent.yaml" in files) == (addon.node_agent_values is not None)
 
 
 def test_node_agents_are_placed_by_the_values_the_real_chart_reads():

@@ -1,7 +1,8 @@
 """Stand-in Helm charts, served from a chart repository on 127.0.0.1.
 
 For each chart the program installs (the names and versions its Helm releases ask for), a chart of the
-same name and version that installs what matters for ordering and placement:
+same name and version that installs what matters for ordering and placement, as the chart's descriptor
+(``aiplatform.addons.registry``) states it:
 
 - the CustomResourceDefinitions the real chart installs, where it installs them (a ``crds/`` folder,
   which Helm never deletes, or the templates, which it does), with minimal schemas that keep unknown
@@ -20,112 +21,44 @@ import http.server
 import io
 import tarfile
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import yaml
 
+from aiplatform.addons.registry import BY_CHART, Crd
 
-@dataclass(frozen=True)
-class Crd:
-    group: str
-    kind: str
-    plural: str
-    versions: tuple[str, ...] = ("v1",)
-    namespaced: bool = True
 
-    def manifest(self) -> dict:
-        schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-        return {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{self.plural}.{self.group}"},
-            "spec": {
-                "group": self.group,
-                "names": {
-                    "kind": self.kind,
-                    "listKind": f"{self.kind}List",
-                    "plural": self.plural,
-                    "singular": self.kind.lower(),
-                },
-                "scope": "Namespaced" if self.namespaced else "Cluster",
-                "versions": [
-                    {
-                        "name": v,
-                        "served": True,
-                        "storage": i == 0,
-                        "schema": schema,
-                        "subresources": {"status": {}},
-                    }
-                    for i, v in enumerate(self.versions)
-                ],
+def crd_manifest(crd: Crd) -> dict:
+    """A CRD of ``crd``'s names and versions whose schema keeps every field."""
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{crd.plural}.{crd.group}"},
+        "spec": {
+            "group": crd.group,
+            "names": {
+                "kind": crd.kind,
+                "listKind": f"{crd.kind}List",
+                "plural": crd.plural,
+                "singular": crd.kind.lower(),
             },
-        }
+            "scope": "Namespaced" if crd.namespaced else "Cluster",
+            "versions": [
+                {
+                    "name": v,
+                    "served": True,
+                    "storage": i == 0,
+                    "schema": schema,
+                    "subresources": {"status": {}},
+                }
+                for i, v in enumerate(crd.versions)
+            ],
+        },
+    }
 
-
-@dataclass(frozen=True)
-class StandIn:
-    """What the stand-in for one chart installs."""
-
-    crds: tuple[Crd, ...] = ()
-    crds_in_templates: bool = False  # the real chart templates its CRDs (Helm deletes them on uninstall)
-    node_agent_values: str | None = None  # values path of a node agent's placement ("" = top level)
-    extra: dict = field(default_factory=dict)
-
-
-_ESO = "external-secrets.io"
-_MON = "monitoring.coreos.com"
-
-STAND_INS: dict[str, StandIn] = {
-    "external-secrets": StandIn(
-        crds=(
-            Crd(_ESO, "ExternalSecret", "externalsecrets"),
-            Crd(_ESO, "SecretStore", "secretstores"),
-            Crd(_ESO, "ClusterSecretStore", "clustersecretstores", namespaced=False),
-            Crd(_ESO, "ClusterExternalSecret", "clusterexternalsecrets", namespaced=False),
-            Crd(_ESO, "PushSecret", "pushsecrets", versions=("v1alpha1",)),
-        ),
-        crds_in_templates=True,
-    ),
-    "kube-prometheus-stack": StandIn(
-        crds=(
-            Crd(_MON, "Alertmanager", "alertmanagers"),
-            Crd(_MON, "AlertmanagerConfig", "alertmanagerconfigs", versions=("v1alpha1",)),
-            Crd(_MON, "PodMonitor", "podmonitors"),
-            Crd(_MON, "Probe", "probes"),
-            Crd(_MON, "Prometheus", "prometheuses"),
-            Crd(_MON, "PrometheusAgent", "prometheusagents", versions=("v1alpha1",)),
-            Crd(_MON, "PrometheusRule", "prometheusrules"),
-            Crd(_MON, "ScrapeConfig", "scrapeconfigs", versions=("v1alpha1",)),
-            Crd(_MON, "ServiceMonitor", "servicemonitors"),
-            Crd(_MON, "ThanosRuler", "thanosrulers"),
-        ),
-        node_agent_values="prometheus-node-exporter",
-    ),
-    "aws-load-balancer-controller": StandIn(
-        crds=(
-            Crd("elbv2.k8s.aws", "TargetGroupBinding", "targetgroupbindings", versions=("v1beta1",)),
-            Crd(
-                "elbv2.k8s.aws",
-                "IngressClassParams",
-                "ingressclassparams",
-                versions=("v1beta1",),
-                namespaced=False,
-            ),
-        ),
-    ),
-    "karpenter": StandIn(
-        crds=(
-            Crd("karpenter.sh", "NodePool", "nodepools", namespaced=False),
-            Crd("karpenter.sh", "NodeClaim", "nodeclaims", namespaced=False),
-            Crd("karpenter.k8s.aws", "EC2NodeClass", "ec2nodeclasses", namespaced=False),
-        ),
-    ),
-    "nvidia-device-plugin": StandIn(node_agent_values=""),
-    "dcgm-exporter": StandIn(node_agent_values=""),
-}
 
 _POD_SECURITY = {
     "runAsNonRoot": True,
@@ -221,7 +154,7 @@ spec:
 
 def chart_archive(name: str, version: str) -> bytes:
     """The stand-in chart as a ``.tgz``."""
-    stand_in = STAND_INS.get(name, StandIn())
+    addon = BY_CHART.get(name)
     files: dict[str, str] = {
         "Chart.yaml": yaml.safe_dump(
             {
@@ -236,11 +169,13 @@ def chart_archive(name: str, version: str) -> bytes:
         "values.yaml": "{}\n",
         "templates/controller.yaml": deployment_template(name),
     }
-    if stand_in.node_agent_values is not None:
-        files["templates/node-agent.yaml"] = daemonset_template(name, stand_in.node_agent_values)
-    crd_folder = "templates/crds" if stand_in.crds_in_templates else "crds"
-    for crd in stand_in.crds:
-        files[f"{crd_folder}/{crd.plural}.{crd.group}.yaml"] = yaml.safe_dump(crd.manifest(), sort_keys=False)
+    if addon is not None and addon.node_agent_values is not None:
+        files["templates/node-agent.yaml"] = daemonset_template(name, addon.node_agent_values)
+    crd_folder = "templates/crds" if addon is not None and addon.crds_in_templates else "crds"
+    for crd in addon.crds if addon is not None else ():
+        files[f"{crd_folder}/{crd.plural}.{crd.group}.yaml"] = yaml.safe_dump(
+            crd_manifest(crd), sort_keys=False
+        )
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for path, text in sorted(files.items()):

@@ -25,9 +25,9 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
+from aiplatform.addons.registry import ADD_ONS, BY_CHART
 from aiplatform.instance_types import lookup
 from tools.e2e import checks
-from tools.e2e.charts import STAND_INS, StandIn
 from tools.e2e.checks import Check
 from tools.e2e.harness import SECRET_MARKER, E2eRun, offline_plan, secret_config
 from tools.e2e.kubeapi import wait_for
@@ -175,9 +175,9 @@ def helm_kept_crds(run: E2eRun) -> list[str]:
     """CRDs the charts install from a ``crds/`` folder (which Helm never deletes)."""
     kept = []
     for chart in run.charts_served:
-        stand_in = STAND_INS.get(chart, StandIn())
-        if not stand_in.crds_in_templates:
-            kept += [f"{crd.plural}.{crd.group}" for crd in stand_in.crds]
+        addon = BY_CHART.get(chart)
+        if addon is not None and not addon.crds_in_templates:
+            kept += [f"{crd.plural}.{crd.group}" for crd in addon.crds]
     return sorted(kept)
 
 
@@ -226,19 +226,6 @@ def deploy(s: StackUnderTest) -> ScenarioResult:
     return result
 
 
-# Custom resources and Ingresses, by the chart whose release must outlive them on destroy.
-OWNED_BY_CHART = {
-    "kubernetes:networking.k8s.io/v1:Ingress": ("aws-load-balancer-controller", "ingress-nginx"),
-    "kubernetes:external-secrets.io/v1:ExternalSecret": ("external-secrets",),
-    "kubernetes:external-secrets.io/v1:ClusterSecretStore": ("external-secrets",),
-    "kubernetes:monitoring.coreos.com/v1:PodMonitor": ("kube-prometheus-stack",),
-    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": ("kube-prometheus-stack",),
-    "kubernetes:monitoring.coreos.com/v1:PrometheusRule": ("kube-prometheus-stack",),
-    "kubernetes:karpenter.sh/v1:NodePool": ("karpenter",),
-    "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass": ("karpenter",),
-}
-
-
 def destroy_order(state: list[dict[str, Any]], steps: StepLog) -> list[str]:
     """Each Ingress or custom resource whose delete did not finish before its chart's release began to go."""
     chart_of = {
@@ -251,8 +238,9 @@ def destroy_order(state: list[dict[str, Any]], steps: StepLog) -> list[str]:
     }
     done = {urn: t for urn, t in steps.finished.items()}
     wrong = []
+    # An Ingress or custom resource must go before the release of each chart that owns its kind.
     for r in state:
-        for chart in OWNED_BY_CHART.get(r["type"], ()):
+        for chart in (addon.chart for addon in ADD_ONS if r["type"] in addon.owns):
             if chart in release_delete and done.get(r["urn"], float("inf")) > release_delete[chart]:
                 wrong.append(f"{_urn_name(r['urn'])} was still there when the {chart} release began to go")
     return wrong

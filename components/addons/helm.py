@@ -2,11 +2,11 @@
 
 Helm merges the values it is given into the chart's own ``values.yaml``: maps key by key, while
 lists and scalars replace. Setting only ``resources.limits.memory`` therefore keeps a chart's
-default ``resources.limits.cpu`` (dcgm-exporter's 200m, for one). ``CHART_RESOURCES`` records, per
-chart at the version the stacks pin, every ``resources`` map the chart reads for a container the
-program runs, with the chart's default there. ``helm_release`` sends a null for every one of those
-default keys (a null deletes a chart default; a key the program states wins over its null), so what
-survives the merge is what the program says, no more.
+default ``resources.limits.cpu`` (dcgm-exporter's 200m, for one). Each chart's descriptor
+(``registry.py``) records, at the version the stacks pin, every ``resources`` map the chart reads
+for a container the program runs, with the chart's default there. ``helm_release`` sends a null
+for every one of those default keys (a null deletes a chart default; a key the program states wins
+over its null), so what survives the merge is what the program says, no more.
 
 The nulls travel as a values file (``valueYamlFiles``): the provider keeps a file's nulls and
 applies ``values`` on top, while a None inside ``values`` is not guaranteed to reach Helm from the
@@ -23,47 +23,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-ResourcePath = tuple[str, ...]
+from .registry import ADD_ONS, ResourcePath
 
-# Read from each chart's values.yaml at the pinned version (dcgm-exporter: 4.8.2, the newest whose
-# source was at hand for the pinned 4.8.3; external-secrets: 2.9.0 for the pinned 2.10.0). Only
-# containers the program runs are listed; an empty map means the chart sets no default there.
+# Only containers the program runs are listed; an empty map means the chart sets no default there.
 CHART_RESOURCES: Mapping[str, Mapping[ResourcePath, Mapping[str, Any]]] = {
-    "external-secrets": {
-        ("resources",): {},
-        ("webhook", "resources"): {},
-        ("certController", "resources"): {},
-    },
-    "aws-load-balancer-controller": {("resources",): {}},
-    "ingress-nginx": {
-        ("controller", "resources"): {"requests": {"cpu": "100m", "memory": "90Mi"}},
-        ("controller", "admissionWebhooks", "createSecretJob", "resources"): {},
-        ("controller", "admissionWebhooks", "patchWebhookJob", "resources"): {},
-    },
-    "nvidia-device-plugin": {("resources",): {}},
-    "dcgm-exporter": {
-        ("resources",): {
-            "limits": {"cpu": "200m", "memory": "512Mi"},
-            "requests": {"cpu": "100m", "memory": "128Mi"},
-        },
-    },
-    "cluster-autoscaler": {("resources",): {}},
-    "kube-prometheus-stack": {
-        ("prometheus", "prometheusSpec", "resources"): {},
-        ("alertmanager", "alertmanagerSpec", "resources"): {},
-        ("prometheusOperator", "resources"): {},
-        # The config-reloader sidecars of the Prometheus and Alertmanager pods.
-        ("prometheusOperator", "prometheusConfigReloader", "resources"): {},
-        ("prometheusOperator", "admissionWebhooks", "patch", "resources"): {},
-        ("kube-state-metrics", "resources"): {},
-        ("prometheus-node-exporter", "resources"): {},
-        ("grafana", "resources"): {},
-        # The dashboard and datasource sidecars share these.
-        ("grafana", "sidecar", "resources"): {},
-    },
-    "prometheus-adapter": {("resources",): {}},
-    # karpenter 1.14.1: the controller's resources are left to the user (an empty map).
-    "karpenter": {("controller", "resources"): {}},
+    addon.chart: addon.resources for addon in ADD_ONS
 }
 
 
@@ -150,8 +114,8 @@ def effective_resources(
 def _chart_paths(chart: str) -> Mapping[ResourcePath, Mapping[str, Any]]:
     if chart not in CHART_RESOURCES:
         raise ValueError(
-            f"chart {chart!r}: its resources defaults are not recorded; add them to CHART_RESOURCES "
-            "from the chart's values.yaml at the pinned version"
+            f"chart {chart!r}: its resources defaults are not recorded; add them to its descriptor "
+            "(addons/registry.py) from the chart's values.yaml at the pinned version"
         )
     return CHART_RESOURCES[chart]
 
