@@ -21,7 +21,7 @@ from .alb_policy import alb_controller_policy
 from .helm import helm_release
 from .iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from .routing import IngressRoute
-from .validation import is_dns1123_subdomain, is_exact_version
+from .validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
 
 ControllerKind = Literal["alb", "nginx"]
 Scheme = Literal["internet-facing", "internal"]
@@ -199,7 +199,7 @@ def validate_args(args: IngressControllerArgs) -> list[str]:
         )
     if args.replica_count < 1:
         errors.append(f"replica_count: {args.replica_count} must be >= 1")
-    if not re.fullmatch(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", args.group_name or ""):
+    if not is_dns1123_label(args.group_name or ""):
         errors.append(f"group_name: {args.group_name!r} must be a lowercase name of at most 63 characters")
     return errors
 

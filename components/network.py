@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .iam import allow, policy_document, service_trust_policy
-from .validation import is_eks_cluster_name
+from .validation import LOG_RETENTION_DAYS, is_eks_cluster_name
 
 NatGatewayMode = Literal["single", "per-az"]
 
@@ -47,10 +47,6 @@ SMALLEST_PUBLIC_PREFIX = 27
 # The smallest private subnet the planner produces (a /20 VPC): 512 addresses.
 SMALLEST_PRIVATE_PREFIX = SMALLEST_VPC_PREFIX + PRIVATE_PREFIX_DELTA
 
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-)
 FLOW_LOGS_SERVICE = "vpc-flow-logs.amazonaws.com"
 
 ELB_ROLE_TAG = "kubernetes.io/role/elb"

@@ -22,7 +22,7 @@ from .gpu import deep_merge
 from .helm import helm_release
 from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .scheduling import Toleration
-from .validation import is_dns1123_label, is_quantity
+from .validation import config_key, is_dns1123_label, is_quantity, metric_name, slack_channel
 
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -62,7 +62,6 @@ COMPONENT_RESOURCES: Mapping[str, Mapping[str, Any]] = {
 
 MetricKind = Literal["rate", "gauge"]
 
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _CHART_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")  # exact, no ranges
 
@@ -86,12 +85,12 @@ def validate_metrics(metrics: Sequence[CustomMetricRule], path: str = "custom_me
     seen: set[str] = set()
     for i, m in enumerate(metrics):
         where = f"{path}[{i}]"
-        if not _METRIC_NAME.fullmatch(m.name):
+        if metric_name(m.name):
             errors.append(f"{where}.name: {m.name!r} is not a valid metric name")
         if m.name in seen:
             errors.append(f"{where}.name: {m.name!r} is served twice")
         seen.add(m.name)
-        if not _METRIC_NAME.fullmatch(m.series):
+        if metric_name(m.series):
             errors.append(f"{where}.series: {m.series!r} is not a valid Prometheus series name")
         if m.kind not in ("rate", "gauge"):
             errors.append(f"{where}.kind: {m.kind!r} must be 'rate' or 'gauge'")
@@ -133,8 +132,6 @@ def prometheus_url(namespace: str) -> str:
 
 
 ReceiverKind = Literal["slack", "pagerduty"]
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_SLACK_CHANNEL = re.compile(r"^[#@][A-Za-z0-9._-]{1,80}$")
 
 
 @dataclass(frozen=True)
@@ -163,11 +160,11 @@ def receiver_problems(receiver: AlertReceiver, path: str = "alert_receiver") -> 
         errors.append(f"{path}.kind: {receiver.kind!r} must be 'slack' or 'pagerduty'")
     if not is_dns1123_label(receiver.secret):
         errors.append(f"{path}.secret: {receiver.secret!r} is not a Secret name (DNS-1123 label)")
-    if not _SECRET_KEY.fullmatch(receiver.key):
+    if config_key(receiver.key):
         errors.append(f"{path}.key: {receiver.key!r} is not a Secret key ([-._a-zA-Z0-9]+)")
     if receiver.channel is not None and receiver.kind != "slack":
         errors.append(f"{path}.channel: only a Slack receiver posts to a channel")
-    elif receiver.channel is not None and not _SLACK_CHANNEL.fullmatch(receiver.channel):
+    elif receiver.channel is not None and slack_channel(receiver.channel):
         errors.append(f"{path}.channel: {receiver.channel!r} must look like #channel or @user")
     return errors
 

@@ -28,7 +28,7 @@ from .iam import (
     allow,
     policy_document,
 )
-from .validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
+from .validation import config_key, is_dns1123_label, is_dns1123_subdomain, is_exact_version
 
 ESO_API_VERSION = "external-secrets.io/v1"
 ESO_CHART = "external-secrets"
@@ -44,7 +44,6 @@ DEFAULT_RESOURCES: Mapping[str, Any] = {
     "limits": {"memory": "256Mi"},
 }
 
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 # A full secret ARN, including the 6-character suffix Secrets Manager appends: IAM matches the
 # policy's Resource against the full ARN, so a partial ARN would silently grant nothing.
@@ -200,7 +199,7 @@ def validate_specs(specs: Sequence[SecretSpec]) -> list[str]:
         if isinstance(s.keys, str):
             errors.append(f"{where}.keys: must be a tuple of keys, not the string {s.keys!r}")
         else:
-            bad = [k for k in s.keys if not _SECRET_KEY.fullmatch(k)]
+            bad = [k for k in s.keys if config_key(k)]
             if bad:
                 errors.append(f"{where}.keys: {bad} are not valid Secret keys ([-._a-zA-Z0-9]+)")
             dupes = sorted({k for k in s.keys if list(s.keys).count(k) > 1})

@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
-from ..cluster import LOG_RETENTION_DAYS, ROLE_ARN_PATTERN
+from ..cluster import ROLE_ARN_PATTERN
 from ..ingress import ACM_ARN_PATTERN
 from ..secrets import SECRET_ARN_PATTERN
 
@@ -70,7 +70,9 @@ RetentionDays = Annotated[
     AfterValidator(
         checked(
             lambda days: (
-                None if days in LOG_RETENTION_DAYS else f"must be one of {sorted(LOG_RETENTION_DAYS)}"
+                None
+                if days in validation.LOG_RETENTION_DAYS
+                else f"must be one of {sorted(validation.LOG_RETENTION_DAYS)}"
             )
         )
     ),
@@ -88,7 +90,7 @@ ChartVersion = Annotated[
     ),
 ]
 ChartRepositoryUrl = Annotated[str, AfterValidator(checked(validation.chart_repository))]
-AddonVersion = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]
+AddonVersion = Annotated[str, Field(pattern=validation.ADDON_VERSION_PATTERN.pattern)]
 Arn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$")]
 
 
@@ -117,7 +119,8 @@ Ipv4Cidr = Annotated[
     ),
 ]
 ServiceName = Annotated[str, AfterValidator(checked(validation.dns1035_label))]
-ConfigKey = Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
+ConfigKey = Annotated[str, Field(pattern=validation.CONFIG_KEY_PATTERN.pattern, max_length=253)]
+MetricName = Annotated[str, Field(pattern=validation.METRIC_NAME_PATTERN.pattern)]
 PositiveQuantity = Annotated[
     Quantity,
     AfterValidator(checked(lambda v: None if validation.quantity_value(v) > 0 else "must be greater than 0")),

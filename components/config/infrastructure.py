@@ -14,7 +14,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
-from ..cluster import SUPPORTED_KUBERNETES_VERSIONS
 from ..instance_types import InstanceType, lookup, unknown_type_message
 from ..network import validate_existing_network
 from ..nodegroups import (
@@ -31,6 +30,7 @@ from ..nodegroups import (
     max_group_name_length,
 )
 from ..scheduling import Taint
+from ..validation import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
 from ._base import (
     RESOURCE_PREFIX,
     AddonVersion,
@@ -126,7 +126,7 @@ class ExistingClusterSettings(Model):
 class ClusterSettings(Model):
     mode: Literal["managed", "existing"] = "managed"
     name: DnsLabel = "ai-platform"
-    kubernetesVersion: str = "1.34"
+    kubernetesVersion: str = DEFAULT_KUBERNETES_VERSION
     endpoint: EndpointSettings = EndpointSettings()
     adminRoleArns: list[RoleArn] = Field(default_factory=list)
     logTypes: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [

@@ -16,8 +16,10 @@ from .. import validation
 from ._base import (
     AddonVersion,
     CertificateArn,
+    ConfigKey,
     DnsLabel,
     Duration,
+    MetricName,
     Model,
     Quantity,
     SecretArn,
@@ -34,7 +36,7 @@ from ._base import (
 class SecretSettings(Model):
     name: DnsLabel = Field(description="name of the Kubernetes Secret the operator keeps in sync")
     namespace: DnsLabel
-    keys: list[Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]] = Field(min_length=1)
+    keys: list[ConfigKey] = Field(min_length=1)
     description: str = Field(default="", max_length=2048, description="Secrets Manager takes up to 2048")
     existingArn: SecretArn | None = None
     valueFrom: str | None = Field(
@@ -77,18 +79,18 @@ class IngressSettings(Model):
 
 
 class CustomMetricSettings(Model):
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
-    series: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    name: MetricName
+    series: MetricName
     kind: Literal["rate", "gauge"] = "rate"
 
 
 class AlertReceiverSettings(Model):
     type: Literal["slack", "pagerduty"]
     secret: DnsLabel = Field(description="a secret under `secrets` in the monitoring namespace")
-    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = Field(
+    key: Annotated[str, Field(pattern=validation.CONFIG_KEY_PATTERN.pattern)] = Field(
         description="the key holding the Slack webhook URL or the PagerDuty routing key"
     )
-    channel: Annotated[str, Field(pattern=r"^[#@][A-Za-z0-9._-]{1,80}$")] | None = Field(
+    channel: Annotated[str, Field(pattern=validation.SLACK_CHANNEL_PATTERN.pattern)] | None = Field(
         default=None, description="slack: the channel to post to (default: the webhook's own)"
     )
 

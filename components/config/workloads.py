@@ -27,6 +27,7 @@ from ._base import (
     EnvName,
     Hostname,
     Image,
+    MetricName,
     Model,
     PositiveQuantity,
     Quantity,
@@ -233,7 +234,7 @@ class Probes(Model):
 
 
 class CustomMetricTarget(Model):
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    name: MetricName
     averageValue: PositiveQuantity
 
 

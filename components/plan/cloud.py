@@ -155,7 +155,9 @@ class EksEndpoint:
 # -- validation ------------------------------------------------------------------------------------
 Problem = tuple[str, str]  # (property path, reason)
 
+# Kept apart from aiplatform.validation on purpose: an independent oracle of what EKS refuses.
 EKS_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+# Kept apart from aiplatform.validation on purpose: an independent oracle of what CloudWatch refuses.
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )

@@ -10,7 +10,6 @@ pods when a stable ``config_map_name`` is asked for (e.g. a ConfigMap other apps
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -37,11 +36,6 @@ AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
 PART_OF = "aiplatform"
 CONFIG_MOUNT_PATH = "/app/config"  # where config files go unless told otherwise
 TMP_PATH = "/tmp"  # a writable emptyDir, since the root filesystem is read-only
-
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -134,7 +128,7 @@ def common_errors(
     server rejects a container whose env names or mount paths repeat).
     """
     errors: list[str] = []
-    if not _DNS1035.fullmatch(name) or len(name) > max_name_length:
+    if validation.dns1035_label(name) or len(name) > max_name_length:
         errors.append(
             f"name: {name!r} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
             f"letter) of at most {max_name_length} characters"
@@ -154,7 +148,7 @@ def common_errors(
     env_sources += [("config_env", n) for n in args.config_env]
     env_sources += [("secret_env", entry[0] if entry else "") for entry in args.secret_env]
     for source, env_name in env_sources:
-        if not _ENV_NAME.fullmatch(env_name):
+        if validation.env_name(env_name):
             errors.append(f"{source}: {env_name!r} is not a valid environment variable name")
         if env_name in podspec.STATIC_AWS_CREDENTIAL_ENV:
             errors.append(
@@ -175,7 +169,7 @@ def common_errors(
         errors += [
             f"secret_files[{index}].keys: {key!r} is not a Secret key (letters, digits, '-', '_', '.')"
             for key in files.keys
-            if not _CONFIG_KEY.fullmatch(key)
+            if validation.config_key(key)
         ]
     errors += repeats([*workload_mounts(args), *mounts], "mount path {value!r} is already used by")
 
@@ -185,7 +179,7 @@ def common_errors(
             errors.append("config_env/config_files: need config_data")
     else:
         for key in data:
-            if not _CONFIG_KEY.fullmatch(key):
+            if validation.config_key(key):
                 errors.append(f"config_data.{key}: keys may only contain letters, digits, '-', '_' and '.'")
         for env_name, key in args.config_env.items():
             if key not in data:
@@ -196,7 +190,7 @@ def common_errors(
         for directory in config_file_directories(args):
             if not directory.startswith("/"):
                 errors.append(f"config_files: mount path {directory!r} must be absolute")
-    if args.config_map_name is not None and not _DNS1123.fullmatch(args.config_map_name):
+    if args.config_map_name is not None and not validation.is_dns1123_label(args.config_map_name):
         errors.append(f"config_map_name: {args.config_map_name!r} is not a valid name")
     if args.aws_policy_statements and args.identity is None:
         errors.append("aws_policy_statements: need identity (how the pod gets AWS credentials)")
