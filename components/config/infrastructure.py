@@ -14,8 +14,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
+from ..errors import describe
 from ..instance_types import InstanceType, lookup, unknown_type_message
-from ..network import validate_existing_network
+from ..network import existing_network_problems
 from ..nodegroups import (
     EKS_LABEL_KEY_MAX,
     EKS_TAINTS_PER_GROUP,
@@ -60,8 +61,8 @@ class ExistingNetworkSettings(Model):
 
     @model_validator(mode="after")
     def _subnets(self) -> ExistingNetworkSettings:
-        problems = validate_existing_network(self.vpcId, self.privateSubnetIds, self.publicSubnetIds)
-        raise_violations([((), problem) for problem in problems])
+        problems = existing_network_problems(self.vpcId, self.privateSubnetIds, self.publicSubnetIds)
+        raise_violations([((), describe(problem)) for problem in problems])
         return self
 
 
