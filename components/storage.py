@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from .errors import Problem, require
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -111,24 +112,27 @@ class ModelBucketArgs:
     kms_deletion_window_days: int = 30
     tags: Mapping[str, str] = field(default_factory=dict)
 
-
-def validate_model_bucket_args(args: ModelBucketArgs) -> list[str]:
-    errors: list[str] = []
-    if args.bucket_name is not None and args.bucket_prefix is not None:
-        errors.append("bucket_name/bucket_prefix: give one, not both")
-    if args.bucket_name is not None and not is_s3_bucket_name(args.bucket_name):
-        errors.append(f"bucket_name: {args.bucket_name!r} is not a valid S3 bucket name")
-    if args.bucket_prefix is not None and not _BUCKET_PREFIX.fullmatch(args.bucket_prefix):
-        errors.append(f"bucket_prefix: {args.bucket_prefix!r} must be lowercase and at most 37 characters")
-    if args.protect and args.force_destroy:
-        errors.append("force_destroy: must be False when protect is True (it would empty a protected bucket)")
-    if args.noncurrent_version_days is not None and args.noncurrent_version_days < 1:
-        errors.append("noncurrent_version_days: must be >= 1 (or None to keep old versions)")
-    if args.abort_incomplete_upload_days < 1:
-        errors.append("abort_incomplete_upload_days: must be >= 1")
-    if not 7 <= args.kms_deletion_window_days <= 30:
-        errors.append("kms_deletion_window_days: must be between 7 and 30")
-    return errors
+    def problems(self) -> list[Problem]:
+        errors: list[Problem] = []
+        if self.bucket_name is not None and self.bucket_prefix is not None:
+            errors.append(("", "bucket_name/bucket_prefix: give one, not both"))
+        if self.bucket_name is not None and not is_s3_bucket_name(self.bucket_name):
+            errors.append(("bucket_name", f"{self.bucket_name!r} is not a valid S3 bucket name"))
+        if self.bucket_prefix is not None and not _BUCKET_PREFIX.fullmatch(self.bucket_prefix):
+            errors.append(
+                ("bucket_prefix", f"{self.bucket_prefix!r} must be lowercase and at most 37 characters")
+            )
+        if self.protect and self.force_destroy:
+            errors.append(
+                ("force_destroy", "must be False when protect is True (it would empty a protected bucket)")
+            )
+        if self.noncurrent_version_days is not None and self.noncurrent_version_days < 1:
+            errors.append(("noncurrent_version_days", "must be >= 1 (or None to keep old versions)"))
+        if self.abort_incomplete_upload_days < 1:
+            errors.append(("abort_incomplete_upload_days", "must be >= 1"))
+        if not 7 <= self.kms_deletion_window_days <= 30:
+            errors.append(("kms_deletion_window_days", "must be between 7 and 30"))
+        return errors
 
 
 class ModelBucket(pulumi.ComponentResource):
@@ -147,9 +151,7 @@ class ModelBucket(pulumi.ComponentResource):
     kms_key: aws.kms.Key
 
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_model_bucket_args(args)
-        if errors:
-            raise ValueError(f"ModelBucket {name!r} is invalid:\n  " + "\n  ".join(errors))
+        require(f"ModelBucket {name!r}", args.problems())
         super().__init__("aiplatform:storage:ModelBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
@@ -288,32 +290,33 @@ class SharedFileSystemArgs:
     # What the claim waits for besides the driver (e.g. its namespace, schedulable nodes).
     depends_on: Sequence[pulumi.Resource] = ()
 
-
-def validate_shared_file_system_args(args: SharedFileSystemArgs) -> list[str]:
-    errors: list[str] = []
-    if isinstance(args.subnet_ids, (list, tuple)):
-        if not args.subnet_ids:
-            errors.append("subnet_ids: at least one private subnet is needed")
-        elif args.subnet_count is not None and args.subnet_count != len(args.subnet_ids):
+    def problems(self) -> list[Problem]:
+        errors: list[Problem] = []
+        if isinstance(self.subnet_ids, (list, tuple)):
+            if not self.subnet_ids:
+                errors.append(("subnet_ids", "at least one private subnet is needed"))
+            elif self.subnet_count is not None and self.subnet_count != len(self.subnet_ids):
+                errors.append(
+                    f"subnet_count: {self.subnet_count} does not match {len(self.subnet_ids)} subnet_ids"
+                )
+        elif self.subnet_count is None or self.subnet_count < 1:
+            errors.append(("subnet_count", "required (>= 1) when subnet_ids is an Output"))
+        if self.cluster_security_group_id is None and self.vpc_cidr is None:
+            errors.append(("", "cluster_security_group_id/vpc_cidr: give at least one NFS source"))
+        version = self.csi_driver_version.strip()
+        if not version or version.lower() == "latest":
             errors.append(
-                f"subnet_count: {args.subnet_count} does not match {len(args.subnet_ids)} subnet_ids"
+                ("csi_driver_version", "pin an add-on version (e.g. v2.1.4-eksbuild.1), not 'latest'")
             )
-    elif args.subnet_count is None or args.subnet_count < 1:
-        errors.append("subnet_count: required (>= 1) when subnet_ids is an Output")
-    if args.cluster_security_group_id is None and args.vpc_cidr is None:
-        errors.append("cluster_security_group_id/vpc_cidr: give at least one NFS source")
-    version = args.csi_driver_version.strip()
-    if not version or version.lower() == "latest":
-        errors.append("csi_driver_version: pin an add-on version (e.g. v2.1.4-eksbuild.1), not 'latest'")
-    for field_name in ("claim_name", "claim_namespace", "storage_class_name"):
-        value = getattr(args, field_name)
-        if not is_dns1123_label(value):
-            errors.append(f"{field_name}: {value!r} is not a DNS-1123 label")
-    if not is_quantity(args.claim_size):
-        errors.append(f"claim_size: {args.claim_size!r} is not a Kubernetes quantity")
-    if not re.fullmatch(r"[0-7]{3,4}", args.directory_perms):
-        errors.append(f"directory_perms: {args.directory_perms!r} must be octal like '700'")
-    return errors
+        for field_name in ("claim_name", "claim_namespace", "storage_class_name"):
+            value = getattr(self, field_name)
+            if not is_dns1123_label(value):
+                errors.append((field_name, f"{value!r} is not a DNS-1123 label"))
+        if not is_quantity(self.claim_size):
+            errors.append(("claim_size", f"{self.claim_size!r} is not a Kubernetes quantity"))
+        if not re.fullmatch(r"[0-7]{3,4}", self.directory_perms):
+            errors.append(("directory_perms", f"{self.directory_perms!r} must be octal like '700'"))
+        return errors
 
 
 class SharedFileSystem(pulumi.ComponentResource):
@@ -331,9 +334,7 @@ class SharedFileSystem(pulumi.ComponentResource):
     claim: k8s.core.v1.PersistentVolumeClaim
 
     def __init__(self, name: str, args: SharedFileSystemArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_shared_file_system_args(args)
-        if errors:
-            raise ValueError(f"SharedFileSystem {name!r} is invalid:\n  " + "\n  ".join(errors))
+        require(f"SharedFileSystem {name!r}", args.problems())
         super().__init__("aiplatform:storage:SharedFileSystem", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
