@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .alerts import KUBE_STATE_METRICS_LABELS
+from .errors import Problem, path, require, under
 from .gpu import deep_merge
 from .helm import helm_release
 from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
@@ -80,22 +81,22 @@ class CustomMetricRule:
     window: str = "2m"
 
 
-def validate_metrics(metrics: Sequence[CustomMetricRule], path: str = "custom_metrics") -> list[str]:
-    errors: list[str] = []
+def metrics_problems(metrics: Sequence[CustomMetricRule]) -> list[Problem]:
+    """Every problem of a list of custom metrics, at ``[index].field``."""
+    errors: list[Problem] = []
     seen: set[str] = set()
     for i, m in enumerate(metrics):
-        where = f"{path}[{i}]"
         if metric_name(m.name):
-            errors.append(f"{where}.name: {m.name!r} is not a valid metric name")
+            errors.append((path(i, "name"), f"{m.name!r} is not a valid metric name"))
         if m.name in seen:
-            errors.append(f"{where}.name: {m.name!r} is served twice")
+            errors.append((path(i, "name"), f"{m.name!r} is served twice"))
         seen.add(m.name)
         if metric_name(m.series):
-            errors.append(f"{where}.series: {m.series!r} is not a valid Prometheus series name")
+            errors.append((path(i, "series"), f"{m.series!r} is not a valid Prometheus series name"))
         if m.kind not in ("rate", "gauge"):
-            errors.append(f"{where}.kind: {m.kind!r} must be 'rate' or 'gauge'")
+            errors.append((path(i, "kind"), f"{m.kind!r} must be 'rate' or 'gauge'"))
         if not _DURATION.fullmatch(m.window):
-            errors.append(f"{where}.window: {m.window!r} is not a Prometheus duration (e.g. 2m)")
+            errors.append((path(i, "window"), f"{m.window!r} is not a Prometheus duration (e.g. 2m)"))
     return errors
 
 
@@ -116,9 +117,7 @@ def adapter_rule(metric: CustomMetricRule) -> dict[str, Any]:
 def adapter_rules(metrics: Iterable[CustomMetricRule]) -> list[dict[str, Any]]:
     """One adapter rule per metric; ``name.as`` is exactly the name the HPAs use."""
     metrics = list(metrics)
-    errors = validate_metrics(metrics)
-    if errors:
-        raise ValueError("invalid custom metrics:\n  " + "\n  ".join(errors))
+    require("adapter_rules", under("custom_metrics", metrics_problems(metrics)))
     return [adapter_rule(m) for m in metrics]
 
 
@@ -154,18 +153,18 @@ class AlertReceiver:
         return f"{ALERTMANAGER_SECRETS_DIR}/{self.secret}/{self.key}"
 
 
-def receiver_problems(receiver: AlertReceiver, path: str = "alert_receiver") -> list[str]:
-    errors: list[str] = []
+def receiver_problems(receiver: AlertReceiver) -> list[Problem]:
+    errors: list[Problem] = []
     if receiver.kind not in ("slack", "pagerduty"):
-        errors.append(f"{path}.kind: {receiver.kind!r} must be 'slack' or 'pagerduty'")
+        errors.append(("kind", f"{receiver.kind!r} must be 'slack' or 'pagerduty'"))
     if not is_dns1123_label(receiver.secret):
-        errors.append(f"{path}.secret: {receiver.secret!r} is not a Secret name (DNS-1123 label)")
+        errors.append(("secret", f"{receiver.secret!r} is not a Secret name (DNS-1123 label)"))
     if config_key(receiver.key):
-        errors.append(f"{path}.key: {receiver.key!r} is not a Secret key ([-._a-zA-Z0-9]+)")
+        errors.append(("key", f"{receiver.key!r} is not a Secret key ([-._a-zA-Z0-9]+)"))
     if receiver.channel is not None and receiver.kind != "slack":
-        errors.append(f"{path}.channel: only a Slack receiver posts to a channel")
+        errors.append(("channel", "only a Slack receiver posts to a channel"))
     elif receiver.channel is not None and slack_channel(receiver.channel):
-        errors.append(f"{path}.channel: {receiver.channel!r} must look like #channel or @user")
+        errors.append(("channel", f"{receiver.channel!r} must look like #channel or @user"))
     return errors
 
 
@@ -231,33 +230,37 @@ class MetricsStackArgs:
     # What the releases wait for (schedulable nodes: Helm waits for the pods to be ready).
     depends_on: Sequence[pulumi.Resource] = ()
 
-
-def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
-    errors = validate_metrics(args.custom_metrics)
-    for field_name in ("prometheus_chart_version", "adapter_chart_version"):
-        value = getattr(args, field_name).strip()
-        if not _CHART_VERSION.fullmatch(value):
-            errors.append(f"{field_name}: {value!r} must be a pinned chart version (e.g. 5.2.0)")
-    if not is_dns1123_label(args.namespace):
-        errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")
-    if not _DURATION.fullmatch(args.retention):
-        errors.append(f"retention: {args.retention!r} is not a Prometheus duration (e.g. 15d)")
-    if not is_quantity(args.storage_size):
-        errors.append(f"storage_size: {args.storage_size!r} is not a Kubernetes quantity")
-    if "rules" in args.adapter_values:
-        errors.append("adapter_values.rules: set custom_metrics instead, so served metrics stay checkable")
-    if args.adapter_replicas < 1:
-        errors.append("adapter_replicas: must be >= 1")
-    if args.alert_receiver is not None:
-        errors += receiver_problems(args.alert_receiver)
-    exporter = prometheus_values(args).get(NODE_EXPORTER, {})
-    missing = untolerated_groups(args.node_groups, exporter.get("tolerations") or [])
-    if args.node_groups and missing:
-        details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
-        errors.append(
-            f"prometheus_values.{NODE_EXPORTER}.tolerations: node groups without node metrics: {details}"
-        )
-    return errors
+    def problems(self) -> list[Problem]:
+        errors = under("custom_metrics", metrics_problems(self.custom_metrics))
+        for field_name in ("prometheus_chart_version", "adapter_chart_version"):
+            value = getattr(self, field_name).strip()
+            if not _CHART_VERSION.fullmatch(value):
+                errors.append((field_name, f"{value!r} must be a pinned chart version (e.g. 5.2.0)"))
+        if not is_dns1123_label(self.namespace):
+            errors.append(("namespace", f"{self.namespace!r} is not a DNS-1123 label"))
+        if not _DURATION.fullmatch(self.retention):
+            errors.append(("retention", f"{self.retention!r} is not a Prometheus duration (e.g. 15d)"))
+        if not is_quantity(self.storage_size):
+            errors.append(("storage_size", f"{self.storage_size!r} is not a Kubernetes quantity"))
+        if "rules" in self.adapter_values:
+            errors.append(
+                ("adapter_values.rules", "set custom_metrics instead, so served metrics stay checkable")
+            )
+        if self.adapter_replicas < 1:
+            errors.append(("adapter_replicas", "must be >= 1"))
+        if self.alert_receiver is not None:
+            errors += under("alert_receiver", receiver_problems(self.alert_receiver))
+        exporter = prometheus_values(self).get(NODE_EXPORTER, {})
+        missing = untolerated_groups(self.node_groups, exporter.get("tolerations") or [])
+        if self.node_groups and missing:
+            details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
+            errors.append(
+                (
+                    f"prometheus_values.{NODE_EXPORTER}.tolerations",
+                    f"node groups without node metrics: {details}",
+                )
+            )
+        return errors
 
 
 def node_exporter_tolerations(node_groups: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
@@ -365,9 +368,7 @@ class MetricsStack(pulumi.ComponentResource):
     served_metrics: frozenset[str]
 
     def __init__(self, name: str, args: MetricsStackArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_metrics_stack_args(args)
-        if errors:
-            raise ValueError(f"MetricsStack {name!r} is invalid:\n  " + "\n  ".join(errors))
+        require(f"MetricsStack {name!r}", args.problems())
         super().__init__("aiplatform:observability:MetricsStack", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(
             parent=self, provider=args.provider, depends_on=list(args.depends_on)
