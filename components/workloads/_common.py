@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s_objects, podspec, scanner, validation
+from ..errors import Problem, path, under
 from ..iam import (
     MAX_ROLE_OWNER_NAME,
     ServiceAccountRole,
@@ -113,61 +114,75 @@ def standard_labels(name: str, component: str, extra: Mapping[str, str] = ()) ->
     }
 
 
-def common_errors(
-    name: str,
+def name_problems(name: str, max_name_length: int = 63) -> list[Problem]:
+    """The workload's name names its Service, Deployment or Job: a DNS-1035 label."""
+    if validation.dns1035_label(name) or len(name) > max_name_length:
+        return [
+            (
+                "name",
+                f"{name!r} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
+                f"letter) of at most {max_name_length} characters",
+            )
+        ]
+    return []
+
+
+def common_problems(
     args: WorkloadArgs,
     *,
-    max_name_length: int = 63,
     platform_env: Mapping[str, str] = {},
     mounts: Sequence[tuple[str, str]] = (),
-) -> list[str]:
-    """Every problem with the shared inputs, as ``field: message`` lines.
+) -> list[Problem]:
+    """Every problem with the shared inputs.
 
     ``platform_env`` maps the env vars the workload sets itself to the field that sets them, and
     ``mounts`` lists its own ``(field, mount path)``: a user entry repeating one is an error (the API
     server rejects a container whose env names or mount paths repeat).
     """
-    errors: list[str] = []
-    if validation.dns1035_label(name) or len(name) > max_name_length:
-        errors.append(
-            f"name: {name!r} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
-            f"letter) of at most {max_name_length} characters"
-        )
+    errors: list[Problem] = []
     if not validation.is_dns1123_label(args.namespace):
-        errors.append(f"namespace: {args.namespace!r} is not a valid namespace name")
+        errors.append(("namespace", f"{args.namespace!r} is not a valid namespace name"))
     if problem := validation.image_reference(args.image):
-        errors.append(f"image: {problem}")
-    errors.extend(args.resources.errors("resources"))
-    errors.extend(gpu_errors(args.gpus, args.placement))
-    errors.extend(podspec.run_as_errors(args.run_as_user, args.run_as_group))
-    errors.extend(scanner.finding_errors(args.accepted_findings))
+        errors.append(("image", problem))
+    errors += under("resources", args.resources.problems())
+    errors += gpu_problems(args.gpus, args.placement)
+    errors += podspec.run_as_problems(args.run_as_user, args.run_as_group)
+    errors += under("accepted_findings", scanner.finding_problems(args.accepted_findings))
     if not args.tmp_size or validation.quantity(args.tmp_size):
-        errors.append(f"tmp_size: {args.tmp_size!r} is not a Kubernetes quantity")
+        errors.append(("tmp_size", f"{args.tmp_size!r} is not a Kubernetes quantity"))
 
     env_sources = [("env", n) for n in args.env]
     env_sources += [("config_env", n) for n in args.config_env]
     env_sources += [("secret_env", entry[0] if entry else "") for entry in args.secret_env]
     for source, env_name in env_sources:
         if validation.env_name(env_name):
-            errors.append(f"{source}: {env_name!r} is not a valid environment variable name")
+            errors.append((source, f"{env_name!r} is not a valid environment variable name"))
         if env_name in podspec.STATIC_AWS_CREDENTIAL_ENV:
             errors.append(
-                f"{source}.{env_name}: static AWS credentials are not allowed; give the workload an "
-                "IAM role (identity + aws_policy_statements)"
+                (
+                    f"{source}.{env_name}",
+                    "static AWS credentials are not allowed; give the workload an "
+                    "IAM role (identity + aws_policy_statements)",
+                )
             )
     set_by = [(field_name, env_name) for env_name, field_name in platform_env.items()]
     set_by += [(f"{source}.{env_name}", env_name) for source, env_name in env_sources]
     errors += repeats(set_by, "already set by")
     for index, entry in enumerate(args.secret_env):
         if len(entry) != 3 or not all(isinstance(p, str) and p for p in entry):
-            errors.append(f"secret_env[{index}]: must be (ENV_NAME, secret_name, key), got {entry!r}")
+            errors.append((path("secret_env", index), f"must be (ENV_NAME, secret_name, key), got {entry!r}"))
     for index, files in enumerate(args.secret_files):
         if not validation.is_dns1123_subdomain(files.secret):
-            errors.append(f"secret_files[{index}].secret: {files.secret!r} is not a Secret name")
+            errors.append((path("secret_files", index, "secret"), f"{files.secret!r} is not a Secret name"))
         if not files.mount_path.startswith("/"):
-            errors.append(f"secret_files[{index}].mount_path: {files.mount_path!r} must be absolute")
+            errors.append(
+                (path("secret_files", index, "mount_path"), f"{files.mount_path!r} must be absolute")
+            )
         errors += [
-            f"secret_files[{index}].keys: {key!r} is not a Secret key (letters, digits, '-', '_', '.')"
+            (
+                path("secret_files", index, "keys"),
+                f"{key!r} is not a Secret key (letters, digits, '-', '_', '.')",
+            )
             for key in files.keys
             if validation.config_key(key)
         ]
@@ -176,29 +191,31 @@ def common_errors(
     data = args.config_data
     if data is None:
         if args.config_env or args.config_files:
-            errors.append("config_env/config_files: need config_data")
+            errors.append(("", "config_env/config_files: need config_data"))
     else:
         for key in data:
             if validation.config_key(key):
-                errors.append(f"config_data.{key}: keys may only contain letters, digits, '-', '_' and '.'")
+                errors.append(
+                    (f"config_data.{key}", "keys may only contain letters, digits, '-', '_' and '.'")
+                )
         for env_name, key in args.config_env.items():
             if key not in data:
-                errors.append(f"config_env.{env_name}: key {key!r} is not in config_data")
+                errors.append((f"config_env.{env_name}", f"key {key!r} is not in config_data"))
         for key in args.config_files or ():
             if key not in data:
-                errors.append(f"config_files: key {key!r} is not in config_data")
+                errors.append(("config_files", f"key {key!r} is not in config_data"))
         for directory in config_file_directories(args):
             if not directory.startswith("/"):
-                errors.append(f"config_files: mount path {directory!r} must be absolute")
+                errors.append(("config_files", f"mount path {directory!r} must be absolute"))
     if args.config_map_name is not None and not validation.is_dns1123_label(args.config_map_name):
-        errors.append(f"config_map_name: {args.config_map_name!r} is not a valid name")
+        errors.append(("config_map_name", f"{args.config_map_name!r} is not a valid name"))
     if args.aws_policy_statements and args.identity is None:
-        errors.append("aws_policy_statements: need identity (how the pod gets AWS credentials)")
+        errors.append(("aws_policy_statements", "need identity (how the pod gets AWS credentials)"))
     return errors
 
 
-def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[str]:
-    """``field: <message> <first field>`` for every source whose value an earlier source already has.
+def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[Problem]:
+    """``(field, <message> <first field>)`` for every source whose value an earlier source already has.
 
     ``sources`` are ``(field, value)`` in order; ``message`` may use ``{value}``.
     """
@@ -206,7 +223,7 @@ def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[str]:
     found = []
     for source, value in sources:
         if value in seen:
-            found.append(f"{source}: {message.format(value=value)} {seen[value]}")
+            found.append((source, f"{message.format(value=value)} {seen[value]}"))
         seen.setdefault(value, source)
     return found
 
@@ -219,17 +236,12 @@ def workload_mounts(args: WorkloadArgs) -> list[tuple[str, str]]:
     return mounts + [(f"secret_files[{i}].mount_path", f.mount_path) for i, f in enumerate(args.secret_files)]
 
 
-def gpu_errors(gpus: int, placement: Placement | None) -> list[str]:
+def gpu_problems(gpus: int, placement: Placement | None) -> list[Problem]:
     if gpus < 0:
-        return ["gpus: must be >= 0"]
+        return [("gpus", "must be >= 0")]
     if gpus and (placement is None or not placement.gpu_resource):
-        return ["gpus: > 0 needs a placement with gpu_resource (the GPU node group's Placement)"]
+        return [("gpus", "> 0 needs a placement with gpu_resource (the GPU node group's Placement)")]
     return []
-
-
-def raise_if_errors(kind: str, name: str, errors: Sequence[str]) -> None:
-    if errors:
-        raise ValueError(f"{kind} {name!r} has invalid arguments:\n  - " + "\n  - ".join(errors))
 
 
 # -- resources shared by every workload ----------------------------------------------------------
