@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, get_args
+from typing import Literal, Protocol, get_args
 
 import pulumi
 import pulumi_aws as aws
@@ -58,7 +58,8 @@ from .validation import (
     log_retention_days,
 )
 
-ALL_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+ALL_LOG_TYPES: tuple[str, ...] = get_args(LogType)
 DEFAULT_LOG_TYPES = ("api", "audit", "authenticator")
 
 # Add-ons that work without nodes (DaemonSets, or needed for nodes to become Ready): created with the cluster.

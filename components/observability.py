@@ -23,7 +23,14 @@ from .gpu import deep_merge
 from .helm import helm_release
 from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .scheduling import Toleration
-from .validation import config_key, is_dns1123_label, is_quantity, metric_name, slack_channel
+from .validation import (
+    config_key,
+    is_dns1123_label,
+    is_quantity,
+    metric_name,
+    prometheus_duration,
+    slack_channel,
+)
 
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -63,7 +70,6 @@ COMPONENT_RESOURCES: Mapping[str, Mapping[str, Any]] = {
 
 MetricKind = Literal["rate", "gauge"]
 
-_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _CHART_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")  # exact, no ranges
 
 
@@ -95,7 +101,7 @@ def metrics_problems(metrics: Sequence[CustomMetricRule]) -> list[Problem]:
             errors.append((path(i, "series"), f"{m.series!r} is not a valid Prometheus series name"))
         if m.kind not in ("rate", "gauge"):
             errors.append((path(i, "kind"), f"{m.kind!r} must be 'rate' or 'gauge'"))
-        if not _DURATION.fullmatch(m.window):
+        if prometheus_duration(m.window):
             errors.append((path(i, "window"), f"{m.window!r} is not a Prometheus duration (e.g. 2m)"))
     return errors
 
@@ -238,7 +244,7 @@ class MetricsStackArgs:
                 errors.append((field_name, f"{value!r} must be a pinned chart version (e.g. 5.2.0)"))
         if not is_dns1123_label(self.namespace):
             errors.append(("namespace", f"{self.namespace!r} is not a DNS-1123 label"))
-        if not _DURATION.fullmatch(self.retention):
+        if prometheus_duration(self.retention):
             errors.append(("retention", f"{self.retention!r} is not a Prometheus duration (e.g. 15d)"))
         if not is_quantity(self.storage_size):
             errors.append(("storage_size", f"{self.storage_size!r} is not a Kubernetes quantity"))

@@ -29,7 +29,7 @@ from .iam import (
     allow,
     policy_document,
 )
-from .validation import config_key, is_dns1123_label, is_dns1123_subdomain, is_exact_version
+from .validation import config_key, duration, is_dns1123_label, is_dns1123_subdomain, is_exact_version
 
 ESO_API_VERSION = "external-secrets.io/v1"
 ESO_CHART = "external-secrets"
@@ -45,7 +45,6 @@ DEFAULT_RESOURCES: Mapping[str, Any] = {
     "limits": {"memory": "256Mi"},
 }
 
-_GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 # A full secret ARN, including the 6-character suffix Secrets Manager appends: IAM matches the
 # policy's Resource against the full ARN, so a partial ARN would silently grant nothing.
 SECRET_ARN_PATTERN = re.compile(
@@ -92,7 +91,7 @@ class SecretSpec:
             dupes = sorted({k for k in self.keys if list(self.keys).count(k) > 1})
             if dupes:
                 problems.append(("keys", f"duplicated {dupes}"))
-        if not _GO_DURATION.fullmatch(self.refresh_interval or ""):
+        if duration(self.refresh_interval or ""):
             problems.append(
                 ("refresh_interval", f"{self.refresh_interval!r} is not a duration like '1h' or '15m'")
             )

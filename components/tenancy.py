@@ -14,7 +14,6 @@ allow on top of a default-deny policy:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,13 +23,12 @@ import pulumi_kubernetes as k8s
 
 from .errors import Problem, require
 from .scheduling import GPU_RESOURCE
-from .validation import is_dns1123_label, is_quantity
+from .validation import ipv4_cidr, is_dns1123_label, is_quantity
 
 IngressSource = Literal["alb", "nginx", "none"]
 PodSecurityLevel = Literal["restricted", "baseline"]
 
 # Kubernetes resource.Quantity, non-negative: 500m, 2, 1.5, 64Gi, 1e3.
-_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
@@ -137,7 +135,7 @@ class TeamNamespaceArgs:
                 errors.append((f"labels.{key}", "value longer than 63 characters"))
         if self.ingress_sources not in ("alb", "nginx", "none"):
             errors.append(("ingress_sources", f"{self.ingress_sources!r} must be 'alb', 'nginx' or 'none'"))
-        if self.ingress_sources == "alb" and (self.vpc_cidr is None or not _CIDR.fullmatch(self.vpc_cidr)):
+        if self.ingress_sources == "alb" and (self.vpc_cidr is None or ipv4_cidr(self.vpc_cidr)):
             errors.append(
                 ("vpc_cidr", f"{self.vpc_cidr!r} must be an IPv4 CIDR when ingress_sources is 'alb'")
             )

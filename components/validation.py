@@ -17,7 +17,10 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUANTITY = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
 _HOSTNAME_LABEL = re.compile(r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
-_DURATION = re.compile(r"^([0-9]+(ns|us|ms|s|m|h))+$")
+# A Go duration (time.ParseDuration), what controllers read: 1h, 1h30m, 1.5h, 500ms.
+_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+# A Prometheus duration (retention, rate windows): whole numbers of ms to years.
+_PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 # What the API server accepts as an environment variable name (not only C identifiers).
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 # A key of a ConfigMap or Secret (and so a file name when mounted).
@@ -172,6 +175,13 @@ def duration(value: str) -> str | None:
     return None
 
 
+def prometheus_duration(value: str) -> str | None:
+    """A duration as Prometheus reads it (``2m``, ``15d``, ``1w``)."""
+    if not _PROMETHEUS_DURATION.fullmatch(value):
+        return f"'{value}' is not a Prometheus duration (e.g. 2m, 15d)"
+    return None
+
+
 def env_name(value: str) -> str | None:
     """An environment variable name as Kubernetes accepts it: letters, digits, '-', '.', '_', not starting
     with a digit."""
@@ -216,6 +226,14 @@ def cidr(value: str) -> str | None:
         ipaddress.ip_network(value, strict=True)
     except ValueError:
         return f"'{value}' is not a CIDR block with its host bits zero (e.g. 10.0.0.0/16)"
+    return None
+
+
+def ipv4_cidr(value: str) -> str | None:
+    if problem := cidr(value):
+        return problem
+    if ipaddress.ip_network(value).version != 4:
+        return f"'{value}' is not an IPv4 block"
     return None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -111,13 +110,7 @@ SecretArn = Annotated[
         checked(_pattern(SECRET_ARN_PATTERN, "a full Secrets Manager ARN (ending in -<6 characters>)"))
     ),
 ]
-Ipv4Cidr = Annotated[
-    str,
-    AfterValidator(checked(validation.cidr)),
-    AfterValidator(
-        checked(lambda v: None if ipaddress.ip_network(v).version == 4 else f"'{v}' is not an IPv4 block")
-    ),
-]
+Ipv4Cidr = Annotated[str, AfterValidator(checked(validation.ipv4_cidr))]
 ServiceName = Annotated[str, AfterValidator(checked(validation.dns1035_label))]
 ConfigKey = Annotated[str, Field(pattern=validation.CONFIG_KEY_PATTERN.pattern, max_length=253)]
 MetricName = Annotated[str, Field(pattern=validation.METRIC_NAME_PATTERN.pattern)]

@@ -14,9 +14,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
+from ..cluster import DEFAULT_LOG_TYPES, LogType
 from ..errors import describe
+from ..iam import IdentityMode
 from ..instance_types import InstanceType, lookup, unknown_type_message
-from ..network import existing_network_problems
+from ..network import MAX_AZ_COUNT, MIN_AZ_COUNT, NatGatewayMode, existing_network_problems
 from ..nodegroups import (
     EKS_LABEL_KEY_MAX,
     EKS_TAINTS_PER_GROUP,
@@ -68,8 +70,8 @@ class ExistingNetworkSettings(Model):
 
 class NetworkSettings(Model):
     vpcCidr: Cidr = "10.0.0.0/16"
-    azCount: int = Field(default=2, ge=2, le=6)
-    natGateways: Literal["single", "per-az"] = "single"
+    azCount: int = Field(default=2, ge=MIN_AZ_COUNT, le=MAX_AZ_COUNT)
+    natGateways: NatGatewayMode = "single"
     flowLogs: bool = False
     flowLogRetentionDays: RetentionDays = 30
     existing: ExistingNetworkSettings | None = None
@@ -130,13 +132,9 @@ class ClusterSettings(Model):
     kubernetesVersion: str = DEFAULT_KUBERNETES_VERSION
     endpoint: EndpointSettings = EndpointSettings()
     adminRoleArns: list[RoleArn] = Field(default_factory=list)
-    logTypes: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
-        "api",
-        "audit",
-        "authenticator",
-    ]
+    logTypes: list[LogType] = list(DEFAULT_LOG_TYPES)
     logRetentionDays: RetentionDays = 90
-    identityMode: Literal["irsa", "pod-identity"] = "irsa"
+    identityMode: IdentityMode = "irsa"
     addons: dict[str, AddonVersion] = Field(default_factory=dict)
     existing: ExistingClusterSettings | None = None
 

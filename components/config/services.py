@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -13,6 +13,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
+from ..ingress import ControllerKind, Scheme
+from ..observability import MetricKind, ReceiverKind
 from ._base import (
     AddonVersion,
     CertificateArn,
@@ -58,8 +60,8 @@ class SecretSettings(Model):
 
 
 class IngressSettings(Model):
-    controller: Literal["alb", "nginx"] = "alb"
-    scheme: Literal["internet-facing", "internal"] = "internet-facing"
+    controller: ControllerKind = "alb"
+    scheme: Scheme = "internet-facing"
     certificateArn: CertificateArn | None = None
     tlsSecret: DnsLabel | None = Field(
         default=None, description="nginx: the secret (from secrets) holding tls.crt/tls.key"
@@ -81,11 +83,11 @@ class IngressSettings(Model):
 class CustomMetricSettings(Model):
     name: MetricName
     series: MetricName
-    kind: Literal["rate", "gauge"] = "rate"
+    kind: MetricKind = "rate"
 
 
 class AlertReceiverSettings(Model):
-    type: Literal["slack", "pagerduty"]
+    type: ReceiverKind
     secret: DnsLabel = Field(description="a secret under `secrets` in the monitoring namespace")
     key: Annotated[str, Field(pattern=validation.CONFIG_KEY_PATTERN.pattern)] = Field(
         description="the key holding the Slack webhook URL or the PagerDuty routing key"
@@ -128,7 +130,7 @@ class AlertingSettings(Model):
 
 class ObservabilitySettings(Model):
     enabled: bool = True
-    prometheusRetention: Annotated[str, Field(pattern=r"^[0-9]+(h|d|w|y)$")] = "15d"
+    prometheusRetention: Annotated[str, AfterValidator(checked(validation.prometheus_duration))] = "15d"
     prometheusStorage: Quantity = "50Gi"
     grafana: bool = False
     customMetrics: list[CustomMetricSettings] = Field(default_factory=list)
