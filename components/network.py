@@ -29,7 +29,7 @@ from typing import Literal, Protocol, get_args
 import pulumi
 import pulumi_aws as aws
 
-from .errors import Problem, require
+from .errors import ArgumentsError, Problem, require
 from .iam import allow, policy_document, service_trust_policy
 from .validation import is_eks_cluster_name, log_retention_days
 
@@ -324,8 +324,9 @@ class Network(pulumi.ComponentResource):
     def _availability_zones(self, count: int) -> list[str]:
         names = list(aws.get_availability_zones(state="available").names or [])
         if len(names) < count:
-            raise ValueError(
-                f"az_count is {count} but the region has only {len(names)} available zones: {names}"
+            raise ArgumentsError(
+                f"Network {self._name!r}",
+                [("az_count", f"{count}, but the region has only {len(names)} available zones: {names}")],
             )
         return names[:count]
 

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .errors import Problem, require
+from .errors import ArgumentsError, Problem, require
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -47,7 +47,10 @@ NFS_PORT = 2049
 def _clean_prefix(prefix: str) -> str:
     cleaned = prefix.strip("/")
     if not cleaned or any(c in cleaned for c in "*?"):
-        raise ValueError(f"prefix: {prefix!r} must be a non-empty key prefix without wildcards")
+        raise ArgumentsError(
+            "model_reader_policy",
+            [("prefix", f"{prefix!r} must be a non-empty key prefix without wildcards")],
+        )
     return cleaned
 
 
