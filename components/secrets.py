@@ -29,7 +29,14 @@ from .iam import (
     allow,
     policy_document,
 )
-from .validation import config_key, duration, is_dns1123_label, is_dns1123_subdomain, is_exact_version
+from .validation import (
+    KMS_DELETION_WINDOW_DAYS,
+    config_key,
+    duration,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_exact_version,
+)
 
 ESO_API_VERSION = "external-secrets.io/v1"
 ESO_CHART = "external-secrets"
@@ -157,7 +164,7 @@ class ExternalSecretsArgs:
             )
         if not (self.recovery_window_in_days == 0 or 7 <= self.recovery_window_in_days <= 30):
             problems.append(("recovery_window_in_days", f"{self.recovery_window_in_days} must be 0 or 7..30"))
-        if not 7 <= self.kms_deletion_window_in_days <= 30:
+        if self.kms_deletion_window_in_days not in KMS_DELETION_WINDOW_DAYS:
             problems.append(
                 ("kms_deletion_window_in_days", f"{self.kms_deletion_window_in_days} must be 7..30")
             )

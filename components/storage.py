@@ -28,7 +28,7 @@ from .iam import (
     allow,
     policy_document,
 )
-from .validation import is_dns1123_label, is_quantity, is_s3_bucket_name
+from .validation import KMS_DELETION_WINDOW_DAYS, is_dns1123_label, is_quantity, is_s3_bucket_name
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{0,36}$")  # AWS appends 26 characters
 
@@ -133,7 +133,7 @@ class ModelBucketArgs:
             errors.append(("noncurrent_version_days", "must be >= 1 (or None to keep old versions)"))
         if self.abort_incomplete_upload_days < 1:
             errors.append(("abort_incomplete_upload_days", "must be >= 1"))
-        if not 7 <= self.kms_deletion_window_days <= 30:
+        if self.kms_deletion_window_days not in KMS_DELETION_WINDOW_DAYS:
             errors.append(("kms_deletion_window_days", "must be between 7 and 30"))
         return errors
 

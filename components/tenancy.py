@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 
 from .errors import Problem, require
 from .scheduling import GPU_RESOURCE
-from .validation import ipv4_cidr, is_dns1123_label, is_quantity
+from .validation import ipv4_cidr, is_dns1123_label, is_port, is_quantity
 
 IngressSource = Literal["alb", "nginx", "none"]
 PodSecurityLevel = Literal["restricted", "baseline"]
@@ -149,7 +149,7 @@ class TeamNamespaceArgs:
         if self.ingress_sources != "none":
             if not self.ingress_ports:
                 errors.append(("ingress_ports", "at least one port is needed when ingress is enabled"))
-            bad = [p for p in self.ingress_ports if not isinstance(p, int) or not 1 <= p <= 65535]
+            bad = [p for p in self.ingress_ports if not is_port(p)]
             if bad:
                 errors.append(("ingress_ports", f"{bad} are not ports (1-65535)"))
         if not is_dns1123_label(self.monitoring_namespace):

@@ -62,6 +62,9 @@ _LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 # AWS tag keys and values: letters, digits and spaces (any script), and _ . : / = + - @.
 _AWS_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 AWS_TAG_KEY_MAX, AWS_TAG_VALUE_MAX, AWS_TAGS_PER_RESOURCE = 128, 256, 50
+# The waiting periods AWS KMS allows before it deletes a key (days).
+KMS_DELETION_WINDOW_DAYS = range(7, 31)
+MAX_PORT = 65535
 # Pulumi's auto-naming appends "-" and 7 random hex characters to a resource's name.
 AUTONAME_SUFFIX_LENGTH = 8
 _IMAGE_DIGEST = re.compile(r".+@sha256:[0-9a-f]{64}")
@@ -406,6 +409,10 @@ def is_exact_version(value: object) -> bool:
 def is_s3_bucket_name(value: object) -> bool:
     """3-63 lower-case letters, digits, '.' and '-', starting and ending alphanumeric, no '..'."""
     return isinstance(value, str) and _S3_BUCKET.fullmatch(value) is not None and ".." not in value
+
+
+def is_port(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PORT
 
 
 def is_eks_cluster_name(value: object) -> bool:

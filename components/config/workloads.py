@@ -268,7 +268,7 @@ class Route(Model):
 
 
 class InferenceSettings(WorkloadBase):
-    port: int = Field(default=8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=validation.MAX_PORT)
     replicas: int = Field(default=1, ge=0, le=1000)
     modelStorage: ModelStorage | None = None
     modelFetch: ModelFetch | None = None

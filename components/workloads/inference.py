@@ -145,7 +145,7 @@ class InferenceServiceArgs(WorkloadArgs):
             )
         for field_name in ("port", "service_port"):
             value = getattr(self, field_name)
-            if not 1 <= value <= 65535:
+            if not validation.is_port(value):
                 errors.append((field_name, f"{value} is not a port (1-65535)"))
         if self.replicas < 0:
             errors.append(("replicas", "must be >= 0"))
