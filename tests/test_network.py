@@ -133,6 +133,8 @@ def test_args_list_every_bad_field(build, monitor):
     ):
         assert fragment in message
     assert message.count("\n  - ") == 7
+    # The engine's InputPropertiesError: each problem at the argument's path.
+    assert {"property_path": "az_count", "reason": "must be between 2 and 6, got 0"} in raised.value.errors
 
 
 def test_args_defaults_are_the_production_shape():
