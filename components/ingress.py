@@ -91,41 +91,41 @@ class IngressControllerArgs:
 
     def problems(self) -> list[Problem]:
         """Every bad field (empty when valid)."""
-        errors: list[Problem] = []
+        problems: list[Problem] = []
         if self.controller not in ("alb", "nginx"):
-            errors.append(("controller", f"{self.controller!r} must be 'alb' or 'nginx'"))
+            problems.append(("controller", f"{self.controller!r} must be 'alb' or 'nginx'"))
         if self.scheme not in ("internet-facing", "internal"):
-            errors.append(("scheme", f"{self.scheme!r} must be 'internet-facing' or 'internal'"))
+            problems.append(("scheme", f"{self.scheme!r} must be 'internet-facing' or 'internal'"))
         if not is_exact_version(self.alb_chart_version):
-            errors.append(
+            problems.append(
                 ("alb_chart_version", f"{self.alb_chart_version!r} must be an exact version such as '3.5.0'")
             )
         if self.controller == "nginx" and not is_exact_version(self.nginx_chart_version):
-            errors.append(
+            problems.append(
                 (
                     "nginx_chart_version",
                     f"{self.nginx_chart_version!r} must be an exact version such as '4.15.0'",
                 )
             )
         if self.certificate_arn is not None and not ACM_ARN_PATTERN.fullmatch(self.certificate_arn):
-            errors.append(("certificate_arn", f"{self.certificate_arn!r} is not an ACM certificate ARN"))
+            problems.append(("certificate_arn", f"{self.certificate_arn!r} is not an ACM certificate ARN"))
         if self.tls_secret_name is not None and not is_dns1123_subdomain(self.tls_secret_name):
-            errors.append(("tls_secret_name", f"{self.tls_secret_name!r} is not a DNS-1123 name"))
+            problems.append(("tls_secret_name", f"{self.tls_secret_name!r} is not a DNS-1123 name"))
         if self.require_tls and self.controller == "alb" and not self.certificate_arn:
-            errors.append(("certificate_arn", "required with controller='alb' and require_tls=True"))
+            problems.append(("certificate_arn", "required with controller='alb' and require_tls=True"))
         if self.require_tls and self.controller == "nginx" and not self.tls_secret_name:
-            errors.append(("tls_secret_name", "required with controller='nginx' and require_tls=True"))
+            problems.append(("tls_secret_name", "required with controller='nginx' and require_tls=True"))
         if self.eks_auto_mode and self.controller != "alb":
-            errors.append(
+            problems.append(
                 ("controller", "EKS Auto Mode serves ALBs itself; 'nginx' needs the controller it replaces")
             )
         if self.replica_count < 1:
-            errors.append(("replica_count", f"{self.replica_count} must be >= 1"))
+            problems.append(("replica_count", f"{self.replica_count} must be >= 1"))
         if not is_dns1123_label(self.group_name or ""):
-            errors.append(
+            problems.append(
                 ("group_name", f"{self.group_name!r} must be a lowercase name of at most 63 characters")
             )
-        return errors
+        return problems
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,9 @@ class RouteSettings:
         ``health_check_path``: where the ALB checks its targets (the server's readiness path); the ALB
         would otherwise probe ``/`` and mark servers without a root page unhealthy.
         """
-        errors: list[Problem] = []
+        problems: list[Problem] = []
         if not isinstance(host, str) or len(host) > 253 or validation.hostname(host) is not None:
-            errors.append(
+            problems.append(
                 (
                     "host",
                     f"{host!r} is not a valid DNS name (lowercase labels of a-z, 0-9, '-', "
@@ -173,16 +173,16 @@ class RouteSettings:
                 )
             )
         if not path.startswith("/"):
-            errors.append(("path", f"{path!r} must start with '/'"))
+            problems.append(("path", f"{path!r} must start with '/'"))
         if health_check_path is not None and not health_check_path.startswith("/"):
-            errors.append(("health_check_path", f"{health_check_path!r} must start with '/'"))
+            problems.append(("health_check_path", f"{health_check_path!r} must start with '/'"))
         if not tls and self.require_tls:
-            errors.append(("tls", f"a route for {host!r} must use TLS (require_tls is set for this stack)"))
+            problems.append(("tls", f"a route for {host!r} must use TLS (require_tls is set for this stack)"))
         if tls and self.controller == "alb" and not self.certificate_arn:
-            errors.append(("tls", "the ALB terminates TLS with an ACM certificate; set certificate_arn"))
+            problems.append(("tls", "the ALB terminates TLS with an ACM certificate; set certificate_arn"))
         if tls and self.controller == "nginx" and not self.tls_secret_name:
-            errors.append(("tls", "ingress-nginx terminates TLS with a Secret; set tls_secret_name"))
-        require("IngressController.route", errors)
+            problems.append(("tls", "ingress-nginx terminates TLS with a Secret; set tls_secret_name"))
+        require("IngressController.route", problems)
 
         if self.controller == "alb":
             listen = [{"HTTP": 80}, {"HTTPS": 443}] if tls else [{"HTTP": 80}]

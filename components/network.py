@@ -141,25 +141,27 @@ def existing_network_problems(
     vpc_id: str, private_subnet_ids: Sequence[str], public_subnet_ids: Sequence[str] = ()
 ) -> list[Problem]:
     """Everything wrong with a bring-your-own VPC config (empty when it is usable)."""
-    errors: list[Problem] = []
+    problems: list[Problem] = []
     if not isinstance(vpc_id, str) or not re.fullmatch(r"vpc-[0-9a-f]+", vpc_id):
-        errors.append(("vpc_id", f"{vpc_id!r} is not a VPC id (vpc-...)"))
+        problems.append(("vpc_id", f"{vpc_id!r} is not a VPC id (vpc-...)"))
     for field_name, ids in (
         ("private_subnet_ids", private_subnet_ids),
         ("public_subnet_ids", public_subnet_ids),
     ):
         bad = [s for s in ids if not isinstance(s, str) or not re.fullmatch(r"subnet-[0-9a-f]+", s)]
         if bad:
-            errors.append((field_name, f"not subnet ids (subnet-...): {bad}"))
+            problems.append((field_name, f"not subnet ids (subnet-...): {bad}"))
         duplicates = sorted({s for s in ids if list(ids).count(s) > 1})
         if duplicates:
-            errors.append((field_name, f"listed more than once: {duplicates}"))
+            problems.append((field_name, f"listed more than once: {duplicates}"))
     if len(set(private_subnet_ids)) < MIN_AZ_COUNT:
-        errors.append(("private_subnet_ids", f"EKS needs at least {MIN_AZ_COUNT} subnets (in different AZs)"))
+        problems.append(
+            ("private_subnet_ids", f"EKS needs at least {MIN_AZ_COUNT} subnets (in different AZs)")
+        )
     both = sorted(set(private_subnet_ids) & set(public_subnet_ids))
     if both:
-        errors.append(("", f"subnets listed as both public and private: {both}"))
-    return errors
+        problems.append(("", f"subnets listed as both public and private: {both}"))
+    return problems
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,38 +184,38 @@ class NetworkArgs:
     private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[Problem]:
-        errors: list[Problem] = []
+        problems: list[Problem] = []
         if not is_eks_cluster_name(self.cluster_name):
-            errors.append(
+            problems.append(
                 (
                     "cluster_name",
                     f"{self.cluster_name!r}: 1-100 letters, digits, '-' or '_', starting with a letter or digit",
                 )
             )
-        errors += _plan_problems(self.vpc_cidr, self.az_count)
+        problems += _plan_problems(self.vpc_cidr, self.az_count)
         if self.nat_gateways not in get_args(NatGatewayMode):
-            errors.append(
+            problems.append(
                 (
                     "nat_gateways",
                     f"must be one of {list(get_args(NatGatewayMode))}, got {self.nat_gateways!r}",
                 )
             )
         if not isinstance(self.flow_logs, bool):
-            errors.append(("flow_logs", f"must be true or false, got {self.flow_logs!r}"))
+            problems.append(("flow_logs", f"must be true or false, got {self.flow_logs!r}"))
         if problem := log_retention_days(self.flow_logs_retention_days):
-            errors.append(("flow_logs_retention_days", problem))
+            problems.append(("flow_logs_retention_days", problem))
         if not isinstance(self.tags, Mapping):
-            errors.append(("tags", f"must be a mapping of strings, got {type(self.tags).__name__}"))
+            problems.append(("tags", f"must be a mapping of strings, got {type(self.tags).__name__}"))
         else:
             bad = sorted(
                 str(k) for k, v in self.tags.items() if not isinstance(k, str) or not isinstance(v, str)
             )
             if bad:
-                errors.append(("tags", f"keys and values must be strings: {bad}"))
+                problems.append(("tags", f"keys and values must be strings: {bad}"))
             reserved = sorted(k for k in self.tags if isinstance(k, str) and k.lower().startswith("aws:"))
             if reserved:
-                errors.append(("tags", f"the 'aws:' prefix is reserved by AWS: {reserved}"))
-        return errors
+                problems.append(("tags", f"the 'aws:' prefix is reserved by AWS: {reserved}"))
+        return problems
 
 
 # --------------------------------------------------------------------------------------------------

@@ -89,21 +89,21 @@ class CustomMetricRule:
 
 def metrics_problems(metrics: Sequence[CustomMetricRule]) -> list[Problem]:
     """Every problem of a list of custom metrics, at ``[index].field``."""
-    errors: list[Problem] = []
+    problems: list[Problem] = []
     seen: set[str] = set()
     for i, m in enumerate(metrics):
         if metric_name(m.name):
-            errors.append((path(i, "name"), f"{m.name!r} is not a valid metric name"))
+            problems.append((path(i, "name"), f"{m.name!r} is not a valid metric name"))
         if m.name in seen:
-            errors.append((path(i, "name"), f"{m.name!r} is served twice"))
+            problems.append((path(i, "name"), f"{m.name!r} is served twice"))
         seen.add(m.name)
         if metric_name(m.series):
-            errors.append((path(i, "series"), f"{m.series!r} is not a valid Prometheus series name"))
+            problems.append((path(i, "series"), f"{m.series!r} is not a valid Prometheus series name"))
         if m.kind not in ("rate", "gauge"):
-            errors.append((path(i, "kind"), f"{m.kind!r} must be 'rate' or 'gauge'"))
+            problems.append((path(i, "kind"), f"{m.kind!r} must be 'rate' or 'gauge'"))
         if prometheus_duration(m.window):
-            errors.append((path(i, "window"), f"{m.window!r} is not a Prometheus duration (e.g. 2m)"))
-    return errors
+            problems.append((path(i, "window"), f"{m.window!r} is not a Prometheus duration (e.g. 2m)"))
+    return problems
 
 
 def adapter_rule(metric: CustomMetricRule) -> dict[str, Any]:
@@ -160,18 +160,18 @@ class AlertReceiver:
 
 
 def receiver_problems(receiver: AlertReceiver) -> list[Problem]:
-    errors: list[Problem] = []
+    problems: list[Problem] = []
     if receiver.kind not in ("slack", "pagerduty"):
-        errors.append(("kind", f"{receiver.kind!r} must be 'slack' or 'pagerduty'"))
+        problems.append(("kind", f"{receiver.kind!r} must be 'slack' or 'pagerduty'"))
     if not is_dns1123_label(receiver.secret):
-        errors.append(("secret", f"{receiver.secret!r} is not a Secret name (DNS-1123 label)"))
+        problems.append(("secret", f"{receiver.secret!r} is not a Secret name (DNS-1123 label)"))
     if config_key(receiver.key):
-        errors.append(("key", f"{receiver.key!r} is not a Secret key ([-._a-zA-Z0-9]+)"))
+        problems.append(("key", f"{receiver.key!r} is not a Secret key ([-._a-zA-Z0-9]+)"))
     if receiver.channel is not None and receiver.kind != "slack":
-        errors.append(("channel", "only a Slack receiver posts to a channel"))
+        problems.append(("channel", "only a Slack receiver posts to a channel"))
     elif receiver.channel is not None and slack_channel(receiver.channel):
-        errors.append(("channel", f"{receiver.channel!r} must look like #channel or @user"))
-    return errors
+        problems.append(("channel", f"{receiver.channel!r} must look like #channel or @user"))
+    return problems
 
 
 def alertmanager_config(receiver: AlertReceiver) -> dict[str, Any]:
@@ -237,36 +237,36 @@ class MetricsStackArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
     def problems(self) -> list[Problem]:
-        errors = under("custom_metrics", metrics_problems(self.custom_metrics))
+        problems = under("custom_metrics", metrics_problems(self.custom_metrics))
         for field_name in ("prometheus_chart_version", "adapter_chart_version"):
             value = getattr(self, field_name).strip()
             if not _CHART_VERSION.fullmatch(value):
-                errors.append((field_name, f"{value!r} must be a pinned chart version (e.g. 5.2.0)"))
+                problems.append((field_name, f"{value!r} must be a pinned chart version (e.g. 5.2.0)"))
         if not is_dns1123_label(self.namespace):
-            errors.append(("namespace", f"{self.namespace!r} is not a DNS-1123 label"))
+            problems.append(("namespace", f"{self.namespace!r} is not a DNS-1123 label"))
         if prometheus_duration(self.retention):
-            errors.append(("retention", f"{self.retention!r} is not a Prometheus duration (e.g. 15d)"))
+            problems.append(("retention", f"{self.retention!r} is not a Prometheus duration (e.g. 15d)"))
         if not is_quantity(self.storage_size):
-            errors.append(("storage_size", f"{self.storage_size!r} is not a Kubernetes quantity"))
+            problems.append(("storage_size", f"{self.storage_size!r} is not a Kubernetes quantity"))
         if "rules" in self.adapter_values:
-            errors.append(
+            problems.append(
                 ("adapter_values.rules", "set custom_metrics instead, so served metrics stay checkable")
             )
         if self.adapter_replicas < 1:
-            errors.append(("adapter_replicas", "must be >= 1"))
+            problems.append(("adapter_replicas", "must be >= 1"))
         if self.alert_receiver is not None:
-            errors += under("alert_receiver", receiver_problems(self.alert_receiver))
+            problems += under("alert_receiver", receiver_problems(self.alert_receiver))
         exporter = prometheus_values(self).get(NODE_EXPORTER, {})
         missing = untolerated_groups(self.node_groups, exporter.get("tolerations") or [])
         if self.node_groups and missing:
             details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
-            errors.append(
+            problems.append(
                 (
                     f"prometheus_values.{NODE_EXPORTER}.tolerations",
                     f"node groups without node metrics: {details}",
                 )
             )
-        return errors
+        return problems
 
 
 def node_exporter_tolerations(node_groups: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:

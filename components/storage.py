@@ -116,26 +116,26 @@ class ModelBucketArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[Problem]:
-        errors: list[Problem] = []
+        problems: list[Problem] = []
         if self.bucket_name is not None and self.bucket_prefix is not None:
-            errors.append(("", "bucket_name/bucket_prefix: give one, not both"))
+            problems.append(("", "bucket_name/bucket_prefix: give one, not both"))
         if self.bucket_name is not None and not is_s3_bucket_name(self.bucket_name):
-            errors.append(("bucket_name", f"{self.bucket_name!r} is not a valid S3 bucket name"))
+            problems.append(("bucket_name", f"{self.bucket_name!r} is not a valid S3 bucket name"))
         if self.bucket_prefix is not None and not _BUCKET_PREFIX.fullmatch(self.bucket_prefix):
-            errors.append(
+            problems.append(
                 ("bucket_prefix", f"{self.bucket_prefix!r} must be lowercase and at most 37 characters")
             )
         if self.protect and self.force_destroy:
-            errors.append(
+            problems.append(
                 ("force_destroy", "must be False when protect is True (it would empty a protected bucket)")
             )
         if self.noncurrent_version_days is not None and self.noncurrent_version_days < 1:
-            errors.append(("noncurrent_version_days", "must be >= 1 (or None to keep old versions)"))
+            problems.append(("noncurrent_version_days", "must be >= 1 (or None to keep old versions)"))
         if self.abort_incomplete_upload_days < 1:
-            errors.append(("abort_incomplete_upload_days", "must be >= 1"))
+            problems.append(("abort_incomplete_upload_days", "must be >= 1"))
         if self.kms_deletion_window_days not in KMS_DELETION_WINDOW_DAYS:
-            errors.append(("kms_deletion_window_days", "must be between 7 and 30"))
-        return errors
+            problems.append(("kms_deletion_window_days", "must be between 7 and 30"))
+        return problems
 
 
 class ModelBucket(pulumi.ComponentResource):
@@ -294,32 +294,32 @@ class SharedFileSystemArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
     def problems(self) -> list[Problem]:
-        errors: list[Problem] = []
+        problems: list[Problem] = []
         if isinstance(self.subnet_ids, (list, tuple)):
             if not self.subnet_ids:
-                errors.append(("subnet_ids", "at least one private subnet is needed"))
+                problems.append(("subnet_ids", "at least one private subnet is needed"))
             elif self.subnet_count is not None and self.subnet_count != len(self.subnet_ids):
-                errors.append(
+                problems.append(
                     f"subnet_count: {self.subnet_count} does not match {len(self.subnet_ids)} subnet_ids"
                 )
         elif self.subnet_count is None or self.subnet_count < 1:
-            errors.append(("subnet_count", "required (>= 1) when subnet_ids is an Output"))
+            problems.append(("subnet_count", "required (>= 1) when subnet_ids is an Output"))
         if self.cluster_security_group_id is None and self.vpc_cidr is None:
-            errors.append(("", "cluster_security_group_id/vpc_cidr: give at least one NFS source"))
+            problems.append(("", "cluster_security_group_id/vpc_cidr: give at least one NFS source"))
         version = self.csi_driver_version.strip()
         if not version or version.lower() == "latest":
-            errors.append(
+            problems.append(
                 ("csi_driver_version", "pin an add-on version (e.g. v2.1.4-eksbuild.1), not 'latest'")
             )
         for field_name in ("claim_name", "claim_namespace", "storage_class_name"):
             value = getattr(self, field_name)
             if not is_dns1123_label(value):
-                errors.append((field_name, f"{value!r} is not a DNS-1123 label"))
+                problems.append((field_name, f"{value!r} is not a DNS-1123 label"))
         if not is_quantity(self.claim_size):
-            errors.append(("claim_size", f"{self.claim_size!r} is not a Kubernetes quantity"))
+            problems.append(("claim_size", f"{self.claim_size!r} is not a Kubernetes quantity"))
         if not re.fullmatch(r"[0-7]{3,4}", self.directory_perms):
-            errors.append(("directory_perms", f"{self.directory_perms!r} must be octal like '700'"))
-        return errors
+            problems.append(("directory_perms", f"{self.directory_perms!r} must be octal like '700'"))
+        return problems
 
 
 class SharedFileSystem(pulumi.ComponentResource):

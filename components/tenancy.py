@@ -110,37 +110,39 @@ class TeamNamespaceArgs:
 
     def problems(self) -> list[Problem]:
         """Every problem with the args (empty when valid)."""
-        errors: list[Problem] = []
+        problems: list[Problem] = []
         if not is_dns1123_label(self.name):
-            errors.append(("name", f"{self.name!r} is not a DNS-1123 label (lowercase a-z, 0-9, '-', <= 63)"))
+            problems.append(
+                ("name", f"{self.name!r} is not a DNS-1123 label (lowercase a-z, 0-9, '-', <= 63)")
+            )
         for field_name in ("cpu", "memory", "limits_cpu", "limits_memory"):
             value = getattr(self.quota, field_name)
             if value is not None and not is_quantity(value):
-                errors.append((f"quota.{field_name}", f"{value!r} is not a Kubernetes quantity"))
+                problems.append((f"quota.{field_name}", f"{value!r} is not a Kubernetes quantity"))
         for field_name in ("gpus", "pods", "persistentvolumeclaims"):
             value = getattr(self.quota, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                errors.append((f"quota.{field_name}", f"{value!r} must be a non-negative integer"))
+                problems.append((f"quota.{field_name}", f"{value!r} must be a non-negative integer"))
         for field_name, value in vars(self.limits).items():
             if not is_quantity(value):
-                errors.append((f"limits.{field_name}", f"{value!r} is not a Kubernetes quantity"))
+                problems.append((f"limits.{field_name}", f"{value!r} is not a Kubernetes quantity"))
         if self.pod_security not in ("restricted", "baseline"):
-            errors.append(
+            problems.append(
                 ("pod_security", f"{self.pod_security!r} must be 'restricted' or 'baseline' for tenants")
             )
         for key, value in self.labels.items():
             if key.startswith(POD_SECURITY_PREFIX) or key in (NAME_LABEL, TENANT_LABEL):
-                errors.append((f"labels.{key}", "reserved, set by the platform (use pod_security)"))
+                problems.append((f"labels.{key}", "reserved, set by the platform (use pod_security)"))
             elif len(value) > 63:
-                errors.append((f"labels.{key}", "value longer than 63 characters"))
+                problems.append((f"labels.{key}", "value longer than 63 characters"))
         if self.ingress_sources not in ("alb", "nginx", "none"):
-            errors.append(("ingress_sources", f"{self.ingress_sources!r} must be 'alb', 'nginx' or 'none'"))
+            problems.append(("ingress_sources", f"{self.ingress_sources!r} must be 'alb', 'nginx' or 'none'"))
         if self.ingress_sources == "alb" and (self.vpc_cidr is None or ipv4_cidr(self.vpc_cidr)):
-            errors.append(
+            problems.append(
                 ("vpc_cidr", f"{self.vpc_cidr!r} must be an IPv4 CIDR when ingress_sources is 'alb'")
             )
         if self.ingress_sources == "nginx" and not is_dns1123_label(self.ingress_controller_namespace):
-            errors.append(
+            problems.append(
                 (
                     "ingress_controller_namespace",
                     f"{self.ingress_controller_namespace!r} is not a DNS-1123 label",
@@ -148,13 +150,15 @@ class TeamNamespaceArgs:
             )
         if self.ingress_sources != "none":
             if not self.ingress_ports:
-                errors.append(("ingress_ports", "at least one port is needed when ingress is enabled"))
+                problems.append(("ingress_ports", "at least one port is needed when ingress is enabled"))
             bad = [p for p in self.ingress_ports if not is_port(p)]
             if bad:
-                errors.append(("ingress_ports", f"{bad} are not ports (1-65535)"))
+                problems.append(("ingress_ports", f"{bad} are not ports (1-65535)"))
         if not is_dns1123_label(self.monitoring_namespace):
-            errors.append(("monitoring_namespace", f"{self.monitoring_namespace!r} is not a DNS-1123 label"))
-        return errors
+            problems.append(
+                ("monitoring_namespace", f"{self.monitoring_namespace!r} is not a DNS-1123 label")
+            )
+        return problems
 
 
 def _namespace_selector(namespace: str) -> k8s.meta.v1.LabelSelectorArgs:

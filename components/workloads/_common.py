@@ -139,26 +139,26 @@ def common_problems(
     ``mounts`` lists its own ``(field, mount path)``: a user entry repeating one is an error (the API
     server rejects a container whose env names or mount paths repeat).
     """
-    errors: list[Problem] = []
+    problems: list[Problem] = []
     if not validation.is_dns1123_label(args.namespace):
-        errors.append(("namespace", f"{args.namespace!r} is not a valid namespace name"))
+        problems.append(("namespace", f"{args.namespace!r} is not a valid namespace name"))
     if problem := validation.image_reference(args.image):
-        errors.append(("image", problem))
-    errors += under("resources", args.resources.problems())
-    errors += gpu_problems(args.gpus, args.placement)
-    errors += podspec.run_as_problems(args.run_as_user, args.run_as_group)
-    errors += under("accepted_findings", scanner.finding_problems(args.accepted_findings))
+        problems.append(("image", problem))
+    problems += under("resources", args.resources.problems())
+    problems += gpu_problems(args.gpus, args.placement)
+    problems += podspec.run_as_problems(args.run_as_user, args.run_as_group)
+    problems += under("accepted_findings", scanner.finding_problems(args.accepted_findings))
     if not args.tmp_size or validation.quantity(args.tmp_size):
-        errors.append(("tmp_size", f"{args.tmp_size!r} is not a Kubernetes quantity"))
+        problems.append(("tmp_size", f"{args.tmp_size!r} is not a Kubernetes quantity"))
 
     env_sources = [("env", n) for n in args.env]
     env_sources += [("config_env", n) for n in args.config_env]
     env_sources += [("secret_env", entry[0] if entry else "") for entry in args.secret_env]
     for source, env_name in env_sources:
         if validation.env_name(env_name):
-            errors.append((source, f"{env_name!r} is not a valid environment variable name"))
+            problems.append((source, f"{env_name!r} is not a valid environment variable name"))
         if env_name in podspec.STATIC_AWS_CREDENTIAL_ENV:
-            errors.append(
+            problems.append(
                 (
                     f"{source}.{env_name}",
                     "static AWS credentials are not allowed; give the workload an "
@@ -167,18 +167,20 @@ def common_problems(
             )
     set_by = [(field_name, env_name) for env_name, field_name in platform_env.items()]
     set_by += [(f"{source}.{env_name}", env_name) for source, env_name in env_sources]
-    errors += repeats(set_by, "already set by")
+    problems += repeats(set_by, "already set by")
     for index, entry in enumerate(args.secret_env):
         if len(entry) != 3 or not all(isinstance(p, str) and p for p in entry):
-            errors.append((path("secret_env", index), f"must be (ENV_NAME, secret_name, key), got {entry!r}"))
+            problems.append(
+                (path("secret_env", index), f"must be (ENV_NAME, secret_name, key), got {entry!r}")
+            )
     for index, files in enumerate(args.secret_files):
         if not validation.is_dns1123_subdomain(files.secret):
-            errors.append((path("secret_files", index, "secret"), f"{files.secret!r} is not a Secret name"))
+            problems.append((path("secret_files", index, "secret"), f"{files.secret!r} is not a Secret name"))
         if not files.mount_path.startswith("/"):
-            errors.append(
+            problems.append(
                 (path("secret_files", index, "mount_path"), f"{files.mount_path!r} must be absolute")
             )
-        errors += [
+        problems += [
             (
                 path("secret_files", index, "keys"),
                 f"{key!r} is not a Secret key (letters, digits, '-', '_', '.')",
@@ -186,32 +188,32 @@ def common_problems(
             for key in files.keys
             if validation.config_key(key)
         ]
-    errors += repeats([*workload_mounts(args), *mounts], "mount path {value!r} is already used by")
+    problems += repeats([*workload_mounts(args), *mounts], "mount path {value!r} is already used by")
 
     data = args.config_data
     if data is None:
         if args.config_env or args.config_files:
-            errors.append(("", "config_env/config_files: need config_data"))
+            problems.append(("", "config_env/config_files: need config_data"))
     else:
         for key in data:
             if validation.config_key(key):
-                errors.append(
+                problems.append(
                     (f"config_data.{key}", "keys may only contain letters, digits, '-', '_' and '.'")
                 )
         for env_name, key in args.config_env.items():
             if key not in data:
-                errors.append((f"config_env.{env_name}", f"key {key!r} is not in config_data"))
+                problems.append((f"config_env.{env_name}", f"key {key!r} is not in config_data"))
         for key in args.config_files or ():
             if key not in data:
-                errors.append(("config_files", f"key {key!r} is not in config_data"))
+                problems.append(("config_files", f"key {key!r} is not in config_data"))
         for directory in config_file_directories(args):
             if not directory.startswith("/"):
-                errors.append(("config_files", f"mount path {directory!r} must be absolute"))
+                problems.append(("config_files", f"mount path {directory!r} must be absolute"))
     if args.config_map_name is not None and not validation.is_dns1123_label(args.config_map_name):
-        errors.append(("config_map_name", f"{args.config_map_name!r} is not a valid name"))
+        problems.append(("config_map_name", f"{args.config_map_name!r} is not a valid name"))
     if args.aws_policy_statements and args.identity is None:
-        errors.append(("aws_policy_statements", "need identity (how the pod gets AWS credentials)"))
-    return errors
+        problems.append(("aws_policy_statements", "need identity (how the pod gets AWS credentials)"))
+    return problems
 
 
 def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[Problem]:

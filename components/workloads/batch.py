@@ -60,22 +60,22 @@ class BatchInferenceJobArgs(WorkloadArgs):
     termination_grace_period_seconds: int = 60  # seconds a stopping pod gets before it is killed
 
     def problems(self) -> list[Problem]:
-        errors = common_problems(self)
-        errors += [("schedule", e) for e in validation.cron_schedule_errors(self.schedule)]
+        problems = common_problems(self)
+        problems += [("schedule", e) for e in validation.cron_schedule_errors(self.schedule)]
         if self.time_zone is not None and (problem := validation.time_zone(self.time_zone)):
-            errors.append(("time_zone", problem))
+            problems.append(("time_zone", problem))
         if self.concurrency_policy not in ("Forbid", "Replace", "Allow"):
-            errors.append(
+            problems.append(
                 ("concurrency_policy", f"{self.concurrency_policy!r} must be Forbid, Replace or Allow")
             )
         if self.starting_deadline_seconds is not None and self.starting_deadline_seconds < 10:
-            errors.append(("starting_deadline_seconds", "must be >= 10 (the controller checks every 10 s)"))
+            problems.append(("starting_deadline_seconds", "must be >= 10 (the controller checks every 10 s)"))
         for field_name in ("successful_jobs_history_limit", "failed_jobs_history_limit", "backoff_limit"):
             if getattr(self, field_name) < 0:
-                errors.append((field_name, "must be >= 0"))
+                problems.append((field_name, "must be >= 0"))
         if self.active_deadline_seconds < 1:
-            errors.append(("active_deadline_seconds", "must be >= 1"))
-        return errors
+            problems.append(("active_deadline_seconds", "must be >= 1"))
+        return problems
 
 
 class BatchInferenceJob(pulumi.ComponentResource):

@@ -138,79 +138,79 @@ class InferenceServiceArgs(WorkloadArgs):
         if self.log_shipping is not None:
             platform_env[LOG_DIR_ENV] = "log_shipping.log_path"
             mounts.append(("log_shipping.log_path", self.log_shipping.log_path))
-        errors = common_problems(self, platform_env=platform_env, mounts=mounts)
+        problems = common_problems(self, platform_env=platform_env, mounts=mounts)
         if self.log_shipping is not None and self.port == podspec.FLUENT_BIT_HTTP_PORT:
-            errors.append(
+            problems.append(
                 ("port", f"{self.port} is the log shipper's port (a pod's containers share its ports)")
             )
         for field_name in ("port", "service_port"):
             value = getattr(self, field_name)
             if not validation.is_port(value):
-                errors.append((field_name, f"{value} is not a port (1-65535)"))
+                problems.append((field_name, f"{value} is not a port (1-65535)"))
         if self.replicas < 0:
-            errors.append(("replicas", "must be >= 0"))
+            problems.append(("replicas", "must be >= 0"))
         if self.revision_history_limit < 0:
-            errors.append(("revision_history_limit", "must be >= 0"))
+            problems.append(("revision_history_limit", "must be >= 0"))
         if self.startup_seconds <= 0:
-            errors.append(("startup_seconds", "must be > 0"))
+            problems.append(("startup_seconds", "must be > 0"))
         if self.termination_grace_period_seconds < 0:
-            errors.append(("termination_grace_period_seconds", "must be >= 0"))
+            problems.append(("termination_grace_period_seconds", "must be >= 0"))
         if not 0 <= self.drain_seconds < max(self.termination_grace_period_seconds, 1):
-            errors.append(("drain_seconds", "must be >= 0 and below termination_grace_period_seconds"))
+            problems.append(("drain_seconds", "must be >= 0 and below termination_grace_period_seconds"))
         for field_name in ("readiness_path", "liveness_path"):
             if not getattr(self, field_name).startswith("/"):
-                errors.append((field_name, "must start with '/'"))
+                problems.append((field_name, "must start with '/'"))
         if self.metrics_path is not None and not self.metrics_path.startswith("/"):
-            errors.append(("metrics_path", "must start with '/'"))
+            problems.append(("metrics_path", "must start with '/'"))
 
         scaling = self.autoscaling
         max_replicas = self.replicas
         if scaling is not None:
             max_replicas = scaling.max_replicas
             if scaling.min_replicas < 1:
-                errors.append(("autoscaling.min_replicas", "must be >= 1"))
+                problems.append(("autoscaling.min_replicas", "must be >= 1"))
             if scaling.max_replicas < scaling.min_replicas:
-                errors.append(
+                problems.append(
                     ("autoscaling.max_replicas", f"must be >= min_replicas ({scaling.min_replicas})")
                 )
             for field_name in ("cpu_utilization", "memory_utilization"):
                 value = getattr(scaling, field_name)
                 if value is not None and value <= 0:
-                    errors.append((f"autoscaling.{field_name}", "must be > 0"))
+                    problems.append((f"autoscaling.{field_name}", "must be > 0"))
             for index, metric in enumerate(scaling.pods_metrics):
                 metric_name, target = metric if len(metric) == 2 else ("", "")
                 if not metric_name:
-                    errors.append(
+                    problems.append(
                         (f"autoscaling.pods_metrics[{index}]", "must be (metric_name, averageValue)")
                     )
                 try:
                     if validation.quantity_value(target) <= 0:
                         raise ValueError
                 except ValueError:
-                    errors.append(
+                    problems.append(
                         (f"autoscaling.pods_metrics[{index}]", f"{target!r} is not a positive quantity")
                     )
             if not (scaling.cpu_utilization or scaling.memory_utilization or scaling.pods_metrics):
-                errors.append(("autoscaling", "needs at least one metric"))
+                problems.append(("autoscaling", "needs at least one metric"))
             if scaling.scale_down_stabilization_seconds < 0:
-                errors.append(("autoscaling.scale_down_stabilization_seconds", "must be >= 0"))
+                problems.append(("autoscaling.scale_down_stabilization_seconds", "must be >= 0"))
 
         if self.model is not None:
             if not validation.is_s3_bucket_name(self.model.bucket):
-                errors.append(("model.bucket", f"{self.model.bucket!r} is not an S3 bucket name"))
+                problems.append(("model.bucket", f"{self.model.bucket!r} is not an S3 bucket name"))
             if not self.model.prefix.strip("/"):
-                errors.append(("model.prefix", "must not be empty (the role is scoped to it)"))
+                problems.append(("model.prefix", "must not be empty (the role is scoped to it)"))
             if self.identity is None:
-                errors.append(("model", "fetching from S3 needs identity (IRSA or Pod Identity)"))
-            errors += under("model.resources", self.model.resources.problems())
+                problems.append(("model", "fetching from S3 needs identity (IRSA or Pod Identity)"))
+            problems += under("model.resources", self.model.resources.problems())
         storage = self.model_storage
         if storage is not None:
             if storage.kind not in ("emptyDir", "pvc"):
-                errors.append(("model_storage.kind", f"{storage.kind!r} must be 'emptyDir' or 'pvc'"))
+                problems.append(("model_storage.kind", f"{storage.kind!r} must be 'emptyDir' or 'pvc'"))
             if storage.kind == "emptyDir" and self.model is None:
-                errors.append(("model_storage", "an emptyDir starts empty; give a model source to fill it"))
+                problems.append(("model_storage", "an emptyDir starts empty; give a model source to fill it"))
             if storage.kind == "pvc" and max_replicas > 1:
-                errors.append(
+                problems.append(
                     (
                         "model_storage.kind",
                         f"a ReadWriteOnce PVC attaches to one node, but up to {max_replicas} "
@@ -220,16 +220,16 @@ class InferenceServiceArgs(WorkloadArgs):
             try:
                 validation.quantity_value(storage.size)
             except ValueError as exc:
-                errors.append(("model_storage.size", str(exc)))
+                problems.append(("model_storage.size", str(exc)))
             if not storage.mount_path.startswith("/"):
-                errors.append(("model_storage.mount_path", "must be an absolute path"))
+                problems.append(("model_storage.mount_path", "must be an absolute path"))
         if self.log_shipping is not None:
-            errors += under("log_shipping.resources", self.log_shipping.resources.problems())
+            problems += under("log_shipping.resources", self.log_shipping.resources.problems())
             if not self.log_shipping.log_path.startswith("/"):
-                errors.append(("log_shipping.log_path", "must be an absolute path"))
+                problems.append(("log_shipping.log_path", "must be an absolute path"))
         if self.route is not None and not self.route.host:
-            errors.append(("route.host", "must not be empty"))
-        return errors
+            problems.append(("route.host", "must not be empty"))
+        return problems
 
 
 def model_reader_statements(

@@ -74,39 +74,39 @@ class TrainingJobArgs(WorkloadArgs):
         mounts = [("shm_size (/dev/shm)", SHM_PATH)] if self.shm_size is not None else []
         if self.shared_volume is not None:
             mounts.append(("shared_volume.mount_path", self.shared_volume.mount_path))
-        errors = common_problems(self, platform_env={INDEX_ENV: "the completion index"}, mounts=mounts)
+        problems = common_problems(self, platform_env={INDEX_ENV: "the completion index"}, mounts=mounts)
         if self.completions < 1:
-            errors.append(("completions", "must be >= 1"))
+            problems.append(("completions", "must be >= 1"))
         if not 1 <= self.parallelism <= max(self.completions, 1):
-            errors.append(("parallelism", f"must be between 1 and completions ({self.completions})"))
+            problems.append(("parallelism", f"must be between 1 and completions ({self.completions})"))
         if self.backoff_limit < 0:
-            errors.append(("backoff_limit", "must be >= 0"))
+            problems.append(("backoff_limit", "must be >= 0"))
         if self.backoff_limit_per_index is not None and self.backoff_limit_per_index < 0:
-            errors.append(("backoff_limit_per_index", "must be >= 0"))
+            problems.append(("backoff_limit_per_index", "must be >= 0"))
         if self.max_failed_indexes is not None:
             if self.backoff_limit_per_index is None:
-                errors.append(("max_failed_indexes", "needs backoff_limit_per_index"))
+                problems.append(("max_failed_indexes", "needs backoff_limit_per_index"))
             elif not 0 <= self.max_failed_indexes <= self.completions:
-                errors.append(
+                problems.append(
                     ("max_failed_indexes", f"must be between 0 and completions ({self.completions})")
                 )
         for field_name in ("ttl_seconds_after_finished", "active_deadline_seconds"):
             value = getattr(self, field_name)
             if value is not None and value < (1 if field_name == "active_deadline_seconds" else 0):
-                errors.append((field_name, "must be positive"))
+                problems.append((field_name, "must be positive"))
         if self.termination_grace_period_seconds < 0:
-            errors.append(("termination_grace_period_seconds", "must be >= 0"))
+            problems.append(("termination_grace_period_seconds", "must be >= 0"))
         if self.shared_volume is not None:
             if not self.shared_volume.claim_name:
-                errors.append(("shared_volume.claim_name", "must not be empty"))
+                problems.append(("shared_volume.claim_name", "must not be empty"))
             if not self.shared_volume.mount_path.startswith("/"):
-                errors.append(("shared_volume.mount_path", "must be an absolute path"))
+                problems.append(("shared_volume.mount_path", "must be an absolute path"))
         if self.shm_size is not None:
             try:
                 shm = validation.quantity_value(self.shm_size)
                 limit = validation.quantity_value(self.resources.limits["memory"])
                 if shm >= limit:
-                    errors.append(
+                    problems.append(
                         (
                             "shm_size",
                             f"{self.shm_size} must be below the memory limit "
@@ -114,8 +114,8 @@ class TrainingJobArgs(WorkloadArgs):
                         )
                     )
             except ValueError as exc:
-                errors.append(("shm_size", str(exc)))
-        return errors
+                problems.append(("shm_size", str(exc)))
+        return problems
 
 
 def index_env() -> core.EnvVarArgs:
