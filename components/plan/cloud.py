@@ -240,6 +240,7 @@ def _cidr(value: Any, key: str, smallest: int, largest: int) -> list[Problem]:
 
 def _validate_eks_cluster(i: Mapping[str, Any]) -> list[Problem]:
     problems = _required(i, "roleArn", "vpcConfig")
+    # Apart from aiplatform.validation's cluster name rule on purpose: an independent oracle of EKS.
     if msg := _name(i.get("name"), r"[0-9A-Za-z][A-Za-z0-9\-_]*", 100, "cluster name"):
         problems.append(("name", msg))
     version = i.get("version")
@@ -353,6 +354,7 @@ def _validate_kms_alias(i: Mapping[str, Any]) -> list[Problem]:
 
 def _validate_bucket(i: Mapping[str, Any]) -> list[Problem]:
     problems = []
+    # Apart from aiplatform.validation's bucket name rule on purpose: an independent oracle of S3.
     if msg := _name(i.get("bucket"), r"[a-z0-9][a-z0-9.-]*[a-z0-9]", 63, "bucket name", min_len=3):
         problems.append(("bucket", msg))
     return problems
