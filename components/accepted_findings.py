@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .errors import Problem, require, under
+
 SKIP_ANNOTATION_PREFIX = "checkov.io/skip"
 # The checks a workload can accept, by what they ask for.
 IMAGE_PULL_POLICY_ALWAYS = "CKV_K8S_15"
@@ -21,22 +23,21 @@ IMAGE_DIGEST = "CKV_K8S_43"
 _CHECK_ID = re.compile(r"^CKV2?_K8S_[0-9]+$")
 
 
-def finding_errors(accepted: Mapping[str, str], field: str = "accepted_findings") -> list[str]:
-    """Every problem with ``check id -> reason`` pairs, as ``field.<id>: message`` lines."""
-    errors = []
+def finding_problems(accepted: Mapping[str, str]) -> list[Problem]:
+    """Every problem with ``check id -> reason`` pairs, each at its check id."""
+    problems: list[Problem] = []
     for check, reason in accepted.items():
         if not _CHECK_ID.fullmatch(check):
-            errors.append(f"{field}.{check}: not a checkov Kubernetes check id (like CKV_K8S_43)")
+            problems.append((check, "not a checkov Kubernetes check id (like CKV_K8S_43)"))
         # checkov splits the annotation value at '=': a reason holding one would break the skip.
         if not reason.strip() or "=" in reason:
-            errors.append(f"{field}.{check}: the reason must be given, without '='")
-    return errors
+            problems.append((check, "the reason must be given, without '='"))
+    return problems
 
 
 def skip_annotations(accepted: Mapping[str, str]) -> dict[str, str]:
     """``checkov.io/skip<N>: <CHECK_ID>=<reason>``, numbered in check id order (stable diffs)."""
-    if problems := finding_errors(accepted):
-        raise ValueError("; ".join(problems))
+    require("skip_annotations", under("accepted", finding_problems(accepted)))
     return {
         f"{SKIP_ANNOTATION_PREFIX}{n}": f"{check}={accepted[check].strip()}"
         for n, check in enumerate(sorted(accepted), 1)

@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .errors import Problem, require
 from .nodegroups import NODE_GROUP_LABEL, NodeGroupSpec
 
 PROMETHEUS_RULE_API_VERSION = "monitoring.coreos.com/v1"
@@ -254,6 +255,11 @@ class PlatformAlertsArgs:
     # The release that installs the PrometheusRule CRD (kube-prometheus-stack).
     depends_on: Sequence[pulumi.Resource] = ()
 
+    def problems(self) -> list[Problem]:
+        if not 0 < self.targets.gpu_memory_ratio <= 1:
+            return [("targets.gpu_memory_ratio", f"{self.targets.gpu_memory_ratio} must be in (0, 1]")]
+        return []
+
 
 class PlatformAlerts(pulumi.ComponentResource):
     """One PrometheusRule with the platform's alerts; Prometheus selects every rule of the cluster."""
@@ -262,8 +268,7 @@ class PlatformAlerts(pulumi.ComponentResource):
     groups: list[dict]
 
     def __init__(self, name: str, args: PlatformAlertsArgs, opts: pulumi.ResourceOptions | None = None):
-        if not 0 < args.targets.gpu_memory_ratio <= 1:
-            raise ValueError(f"targets.gpu_memory_ratio: {args.targets.gpu_memory_ratio} must be in (0, 1]")
+        require(f"PlatformAlerts {name!r}", args.problems())
         super().__init__("aiplatform:alerts:PlatformAlerts", name, None, opts)
         self.groups = alert_rule_groups(args.targets)
         self.rule = k8s.apiextensions.CustomResource(

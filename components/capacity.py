@@ -36,6 +36,7 @@ from .addons.registry import CLUSTER_AUTOSCALER, KARPENTER, AddOn, Pod, enabled_
 from .instance_types import InstanceType, lookup
 from .nodegroups import NodeGroupSpec, node_taints
 from .nodepools import GpuPoolSpec
+from .pod_requests import effective_requests, manifest_requests
 from .podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from .scheduling import Toleration, untolerated
 
@@ -145,25 +146,18 @@ def pod_requests(
     containers plus every sidecar, and each regular init container plus the sidecars started before it.
     ``init_containers`` are (requests, is a sidecar) in order.
     """
-    peak, sidecars = Requests(), Requests()
-    for requests, sidecar in init_containers:
-        if sidecar:
-            sidecars = sidecars + requests
-        else:
-            peak = peak.max(requests + sidecars)
-    return peak.max(sum_requests(containers) + sidecars)
+
+    def amounts(r: Requests) -> dict[str, Decimal]:
+        return {"cpu": Decimal(r.cpu_m), "memory": Decimal(r.memory_mib)}
+
+    total = effective_requests(map(amounts, containers), ((amounts(r), s) for r, s in init_containers))
+    return Requests(int(total.get("cpu", 0)), int(total.get("memory", 0)))
 
 
 def pod_spec_requests(spec: Mapping[str, Any]) -> Requests:
     """``pod_requests`` of a pod spec as a manifest holds it (camelCase keys)."""
-    containers = [
-        Requests.of((c.get("resources") or {}).get("requests")) for c in spec.get("containers") or []
-    ]
-    init = [
-        (Requests.of((c.get("resources") or {}).get("requests")), c.get("restartPolicy") == "Always")
-        for c in spec.get("initContainers") or []
-    ]
-    return pod_requests(containers, init)
+    total = manifest_requests(spec)
+    return Requests(math.ceil(total.get("cpu", 0) * 1000), math.ceil(total.get("memory", 0) / 2**20))
 
 
 # -- the platform's pods ------------------------------------------------------------------------------

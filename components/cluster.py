@@ -32,13 +32,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import get_args
+from typing import Literal, get_args
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
 from . import k8s_objects
+from .errors import Problem, require
 from .iam import (
     IdentityMode,
     ServiceAccountRole,
@@ -49,43 +50,23 @@ from .iam import (
     service_trust_policy,
 )
 from .kubeconfig import build_kubeconfig, region_from_arn
-from .validation import is_eks_cluster_name
-
-SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
-ALL_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-DEFAULT_LOG_TYPES = ("api", "audit", "authenticator")
-# The values CloudWatch Logs accepts for retention_in_days.
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
+from .validation import (
+    ADDON_VERSION_PATTERN,
+    DEFAULT_KUBERNETES_VERSION,
+    is_eks_cluster_name,
+    kubernetes_version,
+    log_retention_days,
 )
+
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+ALL_LOG_TYPES: tuple[str, ...] = get_args(LogType)
+DEFAULT_LOG_TYPES = ("api", "audit", "authenticator")
 
 # Add-ons that work without nodes (DaemonSets, or needed for nodes to become Ready): created with the cluster.
 PRE_NODE_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 # Add-ons that run Deployments and only become ACTIVE once nodes exist: ``install_node_addons``.
 NODE_ADDONS = ("coredns", "aws-ebs-csi-driver", "metrics-server")
 KNOWN_ADDONS = PRE_NODE_ADDONS + NODE_ADDONS
-ADDON_VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$")
 
@@ -150,10 +131,6 @@ def ebs_volume_key_policy(key_arn: str) -> dict:
     )
 
 
-def _invalid(kind: str, errors: list[str]) -> ValueError:
-    return ValueError(f"invalid {kind}:\n" + "\n".join(f"- {e}" for e in errors))
-
-
 def _role_name(arn: str) -> str:
     match = ROLE_ARN_PATTERN.fullmatch(arn)
     return match.group(2) if match else arn
@@ -166,7 +143,7 @@ def _resource_suffix(role_name: str) -> str:
 
 @dataclass(frozen=True)
 class EksClusterArgs:
-    """Everything ``EksCluster`` needs; validated on construction (one error listing every bad field)."""
+    """Everything ``EksCluster`` needs; ``problems()`` lists every bad field."""
 
     # EKS cluster name (also names the log group /aws/eks/<name>/cluster).
     name: str
@@ -176,7 +153,7 @@ class EksClusterArgs:
     subnet_ids: pulumi.Input[Sequence[str]]
     # IAM role ARNs that get cluster-admin access entries. The creator gets no implicit access.
     admin_role_arns: Sequence[str]
-    kubernetes_version: str = "1.34"
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     # The private endpoint is always on; the public one is opt-in and must be CIDR-restricted.
     endpoint_public_access: bool = False
     public_access_cidrs: Sequence[str] = ()
@@ -199,117 +176,119 @@ class EksClusterArgs:
     auto_mode: bool = False
     auto_mode_system_pool: bool = False
 
-    def __post_init__(self) -> None:
-        errors = self.errors()
-        if errors:
-            raise _invalid("EksClusterArgs", errors)
-
-    def errors(self) -> list[str]:
-        """Every problem with these args, as ``field: what is wrong`` lines (empty when valid)."""
-        errors: list[str] = []
+    def problems(self) -> list[Problem]:
+        """Every problem with these args (empty when valid)."""
+        problems: list[Problem] = []
         if not is_eks_cluster_name(self.name):
-            errors.append(
-                f"name: {self.name!r} is not a valid EKS cluster name "
-                "(1-100 letters, digits, '-' or '_', starting with a letter or digit)"
+            problems.append(
+                (
+                    "name",
+                    f"{self.name!r} is not a valid EKS cluster name "
+                    "(1-100 letters, digits, '-' or '_', starting with a letter or digit)",
+                )
             )
-        if self.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
-            errors.append(
-                f"kubernetes_version: {self.kubernetes_version!r} is not supported "
-                f"(supported: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)})"
-            )
+        if problem := kubernetes_version(self.kubernetes_version):
+            problems.append(("kubernetes_version", problem))
         if isinstance(self.vpc_id, str) and not self.vpc_id:
-            errors.append("vpc_id: must not be empty")
+            problems.append(("vpc_id", "must not be empty"))
         if isinstance(self.subnet_ids, list | tuple) and len(set(self.subnet_ids)) < 2:
-            errors.append("subnet_ids: need at least two subnets (in different availability zones)")
-        errors.extend(self._endpoint_errors())
-        errors.extend(self._admin_errors())
+            problems.append(("subnet_ids", "need at least two subnets (in different availability zones)"))
+        problems += self._endpoint_problems()
+        problems += self._admin_problems()
         unknown_logs = [t for t in self.enabled_log_types if t not in ALL_LOG_TYPES]
         if unknown_logs:
-            errors.append(
-                f"enabled_log_types: unknown {', '.join(map(repr, unknown_logs))} "
-                f"(allowed: {', '.join(ALL_LOG_TYPES)})"
+            problems.append(
+                (
+                    "enabled_log_types",
+                    f"unknown {', '.join(map(repr, unknown_logs))} (allowed: {', '.join(ALL_LOG_TYPES)})",
+                )
             )
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            errors.append(
-                f"log_retention_days: {self.log_retention_days!r} is not a CloudWatch retention "
-                f"(one of {', '.join(map(str, LOG_RETENTION_DAYS))})"
-            )
+        if problem := log_retention_days(self.log_retention_days):
+            problems.append(("log_retention_days", problem))
         if self.identity_mode not in get_args(IdentityMode):
-            errors.append(f"identity_mode: {self.identity_mode!r} is not one of 'irsa', 'pod-identity'")
-        errors.extend(self._addon_errors())
-        return errors
+            problems.append(("identity_mode", f"{self.identity_mode!r} is not one of 'irsa', 'pod-identity'"))
+        problems += self._addon_problems()
+        return problems
 
-    def _endpoint_errors(self) -> list[str]:
-        errors: list[str] = []
+    def _endpoint_problems(self) -> list[Problem]:
+        at = "public_access_cidrs"
         cidrs = list(self.public_access_cidrs)
         if not self.endpoint_public_access:
-            if cidrs:
-                errors.append("public_access_cidrs: must be empty when endpoint_public_access is False")
-            return errors
+            return [(at, "must be empty when endpoint_public_access is False")] if cidrs else []
         if not cidrs:
-            errors.append(
-                "public_access_cidrs: must list at least one CIDR when endpoint_public_access is True"
-            )
+            return [(at, "must list at least one CIDR when endpoint_public_access is True")]
+        problems: list[Problem] = []
         for cidr in cidrs:
             try:
                 network = ipaddress.IPv4Network(cidr, strict=True)
             except ValueError:
-                errors.append(f"public_access_cidrs: {cidr!r} is not an IPv4 CIDR block")
+                problems.append((at, f"{cidr!r} is not an IPv4 CIDR block"))
                 continue
             if network.prefixlen == 0 and self.forbid_open_endpoint:
-                errors.append(
-                    f"public_access_cidrs: {cidr} opens the API endpoint to the internet (forbid_open_endpoint is set)"
+                problems.append(
+                    (at, f"{cidr} opens the API endpoint to the internet (forbid_open_endpoint is set)")
                 )
-        return errors
+        return problems
 
-    def _admin_errors(self) -> list[str]:
-        errors: list[str] = []
+    def _admin_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
         arns = list(self.admin_role_arns)
         if not arns:
-            errors.append(
-                "admin_role_arns: need at least one role (the cluster creator gets no implicit admin access)"
+            problems.append(
+                (
+                    "admin_role_arns",
+                    "need at least one role (the cluster creator gets no implicit admin access)",
+                )
             )
         bad = [a for a in arns if not ROLE_ARN_PATTERN.fullmatch(a)]
         if bad:
-            errors.append(f"admin_role_arns: not IAM role ARNs: {', '.join(map(repr, bad))}")
+            problems.append(("admin_role_arns", f"not IAM role ARNs: {', '.join(map(repr, bad))}"))
         suffixes = [_resource_suffix(_role_name(a)) for a in arns if a not in bad]
         duplicates = sorted({s for s in suffixes if suffixes.count(s) > 1})
         if duplicates:
-            errors.append(f"admin_role_arns: role names must be unique, repeated: {', '.join(duplicates)}")
+            problems.append(
+                ("admin_role_arns", f"role names must be unique, repeated: {', '.join(duplicates)}")
+            )
         if self.kubeconfig_role_arn is not None and self.kubeconfig_role_arn not in arns:
-            errors.append("kubeconfig_role_arn: must be one of admin_role_arns")
-        return errors
+            problems.append(("kubeconfig_role_arn", "must be one of admin_role_arns"))
+        return problems
 
-    def _addon_errors(self) -> list[str]:
-        errors: list[str] = []
+    def _addon_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
         unknown = [n for n in self.addon_versions if n not in KNOWN_ADDONS]
         if unknown:
-            errors.append(
-                f"addon_versions: unknown add-on {', '.join(map(repr, unknown))} (known: {', '.join(KNOWN_ADDONS)})"
+            problems.append(
+                (
+                    "addon_versions",
+                    f"unknown add-on {', '.join(map(repr, unknown))} (known: {', '.join(KNOWN_ADDONS)})",
+                )
             )
         for addon, version in self.addon_versions.items():
             if addon in KNOWN_ADDONS and not (
                 isinstance(version, str) and ADDON_VERSION_PATTERN.fullmatch(version)
             ):
-                errors.append(
-                    f"addon_versions.{addon}: {version!r} is not a pinned EKS add-on version (like v1.2.3-eksbuild.1)"
+                problems.append(
+                    (
+                        f"addon_versions.{addon}",
+                        f"{version!r} is not a pinned EKS add-on version (like v1.2.3-eksbuild.1)",
+                    )
                 )
         if (
             self.identity_mode == "pod-identity"
             and not self.auto_mode
             and "eks-pod-identity-agent" not in self.addon_versions
         ):
-            errors.append(
-                "addon_versions: identity_mode 'pod-identity' needs 'eks-pod-identity-agent' pinned"
+            problems.append(
+                ("addon_versions", "identity_mode 'pod-identity' needs 'eks-pod-identity-agent' pinned")
             )
         run_by_eks = [a for a in self.addon_versions if self.auto_mode and a in AUTO_MODE_ADDONS]
         if run_by_eks:
-            errors.append(
-                f"addon_versions: EKS Auto Mode runs {', '.join(run_by_eks)} itself: do not pin them"
+            problems.append(
+                ("addon_versions", f"EKS Auto Mode runs {', '.join(run_by_eks)} itself: do not pin them")
             )
         if self.auto_mode_system_pool and not self.auto_mode:
-            errors.append("auto_mode_system_pool: only with auto_mode")
-        return errors
+            problems.append(("auto_mode_system_pool", "only with auto_mode"))
+        return problems
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -341,9 +320,7 @@ class EksCluster(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = args.errors()  # again, in case someone built the args with object.__setattr__
-        if errors:
-            raise _invalid("EksClusterArgs", errors)
+        require(f"EksCluster {name!r}", args.problems())
         super().__init__("aiplatform:cluster:EksCluster", name, None, opts)
         self._resource_prefix = name
         self._args = args
@@ -771,25 +748,20 @@ class ExistingClusterArgs:
     oidc_provider_arn: pulumi.Input[str] | None = None
     oidc_issuer_url: pulumi.Input[str] | None = None
 
-    def __post_init__(self) -> None:
-        errors = self.errors()
-        if errors:
-            raise _invalid("ExistingClusterArgs", errors)
-
-    def errors(self) -> list[str]:
-        errors: list[str] = []
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
         if not is_eks_cluster_name(self.name):
-            errors.append(f"name: {self.name!r} is not a valid EKS cluster name")
+            problems.append(("name", f"{self.name!r} is not a valid EKS cluster name"))
         if self.kubeconfig is None or (isinstance(self.kubeconfig, str) and not self.kubeconfig.strip()):
-            errors.append("kubeconfig: must not be empty")
+            problems.append(("kubeconfig", "must not be empty"))
         if self.identity_mode not in get_args(IdentityMode):
-            errors.append(f"identity_mode: {self.identity_mode!r} is not one of 'irsa', 'pod-identity'")
+            problems.append(("identity_mode", f"{self.identity_mode!r} is not one of 'irsa', 'pod-identity'"))
         if self.identity_mode == "irsa":
             if self.oidc_provider_arn is None:
-                errors.append("oidc_provider_arn: required when identity_mode is 'irsa'")
+                problems.append(("oidc_provider_arn", "required when identity_mode is 'irsa'"))
             if self.oidc_issuer_url is None:
-                errors.append("oidc_issuer_url: required when identity_mode is 'irsa'")
-        return errors
+                problems.append(("oidc_issuer_url", "required when identity_mode is 'irsa'"))
+        return problems
 
 
 class ExistingCluster(pulumi.ComponentResource):
@@ -803,9 +775,7 @@ class ExistingCluster(pulumi.ComponentResource):
     oidc_issuer_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = args.errors()
-        if errors:
-            raise _invalid("ExistingClusterArgs", errors)
+        require(f"ExistingCluster {name!r}", args.problems())
         super().__init__("aiplatform:cluster:ExistingCluster", name, None, opts)
         self.name = pulumi.Output.from_input(args.name)
         self.kubeconfig = pulumi.Output.secret(args.kubeconfig)

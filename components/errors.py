@@ -30,7 +30,7 @@ def path(*parts: str | int) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part:
-            out += f".{part}" if out else part
+            out += f".{part}" if out and not part.startswith("[") else part
     return out
 
 

@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 
 from .addons.helm import helm_release
 from .addons.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
+from .errors import Problem, path, require
 from .nodegroups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,
@@ -134,12 +135,15 @@ def unschedulable_groups(
     return untolerated_groups([spec for spec in specs if spec.is_gpu], tolerations)
 
 
-def check_schedulable(chart: str, specs: Sequence[NodeGroupSpec], values: Mapping[str, Any]) -> None:
-    """Raise when the final values would keep ``chart`` off some GPU group."""
+def schedulability_problem(
+    chart: str, specs: Sequence[NodeGroupSpec], values: Mapping[str, Any]
+) -> str | None:
+    """Why the final values would keep ``chart`` off some GPU group, or None."""
     missing = unschedulable_groups(specs, values.get("tolerations") or [])
-    if missing:
-        details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
-        raise ValueError(f"{chart}: tolerations do not cover the taints of GPU node groups: {details}")
+    if not missing:
+        return None
+    details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
+    return f"{chart}: tolerations do not cover the taints of GPU node groups: {details}"
 
 
 # -- the component -------------------------------------------------------------------------------
@@ -165,6 +169,44 @@ class GpuSupportArgs:
     # What only the DCGM exporter waits for: the ServiceMonitor CRD's release, when it creates one.
     dcgm_depends_on: Sequence[pulumi.Resource] = ()
 
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not any(s.is_gpu for s in self.gpu_specs):
+            problems.append(("gpu_specs", "at least one gpu node group is required"))
+        if not self.device_plugin_chart_version:
+            problems.append(("device_plugin_chart_version", "pin a chart version"))
+        if self.dcgm_exporter and not self.dcgm_exporter_chart_version:
+            problems.append(("dcgm_exporter_chart_version", "pin a chart version when dcgm_exporter is on"))
+        # The plugin advertises what the node has (the instance type table's GPU count); a group that
+        # claims otherwise would give the autoscaler a wrong template to scale from zero with.
+        problems += [
+            (path("gpu_specs", i, p.field), f"{spec.name}: {p.message}")
+            for i, spec in enumerate(self.gpu_specs)
+            # A group shares one GPU model and count; a pool may start any type it allows.
+            if isinstance(spec, NodeGroupSpec) and spec.is_gpu
+            for p in gpu_type_problems(spec.instance_types, spec.accelerator, spec.gpus_per_node)
+        ]
+        plugin, dcgm = chart_values(self)
+        for override, chart, values in (
+            ("device_plugin_values_override", NVIDIA_DEVICE_PLUGIN.chart, plugin),
+            ("dcgm_exporter_values_override", DCGM_EXPORTER.chart, dcgm),
+        ):
+            if values is not None and (problem := schedulability_problem(chart, self.gpu_specs, values)):
+                problems.append((f"{override}.tolerations", problem))
+        return problems
+
+
+def chart_values(args: GpuSupportArgs) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The device plugin's and (when on) the DCGM exporter's values: derived, then the overrides."""
+    plugin = deep_merge(device_plugin_values(args.gpu_specs), args.device_plugin_values_override)
+    dcgm = None
+    if args.dcgm_exporter:
+        dcgm = deep_merge(
+            dcgm_exporter_values(args.gpu_specs, args.dcgm_service_monitor),
+            args.dcgm_exporter_values_override,
+        )
+    return plugin, dcgm
+
 
 class GpuSupport(pulumi.ComponentResource):
     """Makes GPU nodes advertise ``nvidia.com/gpu`` (and optionally export GPU metrics)."""
@@ -177,7 +219,8 @@ class GpuSupport(pulumi.ComponentResource):
     resources: list[pulumi.Resource]
 
     def __init__(self, name: str, args: GpuSupportArgs, opts: pulumi.ResourceOptions | None = None):
-        plugin_values, dcgm_values = self._validated_values(args)
+        require(f"GpuSupport {name!r}", args.problems())
+        plugin_values, dcgm_values = chart_values(args)
         super().__init__("aiplatform:gpu:GpuSupport", name, None, opts)
         self.device_plugin_values, self.dcgm_values = plugin_values, dcgm_values
 
@@ -223,43 +266,6 @@ class GpuSupport(pulumi.ComponentResource):
         self.register_outputs(
             {"device_plugin_status": self.device_plugin.status if self.device_plugin else None}
         )
-
-    @staticmethod
-    def _validated_values(args: GpuSupportArgs) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        problems: list[str] = []
-        if not any(s.is_gpu for s in args.gpu_specs):
-            problems.append("gpu_specs: at least one gpu node group is required")
-        if not args.device_plugin_chart_version:
-            problems.append("device_plugin_chart_version: pin a chart version")
-        if args.dcgm_exporter and not args.dcgm_exporter_chart_version:
-            problems.append("dcgm_exporter_chart_version: pin a chart version when dcgm_exporter is on")
-        # The plugin advertises what the node has (the instance type table's GPU count); a group that
-        # claims otherwise would give the autoscaler a wrong template to scale from zero with.
-        problems += [
-            f"gpu_specs.{spec.name}.{p.field}: {p.message}"
-            for spec in args.gpu_specs
-            # A group shares one GPU model and count; a pool may start any type it allows.
-            if isinstance(spec, NodeGroupSpec) and spec.is_gpu
-            for p in gpu_type_problems(spec.instance_types, spec.accelerator, spec.gpus_per_node)
-        ]
-
-        plugin = deep_merge(device_plugin_values(args.gpu_specs), args.device_plugin_values_override)
-        dcgm = None
-        if args.dcgm_exporter:
-            dcgm = deep_merge(
-                dcgm_exporter_values(args.gpu_specs, args.dcgm_service_monitor),
-                args.dcgm_exporter_values_override,
-            )
-        for chart, values in ((NVIDIA_DEVICE_PLUGIN.chart, plugin), (DCGM_EXPORTER.chart, dcgm)):
-            if values is None:
-                continue
-            try:
-                check_schedulable(chart, args.gpu_specs, values)
-            except ValueError as error:
-                problems.append(str(error))
-        if problems:
-            raise ValueError("invalid GPU support:\n" + "\n".join(f"- {p}" for p in problems))
-        return plugin, dcgm
 
     def _release(
         self,

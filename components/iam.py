@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from .errors import Problem, require
 from .validation import AUTONAME_SUFFIX_LENGTH
 
 IdentityMode = Literal["irsa", "pod-identity"]
@@ -103,8 +104,15 @@ class WorkloadIdentity:
     oidc_issuer_url: pulumi.Input[str] | None = None
 
     def __post_init__(self) -> None:
-        if self.mode == "irsa" and (self.oidc_provider_arn is None or self.oidc_issuer_url is None):
-            raise ValueError("irsa needs oidc_provider_arn and oidc_issuer_url")
+        if self.mode == "irsa":
+            require(
+                "WorkloadIdentity",
+                [
+                    (field_name, "irsa needs oidc_provider_arn and oidc_issuer_url")
+                    for field_name in ("oidc_provider_arn", "oidc_issuer_url")
+                    if getattr(self, field_name) is None
+                ],
+            )
 
 
 @dataclass
@@ -129,6 +137,14 @@ class ServiceAccountRoleArgs:
         return list(dict.fromkeys([self.service_account, *self.also]))
 
 
+def _role_owner_problems(name: str) -> list[Problem]:
+    """The role is auto-named after its component: ``<name>-role-<7 random>`` must fit IAM."""
+    if len(name) > MAX_ROLE_OWNER_NAME:
+        reason = f"at most {MAX_ROLE_OWNER_NAME} characters, so the role's generated name fits IAM's {IAM_ROLE_NAME_MAX}"
+        return [("name", reason)]
+    return []
+
+
 class ServiceAccountRole(pulumi.ComponentResource):
     """An IAM role that only one service account of one cluster can assume.
 
@@ -146,11 +162,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
     service_account_annotations: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):
-        if len(name) > MAX_ROLE_OWNER_NAME:
-            raise ValueError(
-                f"ServiceAccountRole {name!r}: at most {MAX_ROLE_OWNER_NAME} characters, so the role's "
-                f"generated name fits IAM's {IAM_ROLE_NAME_MAX}"
-            )
+        require(f"ServiceAccountRole {name!r}", _role_owner_problems(name))
         super().__init__("aiplatform:iam:ServiceAccountRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         identity = args.identity

@@ -20,9 +20,10 @@ from . import validation
 from .addons.helm import helm_release
 from .addons.registry import AWS_LOAD_BALANCER_CONTROLLER, INGRESS_NGINX
 from .alb_iam_policy import alb_controller_policy
+from .errors import Problem, require
 from .iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from .routing import IngressRoute
-from .validation import is_dns1123_subdomain, is_exact_version
+from .validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
 
 ControllerKind = Literal["alb", "nginx"]
 Scheme = Literal["internet-facing", "internal"]
@@ -85,6 +86,44 @@ class IngressControllerArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    def problems(self) -> list[Problem]:
+        """Every bad field (empty when valid)."""
+        problems: list[Problem] = []
+        if self.controller not in ("alb", "nginx"):
+            problems.append(("controller", f"{self.controller!r} must be 'alb' or 'nginx'"))
+        if self.scheme not in ("internet-facing", "internal"):
+            problems.append(("scheme", f"{self.scheme!r} must be 'internet-facing' or 'internal'"))
+        if not is_exact_version(self.alb_chart_version):
+            problems.append(
+                ("alb_chart_version", f"{self.alb_chart_version!r} must be an exact version such as '3.5.0'")
+            )
+        if self.controller == "nginx" and not is_exact_version(self.nginx_chart_version):
+            problems.append(
+                (
+                    "nginx_chart_version",
+                    f"{self.nginx_chart_version!r} must be an exact version such as '4.15.0'",
+                )
+            )
+        if self.certificate_arn is not None and not ACM_ARN_PATTERN.fullmatch(self.certificate_arn):
+            problems.append(("certificate_arn", f"{self.certificate_arn!r} is not an ACM certificate ARN"))
+        if self.tls_secret_name is not None and not is_dns1123_subdomain(self.tls_secret_name):
+            problems.append(("tls_secret_name", f"{self.tls_secret_name!r} is not a DNS-1123 name"))
+        if self.require_tls and self.controller == "alb" and not self.certificate_arn:
+            problems.append(("certificate_arn", "required with controller='alb' and require_tls=True"))
+        if self.require_tls and self.controller == "nginx" and not self.tls_secret_name:
+            problems.append(("tls_secret_name", "required with controller='nginx' and require_tls=True"))
+        if self.eks_auto_mode and self.controller != "alb":
+            problems.append(
+                ("controller", "EKS Auto Mode serves ALBs itself; 'nginx' needs the controller it replaces")
+            )
+        if self.replica_count < 1:
+            problems.append(("replica_count", f"{self.replica_count} must be >= 1"))
+        if not is_dns1123_label(self.group_name or ""):
+            problems.append(
+                ("group_name", f"{self.group_name!r} must be a lowercase name of at most 63 characters")
+            )
+        return problems
+
 
 @dataclass(frozen=True)
 class RouteSettings:
@@ -121,24 +160,26 @@ class RouteSettings:
         ``health_check_path``: where the ALB checks its targets (the server's readiness path); the ALB
         would otherwise probe ``/`` and mark servers without a root page unhealthy.
         """
-        errors = []
+        problems: list[Problem] = []
         if not isinstance(host, str) or len(host) > 253 or validation.hostname(host) is not None:
-            errors.append(
-                f"host: {host!r} is not a valid DNS name (lowercase labels of a-z, 0-9, '-', "
-                "joined by '.', at least two labels, optional leading '*.'; no IP addresses)"
+            problems.append(
+                (
+                    "host",
+                    f"{host!r} is not a valid DNS name (lowercase labels of a-z, 0-9, '-', "
+                    "joined by '.', at least two labels, optional leading '*.'; no IP addresses)",
+                )
             )
         if not path.startswith("/"):
-            errors.append(f"path: {path!r} must start with '/'")
+            problems.append(("path", f"{path!r} must start with '/'"))
         if health_check_path is not None and not health_check_path.startswith("/"):
-            errors.append(f"health_check_path: {health_check_path!r} must start with '/'")
+            problems.append(("health_check_path", f"{health_check_path!r} must start with '/'"))
         if not tls and self.require_tls:
-            errors.append(f"tls: a route for {host!r} must use TLS (require_tls is set for this stack)")
+            problems.append(("tls", f"a route for {host!r} must use TLS (require_tls is set for this stack)"))
         if tls and self.controller == "alb" and not self.certificate_arn:
-            errors.append("tls: the ALB terminates TLS with an ACM certificate; set certificate_arn")
+            problems.append(("tls", "the ALB terminates TLS with an ACM certificate; set certificate_arn"))
         if tls and self.controller == "nginx" and not self.tls_secret_name:
-            errors.append("tls: ingress-nginx terminates TLS with a Secret; set tls_secret_name")
-        if errors:
-            raise ValueError("IngressController.route:\n  " + "\n  ".join(errors))
+            problems.append(("tls", "ingress-nginx terminates TLS with a Secret; set tls_secret_name"))
+        require("IngressController.route", problems)
 
         if self.controller == "alb":
             listen = [{"HTTP": 80}, {"HTTPS": 443}] if tls else [{"HTTP": 80}]
@@ -165,40 +206,6 @@ class RouteSettings:
             annotations=annotations,
             tls_secret_name=self.tls_secret_name if tls else None,
         )
-
-
-def validate_args(args: IngressControllerArgs) -> list[str]:
-    """Every bad field of ``args``, one line each (empty when valid)."""
-    errors: list[str] = []
-    if args.controller not in ("alb", "nginx"):
-        errors.append(f"controller: {args.controller!r} must be 'alb' or 'nginx'")
-    if args.scheme not in ("internet-facing", "internal"):
-        errors.append(f"scheme: {args.scheme!r} must be 'internet-facing' or 'internal'")
-    if not is_exact_version(args.alb_chart_version):
-        errors.append(
-            f"alb_chart_version: {args.alb_chart_version!r} must be an exact version such as '3.5.0'"
-        )
-    if args.controller == "nginx" and not is_exact_version(args.nginx_chart_version):
-        errors.append(
-            f"nginx_chart_version: {args.nginx_chart_version!r} must be an exact version such as '4.15.0'"
-        )
-    if args.certificate_arn is not None and not ACM_ARN_PATTERN.fullmatch(args.certificate_arn):
-        errors.append(f"certificate_arn: {args.certificate_arn!r} is not an ACM certificate ARN")
-    if args.tls_secret_name is not None and not is_dns1123_subdomain(args.tls_secret_name):
-        errors.append(f"tls_secret_name: {args.tls_secret_name!r} is not a DNS-1123 name")
-    if args.require_tls and args.controller == "alb" and not args.certificate_arn:
-        errors.append("certificate_arn: required with controller='alb' and require_tls=True")
-    if args.require_tls and args.controller == "nginx" and not args.tls_secret_name:
-        errors.append("tls_secret_name: required with controller='nginx' and require_tls=True")
-    if args.eks_auto_mode and args.controller != "alb":
-        errors.append(
-            "controller: EKS Auto Mode serves ALBs itself; 'nginx' needs the controller it replaces"
-        )
-    if args.replica_count < 1:
-        errors.append(f"replica_count: {args.replica_count} must be >= 1")
-    if not re.fullmatch(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", args.group_name or ""):
-        errors.append(f"group_name: {args.group_name!r} must be a lowercase name of at most 63 characters")
-    return errors
 
 
 # Requests to schedule by and a memory ceiling; no CPU limit (throttling a controller only slows it).
@@ -290,9 +297,7 @@ class IngressController(pulumi.ComponentResource):
     settings: RouteSettings
 
     def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_args(args)
-        if errors:
-            raise ValueError(f"IngressController {name}:\n  " + "\n  ".join(errors))
+        require(f"IngressController {name!r}", args.problems())
         super().__init__("aiplatform:ingress:IngressController", name, None, opts)
         self.settings = RouteSettings.from_args(args)
         self.class_name = ALB_CLASS if args.controller == "alb" else NGINX_CLASS

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from .errors import ArgumentsError
+
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
 
 
@@ -86,5 +88,5 @@ def region_from_arn(arn: str) -> str:
     """The region field of an ARN (``arn:aws:eks:us-east-1:123456789012:cluster/ai`` -> ``us-east-1``)."""
     parts = arn.split(":")
     if len(parts) < 6 or parts[0] != "arn" or not parts[3]:
-        raise ValueError(f"not a regional ARN: {arn!r}")
+        raise ArgumentsError("region_from_arn", [("arn", f"not a regional ARN: {arn!r}")])
     return parts[3]

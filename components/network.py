@@ -29,8 +29,9 @@ from typing import Literal, get_args
 import pulumi
 import pulumi_aws as aws
 
+from .errors import ArgumentsError, Problem, require
 from .iam import allow, policy_document, service_trust_policy
-from .validation import is_eks_cluster_name
+from .validation import is_eks_cluster_name, log_retention_days
 
 NatGatewayMode = Literal["single", "per-az"]
 
@@ -47,10 +48,6 @@ SMALLEST_PUBLIC_PREFIX = 27
 # The smallest private subnet the planner produces (a /20 VPC): 512 addresses.
 SMALLEST_PRIVATE_PREFIX = SMALLEST_VPC_PREFIX + PRIVATE_PREFIX_DELTA
 
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-)
 FLOW_LOGS_SERVICE = "vpc-flow-logs.amazonaws.com"
 
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
@@ -87,18 +84,18 @@ def _parse_vpc_cidr(vpc_cidr: str) -> tuple[ipaddress.IPv4Network | None, str | 
     try:
         network = ipaddress.ip_network(vpc_cidr, strict=True)
     except (TypeError, ValueError) as exc:
-        return None, f"vpc_cidr {vpc_cidr!r} is not a valid IPv4 CIDR ({exc})"
+        return None, f"{vpc_cidr!r} is not a valid IPv4 CIDR ({exc})"
     if not isinstance(network, ipaddress.IPv4Network):
-        return None, f"vpc_cidr {vpc_cidr!r} must be IPv4"
+        return None, f"{vpc_cidr!r} must be IPv4"
     if network.prefixlen < LARGEST_VPC_PREFIX:
         return None, (
-            f"vpc_cidr {vpc_cidr} is larger than AWS allows (/{LARGEST_VPC_PREFIX} at most): "
+            f"{vpc_cidr} is larger than AWS allows (/{LARGEST_VPC_PREFIX} at most): "
             f"use /{LARGEST_VPC_PREFIX} to /{SMALLEST_VPC_PREFIX}"
         )
     if network.prefixlen > SMALLEST_VPC_PREFIX:
         private = network.prefixlen + PRIVATE_PREFIX_DELTA
         return None, (
-            f"vpc_cidr {vpc_cidr} is too small: private subnets would be /{private}, too few pod IPs; "
+            f"{vpc_cidr} is too small: private subnets would be /{private}, too few pod IPs; "
             f"use /{SMALLEST_VPC_PREFIX} or larger (/{LARGEST_VPC_PREFIX} recommended)"
         )
     return network, None
@@ -106,10 +103,15 @@ def _parse_vpc_cidr(vpc_cidr: str) -> tuple[ipaddress.IPv4Network | None, str | 
 
 def _az_count_error(az_count: object) -> str | None:
     if isinstance(az_count, bool) or not isinstance(az_count, int):
-        return f"az_count must be an integer, got {az_count!r}"
+        return f"must be an integer, got {az_count!r}"
     if not MIN_AZ_COUNT <= az_count <= MAX_AZ_COUNT:
-        return f"az_count must be between {MIN_AZ_COUNT} and {MAX_AZ_COUNT}, got {az_count}"
+        return f"must be between {MIN_AZ_COUNT} and {MAX_AZ_COUNT}, got {az_count}"
     return None
+
+
+def _plan_problems(vpc_cidr: str, az_count: object) -> list[Problem]:
+    _, cidr_error = _parse_vpc_cidr(vpc_cidr)
+    return [(at, e) for at, e in (("vpc_cidr", cidr_error), ("az_count", _az_count_error(az_count))) if e]
 
 
 def plan_subnets(vpc_cidr: str, az_count: int) -> SubnetPlan:
@@ -117,12 +119,10 @@ def plan_subnets(vpc_cidr: str, az_count: int) -> SubnetPlan:
 
     Private subnets get 1/8 of the VPC each (a /19 in a /16): they hold the pods' IPs. Public
     subnets (load balancers, NAT gateways) are /p+8, at least /27, carved from the last eighth.
-    Raises ``ValueError`` for a malformed CIDR, a VPC outside /16../20, or az_count outside 2..6.
+    Raises ``ArgumentsError`` for a malformed CIDR, a VPC outside /16../20, or az_count outside 2..6.
     """
-    network, cidr_error = _parse_vpc_cidr(vpc_cidr)
-    errors = [e for e in (cidr_error, _az_count_error(az_count)) if e]
-    if errors:
-        raise ValueError("; ".join(errors))
+    require("plan_subnets", _plan_problems(vpc_cidr, az_count))
+    network, _ = _parse_vpc_cidr(vpc_cidr)
     assert network is not None
 
     slots = list(network.subnets(prefixlen_diff=PRIVATE_PREFIX_DELTA))
@@ -137,29 +137,31 @@ def plan_subnets(vpc_cidr: str, az_count: int) -> SubnetPlan:
     )
 
 
-def validate_existing_network(
+def existing_network_problems(
     vpc_id: str, private_subnet_ids: Sequence[str], public_subnet_ids: Sequence[str] = ()
-) -> list[str]:
+) -> list[Problem]:
     """Everything wrong with a bring-your-own VPC config (empty when it is usable)."""
-    errors: list[str] = []
+    problems: list[Problem] = []
     if not isinstance(vpc_id, str) or not re.fullmatch(r"vpc-[0-9a-f]+", vpc_id):
-        errors.append(f"vpc_id {vpc_id!r} is not a VPC id (vpc-...)")
+        problems.append(("vpc_id", f"{vpc_id!r} is not a VPC id (vpc-...)"))
     for field_name, ids in (
         ("private_subnet_ids", private_subnet_ids),
         ("public_subnet_ids", public_subnet_ids),
     ):
         bad = [s for s in ids if not isinstance(s, str) or not re.fullmatch(r"subnet-[0-9a-f]+", s)]
         if bad:
-            errors.append(f"{field_name}: not subnet ids (subnet-...): {bad}")
+            problems.append((field_name, f"not subnet ids (subnet-...): {bad}"))
         duplicates = sorted({s for s in ids if list(ids).count(s) > 1})
         if duplicates:
-            errors.append(f"{field_name}: listed more than once: {duplicates}")
+            problems.append((field_name, f"listed more than once: {duplicates}"))
     if len(set(private_subnet_ids)) < MIN_AZ_COUNT:
-        errors.append(f"private_subnet_ids: EKS needs at least {MIN_AZ_COUNT} subnets (in different AZs)")
+        problems.append(
+            ("private_subnet_ids", f"EKS needs at least {MIN_AZ_COUNT} subnets (in different AZs)")
+        )
     both = sorted(set(private_subnet_ids) & set(public_subnet_ids))
     if both:
-        errors.append(f"subnets listed as both public and private: {both}")
-    return errors
+        problems.append(("", f"subnets listed as both public and private: {both}"))
+    return problems
 
 
 # --------------------------------------------------------------------------------------------------
@@ -181,42 +183,39 @@ class NetworkArgs:
     # Extra tags of the private subnets only (Karpenter's discovery tag: its nodes go there).
     private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        errors = self.problems()
-        if errors:
-            raise ValueError("invalid NetworkArgs:\n  - " + "\n  - ".join(errors))
-
-    def problems(self) -> list[str]:
-        errors: list[str] = []
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
         if not is_eks_cluster_name(self.cluster_name):
-            errors.append(
-                f"cluster_name {self.cluster_name!r}: 1-100 letters, digits, '-' or '_', starting with a letter or digit"
+            problems.append(
+                (
+                    "cluster_name",
+                    f"{self.cluster_name!r}: 1-100 letters, digits, '-' or '_', starting with a letter or digit",
+                )
             )
-        _, cidr_error = _parse_vpc_cidr(self.vpc_cidr)
-        errors += [e for e in (cidr_error, _az_count_error(self.az_count)) if e]
+        problems += _plan_problems(self.vpc_cidr, self.az_count)
         if self.nat_gateways not in get_args(NatGatewayMode):
-            errors.append(
-                f"nat_gateways must be one of {list(get_args(NatGatewayMode))}, got {self.nat_gateways!r}"
+            problems.append(
+                (
+                    "nat_gateways",
+                    f"must be one of {list(get_args(NatGatewayMode))}, got {self.nat_gateways!r}",
+                )
             )
         if not isinstance(self.flow_logs, bool):
-            errors.append(f"flow_logs must be true or false, got {self.flow_logs!r}")
-        if self.flow_logs_retention_days not in LOG_RETENTION_DAYS:
-            errors.append(
-                f"flow_logs_retention_days {self.flow_logs_retention_days!r} is not a CloudWatch retention period: "
-                f"one of {sorted(LOG_RETENTION_DAYS)}"
-            )
+            problems.append(("flow_logs", f"must be true or false, got {self.flow_logs!r}"))
+        if problem := log_retention_days(self.flow_logs_retention_days):
+            problems.append(("flow_logs_retention_days", problem))
         if not isinstance(self.tags, Mapping):
-            errors.append(f"tags must be a mapping of strings, got {type(self.tags).__name__}")
+            problems.append(("tags", f"must be a mapping of strings, got {type(self.tags).__name__}"))
         else:
             bad = sorted(
                 str(k) for k, v in self.tags.items() if not isinstance(k, str) or not isinstance(v, str)
             )
             if bad:
-                errors.append(f"tags: keys and values must be strings: {bad}")
+                problems.append(("tags", f"keys and values must be strings: {bad}"))
             reserved = sorted(k for k in self.tags if isinstance(k, str) and k.lower().startswith("aws:"))
             if reserved:
-                errors.append(f"tags: the 'aws:' prefix is reserved by AWS: {reserved}")
-        return errors
+                problems.append(("tags", f"the 'aws:' prefix is reserved by AWS: {reserved}"))
+        return problems
 
 
 # --------------------------------------------------------------------------------------------------
@@ -244,9 +243,10 @@ class ExistingNetwork:
         object.__setattr__(self, "private_subnet_ids", tuple(self.private_subnet_ids))
         object.__setattr__(self, "public_subnet_ids", tuple(self.public_subnet_ids))
         object.__setattr__(self, "availability_zones", tuple(self.availability_zones))
-        errors = validate_existing_network(self.vpc_id, self.private_subnet_ids, self.public_subnet_ids)
-        if errors:
-            raise ValueError("invalid existing network:\n  - " + "\n  - ".join(errors))
+        require(
+            "ExistingNetwork",
+            existing_network_problems(self.vpc_id, self.private_subnet_ids, self.public_subnet_ids),
+        )
 
 
 class Network(pulumi.ComponentResource):
@@ -272,7 +272,7 @@ class Network(pulumi.ComponentResource):
     nat_gateway_count: int
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        # NetworkArgs validated itself on construction; plan before registering anything.
+        require(f"Network {name!r}", args.problems())
         plan = plan_subnets(args.vpc_cidr, args.az_count)
         super().__init__("aiplatform:network:Network", name, None, opts)
         self._name = name
@@ -313,8 +313,9 @@ class Network(pulumi.ComponentResource):
     def _availability_zones(self, count: int) -> list[str]:
         names = list(aws.get_availability_zones(state="available").names or [])
         if len(names) < count:
-            raise ValueError(
-                f"az_count is {count} but the region has only {len(names)} available zones: {names}"
+            raise ArgumentsError(
+                f"Network {self._name!r}",
+                [("az_count", f"{count}, but the region has only {len(names)} available zones: {names}")],
             )
         return names[:count]
 

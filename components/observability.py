@@ -20,10 +20,18 @@ import pulumi_kubernetes as k8s
 from .addons.helm import helm_release
 from .addons.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
 from .alerts import KUBE_STATE_METRICS_LABELS
+from .errors import Problem, path, require, under
 from .gpu import deep_merge
 from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .scheduling import Toleration
-from .validation import is_dns1123_label, is_quantity
+from .validation import (
+    config_key,
+    is_dns1123_label,
+    is_quantity,
+    metric_name,
+    prometheus_duration,
+    slack_channel,
+)
 
 # fullnameOverride pins the chart's resource names, so the Prometheus service is
 # "<PROMETHEUS_FULLNAME>-prometheus" whatever the release is called.
@@ -60,8 +68,6 @@ COMPONENT_RESOURCES: Mapping[str, Mapping[str, Any]] = {
 
 MetricKind = Literal["rate", "gauge"]
 
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _CHART_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")  # exact, no ranges
 
 
@@ -79,23 +85,23 @@ class CustomMetricRule:
     window: str = "2m"
 
 
-def validate_metrics(metrics: Sequence[CustomMetricRule], path: str = "custom_metrics") -> list[str]:
-    errors: list[str] = []
+def metrics_problems(metrics: Sequence[CustomMetricRule]) -> list[Problem]:
+    """Every problem of a list of custom metrics, at ``[index].field``."""
+    problems: list[Problem] = []
     seen: set[str] = set()
     for i, m in enumerate(metrics):
-        where = f"{path}[{i}]"
-        if not _METRIC_NAME.fullmatch(m.name):
-            errors.append(f"{where}.name: {m.name!r} is not a valid metric name")
+        if metric_name(m.name):
+            problems.append((path(i, "name"), f"{m.name!r} is not a valid metric name"))
         if m.name in seen:
-            errors.append(f"{where}.name: {m.name!r} is served twice")
+            problems.append((path(i, "name"), f"{m.name!r} is served twice"))
         seen.add(m.name)
-        if not _METRIC_NAME.fullmatch(m.series):
-            errors.append(f"{where}.series: {m.series!r} is not a valid Prometheus series name")
+        if metric_name(m.series):
+            problems.append((path(i, "series"), f"{m.series!r} is not a valid Prometheus series name"))
         if m.kind not in ("rate", "gauge"):
-            errors.append(f"{where}.kind: {m.kind!r} must be 'rate' or 'gauge'")
-        if not _DURATION.fullmatch(m.window):
-            errors.append(f"{where}.window: {m.window!r} is not a Prometheus duration (e.g. 2m)")
-    return errors
+            problems.append((path(i, "kind"), f"{m.kind!r} must be 'rate' or 'gauge'"))
+        if prometheus_duration(m.window):
+            problems.append((path(i, "window"), f"{m.window!r} is not a Prometheus duration (e.g. 2m)"))
+    return problems
 
 
 def adapter_rule(metric: CustomMetricRule) -> dict[str, Any]:
@@ -115,9 +121,7 @@ def adapter_rule(metric: CustomMetricRule) -> dict[str, Any]:
 def adapter_rules(metrics: Iterable[CustomMetricRule]) -> list[dict[str, Any]]:
     """One adapter rule per metric; ``name.as`` is exactly the name the HPAs use."""
     metrics = list(metrics)
-    errors = validate_metrics(metrics)
-    if errors:
-        raise ValueError("invalid custom metrics:\n  " + "\n  ".join(errors))
+    require("adapter_rules", under("custom_metrics", metrics_problems(metrics)))
     return [adapter_rule(m) for m in metrics]
 
 
@@ -131,8 +135,6 @@ def prometheus_url(namespace: str) -> str:
 
 
 ReceiverKind = Literal["slack", "pagerduty"]
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_SLACK_CHANNEL = re.compile(r"^[#@][A-Za-z0-9._-]{1,80}$")
 
 
 @dataclass(frozen=True)
@@ -155,19 +157,19 @@ class AlertReceiver:
         return f"{ALERTMANAGER_SECRETS_DIR}/{self.secret}/{self.key}"
 
 
-def receiver_problems(receiver: AlertReceiver, path: str = "alert_receiver") -> list[str]:
-    errors: list[str] = []
+def receiver_problems(receiver: AlertReceiver) -> list[Problem]:
+    problems: list[Problem] = []
     if receiver.kind not in ("slack", "pagerduty"):
-        errors.append(f"{path}.kind: {receiver.kind!r} must be 'slack' or 'pagerduty'")
+        problems.append(("kind", f"{receiver.kind!r} must be 'slack' or 'pagerduty'"))
     if not is_dns1123_label(receiver.secret):
-        errors.append(f"{path}.secret: {receiver.secret!r} is not a Secret name (DNS-1123 label)")
-    if not _SECRET_KEY.fullmatch(receiver.key):
-        errors.append(f"{path}.key: {receiver.key!r} is not a Secret key ([-._a-zA-Z0-9]+)")
+        problems.append(("secret", f"{receiver.secret!r} is not a Secret name (DNS-1123 label)"))
+    if config_key(receiver.key):
+        problems.append(("key", f"{receiver.key!r} is not a Secret key ([-._a-zA-Z0-9]+)"))
     if receiver.channel is not None and receiver.kind != "slack":
-        errors.append(f"{path}.channel: only a Slack receiver posts to a channel")
-    elif receiver.channel is not None and not _SLACK_CHANNEL.fullmatch(receiver.channel):
-        errors.append(f"{path}.channel: {receiver.channel!r} must look like #channel or @user")
-    return errors
+        problems.append(("channel", "only a Slack receiver posts to a channel"))
+    elif receiver.channel is not None and slack_channel(receiver.channel):
+        problems.append(("channel", f"{receiver.channel!r} must look like #channel or @user"))
+    return problems
 
 
 def alertmanager_config(receiver: AlertReceiver) -> dict[str, Any]:
@@ -232,33 +234,37 @@ class MetricsStackArgs:
     # What the releases wait for (schedulable nodes: Helm waits for the pods to be ready).
     depends_on: Sequence[pulumi.Resource] = ()
 
-
-def validate_metrics_stack_args(args: MetricsStackArgs) -> list[str]:
-    errors = validate_metrics(args.custom_metrics)
-    for field_name in ("prometheus_chart_version", "adapter_chart_version"):
-        value = getattr(args, field_name).strip()
-        if not _CHART_VERSION.fullmatch(value):
-            errors.append(f"{field_name}: {value!r} must be a pinned chart version (e.g. 5.2.0)")
-    if not is_dns1123_label(args.namespace):
-        errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")
-    if not _DURATION.fullmatch(args.retention):
-        errors.append(f"retention: {args.retention!r} is not a Prometheus duration (e.g. 15d)")
-    if not is_quantity(args.storage_size):
-        errors.append(f"storage_size: {args.storage_size!r} is not a Kubernetes quantity")
-    if "rules" in args.adapter_values:
-        errors.append("adapter_values.rules: set custom_metrics instead, so served metrics stay checkable")
-    if args.adapter_replicas < 1:
-        errors.append("adapter_replicas: must be >= 1")
-    if args.alert_receiver is not None:
-        errors += receiver_problems(args.alert_receiver)
-    exporter = prometheus_values(args).get(NODE_EXPORTER, {})
-    missing = untolerated_groups(args.node_groups, exporter.get("tolerations") or [])
-    if args.node_groups and missing:
-        details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
-        errors.append(
-            f"prometheus_values.{NODE_EXPORTER}.tolerations: node groups without node metrics: {details}"
-        )
-    return errors
+    def problems(self) -> list[Problem]:
+        problems = under("custom_metrics", metrics_problems(self.custom_metrics))
+        for field_name in ("prometheus_chart_version", "adapter_chart_version"):
+            value = getattr(self, field_name).strip()
+            if not _CHART_VERSION.fullmatch(value):
+                problems.append((field_name, f"{value!r} must be a pinned chart version (e.g. 5.2.0)"))
+        if not is_dns1123_label(self.namespace):
+            problems.append(("namespace", f"{self.namespace!r} is not a DNS-1123 label"))
+        if prometheus_duration(self.retention):
+            problems.append(("retention", f"{self.retention!r} is not a Prometheus duration (e.g. 15d)"))
+        if not is_quantity(self.storage_size):
+            problems.append(("storage_size", f"{self.storage_size!r} is not a Kubernetes quantity"))
+        if "rules" in self.adapter_values:
+            problems.append(
+                ("adapter_values.rules", "set custom_metrics instead, so served metrics stay checkable")
+            )
+        if self.adapter_replicas < 1:
+            problems.append(("adapter_replicas", "must be >= 1"))
+        if self.alert_receiver is not None:
+            problems += under("alert_receiver", receiver_problems(self.alert_receiver))
+        exporter = prometheus_values(self).get(NODE_EXPORTER, {})
+        missing = untolerated_groups(self.node_groups, exporter.get("tolerations") or [])
+        if self.node_groups and missing:
+            details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
+            problems.append(
+                (
+                    f"prometheus_values.{NODE_EXPORTER}.tolerations",
+                    f"node groups without node metrics: {details}",
+                )
+            )
+        return problems
 
 
 def node_exporter_tolerations(node_groups: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
@@ -366,9 +372,7 @@ class MetricsStack(pulumi.ComponentResource):
     served_metrics: frozenset[str]
 
     def __init__(self, name: str, args: MetricsStackArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_metrics_stack_args(args)
-        if errors:
-            raise ValueError(f"MetricsStack {name!r} is invalid:\n  " + "\n  ".join(errors))
+        require(f"MetricsStack {name!r}", args.problems())
         super().__init__("aiplatform:observability:MetricsStack", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(
             parent=self, provider=args.provider, depends_on=list(args.depends_on)

@@ -33,6 +33,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import validation
+from .errors import ArgumentsError, Problem, path, require, under
 from .scheduling import Placement
 
 core = k8s.core.v1
@@ -69,9 +70,9 @@ class Resources:
     def requests(self) -> dict[str, str]:
         return {"cpu": self.cpu, "memory": self.memory}
 
-    def errors(self, field: str = "resources") -> list[str]:
-        """Every problem, as ``field.key: message`` lines (empty when valid)."""
-        problems: list[str] = []
+    def problems(self) -> list[Problem]:
+        """Every problem, at its field (empty when valid)."""
+        problems: list[Problem] = []
         parsed: dict[str, Decimal] = {}
         for key, value in (
             ("cpu", self.cpu),
@@ -82,14 +83,14 @@ class Resources:
             try:
                 parsed[key] = validation.quantity_value(value)
             except ValueError as exc:
-                problems.append(f"{field}.{key}: {exc}")
+                problems.append((key, str(exc)))
                 continue
             if parsed[key] <= 0:
-                problems.append(f"{field}.{key}: must be > 0")
+                problems.append((key, "must be > 0"))
         for kind in ("cpu", "memory"):
             request, limit = parsed.get(kind), parsed.get(f"{kind}_limit")
             if request is not None and limit is not None and limit < request:
-                problems.append(f"{field}.{kind}_limit: must be >= the request ({getattr(self, kind)})")
+                problems.append((f"{kind}_limit", f"must be >= the request ({getattr(self, kind)})"))
         return problems
 
 
@@ -99,10 +100,13 @@ def resource_requirements(
     """Requests and limits; ``gpus`` adds the extended resource (e.g. ``nvidia.com/gpu``) to both, equal."""
     requests, limits = dict(resources.requests), dict(resources.limits)
     if gpus < 0:
-        raise ValueError("gpus must be >= 0")
+        raise ArgumentsError("resource_requirements", [("gpus", "must be >= 0")])
     if gpus:
         if not gpu_resource:
-            raise ValueError("gpus > 0 needs the placement's gpu_resource (e.g. nvidia.com/gpu)")
+            raise ArgumentsError(
+                "resource_requirements",
+                [("gpu_resource", "gpus > 0 needs the placement's gpu_resource (e.g. nvidia.com/gpu)")],
+            )
         # Extended resources cannot be overcommitted: the request must equal the limit.
         requests[gpu_resource] = limits[gpu_resource] = str(gpus)
     return core.ResourceRequirementsArgs(requests=requests, limits=limits)
@@ -122,10 +126,10 @@ def container_security_context(*, read_only_root_filesystem: bool = True) -> cor
     )
 
 
-def run_as_errors(run_as_user: int, run_as_group: int) -> list[str]:
+def run_as_problems(run_as_user: int, run_as_group: int) -> list[Problem]:
     """The user and group a pod runs as: numeric, not root (0), within Kubernetes' int32 range."""
     return [
-        f"{name}: {value} must be between 1 and {MAX_ID} (0 is root)"
+        (name, f"{value} must be between 1 and {MAX_ID} (0 is root)")
         for name, value in (("run_as_user", run_as_user), ("run_as_group", run_as_group))
         if not (isinstance(value, int) and 1 <= value <= MAX_ID)
     ]
@@ -219,7 +223,17 @@ def probes(
     to load; liveness and readiness only start once it has succeeded, so they can stay tight.
     """
     if startup_seconds <= 0 or startup_period_seconds <= 0:
-        raise ValueError("startup_seconds and startup_period_seconds must be > 0")
+        raise ArgumentsError(
+            "probes",
+            [
+                (field_name, "must be > 0")
+                for field_name, value in (
+                    ("startup_seconds", startup_seconds),
+                    ("startup_period_seconds", startup_period_seconds),
+                )
+                if value <= 0
+            ],
+        )
 
     def http(path: str, period: int, failures: int) -> core.ProbeArgs:
         return core.ProbeArgs(
@@ -272,7 +286,7 @@ def container(
     ``ports`` maps port names to numbers (``{"http": 8000}``); ``restart_policy="Always"`` on an init
     container makes it a native sidecar. ``pre_stop_sleep_seconds`` keeps a stopping server serving
     while load balancers drop it from their targets (the kubelet's sleep action: no shell needed).
-    Raises ValueError when a keyed list repeats a key (``container_problems``).
+    Raises ArgumentsError when a keyed list repeats a key (``container_problems``).
     """
     built = core.ContainerArgs(
         name=name,
@@ -299,7 +313,7 @@ def container(
         if pre_stop_sleep_seconds
         else None,
     )
-    refuse(container_problems(built))
+    require(f"container {name!r}", container_problems(built))
     return built
 
 
@@ -511,33 +525,44 @@ def _port_key(port: core.ContainerPortArgs) -> str:
     return f"{port.container_port}/{port.protocol or 'TCP'}"
 
 
-def container_problems(c: core.ContainerArgs) -> list[str]:
+def container_problems(c: core.ContainerArgs) -> list[Problem]:
     """Repeated env names, port names, port numbers or mount paths in one container."""
     ports = c.ports or []
     keyed = (
-        ("env name", [e.name for e in c.env or []]),
-        ("port name", [p.name for p in ports if p.name]),
-        ("port", [_port_key(p) for p in ports]),
-        ("mount path", [m.mount_path for m in c.volume_mounts or []]),
+        ("env", "env name", [e.name for e in c.env or []]),
+        ("ports", "port name", [p.name for p in ports if p.name]),
+        ("ports", "port", [_port_key(p) for p in ports]),
+        ("volume_mounts", "mount path", [m.mount_path for m in c.volume_mounts or []]),
     )
     return [
-        f"container {c.name!r}: duplicate {what} {d!r}" for what, values in keyed for d in duplicates(values)
+        (at, f"container {c.name!r}: duplicate {what} {d!r}")
+        for at, what, values in keyed
+        for d in duplicates(values)
     ]
 
 
-def pod_problems(spec: core.PodSpecArgs) -> list[str]:
+def pod_problems(spec: core.PodSpecArgs) -> list[Problem]:
     """Every container's problems, then the pod's: container and volume names, mounts without a volume,
     and ports shared by containers that run together (main containers and native sidecars share one
     network namespace, so two of them cannot bind one port, and a named Service port would be ambiguous).
     """
-    containers = [*(spec.init_containers or []), *spec.containers]
-    problems = [p for c in containers for p in container_problems(c)]
+    listed = [
+        *((path("init_containers", i), c) for i, c in enumerate(spec.init_containers or [])),
+        *((path("containers", i), c) for i, c in enumerate(spec.containers)),
+    ]
+    containers = [c for _, c in listed]
+    problems = [p for at, c in listed for p in under(at, container_problems(c))]
     volumes = [v.name for v in spec.volumes or []]
-    problems += [f"pod: duplicate container name {d!r}" for d in duplicates(c.name for c in containers)]
-    problems += [f"pod: duplicate volume name {d!r}" for d in duplicates(volumes)]
     problems += [
-        f"container {c.name!r}: mount {m.mount_path!r} names no volume of the pod ({m.name!r})"
-        for c in containers
+        ("containers", f"duplicate container name {d!r}") for d in duplicates(c.name for c in containers)
+    ]
+    problems += [("volumes", f"duplicate volume name {d!r}") for d in duplicates(volumes)]
+    problems += [
+        (
+            path(at, "volume_mounts"),
+            f"container {c.name!r}: mount {m.mount_path!r} names no volume of the pod ({m.name!r})",
+        )
+        for at, c in listed
         for m in c.volume_mounts or []
         if isinstance(m.name, str) and m.name not in volumes
     ]
@@ -547,13 +572,8 @@ def pod_problems(spec: core.PodSpecArgs) -> list[str]:
         shared = duplicates(
             k for c in running for k in dict.fromkeys(key(p) for p in c.ports or [] if key(p))
         )
-        problems += [f"pod: {what} {d!r} is declared by two containers" for d in shared]
+        problems += [("containers", f"{what} {d!r} is declared by two containers") for d in shared]
     return problems
-
-
-def refuse(problems: Sequence[str]) -> None:
-    if problems:
-        raise ValueError("; ".join(problems))
 
 
 # -- pod -----------------------------------------------------------------------------------------
@@ -588,7 +608,7 @@ def pod_spec(
 ) -> core.PodSpecArgs:
     """Assemble a pod: its own service account, no API token, placement from the node group's Placement.
 
-    Raises ValueError when a keyed list repeats a key or a mount names no volume (``pod_problems``).
+    Raises ArgumentsError when a keyed list repeats a key or a mount names no volume (``pod_problems``).
     """
     spec = core.PodSpecArgs(
         containers=list(containers),
@@ -604,7 +624,7 @@ def pod_spec(
         termination_grace_period_seconds=termination_grace_period_seconds,
         topology_spread_constraints=list(topology_spread_constraints) or None,
     )
-    refuse(pod_problems(spec))
+    require("pod_spec", pod_problems(spec))
     return spec
 
 

@@ -4,8 +4,8 @@ Secret values live in AWS Secrets Manager (encrypted with a customer-managed KMS
 Secrets Operator reads exactly those secrets with a role that can read nothing else, and syncs them
 into Kubernetes Secrets in the workloads' namespaces. Pods only ever see a normal Kubernetes Secret.
 
-The pure builders (``eso_policy``, ``cluster_secret_store_spec``, ``external_secret_spec``,
-``validate_specs``) are testable without the engine; ``ExternalSecrets`` wires them to resources.
+The pure builders (``eso_policy``, ``cluster_secret_store_spec``, ``external_secret_spec``) and the
+args' ``problems()`` are testable without the engine; ``ExternalSecrets`` wires them to resources.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pulumi_kubernetes as kubernetes
 
 from .addons.helm import helm_release
 from .addons.registry import EXTERNAL_SECRETS
+from .errors import Problem, path, require, under
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -29,7 +30,14 @@ from .iam import (
     allow,
     policy_document,
 )
-from .validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
+from .validation import (
+    KMS_DELETION_WINDOW_DAYS,
+    config_key,
+    duration,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_exact_version,
+)
 
 ESO_API_VERSION = "external-secrets.io/v1"
 ESO_NAMESPACE = "external-secrets"
@@ -43,8 +51,6 @@ DEFAULT_RESOURCES: Mapping[str, Any] = {
     "limits": {"memory": "256Mi"},
 }
 
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 # A full secret ARN, including the 6-character suffix Secrets Manager appends: IAM matches the
 # policy's Resource against the full ARN, so a partial ARN would silently grant nothing.
 SECRET_ARN_PATTERN = re.compile(
@@ -73,6 +79,52 @@ class SecretSpec:
     refresh_interval: str = "1h"
     existing_kms_key_arn: str | None = None
 
+    def problems(self) -> list[Problem]:
+        """Every problem of this spec alone (``specs`` checks the names across specs)."""
+        problems: list[Problem] = []
+        if not is_dns1123_subdomain(self.name):
+            problems.append(("name", f"{self.name!r} is not a DNS-1123 name (lowercase, digits, '-', '.')"))
+        if not is_dns1123_label(self.namespace or ""):
+            problems.append(("namespace", f"{self.namespace!r} is not a DNS-1123 label"))
+        if not self.keys:
+            problems.append(("keys", "list at least one key"))
+        if isinstance(self.keys, str):
+            problems.append(("keys", f"must be a tuple of keys, not the string {self.keys!r}"))
+        else:
+            bad = [k for k in self.keys if config_key(k)]
+            if bad:
+                problems.append(("keys", f"{bad} are not valid Secret keys ([-._a-zA-Z0-9]+)"))
+            dupes = sorted({k for k in self.keys if list(self.keys).count(k) > 1})
+            if dupes:
+                problems.append(("keys", f"duplicated {dupes}"))
+        if duration(self.refresh_interval or ""):
+            problems.append(
+                ("refresh_interval", f"{self.refresh_interval!r} is not a duration like '1h' or '15m'")
+            )
+        if self.existing_arn is not None:
+            if not SECRET_ARN_PATTERN.fullmatch(self.existing_arn):
+                problems.append(
+                    (
+                        "existing_arn",
+                        f"{self.existing_arn!r} is not a full Secrets Manager secret ARN "
+                        "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 chars>)",
+                    )
+                )
+            if self.initial_value is not None:
+                problems.append(
+                    ("", "existing_arn and initial_value are exclusive (the value is managed elsewhere)")
+                )
+        if self.existing_kms_key_arn is not None:
+            if self.existing_arn is None:
+                problems.append(("existing_kms_key_arn", "only applies together with existing_arn"))
+            if not _KMS_KEY_ARN.fullmatch(self.existing_kms_key_arn):
+                problems.append(
+                    ("existing_kms_key_arn", f"{self.existing_kms_key_arn!r} is not a KMS key ARN")
+                )
+        if isinstance(self.initial_value, str):
+            problems += [("initial_value", e) for e in _initial_value_errors(self.initial_value, self.keys)]
+        return problems
+
 
 @dataclass
 class ExternalSecretsArgs:
@@ -95,6 +147,40 @@ class ExternalSecretsArgs:
     # What the operator and the ExternalSecrets wait for: schedulable nodes, the tenant namespaces.
     depends_on: Sequence[pulumi.Resource] = ()
 
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        seen: dict[str, int] = {}
+        for i, spec in enumerate(self.specs):
+            problems += under(path("specs", i), spec.problems())
+            if spec.name in seen:
+                problems.append(
+                    (path("specs", i, "name"), f"{spec.name!r} is already used by specs[{seen[spec.name]}]")
+                )
+            seen.setdefault(spec.name, i)
+        if not is_exact_version(self.chart_version):
+            problems.append(
+                ("chart_version", f"{self.chart_version!r} must be an exact version such as '2.1.0'")
+            )
+        if not (self.recovery_window_in_days == 0 or 7 <= self.recovery_window_in_days <= 30):
+            problems.append(("recovery_window_in_days", f"{self.recovery_window_in_days} must be 0 or 7..30"))
+        if self.kms_deletion_window_in_days not in KMS_DELETION_WINDOW_DAYS:
+            problems.append(
+                ("kms_deletion_window_in_days", f"{self.kms_deletion_window_in_days} must be 7..30")
+            )
+        if self.protect and self.recovery_window_in_days == 0:
+            problems.append(
+                ("recovery_window_in_days", "0 (delete immediately) is not allowed when protect=True")
+            )
+        if not re.fullmatch(r"^[A-Za-z0-9/_+=.@-]+$", self.stack_name or ""):
+            problems.append(
+                ("stack_name", f"{self.stack_name!r} may only contain letters, digits and /_+=.@-")
+            )
+        if not is_dns1123_label(self.namespace or ""):
+            problems.append(("namespace", f"{self.namespace!r} is not a DNS-1123 label"))
+        if not is_dns1123_subdomain(self.store_name):
+            problems.append(("store_name", f"{self.store_name!r} is not a DNS-1123 name"))
+        return problems
+
 
 # -- pure builders --------------------------------------------------------------------------------
 
@@ -113,9 +199,14 @@ def eso_policy(secret_arns: Sequence[str], kms_key_arns: Sequence[str], region: 
     """Read exactly ``secret_arns`` and decrypt with ``kms_key_arns``, only through Secrets Manager."""
     arns = sorted(set(secret_arns))
     keys = sorted(set(kms_key_arns))
-    wildcards = [a for a in (*arns, *keys) if "*" in a or "?" in a]
-    if wildcards:
-        raise ValueError(f"external-secrets policy: wildcard ARNs are not allowed: {wildcards}")
+    require(
+        "eso_policy",
+        [
+            (at, f"wildcard ARNs are not allowed: {wildcards}")
+            for at, given in (("secret_arns", arns), ("kms_key_arns", keys))
+            if (wildcards := [a for a in given if "*" in a or "?" in a])
+        ],
+    )
     statements = []
     if arns:
         statements.append(allow(SECRET_READ_ACTIONS, arns, Sid="ReadPlatformSecrets"))
@@ -181,58 +272,6 @@ def helm_values(service_account_annotations: Any, resources: Mapping[str, Any]) 
     }
 
 
-def validate_specs(specs: Sequence[SecretSpec]) -> list[str]:
-    """Every problem with ``specs``, as ``specs[i].field: message`` lines (empty when valid)."""
-    errors: list[str] = []
-    seen: dict[str, int] = {}
-    for i, s in enumerate(specs):
-        where = f"specs[{i}]"
-        if not is_dns1123_subdomain(s.name):
-            errors.append(f"{where}.name: {s.name!r} is not a DNS-1123 name (lowercase, digits, '-', '.')")
-        if s.name in seen:
-            errors.append(f"{where}.name: {s.name!r} is already used by specs[{seen[s.name]}]")
-        seen.setdefault(s.name, i)
-        if not is_dns1123_label(s.namespace or ""):
-            errors.append(f"{where}.namespace: {s.namespace!r} is not a DNS-1123 label")
-        if not s.keys:
-            errors.append(f"{where}.keys: list at least one key")
-        if isinstance(s.keys, str):
-            errors.append(f"{where}.keys: must be a tuple of keys, not the string {s.keys!r}")
-        else:
-            bad = [k for k in s.keys if not _SECRET_KEY.fullmatch(k)]
-            if bad:
-                errors.append(f"{where}.keys: {bad} are not valid Secret keys ([-._a-zA-Z0-9]+)")
-            dupes = sorted({k for k in s.keys if list(s.keys).count(k) > 1})
-            if dupes:
-                errors.append(f"{where}.keys: duplicated {dupes}")
-        if not _GO_DURATION.fullmatch(s.refresh_interval or ""):
-            errors.append(
-                f"{where}.refresh_interval: {s.refresh_interval!r} is not a duration like '1h' or '15m'"
-            )
-        if s.existing_arn is not None:
-            if not SECRET_ARN_PATTERN.fullmatch(s.existing_arn):
-                errors.append(
-                    f"{where}.existing_arn: {s.existing_arn!r} is not a full Secrets Manager secret ARN "
-                    "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 chars>)"
-                )
-            if s.initial_value is not None:
-                errors.append(
-                    f"{where}: existing_arn and initial_value are exclusive (the value is managed elsewhere)"
-                )
-        if s.existing_kms_key_arn is not None:
-            if s.existing_arn is None:
-                errors.append(f"{where}.existing_kms_key_arn: only applies together with existing_arn")
-            if not _KMS_KEY_ARN.fullmatch(s.existing_kms_key_arn):
-                errors.append(
-                    f"{where}.existing_kms_key_arn: {s.existing_kms_key_arn!r} is not a KMS key ARN"
-                )
-        if isinstance(s.initial_value, str):
-            errors.extend(
-                f"{where}.initial_value: {e}" for e in _initial_value_errors(s.initial_value, s.keys)
-            )
-    return errors
-
-
 def _initial_value_errors(value: str, keys: Sequence[str]) -> list[str]:
     """Problems with a seed value; messages name keys only, never values."""
     try:
@@ -248,25 +287,6 @@ def _initial_value_errors(value: str, keys: Sequence[str]) -> list[str]:
         errors.append(f"missing keys {missing}")
     if extra:
         errors.append(f"keys {extra} are not listed in keys")
-    return errors
-
-
-def validate_args(args: ExternalSecretsArgs) -> list[str]:
-    errors = validate_specs(args.specs)
-    if not is_exact_version(args.chart_version):
-        errors.append(f"chart_version: {args.chart_version!r} must be an exact version such as '2.1.0'")
-    if not (args.recovery_window_in_days == 0 or 7 <= args.recovery_window_in_days <= 30):
-        errors.append(f"recovery_window_in_days: {args.recovery_window_in_days} must be 0 or 7..30")
-    if not 7 <= args.kms_deletion_window_in_days <= 30:
-        errors.append(f"kms_deletion_window_in_days: {args.kms_deletion_window_in_days} must be 7..30")
-    if args.protect and args.recovery_window_in_days == 0:
-        errors.append("recovery_window_in_days: 0 (delete immediately) is not allowed when protect=True")
-    if not re.fullmatch(r"^[A-Za-z0-9/_+=.@-]+$", args.stack_name or ""):
-        errors.append(f"stack_name: {args.stack_name!r} may only contain letters, digits and /_+=.@-")
-    if not is_dns1123_label(args.namespace or ""):
-        errors.append(f"namespace: {args.namespace!r} is not a DNS-1123 label")
-    if not is_dns1123_subdomain(args.store_name):
-        errors.append(f"store_name: {args.store_name!r} is not a DNS-1123 name")
     return errors
 
 
@@ -301,9 +321,7 @@ class ExternalSecrets(pulumi.ComponentResource):
     store_name: str
 
     def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_args(args)
-        if errors:
-            raise ValueError("ExternalSecrets " + name + ":\n  " + "\n  ".join(errors))
+        require(f"ExternalSecrets {name!r}", args.problems())
         super().__init__("aiplatform:secrets:ExternalSecrets", name, None, opts)
         self._name = name
         self._args = args
@@ -428,9 +446,10 @@ def _checked_seed(spec: SecretSpec) -> pulumi.Output[str]:
     """The seed as a Pulumi secret, whose keys must match ``spec.keys`` (errors name keys, not values)."""
 
     def check(value: str) -> str:
-        errors = _initial_value_errors(value, spec.keys)
-        if errors:
-            raise ValueError(f"secret {spec.name!r} initial_value: " + "; ".join(errors))
+        require(
+            f"SecretSpec {spec.name!r}",
+            [("initial_value", e) for e in _initial_value_errors(value, spec.keys)],
+        )
         return value
 
     return pulumi.Output.secret(spec.initial_value).apply(check)

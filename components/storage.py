@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from .errors import ArgumentsError, Problem, require
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -27,7 +28,7 @@ from .iam import (
     allow,
     policy_document,
 )
-from .validation import is_dns1123_label, is_quantity, is_s3_bucket_name
+from .validation import KMS_DELETION_WINDOW_DAYS, is_dns1123_label, is_quantity, is_s3_bucket_name
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{0,36}$")  # AWS appends 26 characters
 
@@ -46,7 +47,10 @@ NFS_PORT = 2049
 def _clean_prefix(prefix: str) -> str:
     cleaned = prefix.strip("/")
     if not cleaned or any(c in cleaned for c in "*?"):
-        raise ValueError(f"prefix: {prefix!r} must be a non-empty key prefix without wildcards")
+        raise ArgumentsError(
+            "model_reader_policy",
+            [("prefix", f"{prefix!r} must be a non-empty key prefix without wildcards")],
+        )
     return cleaned
 
 
@@ -111,24 +115,27 @@ class ModelBucketArgs:
     kms_deletion_window_days: int = 30
     tags: Mapping[str, str] = field(default_factory=dict)
 
-
-def validate_model_bucket_args(args: ModelBucketArgs) -> list[str]:
-    errors: list[str] = []
-    if args.bucket_name is not None and args.bucket_prefix is not None:
-        errors.append("bucket_name/bucket_prefix: give one, not both")
-    if args.bucket_name is not None and not is_s3_bucket_name(args.bucket_name):
-        errors.append(f"bucket_name: {args.bucket_name!r} is not a valid S3 bucket name")
-    if args.bucket_prefix is not None and not _BUCKET_PREFIX.fullmatch(args.bucket_prefix):
-        errors.append(f"bucket_prefix: {args.bucket_prefix!r} must be lowercase and at most 37 characters")
-    if args.protect and args.force_destroy:
-        errors.append("force_destroy: must be False when protect is True (it would empty a protected bucket)")
-    if args.noncurrent_version_days is not None and args.noncurrent_version_days < 1:
-        errors.append("noncurrent_version_days: must be >= 1 (or None to keep old versions)")
-    if args.abort_incomplete_upload_days < 1:
-        errors.append("abort_incomplete_upload_days: must be >= 1")
-    if not 7 <= args.kms_deletion_window_days <= 30:
-        errors.append("kms_deletion_window_days: must be between 7 and 30")
-    return errors
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.bucket_name is not None and self.bucket_prefix is not None:
+            problems.append(("", "bucket_name/bucket_prefix: give one, not both"))
+        if self.bucket_name is not None and not is_s3_bucket_name(self.bucket_name):
+            problems.append(("bucket_name", f"{self.bucket_name!r} is not a valid S3 bucket name"))
+        if self.bucket_prefix is not None and not _BUCKET_PREFIX.fullmatch(self.bucket_prefix):
+            problems.append(
+                ("bucket_prefix", f"{self.bucket_prefix!r} must be lowercase and at most 37 characters")
+            )
+        if self.protect and self.force_destroy:
+            problems.append(
+                ("force_destroy", "must be False when protect is True (it would empty a protected bucket)")
+            )
+        if self.noncurrent_version_days is not None and self.noncurrent_version_days < 1:
+            problems.append(("noncurrent_version_days", "must be >= 1 (or None to keep old versions)"))
+        if self.abort_incomplete_upload_days < 1:
+            problems.append(("abort_incomplete_upload_days", "must be >= 1"))
+        if self.kms_deletion_window_days not in KMS_DELETION_WINDOW_DAYS:
+            problems.append(("kms_deletion_window_days", "must be between 7 and 30"))
+        return problems
 
 
 class ModelBucket(pulumi.ComponentResource):
@@ -147,9 +154,7 @@ class ModelBucket(pulumi.ComponentResource):
     kms_key: aws.kms.Key
 
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_model_bucket_args(args)
-        if errors:
-            raise ValueError(f"ModelBucket {name!r} is invalid:\n  " + "\n  ".join(errors))
+        require(f"ModelBucket {name!r}", args.problems())
         super().__init__("aiplatform:storage:ModelBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
@@ -288,32 +293,33 @@ class SharedFileSystemArgs:
     # What the claim waits for besides the driver (e.g. its namespace, schedulable nodes).
     depends_on: Sequence[pulumi.Resource] = ()
 
-
-def validate_shared_file_system_args(args: SharedFileSystemArgs) -> list[str]:
-    errors: list[str] = []
-    if isinstance(args.subnet_ids, (list, tuple)):
-        if not args.subnet_ids:
-            errors.append("subnet_ids: at least one private subnet is needed")
-        elif args.subnet_count is not None and args.subnet_count != len(args.subnet_ids):
-            errors.append(
-                f"subnet_count: {args.subnet_count} does not match {len(args.subnet_ids)} subnet_ids"
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if isinstance(self.subnet_ids, (list, tuple)):
+            if not self.subnet_ids:
+                problems.append(("subnet_ids", "at least one private subnet is needed"))
+            elif self.subnet_count is not None and self.subnet_count != len(self.subnet_ids):
+                problems.append(
+                    f"subnet_count: {self.subnet_count} does not match {len(self.subnet_ids)} subnet_ids"
+                )
+        elif self.subnet_count is None or self.subnet_count < 1:
+            problems.append(("subnet_count", "required (>= 1) when subnet_ids is an Output"))
+        if self.cluster_security_group_id is None and self.vpc_cidr is None:
+            problems.append(("", "cluster_security_group_id/vpc_cidr: give at least one NFS source"))
+        version = self.csi_driver_version.strip()
+        if not version or version.lower() == "latest":
+            problems.append(
+                ("csi_driver_version", "pin an add-on version (e.g. v2.1.4-eksbuild.1), not 'latest'")
             )
-    elif args.subnet_count is None or args.subnet_count < 1:
-        errors.append("subnet_count: required (>= 1) when subnet_ids is an Output")
-    if args.cluster_security_group_id is None and args.vpc_cidr is None:
-        errors.append("cluster_security_group_id/vpc_cidr: give at least one NFS source")
-    version = args.csi_driver_version.strip()
-    if not version or version.lower() == "latest":
-        errors.append("csi_driver_version: pin an add-on version (e.g. v2.1.4-eksbuild.1), not 'latest'")
-    for field_name in ("claim_name", "claim_namespace", "storage_class_name"):
-        value = getattr(args, field_name)
-        if not is_dns1123_label(value):
-            errors.append(f"{field_name}: {value!r} is not a DNS-1123 label")
-    if not is_quantity(args.claim_size):
-        errors.append(f"claim_size: {args.claim_size!r} is not a Kubernetes quantity")
-    if not re.fullmatch(r"[0-7]{3,4}", args.directory_perms):
-        errors.append(f"directory_perms: {args.directory_perms!r} must be octal like '700'")
-    return errors
+        for field_name in ("claim_name", "claim_namespace", "storage_class_name"):
+            value = getattr(self, field_name)
+            if not is_dns1123_label(value):
+                problems.append((field_name, f"{value!r} is not a DNS-1123 label"))
+        if not is_quantity(self.claim_size):
+            problems.append(("claim_size", f"{self.claim_size!r} is not a Kubernetes quantity"))
+        if not re.fullmatch(r"[0-7]{3,4}", self.directory_perms):
+            problems.append(("directory_perms", f"{self.directory_perms!r} must be octal like '700'"))
+        return problems
 
 
 class SharedFileSystem(pulumi.ComponentResource):
@@ -331,9 +337,7 @@ class SharedFileSystem(pulumi.ComponentResource):
     claim: k8s.core.v1.PersistentVolumeClaim
 
     def __init__(self, name: str, args: SharedFileSystemArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_shared_file_system_args(args)
-        if errors:
-            raise ValueError(f"SharedFileSystem {name!r} is invalid:\n  " + "\n  ".join(errors))
+        require(f"SharedFileSystem {name!r}", args.problems())
         super().__init__("aiplatform:storage:SharedFileSystem", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)

@@ -14,7 +14,6 @@ allow on top of a default-deny policy:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,14 +21,14 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .errors import Problem, require
 from .scheduling import GPU_RESOURCE
-from .validation import is_dns1123_label, is_quantity
+from .validation import ipv4_cidr, is_dns1123_label, is_port, is_quantity
 
 IngressSource = Literal["alb", "nginx", "none"]
 PodSecurityLevel = Literal["restricted", "baseline"]
 
 # Kubernetes resource.Quantity, non-negative: 500m, 2, 1.5, 64Gi, 1e3.
-_CIDR = re.compile(r"^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$")
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
@@ -109,47 +108,57 @@ class TeamNamespaceArgs:
     allow_pod_identity_agent: bool = True
     dns_namespace: str = "kube-system"
 
-
-def validate_team_namespace_args(args: TeamNamespaceArgs) -> list[str]:
-    """Every problem with the args, as ``field: what is wrong`` lines (empty when valid)."""
-    errors: list[str] = []
-    if not is_dns1123_label(args.name):
-        errors.append(f"name: {args.name!r} is not a DNS-1123 label (lowercase a-z, 0-9, '-', <= 63)")
-    for field_name in ("cpu", "memory", "limits_cpu", "limits_memory"):
-        value = getattr(args.quota, field_name)
-        if value is not None and not is_quantity(value):
-            errors.append(f"quota.{field_name}: {value!r} is not a Kubernetes quantity")
-    for field_name in ("gpus", "pods", "persistentvolumeclaims"):
-        value = getattr(args.quota, field_name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            errors.append(f"quota.{field_name}: {value!r} must be a non-negative integer")
-    for field_name, value in vars(args.limits).items():
-        if not is_quantity(value):
-            errors.append(f"limits.{field_name}: {value!r} is not a Kubernetes quantity")
-    if args.pod_security not in ("restricted", "baseline"):
-        errors.append(f"pod_security: {args.pod_security!r} must be 'restricted' or 'baseline' for tenants")
-    for key, value in args.labels.items():
-        if key.startswith(POD_SECURITY_PREFIX) or key in (NAME_LABEL, TENANT_LABEL):
-            errors.append(f"labels.{key}: reserved, set by the platform (use pod_security)")
-        elif len(value) > 63:
-            errors.append(f"labels.{key}: value longer than 63 characters")
-    if args.ingress_sources not in ("alb", "nginx", "none"):
-        errors.append(f"ingress_sources: {args.ingress_sources!r} must be 'alb', 'nginx' or 'none'")
-    if args.ingress_sources == "alb" and (args.vpc_cidr is None or not _CIDR.fullmatch(args.vpc_cidr)):
-        errors.append(f"vpc_cidr: {args.vpc_cidr!r} must be an IPv4 CIDR when ingress_sources is 'alb'")
-    if args.ingress_sources == "nginx" and not is_dns1123_label(args.ingress_controller_namespace):
-        errors.append(
-            f"ingress_controller_namespace: {args.ingress_controller_namespace!r} is not a DNS-1123 label"
-        )
-    if args.ingress_sources != "none":
-        if not args.ingress_ports:
-            errors.append("ingress_ports: at least one port is needed when ingress is enabled")
-        bad = [p for p in args.ingress_ports if not isinstance(p, int) or not 1 <= p <= 65535]
-        if bad:
-            errors.append(f"ingress_ports: {bad} are not ports (1-65535)")
-    if not is_dns1123_label(args.monitoring_namespace):
-        errors.append(f"monitoring_namespace: {args.monitoring_namespace!r} is not a DNS-1123 label")
-    return errors
+    def problems(self) -> list[Problem]:
+        """Every problem with the args (empty when valid)."""
+        problems: list[Problem] = []
+        if not is_dns1123_label(self.name):
+            problems.append(
+                ("name", f"{self.name!r} is not a DNS-1123 label (lowercase a-z, 0-9, '-', <= 63)")
+            )
+        for field_name in ("cpu", "memory", "limits_cpu", "limits_memory"):
+            value = getattr(self.quota, field_name)
+            if value is not None and not is_quantity(value):
+                problems.append((f"quota.{field_name}", f"{value!r} is not a Kubernetes quantity"))
+        for field_name in ("gpus", "pods", "persistentvolumeclaims"):
+            value = getattr(self.quota, field_name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                problems.append((f"quota.{field_name}", f"{value!r} must be a non-negative integer"))
+        for field_name, value in vars(self.limits).items():
+            if not is_quantity(value):
+                problems.append((f"limits.{field_name}", f"{value!r} is not a Kubernetes quantity"))
+        if self.pod_security not in ("restricted", "baseline"):
+            problems.append(
+                ("pod_security", f"{self.pod_security!r} must be 'restricted' or 'baseline' for tenants")
+            )
+        for key, value in self.labels.items():
+            if key.startswith(POD_SECURITY_PREFIX) or key in (NAME_LABEL, TENANT_LABEL):
+                problems.append((f"labels.{key}", "reserved, set by the platform (use pod_security)"))
+            elif len(value) > 63:
+                problems.append((f"labels.{key}", "value longer than 63 characters"))
+        if self.ingress_sources not in ("alb", "nginx", "none"):
+            problems.append(("ingress_sources", f"{self.ingress_sources!r} must be 'alb', 'nginx' or 'none'"))
+        if self.ingress_sources == "alb" and (self.vpc_cidr is None or ipv4_cidr(self.vpc_cidr)):
+            problems.append(
+                ("vpc_cidr", f"{self.vpc_cidr!r} must be an IPv4 CIDR when ingress_sources is 'alb'")
+            )
+        if self.ingress_sources == "nginx" and not is_dns1123_label(self.ingress_controller_namespace):
+            problems.append(
+                (
+                    "ingress_controller_namespace",
+                    f"{self.ingress_controller_namespace!r} is not a DNS-1123 label",
+                )
+            )
+        if self.ingress_sources != "none":
+            if not self.ingress_ports:
+                problems.append(("ingress_ports", "at least one port is needed when ingress is enabled"))
+            bad = [p for p in self.ingress_ports if not is_port(p)]
+            if bad:
+                problems.append(("ingress_ports", f"{bad} are not ports (1-65535)"))
+        if not is_dns1123_label(self.monitoring_namespace):
+            problems.append(
+                ("monitoring_namespace", f"{self.monitoring_namespace!r} is not a DNS-1123 label")
+            )
+        return problems
 
 
 def _namespace_selector(namespace: str) -> k8s.meta.v1.LabelSelectorArgs:
@@ -212,9 +221,7 @@ class TeamNamespace(pulumi.ComponentResource):
     network_policies: list[k8s.networking.v1.NetworkPolicy]
 
     def __init__(self, name: str, args: TeamNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
-        errors = validate_team_namespace_args(args)
-        if errors:
-            raise ValueError(f"TeamNamespace {name!r} is invalid:\n  " + "\n  ".join(errors))
+        require(f"TeamNamespace {name!r}", args.problems())
         super().__init__("aiplatform:tenancy:TeamNamespace", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
 

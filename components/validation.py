@@ -17,11 +17,28 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUANTITY = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
 _HOSTNAME_LABEL = re.compile(r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
-_DURATION = re.compile(r"^([0-9]+(ns|us|ms|s|m|h))+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A Go duration (time.ParseDuration), what controllers read: 1h, 1h30m, 1.5h, 500ms.
+_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+# A Prometheus duration (retention, rate windows): whole numbers of ms to years.
+_PROMETHEUS_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+# What the API server accepts as an environment variable name (not only C identifiers).
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+# A key of a ConfigMap or Secret (and so a file name when mounted).
+CONFIG_KEY_PATTERN = re.compile(r"^[-._a-zA-Z0-9]+$")
+# A Prometheus metric name (recording rules, custom metrics).
+METRIC_NAME_PATTERN = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+SLACK_CHANNEL_PATTERN = re.compile(r"^[#@][A-Za-z0-9._-]{1,80}$")
+# A pinned EKS add-on version (v1.20.4-eksbuild.1).
+ADDON_VERSION_PATTERN = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")
 _EXACT_VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _EKS_CLUSTER_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
+
+# The Kubernetes minors EKS runs that this platform supports, and the one a new cluster gets.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+DEFAULT_KUBERNETES_VERSION = "1.34"
+# The values CloudWatch Logs accepts for retention_in_days.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)  # fmt: skip
 
 _QUANTITY_SUFFIXES = {
     "n": Decimal("1e-9"),
@@ -45,6 +62,9 @@ _LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 # AWS tag keys and values: letters, digits and spaces (any script), and _ . : / = + - @.
 _AWS_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 AWS_TAG_KEY_MAX, AWS_TAG_VALUE_MAX, AWS_TAGS_PER_RESOURCE = 128, 256, 50
+# The waiting periods AWS KMS allows before it deletes a key (days).
+KMS_DELETION_WINDOW_DAYS = range(7, 31)
+MAX_PORT = 65535
 # Pulumi's auto-naming appends "-" and 7 random hex characters to a resource's name.
 AUTONAME_SUFFIX_LENGTH = 8
 _IMAGE_DIGEST = re.compile(r".+@sha256:[0-9a-f]{64}")
@@ -158,9 +178,49 @@ def duration(value: str) -> str | None:
     return None
 
 
+def prometheus_duration(value: str) -> str | None:
+    """A duration as Prometheus reads it (``2m``, ``15d``, ``1w``)."""
+    if not _PROMETHEUS_DURATION.fullmatch(value):
+        return f"'{value}' is not a Prometheus duration (e.g. 2m, 15d)"
+    return None
+
+
 def env_name(value: str) -> str | None:
+    """An environment variable name as Kubernetes accepts it: letters, digits, '-', '.', '_', not starting
+    with a digit."""
     if not _ENV_NAME.fullmatch(value):
         return f"'{value}' is not a valid environment variable name"
+    return None
+
+
+def config_key(value: str) -> str | None:
+    """A key of a ConfigMap or Secret: letters, digits, '-', '.', '_'."""
+    if not CONFIG_KEY_PATTERN.fullmatch(value):
+        return f"'{value}' is not a valid ConfigMap or Secret key (letters, digits, '-', '.', '_')"
+    return None
+
+
+def metric_name(value: str) -> str | None:
+    if not METRIC_NAME_PATTERN.fullmatch(value):
+        return f"'{value}' is not a Prometheus metric name"
+    return None
+
+
+def slack_channel(value: str) -> str | None:
+    if not SLACK_CHANNEL_PATTERN.fullmatch(value):
+        return f"'{value}' is not a Slack channel (#channel or @user)"
+    return None
+
+
+def kubernetes_version(value: str) -> str | None:
+    if value not in SUPPORTED_KUBERNETES_VERSIONS:
+        return f"'{value}' is not supported (supported: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)})"
+    return None
+
+
+def log_retention_days(value: int) -> str | None:
+    if value not in LOG_RETENTION_DAYS:
+        return f"{value!r} is not a CloudWatch retention (one of {', '.join(map(str, LOG_RETENTION_DAYS))})"
     return None
 
 
@@ -169,6 +229,14 @@ def cidr(value: str) -> str | None:
         ipaddress.ip_network(value, strict=True)
     except ValueError:
         return f"'{value}' is not a CIDR block with its host bits zero (e.g. 10.0.0.0/16)"
+    return None
+
+
+def ipv4_cidr(value: str) -> str | None:
+    if problem := cidr(value):
+        return problem
+    if ipaddress.ip_network(value).version != 4:
+        return f"'{value}' is not an IPv4 block"
     return None
 
 
@@ -337,6 +405,10 @@ def is_exact_version(value: object) -> bool:
 def is_s3_bucket_name(value: object) -> bool:
     """3-63 lower-case letters, digits, '.' and '-', starting and ending alphanumeric, no '..'."""
     return isinstance(value, str) and _S3_BUCKET.fullmatch(value) is not None and ".." not in value
+
+
+def is_port(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PORT
 
 
 def is_eks_cluster_name(value: object) -> bool:

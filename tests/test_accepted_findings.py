@@ -20,9 +20,10 @@ def test_a_skip_needs_a_check_id_and_a_reason_checkov_can_read():
     with pytest.raises(ValueError) as info:
         accepted_findings.skip_annotations({"K8S_1": "why", "CKV_K8S_15": "a=b", "CKV2_K8S_6": " "})
     assert str(info.value) == (
-        "accepted_findings.K8S_1: not a checkov Kubernetes check id (like CKV_K8S_43); "
-        "accepted_findings.CKV_K8S_15: the reason must be given, without '='; "
-        "accepted_findings.CKV2_K8S_6: the reason must be given, without '='"
+        "skip_annotations:\n"
+        "  - accepted.K8S_1: not a checkov Kubernetes check id (like CKV_K8S_43)\n"
+        "  - accepted.CKV_K8S_15: the reason must be given, without '='\n"
+        "  - accepted.CKV2_K8S_6: the reason must be given, without '='"
     )
 
 

@@ -164,7 +164,7 @@ def test_priority_expander_needs_priorities():
 
 
 def test_the_compatibility_table_maps_chart_minors_to_kubernetes_minors():
-    from aiplatform.cluster import SUPPORTED_KUBERNETES_VERSIONS
+    from aiplatform.validation import SUPPORTED_KUBERNETES_VERSIONS
 
     charts = {
         version: [chart for chart, minor in CHART_KUBERNETES_MINOR.items() if minor == version]

@@ -16,6 +16,7 @@ from aiplatform.cluster import (
     ExistingCluster,
     ExistingClusterArgs,
 )
+from aiplatform.errors import ArgumentsError
 from aiplatform.kubeconfig import build_kubeconfig, region_from_arn
 from aiplatform.plan.mock_engine import PlatformMocks, RecordingMonitor
 from tests.conftest import is_secret, resolve
@@ -412,15 +413,15 @@ def test_preview_tolerates_unknown_cluster_outputs(monitor, build):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("overrides", "problem"),
     [
         (
             {"kubernetes_version": "1.30"},
-            "invalid EksClusterArgs:\n- kubernetes_version: '1.30' is not supported (supported: 1.33, 1.34, 1.35, 1.36)",
+            ("kubernetes_version", "'1.30' is not supported (supported: 1.33, 1.34, 1.35, 1.36)"),
         ),
         (
             {"endpoint_public_access": True},
-            "invalid EksClusterArgs:\n- public_access_cidrs: must list at least one CIDR when endpoint_public_access is True",
+            ("public_access_cidrs", "must list at least one CIDR when endpoint_public_access is True"),
         ),
         (
             {
@@ -428,65 +429,66 @@ def test_preview_tolerates_unknown_cluster_outputs(monitor, build):
                 "public_access_cidrs": ["0.0.0.0/0"],
                 "forbid_open_endpoint": True,
             },
-            "invalid EksClusterArgs:\n- public_access_cidrs: 0.0.0.0/0 opens the API endpoint to the internet "
-            "(forbid_open_endpoint is set)",
+            (
+                "public_access_cidrs",
+                "0.0.0.0/0 opens the API endpoint to the internet (forbid_open_endpoint is set)",
+            ),
         ),
         (
             {"public_access_cidrs": ["10.0.0.0/8"]},
-            "invalid EksClusterArgs:\n- public_access_cidrs: must be empty when endpoint_public_access is False",
+            ("public_access_cidrs", "must be empty when endpoint_public_access is False"),
         ),
         (
             {"identity_mode": "pod-identity", "addon_versions": {"vpc-cni": VERSIONS["vpc-cni"]}},
-            "invalid EksClusterArgs:\n- addon_versions: identity_mode 'pod-identity' needs 'eks-pod-identity-agent' pinned",
+            ("addon_versions", "identity_mode 'pod-identity' needs 'eks-pod-identity-agent' pinned"),
         ),
         (
             {"admin_role_arns": []},
-            "invalid EksClusterArgs:\n- admin_role_arns: need at least one role "
-            "(the cluster creator gets no implicit admin access)",
+            ("admin_role_arns", "need at least one role (the cluster creator gets no implicit admin access)"),
         ),
         (
             {"kubeconfig_role_arn": DEPLOYER},
-            "invalid EksClusterArgs:\n- kubeconfig_role_arn: must be one of admin_role_arns",
+            ("kubeconfig_role_arn", "must be one of admin_role_arns"),
         ),
     ],
 )
-def test_invalid_args_are_rejected_with_exact_messages(overrides, message):
-    with pytest.raises(ValueError) as error:
-        make_args(**overrides)
-    assert str(error.value) == message
+def test_invalid_args_are_rejected_with_exact_messages(overrides, problem):
+    assert make_args(**overrides).problems() == [problem]
 
 
-def test_every_bad_field_is_listed_at_once():
-    with pytest.raises(ValueError) as error:
-        make_args(
-            name="-bad",
-            kubernetes_version="1.29",
-            subnet_ids=["subnet-a"],
-            endpoint_public_access=True,
-            public_access_cidrs=["0.0.0.0/0", "10.0.0.1/8"],
-            forbid_open_endpoint=True,
-            admin_role_arns=["arn:aws:iam::123456789012:user/bob"],
-            enabled_log_types=["api", "kubelet"],
-            log_retention_days=10,
-            identity_mode="kiam",
-            addon_versions={"coredns": "latest", "istio": "v1.0.0-eksbuild.1"},
-        )
+def test_every_bad_field_is_listed_at_once(build, monitor):
+    args = make_args(
+        name="-bad",
+        kubernetes_version="1.29",
+        subnet_ids=["subnet-a"],
+        endpoint_public_access=True,
+        public_access_cidrs=["0.0.0.0/0", "10.0.0.1/8"],
+        forbid_open_endpoint=True,
+        admin_role_arns=["arn:aws:iam::123456789012:user/bob"],
+        enabled_log_types=["api", "kubelet"],
+        log_retention_days=10,
+        identity_mode="kiam",
+        addon_versions={"coredns": "latest", "istio": "v1.0.0-eksbuild.1"},
+    )
+    with pytest.raises(ArgumentsError) as error:
+        build(lambda: EksCluster("ai", args))
+    assert not monitor.registrations
     assert str(error.value).splitlines() == [
-        "invalid EksClusterArgs:",
-        "- name: '-bad' is not a valid EKS cluster name (1-100 letters, digits, '-' or '_', "
+        "EksCluster 'ai':",
+        "  - name: '-bad' is not a valid EKS cluster name (1-100 letters, digits, '-' or '_', "
         "starting with a letter or digit)",
-        "- kubernetes_version: '1.29' is not supported (supported: 1.33, 1.34, 1.35, 1.36)",
-        "- subnet_ids: need at least two subnets (in different availability zones)",
-        "- public_access_cidrs: 0.0.0.0/0 opens the API endpoint to the internet (forbid_open_endpoint is set)",
-        "- public_access_cidrs: '10.0.0.1/8' is not an IPv4 CIDR block",
-        "- admin_role_arns: not IAM role ARNs: 'arn:aws:iam::123456789012:user/bob'",
-        "- enabled_log_types: unknown 'kubelet' (allowed: api, audit, authenticator, controllerManager, scheduler)",
-        "- log_retention_days: 10 is not a CloudWatch retention (one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, "
+        "  - kubernetes_version: '1.29' is not supported (supported: 1.33, 1.34, 1.35, 1.36)",
+        "  - subnet_ids: need at least two subnets (in different availability zones)",
+        "  - public_access_cidrs: 0.0.0.0/0 opens the API endpoint to the internet (forbid_open_endpoint is set)",
+        "  - public_access_cidrs: '10.0.0.1/8' is not an IPv4 CIDR block",
+        "  - admin_role_arns: not IAM role ARNs: 'arn:aws:iam::123456789012:user/bob'",
+        "  - enabled_log_types: unknown 'kubelet' (allowed: api, audit, authenticator, controllerManager, scheduler)",
+        "  - log_retention_days: 10 is not a CloudWatch retention (one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, "
         "180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)",
-        "- identity_mode: 'kiam' is not one of 'irsa', 'pod-identity'",
-        "- addon_versions: unknown add-on 'istio' (known: vpc-cni, kube-proxy, eks-pod-identity-agent, coredns, "
+        "  - identity_mode: 'kiam' is not one of 'irsa', 'pod-identity'",
+        "  - addon_versions: unknown add-on 'istio' (known: vpc-cni, kube-proxy, eks-pod-identity-agent, coredns, "
         "aws-ebs-csi-driver, metrics-server)",
-        "- addon_versions.coredns: 'latest' is not a pinned EKS add-on version (like v1.2.3-eksbuild.1)",
+        "  - addon_versions.coredns: 'latest' is not a pinned EKS add-on version (like v1.2.3-eksbuild.1)",
     ]
 
 
@@ -546,14 +548,15 @@ def test_existing_cluster_with_pod_identity_needs_no_oidc(build, monitor):
     assert len(monitor.registrations) == 2
 
 
-def test_existing_cluster_in_irsa_mode_needs_the_oidc_provider():
-    with pytest.raises(ValueError) as error:
-        ExistingClusterArgs(name="shared", kubeconfig="")
+def test_existing_cluster_in_irsa_mode_needs_the_oidc_provider(build, monitor):
+    with pytest.raises(ArgumentsError) as error:
+        build(lambda: ExistingCluster("byo", ExistingClusterArgs(name="shared", kubeconfig="")))
+    assert not monitor.registrations
     assert str(error.value) == (
-        "invalid ExistingClusterArgs:\n"
-        "- kubeconfig: must not be empty\n"
-        "- oidc_provider_arn: required when identity_mode is 'irsa'\n"
-        "- oidc_issuer_url: required when identity_mode is 'irsa'"
+        "ExistingCluster 'byo':\n"
+        "  - kubeconfig: must not be empty\n"
+        "  - oidc_provider_arn: required when identity_mode is 'irsa'\n"
+        "  - oidc_issuer_url: required when identity_mode is 'irsa'"
     )
 
 

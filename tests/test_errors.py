@@ -18,6 +18,7 @@ def test_under_nests_paths():
         ("model", "missing"),
     ]
     assert under(2, [("name", "bad")]) == [("[2].name", "bad")]
+    assert under("custom_metrics", [("[0].series", "bad")]) == [("custom_metrics[0].series", "bad")]
 
 
 def test_require_raises_every_problem_at_once():

@@ -156,8 +156,9 @@ def test_override_that_misses_a_custom_taint_raises_before_creating_anything(bui
     with pytest.raises(ValueError) as error:
         build(program)
     assert str(error.value) == (
-        "invalid GPU support:\n"
-        "- nvidia-device-plugin: tolerations do not cover the taints of GPU node groups: gpu-h100 "
+        "GpuSupport 'gpu':\n"
+        "  - device_plugin_values_override.tolerations: nvidia-device-plugin: tolerations do not cover the "
+        "taints of GPU node groups: gpu-h100 "
         "(aiplatform.io/training=true:NoSchedule, aiplatform.io/reserved=team-a:NoExecute)"
     )
     assert [r.type for r in monitor.registrations] == ["pulumi:providers:kubernetes"]
@@ -167,9 +168,9 @@ def test_dcgm_needs_a_pinned_version_and_gpu_groups():
     with pytest.raises(ValueError) as error:
         GpuSupport("gpu", GpuSupportArgs(provider=None, gpu_specs=[SYSTEM], dcgm_exporter=True))  # type: ignore[arg-type]
     assert str(error.value) == (
-        "invalid GPU support:\n"
-        "- gpu_specs: at least one gpu node group is required\n"
-        "- dcgm_exporter_chart_version: pin a chart version when dcgm_exporter is on"
+        "GpuSupport 'gpu':\n"
+        "  - gpu_specs: at least one gpu node group is required\n"
+        "  - dcgm_exporter_chart_version: pin a chart version when dcgm_exporter is on"
     )
 
 
@@ -180,11 +181,11 @@ def test_a_group_that_disagrees_with_the_instance_table_is_refused():
     with pytest.raises(ValueError) as error:
         GpuSupport("gpu", GpuSupportArgs(provider=None, gpu_specs=[wrong, mixed]))  # type: ignore[arg-type]
     assert str(error.value) == (
-        "invalid GPU support:\n"
-        "- gpu_specs.gpu-h100.accelerator: 'nvidia-a100' does not name the GPU of p5.48xlarge: NVIDIA H100 "
+        "GpuSupport 'gpu':\n"
+        "  - gpu_specs[0].accelerator: gpu-h100: 'nvidia-a100' does not name the GPU of p5.48xlarge: NVIDIA H100 "
         "is 'nvidia-h100' (or leave it out)\n"
-        "- gpu_specs.gpu-h100.gpus_per_node: p5.48xlarge has 8 GPUs, not 4 (or leave it out)\n"
-        "- gpu_specs.gpu-a10g.instance_types: 'g6.xlarge' has 1 x NVIDIA L4, 'g5.xlarge' has 1 x NVIDIA A10G: "
+        "  - gpu_specs[0].gpus_per_node: gpu-h100: p5.48xlarge has 8 GPUs, not 4 (or leave it out)\n"
+        "  - gpu_specs[1].instance_types: gpu-a10g: 'g6.xlarge' has 1 x NVIDIA L4, 'g5.xlarge' has 1 x NVIDIA A10G: "
         "one GPU model and count per group (split them into groups)"
     )
 

@@ -7,14 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aiplatform.errors import ArgumentsError
 from aiplatform.network import (
     MAX_AZ_COUNT,
     SMALLEST_PRIVATE_PREFIX,
     ExistingNetwork,
     Network,
     NetworkArgs,
+    existing_network_problems,
     plan_subnets,
-    validate_existing_network,
 )
 from aiplatform.plan.cloud import ID_PREFIXES, short_hash
 from tests.conftest import resolve
@@ -88,9 +89,9 @@ def test_too_small_vpcs_are_rejected(vpc_cidr, az_count):
         ("10.0.0.0/33", 3, "not a valid IPv4 CIDR"),
         ("not-a-cidr", 3, "not a valid IPv4 CIDR"),
         ("fd00::/56", 3, "must be IPv4"),
-        ("10.0.0.0/16", 1, "az_count must be between 2 and 6, got 1"),
-        ("10.0.0.0/16", 7, "az_count must be between 2 and 6, got 7"),
-        ("10.0.0.0/16", True, "az_count must be an integer"),
+        ("10.0.0.0/16", 1, "az_count: must be between 2 and 6, got 1"),
+        ("10.0.0.0/16", 7, "az_count: must be between 2 and 6, got 7"),
+        ("10.0.0.0/16", True, "az_count: must be an integer"),
     ],
 )
 def test_bad_plans_are_rejected_with_the_reason(vpc_cidr, az_count, message):
@@ -99,35 +100,41 @@ def test_bad_plans_are_rejected_with_the_reason(vpc_cidr, az_count, message):
 
 
 def test_plan_errors_name_every_problem():
-    with pytest.raises(ValueError, match=r"10\.0\.0\.0/24 is too small.*; az_count must be between"):
+    with pytest.raises(
+        ValueError, match=r"vpc_cidr: 10\.0\.0\.0/24 is too small.*\n  - az_count: must be between"
+    ):
         plan_subnets("10.0.0.0/24", 9)
 
 
 # -- args -----------------------------------------------------------------------------------------
 
 
-def test_args_list_every_bad_field():
-    with pytest.raises(ValueError) as raised:
-        NetworkArgs(
-            cluster_name="-bad",
-            vpc_cidr="10.0.0.0/24",
-            az_count=0,
-            nat_gateways="two",  # type: ignore[arg-type]
-            flow_logs_retention_days=10,
-            tags={"aws:owner": "me", "team": 1},  # type: ignore[dict-item]
-        )
+def test_args_list_every_bad_field(build, monitor):
+    args = NetworkArgs(
+        cluster_name="-bad",
+        vpc_cidr="10.0.0.0/24",
+        az_count=0,
+        nat_gateways="two",  # type: ignore[arg-type]
+        flow_logs_retention_days=10,
+        tags={"aws:owner": "me", "team": 1},  # type: ignore[dict-item]
+    )
+    with pytest.raises(ArgumentsError) as raised:
+        build(lambda: Network("bad", args))
     message = str(raised.value)
     for fragment in (
-        "cluster_name '-bad'",
-        "vpc_cidr 10.0.0.0/24 is too small",
-        "az_count must be between 2 and 6, got 0",
-        "nat_gateways must be one of ['single', 'per-az'], got 'two'",
-        "flow_logs_retention_days 10 is not a CloudWatch retention period",
+        "Network 'bad':",
+        "cluster_name: '-bad'",
+        "vpc_cidr: 10.0.0.0/24 is too small",
+        "az_count: must be between 2 and 6, got 0",
+        "nat_gateways: must be one of ['single', 'per-az'], got 'two'",
+        "flow_logs_retention_days: 10 is not a CloudWatch retention",
         "tags: keys and values must be strings: ['team']",
         "tags: the 'aws:' prefix is reserved by AWS: ['aws:owner']",
     ):
         assert fragment in message
     assert message.count("\n  - ") == 7
+    # The engine's InputPropertiesError: each problem at the argument's path.
+    assert {"property_path": "az_count", "reason": "must be between 2 and 6, got 0"} in raised.value.errors
 
 
 def test_args_defaults_are_the_production_shape():
@@ -161,7 +168,7 @@ def test_existing_network_exposes_the_same_attributes():
 
 
 def test_existing_network_errors_list_every_problem():
-    assert validate_existing_network("vpc-0abc", ["subnet-01", "subnet-02"]) == []
+    assert existing_network_problems("vpc-0abc", ["subnet-01", "subnet-02"]) == []
     with pytest.raises(ValueError) as raised:
         ExistingNetwork(
             vpc_id="vpc0",
@@ -170,7 +177,7 @@ def test_existing_network_errors_list_every_problem():
         )
     message = str(raised.value)
     for fragment in (
-        "vpc_id 'vpc0' is not a VPC id",
+        "vpc_id: 'vpc0' is not a VPC id",
         "private_subnet_ids: listed more than once: ['subnet-01']",
         "public_subnet_ids: not subnet ids (subnet-...): ['sn-2']",
         "private_subnet_ids: EKS needs at least 2 subnets",
@@ -391,7 +398,7 @@ def test_network_tolerates_unknowns_in_preview(build, monitor):
 
 
 def test_bad_args_create_nothing(build, monitor):
-    with pytest.raises(ValueError, match="az_count"):
+    with pytest.raises(ArgumentsError, match="az_count"):
         build(lambda: Network("bad", NetworkArgs(cluster_name="ai", az_count=7)))
     assert monitor.registrations == []
 

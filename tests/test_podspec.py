@@ -45,13 +45,13 @@ def test_gpus_are_requested_and_limited_equally_with_the_placement_resource():
         podspec.resource_requirements(SMALL, gpus=1)
 
 
-def test_resources_errors_list_every_problem():
-    assert SMALL.errors() == []
-    errors = Resources(cpu="lots", memory="1Gi", memory_limit="512Mi").errors("r")
-    assert errors == [
-        "r.cpu: 'lots' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)",
-        "r.cpu_limit: 'lots' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)",
-        "r.memory_limit: must be >= the request (1Gi)",
+def test_resources_problems_list_every_problem():
+    assert SMALL.problems() == []
+    problems = Resources(cpu="lots", memory="1Gi", memory_limit="512Mi").problems()
+    assert problems == [
+        ("cpu", "'lots' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)"),
+        ("cpu_limit", "'lots' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi)"),
+        ("memory_limit", "must be >= the request (1Gi)"),
     ]
     assert validation.quantity_value("500m") * 2 == validation.quantity_value("1")
     assert validation.quantity_value("1Gi") == 1024 * validation.quantity_value("1Mi")
@@ -194,9 +194,10 @@ def test_container_refuses_repeated_env_names_ports_and_mount_paths():
             volume_mounts=[podspec.mount("model", "/models"), podspec.mount("cache", "/models")],
         )
     assert str(info.value) == (
-        "container 'server': duplicate env name 'MODEL_DIR'; "
-        "container 'server': duplicate port '8000/TCP'; "
-        "container 'server': duplicate mount path '/models'"
+        "container 'server':\n"
+        "  - env: container 'server': duplicate env name 'MODEL_DIR'\n"
+        "  - ports: container 'server': duplicate port '8000/TCP'\n"
+        "  - volume_mounts: container 'server': duplicate mount path '/models'"
     )
 
 
@@ -209,7 +210,7 @@ def test_container_problems_read_any_container_args():
             podspec.core.ContainerPortArgs(container_port=81, protocol="UDP"),
         ],
     )
-    assert podspec.container_problems(hand_made) == ["container 'app': duplicate port name 'http'"]
+    assert podspec.container_problems(hand_made) == [("ports", "container 'app': duplicate port name 'http'")]
 
 
 def _pod(containers, init=(), volumes=()):
@@ -227,9 +228,10 @@ def test_pod_refuses_repeated_container_and_volume_names_and_mounts_without_a_vo
     with pytest.raises(ValueError) as info:
         _pod([app], init=[init], volumes=[tmp, tmp])
     assert str(info.value) == (
-        "pod: duplicate container name 'app'; "
-        "pod: duplicate volume name 'tmp'; "
-        "container 'app': mount '/c' names no volume of the pod ('cache')"
+        "pod_spec:\n"
+        "  - containers: duplicate container name 'app'\n"
+        "  - volumes: duplicate volume name 'tmp'\n"
+        "  - init_containers[0].volume_mounts: container 'app': mount '/c' names no volume of the pod ('cache')"
     )
     assert _pod([app], volumes=[tmp]).containers == [app]
 
@@ -242,7 +244,9 @@ def test_containers_running_together_cannot_share_a_port():
     with pytest.raises(ValueError) as info:
         _pod([server], init=[sidecar])
     assert str(info.value) == (
-        "pod: port name 'http' is declared by two containers; pod: port '2020/TCP' is declared by two containers"
+        "pod_spec:\n"
+        "  - containers: port name 'http' is declared by two containers\n"
+        "  - containers: port '2020/TCP' is declared by two containers"
     )
     # A plain init container has finished before the server starts: its port is not shared.
     one_shot = podspec.container("warmup", "repo/app:1.0", resources=SMALL, ports={"http": 2020})

@@ -4,6 +4,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 import pytest
 
+from aiplatform.errors import describe
 from aiplatform.iam import WorkloadIdentity
 from aiplatform.secrets import (
     ExternalSecrets,
@@ -12,7 +13,6 @@ from aiplatform.secrets import (
     cluster_secret_store_spec,
     eso_policy,
     external_secret_spec,
-    validate_specs,
 )
 from tests.conftest import is_secret, resolve
 
@@ -246,8 +246,13 @@ def test_pure_builders():
 
 
 def test_spec_validation_lists_every_problem():
-    errors = validate_specs(
-        [
+    args = ExternalSecretsArgs(
+        stack_name="s",
+        region="us-east-1",
+        identity=irsa(),
+        provider=None,
+        chart_version="2.1.0",
+        specs=[
             SecretSpec(name="Bad_Name", namespace="ml", keys=("k",)),
             SecretSpec(name="ok", namespace="ml", keys=(), refresh_interval="hourly"),
             SecretSpec(name="ok", namespace="ML", keys=("k", "k", "bad key")),
@@ -259,9 +264,9 @@ def test_spec_validation_lists_every_problem():
                 initial_value="{}",
             ),
             SecretSpec(name="seed", namespace="ml", keys=("a",), initial_value=json.dumps({"b": "v"})),
-        ]
+        ],
     )
-    text = "\n".join(errors)
+    text = "\n".join(map(describe, args.problems()))
     for expected in (
         "specs[0].name: 'Bad_Name' is not a DNS-1123 name",
         "specs[1].keys: list at least one key",

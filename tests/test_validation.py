@@ -60,3 +60,44 @@ def test_aws_tag_values():
     assert (
         validation.aws_tag_value("a*b") == "tag values hold letters, digits, spaces and _ . : / = + - @ only"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("MODEL_DIR", True),
+        ("model.dir", True),  # Kubernetes accepts more than C identifiers
+        ("-x", True),
+        ("_x9", True),
+        ("9LIVES", False),
+        ("A B", False),
+        ("", False),
+    ],
+)
+def test_env_names_are_what_kubernetes_accepts(name, ok):
+    assert (validation.env_name(name) is None) is ok
+
+
+def test_one_copy_of_each_aws_and_kubernetes_constant():
+    assert validation.kubernetes_version(validation.DEFAULT_KUBERNETES_VERSION) is None
+    assert (
+        validation.kubernetes_version("1.20") == "'1.20' is not supported (supported: 1.33, 1.34, 1.35, 1.36)"
+    )
+    assert validation.log_retention_days(90) is None
+    assert validation.log_retention_days(10).startswith("10 is not a CloudWatch retention (one of 1, 3, 5,")
+
+
+@pytest.mark.parametrize(
+    ("check", "good", "bad"),
+    [
+        (validation.config_key, "config.json", "a/b"),
+        (validation.metric_name, "vllm:requests_running", "2xx"),
+        (validation.slack_channel, "#ml-alerts", "ml-alerts"),
+        (validation.duration, "1.5h", "1d"),
+        (validation.prometheus_duration, "15d", "1.5h"),
+        (validation.ipv4_cidr, "10.0.0.0/16", "fd00::/56"),
+    ],
+)
+def test_rules_shared_by_the_config_and_the_components(check, good, bad):
+    assert check(good) is None
+    assert check(bad)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -18,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
-from ..cluster import LOG_RETENTION_DAYS, ROLE_ARN_PATTERN
+from ..cluster import ROLE_ARN_PATTERN
 from ..ingress import ACM_ARN_PATTERN
 from ..secrets import SECRET_ARN_PATTERN
 
@@ -70,7 +69,9 @@ RetentionDays = Annotated[
     AfterValidator(
         checked(
             lambda days: (
-                None if days in LOG_RETENTION_DAYS else f"must be one of {sorted(LOG_RETENTION_DAYS)}"
+                None
+                if days in validation.LOG_RETENTION_DAYS
+                else f"must be one of {sorted(validation.LOG_RETENTION_DAYS)}"
             )
         )
     ),
@@ -88,7 +89,7 @@ ChartVersion = Annotated[
     ),
 ]
 ChartRepositoryUrl = Annotated[str, AfterValidator(checked(validation.chart_repository))]
-AddonVersion = Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]
+AddonVersion = Annotated[str, Field(pattern=validation.ADDON_VERSION_PATTERN.pattern)]
 Arn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$")]
 
 
@@ -109,15 +110,10 @@ SecretArn = Annotated[
         checked(_pattern(SECRET_ARN_PATTERN, "a full Secrets Manager ARN (ending in -<6 characters>)"))
     ),
 ]
-Ipv4Cidr = Annotated[
-    str,
-    AfterValidator(checked(validation.cidr)),
-    AfterValidator(
-        checked(lambda v: None if ipaddress.ip_network(v).version == 4 else f"'{v}' is not an IPv4 block")
-    ),
-]
+Ipv4Cidr = Annotated[str, AfterValidator(checked(validation.ipv4_cidr))]
 ServiceName = Annotated[str, AfterValidator(checked(validation.dns1035_label))]
-ConfigKey = Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
+ConfigKey = Annotated[str, Field(pattern=validation.CONFIG_KEY_PATTERN.pattern, max_length=253)]
+MetricName = Annotated[str, Field(pattern=validation.METRIC_NAME_PATTERN.pattern)]
 PositiveQuantity = Annotated[
     Quantity,
     AfterValidator(checked(lambda v: None if validation.quantity_value(v) > 0 else "must be greater than 0")),

@@ -16,9 +16,11 @@ from pydantic_core import PydanticCustomError
 
 from .. import validation
 from ..addons.registry import ADD_ONS, AddOn
-from ..cluster import SUPPORTED_KUBERNETES_VERSIONS
+from ..cluster import DEFAULT_LOG_TYPES, LogType
+from ..errors import describe
+from ..iam import IdentityMode
 from ..instance_types import InstanceType, lookup, unknown_type_message
-from ..network import validate_existing_network
+from ..network import MAX_AZ_COUNT, MIN_AZ_COUNT, NatGatewayMode, existing_network_problems
 from ..nodegroups import (
     EKS_LABEL_KEY_MAX,
     EKS_TAINTS_PER_GROUP,
@@ -33,6 +35,7 @@ from ..nodegroups import (
     max_group_name_length,
 )
 from ..scheduling import Taint
+from ..validation import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
 from ._base import (
     RESOURCE_PREFIX,
     AddonVersion,
@@ -62,15 +65,15 @@ class ExistingNetworkSettings(Model):
 
     @model_validator(mode="after")
     def _subnets(self) -> ExistingNetworkSettings:
-        problems = validate_existing_network(self.vpcId, self.privateSubnetIds, self.publicSubnetIds)
-        raise_violations([((), problem) for problem in problems])
+        problems = existing_network_problems(self.vpcId, self.privateSubnetIds, self.publicSubnetIds)
+        raise_violations([((), describe(problem)) for problem in problems])
         return self
 
 
 class NetworkSettings(Model):
     vpcCidr: Cidr = "10.0.0.0/16"
-    azCount: int = Field(default=2, ge=2, le=6)
-    natGateways: Literal["single", "per-az"] = "single"
+    azCount: int = Field(default=2, ge=MIN_AZ_COUNT, le=MAX_AZ_COUNT)
+    natGateways: NatGatewayMode = "single"
     flowLogs: bool = False
     flowLogRetentionDays: RetentionDays = 30
     existing: ExistingNetworkSettings | None = None
@@ -128,16 +131,12 @@ class ExistingClusterSettings(Model):
 class ClusterSettings(Model):
     mode: Literal["managed", "existing"] = "managed"
     name: DnsLabel = "ai-platform"
-    kubernetesVersion: str = "1.34"
+    kubernetesVersion: str = DEFAULT_KUBERNETES_VERSION
     endpoint: EndpointSettings = EndpointSettings()
     adminRoleArns: list[RoleArn] = Field(default_factory=list)
-    logTypes: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
-        "api",
-        "audit",
-        "authenticator",
-    ]
+    logTypes: list[LogType] = list(DEFAULT_LOG_TYPES)
     logRetentionDays: RetentionDays = 90
-    identityMode: Literal["irsa", "pod-identity"] = "irsa"
+    identityMode: IdentityMode = "irsa"
     addons: dict[str, AddonVersion] = Field(default_factory=dict)
     existing: ExistingClusterSettings | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -13,11 +13,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
+from ..ingress import ControllerKind, Scheme
+from ..observability import MetricKind, ReceiverKind
 from ._base import (
     AddonVersion,
     CertificateArn,
+    ConfigKey,
     DnsLabel,
     Duration,
+    MetricName,
     Model,
     Quantity,
     SecretArn,
@@ -34,7 +38,7 @@ from ._base import (
 class SecretSettings(Model):
     name: DnsLabel = Field(description="name of the Kubernetes Secret the operator keeps in sync")
     namespace: DnsLabel
-    keys: list[Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]] = Field(min_length=1)
+    keys: list[ConfigKey] = Field(min_length=1)
     description: str = Field(default="", max_length=2048, description="Secrets Manager takes up to 2048")
     existingArn: SecretArn | None = None
     valueFrom: str | None = Field(
@@ -56,8 +60,8 @@ class SecretSettings(Model):
 
 
 class IngressSettings(Model):
-    controller: Literal["alb", "nginx"] = "alb"
-    scheme: Literal["internet-facing", "internal"] = "internet-facing"
+    controller: ControllerKind = "alb"
+    scheme: Scheme = "internet-facing"
     certificateArn: CertificateArn | None = None
     tlsSecret: DnsLabel | None = Field(
         default=None, description="nginx: the secret (from secrets) holding tls.crt/tls.key"
@@ -77,18 +81,18 @@ class IngressSettings(Model):
 
 
 class CustomMetricSettings(Model):
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
-    series: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
-    kind: Literal["rate", "gauge"] = "rate"
+    name: MetricName
+    series: MetricName
+    kind: MetricKind = "rate"
 
 
 class AlertReceiverSettings(Model):
-    type: Literal["slack", "pagerduty"]
+    type: ReceiverKind
     secret: DnsLabel = Field(description="a secret under `secrets` in the monitoring namespace")
-    key: Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]+$")] = Field(
+    key: Annotated[str, Field(pattern=validation.CONFIG_KEY_PATTERN.pattern)] = Field(
         description="the key holding the Slack webhook URL or the PagerDuty routing key"
     )
-    channel: Annotated[str, Field(pattern=r"^[#@][A-Za-z0-9._-]{1,80}$")] | None = Field(
+    channel: Annotated[str, Field(pattern=validation.SLACK_CHANNEL_PATTERN.pattern)] | None = Field(
         default=None, description="slack: the channel to post to (default: the webhook's own)"
     )
 
@@ -126,7 +130,7 @@ class AlertingSettings(Model):
 
 class ObservabilitySettings(Model):
     enabled: bool = True
-    prometheusRetention: Annotated[str, Field(pattern=r"^[0-9]+(h|d|w|y)$")] = "15d"
+    prometheusRetention: Annotated[str, AfterValidator(checked(validation.prometheus_duration))] = "15d"
     prometheusStorage: Quantity = "50Gi"
     grafana: bool = False
     customMetrics: list[CustomMetricSettings] = Field(default_factory=list)

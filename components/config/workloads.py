@@ -27,6 +27,7 @@ from ._base import (
     EnvName,
     Hostname,
     Image,
+    MetricName,
     Model,
     PositiveQuantity,
     Quantity,
@@ -233,7 +234,7 @@ class Probes(Model):
 
 
 class CustomMetricTarget(Model):
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    name: MetricName
     averageValue: PositiveQuantity
 
 
@@ -267,7 +268,7 @@ class Route(Model):
 
 
 class InferenceSettings(WorkloadBase):
-    port: int = Field(default=8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=validation.MAX_PORT)
     replicas: int = Field(default=1, ge=0, le=1000)
     modelStorage: ModelStorage | None = None
     modelFetch: ModelFetch | None = None

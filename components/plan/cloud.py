@@ -155,7 +155,9 @@ class EksEndpoint:
 # -- validation ------------------------------------------------------------------------------------
 Problem = tuple[str, str]  # (property path, reason)
 
+# Kept apart from aiplatform.validation on purpose: an independent oracle of what EKS refuses.
 EKS_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+# Kept apart from aiplatform.validation on purpose: an independent oracle of what CloudWatch refuses.
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
@@ -238,6 +240,7 @@ def _cidr(value: Any, key: str, smallest: int, largest: int) -> list[Problem]:
 
 def _validate_eks_cluster(i: Mapping[str, Any]) -> list[Problem]:
     problems = _required(i, "roleArn", "vpcConfig")
+    # Apart from aiplatform.validation's cluster name rule on purpose: an independent oracle of EKS.
     if msg := _name(i.get("name"), r"[0-9A-Za-z][A-Za-z0-9\-_]*", 100, "cluster name"):
         problems.append(("name", msg))
     version = i.get("version")
@@ -351,6 +354,7 @@ def _validate_kms_alias(i: Mapping[str, Any]) -> list[Problem]:
 
 def _validate_bucket(i: Mapping[str, Any]) -> list[Problem]:
     problems = []
+    # Apart from aiplatform.validation's bucket name rule on purpose: an independent oracle of S3.
     if msg := _name(i.get("bucket"), r"[a-z0-9][a-z0-9.-]*[a-z0-9]", 63, "bucket name", min_len=3):
         problems.append(("bucket", msg))
     return problems

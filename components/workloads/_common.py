@@ -10,7 +10,6 @@ pods when a stable ``config_map_name`` is asked for (e.g. a ConfigMap other apps
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -19,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import accepted_findings, k8s_objects, podspec, validation
+from ..errors import Problem, path, under
 from ..iam import (
     MAX_ROLE_OWNER_NAME,
     ServiceAccountRole,
@@ -37,11 +37,6 @@ AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.0"
 PART_OF = "aiplatform"
 CONFIG_MOUNT_PATH = "/app/config"  # where config files go unless told otherwise
 TMP_PATH = "/tmp"  # a writable emptyDir, since the root filesystem is read-only
-
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -119,92 +114,110 @@ def standard_labels(name: str, component: str, extra: Mapping[str, str] = ()) ->
     }
 
 
-def common_errors(
-    name: str,
+def name_problems(name: str, max_name_length: int = 63) -> list[Problem]:
+    """The workload's name names its Service, Deployment or Job: a DNS-1035 label."""
+    if validation.dns1035_label(name) or len(name) > max_name_length:
+        return [
+            (
+                "name",
+                f"{name!r} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
+                f"letter) of at most {max_name_length} characters",
+            )
+        ]
+    return []
+
+
+def common_problems(
     args: WorkloadArgs,
     *,
-    max_name_length: int = 63,
     platform_env: Mapping[str, str] = {},
     mounts: Sequence[tuple[str, str]] = (),
-) -> list[str]:
-    """Every problem with the shared inputs, as ``field: message`` lines.
+) -> list[Problem]:
+    """Every problem with the shared inputs.
 
     ``platform_env`` maps the env vars the workload sets itself to the field that sets them, and
     ``mounts`` lists its own ``(field, mount path)``: a user entry repeating one is an error (the API
     server rejects a container whose env names or mount paths repeat).
     """
-    errors: list[str] = []
-    if not _DNS1035.fullmatch(name) or len(name) > max_name_length:
-        errors.append(
-            f"name: {name!r} must be a DNS-1035 label (lowercase letters, digits, '-', starting with a "
-            f"letter) of at most {max_name_length} characters"
-        )
+    problems: list[Problem] = []
     if not validation.is_dns1123_label(args.namespace):
-        errors.append(f"namespace: {args.namespace!r} is not a valid namespace name")
+        problems.append(("namespace", f"{args.namespace!r} is not a valid namespace name"))
     if problem := validation.image_reference(args.image):
-        errors.append(f"image: {problem}")
-    errors.extend(args.resources.errors("resources"))
-    errors.extend(gpu_errors(args.gpus, args.placement))
-    errors.extend(podspec.run_as_errors(args.run_as_user, args.run_as_group))
-    errors.extend(accepted_findings.finding_errors(args.accepted_findings))
+        problems.append(("image", problem))
+    problems += under("resources", args.resources.problems())
+    problems += gpu_problems(args.gpus, args.placement)
+    problems += podspec.run_as_problems(args.run_as_user, args.run_as_group)
+    problems += under("accepted_findings", accepted_findings.finding_problems(args.accepted_findings))
     if not args.tmp_size or validation.quantity(args.tmp_size):
-        errors.append(f"tmp_size: {args.tmp_size!r} is not a Kubernetes quantity")
+        problems.append(("tmp_size", f"{args.tmp_size!r} is not a Kubernetes quantity"))
 
     env_sources = [("env", n) for n in args.env]
     env_sources += [("config_env", n) for n in args.config_env]
     env_sources += [("secret_env", entry[0] if entry else "") for entry in args.secret_env]
     for source, env_name in env_sources:
-        if not _ENV_NAME.fullmatch(env_name):
-            errors.append(f"{source}: {env_name!r} is not a valid environment variable name")
+        if validation.env_name(env_name):
+            problems.append((source, f"{env_name!r} is not a valid environment variable name"))
         if env_name in podspec.STATIC_AWS_CREDENTIAL_ENV:
-            errors.append(
-                f"{source}.{env_name}: static AWS credentials are not allowed; give the workload an "
-                "IAM role (identity + aws_policy_statements)"
+            problems.append(
+                (
+                    f"{source}.{env_name}",
+                    "static AWS credentials are not allowed; give the workload an "
+                    "IAM role (identity + aws_policy_statements)",
+                )
             )
     set_by = [(field_name, env_name) for env_name, field_name in platform_env.items()]
     set_by += [(f"{source}.{env_name}", env_name) for source, env_name in env_sources]
-    errors += repeats(set_by, "already set by")
+    problems += repeats(set_by, "already set by")
     for index, entry in enumerate(args.secret_env):
         if len(entry) != 3 or not all(isinstance(p, str) and p for p in entry):
-            errors.append(f"secret_env[{index}]: must be (ENV_NAME, secret_name, key), got {entry!r}")
+            problems.append(
+                (path("secret_env", index), f"must be (ENV_NAME, secret_name, key), got {entry!r}")
+            )
     for index, files in enumerate(args.secret_files):
         if not validation.is_dns1123_subdomain(files.secret):
-            errors.append(f"secret_files[{index}].secret: {files.secret!r} is not a Secret name")
+            problems.append((path("secret_files", index, "secret"), f"{files.secret!r} is not a Secret name"))
         if not files.mount_path.startswith("/"):
-            errors.append(f"secret_files[{index}].mount_path: {files.mount_path!r} must be absolute")
-        errors += [
-            f"secret_files[{index}].keys: {key!r} is not a Secret key (letters, digits, '-', '_', '.')"
+            problems.append(
+                (path("secret_files", index, "mount_path"), f"{files.mount_path!r} must be absolute")
+            )
+        problems += [
+            (
+                path("secret_files", index, "keys"),
+                f"{key!r} is not a Secret key (letters, digits, '-', '_', '.')",
+            )
             for key in files.keys
-            if not _CONFIG_KEY.fullmatch(key)
+            if validation.config_key(key)
         ]
-    errors += repeats([*workload_mounts(args), *mounts], "mount path {value!r} is already used by")
+    problems += repeats([*workload_mounts(args), *mounts], "mount path {value!r} is already used by")
 
     data = args.config_data
     if data is None:
         if args.config_env or args.config_files:
-            errors.append("config_env/config_files: need config_data")
+            problems.append(("", "config_env/config_files: need config_data"))
     else:
         for key in data:
-            if not _CONFIG_KEY.fullmatch(key):
-                errors.append(f"config_data.{key}: keys may only contain letters, digits, '-', '_' and '.'")
+            if validation.config_key(key):
+                problems.append(
+                    (f"config_data.{key}", "keys may only contain letters, digits, '-', '_' and '.'")
+                )
         for env_name, key in args.config_env.items():
             if key not in data:
-                errors.append(f"config_env.{env_name}: key {key!r} is not in config_data")
+                problems.append((f"config_env.{env_name}", f"key {key!r} is not in config_data"))
         for key in args.config_files or ():
             if key not in data:
-                errors.append(f"config_files: key {key!r} is not in config_data")
+                problems.append(("config_files", f"key {key!r} is not in config_data"))
         for directory in config_file_directories(args):
             if not directory.startswith("/"):
-                errors.append(f"config_files: mount path {directory!r} must be absolute")
-    if args.config_map_name is not None and not _DNS1123.fullmatch(args.config_map_name):
-        errors.append(f"config_map_name: {args.config_map_name!r} is not a valid name")
+                problems.append(("config_files", f"mount path {directory!r} must be absolute"))
+    if args.config_map_name is not None and not validation.is_dns1123_label(args.config_map_name):
+        problems.append(("config_map_name", f"{args.config_map_name!r} is not a valid name"))
     if args.aws_policy_statements and args.identity is None:
-        errors.append("aws_policy_statements: need identity (how the pod gets AWS credentials)")
-    return errors
+        problems.append(("aws_policy_statements", "need identity (how the pod gets AWS credentials)"))
+    return problems
 
 
-def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[str]:
-    """``field: <message> <first field>`` for every source whose value an earlier source already has.
+def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[Problem]:
+    """``(field, <message> <first field>)`` for every source whose value an earlier source already has.
 
     ``sources`` are ``(field, value)`` in order; ``message`` may use ``{value}``.
     """
@@ -212,7 +225,7 @@ def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[str]:
     found = []
     for source, value in sources:
         if value in seen:
-            found.append(f"{source}: {message.format(value=value)} {seen[value]}")
+            found.append((source, f"{message.format(value=value)} {seen[value]}"))
         seen.setdefault(value, source)
     return found
 
@@ -225,17 +238,12 @@ def workload_mounts(args: WorkloadArgs) -> list[tuple[str, str]]:
     return mounts + [(f"secret_files[{i}].mount_path", f.mount_path) for i, f in enumerate(args.secret_files)]
 
 
-def gpu_errors(gpus: int, placement: Placement | None) -> list[str]:
+def gpu_problems(gpus: int, placement: Placement | None) -> list[Problem]:
     if gpus < 0:
-        return ["gpus: must be >= 0"]
+        return [("gpus", "must be >= 0")]
     if gpus and (placement is None or not placement.gpu_resource):
-        return ["gpus: > 0 needs a placement with gpu_resource (the GPU node group's Placement)"]
+        return [("gpus", "> 0 needs a placement with gpu_resource (the GPU node group's Placement)")]
     return []
-
-
-def raise_if_errors(kind: str, name: str, errors: Sequence[str]) -> None:
-    if errors:
-        raise ValueError(f"{kind} {name!r} has invalid arguments:\n  - " + "\n  - ".join(errors))
 
 
 # -- resources shared by every workload ----------------------------------------------------------

@@ -9,17 +9,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import podspec, validation
+from ..errors import ArgumentsError, Problem, require
 from ._common import (
     WorkloadArgs,
-    common_errors,
+    common_problems,
     create_config,
     create_service_account,
     main_container,
+    name_problems,
     object_opts,
     pod_annotations,
     pod_security,
     pod_volumes,
-    raise_if_errors,
     scanner_annotations,
     standard_labels,
 )
@@ -31,9 +32,9 @@ meta = k8s.meta.v1
 
 
 def validate_cron_schedule(schedule: str) -> str:
-    """The schedule, or ValueError listing every bad field (the rules: ``validation.cron_schedule_errors``)."""
+    """The schedule, or ArgumentsError listing every bad field (the rules: ``validation.cron_schedule_errors``)."""
     if problem := validation.cron_schedule(schedule):
-        raise ValueError(f"invalid cron schedule {problem}")
+        raise ArgumentsError("validate_cron_schedule", [("schedule", problem)])
     return schedule
 
 
@@ -58,23 +59,23 @@ class BatchInferenceJobArgs(WorkloadArgs):
     config_mount_path: str = "/config"  # where config files are mounted
     termination_grace_period_seconds: int = 60  # seconds a stopping pod gets before it is killed
 
-
-def validate_batch_args(name: str, args: BatchInferenceJobArgs) -> list[str]:
-    # CronJob names are at most 52 characters: the controller appends 11 for each Job.
-    errors = common_errors(name, args, max_name_length=52)
-    errors.extend(f"schedule: {e}" for e in validation.cron_schedule_errors(args.schedule))
-    if args.time_zone is not None and (problem := validation.time_zone(args.time_zone)):
-        errors.append(f"time_zone: {problem}")
-    if args.concurrency_policy not in ("Forbid", "Replace", "Allow"):
-        errors.append(f"concurrency_policy: {args.concurrency_policy!r} must be Forbid, Replace or Allow")
-    if args.starting_deadline_seconds is not None and args.starting_deadline_seconds < 10:
-        errors.append("starting_deadline_seconds: must be >= 10 (the controller checks every 10 s)")
-    for field_name in ("successful_jobs_history_limit", "failed_jobs_history_limit", "backoff_limit"):
-        if getattr(args, field_name) < 0:
-            errors.append(f"{field_name}: must be >= 0")
-    if args.active_deadline_seconds < 1:
-        errors.append("active_deadline_seconds: must be >= 1")
-    return errors
+    def problems(self) -> list[Problem]:
+        problems = common_problems(self)
+        problems += [("schedule", e) for e in validation.cron_schedule_errors(self.schedule)]
+        if self.time_zone is not None and (problem := validation.time_zone(self.time_zone)):
+            problems.append(("time_zone", problem))
+        if self.concurrency_policy not in ("Forbid", "Replace", "Allow"):
+            problems.append(
+                ("concurrency_policy", f"{self.concurrency_policy!r} must be Forbid, Replace or Allow")
+            )
+        if self.starting_deadline_seconds is not None and self.starting_deadline_seconds < 10:
+            problems.append(("starting_deadline_seconds", "must be >= 10 (the controller checks every 10 s)"))
+        for field_name in ("successful_jobs_history_limit", "failed_jobs_history_limit", "backoff_limit"):
+            if getattr(self, field_name) < 0:
+                problems.append((field_name, "must be >= 0"))
+        if self.active_deadline_seconds < 1:
+            problems.append(("active_deadline_seconds", "must be >= 1"))
+        return problems
 
 
 class BatchInferenceJob(pulumi.ComponentResource):
@@ -100,7 +101,8 @@ class BatchInferenceJob(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: BatchInferenceJobArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_errors("BatchInferenceJob", name, validate_batch_args(name, args))
+        # CronJob names are at most 52 characters: the controller appends 11 for each Job.
+        require(f"BatchInferenceJob {name!r}", [*name_problems(name, 52), *args.problems()])
         super().__init__("aiplatform:workloads:BatchInferenceJob", name, None, opts)
         labels = standard_labels(name, "batch-inference", args.labels)
 

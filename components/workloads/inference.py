@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s_objects, podspec, validation
+from ..errors import Problem, require, under
 from ..iam import ServiceAccountRole, allow
 from ..podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from ..routing import IngressRoute
@@ -18,15 +19,15 @@ from ._common import (
     FLUENT_BIT_IMAGE,
     TMP_VOLUME,
     WorkloadArgs,
-    common_errors,
+    common_problems,
     create_config,
     create_service_account,
     main_container,
+    name_problems,
     object_opts,
     pod_annotations,
     pod_security,
     pod_volumes,
-    raise_if_errors,
     scanner_annotations,
     selector_labels,
     standard_labels,
@@ -128,6 +129,108 @@ class InferenceServiceArgs(WorkloadArgs):
     # rollouts behind an ALB in ip mode); must stay below the grace period.
     drain_seconds: int = 15
 
+    def problems(self) -> list[Problem]:
+        storage = model_storage(self)
+        platform_env, mounts = {}, []
+        if storage is not None:
+            platform_env[MODEL_DIR_ENV] = "model_storage.mount_path"
+            mounts.append(("model_storage.mount_path", storage.mount_path))
+        if self.log_shipping is not None:
+            platform_env[LOG_DIR_ENV] = "log_shipping.log_path"
+            mounts.append(("log_shipping.log_path", self.log_shipping.log_path))
+        problems = common_problems(self, platform_env=platform_env, mounts=mounts)
+        if self.log_shipping is not None and self.port == podspec.FLUENT_BIT_HTTP_PORT:
+            problems.append(
+                ("port", f"{self.port} is the log shipper's port (a pod's containers share its ports)")
+            )
+        for field_name in ("port", "service_port"):
+            value = getattr(self, field_name)
+            if not validation.is_port(value):
+                problems.append((field_name, f"{value} is not a port (1-65535)"))
+        if self.replicas < 0:
+            problems.append(("replicas", "must be >= 0"))
+        if self.revision_history_limit < 0:
+            problems.append(("revision_history_limit", "must be >= 0"))
+        if self.startup_seconds <= 0:
+            problems.append(("startup_seconds", "must be > 0"))
+        if self.termination_grace_period_seconds < 0:
+            problems.append(("termination_grace_period_seconds", "must be >= 0"))
+        if not 0 <= self.drain_seconds < max(self.termination_grace_period_seconds, 1):
+            problems.append(("drain_seconds", "must be >= 0 and below termination_grace_period_seconds"))
+        for field_name in ("readiness_path", "liveness_path"):
+            if not getattr(self, field_name).startswith("/"):
+                problems.append((field_name, "must start with '/'"))
+        if self.metrics_path is not None and not self.metrics_path.startswith("/"):
+            problems.append(("metrics_path", "must start with '/'"))
+
+        scaling = self.autoscaling
+        max_replicas = self.replicas
+        if scaling is not None:
+            max_replicas = scaling.max_replicas
+            if scaling.min_replicas < 1:
+                problems.append(("autoscaling.min_replicas", "must be >= 1"))
+            if scaling.max_replicas < scaling.min_replicas:
+                problems.append(
+                    ("autoscaling.max_replicas", f"must be >= min_replicas ({scaling.min_replicas})")
+                )
+            for field_name in ("cpu_utilization", "memory_utilization"):
+                value = getattr(scaling, field_name)
+                if value is not None and value <= 0:
+                    problems.append((f"autoscaling.{field_name}", "must be > 0"))
+            for index, metric in enumerate(scaling.pods_metrics):
+                metric_name, target = metric if len(metric) == 2 else ("", "")
+                if not metric_name:
+                    problems.append(
+                        (f"autoscaling.pods_metrics[{index}]", "must be (metric_name, averageValue)")
+                    )
+                try:
+                    if validation.quantity_value(target) <= 0:
+                        raise ValueError
+                except ValueError:
+                    problems.append(
+                        (f"autoscaling.pods_metrics[{index}]", f"{target!r} is not a positive quantity")
+                    )
+            if not (scaling.cpu_utilization or scaling.memory_utilization or scaling.pods_metrics):
+                problems.append(("autoscaling", "needs at least one metric"))
+            if scaling.scale_down_stabilization_seconds < 0:
+                problems.append(("autoscaling.scale_down_stabilization_seconds", "must be >= 0"))
+
+        if self.model is not None:
+            if not validation.is_s3_bucket_name(self.model.bucket):
+                problems.append(("model.bucket", f"{self.model.bucket!r} is not an S3 bucket name"))
+            if not self.model.prefix.strip("/"):
+                problems.append(("model.prefix", "must not be empty (the role is scoped to it)"))
+            if self.identity is None:
+                problems.append(("model", "fetching from S3 needs identity (IRSA or Pod Identity)"))
+            problems += under("model.resources", self.model.resources.problems())
+        storage = self.model_storage
+        if storage is not None:
+            if storage.kind not in ("emptyDir", "pvc"):
+                problems.append(("model_storage.kind", f"{storage.kind!r} must be 'emptyDir' or 'pvc'"))
+            if storage.kind == "emptyDir" and self.model is None:
+                problems.append(("model_storage", "an emptyDir starts empty; give a model source to fill it"))
+            if storage.kind == "pvc" and max_replicas > 1:
+                problems.append(
+                    (
+                        "model_storage.kind",
+                        f"a ReadWriteOnce PVC attaches to one node, but up to {max_replicas} "
+                        "replicas may run: use kind='emptyDir' with a model source (each pod fetches its copy)",
+                    )
+                )
+            try:
+                validation.quantity_value(storage.size)
+            except ValueError as exc:
+                problems.append(("model_storage.size", str(exc)))
+            if not storage.mount_path.startswith("/"):
+                problems.append(("model_storage.mount_path", "must be an absolute path"))
+        if self.log_shipping is not None:
+            problems += under("log_shipping.resources", self.log_shipping.resources.problems())
+            if not self.log_shipping.log_path.startswith("/"):
+                problems.append(("log_shipping.log_path", "must be an absolute path"))
+        if self.route is not None and not self.route.host:
+            problems.append(("route.host", "must not be empty"))
+        return problems
+
 
 def model_reader_statements(
     bucket: str, prefix: str, kms_key_arn: pulumi.Input[str] | None = None
@@ -150,98 +253,6 @@ def model_reader_statements(
 def model_storage(args: InferenceServiceArgs) -> ModelStorage | None:
     """The model volume: as given, or the default emptyDir when only a model source is."""
     return args.model_storage or (ModelStorage() if args.model else None)
-
-
-def validate_inference_args(name: str, args: InferenceServiceArgs) -> list[str]:
-    storage = model_storage(args)
-    platform_env, mounts = {}, []
-    if storage is not None:
-        platform_env[MODEL_DIR_ENV] = "model_storage.mount_path"
-        mounts.append(("model_storage.mount_path", storage.mount_path))
-    if args.log_shipping is not None:
-        platform_env[LOG_DIR_ENV] = "log_shipping.log_path"
-        mounts.append(("log_shipping.log_path", args.log_shipping.log_path))
-    errors = common_errors(name, args, platform_env=platform_env, mounts=mounts)
-    if args.log_shipping is not None and args.port == podspec.FLUENT_BIT_HTTP_PORT:
-        errors.append(f"port: {args.port} is the log shipper's port (a pod's containers share its ports)")
-    for field_name in ("port", "service_port"):
-        value = getattr(args, field_name)
-        if not 1 <= value <= 65535:
-            errors.append(f"{field_name}: {value} is not a port (1-65535)")
-    if args.replicas < 0:
-        errors.append("replicas: must be >= 0")
-    if args.revision_history_limit < 0:
-        errors.append("revision_history_limit: must be >= 0")
-    if args.startup_seconds <= 0:
-        errors.append("startup_seconds: must be > 0")
-    if args.termination_grace_period_seconds < 0:
-        errors.append("termination_grace_period_seconds: must be >= 0")
-    if not 0 <= args.drain_seconds < max(args.termination_grace_period_seconds, 1):
-        errors.append("drain_seconds: must be >= 0 and below termination_grace_period_seconds")
-    for field_name in ("readiness_path", "liveness_path"):
-        if not getattr(args, field_name).startswith("/"):
-            errors.append(f"{field_name}: must start with '/'")
-    if args.metrics_path is not None and not args.metrics_path.startswith("/"):
-        errors.append("metrics_path: must start with '/'")
-
-    scaling = args.autoscaling
-    max_replicas = args.replicas
-    if scaling is not None:
-        max_replicas = scaling.max_replicas
-        if scaling.min_replicas < 1:
-            errors.append("autoscaling.min_replicas: must be >= 1")
-        if scaling.max_replicas < scaling.min_replicas:
-            errors.append(f"autoscaling.max_replicas: must be >= min_replicas ({scaling.min_replicas})")
-        for field_name in ("cpu_utilization", "memory_utilization"):
-            value = getattr(scaling, field_name)
-            if value is not None and value <= 0:
-                errors.append(f"autoscaling.{field_name}: must be > 0")
-        for index, metric in enumerate(scaling.pods_metrics):
-            metric_name, target = metric if len(metric) == 2 else ("", "")
-            if not metric_name:
-                errors.append(f"autoscaling.pods_metrics[{index}]: must be (metric_name, averageValue)")
-            try:
-                if validation.quantity_value(target) <= 0:
-                    raise ValueError
-            except ValueError:
-                errors.append(f"autoscaling.pods_metrics[{index}]: {target!r} is not a positive quantity")
-        if not (scaling.cpu_utilization or scaling.memory_utilization or scaling.pods_metrics):
-            errors.append("autoscaling: needs at least one metric")
-        if scaling.scale_down_stabilization_seconds < 0:
-            errors.append("autoscaling.scale_down_stabilization_seconds: must be >= 0")
-
-    if args.model is not None:
-        if not validation.is_s3_bucket_name(args.model.bucket):
-            errors.append(f"model.bucket: {args.model.bucket!r} is not an S3 bucket name")
-        if not args.model.prefix.strip("/"):
-            errors.append("model.prefix: must not be empty (the role is scoped to it)")
-        if args.identity is None:
-            errors.append("model: fetching from S3 needs identity (IRSA or Pod Identity)")
-        errors.extend(args.model.resources.errors("model.resources"))
-    storage = args.model_storage
-    if storage is not None:
-        if storage.kind not in ("emptyDir", "pvc"):
-            errors.append(f"model_storage.kind: {storage.kind!r} must be 'emptyDir' or 'pvc'")
-        if storage.kind == "emptyDir" and args.model is None:
-            errors.append("model_storage: an emptyDir starts empty; give a model source to fill it")
-        if storage.kind == "pvc" and max_replicas > 1:
-            errors.append(
-                f"model_storage.kind: a ReadWriteOnce PVC attaches to one node, but up to {max_replicas} "
-                "replicas may run: use kind='emptyDir' with a model source (each pod fetches its copy)"
-            )
-        try:
-            validation.quantity_value(storage.size)
-        except ValueError as exc:
-            errors.append(f"model_storage.size: {exc}")
-        if not storage.mount_path.startswith("/"):
-            errors.append("model_storage.mount_path: must be an absolute path")
-    if args.log_shipping is not None:
-        errors.extend(args.log_shipping.resources.errors("log_shipping.resources"))
-        if not args.log_shipping.log_path.startswith("/"):
-            errors.append("log_shipping.log_path: must be an absolute path")
-    if args.route is not None and not args.route.host:
-        errors.append("route.host: must not be empty")
-    return errors
 
 
 class InferenceService(pulumi.ComponentResource):
@@ -279,7 +290,7 @@ class InferenceService(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_errors("InferenceService", name, validate_inference_args(name, args))
+        require(f"InferenceService {name!r}", [*name_problems(name), *args.problems()])
         super().__init__("aiplatform:workloads:InferenceService", name, None, opts)
         k8s_opts = object_opts(self, args)
         labels = standard_labels(name, "inference", args.labels)

@@ -8,17 +8,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import podspec, validation
+from ..errors import Problem, require
 from ._common import (
     WorkloadArgs,
-    common_errors,
+    common_problems,
     create_config,
     create_service_account,
     main_container,
+    name_problems,
     object_opts,
     pod_annotations,
     pod_security,
     pod_volumes,
-    raise_if_errors,
     scanner_annotations,
     standard_labels,
 )
@@ -69,48 +70,52 @@ class TrainingJobArgs(WorkloadArgs):
     wait_for_completion: bool = False  # ``pulumi up`` waits for the training to finish
     termination_grace_period_seconds: int = 120  # seconds a stopping pod gets to checkpoint
 
-
-def validate_training_args(name: str, args: TrainingJobArgs) -> list[str]:
-    mounts = [("shm_size (/dev/shm)", SHM_PATH)] if args.shm_size is not None else []
-    if args.shared_volume is not None:
-        mounts.append(("shared_volume.mount_path", args.shared_volume.mount_path))
-    errors = common_errors(name, args, platform_env={INDEX_ENV: "the completion index"}, mounts=mounts)
-    if args.completions < 1:
-        errors.append("completions: must be >= 1")
-    if not 1 <= args.parallelism <= max(args.completions, 1):
-        errors.append(f"parallelism: must be between 1 and completions ({args.completions})")
-    if args.backoff_limit < 0:
-        errors.append("backoff_limit: must be >= 0")
-    if args.backoff_limit_per_index is not None and args.backoff_limit_per_index < 0:
-        errors.append("backoff_limit_per_index: must be >= 0")
-    if args.max_failed_indexes is not None:
-        if args.backoff_limit_per_index is None:
-            errors.append("max_failed_indexes: needs backoff_limit_per_index")
-        elif not 0 <= args.max_failed_indexes <= args.completions:
-            errors.append(f"max_failed_indexes: must be between 0 and completions ({args.completions})")
-    for field_name in ("ttl_seconds_after_finished", "active_deadline_seconds"):
-        value = getattr(args, field_name)
-        if value is not None and value < (1 if field_name == "active_deadline_seconds" else 0):
-            errors.append(f"{field_name}: must be positive")
-    if args.termination_grace_period_seconds < 0:
-        errors.append("termination_grace_period_seconds: must be >= 0")
-    if args.shared_volume is not None:
-        if not args.shared_volume.claim_name:
-            errors.append("shared_volume.claim_name: must not be empty")
-        if not args.shared_volume.mount_path.startswith("/"):
-            errors.append("shared_volume.mount_path: must be an absolute path")
-    if args.shm_size is not None:
-        try:
-            shm = validation.quantity_value(args.shm_size)
-            limit = validation.quantity_value(args.resources.limits["memory"])
-            if shm >= limit:
-                errors.append(
-                    f"shm_size: {args.shm_size} must be below the memory limit "
-                    f"({args.resources.limits['memory']}): /dev/shm counts against it"
+    def problems(self) -> list[Problem]:
+        mounts = [("shm_size (/dev/shm)", SHM_PATH)] if self.shm_size is not None else []
+        if self.shared_volume is not None:
+            mounts.append(("shared_volume.mount_path", self.shared_volume.mount_path))
+        problems = common_problems(self, platform_env={INDEX_ENV: "the completion index"}, mounts=mounts)
+        if self.completions < 1:
+            problems.append(("completions", "must be >= 1"))
+        if not 1 <= self.parallelism <= max(self.completions, 1):
+            problems.append(("parallelism", f"must be between 1 and completions ({self.completions})"))
+        if self.backoff_limit < 0:
+            problems.append(("backoff_limit", "must be >= 0"))
+        if self.backoff_limit_per_index is not None and self.backoff_limit_per_index < 0:
+            problems.append(("backoff_limit_per_index", "must be >= 0"))
+        if self.max_failed_indexes is not None:
+            if self.backoff_limit_per_index is None:
+                problems.append(("max_failed_indexes", "needs backoff_limit_per_index"))
+            elif not 0 <= self.max_failed_indexes <= self.completions:
+                problems.append(
+                    ("max_failed_indexes", f"must be between 0 and completions ({self.completions})")
                 )
-        except ValueError as exc:
-            errors.append(f"shm_size: {exc}")
-    return errors
+        for field_name in ("ttl_seconds_after_finished", "active_deadline_seconds"):
+            value = getattr(self, field_name)
+            if value is not None and value < (1 if field_name == "active_deadline_seconds" else 0):
+                problems.append((field_name, "must be positive"))
+        if self.termination_grace_period_seconds < 0:
+            problems.append(("termination_grace_period_seconds", "must be >= 0"))
+        if self.shared_volume is not None:
+            if not self.shared_volume.claim_name:
+                problems.append(("shared_volume.claim_name", "must not be empty"))
+            if not self.shared_volume.mount_path.startswith("/"):
+                problems.append(("shared_volume.mount_path", "must be an absolute path"))
+        if self.shm_size is not None:
+            try:
+                shm = validation.quantity_value(self.shm_size)
+                limit = validation.quantity_value(self.resources.limits["memory"])
+                if shm >= limit:
+                    problems.append(
+                        (
+                            "shm_size",
+                            f"{self.shm_size} must be below the memory limit "
+                            f"({self.resources.limits['memory']}): /dev/shm counts against it",
+                        )
+                    )
+            except ValueError as exc:
+                problems.append(("shm_size", str(exc)))
+        return problems
 
 
 def index_env() -> core.EnvVarArgs:
@@ -145,7 +150,7 @@ class TrainingJob(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_errors("TrainingJob", name, validate_training_args(name, args))
+        require(f"TrainingJob {name!r}", [*name_problems(name), *args.problems()])
         super().__init__("aiplatform:workloads:TrainingJob", name, None, opts)
         labels = standard_labels(name, "training", args.labels)
 

@@ -56,6 +56,15 @@ def test_pod_requests_add_sidecars_and_take_the_largest_init_step():
     assert requests["nvidia.com/gpu"] == 1
 
 
+def test_pod_requests_add_a_sidecar_started_before_an_init_container_to_that_step():
+    pod = gpu_pod(cpu="500m")
+    pod["spec"]["initContainers"].reverse()  # the log sidecar first, then the fetch step
+    requests = pod_requests(pod)
+    assert requests["cpu"] == Decimal("1.1")  # the fetch step plus the sidecar outgrows the server
+    assert requests["memory"] == 12 * 2**30 + 64 * 2**20
+    assert requests["nvidia.com/gpu"] == 1
+
+
 def test_a_gpu_pod_scales_up_the_group_whose_tags_fit_it():
     groups = [template("system", {}, size=2, instance="t3.large"), template("gpu-inference", GPU_TAGS)]
     additions, served, waiting = plan_scale_up([gpu_pod()], groups)

@@ -398,7 +398,7 @@ def test_env_mounts_and_ports_the_service_sets_itself_cannot_be_given_again():
     with pytest.raises(ValueError) as info:
         InferenceService("llama", bad)
     assert str(info.value).splitlines() == [
-        "InferenceService 'llama' has invalid arguments:",
+        "InferenceService 'llama':",
         "  - env.MODEL_DIR: already set by model_storage.mount_path",
         "  - env.LOG_DIR: already set by log_shipping.log_path",
         "  - model_storage.mount_path: mount path '/mnt/models' is already used by config_files",

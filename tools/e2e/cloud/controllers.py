@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from aiplatform.pod_requests import manifest_requests
 from aiplatform.scheduling import Taint, is_tolerated, toleration_from_dict
 from aiplatform.validation import quantity_value
 from tools.e2e.cloud.nodes import GROUP_LABEL, NodeFleet, NodeShape, template_from_tags
@@ -40,30 +41,8 @@ DISCOVERY_TAG = "k8s.io/cluster-autoscaler/enabled"
 
 # -- scheduling arithmetic (pure) ---------------------------------------------------------------------
 def pod_requests(pod: Mapping[str, Any]) -> dict[str, Decimal]:
-    """What the scheduler reserves for a pod: its containers (and sidecars) plus the largest init step."""
-    spec = pod.get("spec", {})
-
-    def requests(container: Mapping[str, Any]) -> dict[str, Decimal]:
-        return {
-            k: quantity_value(v)
-            for k, v in ((container.get("resources") or {}).get("requests") or {}).items()
-        }
-
-    total: dict[str, Decimal] = {}
-    init_peak: dict[str, Decimal] = {}
-    for container in spec.get("initContainers") or []:
-        target = total if container.get("restartPolicy") == "Always" else None
-        for k, v in requests(container).items():
-            if target is not None:
-                total[k] = total.get(k, Decimal(0)) + v
-            else:
-                init_peak[k] = max(init_peak.get(k, Decimal(0)), v)
-    for container in spec.get("containers") or []:
-        for k, v in requests(container).items():
-            total[k] = total.get(k, Decimal(0)) + v
-    for k, v in init_peak.items():
-        total[k] = max(total.get(k, Decimal(0)), v)
-    return total
+    """What the scheduler reserves for a pod (its spec's effective requests)."""
+    return manifest_requests(pod.get("spec", {}))
 
 
 def _selector_matches(pod_spec: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
