@@ -20,8 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
-from .nodegroups import (
+from .compute.node_groups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,
     gpu_type_problems,
@@ -29,7 +28,8 @@ from .nodegroups import (
     placement_for,
     untolerated_groups,
 )
-from .nodepools import GpuPoolSpec
+from .compute.pools import GpuPoolSpec
+from .helm import helm_release
 from .scheduling import Toleration
 
 __all__ = [

@@ -18,9 +18,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .alerts import KUBE_STATE_METRICS_LABELS
+from .compute.node_groups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .gpu import deep_merge
 from .helm import helm_release
-from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .scheduling import Toleration
 from .validation import is_dns1123_label, is_quantity
 

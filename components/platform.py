@@ -26,10 +26,14 @@ from .alerts import (
     ScheduledJob,
     TrainingRun,
 )
-from .automode import RUN_BY_EKS, AutoModeCompute, AutoModeComputeArgs, SystemPoolSpec
-from .autoscaler import CHART_REPO as AUTOSCALER_REPO
-from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
+from .compute.auto_mode import RUN_BY_EKS, AutoModeCompute, AutoModeComputeArgs, SystemPoolSpec
+from .compute.autoscaler import CHART_REPO as AUTOSCALER_REPO
+from .compute.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from .compute.karpenter import CHART_REPOSITORY as KARPENTER_REPO
+from .compute.karpenter import DISCOVERY_TAG, Karpenter, KarpenterArgs
+from .compute.node_groups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, node_labels, placement_for
+from .compute.pools import GpuPoolSpec, placement_for_pool
 from .config import (
     TRAINING_SHM_SIZE,
     BatchSettings,
@@ -47,11 +51,7 @@ from .ingress import (
     IngressController,
     IngressControllerArgs,
 )
-from .karpenter import CHART_REPOSITORY as KARPENTER_REPO
-from .karpenter import DISCOVERY_TAG, Karpenter, KarpenterArgs
 from .network import ExistingNetwork, Network, NetworkArgs
-from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, node_labels, placement_for
-from .nodepools import GpuPoolSpec, placement_for_pool
 from .observability import (
     PROMETHEUS_COMMUNITY_REPO,
     AlertReceiver,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from aiplatform.compute.node_groups import GPU_INSTANCE_FAMILIES
 from aiplatform.config import ConfigError, PlatformSettings, parse_settings
-from aiplatform.nodegroups import GPU_INSTANCE_FAMILIES
 from tests.stacks import STACKS, sections
 
 Mutation = Callable[[dict[str, Any]], None]

@@ -2,6 +2,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
+from aiplatform.compute.node_groups import NodeGroupSpec, node_taints
 from aiplatform.gpu import (
     DCGM_EXPORTER_REPO,
     DEVICE_PLUGIN_REPO,
@@ -12,7 +13,6 @@ from aiplatform.gpu import (
     unschedulable_groups,
 )
 from aiplatform.helm import effective_resources
-from aiplatform.nodegroups import NodeGroupSpec, node_taints
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.conftest import resolve
 
@@ -217,7 +217,7 @@ def test_override_with_extra_values_is_merged(build, monitor):
 
 def test_on_pools_without_a_device_plugin_dcgm_alone_tolerates_the_pool_taints(build, monitor):
     """EKS Auto Mode's GPU nodes run NVIDIA's device plugin themselves; pools may mix GPU models."""
-    from aiplatform.nodepools import GpuPoolSpec
+    from aiplatform.compute.pools import GpuPoolSpec
     from aiplatform.scheduling import Taint
 
     pool = GpuPoolSpec(

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from .. import validation
-from ..instance_types import INSTANCE_TYPES, lookup, unknown_type_message
-from ..nodegroups import GPU_INSTANCE_FAMILIES
-from ..nodepools import (
+from ..compute.instance_types import INSTANCE_TYPES, lookup, unknown_type_message
+from ..compute.node_groups import GPU_INSTANCE_FAMILIES
+from ..compute.pools import (
     AMI_ALIAS_PATTERN,
     POOL_RESERVED_LABEL_PREFIXES,
     BlockedWindow,

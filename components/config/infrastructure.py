@@ -15,9 +15,8 @@ from pydantic_core import PydanticCustomError
 
 from .. import validation
 from ..cluster import SUPPORTED_KUBERNETES_VERSIONS
-from ..instance_types import InstanceType, lookup, unknown_type_message
-from ..network import validate_existing_network
-from ..nodegroups import (
+from ..compute.instance_types import InstanceType, lookup, unknown_type_message
+from ..compute.node_groups import (
     EKS_LABEL_KEY_MAX,
     EKS_TAINTS_PER_GROUP,
     GPU_AMI_TYPES,
@@ -30,6 +29,7 @@ from ..nodegroups import (
     is_arm_instance,
     max_group_name_length,
 )
+from ..network import validate_existing_network
 from ..scheduling import Taint
 from ._base import (
     RESOURCE_PREFIX,

@@ -13,12 +13,13 @@ from pydantic import (
     model_validator,
 )
 
-from .. import karpenter, validation
-from ..automode import AUTO_MODE_FAMILIES
-from ..autoscaler import chart_version_problem
-from ..capacity import capacity_problems
+from .. import validation
 from ..cluster import AUTO_MODE_ADDONS
-from ..nodegroups import autoscaler_tags, instance_family
+from ..compute import karpenter
+from ..compute.auto_mode import AUTO_MODE_FAMILIES
+from ..compute.autoscaler import chart_version_problem
+from ..compute.capacity import capacity_problems
+from ..compute.node_groups import autoscaler_tags, instance_family
 from ..observability import MONITORING_NAMESPACE
 from ..validation import AWS_TAGS_PER_RESOURCE
 from ._base import AwsTags, Model, Violation, raise_violations, unique_names

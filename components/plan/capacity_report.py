@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..capacity import (
+from ..compute.capacity import (
     GroupLoad,
     PodSet,
     Requests,
@@ -24,8 +24,8 @@ from ..capacity import (
     platform_pods,
     pod_spec_requests,
 )
-from ..nodegroups import NODE_GROUP_LABEL
-from ..nodepools import POOL_LABEL
+from ..compute.node_groups import NODE_GROUP_LABEL
+from ..compute.pools import POOL_LABEL
 from .mock_engine import Registration
 from .model import Plan, Report
 

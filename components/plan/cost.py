@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..instance_types import lookup
+from ..compute.instance_types import lookup
 from .cloud import short_hash
 from .mock_engine import Registration
 from .model import Plan, Report

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from aiplatform.instance_types import lookup
+from aiplatform.compute.instance_types import lookup
 from tools.e2e import checks
 from tools.e2e.charts import STAND_INS, StandIn
 from tools.e2e.checks import Check

@@ -31,16 +31,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
-from .iam import (
+from ..helm import helm_release
+from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
     WorkloadIdentity,
     policy_document,
     service_trust_policy,
 )
-from .nodegroups import CNI_POLICY, ROLE_LABEL, WORKER_NODE_POLICY
-from .nodepools import (
+from ..validation import is_exact_version
+from .node_groups import CNI_POLICY, ROLE_LABEL, WORKER_NODE_POLICY
+from .pools import (
     AMI_ALIAS_PATTERN,
     EC2_NODE_CLASS_API,
     NODE_POOL_API,
@@ -51,7 +52,6 @@ from .nodepools import (
     node_pool_spec,
     validate_pools,
 )
-from .validation import is_exact_version
 
 CHART = "karpenter"
 # Karpenter publishes its chart only to this OCI registry (charts.karpenter.sh stopped at 0.16).

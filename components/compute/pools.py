@@ -22,16 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import validation
+from .. import validation
+from ..scheduling import GPU_RESOURCE, Placement, Taint
 from .instance_types import InstanceType, lookup
-from .nodegroups import (
+from .node_groups import (
     ACCELERATOR_LABEL,
     GPU_PRESENT_LABEL,
     RESERVED_LABEL_PREFIXES,
     ROLE_LABEL,
     node_taints,
 )
-from .scheduling import GPU_RESOURCE, Placement, Taint
 
 Provisioner = Literal["karpenter", "auto-mode"]
 CapacityType = Literal["spot", "on-demand", "reserved"]

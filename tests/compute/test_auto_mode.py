@@ -8,12 +8,17 @@ import json
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiplatform.automode import AutoModeCompute, AutoModeComputeArgs, SystemPoolSpec, system_node_pool_spec
 from aiplatform.cluster import EksCluster
+from aiplatform.compute.auto_mode import (
+    AutoModeCompute,
+    AutoModeComputeArgs,
+    SystemPoolSpec,
+    system_node_pool_spec,
+)
+from tests.compute.test_karpenter import RESERVED
+from tests.compute.test_pools import training_pool
 from tests.conftest import resolve
 from tests.test_cluster import VERSIONS, make_args
-from tests.test_karpenter import RESERVED
-from tests.test_nodepools import training_pool
 
 AUTO_ADDONS = {"metrics-server": VERSIONS["metrics-server"]}
 

@@ -3,7 +3,7 @@ import json
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiplatform.autoscaler import (
+from aiplatform.compute.autoscaler import (
     CHART_KUBERNETES_MINOR,
     CHART_REPO,
     ClusterAutoscaler,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiplatform import instance_types
-from aiplatform.instance_types import A10G, INSTANCE_TYPES, L40S, lookup, require
-from aiplatform.nodegroups import GPU_INSTANCE_FAMILIES, is_arm_instance
+from aiplatform.compute import instance_types
+from aiplatform.compute.instance_types import A10G, INSTANCE_TYPES, L40S, lookup, require
+from aiplatform.compute.node_groups import GPU_INSTANCE_FAMILIES, is_arm_instance
 
 
 @pytest.mark.parametrize(

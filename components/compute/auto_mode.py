@@ -24,8 +24,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .instance_types import lookup
-from .nodegroups import NODE_GROUP_LABEL, ROLE_LABEL
-from .nodepools import (
+from .node_groups import NODE_GROUP_LABEL, ROLE_LABEL
+from .pools import (
     ARCH_KEY,
     AUTO_NODE_CLASS_API,
     CAPACITY_TYPE_KEY,

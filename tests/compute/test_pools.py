@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiplatform.nodepools import (
+from aiplatform.compute.pools import (
     BlockedWindow,
     CapacityReservations,
     Disruption,

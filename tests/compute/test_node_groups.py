@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from aiplatform.nodegroups import (
+from aiplatform.compute.node_groups import (
     NodeGroups,
     NodeGroupsArgs,
     NodeGroupSpec,

@@ -22,9 +22,8 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from .iam import service_trust_policy
-from .instance_types import InstanceType, lookup, unknown_type_message
-from .scheduling import (
+from ..iam import service_trust_policy
+from ..scheduling import (
     GPU_RESOURCE,
     GPU_TAINT,
     Placement,
@@ -33,7 +32,8 @@ from .scheduling import (
     toleration_from_dict,
     untolerated,
 )
-from .validation import AUTONAME_SUFFIX_LENGTH
+from ..validation import AUTONAME_SUFFIX_LENGTH
+from .instance_types import InstanceType, lookup, unknown_type_message
 
 NodeRole = Literal["system", "gpu"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]

@@ -8,7 +8,7 @@ import json
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiplatform.karpenter import (
+from aiplatform.compute.karpenter import (
     INTERRUPTION_EVENTS,
     Karpenter,
     KarpenterArgs,
@@ -16,9 +16,9 @@ from aiplatform.karpenter import (
     chart_version_problem,
     node_lifecycle_policy,
 )
-from aiplatform.nodepools import CapacityReservations, GpuPoolSpec
+from aiplatform.compute.pools import CapacityReservations, GpuPoolSpec
+from tests.compute.test_pools import training_pool
 from tests.conftest import resolve
-from tests.test_nodepools import training_pool
 
 ACCOUNT = "123456789012"
 RESERVED = GpuPoolSpec(

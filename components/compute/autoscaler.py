@@ -15,15 +15,15 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .helm import helm_release
-from .iam import (
+from ..helm import helm_release
+from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
     WorkloadIdentity,
     allow,
     policy_document,
 )
-from .nodegroups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
+from .node_groups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
 
 CHART_REPO = "https://kubernetes.github.io/autoscaler"
 CHART = "cluster-autoscaler"

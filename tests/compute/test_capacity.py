@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiplatform.capacity import (
+from aiplatform.compute.capacity import (
     Requests,
     allocatable,
     group_loads,
@@ -13,9 +13,9 @@ from aiplatform.capacity import (
     pod_requests,
     pod_spec_requests,
 )
+from aiplatform.compute.instance_types import require
+from aiplatform.compute.node_groups import SYSTEM_SELECTOR
 from aiplatform.config import parse_settings
-from aiplatform.instance_types import require
-from aiplatform.nodegroups import SYSTEM_SELECTOR
 from aiplatform.plan.capacity_report import capacity_data, manifest_pods, plan_loads
 from tests.program import plan_config, planned
 from tests.stacks import STACKS, nginx_config, sections

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from . import autoscaler, gpu, ingress, karpenter, observability, secrets, validation
+from .. import gpu, ingress, observability, secrets, validation
+from ..podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
+from ..scheduling import Toleration, untolerated
+from . import autoscaler, karpenter
 from .instance_types import InstanceType, lookup
-from .nodegroups import NodeGroupSpec, node_taints
-from .nodepools import GpuPoolSpec
-from .podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
-from .scheduling import Toleration, untolerated
+from .node_groups import NodeGroupSpec, node_taints
+from .pools import GpuPoolSpec
 
 # -- what a node offers ------------------------------------------------------------------------------
 
