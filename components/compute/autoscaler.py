@@ -63,7 +63,7 @@ def chart_version_problem(chart_version: str, kubernetes_version: str) -> str | 
     )
     if ships is None:
         return (
-            f"chart {chart_version} is not in the compatibility table (components/autoscaler.py): "
+            f"chart {chart_version} is not in the compatibility table (components/compute/autoscaler.py): "
             f"add the Kubernetes minor of its appVersion there, or {advice}"
         )
     if ships != wanted:

@@ -167,6 +167,6 @@ def require(name: str) -> InstanceType:
 
 def unknown_type_message(name: str) -> str:
     return (
-        f"'{name}' is not in the instance type table (components/instance_types.py): "
+        f"'{name}' is not in the instance type table (components/compute/instance_types.py): "
         "add its vCPUs, memory, ENI limits and GPUs there"
     )

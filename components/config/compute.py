@@ -116,7 +116,7 @@ class GpuPoolSettings(Model):
                 found.append(
                     (
                         ("instanceFamilies", i),
-                        f"the instance type table (components/instance_types.py) knows no '{family}' type: "
+                        f"the instance type table (components/compute/instance_types.py) knows no '{family}' type: "
                         "add the sizes the pool may start there",
                     )
                 )

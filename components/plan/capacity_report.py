@@ -3,9 +3,9 @@ group's nodes offer at its minimum and its maximum size.
 
 What lands on a group: the program's own pods as the plan's manifests declare them (Deployments at
 their HPA's minReplicas / maxReplicas, Jobs at their parallelism, CronJobs one run at a time), and the
-pods of every Helm release and EKS add-on as ``components.capacity`` lists them (the requests the
+pods of every Helm release and EKS add-on as ``components.compute.capacity`` lists them (the requests the
 components give the releases; the upstream defaults for the add-ons). Allocatable per node follows
-the EKS AL2023 formulas in ``components.capacity``. Requests are summed, not bin-packed: a sum that
+the EKS AL2023 formulas in ``components.compute.capacity``. Requests are summed, not bin-packed: a sum that
 fits is necessary, not sufficient.
 """
 
@@ -179,7 +179,9 @@ def capacity_report(plan: Plan) -> Report:
         )
     loads = plan_loads(plan.run.config, plan.registrations)
     groups, warnings = capacity_data(loads)
-    lines = ["requests against allocatable (EKS AL2023 kube-reserved and eviction; components/capacity.py)"]
+    lines = [
+        "requests against allocatable (EKS AL2023 kube-reserved and eviction; components/compute/capacity.py)"
+    ]
     for load, group in zip(loads, groups, strict=True):
         node = load.node
         shape = (

@@ -194,6 +194,6 @@ def test_a_chart_for_another_kubernetes_minor_is_refused_before_anything_is_crea
 
 def test_a_chart_outside_the_table_says_where_to_add_it():
     assert chart_version_problem("9.60.0", "1.36") == (
-        "chart 9.60.0 is not in the compatibility table (components/autoscaler.py): add the Kubernetes "
+        "chart 9.60.0 is not in the compatibility table (components/compute/autoscaler.py): add the Kubernetes "
         "minor of its appVersion there, or no chart for Kubernetes 1.36 is in the compatibility table yet"
     )

@@ -53,7 +53,8 @@ def test_accelerator_labels_name_one_model_each():
 def test_unknown_types_are_named_with_where_to_add_them():
     assert lookup("x9.huge") is None
     with pytest.raises(
-        KeyError, match=r"'x9.huge' is not in the instance type table \(components/instance_types.py\)"
+        KeyError,
+        match=r"'x9.huge' is not in the instance type table \(components/compute/instance_types.py\)",
     ):
         require("x9.huge")
 

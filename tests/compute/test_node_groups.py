@@ -225,7 +225,7 @@ def test_a_gpu_group_mixing_models_or_counts_is_refused():
         "one GPU model and count per group (split them into groups)\n"
         "- spot.instance_types: 'g6e.xlarge' has 1 x NVIDIA L40S, 'g6e.12xlarge' has 4 x NVIDIA L40S: "
         "one GPU model and count per group (split them into groups)\n"
-        "- spot.instance_types: 'g6f.xlarge' is not in the instance type table (components/instance_types.py): "
+        "- spot.instance_types: 'g6f.xlarge' is not in the instance type table (components/compute/instance_types.py): "
         "add its vCPUs, memory, ENI limits and GPUs there"
     )
 
