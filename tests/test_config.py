@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aiplatform.compute.node_groups import GPU_INSTANCE_FAMILIES
+from aiplatform.compute.instance_types import GPU_INSTANCE_FAMILIES
 from aiplatform.config import ConfigError, PlatformSettings, parse_settings
 from tests.stacks import STACKS, sections
 

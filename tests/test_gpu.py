@@ -2,7 +2,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from aiplatform.compute.node_groups import NodeGroupSpec, node_taints
+from aiplatform.compute.node_groups import NodeGroupSpec
 from aiplatform.gpu import (
     DCGM_EXPORTER_REPO,
     DEVICE_PLUGIN_REPO,
@@ -46,7 +46,7 @@ def test_device_plugin_tolerates_every_taint_of_every_gpu_group():
     values = device_plugin_values(SPECS)
     tolerations = [Toleration(**t) for t in values["tolerations"]]
     for spec in (A10G, H100):
-        for taint in node_taints(spec):
+        for taint in spec.node_taints:
             assert any(t.tolerates(taint) for t in tolerations), (spec.name, taint)
     assert len(tolerations) == 3  # the GPU taint once, plus each extra taint
     assert values["nodeSelector"] == {"nvidia.com/gpu.present": "true"}

@@ -3,7 +3,7 @@
 Everything a node group *means* to the rest of the platform is derived here from one frozen
 ``NodeGroupSpec`` by pure functions, so the pieces cannot drift apart:
 
-- ``node_labels`` / ``node_taints``  -> what EKS puts on the nodes;
+- ``node_labels`` / ``.node_taints``  -> what EKS puts on the nodes;
 - ``placement_for``                  -> how a workload lands on the group (selector + tolerations + GPU);
 - ``autoscaler_tags``                -> what the cluster autoscaler needs to scale the group from zero.
 
@@ -33,7 +33,15 @@ from ..scheduling import (
     untolerated,
 )
 from ..validation import AUTONAME_SUFFIX_LENGTH
-from .instance_types import InstanceType, lookup, unknown_type_message
+from .gpu_capacity import NodeCapacity
+from .instance_types import (
+    GPU_INSTANCE_FAMILIES,
+    InstanceType,
+    gpu_family,
+    instance_family,
+    lookup,
+    unknown_type_message,
+)
 
 NodeRole = Literal["system", "gpu"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -64,31 +72,6 @@ ARM_AMI_TYPES = frozenset({"AL2023_ARM_64_STANDARD", "AL2023_ARM_64_NVIDIA", "BO
 DEFAULT_AMI_TYPE: Mapping[str, str] = {"system": "AL2023_x86_64_STANDARD", "gpu": "AL2023_x86_64_NVIDIA"}
 
 # -- instance families ----------------------------------------------------------------------------
-# EC2 families with NVIDIA GPUs that the NVIDIA EKS AMIs support. Deliberately absent: g4ad (AMD
-# Radeon), inf1/inf2/trn1/trn2 (AWS Neuron, not nvidia.com/gpu), dl1 (Habana), f1/f2 (FPGA).
-GPU_INSTANCE_FAMILIES = frozenset(
-    {
-        "g4dn",  # T4
-        "g5",  # A10G
-        "g5g",  # T4G on Graviton (arm64)
-        "g6",  # L4
-        "g6e",  # L40S
-        "g6f",  # fractional L4
-        "gr6",  # L4, more memory per GPU
-        "gr6f",
-        "g7e",  # RTX PRO 6000 Blackwell
-        "p3",  # V100
-        "p3dn",
-        "p4d",  # A100
-        "p4de",
-        "p5",  # H100
-        "p5e",  # H200
-        "p5en",
-        "p6-b200",  # B200
-        "p6-b300",
-        "p6e-gb200",  # GB200 (Grace, arm64)
-    }
-)
 # Graviton families are recognised by the "g" after the generation digit (m7g, c7gn, r8gd, t4g, g5g);
 # these are the exceptions that the pattern cannot see.
 _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
@@ -118,15 +101,6 @@ NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_TAG_PREFIX}/node-template"
 WORKER_NODE_POLICY = "AmazonEKSWorkerNodePolicy"
 ECR_READ_ONLY_POLICY = "AmazonEC2ContainerRegistryReadOnly"
 CNI_POLICY = "AmazonEKS_CNI_Policy"
-
-
-def instance_family(instance_type: str) -> str:
-    """``g5.2xlarge`` -> ``g5``; ``p6-b200.48xlarge`` -> ``p6-b200``."""
-    return instance_type.split(".", 1)[0]
-
-
-def is_gpu_instance(instance_type: str) -> bool:
-    return instance_family(instance_type) in GPU_INSTANCE_FAMILIES
 
 
 def is_arm_instance(instance_type: str) -> bool:
@@ -183,6 +157,37 @@ class NodeGroupSpec:
     def resolved_ami_type(self) -> str:
         return self.ami_type or DEFAULT_AMI_TYPE.get(self.role, "")
 
+    # -- as ``GpuCapacity`` (gpu_capacity.py) reads a group -------------------------------------------
+    @property
+    def node_taints(self) -> tuple[Taint, ...]:
+        """GPU groups always carry ``GPU_TAINT`` first; extra taints follow, duplicates dropped."""
+        taints = ((GPU_TAINT,) if self.is_gpu else ()) + tuple(self.taints)
+        return tuple(dict.fromkeys(taints))
+
+    @property
+    def min_nodes(self) -> int:
+        return self.min_size
+
+    @property
+    def max_nodes(self) -> int:
+        return self.max_size
+
+    @property
+    def chooses_type_per_pod(self) -> bool:
+        return False  # the Auto Scaling group may start any of the types
+
+    @property
+    def max_gpus_per_node(self) -> int:
+        return self.resolved_gpus_per_node
+
+    @property
+    def accelerator_label(self) -> str | None:
+        return self.resolved_accelerator or None
+
+    @property
+    def placement(self) -> Placement:
+        return placement_for(self)
+
 
 # -- pure derivations ----------------------------------------------------------------------------
 def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
@@ -198,24 +203,18 @@ def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
     return labels
 
 
-def node_taints(spec: NodeGroupSpec) -> tuple[Taint, ...]:
-    """GPU groups always carry ``GPU_TAINT`` first; extra taints follow, duplicates dropped."""
-    taints = ((GPU_TAINT,) if spec.is_gpu else ()) + tuple(spec.taints)
-    return tuple(dict.fromkeys(taints))
-
-
-def group_tolerations(specs: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
+def group_tolerations(specs: Sequence[NodeCapacity]) -> tuple[Toleration, ...]:
     """One toleration per distinct taint of ``specs``: what a pod needs to land on any of these groups.
 
     DaemonSets that must run on every node take this over all groups; the GPU daemons over the GPU
     groups. Derived, so a taint added to a group is tolerated by what must run there.
     """
-    taints = [taint for spec in specs for taint in node_taints(spec)]
+    taints = [taint for spec in specs for taint in spec.node_taints]
     return tuple(taint.toleration() for taint in dict.fromkeys(taints))
 
 
 def untolerated_groups(
-    specs: Sequence[NodeGroupSpec], tolerations: Sequence[Toleration | Mapping[str, str]]
+    specs: Sequence[NodeCapacity], tolerations: Sequence[Toleration | Mapping[str, str]]
 ) -> dict[str, tuple[str, ...]]:
     """The groups on which a pod with ``tolerations`` cannot run, with the taints it misses.
 
@@ -224,7 +223,7 @@ def untolerated_groups(
     parsed = [t if isinstance(t, Toleration) else toleration_from_dict(t) for t in tolerations]
     missing: dict[str, tuple[str, ...]] = {}
     for spec in specs:
-        taints = untolerated(node_taints(spec), parsed)
+        taints = untolerated(spec.node_taints, parsed)
         if taints:
             missing[spec.name] = tuple(f"{t.key}={t.value}:{t.effect}" for t in taints)
     return missing
@@ -234,7 +233,7 @@ def placement_for(spec: NodeGroupSpec) -> Placement:
     """The one source of truth for landing a pod on this group (and only this group)."""
     return Placement(
         node_selector={NODE_GROUP_LABEL: spec.name},
-        tolerations=tuple(t.toleration() for t in node_taints(spec)),
+        tolerations=tuple(t.toleration() for t in spec.node_taints),
         gpu_resource=GPU_RESOURCE if spec.is_gpu else None,
     )
 
@@ -252,7 +251,7 @@ def autoscaler_tags(spec: NodeGroupSpec, cluster_name: str) -> dict[str, str]:
 def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
     """What a node of an empty group would look like: labels, taints and GPUs."""
     tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in node_labels(spec).items()}
-    for taint in node_taints(spec):
+    for taint in spec.node_taints:
         tags[f"{NODE_TEMPLATE_PREFIX}/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
     if spec.is_gpu:
         tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(spec.resolved_gpus_per_node)
@@ -261,7 +260,7 @@ def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
 
 def eks_taints(spec: NodeGroupSpec) -> list[aws.eks.NodeGroupTaintArgs]:
     return [
-        aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect()) for t in node_taints(spec)
+        aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect()) for t in spec.node_taints
     ]
 
 
@@ -279,13 +278,13 @@ def gpu_type_problems(
     instance_types: Sequence[str], accelerator: str | None, gpus_per_node: int | None
 ) -> list[GpuTypeProblem]:
     """One GPU model and count per group, as the table knows them; ``accelerator`` and
-    ``gpus_per_node`` (when given) must say the same. Types outside the GPU families are not judged
-    here: the family rule names them.
+    ``gpus_per_node`` (when given) must say the same. Types of the table's GPU-less families are not
+    judged here: the family rule names them.
     """
     problems: list[GpuTypeProblem] = []
     first: InstanceType | None = None
     for i, name in enumerate(instance_types):
-        if not is_gpu_instance(name):
+        if gpu_family(instance_family(name)) is False:
             continue
         entry = lookup(name)
         if entry is None or entry.gpu is None:
@@ -343,9 +342,9 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
 
     if not spec.instance_types:
         problems.append(f"{n}.instance_types: at least one instance type is required")
-    gpu_types = [t for t in spec.instance_types if is_gpu_instance(t)]
+    gpu_types = [t for t in spec.instance_types if gpu_family(instance_family(t))]
     if spec.is_gpu:
-        not_gpu = [t for t in spec.instance_types if not is_gpu_instance(t)]
+        not_gpu = [t for t in spec.instance_types if gpu_family(instance_family(t)) is False]
         if not_gpu:
             problems.append(
                 f"{n}.instance_types: {', '.join(not_gpu)} not in a GPU instance family "
@@ -385,7 +384,7 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
     elif spec.accelerator or spec.gpus_per_node:
         problems.append(f"{n}.accelerator: only gpu groups have accelerators or gpus_per_node")
 
-    if len(node_taints(spec)) > EKS_TAINTS_PER_GROUP:
+    if len(spec.node_taints) > EKS_TAINTS_PER_GROUP:
         problems.append(f"{n}.taints: EKS allows {EKS_TAINTS_PER_GROUP} taints per node group")
 
     platform_keys = {

@@ -5,7 +5,7 @@ capacity types it may buy, the capacity reservations it may use, its labels, tai
 GPUs and vCPUs its nodes may hold together: the pool's spend cap) and how its nodes may be disrupted.
 Everything the rest of the platform needs from a pool is derived from that one value:
 
-- ``pool_labels`` / ``node_taints``      -> what the pool's nodes carry;
+- ``pool_labels`` / ``.node_taints``     -> what the pool's nodes carry;
 - ``placement_for_pool``                 -> how a workload lands on the pool (and only there);
 - ``node_pool_spec``                     -> the ``NodePool`` (``karpenter.sh/v1``), the same for both
   provisioners but for the node class it references;
@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import validation
-from ..scheduling import GPU_RESOURCE, Placement, Taint
+from ..scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Taint
 from .instance_types import InstanceType, lookup
 from .node_groups import (
     ACCELERATOR_LABEL,
     GPU_PRESENT_LABEL,
     RESERVED_LABEL_PREFIXES,
     ROLE_LABEL,
-    node_taints,
 )
 
 Provisioner = Literal["karpenter", "auto-mode"]
@@ -116,10 +115,31 @@ class GpuPoolSpec:
     taints: tuple[Taint, ...] = ()
     disruption: Disruption = Disruption()
 
-    # Downstream consumers (device plugin, DCGM, node exporter) read a pool's taints as a GPU group's.
+    # -- as ``GpuCapacity`` (gpu_capacity.py) reads a pool --------------------------------------------
     @property
     def is_gpu(self) -> bool:
         return True
+
+    @property
+    def node_taints(self) -> tuple[Taint, ...]:
+        """``GPU_TAINT`` first; extra taints follow, duplicates dropped."""
+        return tuple(dict.fromkeys((GPU_TAINT, *self.taints)))
+
+    @property
+    def min_nodes(self) -> int:
+        return 0  # a pool starts nodes for pending pods only
+
+    @property
+    def chooses_type_per_pod(self) -> bool:
+        return True
+
+    @property
+    def accelerator_label(self) -> str | None:
+        return self.accelerator
+
+    @property
+    def placement(self) -> Placement:
+        return placement_for_pool(self)
 
     @property
     def instances(self) -> tuple[InstanceType, ...]:
@@ -178,7 +198,7 @@ def placement_for_pool(spec: GpuPoolSpec) -> Placement:
     """The one source of truth for landing a pod on this pool (and only this pool)."""
     return Placement(
         node_selector={POOL_LABEL: spec.name},
-        tolerations=tuple(t.toleration() for t in node_taints(spec)),  # type: ignore[arg-type]
+        tolerations=tuple(t.toleration() for t in spec.node_taints),
         gpu_resource=GPU_RESOURCE,
     )
 
@@ -235,7 +255,7 @@ def node_pool_spec(spec: GpuPoolSpec, provisioner: Provisioner) -> dict[str, Any
             "spec": {
                 "nodeClassRef": node_class_ref(provisioner, node_class_name(spec)),
                 "requirements": requirements(spec),
-                "taints": [_taint(t) for t in node_taints(spec)],  # type: ignore[arg-type]
+                "taints": [_taint(t) for t in spec.node_taints],
             },
         },
         "limits": limits(spec),

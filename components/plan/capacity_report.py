@@ -20,8 +20,6 @@ from ..compute.capacity import (
     PodSet,
     Requests,
     group_loads,
-    node_specs,
-    platform_pods,
     pod_spec_requests,
 )
 from ..compute.node_groups import NODE_GROUP_LABEL
@@ -95,9 +93,15 @@ def _settings(config: Mapping[str, Any]) -> Any:
 
 
 def plan_loads(config: Mapping[str, Any], registrations: Sequence[Registration]) -> list[GroupLoad]:
+    from ..config.capacity import capacity_nodes, platform_pods
+
     settings = _settings(config)
-    pods = [p for p in platform_pods(settings) if p.source != "workload"] + manifest_pods(registrations)
-    return group_loads(node_specs(settings), pods)
+    nodes = capacity_nodes(settings)
+    # The workloads' pods as the plan registered them, the others as the model lists them.
+    pods = [p for p in platform_pods(settings, nodes) if p.source != "workload"] + manifest_pods(
+        registrations
+    )
+    return group_loads(nodes.all, pods)
 
 
 def _pct(part: int, whole: int) -> str:
@@ -107,7 +111,7 @@ def _pct(part: int, whole: int) -> str:
 def _side(load: GroupLoad, at_max: bool) -> dict[str, Any]:
     (requested, pods), (offered, slots) = load.requested(at_max), load.offered(at_max)
     return {
-        "nodes": load.spec.max_size if at_max else load.spec.min_size,
+        "nodes": load.spec.max_nodes if at_max else load.spec.min_nodes,
         "requested": {"cpu_m": requested.cpu_m, "memory_mib": requested.memory_mib, "pods": pods},
         "allocatable": {"cpu_m": offered.cpu_m, "memory_mib": offered.memory_mib, "pods": slots},
         "fits": not requested.exceeds(offered) and pods <= slots,
@@ -153,7 +157,7 @@ def capacity_data(loads: Sequence[GroupLoad]) -> tuple[list[dict[str, Any]], lis
                 ],
             }
         )
-        if not minimum["fits"] and load.spec.min_size == 0 and always:
+        if not minimum["fits"] and load.spec.min_nodes == 0 and always:
             names = ", ".join(f"{p.name} ({p.min_replicas})" for p in always)
             warnings.append(
                 f"{load.spec.name}: minSize is 0, but {names} always run there: the group never scales to "
@@ -161,11 +165,11 @@ def capacity_data(loads: Sequence[GroupLoad]) -> tuple[list[dict[str, Any]], lis
             )
         elif not minimum["fits"]:
             warnings.append(
-                f"{load.spec.name}: what always runs there does not fit its {load.spec.min_size} nodes"
+                f"{load.spec.name}: what always runs there does not fit its {load.spec.min_nodes} nodes"
             )
         if not maximum["fits"]:
             warnings.append(
-                f"{load.spec.name}: everything at its peak does not fit {load.spec.max_size} nodes"
+                f"{load.spec.name}: everything at its peak does not fit {load.spec.max_nodes} nodes"
             )
     return groups, warnings
 

@@ -9,13 +9,13 @@ from aiplatform.compute.capacity import (
     allocatable,
     group_loads,
     kube_reserved_cpu_m,
-    platform_pods,
     pod_requests,
     pod_spec_requests,
 )
 from aiplatform.compute.instance_types import require
 from aiplatform.compute.node_groups import SYSTEM_SELECTOR
 from aiplatform.config import parse_settings
+from aiplatform.config.capacity import platform_pods
 from aiplatform.plan.capacity_report import capacity_data, manifest_pods, plan_loads
 from tests.program import plan_config, planned
 from tests.stacks import STACKS, nginx_config, sections

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from aiplatform.compute import instance_types
-from aiplatform.compute.instance_types import A10G, INSTANCE_TYPES, L40S, lookup, require
-from aiplatform.compute.node_groups import GPU_INSTANCE_FAMILIES, is_arm_instance
+from aiplatform.compute.instance_types import (
+    A10G,
+    GPU_INSTANCE_FAMILIES,
+    INSTANCE_TYPES,
+    L40S,
+    lookup,
+    require,
+)
+from aiplatform.compute.node_groups import is_arm_instance
 
 
 @pytest.mark.parametrize(

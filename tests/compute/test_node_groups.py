@@ -9,7 +9,6 @@ from aiplatform.compute.node_groups import (
     autoscaler_tags,
     is_arm_instance,
     node_labels,
-    node_taints,
     placement_for,
     validate_specs,
 )
@@ -57,7 +56,7 @@ def test_system_labels_and_no_taints():
         "aiplatform.io/node-group": "system",
         "aiplatform.io/capacity-type": "on-demand",
     }
-    assert node_taints(SYSTEM) == ()
+    assert SYSTEM.node_taints == ()
 
 
 def test_gpu_labels_include_accelerator_group_and_capacity():
@@ -72,10 +71,10 @@ def test_gpu_labels_include_accelerator_group_and_capacity():
 
 
 def test_gpu_groups_always_carry_the_gpu_taint_first_without_duplicates():
-    assert node_taints(GPU) == (GPU_TAINT,)
-    assert node_taints(H100) == (GPU_TAINT, TRAINING_TAINT)
+    assert GPU.node_taints == (GPU_TAINT,)
+    assert H100.node_taints == (GPU_TAINT, TRAINING_TAINT)
     twice = NodeGroupSpec(**{**H100.__dict__, "taints": (GPU_TAINT, TRAINING_TAINT)})
-    assert node_taints(twice) == (GPU_TAINT, TRAINING_TAINT)
+    assert twice.node_taints == (GPU_TAINT, TRAINING_TAINT)
 
 
 def test_placement_selects_the_group_and_tolerates_exactly_its_taints():
@@ -86,7 +85,7 @@ def test_placement_selects_the_group_and_tolerates_exactly_its_taints():
         Toleration(key="nvidia.com/gpu", operator="Equal", value="true", effect="NoSchedule"),
         Toleration(key="aiplatform.io/training", operator="Equal", value="true", effect="NoSchedule"),
     )
-    assert all(any(t.tolerates(taint) for t in placement.tolerations) for taint in node_taints(H100))
+    assert all(any(t.tolerates(taint) for t in placement.tolerations) for taint in H100.node_taints)
     assert [a.key for a in placement.toleration_args()] == ["nvidia.com/gpu", "aiplatform.io/training"]
     assert placement_for(SYSTEM).gpu_resource is None
     assert placement_for(SYSTEM).tolerations == ()
@@ -160,8 +159,9 @@ def test_validation_lists_every_bad_field_of_every_group():
         "invalid node groups:\n"
         "- gpu.ami_type: AL2023_x86_64_STANDARD is not allowed for gpu groups (use one of "
         "AL2023_ARM_64_NVIDIA, AL2023_x86_64_NVIDIA, BOTTLEROCKET_ARM_64_NVIDIA, BOTTLEROCKET_x86_64_NVIDIA)\n"
-        "- gpu.instance_types: m5.xlarge not in a GPU instance family (g4dn, g5, g5g, g6, g6e, g6f, g7e, gr6, "
-        "gr6f, p3, p3dn, p4d, p4de, p5, p5e, p5en, p6-b200, p6-b300, p6e-gb200)\n"
+        # The GPU families are the instance type table's.
+        "- gpu.instance_types: m5.xlarge not in a GPU instance family (g4dn, g5, g5g, g6, g6e, p4d, p4de, p5, "
+        "p5en)\n"
         "- gpu.desired_size: must satisfy min_size (0) <= desired_size (5) <= max_size (2)\n"
         "- system.ami_type: AL2023_x86_64_NVIDIA is not allowed for system groups (use one of "
         "AL2023_ARM_64_STANDARD, AL2023_x86_64_STANDARD, BOTTLEROCKET_x86_64)\n"
