@@ -31,6 +31,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from ..errors import Problem, require
 from ..helm import helm_release
 from ..iam import (
     ServiceAccountRole,
@@ -50,7 +51,7 @@ from .pools import (
     ec2_node_class_spec,
     node_class_name,
     node_pool_spec,
-    validate_pools,
+    pools_problems,
 )
 
 CHART = "karpenter"
@@ -385,16 +386,21 @@ class KarpenterArgs:
     # The system node group (where the controller runs) and the Pod Identity agent.
     depends_on: Sequence[pulumi.Resource] = ()
 
-    def problems(self) -> list[str]:
-        problems: list[str] = []
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
         if not self.pools:
-            problems.append("pools: at least one GPU pool")
+            problems.append(("pools", "at least one GPU pool"))
+        problems += pools_problems(self.pools)
         if not is_exact_version(self.chart_version):
-            problems.append(f"chart_version: {self.chart_version!r} must be an exact version such as 1.14.1")
+            problems.append(
+                ("chart_version", f"{self.chart_version!r} must be an exact version such as 1.14.1")
+            )
         if not AMI_ALIAS_PATTERN.fullmatch(self.ami_alias):
-            problems.append(f"ami_alias: {self.ami_alias!r} must pin an AL2023 release (al2023@vYYYYMMDD)")
+            problems.append(
+                ("ami_alias", f"{self.ami_alias!r} must pin an AL2023 release (al2023@vYYYYMMDD)")
+            )
         if not 20 <= self.disk_size_gib <= 16384:
-            problems.append(f"disk_size_gib: {self.disk_size_gib} must be 20 to 16384")
+            problems.append(("disk_size_gib", f"{self.disk_size_gib} must be 20 to 16384"))
         return problems
 
 
@@ -411,10 +417,7 @@ class Karpenter(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = args.problems()
-        if problems:
-            raise ValueError("invalid Karpenter:\n" + "\n".join(f"- {p}" for p in problems))
-        validate_pools(args.pools)
+        require(f"Karpenter '{name}'", args.problems())
         super().__init__("aiplatform:karpenter:Karpenter", name, None, opts)
         self._name, self._args = name, args
         tags = dict(args.tags)

@@ -7,8 +7,8 @@ Everything a node group *means* to the rest of the platform is derived here from
 - ``placement_for``                  -> how a workload lands on the group (selector + tolerations + GPU);
 - ``autoscaler_tags``                -> what the cluster autoscaler needs to scale the group from zero.
 
-``validate_specs`` checks every spec before anything is created and raises one ``ValueError`` that
-lists every bad field as ``<group>.<field>: <problem>``.
+``NodeGroupsArgs.problems`` checks every spec before anything is created (``components/errors.py``):
+each bad field at its path, ``specs[1].max_size``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from ..errors import Problem, path, require, under
 from ..iam import service_trust_policy
 from ..scheduling import (
     GPU_RESOURCE,
@@ -321,71 +322,79 @@ def gpu_type_problems(
     return problems
 
 
-def spec_problems(spec: NodeGroupSpec) -> list[str]:
-    """Every problem with one spec, each as ``<group>.<field>: <what is wrong>``."""
-    n = spec.name
-    problems: list[str] = []
+def spec_problems(spec: NodeGroupSpec) -> list[Problem]:
+    """Every problem with one spec, each at the spec's field."""
+    problems: list[Problem] = []
     if not _NAME.fullmatch(spec.name):
-        problems.append(f"{n}.name: must be lowercase letters, digits and '-', at most 63 characters")
+        problems.append(("name", "must be lowercase letters, digits and '-', at most 63 characters"))
     if spec.role not in ("system", "gpu"):
-        problems.append(f"{n}.role: must be 'system' or 'gpu', got {spec.role!r}")
+        problems.append(("role", f"must be 'system' or 'gpu', got {spec.role!r}"))
         return problems
     if spec.capacity_type not in ("ON_DEMAND", "SPOT"):
-        problems.append(f"{n}.capacity_type: must be ON_DEMAND or SPOT, got {spec.capacity_type!r}")
+        problems.append(("capacity_type", f"must be ON_DEMAND or SPOT, got {spec.capacity_type!r}"))
 
     ami = spec.resolved_ami_type
     allowed_ami = GPU_AMI_TYPES if spec.is_gpu else SYSTEM_AMI_TYPES
     if ami not in allowed_ami:
         problems.append(
-            f"{n}.ami_type: {ami} is not allowed for {spec.role} groups (use one of {', '.join(sorted(allowed_ami))})"
+            (
+                "ami_type",
+                f"{ami} is not allowed for {spec.role} groups (use one of {', '.join(sorted(allowed_ami))})",
+            )
         )
 
     if not spec.instance_types:
-        problems.append(f"{n}.instance_types: at least one instance type is required")
+        problems.append(("instance_types", "at least one instance type is required"))
     gpu_types = [t for t in spec.instance_types if gpu_family(instance_family(t))]
     if spec.is_gpu:
         not_gpu = [t for t in spec.instance_types if gpu_family(instance_family(t)) is False]
         if not_gpu:
             problems.append(
-                f"{n}.instance_types: {', '.join(not_gpu)} not in a GPU instance family "
-                f"({', '.join(sorted(GPU_INSTANCE_FAMILIES))})"
+                (
+                    "instance_types",
+                    f"{', '.join(not_gpu)} not in a GPU instance family "
+                    f"({', '.join(sorted(GPU_INSTANCE_FAMILIES))})",
+                )
             )
     elif gpu_types:
-        problems.append(f"{n}.instance_types: GPU instances ({', '.join(gpu_types)}) belong in a gpu group")
+        problems.append(("instance_types", f"GPU instances ({', '.join(gpu_types)}) belong in a gpu group"))
     if ami in allowed_ami and spec.instance_types:
         arm_ami = ami in ARM_AMI_TYPES
         mismatched = [t for t in spec.instance_types if is_arm_instance(t) != arm_ami]
         if mismatched:
             arch = "arm64" if arm_ami else "x86_64"
-            problems.append(f"{n}.instance_types: {', '.join(mismatched)} cannot run the {arch} AMI {ami}")
+            problems.append(("instance_types", f"{', '.join(mismatched)} cannot run the {arch} AMI {ami}"))
 
     lowest = 0 if spec.is_gpu else 1
     if spec.min_size < lowest:
-        problems.append(f"{n}.min_size: must be >= {lowest} for {spec.role} groups")
+        problems.append(("min_size", f"must be >= {lowest} for {spec.role} groups"))
     if spec.max_size < 1:
-        problems.append(f"{n}.max_size: must be >= 1")
+        problems.append(("max_size", "must be >= 1"))
     if not spec.min_size <= spec.desired_size <= spec.max_size:
         problems.append(
-            f"{n}.desired_size: must satisfy min_size ({spec.min_size}) <= desired_size "
-            f"({spec.desired_size}) <= max_size ({spec.max_size})"
+            (
+                "desired_size",
+                f"must satisfy min_size ({spec.min_size}) <= desired_size "
+                f"({spec.desired_size}) <= max_size ({spec.max_size})",
+            )
         )
     if spec.disk_size_gib < 20:
-        problems.append(f"{n}.disk_size_gib: must be >= 20")
+        problems.append(("disk_size_gib", "must be >= 20"))
 
     if spec.is_gpu:
         problems += [
-            f"{n}.{p.field}: {p.message}"
+            (p.field, p.message)
             for p in gpu_type_problems(spec.instance_types, spec.accelerator, spec.gpus_per_node)
         ]
         if spec.accelerator is not None and not _NAME.fullmatch(spec.accelerator):
-            problems.append(f"{n}.accelerator: must be a label value such as 'nvidia-a10g'")
+            problems.append(("accelerator", "must be a label value such as 'nvidia-a10g'"))
         if spec.gpus_per_node < 0:
-            problems.append(f"{n}.gpus_per_node: must be >= 1 (or 0: the table's count)")
+            problems.append(("gpus_per_node", "must be >= 1 (or 0: the table's count)"))
     elif spec.accelerator or spec.gpus_per_node:
-        problems.append(f"{n}.accelerator: only gpu groups have accelerators or gpus_per_node")
+        problems.append(("accelerator", "only gpu groups have accelerators or gpus_per_node"))
 
     if len(spec.node_taints) > EKS_TAINTS_PER_GROUP:
-        problems.append(f"{n}.taints: EKS allows {EKS_TAINTS_PER_GROUP} taints per node group")
+        problems.append(("taints", f"EKS allows {EKS_TAINTS_PER_GROUP} taints per node group"))
 
     platform_keys = {
         ROLE_LABEL,
@@ -398,24 +407,23 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
     bad_labels = sorted(k for k in spec.labels if k in platform_keys or k.startswith(RESERVED_LABEL_PREFIXES))
     if bad_labels:
         problems.append(
-            f"{n}.labels: {', '.join(bad_labels)} are set by the platform or reserved by Kubernetes/EKS"
+            ("labels", f"{', '.join(bad_labels)} are set by the platform or reserved by Kubernetes/EKS")
         )
     return problems
 
 
-def validate_specs(specs: Sequence[NodeGroupSpec]) -> None:
-    """Raise one ``ValueError`` listing every bad field of every spec."""
-    problems: list[str] = []
+def specs_problems(specs: Sequence[NodeGroupSpec]) -> list[Problem]:
+    """Every problem of every spec (at ``specs[i].<field>``), and of the specs together."""
+    problems: list[Problem] = []
     if not specs:
-        problems.append("specs: at least one node group is required")
+        problems.append(("specs", "at least one node group is required"))
     names = [s.name for s in specs]
     duplicates = sorted({x for x in names if names.count(x) > 1})
     if duplicates:
-        problems.append(f"specs: duplicate node group names: {', '.join(duplicates)}")
-    for spec in specs:
-        problems.extend(spec_problems(spec))
-    if problems:
-        raise ValueError("invalid node groups:\n" + "\n".join(f"- {p}" for p in problems))
+        problems.append(("specs", f"duplicate node group names: {', '.join(duplicates)}"))
+    for i, spec in enumerate(specs):
+        problems += under(path("specs", i), spec_problems(spec))
+    return problems
 
 
 # -- the component -------------------------------------------------------------------------------
@@ -438,6 +446,23 @@ class NodeGroupsArgs:
     # Resources the node groups must wait for (e.g. the vpc-cni add-on).
     depends_on: Sequence[pulumi.Resource] = ()
 
+    def problems(self, component_name: str) -> list[Problem]:
+        """``component_name`` prefixes the names EKS gives the groups, within its limit."""
+        problems = specs_problems(self.specs)
+        longest = max_group_name_length(component_name)
+        problems += [
+            (
+                path("specs", i, "name"),
+                f"longer than {longest} characters: EKS names the group '{component_name}-{spec.name}' and a "
+                f"random suffix, within {EKS_NODEGROUP_NAME_MAX}",
+            )
+            for i, spec in enumerate(self.specs)
+            if len(spec.name) > longest
+        ]
+        if self.imds_hop_limit not in (1, 2):
+            problems.append(("imds_hop_limit", f"must be 1 or 2, got {self.imds_hop_limit}"))
+        return problems
+
 
 class NodeGroups(pulumi.ComponentResource):
     """The cluster's managed node groups; the autoscaler owns their desired size."""
@@ -451,15 +476,7 @@ class NodeGroups(pulumi.ComponentResource):
     resources: list[pulumi.Resource]
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
-        validate_specs(args.specs)
-        too_long = [s.name for s in args.specs if len(s.name) > max_group_name_length(name)]
-        if too_long:
-            raise ValueError(
-                f"node group names longer than {max_group_name_length(name)} characters make EKS names "
-                f"over {EKS_NODEGROUP_NAME_MAX}: {', '.join(too_long)}"
-            )
-        if args.imds_hop_limit not in (1, 2):
-            raise ValueError(f"imds_hop_limit: must be 1 or 2, got {args.imds_hop_limit}")
+        require(f"NodeGroups '{name}'", args.problems(name))
         super().__init__("aiplatform:nodegroups:NodeGroups", name, None, opts)
         self._name = name
         self._args = args

@@ -152,8 +152,7 @@ class GpuPoolSettings(Model):
             "name": ("name",),
         }
         found: list[Violation] = []
-        for problem in pool_problems(self.spec()):
-            field, _, message = problem.removeprefix(f"{self.name}.").partition(": ")
+        for field, message in pool_problems(self.spec()):
             found.append((keys.get(field, (field,)), message))
         return found
 

@@ -177,3 +177,19 @@ def test_node_classes_and_pools_of_an_auto_mode_cluster(build, monitor):
         "name": "gpu",
     }
     assert pools["training"]["spec"]["limits"] == {"cpu": "192", "nvidia.com/gpu": "16"}
+
+
+def test_bad_pools_and_system_pool_are_refused_with_their_paths():
+    args = AutoModeComputeArgs(
+        provider=None,  # type: ignore[arg-type]
+        node_role_name="ai-auto-node",
+        subnet_ids=["subnet-0a"],
+        security_group_id="sg-0c",
+        system=SystemPoolSpec(instance_types=("m9.large",), max_nodes=0),
+        pools=[training_pool(), training_pool()],
+    )
+    assert args.problems() == [
+        ("pools", "duplicate names: training"),
+        ("system.instance_types[0]", "'m9.large' is not in the instance type table"),
+        ("system.max_nodes", "0 must be at least 1"),
+    ]

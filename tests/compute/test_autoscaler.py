@@ -159,7 +159,7 @@ def test_priority_expander_needs_priorities():
             ),
         )
     assert str(error.value) == (
-        "invalid cluster autoscaler:\n- expander_priorities: required when expander is 'priority'"
+        "ClusterAutoscaler 'ca':\n  - expander_priorities: required when expander is 'priority'"
     )
 
 
@@ -184,10 +184,10 @@ def test_a_chart_for_another_kubernetes_minor_is_refused_before_anything_is_crea
     with pytest.raises(ValueError) as error:
         build(autoscaler(chart_version="9.50.1", kubernetes_version="1.34", image_tag="v1.33.0"))
     assert str(error.value) == (
-        "invalid cluster autoscaler:\n"
-        "- chart_version: chart 9.50.1 ships cluster-autoscaler 1.33 for a Kubernetes 1.34 cluster: "
+        "ClusterAutoscaler 'ca':\n"
+        "  - chart_version: chart 9.50.1 ships cluster-autoscaler 1.33 for a Kubernetes 1.34 cluster: "
         "use a 9.52.x-9.53.x chart\n"
-        "- image_tag: v1.33.0 is not a 1.34 autoscaler (the autoscaler's minor follows the cluster's)"
+        "  - image_tag: v1.33.0 is not a 1.34 autoscaler (the autoscaler's minor follows the cluster's)"
     )
     assert [r.type for r in monitor.registrations] == ["pulumi:providers:kubernetes"]
 
