@@ -3,8 +3,8 @@
 This is the only place that maps settings to component arguments; every component stays usable on
 its own with typed args. The order of the layers is the deploy order:
 
-    network -> cluster -> node groups -> GPU capacity (node groups with the autoscaler, Karpenter or
-            EKS Auto Mode pools) -> node add-ons
+    network -> cluster -> compute, as the provisioner builds it (node groups with the autoscaler,
+            Karpenter, or EKS Auto Mode pools) -> node add-ons
             -> GPU support, tenant namespaces, external secrets, ingress, observability
             -> storage -> workloads
 """

@@ -23,7 +23,9 @@ from ..scheduling import Taint
 from ._base import DnsLabel, Model, Violation, checked, raise_violations, unique_names
 from .infrastructure import TaintSettings
 
-ProvisionerName = Literal["node-groups", "karpenter", "auto-mode"]  # compute/provisioner.py
+ProvisionerName = Literal[
+    "node-groups", "karpenter", "auto-mode"
+]  # one Provisioner each (compute/provisioner.py)
 CapacityTypeSetting = Literal["spot", "on-demand", "reserved"]
 
 
@@ -210,7 +212,9 @@ class ComputeSettings(Model):
     @model_validator(mode="after")
     def _provisioner(self) -> ComputeSettings:
         found: list[Violation] = [(("pools", *p), m) for p, m in unique_names(self.pools, "GPU pool")]
-        options = {"autoMode"} & self.model_fields_set | ({"karpenter"} if self.karpenter else set())
+        # The option sections the stack sets (autoMode has a default: only an explicit one counts).
+        options = {"karpenter"} if self.karpenter is not None else set()
+        options |= {"autoMode"} & self.model_fields_set
         found += provisioner_named(self.provisioner).options_problems(bool(self.pools), options)
         found += [
             (("pools", i, "name"), "'system' names the platform's own CPU pool in auto-mode")
