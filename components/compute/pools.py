@@ -33,7 +33,7 @@ from .node_groups import (
     ROLE_LABEL,
 )
 
-Provisioner = Literal["karpenter", "auto-mode"]
+PoolProvisioner = Literal["karpenter", "auto-mode"]  # the node class API a pool references
 CapacityType = Literal["spot", "on-demand", "reserved"]
 ConsolidationPolicy = Literal["WhenEmpty", "WhenEmptyOrUnderutilized"]
 
@@ -241,13 +241,13 @@ def limits(spec: GpuPoolSpec) -> dict[str, str]:
     return {"cpu": str(spec.max_cpu), GPU_RESOURCE: str(spec.max_gpus)}
 
 
-def node_class_ref(provisioner: Provisioner, name: str) -> dict[str, str]:
+def node_class_ref(provisioner: PoolProvisioner, name: str) -> dict[str, str]:
     if provisioner == "karpenter":
         return {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": name}
     return {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": name}
 
 
-def node_pool_spec(spec: GpuPoolSpec, provisioner: Provisioner) -> dict[str, Any]:
+def node_pool_spec(spec: GpuPoolSpec, provisioner: PoolProvisioner) -> dict[str, Any]:
     """The ``NodePool`` spec of a GPU pool (``karpenter.sh/v1``; EKS Auto Mode reads the same API)."""
     d = spec.disruption
     return {
