@@ -22,8 +22,7 @@ import pulumi_kubernetes as k8s
 
 from .addons.helm import helm_release
 from .addons.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
-from .errors import Problem, path, require
-from .nodegroups import (
+from .compute.node_groups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,
     gpu_type_problems,
@@ -31,7 +30,8 @@ from .nodegroups import (
     placement_for,
     untolerated_groups,
 )
-from .nodepools import GpuPoolSpec
+from .compute.pools import GpuPoolSpec
+from .errors import Problem, path, require
 from .scheduling import Toleration
 
 __all__ = [

@@ -20,9 +20,9 @@ import pulumi_kubernetes as k8s
 from .addons.helm import helm_release
 from .addons.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
 from .alerts import KUBE_STATE_METRICS_LABELS
+from .compute.node_groups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .errors import Problem, path, require, under
 from .gpu import deep_merge
-from .nodegroups import NodeGroupSpec, group_tolerations, untolerated_groups
 from .scheduling import Toleration
 from .validation import (
     config_key,

@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from . import k8s_objects, sdk
+from .compute.node_groups import NodeGroupSpec, node_labels, placement_for
+from .compute.pools import GpuPoolSpec, placement_for_pool, pool_labels
 from .iam import IdentityMode, WorkloadIdentity, allow
 from .ingress import ControllerKind, RouteSettings, Scheme
-from .nodegroups import NodeGroupSpec, node_labels, node_taints, placement_for
-from .nodepools import GpuPoolSpec, placement_for_pool, pool_labels
 from .routing import IngressRoute
 from .scheduling import GPU_RESOURCE, Placement, Taint, TaintEffect
 from .workloads import ModelSource, SharedVolume, model_reader_statements
@@ -79,7 +79,7 @@ class NodeGroupOutputs(_Contract):
             role=spec.role,
             labels=node_labels(spec),
             node_selector=dict(placement.node_selector),
-            taints=tuple(TaintOutput(key=t.key, value=t.value, effect=t.effect) for t in node_taints(spec)),
+            taints=tuple(TaintOutput(key=t.key, value=t.value, effect=t.effect) for t in spec.node_taints),
             instance_types=spec.instance_types,
             accelerator=spec.accelerator,
             gpus_per_node=spec.gpus_per_node,
@@ -93,7 +93,7 @@ class NodeGroupOutputs(_Contract):
             role="gpu",
             labels=pool_labels(pool),
             node_selector=dict(placement.node_selector),
-            taints=tuple(TaintOutput(key=t.key, value=t.value, effect=t.effect) for t in node_taints(pool)),
+            taints=tuple(TaintOutput(key=t.key, value=t.value, effect=t.effect) for t in pool.node_taints),
             instance_types=pool.instance_types,
             accelerator=pool.accelerator,
             gpus_per_node=pool.max_gpus_per_node,

@@ -3,8 +3,8 @@
 This is the only place that maps settings to component arguments; every component stays usable on
 its own with typed args. The order of the layers is the deploy order:
 
-    network -> cluster -> node groups -> GPU capacity (node groups with the autoscaler, Karpenter or
-            EKS Auto Mode pools) -> node add-ons
+    network -> cluster -> compute, as the provisioner builds it (node groups with the autoscaler,
+            Karpenter, or EKS Auto Mode pools) -> node add-ons
             -> GPU support, tenant namespaces, external secrets, ingress, observability
             -> storage -> workloads
 """
@@ -38,9 +38,14 @@ from .alerts import (
     ScheduledJob,
     TrainingRun,
 )
-from .automode import RUN_BY_EKS, AutoModeCompute, AutoModeComputeArgs, SystemPoolSpec
-from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
+from .compute.auto_mode import AutoModeCompute
+from .compute.autoscaler import ClusterAutoscaler
+from .compute.gpu_capacity import GpuCapacity
+from .compute.karpenter import Karpenter
+from .compute.node_groups import NodeGroups, NodeGroupSpec
+from .compute.pools import GpuPoolSpec
+from .compute.provisioner import ChartPin, Compute, ComputeArgs, Provisioner, provisioner_named
 from .config import (
     TRAINING_SHM_SIZE,
     BatchSettings,
@@ -52,10 +57,7 @@ from .config import (
 )
 from .gpu import GpuSupport, GpuSupportArgs
 from .ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
-from .karpenter import DISCOVERY_TAG, Karpenter, KarpenterArgs
 from .network import ExistingNetwork, Network, NetworkArgs
-from .nodegroups import NodeGroups, NodeGroupsArgs, NodeGroupSpec, node_labels, placement_for
-from .nodepools import GpuPoolSpec, placement_for_pool
 from .observability import (
     AlertReceiver,
     CustomMetricRule,
@@ -113,9 +115,10 @@ class AiPlatform(pulumi.ComponentResource):
         self._secret_values = secret_values
         self._tags = settings.resource_tags
         self._gpu_specs = [g.spec() for g in settings.nodeGroups.gpu]
-        self._gpu_specs_by_name = {spec.name: spec for spec in self._gpu_specs}
         self._pools: list[GpuPoolSpec] = settings.compute.specs()
-        self._pools_by_name = {pool.name: pool for pool in self._pools}
+        self._gpu_capacity: dict[str, GpuCapacity] = {c.name: c for c in [*self._gpu_specs, *self._pools]}
+        # The one choice of where nodes come from: every layer below asks it.
+        self.provisioner: Provisioner = provisioner_named(settings.compute.provisioner)
         # Tags are a dev choice (prod's config rule requires digests): said on each workload for the scanner.
         self._accepted_findings = (
             {}
@@ -125,23 +128,18 @@ class AiPlatform(pulumi.ComponentResource):
 
         self.network = self._network()
         self.cluster = self._cluster()
-        self.node_groups = self._node_groups()
-        self.karpenter = self._karpenter()
-        self.auto_mode = self._auto_mode()
+        self.compute = self._compute()
+        self.node_groups: NodeGroups | None = self.compute.node_groups if self.compute else None
+        self.autoscaler: ClusterAutoscaler | None = self.compute.autoscaler if self.compute else None
+        self.karpenter: Karpenter | None = self.compute.karpenter if self.compute else None
+        self.auto_mode: AutoModeCompute | None = self.compute.auto_mode if self.compute else None
         self._install_node_addons()
         # In-cluster add-ons wait for the system nodes they run on (Helm waits for readiness); the GPU
         # groups and pools are tainted and may sit at zero, so nothing waits for them.
-        self._nodes_ready: list[pulumi.Resource] = (
-            [self.node_groups.groups["system"]]
-            if self.node_groups
-            else [self.auto_mode.system_pool]
-            if self.auto_mode
-            else []
-        )
+        self._nodes_ready: list[pulumi.Resource] = [self.compute.system_nodes] if self.compute else []
         self.observability = self._observability()
         self.alerts = self._alerts()
         self.gpu = self._gpu_support()
-        self.autoscaler = self._autoscaler()
         self.namespaces = self._namespaces()
         self.secrets = self._secrets()
         self.ingress = self._ingress()
@@ -179,15 +177,9 @@ class AiPlatform(pulumi.ComponentResource):
     def managed(self) -> bool:
         return self.settings.cluster.mode == "managed"
 
-    @property
-    def provisioner(self) -> str:
-        return self.settings.compute.provisioner
-
     def placement(self, target: str) -> Placement:
         """How a pod lands on a GPU node group or pool: the single source of truth for workloads."""
-        if target in self._pools_by_name:
-            return placement_for_pool(self._pools_by_name[target])
-        return placement_for(self._gpu_specs_by_name[target])
+        return self._gpu_capacity[target].placement
 
     # -- layers ----------------------------------------------------------------------------------
     def _network(self) -> Network | ExistingNetwork | None:
@@ -217,8 +209,8 @@ class AiPlatform(pulumi.ComponentResource):
 
     @property
     def _discovery_tags(self) -> dict[str, str]:
-        """Karpenter finds the subnets its nodes go in by this tag."""
-        return {DISCOVERY_TAG: self.settings.cluster.name} if self.provisioner == "karpenter" else {}
+        """What the provisioner finds the nodes' subnets by."""
+        return self.provisioner.subnet_tags(self.settings.cluster.name)
 
     def _cluster(self) -> EksCluster | ExistingCluster:
         c = self.settings.cluster
@@ -254,114 +246,63 @@ class AiPlatform(pulumi.ComponentResource):
                 addon_versions=dict(c.addons),
                 protect=self.settings.is_prod,
                 tags=self._tags,
-                auto_mode=self.provisioner == "auto-mode",
+                auto_mode=self.provisioner.eks_auto_mode,
                 auto_mode_system_pool=self.settings.compute.autoMode.builtinSystemPool,
             ),
             opts=self._child,
         )
 
-    def _node_groups(self) -> NodeGroups | None:
-        if not isinstance(self.cluster, EksCluster) or self.provisioner == "auto-mode":
+    def _compute(self) -> Compute | None:
+        """The nodes and what provides them, as the provisioner builds them (an existing cluster
+        brings its own)."""
+        if not isinstance(self.cluster, EksCluster):
             return None
         assert self.network is not None
-        groups = NodeGroups(
-            self._component_name("nodes"),
-            NodeGroupsArgs(
-                cluster_name=self.cluster.name,
-                subnet_ids=self.network.private_subnet_ids,
-                specs=self._all_node_groups,
-                kubernetes_version=self.settings.cluster.kubernetesVersion,
-                tags=self._tags,
-                attach_cni_policy=self.cluster.vpc_cni_role is None,
-                # Nodes in private subnets join the cluster through the NAT gateways.
-                depends_on=[*self.cluster.pre_node_addons, *self.network.private_egress],
-            ),
-            opts=self._child,
-        )
-        return groups
-
-    def _karpenter(self) -> Karpenter | None:
-        if self.provisioner != "karpenter" or self.node_groups is None:
-            return None
-        assert isinstance(self.cluster, EksCluster) and self.network is not None
         compute, charts = self.settings.compute, self.settings.charts
-        version = charts.version(KARPENTER)
-        assert compute.karpenter is not None and version is not None  # config rules
-        agent = self.cluster.addons.get("eks-pod-identity-agent")
-        return Karpenter(
-            self._component_name("karpenter"),
-            KarpenterArgs(
+        return self.provisioner.build(
+            ComputeArgs(
+                name=self._name,
                 cluster_name=self.settings.cluster.name,
+                cluster=self.cluster,
+                network=self.network,
                 region=self.region,
-                provider=self.cluster.provider,
+                system=self.settings.nodeGroups.system.spec(),
+                gpu_groups=self._gpu_specs,
                 pools=self._pools,
-                chart_version=version,
-                chart_repository=charts.repository(KARPENTER),
-                ami_alias=compute.karpenter.amiAlias,
-                cluster_security_group_id=self.cluster.security_group_id,
-                account_id=aws.get_caller_identity().account_id,
-                disk_size_gib=compute.gpuDiskGiB,
-                subnet_ids_to_tag=self.network.private_subnet_ids
-                if isinstance(self.network, ExistingNetwork)
-                else (),
-                attach_cni_policy=self.cluster.vpc_cni_role is None,
-                tags=self._tags,
-                # The controller runs on the system nodes, with credentials from the Pod Identity agent.
-                depends_on=[self.node_groups.groups["system"], *([agent] if agent else [])],
-            ),
-            opts=self._child,
-        )
-
-    def _auto_mode(self) -> AutoModeCompute | None:
-        if self.provisioner != "auto-mode" or not isinstance(self.cluster, EksCluster):
-            return None
-        assert self.network is not None and self.cluster.auto_node_role is not None
-        system = self.settings.nodeGroups.system
-        return AutoModeCompute(
-            self._component_name("auto-mode"),
-            AutoModeComputeArgs(
-                provider=self.cluster.provider,
-                node_role_name=self.cluster.auto_node_role.name,
-                subnet_ids=self.network.private_subnet_ids,
-                security_group_id=self.cluster.security_group_id,
-                system=SystemPoolSpec(
-                    labels=node_labels(system.spec()),
-                    instance_types=tuple(system.instanceTypes),
-                    max_nodes=system.scaling.maxSize,
-                    capacity_type="spot" if system.capacityType == "SPOT" else "on-demand",
-                    disk_size_gib=system.diskSizeGiB,
-                    min_nodes=system.scaling.minSize,
+                kubernetes_version=self.settings.cluster.kubernetesVersion,
+                gpu_disk_gib=compute.gpuDiskGiB,
+                autoscaler_chart=ChartPin(
+                    charts.version(CLUSTER_AUTOSCALER), charts.repository(CLUSTER_AUTOSCALER)
                 ),
-                pools=self._pools,
-                gpu_disk_size_gib=self.settings.compute.gpuDiskGiB,
+                karpenter_chart=ChartPin(version, charts.repository(KARPENTER))
+                if (version := charts.version(KARPENTER))
+                else None,
+                karpenter_ami_alias=compute.karpenter.amiAlias if compute.karpenter else None,
                 tags=self._tags,
-                depends_on=[self.cluster.cluster, *self.cluster.auto_node_access],
             ),
-            opts=self._child,
+            self._child,
         )
 
     def _install_node_addons(self) -> None:
         """The add-ons that run Deployments wait for the nodes they run on."""
-        if not isinstance(self.cluster, EksCluster):
-            return
-        if self.node_groups is not None:
-            self.cluster.install_node_addons(depends_on=[self.node_groups.groups["system"]])
-        elif self.auto_mode is not None:
-            self.cluster.install_node_addons(depends_on=[self.auto_mode.system_pool])
+        if isinstance(self.cluster, EksCluster) and self.compute is not None:
+            self.cluster.install_node_addons(depends_on=[self.compute.system_nodes])
 
     def _gpu_support(self) -> GpuSupport | None:
-        settings, charts = self.settings, self.settings.charts
-        if not DCGM_EXPORTER.enabled(settings):  # it goes wherever there are GPUs
+        gpu_specs = [*self._gpu_specs, *self._pools]
+        if not gpu_specs:
             return None
+        charts = self.settings.charts
         return GpuSupport(
             self._component_name("gpu"),
             GpuSupportArgs(
                 provider=self.cluster.provider,
-                gpu_specs=[*self._gpu_specs, *self._pools],
-                device_plugin=NVIDIA_DEVICE_PLUGIN.enabled(settings),
+                gpu_specs=gpu_specs,
+                device_plugin=self.provisioner.installs_device_plugin,
                 device_plugin_chart_version=charts.version(NVIDIA_DEVICE_PLUGIN),
                 device_plugin_chart_repository=charts.repository(NVIDIA_DEVICE_PLUGIN),
-                dcgm_exporter=DCGM_EXPORTER.enabled(settings),
+                # GPU metrics wherever there are GPUs: the GPU health alerts read them.
+                dcgm_exporter=True,
                 dcgm_exporter_chart_version=charts.version(DCGM_EXPORTER),
                 dcgm_exporter_chart_repository=charts.repository(DCGM_EXPORTER),
                 dcgm_service_monitor=self.observability is not None,
@@ -376,26 +317,6 @@ class AiPlatform(pulumi.ComponentResource):
     def _monitoring_crds(self) -> list[pulumi.Resource]:
         """What PodMonitors and ServiceMonitors wait for: the release that installs their CRDs."""
         return [self.observability.prometheus] if self.observability else []
-
-    def _autoscaler(self) -> ClusterAutoscaler | None:
-        if self.node_groups is None or self.provisioner != "node-groups":
-            return None  # an existing cluster brings its own autoscaling; pools have Karpenter
-        return ClusterAutoscaler(
-            self._component_name("autoscaler"),
-            ClusterAutoscalerArgs(
-                cluster_name=self.cluster.name,
-                region=self.region,
-                identity=self.cluster.identity,
-                provider=self.cluster.provider,
-                chart_version=self.settings.charts.version(CLUSTER_AUTOSCALER),
-                chart_repository=self.settings.charts.repository(CLUSTER_AUTOSCALER),
-                kubernetes_version=self.settings.cluster.kubernetesVersion,
-                autoscaling_group_names=tuple(self.node_groups.autoscaling_group_names.values()),
-                tags=self._tags,
-                depends_on=self._nodes_ready,
-            ),
-            opts=self._child,
-        )
 
     def _ingress_ports(self) -> dict[str, tuple[int, ...]]:
         """Per tenant namespace, the pod ports its network policies admit ingress traffic to."""
@@ -492,7 +413,7 @@ class AiPlatform(pulumi.ComponentResource):
                 ssl_policy=ingress.sslPolicy,
                 # prod: every public route must use TLS (the config check says so first).
                 require_tls=self.settings.is_prod and ingress.scheme == "internet-facing",
-                eks_auto_mode=self.provisioner == "auto-mode",
+                eks_auto_mode=not self.provisioner.runs_alb_controller,
                 depends_on=self._nodes_ready,
                 tags=self._tags,
             ),
@@ -501,7 +422,7 @@ class AiPlatform(pulumi.ComponentResource):
 
     def _observability(self) -> MetricsStack | None:
         obs, charts = self.settings.observability, self.settings.charts
-        if not KUBE_PROMETHEUS_STACK.enabled(self.settings):
+        if not obs.enabled:
             return None
         return MetricsStack(
             self._component_name("metrics"),
@@ -791,7 +712,7 @@ class AiPlatform(pulumi.ComponentResource):
 
     def _compute_summary(self) -> dict[str, Any]:
         """Where GPU capacity comes from, and what EKS runs itself instead of the program."""
-        summary: dict[str, Any] = {"provisioner": self.provisioner}
+        summary: dict[str, Any] = {"provisioner": self.provisioner.name}
         if self._pools:
             summary["pools"] = {
                 p.name: {
@@ -806,6 +727,6 @@ class AiPlatform(pulumi.ComponentResource):
                 "interruptionQueue": self.karpenter.queue.name,
                 "nodeRole": self.karpenter.node_role.name,
             }
-        if self.auto_mode is not None:
-            summary["runByEks"] = list(RUN_BY_EKS)
+        if self.provisioner.run_by_eks:
+            summary["runByEks"] = list(self.provisioner.run_by_eks)
         return summary

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 from aiplatform.addons.registry import ADD_ONS, BY_CHART, KARPENTER
-from aiplatform.capacity import Requests, _component_value
+from aiplatform.compute.capacity import Requests, _component_value
 from aiplatform.config.infrastructure import ChartSettings
 from tests.stacks import EXAMPLE_STACKS, STACKS, stack_config
 
@@ -18,8 +18,8 @@ PINNED_ARGS = {  # the component argument whose default is a chart's pinned vers
     "ingress-nginx": ("ingress", "IngressControllerArgs", "nginx_chart"),
     "kube-prometheus-stack": ("observability", "MetricsStackArgs", "prometheus_chart"),
     "prometheus-adapter": ("observability", "MetricsStackArgs", "adapter_chart"),
-    "cluster-autoscaler": ("autoscaler", "ClusterAutoscalerArgs", "chart"),
-    "karpenter": ("karpenter", "KarpenterArgs", "chart"),
+    "cluster-autoscaler": ("compute.autoscaler", "ClusterAutoscalerArgs", "chart"),
+    "karpenter": ("compute.karpenter", "KarpenterArgs", "chart"),
 }
 
 
@@ -90,3 +90,18 @@ def test_owned_custom_resources_are_of_kinds_the_chart_installs():
         kinds = {f"kubernetes:{crd.group}/{crd.versions[0]}:{crd.kind}" for crd in addon.crds}
         for owned in addon.owns:
             assert owned in kinds or owned == "kubernetes:networking.k8s.io/v1:Ingress", (addon.chart, owned)
+
+
+def test_the_provisioners_charts_are_listed_by_the_provisioners_only():
+    from aiplatform.addons.registry import AddonChoices
+    from aiplatform.compute.capacity import Nodes, release_pods
+    from aiplatform.compute.node_groups import NodeGroupSpec
+    from aiplatform.compute.provisioner import provisioner_named
+
+    by_provisioner = {addon.chart for addon in ADD_ONS if addon.provisioner}
+    assert by_provisioner == {"cluster-autoscaler", "karpenter"}
+    nodes = Nodes(NodeGroupSpec(name="system", role="system", instance_types=("m7i.xlarge",)))
+    released = {p.source for p in release_pods(AddonChoices(), nodes)}
+    assert not released & {f"release {chart}" for chart in by_provisioner}
+    assert {p.source for p in provisioner_named("node-groups").pods()} == {"release cluster-autoscaler"}
+    assert {p.source for p in provisioner_named("karpenter").pods()} == {"release karpenter"}

@@ -16,7 +16,7 @@ from aiplatform.alerts import (
     alert_rule_groups,
     kube_state_metrics_label,
 )
-from aiplatform.nodegroups import NodeGroupSpec
+from aiplatform.compute.node_groups import NodeGroupSpec
 
 SYSTEM = NodeGroupSpec(name="system", min_size=2, desired_size=2, max_size=3)
 FIXED = NodeGroupSpec(name="fixed", min_size=2, desired_size=2, max_size=2)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from aiplatform.compute.instance_types import GPU_INSTANCE_FAMILIES
 from aiplatform.config import ConfigError, PlatformSettings, parse_settings
-from aiplatform.nodegroups import GPU_INSTANCE_FAMILIES
 from tests.stacks import STACKS, sections
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -230,7 +230,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "dev",
         _set("charts.clusterAutoscaler", "9.60.0"),
         "aiplatform:charts.clusterAutoscaler: chart 9.60.0 is not in the compatibility table "
-        "(components/autoscaler.py): add the Kubernetes minor of its appVersion there, or use a 9.52.x-9.53.x chart",
+        "(components/compute/autoscaler.py): add the Kubernetes minor of its appVersion there, or use a 9.52.x-9.53.x chart",
     ),
     (
         "dev",
@@ -367,7 +367,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "dev",
         _set("nodeGroups.system.instanceTypes", ["m9.large"]),
         "aiplatform:nodeGroups.system.instanceTypes[0]: 'm9.large' is not in the instance type table "
-        "(components/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
+        "(components/compute/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
     ),
     (
         "dev",
@@ -428,7 +428,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "dev",
         _set("nodeGroups.gpu[0].instanceTypes", ["g6f.xlarge"]),
         "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'g6f.xlarge' is not in the instance type table "
-        "(components/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
+        "(components/compute/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
     ),
     (
         "dev",

@@ -186,7 +186,7 @@ CASES = [
     (
         KARPENTER,
         _set("compute.pools[1].instanceFamilies", ["p5e"]),
-        "aiplatform:compute.pools[1].instanceFamilies[0]: the instance type table (components/instance_types.py) "
+        "aiplatform:compute.pools[1].instanceFamilies[0]: the instance type table (components/compute/instance_types.py) "
         "knows no 'p5e' type: add the sizes the pool may start there",
     ),
     (

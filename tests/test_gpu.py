@@ -4,6 +4,7 @@ import yaml
 
 from aiplatform.addons.helm import effective_resources
 from aiplatform.addons.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
+from aiplatform.compute.node_groups import NodeGroupSpec
 from aiplatform.gpu import (
     GpuSupport,
     GpuSupportArgs,
@@ -11,7 +12,6 @@ from aiplatform.gpu import (
     device_plugin_values,
     unschedulable_groups,
 )
-from aiplatform.nodegroups import NodeGroupSpec, node_taints
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.conftest import resolve
 
@@ -45,7 +45,7 @@ def test_device_plugin_tolerates_every_taint_of_every_gpu_group():
     values = device_plugin_values(SPECS)
     tolerations = [Toleration(**t) for t in values["tolerations"]]
     for spec in (A10G, H100):
-        for taint in node_taints(spec):
+        for taint in spec.node_taints:
             assert any(t.tolerates(taint) for t in tolerations), (spec.name, taint)
     assert len(tolerations) == 3  # the GPU taint once, plus each extra taint
     assert values["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
@@ -217,7 +217,7 @@ def test_override_with_extra_values_is_merged(build, monitor):
 
 def test_on_pools_without_a_device_plugin_dcgm_alone_tolerates_the_pool_taints(build, monitor):
     """EKS Auto Mode's GPU nodes run NVIDIA's device plugin themselves; pools may mix GPU models."""
-    from aiplatform.nodepools import GpuPoolSpec
+    from aiplatform.compute.pools import GpuPoolSpec
     from aiplatform.scheduling import Taint
 
     pool = GpuPoolSpec(

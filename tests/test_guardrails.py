@@ -26,13 +26,13 @@ from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, unkn
 
 from aiplatform import guardrails as p
 from aiplatform import validation
+from aiplatform.compute.pools import NodeClassSettings, ec2_node_class_spec, node_pool_spec
 from aiplatform.config import ConfigError
-from aiplatform.nodepools import NodeClassSettings, ec2_node_class_spec, node_pool_spec
 from aiplatform.plan import cli as plan_tool
 from aiplatform.plan.policy_report import evaluate, evaluate_stack, policy_report
+from tests.compute.test_pools import training_pool
 from tests.program import plan_config, planned
 from tests.stacks import stack_config
-from tests.test_nodepools import training_pool
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])

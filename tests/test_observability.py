@@ -1,7 +1,7 @@
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiplatform.nodegroups import NodeGroupSpec
+from aiplatform.compute.node_groups import NodeGroupSpec
 from aiplatform.observability import (
     AlertReceiver,
     CustomMetricRule,

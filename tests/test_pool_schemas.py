@@ -7,16 +7,16 @@ import copy
 
 import pytest
 
-from aiplatform.automode import SystemPoolSpec, system_node_pool_spec
-from aiplatform.nodepools import (
+from aiplatform.compute.auto_mode import SystemPoolSpec, system_node_pool_spec
+from aiplatform.compute.pools import (
     NodeClassSettings,
     auto_node_class_spec,
     ec2_node_class_spec,
     node_pool_spec,
 )
+from tests.compute.test_karpenter import RESERVED
+from tests.compute.test_pools import training_pool
 from tests.crd_schemas import problems
-from tests.test_karpenter import RESERVED
-from tests.test_nodepools import training_pool
 
 SETTINGS = NodeClassSettings(role_name="ai-nodes", disk_size_gib=200, tags={"team": "ml"})
 

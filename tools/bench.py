@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiplatform.instance_types import require
+from aiplatform.compute.instance_types import require
 from aiplatform.plan.runner import read_stack_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -18,21 +18,28 @@ from dataclasses import dataclass
 from typing import Any
 
 ResourcePath = tuple[str, ...]
-# A condition on the platform's settings (``config.PlatformSettings``, untyped: config imports this).
-SettingsTest = Callable[[Any], bool]
 
 
-def always(settings: Any) -> bool:
+@dataclass(frozen=True)
+class AddonChoices:
+    """What decides which add-ons a stack installs and which of their pods run: made from the settings
+    (config's capacity inputs) and the provisioner (EKS Auto Mode runs the ALB controller and the
+    device plugin itself); ``gpus``: the stack has GPU node groups or pools."""
+
+    ingress_controller: str = "alb"  # "alb" or "nginx"
+    observability: bool = True
+    alertmanager: bool = False
+    grafana: bool = False
+    alb_controller: bool = True
+    device_plugin: bool = True
+    gpus: bool = False
+
+
+Condition = Callable[[AddonChoices], bool]
+
+
+def always(choices: AddonChoices) -> bool:
     return True
-
-
-def has_gpus(settings: Any) -> bool:
-    """GPU node groups or GPU pools."""
-    return bool(settings.nodeGroups.gpu or settings.compute.pools)
-
-
-def _not_auto_mode(settings: Any) -> bool:
-    return settings.compute.provisioner != "auto-mode"
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ class Pod:
     daemon: bool = False  # one pod on every node it tolerates
     gpu_only: bool = False  # a DaemonSet that selects GPU nodes
     tolerations: str | None = None  # the component's function of the groups that a DaemonSet tolerates
-    when: SettingsTest = always
+    when: Condition = always
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,9 @@ class AddOn:
     # default there at the pinned version (an empty map: no default).
     resources: Mapping[ResourcePath, Mapping[str, Any]]
     pods: tuple[Pod, ...] = ()
-    enabled: SettingsTest = always
+    enabled: Condition = always
+    # The compute provisioner installs it and lists its pods (the cluster autoscaler, Karpenter).
+    provisioner: bool = False
     pinned_when: str | None = None  # its version is optional in ``charts:``, required with this setting
     crds: tuple[Crd, ...] = ()
     crds_in_templates: bool = False  # templated CRDs (Helm deletes them on uninstall), else ``crds/``
@@ -138,7 +147,7 @@ AWS_LOAD_BALANCER_CONTROLLER = AddOn(
             replicas="IngressControllerArgs.replica_count",
         ),
     ),
-    enabled=_not_auto_mode,
+    enabled=lambda choices: choices.alb_controller,
     crds=(
         Crd("elbv2.k8s.aws", "TargetGroupBinding", "targetgroupbindings", versions=("v1beta1",)),
         Crd(
@@ -171,7 +180,7 @@ INGRESS_NGINX = AddOn(
             replicas="IngressControllerArgs.replica_count",
         ),
     ),
-    enabled=lambda settings: settings.ingress.controller == "nginx",
+    enabled=lambda choices: choices.ingress_controller == "nginx",
     owns=(_INGRESS,),
     network_load_balancers=1,
 )
@@ -193,7 +202,7 @@ NVIDIA_DEVICE_PLUGIN = AddOn(
             tolerations="gpu_tolerations",
         ),
     ),
-    enabled=lambda settings: has_gpus(settings) and _not_auto_mode(settings),
+    enabled=lambda choices: choices.gpus and choices.device_plugin,
     node_agent_values="",
 )
 
@@ -219,7 +228,7 @@ DCGM_EXPORTER = AddOn(
             tolerations="gpu_tolerations",
         ),
     ),
-    enabled=has_gpus,
+    enabled=lambda choices: choices.gpus,
     node_agent_values="",
 )
 
@@ -229,17 +238,15 @@ CLUSTER_AUTOSCALER = AddOn(
     repository="https://kubernetes.github.io/autoscaler",
     key="clusterAutoscaler",
     version="9.53.0",
-    component="autoscaler",
+    component="compute.autoscaler",
     resources={("resources",): {}},
     pods=(Pod("cluster-autoscaler", ("RESOURCES",), replicas="REPLICAS", system=True),),
-    enabled=lambda settings: (
-        settings.cluster.mode == "managed" and settings.compute.provisioner == "node-groups"
-    ),
+    provisioner=True,
 )
 
 
-def _observability(settings: Any) -> bool:
-    return settings.observability.enabled
+def _observability(choices: AddonChoices) -> bool:
+    return choices.observability
 
 
 _STACK = "COMPONENT_RESOURCES"
@@ -279,13 +286,13 @@ KUBE_PROMETHEUS_STACK = AddOn(
             "alertmanager",
             (f"{_STACK}.alertmanager", f"{_STACK}.config-reloader"),
             system=True,
-            when=lambda settings: settings.observability.alerting.delivery is not None,
+            when=lambda choices: choices.alertmanager,
         ),
         # Grafana and its two sidecars (dashboards, datasources), both on in kube-prometheus-stack.
         Pod(
             "grafana",
             (f"{_STACK}.grafana", f"{_STACK}.grafana-sidecar", f"{_STACK}.grafana-sidecar"),
-            when=lambda settings: settings.observability.grafana,
+            when=lambda choices: choices.grafana,
         ),
     ),
     enabled=_observability,
@@ -331,10 +338,10 @@ KARPENTER = AddOn(
     repository="oci://public.ecr.aws/karpenter",
     key="karpenter",
     version="1.14.1",
-    component="karpenter",
+    component="compute.karpenter",
     resources={("controller", "resources"): {}},
     pods=(Pod("karpenter", ("RESOURCES",), replicas="REPLICAS", system=True),),
-    enabled=lambda settings: settings.compute.provisioner == "karpenter",
+    provisioner=True,
     pinned_when="compute.provisioner karpenter",
     crds=(
         Crd("karpenter.sh", "NodePool", "nodepools", namespaced=False),
@@ -357,8 +364,3 @@ ADD_ONS: tuple[AddOn, ...] = (
     KARPENTER,
 )
 BY_CHART: Mapping[str, AddOn] = {addon.chart: addon for addon in ADD_ONS}
-
-
-def enabled_add_ons(settings: Any) -> list[AddOn]:
-    """The add-ons the platform installs with ``settings``."""
-    return [addon for addon in ADD_ONS if addon.enabled(settings)]

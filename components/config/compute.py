@@ -8,9 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from .. import validation
-from ..instance_types import INSTANCE_TYPES, lookup, unknown_type_message
-from ..nodegroups import GPU_INSTANCE_FAMILIES
-from ..nodepools import (
+from ..compute.instance_types import INSTANCE_TYPES, gpu_family, lookup, unknown_type_message
+from ..compute.pools import (
     AMI_ALIAS_PATTERN,
     POOL_RESERVED_LABEL_PREFIXES,
     BlockedWindow,
@@ -19,11 +18,14 @@ from ..nodepools import (
     GpuPoolSpec,
     pool_problems,
 )
+from ..compute.provisioner import provisioner_named
 from ..scheduling import Taint
 from ._base import DnsLabel, Model, Violation, checked, raise_violations, unique_names
 from .infrastructure import TaintSettings
 
-Provisioner = Literal["node-groups", "karpenter", "auto-mode"]
+ProvisionerName = Literal[
+    "node-groups", "karpenter", "auto-mode"
+]  # one Provisioner each (compute/provisioner.py)
 CapacityTypeSetting = Literal["spot", "on-demand", "reserved"]
 
 
@@ -108,15 +110,15 @@ class GpuPoolSettings(Model):
         found: list[Violation] = []
         if not self.instanceFamilies and not self.instanceTypes:
             found.append((("instanceTypes",), "name instanceFamilies or instanceTypes"))
-        known_families = {t.family for t in INSTANCE_TYPES.values() if t.gpu is not None}
         for i, family in enumerate(self.instanceFamilies):
-            if family not in GPU_INSTANCE_FAMILIES:
+            has_gpus = gpu_family(family)
+            if has_gpus is False:
                 found.append((("instanceFamilies", i), f"'{family}' is not a GPU instance family"))
-            elif family not in known_families:
+            elif has_gpus is None:
                 found.append(
                     (
                         ("instanceFamilies", i),
-                        f"the instance type table (components/instance_types.py) knows no '{family}' type: "
+                        f"the instance type table (components/compute/instance_types.py) knows no '{family}' type: "
                         "add the sizes the pool may start there",
                     )
                 )
@@ -152,8 +154,7 @@ class GpuPoolSettings(Model):
             "name": ("name",),
         }
         found: list[Violation] = []
-        for problem in pool_problems(self.spec()):
-            field, _, message = problem.removeprefix(f"{self.name}.").partition(": ")
+        for field, message in pool_problems(self.spec()):
             found.append((keys.get(field, (field,)), message))
         return found
 
@@ -198,7 +199,7 @@ class AutoModeSettings(Model):
 
 
 class ComputeSettings(Model):
-    provisioner: Provisioner = "node-groups"
+    provisioner: ProvisionerName = "node-groups"
     pools: list[GpuPoolSettings] = Field(default_factory=list)
     gpuDiskGiB: int = Field(default=200, ge=50, le=16384, description="root or ephemeral disk of GPU nodes")
     karpenter: KarpenterSettings | None = None
@@ -206,23 +207,15 @@ class ComputeSettings(Model):
 
     @property
     def uses_pools(self) -> bool:
-        return self.provisioner != "node-groups"
+        return provisioner_named(self.provisioner).uses_pools
 
     @model_validator(mode="after")
     def _provisioner(self) -> ComputeSettings:
         found: list[Violation] = [(("pools", *p), m) for p, m in unique_names(self.pools, "GPU pool")]
-        if self.provisioner == "node-groups" and self.pools:
-            found.append(
-                (("pools",), "pools need provisioner karpenter or auto-mode (node-groups use nodeGroups.gpu)")
-            )
-        if self.provisioner == "karpenter" and self.karpenter is None:
-            found.append(
-                (("karpenter",), "provisioner karpenter needs karpenter.amiAlias (al2023@vYYYYMMDD)")
-            )
-        if self.provisioner != "karpenter" and self.karpenter is not None:
-            found.append((("karpenter",), "only with provisioner karpenter"))
-        if self.provisioner != "auto-mode" and "autoMode" in self.model_fields_set:
-            found.append((("autoMode",), "only with provisioner auto-mode"))
+        # The option sections the stack sets (autoMode has a default: only an explicit one counts).
+        options = {"karpenter"} if self.karpenter is not None else set()
+        options |= {"autoMode"} & self.model_fields_set
+        found += provisioner_named(self.provisioner).options_problems(bool(self.pools), options)
         found += [
             (("pools", i, "name"), "'system' names the platform's own CPU pool in auto-mode")
             for i, pool in enumerate(self.pools)

@@ -17,23 +17,28 @@ from pydantic_core import PydanticCustomError
 from .. import validation
 from ..addons.registry import ADD_ONS, AddOn
 from ..cluster import DEFAULT_LOG_TYPES, LogType
-from ..errors import describe
-from ..iam import IdentityMode
-from ..instance_types import InstanceType, lookup, unknown_type_message
-from ..network import MAX_AZ_COUNT, MIN_AZ_COUNT, NatGatewayMode, existing_network_problems
-from ..nodegroups import (
+from ..compute.instance_types import (
+    GPU_INSTANCE_FAMILIES,
+    InstanceType,
+    gpu_family,
+    instance_family,
+    lookup,
+    unknown_type_message,
+)
+from ..compute.node_groups import (
     EKS_LABEL_KEY_MAX,
     EKS_TAINTS_PER_GROUP,
     GPU_AMI_TYPES,
-    GPU_INSTANCE_FAMILIES,
     RESERVED_LABEL_PREFIXES,
     SYSTEM_AMI_TYPES,
     NodeGroupSpec,
     gpu_type_problems,
-    instance_family,
     is_arm_instance,
     max_group_name_length,
 )
+from ..errors import describe
+from ..iam import IdentityMode
+from ..network import MAX_AZ_COUNT, MIN_AZ_COUNT, NatGatewayMode, existing_network_problems
 from ..scheduling import Taint
 from ..validation import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
 from ._base import (
@@ -231,7 +236,7 @@ class SystemNodeGroupSettings(Model):
         if self.amiType not in SYSTEM_AMI_TYPES:
             found.append((("amiType",), f"must be one of {', '.join(sorted(SYSTEM_AMI_TYPES))}"))
         for i, instance in enumerate(self.instanceTypes):
-            if instance_family(instance) in GPU_INSTANCE_FAMILIES:
+            if gpu_family(instance_family(instance)):
                 found.append((("instanceTypes", i), "GPU instances do not belong in the system group"))
             elif lookup(instance) is None:
                 # The capacity check needs its vCPUs, memory and pod limit.
@@ -310,7 +315,7 @@ class GpuNodeGroupSettings(Model):
             )
         arm_ami = "ARM_64" in self.amiType
         for i, instance in enumerate(self.instanceTypes):
-            if instance_family(instance) not in GPU_INSTANCE_FAMILIES:
+            if gpu_family(instance_family(instance)) is False:
                 found.append(
                     (
                         ("instanceTypes", i),

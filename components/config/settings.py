@@ -13,15 +13,13 @@ from pydantic import (
     model_validator,
 )
 
-from .. import karpenter, validation
-from ..automode import AUTO_MODE_FAMILIES
-from ..autoscaler import chart_version_problem
-from ..capacity import capacity_problems
-from ..cluster import AUTO_MODE_ADDONS
-from ..nodegroups import autoscaler_tags, instance_family
+from .. import validation
+from ..compute.node_groups import autoscaler_tags
+from ..compute.provisioner import POOL_PROVISIONERS, provisioner_named
 from ..observability import MONITORING_NAMESPACE
 from ..validation import AWS_TAGS_PER_RESOURCE
 from ._base import AwsTags, Model, Violation, raise_violations, unique_names
+from .capacity import platform_capacity_problems
 from .compute import ComputeSettings
 from .infrastructure import (
     DEFAULT_ADDONS,
@@ -134,12 +132,11 @@ def rule_violations(raw: Mapping[str, Any]) -> list[Violation]:
 
 
 @rule("charts", "cluster", "compute")
-def _autoscaler_chart(s: Any) -> list[Violation]:
-    """The platform installs the autoscaler on clusters it manages; its minor follows the cluster's."""
-    if s.cluster.mode != "managed" or s.compute.uses_pools:
-        return []
-    problem = chart_version_problem(s.charts.clusterAutoscaler, s.cluster.kubernetesVersion)
-    return [(("charts", "clusterAutoscaler"), problem)] if problem else []
+def _provisioner_chart(s: Any) -> list[Violation]:
+    """The chart of the provisioner's controller (the autoscaler, Karpenter) fits the cluster."""
+    return provisioner_named(s.compute.provisioner).chart_problems(
+        dict(s.charts), s.cluster.kubernetesVersion, s.cluster.mode == "managed"
+    )
 
 
 @rule("environment", "tags", "nodeGroups", "cluster")
@@ -191,71 +188,48 @@ def _addons_pinned(s: Any) -> list[Violation]:
     """Every add-on the platform installs is pinned; Auto Mode runs some of them itself."""
     if s.cluster.mode != "managed":
         return []
-    auto = s.compute.provisioner == "auto-mode"
-    needed = [a for a in DEFAULT_ADDONS if not (auto and a in AUTO_MODE_ADDONS)]
+    run_by_eks = provisioner_named(s.compute.provisioner).addons_run_by_eks
+    needed = [a for a in DEFAULT_ADDONS if a not in run_by_eks]
     missing = [a for a in needed if a not in s.cluster.addons]
     found: list[Violation] = []
     if missing:
         found.append((("cluster", "addons"), f"pin a version for every add-on: missing {', '.join(missing)}"))
-    if auto:
-        found += [
-            (("cluster", "addons", a), "EKS Auto Mode runs it itself: remove the pin")
-            for a in s.cluster.addons
-            if a in AUTO_MODE_ADDONS
-        ]
+    found += [
+        (("cluster", "addons", a), "EKS Auto Mode runs it itself: remove the pin")
+        for a in s.cluster.addons
+        if a in run_by_eks
+    ]
     return found
 
 
-@rule("compute", "charts", "cluster")
-def _karpenter_chart(s: Any) -> list[Violation]:
-    """Karpenter's chart is pinned, at a version that supports the cluster's Kubernetes minor."""
-    if s.compute.provisioner != "karpenter":
-        return []
-    version = s.charts.karpenter
-    if version is None:
-        return [
-            (("charts", "karpenter"), "pin the karpenter chart version (compute.provisioner is karpenter)")
-        ]
-    problem = karpenter.chart_version_problem(version, s.cluster.kubernetesVersion)
-    return [(("charts", "karpenter"), problem)] if problem else []
-
-
 @rule("compute", "nodeGroups")
-def _auto_mode_instances(s: Any) -> list[Violation]:
-    """EKS Auto Mode starts instances of the families it supports, and no other."""
-    if s.compute.provisioner != "auto-mode":
-        return []
-    unsupported = "is not an instance family EKS Auto Mode runs"
+def _provisioner_instances(s: Any) -> list[Violation]:
+    """The provisioner starts instances of the types it supports, and no other (EKS Auto Mode)."""
+    problem = provisioner_named(s.compute.provisioner).instance_type_problem
     found: list[Violation] = [
-        (("nodeGroups", "system", "instanceTypes", i), f"'{instance_family(t)}' {unsupported}")
+        (("nodeGroups", "system", "instanceTypes", i), reason)
         for i, t in enumerate(s.nodeGroups.system.instanceTypes)
-        if instance_family(t) not in AUTO_MODE_FAMILIES
+        if (reason := problem(t))
     ]
     for i, pool in enumerate(s.compute.pools):
         found += [
-            (("compute", "pools", i, "instanceTypes"), f"'{t}': '{instance_family(t)}' {unsupported}")
+            (("compute", "pools", i, "instanceTypes"), f"'{t}': {reason}")
             for t in pool.allowed_types
-            if instance_family(t) not in AUTO_MODE_FAMILIES
+            if (reason := problem(t))
         ]
     return found
 
 
 @rule("compute", "ingress")
-def _auto_mode_ingress(s: Any) -> list[Violation]:
-    if s.compute.provisioner == "auto-mode" and s.ingress.controller != "alb":
-        return [
-            (
-                ("ingress", "controller"),
-                "EKS Auto Mode serves load balancers itself, not for ingress-nginx's controller: use alb",
-            )
-        ]
-    return []
+def _provisioner_ingress(s: Any) -> list[Violation]:
+    problem = provisioner_named(s.compute.provisioner).ingress_problem(s.ingress.controller)
+    return [(("ingress", "controller"), problem)] if problem else []
 
 
 @rule("cluster", "nodeGroups", "compute", "workloads", "observability", "ingress", "storage")
 def _capacity(s: Any) -> list[Violation]:
     """Pods that fit no node of their group; a system group too small for what always runs there."""
-    return capacity_problems(s)
+    return platform_capacity_problems(s)
 
 
 @rule("secrets")
@@ -329,7 +303,7 @@ def _workload_gpu_groups(s: Any) -> list[Violation]:
         if w.gpu.pool is not None:
             pool = pools.get(w.gpu.pool)
             if not s.compute.uses_pools:
-                found.append(((*at, "pool"), "GPU pools need compute.provisioner karpenter or auto-mode"))
+                found.append(((*at, "pool"), f"GPU pools need compute.provisioner {POOL_PROVISIONERS}"))
             elif pool is None:
                 found.append(((*at, "pool"), f"no GPU pool named '{w.gpu.pool}'"))
             elif w.gpu.count > pool.max_gpus_per_node:

@@ -11,7 +11,16 @@ from pydantic import (
 )
 
 from .. import validation
-from ..podspec import FLUENT_BIT_HTTP_PORT, MAX_ID, NON_ROOT_UID, STATIC_AWS_CREDENTIAL_ENV
+from ..compute import capacity
+from ..compute.capacity import PodSet, pod_requests
+from ..podspec import (
+    FLUENT_BIT_HTTP_PORT,
+    LOG_SHIPPER_RESOURCES,
+    MAX_ID,
+    MODEL_FETCH_RESOURCES,
+    NON_ROOT_UID,
+    STATIC_AWS_CREDENTIAL_ENV,
+)
 from ..workloads._common import (
     AWS_CLI_IMAGE,
     CONFIG_MOUNT_PATH,
@@ -184,6 +193,30 @@ class WorkloadBase(Model):
         first = {f.mountPath: i for i, f in reversed(list(enumerate(self.config.files)))}
         return [*((("config", "files", i, "mountPath"), path) for path, i in first.items()), *secrets]
 
+    def pod_set(self, at: Path) -> PodSet:
+        """Its pods as the capacity model counts them; ``at`` is the workload's config key."""
+        main = capacity.Requests.of(
+            {"cpu": self.resources.requests.cpu, "memory": self.resources.requests.memory}
+        )
+        low, high = self.replica_range()
+        return PodSet(
+            name=self.name,
+            source="workload",
+            requests=pod_requests([main], self.init_requests()),
+            min_replicas=low,
+            max_replicas=high,
+            node_group=self.gpu.target if self.gpu else None,
+            path=(*at, "resources", "requests"),
+        )
+
+    def replica_range(self) -> tuple[int, int]:
+        """The pods that always run, and the most that run at once."""
+        return 0, 1  # a CronJob that forbids concurrent runs
+
+    def init_requests(self) -> list[tuple[capacity.Requests, bool]]:
+        """The platform's init containers, in order: (requests, is a sidecar)."""
+        return []
+
     @model_validator(mode="after")
     def _environment(self) -> WorkloadBase:
         """Env names and mount paths are merge keys: the API server rejects a container repeating one."""
@@ -288,6 +321,20 @@ class InferenceSettings(WorkloadBase):
             env[LOG_DIR_ENV] = "logShipper.logPath"
         return env
 
+    def replica_range(self) -> tuple[int, int]:
+        if self.autoscaling:
+            return self.autoscaling.minReplicas, self.autoscaling.maxReplicas
+        return self.replicas, self.replicas
+
+    def init_requests(self) -> list[tuple[capacity.Requests, bool]]:
+        # In the order the pod declares them: the log shipper sidecar, then the model fetch.
+        found: list[tuple[capacity.Requests, bool]] = []
+        if self.logShipper:
+            found.append((capacity.Requests.of_resources(LOG_SHIPPER_RESOURCES), True))
+        if self.modelFetch:
+            found.append((capacity.Requests.of_resources(MODEL_FETCH_RESOURCES), False))
+        return found
+
     def images(self) -> list[tuple[Path, str]]:
         images = super().images()
         if self.modelFetch:
@@ -358,6 +405,9 @@ class TrainingSettings(WorkloadBase):
     )
     activeDeadlineSeconds: int = Field(default=86400, ge=60)
     sharedStorageMountPath: Annotated[str, Field(pattern=r"^/")] | None = None
+
+    def replica_range(self) -> tuple[int, int]:
+        return 0, self.parallelism
 
     def platform_env(self) -> dict[str, str]:
         return {INDEX_ENV: "the completion index"}

@@ -3,9 +3,9 @@ group's nodes offer at its minimum and its maximum size.
 
 What lands on a group: the program's own pods as the plan's manifests declare them (Deployments at
 their HPA's minReplicas / maxReplicas, Jobs at their parallelism, CronJobs one run at a time), and the
-pods of every Helm release and EKS add-on as ``components.capacity`` lists them (the requests the
+pods of every Helm release and EKS add-on as ``components.compute.capacity`` lists them (the requests the
 components give the releases; the upstream defaults for the add-ons). Allocatable per node follows
-the EKS AL2023 formulas in ``components.capacity``. Requests are summed, not bin-packed: a sum that
+the EKS AL2023 formulas in ``components.compute.capacity``. Requests are summed, not bin-packed: a sum that
 fits is necessary, not sufficient.
 """
 
@@ -15,17 +15,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..capacity import (
+from ..compute.capacity import (
     GroupLoad,
     PodSet,
     Requests,
     group_loads,
-    node_specs,
-    platform_pods,
     pod_spec_requests,
 )
-from ..nodegroups import NODE_GROUP_LABEL
-from ..nodepools import POOL_LABEL
+from ..compute.node_groups import NODE_GROUP_LABEL
+from ..compute.pools import POOL_LABEL
 from .mock_engine import Registration
 from .model import Plan, Report
 
@@ -95,9 +93,15 @@ def _settings(config: Mapping[str, Any]) -> Any:
 
 
 def plan_loads(config: Mapping[str, Any], registrations: Sequence[Registration]) -> list[GroupLoad]:
+    from ..config.capacity import capacity_nodes, platform_pods
+
     settings = _settings(config)
-    pods = [p for p in platform_pods(settings) if p.source != "workload"] + manifest_pods(registrations)
-    return group_loads(node_specs(settings), pods)
+    nodes = capacity_nodes(settings)
+    # The workloads' pods as the plan registered them, the others as the model lists them.
+    pods = [p for p in platform_pods(settings, nodes) if p.source != "workload"] + manifest_pods(
+        registrations
+    )
+    return group_loads(nodes.all, pods)
 
 
 def _pct(part: int, whole: int) -> str:
@@ -107,7 +111,7 @@ def _pct(part: int, whole: int) -> str:
 def _side(load: GroupLoad, at_max: bool) -> dict[str, Any]:
     (requested, pods), (offered, slots) = load.requested(at_max), load.offered(at_max)
     return {
-        "nodes": load.spec.max_size if at_max else load.spec.min_size,
+        "nodes": load.spec.max_nodes if at_max else load.spec.min_nodes,
         "requested": {"cpu_m": requested.cpu_m, "memory_mib": requested.memory_mib, "pods": pods},
         "allocatable": {"cpu_m": offered.cpu_m, "memory_mib": offered.memory_mib, "pods": slots},
         "fits": not requested.exceeds(offered) and pods <= slots,
@@ -153,7 +157,7 @@ def capacity_data(loads: Sequence[GroupLoad]) -> tuple[list[dict[str, Any]], lis
                 ],
             }
         )
-        if not minimum["fits"] and load.spec.min_size == 0 and always:
+        if not minimum["fits"] and load.spec.min_nodes == 0 and always:
             names = ", ".join(f"{p.name} ({p.min_replicas})" for p in always)
             warnings.append(
                 f"{load.spec.name}: minSize is 0, but {names} always run there: the group never scales to "
@@ -161,11 +165,11 @@ def capacity_data(loads: Sequence[GroupLoad]) -> tuple[list[dict[str, Any]], lis
             )
         elif not minimum["fits"]:
             warnings.append(
-                f"{load.spec.name}: what always runs there does not fit its {load.spec.min_size} nodes"
+                f"{load.spec.name}: what always runs there does not fit its {load.spec.min_nodes} nodes"
             )
         if not maximum["fits"]:
             warnings.append(
-                f"{load.spec.name}: everything at its peak does not fit {load.spec.max_size} nodes"
+                f"{load.spec.name}: everything at its peak does not fit {load.spec.max_nodes} nodes"
             )
     return groups, warnings
 
@@ -179,7 +183,9 @@ def capacity_report(plan: Plan) -> Report:
         )
     loads = plan_loads(plan.run.config, plan.registrations)
     groups, warnings = capacity_data(loads)
-    lines = ["requests against allocatable (EKS AL2023 kube-reserved and eviction; components/capacity.py)"]
+    lines = [
+        "requests against allocatable (EKS AL2023 kube-reserved and eviction; components/compute/capacity.py)"
+    ]
     for load, group in zip(loads, groups, strict=True):
         node = load.node
         shape = (

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..addons.registry import BY_CHART, KUBE_PROMETHEUS_STACK
-from ..instance_types import lookup
+from ..compute.instance_types import lookup
 from .cloud import short_hash
 from .mock_engine import Registration
 from .model import Plan, Report

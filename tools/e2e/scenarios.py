@@ -26,7 +26,7 @@ import yaml
 from pulumi import automation as auto
 
 from aiplatform.addons.registry import ADD_ONS, BY_CHART
-from aiplatform.instance_types import lookup
+from aiplatform.compute.instance_types import lookup
 from tools.e2e import checks
 from tools.e2e.checks import Check
 from tools.e2e.harness import SECRET_MARKER, E2eRun, offline_plan, secret_config

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiplatform.instance_types import InstanceType, require
+from aiplatform.compute.instance_types import InstanceType, require
 from tools.e2e.cluster import KWOK_NODE_ANNOTATION
 from tools.e2e.kubeapi import KubeApi
 

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from aiplatform import instance_types
-from aiplatform.instance_types import A10G, INSTANCE_TYPES, L40S, lookup, require
-from aiplatform.nodegroups import GPU_INSTANCE_FAMILIES, is_arm_instance
+from aiplatform.compute import instance_types
+from aiplatform.compute.instance_types import (
+    A10G,
+    GPU_INSTANCE_FAMILIES,
+    INSTANCE_TYPES,
+    L40S,
+    lookup,
+    require,
+)
+from aiplatform.compute.node_groups import is_arm_instance
 
 
 @pytest.mark.parametrize(
@@ -53,7 +60,8 @@ def test_accelerator_labels_name_one_model_each():
 def test_unknown_types_are_named_with_where_to_add_them():
     assert lookup("x9.huge") is None
     with pytest.raises(
-        KeyError, match=r"'x9.huge' is not in the instance type table \(components/instance_types.py\)"
+        KeyError,
+        match=r"'x9.huge' is not in the instance type table \(components/compute/instance_types.py\)",
     ):
         require("x9.huge")
 

@@ -3,12 +3,12 @@
 Everything a node group *means* to the rest of the platform is derived here from one frozen
 ``NodeGroupSpec`` by pure functions, so the pieces cannot drift apart:
 
-- ``node_labels`` / ``node_taints``  -> what EKS puts on the nodes;
+- ``node_labels`` / ``.node_taints``  -> what EKS puts on the nodes;
 - ``placement_for``                  -> how a workload lands on the group (selector + tolerations + GPU);
 - ``autoscaler_tags``                -> what the cluster autoscaler needs to scale the group from zero.
 
-``validate_specs`` checks every spec before anything is created and raises one ``ValueError`` that
-lists every bad field as ``<group>.<field>: <problem>``.
+``NodeGroupsArgs.problems`` checks every spec before anything is created (``components/errors.py``):
+each bad field at its path, ``specs[1].max_size``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from .iam import service_trust_policy
-from .instance_types import InstanceType, lookup, unknown_type_message
-from .scheduling import (
+from ..errors import Problem, path, require, under
+from ..iam import service_trust_policy
+from ..scheduling import (
     GPU_RESOURCE,
     GPU_TAINT,
     Placement,
@@ -33,7 +33,16 @@ from .scheduling import (
     toleration_from_dict,
     untolerated,
 )
-from .validation import AUTONAME_SUFFIX_LENGTH
+from ..validation import AUTONAME_SUFFIX_LENGTH
+from .gpu_capacity import NodeCapacity
+from .instance_types import (
+    GPU_INSTANCE_FAMILIES,
+    InstanceType,
+    gpu_family,
+    instance_family,
+    lookup,
+    unknown_type_message,
+)
 
 NodeRole = Literal["system", "gpu"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -64,31 +73,6 @@ ARM_AMI_TYPES = frozenset({"AL2023_ARM_64_STANDARD", "AL2023_ARM_64_NVIDIA", "BO
 DEFAULT_AMI_TYPE: Mapping[str, str] = {"system": "AL2023_x86_64_STANDARD", "gpu": "AL2023_x86_64_NVIDIA"}
 
 # -- instance families ----------------------------------------------------------------------------
-# EC2 families with NVIDIA GPUs that the NVIDIA EKS AMIs support. Deliberately absent: g4ad (AMD
-# Radeon), inf1/inf2/trn1/trn2 (AWS Neuron, not nvidia.com/gpu), dl1 (Habana), f1/f2 (FPGA).
-GPU_INSTANCE_FAMILIES = frozenset(
-    {
-        "g4dn",  # T4
-        "g5",  # A10G
-        "g5g",  # T4G on Graviton (arm64)
-        "g6",  # L4
-        "g6e",  # L40S
-        "g6f",  # fractional L4
-        "gr6",  # L4, more memory per GPU
-        "gr6f",
-        "g7e",  # RTX PRO 6000 Blackwell
-        "p3",  # V100
-        "p3dn",
-        "p4d",  # A100
-        "p4de",
-        "p5",  # H100
-        "p5e",  # H200
-        "p5en",
-        "p6-b200",  # B200
-        "p6-b300",
-        "p6e-gb200",  # GB200 (Grace, arm64)
-    }
-)
 # Graviton families are recognised by the "g" after the generation digit (m7g, c7gn, r8gd, t4g, g5g);
 # these are the exceptions that the pattern cannot see.
 _ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
@@ -118,15 +102,6 @@ NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_TAG_PREFIX}/node-template"
 WORKER_NODE_POLICY = "AmazonEKSWorkerNodePolicy"
 ECR_READ_ONLY_POLICY = "AmazonEC2ContainerRegistryReadOnly"
 CNI_POLICY = "AmazonEKS_CNI_Policy"
-
-
-def instance_family(instance_type: str) -> str:
-    """``g5.2xlarge`` -> ``g5``; ``p6-b200.48xlarge`` -> ``p6-b200``."""
-    return instance_type.split(".", 1)[0]
-
-
-def is_gpu_instance(instance_type: str) -> bool:
-    return instance_family(instance_type) in GPU_INSTANCE_FAMILIES
 
 
 def is_arm_instance(instance_type: str) -> bool:
@@ -183,6 +158,37 @@ class NodeGroupSpec:
     def resolved_ami_type(self) -> str:
         return self.ami_type or DEFAULT_AMI_TYPE.get(self.role, "")
 
+    # -- as ``GpuCapacity`` (gpu_capacity.py) reads a group -------------------------------------------
+    @property
+    def node_taints(self) -> tuple[Taint, ...]:
+        """GPU groups always carry ``GPU_TAINT`` first; extra taints follow, duplicates dropped."""
+        taints = ((GPU_TAINT,) if self.is_gpu else ()) + tuple(self.taints)
+        return tuple(dict.fromkeys(taints))
+
+    @property
+    def min_nodes(self) -> int:
+        return self.min_size
+
+    @property
+    def max_nodes(self) -> int:
+        return self.max_size
+
+    @property
+    def chooses_type_per_pod(self) -> bool:
+        return False  # the Auto Scaling group may start any of the types
+
+    @property
+    def max_gpus_per_node(self) -> int:
+        return self.resolved_gpus_per_node
+
+    @property
+    def accelerator_label(self) -> str | None:
+        return self.resolved_accelerator or None
+
+    @property
+    def placement(self) -> Placement:
+        return placement_for(self)
+
 
 # -- pure derivations ----------------------------------------------------------------------------
 def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
@@ -198,24 +204,18 @@ def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
     return labels
 
 
-def node_taints(spec: NodeGroupSpec) -> tuple[Taint, ...]:
-    """GPU groups always carry ``GPU_TAINT`` first; extra taints follow, duplicates dropped."""
-    taints = ((GPU_TAINT,) if spec.is_gpu else ()) + tuple(spec.taints)
-    return tuple(dict.fromkeys(taints))
-
-
-def group_tolerations(specs: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
+def group_tolerations(specs: Sequence[NodeCapacity]) -> tuple[Toleration, ...]:
     """One toleration per distinct taint of ``specs``: what a pod needs to land on any of these groups.
 
     DaemonSets that must run on every node take this over all groups; the GPU daemons over the GPU
     groups. Derived, so a taint added to a group is tolerated by what must run there.
     """
-    taints = [taint for spec in specs for taint in node_taints(spec)]
+    taints = [taint for spec in specs for taint in spec.node_taints]
     return tuple(taint.toleration() for taint in dict.fromkeys(taints))
 
 
 def untolerated_groups(
-    specs: Sequence[NodeGroupSpec], tolerations: Sequence[Toleration | Mapping[str, str]]
+    specs: Sequence[NodeCapacity], tolerations: Sequence[Toleration | Mapping[str, str]]
 ) -> dict[str, tuple[str, ...]]:
     """The groups on which a pod with ``tolerations`` cannot run, with the taints it misses.
 
@@ -224,7 +224,7 @@ def untolerated_groups(
     parsed = [t if isinstance(t, Toleration) else toleration_from_dict(t) for t in tolerations]
     missing: dict[str, tuple[str, ...]] = {}
     for spec in specs:
-        taints = untolerated(node_taints(spec), parsed)
+        taints = untolerated(spec.node_taints, parsed)
         if taints:
             missing[spec.name] = tuple(f"{t.key}={t.value}:{t.effect}" for t in taints)
     return missing
@@ -234,7 +234,7 @@ def placement_for(spec: NodeGroupSpec) -> Placement:
     """The one source of truth for landing a pod on this group (and only this group)."""
     return Placement(
         node_selector={NODE_GROUP_LABEL: spec.name},
-        tolerations=tuple(t.toleration() for t in node_taints(spec)),
+        tolerations=tuple(t.toleration() for t in spec.node_taints),
         gpu_resource=GPU_RESOURCE if spec.is_gpu else None,
     )
 
@@ -252,7 +252,7 @@ def autoscaler_tags(spec: NodeGroupSpec, cluster_name: str) -> dict[str, str]:
 def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
     """What a node of an empty group would look like: labels, taints and GPUs."""
     tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in node_labels(spec).items()}
-    for taint in node_taints(spec):
+    for taint in spec.node_taints:
         tags[f"{NODE_TEMPLATE_PREFIX}/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
     if spec.is_gpu:
         tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(spec.resolved_gpus_per_node)
@@ -261,7 +261,7 @@ def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
 
 def eks_taints(spec: NodeGroupSpec) -> list[aws.eks.NodeGroupTaintArgs]:
     return [
-        aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect()) for t in node_taints(spec)
+        aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect()) for t in spec.node_taints
     ]
 
 
@@ -279,13 +279,13 @@ def gpu_type_problems(
     instance_types: Sequence[str], accelerator: str | None, gpus_per_node: int | None
 ) -> list[GpuTypeProblem]:
     """One GPU model and count per group, as the table knows them; ``accelerator`` and
-    ``gpus_per_node`` (when given) must say the same. Types outside the GPU families are not judged
-    here: the family rule names them.
+    ``gpus_per_node`` (when given) must say the same. Types of the table's GPU-less families are not
+    judged here: the family rule names them.
     """
     problems: list[GpuTypeProblem] = []
     first: InstanceType | None = None
     for i, name in enumerate(instance_types):
-        if not is_gpu_instance(name):
+        if gpu_family(instance_family(name)) is False:
             continue
         entry = lookup(name)
         if entry is None or entry.gpu is None:
@@ -322,71 +322,79 @@ def gpu_type_problems(
     return problems
 
 
-def spec_problems(spec: NodeGroupSpec) -> list[str]:
-    """Every problem with one spec, each as ``<group>.<field>: <what is wrong>``."""
-    n = spec.name
-    problems: list[str] = []
+def spec_problems(spec: NodeGroupSpec) -> list[Problem]:
+    """Every problem with one spec, each at the spec's field."""
+    problems: list[Problem] = []
     if not _NAME.fullmatch(spec.name):
-        problems.append(f"{n}.name: must be lowercase letters, digits and '-', at most 63 characters")
+        problems.append(("name", "must be lowercase letters, digits and '-', at most 63 characters"))
     if spec.role not in ("system", "gpu"):
-        problems.append(f"{n}.role: must be 'system' or 'gpu', got {spec.role!r}")
+        problems.append(("role", f"must be 'system' or 'gpu', got {spec.role!r}"))
         return problems
     if spec.capacity_type not in ("ON_DEMAND", "SPOT"):
-        problems.append(f"{n}.capacity_type: must be ON_DEMAND or SPOT, got {spec.capacity_type!r}")
+        problems.append(("capacity_type", f"must be ON_DEMAND or SPOT, got {spec.capacity_type!r}"))
 
     ami = spec.resolved_ami_type
     allowed_ami = GPU_AMI_TYPES if spec.is_gpu else SYSTEM_AMI_TYPES
     if ami not in allowed_ami:
         problems.append(
-            f"{n}.ami_type: {ami} is not allowed for {spec.role} groups (use one of {', '.join(sorted(allowed_ami))})"
+            (
+                "ami_type",
+                f"{ami} is not allowed for {spec.role} groups (use one of {', '.join(sorted(allowed_ami))})",
+            )
         )
 
     if not spec.instance_types:
-        problems.append(f"{n}.instance_types: at least one instance type is required")
-    gpu_types = [t for t in spec.instance_types if is_gpu_instance(t)]
+        problems.append(("instance_types", "at least one instance type is required"))
+    gpu_types = [t for t in spec.instance_types if gpu_family(instance_family(t))]
     if spec.is_gpu:
-        not_gpu = [t for t in spec.instance_types if not is_gpu_instance(t)]
+        not_gpu = [t for t in spec.instance_types if gpu_family(instance_family(t)) is False]
         if not_gpu:
             problems.append(
-                f"{n}.instance_types: {', '.join(not_gpu)} not in a GPU instance family "
-                f"({', '.join(sorted(GPU_INSTANCE_FAMILIES))})"
+                (
+                    "instance_types",
+                    f"{', '.join(not_gpu)} not in a GPU instance family "
+                    f"({', '.join(sorted(GPU_INSTANCE_FAMILIES))})",
+                )
             )
     elif gpu_types:
-        problems.append(f"{n}.instance_types: GPU instances ({', '.join(gpu_types)}) belong in a gpu group")
+        problems.append(("instance_types", f"GPU instances ({', '.join(gpu_types)}) belong in a gpu group"))
     if ami in allowed_ami and spec.instance_types:
         arm_ami = ami in ARM_AMI_TYPES
         mismatched = [t for t in spec.instance_types if is_arm_instance(t) != arm_ami]
         if mismatched:
             arch = "arm64" if arm_ami else "x86_64"
-            problems.append(f"{n}.instance_types: {', '.join(mismatched)} cannot run the {arch} AMI {ami}")
+            problems.append(("instance_types", f"{', '.join(mismatched)} cannot run the {arch} AMI {ami}"))
 
     lowest = 0 if spec.is_gpu else 1
     if spec.min_size < lowest:
-        problems.append(f"{n}.min_size: must be >= {lowest} for {spec.role} groups")
+        problems.append(("min_size", f"must be >= {lowest} for {spec.role} groups"))
     if spec.max_size < 1:
-        problems.append(f"{n}.max_size: must be >= 1")
+        problems.append(("max_size", "must be >= 1"))
     if not spec.min_size <= spec.desired_size <= spec.max_size:
         problems.append(
-            f"{n}.desired_size: must satisfy min_size ({spec.min_size}) <= desired_size "
-            f"({spec.desired_size}) <= max_size ({spec.max_size})"
+            (
+                "desired_size",
+                f"must satisfy min_size ({spec.min_size}) <= desired_size "
+                f"({spec.desired_size}) <= max_size ({spec.max_size})",
+            )
         )
     if spec.disk_size_gib < 20:
-        problems.append(f"{n}.disk_size_gib: must be >= 20")
+        problems.append(("disk_size_gib", "must be >= 20"))
 
     if spec.is_gpu:
         problems += [
-            f"{n}.{p.field}: {p.message}"
+            (p.field, p.message)
             for p in gpu_type_problems(spec.instance_types, spec.accelerator, spec.gpus_per_node)
         ]
         if spec.accelerator is not None and not _NAME.fullmatch(spec.accelerator):
-            problems.append(f"{n}.accelerator: must be a label value such as 'nvidia-a10g'")
+            problems.append(("accelerator", "must be a label value such as 'nvidia-a10g'"))
         if spec.gpus_per_node < 0:
-            problems.append(f"{n}.gpus_per_node: must be >= 1 (or 0: the table's count)")
+            problems.append(("gpus_per_node", "must be >= 1 (or 0: the table's count)"))
     elif spec.accelerator or spec.gpus_per_node:
-        problems.append(f"{n}.accelerator: only gpu groups have accelerators or gpus_per_node")
+        problems.append(("accelerator", "only gpu groups have accelerators or gpus_per_node"))
 
-    if len(node_taints(spec)) > EKS_TAINTS_PER_GROUP:
-        problems.append(f"{n}.taints: EKS allows {EKS_TAINTS_PER_GROUP} taints per node group")
+    if len(spec.node_taints) > EKS_TAINTS_PER_GROUP:
+        problems.append(("taints", f"EKS allows {EKS_TAINTS_PER_GROUP} taints per node group"))
 
     platform_keys = {
         ROLE_LABEL,
@@ -399,24 +407,23 @@ def spec_problems(spec: NodeGroupSpec) -> list[str]:
     bad_labels = sorted(k for k in spec.labels if k in platform_keys or k.startswith(RESERVED_LABEL_PREFIXES))
     if bad_labels:
         problems.append(
-            f"{n}.labels: {', '.join(bad_labels)} are set by the platform or reserved by Kubernetes/EKS"
+            ("labels", f"{', '.join(bad_labels)} are set by the platform or reserved by Kubernetes/EKS")
         )
     return problems
 
 
-def validate_specs(specs: Sequence[NodeGroupSpec]) -> None:
-    """Raise one ``ValueError`` listing every bad field of every spec."""
-    problems: list[str] = []
+def specs_problems(specs: Sequence[NodeGroupSpec]) -> list[Problem]:
+    """Every problem of every spec (at ``specs[i].<field>``), and of the specs together."""
+    problems: list[Problem] = []
     if not specs:
-        problems.append("specs: at least one node group is required")
+        problems.append(("specs", "at least one node group is required"))
     names = [s.name for s in specs]
     duplicates = sorted({x for x in names if names.count(x) > 1})
     if duplicates:
-        problems.append(f"specs: duplicate node group names: {', '.join(duplicates)}")
-    for spec in specs:
-        problems.extend(spec_problems(spec))
-    if problems:
-        raise ValueError("invalid node groups:\n" + "\n".join(f"- {p}" for p in problems))
+        problems.append(("specs", f"duplicate node group names: {', '.join(duplicates)}"))
+    for i, spec in enumerate(specs):
+        problems += under(path("specs", i), spec_problems(spec))
+    return problems
 
 
 # -- the component -------------------------------------------------------------------------------
@@ -439,6 +446,23 @@ class NodeGroupsArgs:
     # Resources the node groups must wait for (e.g. the vpc-cni add-on).
     depends_on: Sequence[pulumi.Resource] = ()
 
+    def problems(self, component_name: str) -> list[Problem]:
+        """``component_name`` prefixes the names EKS gives the groups, within its limit."""
+        problems = specs_problems(self.specs)
+        longest = max_group_name_length(component_name)
+        problems += [
+            (
+                path("specs", i, "name"),
+                f"longer than {longest} characters: EKS names the group '{component_name}-{spec.name}' and a "
+                f"random suffix, within {EKS_NODEGROUP_NAME_MAX}",
+            )
+            for i, spec in enumerate(self.specs)
+            if len(spec.name) > longest
+        ]
+        if self.imds_hop_limit not in (1, 2):
+            problems.append(("imds_hop_limit", f"must be 1 or 2, got {self.imds_hop_limit}"))
+        return problems
+
 
 class NodeGroups(pulumi.ComponentResource):
     """The cluster's managed node groups; the autoscaler owns their desired size."""
@@ -452,15 +476,7 @@ class NodeGroups(pulumi.ComponentResource):
     resources: list[pulumi.Resource]
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
-        validate_specs(args.specs)
-        too_long = [s.name for s in args.specs if len(s.name) > max_group_name_length(name)]
-        if too_long:
-            raise ValueError(
-                f"node group names longer than {max_group_name_length(name)} characters make EKS names "
-                f"over {EKS_NODEGROUP_NAME_MAX}: {', '.join(too_long)}"
-            )
-        if args.imds_hop_limit not in (1, 2):
-            raise ValueError(f"imds_hop_limit: must be 1 or 2, got {args.imds_hop_limit}")
+        require(f"NodeGroups '{name}'", args.problems(name))
         super().__init__("aiplatform:nodegroups:NodeGroups", name, None, opts)
         self._name = name
         self._args = args

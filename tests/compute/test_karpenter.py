@@ -8,7 +8,7 @@ import json
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiplatform.karpenter import (
+from aiplatform.compute.karpenter import (
     INTERRUPTION_EVENTS,
     Karpenter,
     KarpenterArgs,
@@ -16,9 +16,10 @@ from aiplatform.karpenter import (
     chart_version_problem,
     node_lifecycle_policy,
 )
-from aiplatform.nodepools import CapacityReservations, GpuPoolSpec
+from aiplatform.compute.pools import CapacityReservations, GpuPoolSpec
+from aiplatform.errors import ArgumentsError
+from tests.compute.test_pools import training_pool
 from tests.conftest import resolve
-from tests.test_nodepools import training_pool
 
 ACCOUNT = "123456789012"
 RESERVED = GpuPoolSpec(
@@ -283,4 +284,12 @@ def test_bad_arguments_are_refused_before_anything_is_registered(build, monitor)
         build(karpenter(ami_alias="al2023@latest", chart_version="1.14"))
     assert "ami_alias: 'al2023@latest' must pin an AL2023 release" in str(error.value)
     assert "chart_version: '1.14' must be an exact version" in str(error.value)
+    assert monitor.of_type("aws:iam/role:Role") == []
+
+
+def test_a_bad_pool_is_named_by_its_place_in_the_arguments(build, monitor):
+    with pytest.raises(ArgumentsError) as error:
+        build(karpenter(pools=[training_pool(), training_pool(name="big", max_gpus=2)]))
+    assert error.value.subject == "Karpenter 'kp'"
+    assert error.value.problems == [("pools[1].max_gpus", "2 cannot hold one g5.12xlarge (4)")]
     assert monitor.of_type("aws:iam/role:Role") == []

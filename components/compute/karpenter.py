@@ -31,17 +31,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .addons.helm import helm_release
-from .addons.registry import KARPENTER
-from .iam import (
+from ..addons.helm import helm_release
+from ..addons.registry import KARPENTER
+from ..errors import Problem, require
+from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
     WorkloadIdentity,
     policy_document,
     service_trust_policy,
 )
-from .nodegroups import CNI_POLICY, ROLE_LABEL, WORKER_NODE_POLICY
-from .nodepools import (
+from ..validation import is_exact_version
+from .node_groups import CNI_POLICY, ROLE_LABEL, WORKER_NODE_POLICY
+from .pools import (
     AMI_ALIAS_PATTERN,
     EC2_NODE_CLASS_API,
     NODE_POOL_API,
@@ -50,9 +52,8 @@ from .nodepools import (
     ec2_node_class_spec,
     node_class_name,
     node_pool_spec,
-    validate_pools,
+    pools_problems,
 )
-from .validation import is_exact_version
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
@@ -383,16 +384,21 @@ class KarpenterArgs:
     # The system node group (where the controller runs) and the Pod Identity agent.
     depends_on: Sequence[pulumi.Resource] = ()
 
-    def problems(self) -> list[str]:
-        problems: list[str] = []
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
         if not self.pools:
-            problems.append("pools: at least one GPU pool")
+            problems.append(("pools", "at least one GPU pool"))
+        problems += pools_problems(self.pools)
         if not is_exact_version(self.chart_version):
-            problems.append(f"chart_version: {self.chart_version!r} must be an exact version such as 1.14.1")
+            problems.append(
+                ("chart_version", f"{self.chart_version!r} must be an exact version such as 1.14.1")
+            )
         if not AMI_ALIAS_PATTERN.fullmatch(self.ami_alias):
-            problems.append(f"ami_alias: {self.ami_alias!r} must pin an AL2023 release (al2023@vYYYYMMDD)")
+            problems.append(
+                ("ami_alias", f"{self.ami_alias!r} must pin an AL2023 release (al2023@vYYYYMMDD)")
+            )
         if not 20 <= self.disk_size_gib <= 16384:
-            problems.append(f"disk_size_gib: {self.disk_size_gib} must be 20 to 16384")
+            problems.append(("disk_size_gib", f"{self.disk_size_gib} must be 20 to 16384"))
         return problems
 
 
@@ -409,10 +415,7 @@ class Karpenter(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = args.problems()
-        if problems:
-            raise ValueError("invalid Karpenter:\n" + "\n".join(f"- {p}" for p in problems))
-        validate_pools(args.pools)
+        require(f"Karpenter '{name}'", args.problems())
         super().__init__("aiplatform:karpenter:Karpenter", name, None, opts)
         self._name, self._args = name, args
         tags = dict(args.tags)

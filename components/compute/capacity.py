@@ -11,11 +11,11 @@ Pure. ``allocatable`` follows what the EKS AL2023 AMIs configure the kubelet wit
   and kernel keep, which nodeadm does not model: this takes Karpenter's default estimate, 7.5%;
 - pods: the managed node group's maxPods (``InstanceType.max_pods``).
 
-``platform_pods`` lists every pod the platform runs, from the settings: the AI workloads (their
-containers plus the sidecar and init containers the platform adds), each Helm release's pods as its
-descriptor states them (``addons/registry.py``: the requests the components give them), and the EKS
-add-ons' pods with their upstream defaults (``addons/eks.py``: the program does not configure
-those). ``group_loads`` sums them per node group at its minimum and maximum size;
+Typed inputs, no settings: ``Nodes`` (the system group and the GPU groups or pools, as the
+provisioner gives them) and ``PodSet`` lists from each source: each workload kind (its settings
+type), the provisioner's own controllers, ``release_pods`` (the platform's Helm releases) and
+``eks_addon_pods`` (the EKS add-ons' pods with their upstream defaults: the program does not
+configure those). ``group_loads`` sums them per node group or pool at its minimum and maximum size;
 ``capacity_problems`` turns what cannot fit into config errors.
 """
 
@@ -25,20 +25,23 @@ import dataclasses
 import importlib
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import karpenter, validation
-from .addons.eks import EKS_ADD_ONS
-from .addons.registry import CLUSTER_AUTOSCALER, KARPENTER, AddOn, Pod, enabled_add_ons
+from .. import validation
+from ..addons.eks import EKS_ADD_ONS
+from ..addons.registry import ADD_ONS, AddOn, AddonChoices
+from ..pod_requests import effective_requests, manifest_requests
+from ..podspec import Resources
+from ..scheduling import Toleration, untolerated
+from .gpu_capacity import GpuCapacity, NodeCapacity
 from .instance_types import InstanceType, lookup
-from .nodegroups import NodeGroupSpec, node_taints
-from .nodepools import GpuPoolSpec
-from .pod_requests import effective_requests, manifest_requests
-from .podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
-from .scheduling import Toleration, untolerated
+from .node_groups import NodeGroupSpec
+
+if TYPE_CHECKING:
+    from .provisioner import Provisioner
 
 # -- what a node offers ------------------------------------------------------------------------------
 
@@ -122,13 +125,13 @@ def allocatable(instance: InstanceType) -> NodeShape:
     return NodeShape(instance.name, Requests(cpu_m, memory_mib), instance.max_pods)
 
 
-def largest_node(spec: NodeGroupSpec) -> NodeShape | None:
+def largest_node(spec: NodeCapacity) -> NodeShape | None:
     """The group's most generous node: a pool starts whichever of its types fits the pending pod."""
     shapes = [allocatable(t) for t in map(lookup, spec.instance_types) if t is not None]
     return max(shapes, key=lambda s: (s.allocatable.cpu_m, s.allocatable.memory_mib, s.pods), default=None)
 
 
-def smallest_node(spec: NodeGroupSpec) -> NodeShape | None:
+def smallest_node(spec: NodeCapacity) -> NodeShape | None:
     """The group's least generous node (the autoscaler may start any of its types)."""
     shapes = [allocatable(t) for t in map(lookup, spec.instance_types) if t is not None]
     if not shapes:
@@ -163,6 +166,8 @@ def pod_spec_requests(spec: Mapping[str, Any]) -> Requests:
 # -- the platform's pods ------------------------------------------------------------------------------
 
 TOLERATE_EVERYTHING = (Toleration(key="", operator="Exists"),)
+# A config key and what is wrong there (the config check's violations).
+ConfigProblem = tuple[tuple[str | int, ...], str]
 
 
 @dataclass(frozen=True)
@@ -180,14 +185,26 @@ class PodSet:
     gpu_only: bool = False  # a DaemonSet selecting GPU nodes
     path: tuple[str | int, ...] = ()  # the config key of its requests, for workloads
 
-    def tolerates(self, spec: NodeGroupSpec) -> bool:
-        return not untolerated(node_taints(spec), self.tolerations)
+    def tolerates(self, spec: NodeCapacity) -> bool:
+        return not untolerated(spec.node_taints, self.tolerations)
 
-    def daemon_on(self, spec: NodeGroupSpec) -> bool:
+    def daemon_on(self, spec: NodeCapacity) -> bool:
         return self.daemon and self.tolerates(spec) and (spec.is_gpu or not self.gpu_only)
 
 
-def _deployment_group(pods: PodSet, specs: Sequence[NodeGroupSpec]) -> str | None:
+@dataclass(frozen=True)
+class Nodes:
+    """Where the platform's pods run: the system nodes and the GPU capacity (node groups or pools)."""
+
+    system: NodeGroupSpec
+    gpu: tuple[GpuCapacity, ...] = ()
+
+    @property
+    def all(self) -> tuple[NodeCapacity, ...]:
+        return (self.system, *self.gpu)
+
+
+def _deployment_group(pods: PodSet, specs: Sequence[NodeCapacity]) -> str | None:
     if pods.node_group is not None:
         return pods.node_group
     return next((s.name for s in specs if pods.tolerates(s)), None)
@@ -202,80 +219,56 @@ def _default(args_type: type, name: str) -> Any:
     return next(f.default for f in dataclasses.fields(args_type) if f.name == name)
 
 
-def _workload_pods(settings: Any) -> list[PodSet]:
-    found: list[PodSet] = []
-    for kind, i, w in settings.workloads.all():
-        main = Requests.of({"cpu": w.resources.requests.cpu, "memory": w.resources.requests.memory})
-        init: list[tuple[Requests, bool]] = []
-        if kind == "inference":
-            # In the order the pod declares them: the log shipper sidecar, then the model fetch.
-            if w.logShipper:
-                init.append((Requests.of_resources(LOG_SHIPPER_RESOURCES), True))
-            if w.modelFetch:
-                init.append((Requests.of_resources(MODEL_FETCH_RESOURCES), False))
-            low = w.autoscaling.minReplicas if w.autoscaling else w.replicas
-            high = w.autoscaling.maxReplicas if w.autoscaling else w.replicas
-        elif kind == "training":
-            low, high = 0, w.parallelism
-        else:  # a CronJob that forbids concurrent runs
-            low, high = 0, 1
-        found.append(
-            PodSet(
-                name=w.name,
-                source="workload",
-                requests=pod_requests([main], init),
-                min_replicas=low,
-                max_replicas=high,
-                node_group=w.gpu.target if w.gpu else None,
-                path=("workloads", kind, i, "resources", "requests"),
-            )
-        )
-    return found
-
-
 def _component_value(addon: AddOn, name: str) -> Any:
     """What a descriptor names in its component: a constant (``NAME``), an entry of one
     (``NAME.key``) or an argument's default (``Args.field``)."""
     head, _, rest = name.partition(".")
-    value = getattr(importlib.import_module(f"{__package__}.{addon.component}"), head)
+    value = getattr(importlib.import_module(f"..{addon.component}", __package__), head)
     if not rest:
         return value
     return _default(value, rest) if dataclasses.is_dataclass(value) else value[rest]
 
 
-def _release_pod(addon: AddOn, pod: Pod, specs: Sequence[NodeGroupSpec]) -> PodSet:
-    replicas = pod.replicas if isinstance(pod.replicas, int) else _component_value(addon, pod.replicas)
-    return PodSet(
-        pod.name,
-        f"release {addon.chart}",
-        sum_requests(_res(_component_value(addon, name)) for name in pod.requests),
-        replicas,
-        replicas,
-        node_group="system" if pod.system else None,
-        tolerations=_component_value(addon, pod.tolerations)(specs) if pod.tolerations else (),
-        daemon=pod.daemon,
-        gpu_only=pod.gpu_only,
-    )
+def addon_pods(addon: AddOn, nodes: Nodes | None = None, choices: AddonChoices | None = None) -> list[PodSet]:
+    """The pods of ``addon``'s release (those its ``when`` keeps, given ``choices``), with the requests
+    its component gives them; a DaemonSet's tolerations follow ``nodes``."""
+    found = []
+    for pod in addon.pods:
+        if choices is not None and not pod.when(choices):
+            continue
+        replicas = pod.replicas if isinstance(pod.replicas, int) else _component_value(addon, pod.replicas)
+        tolerations = _component_value(addon, pod.tolerations)(nodes.all) if pod.tolerations and nodes else ()
+        found.append(
+            PodSet(
+                pod.name,
+                f"release {addon.chart}",
+                sum_requests(_res(_component_value(addon, name)) for name in pod.requests),
+                replicas,
+                replicas,
+                node_group="system" if pod.system else None,
+                tolerations=tolerations,
+                daemon=pod.daemon,
+                gpu_only=pod.gpu_only,
+            )
+        )
+    return found
 
 
-def _release_pods(settings: Any, specs: Sequence[NodeGroupSpec]) -> list[PodSet]:
+def release_pods(choices: AddonChoices, nodes: Nodes) -> list[PodSet]:
+    """The pods of the platform's own Helm releases, from their descriptors (the compute controllers
+    aside: the provisioner lists those); the GPU node agents last."""
+    choices = dataclasses.replace(choices, gpus=bool(nodes.gpu))
     pods = [
-        _release_pod(addon, pod, specs)
-        for addon in enabled_add_ons(settings)
-        for pod in addon.pods
-        if pod.when(settings)
+        pod
+        for addon in ADD_ONS
+        if not addon.provisioner and addon.enabled(choices)
+        for pod in addon_pods(addon, nodes, choices)
     ]
-    # Listed as the reports show them: the provisioner's pods first, the GPU node agents last.
-    provisioners = {f"release {CLUSTER_AUTOSCALER.chart}", f"release {KARPENTER.chart}"}
-    return sorted(pods, key=lambda p: (p.source not in provisioners, p.gpu_only))
+    return sorted(pods, key=lambda p: p.gpu_only)
 
 
-def _eks_addon_pods(settings: Any) -> list[PodSet]:
-    if settings.cluster.mode != "managed":
-        return []
-    installed = set(settings.cluster.addons)
-    if settings.storage.sharedFileSystem.enabled:
-        installed.add("aws-efs-csi-driver")
+def eks_addon_pods(installed: Collection[str]) -> list[PodSet]:
+    """The pods of the EKS add-ons in ``installed`` (by add-on name), with their upstream defaults."""
     return [
         PodSet(
             pod.name,
@@ -292,34 +285,6 @@ def _eks_addon_pods(settings: Any) -> list[PodSet]:
     ]
 
 
-def pool_group(pool: GpuPoolSpec) -> NodeGroupSpec:
-    """A GPU pool as the capacity model sees a group: zero nodes idle, at most what its limits allow
-    of its smallest type, its taints."""
-    return NodeGroupSpec(
-        name=pool.name,
-        role="gpu",
-        instance_types=pool.instance_types,
-        min_size=0,
-        desired_size=0,
-        max_size=pool.max_nodes,
-        labels=dict(pool.labels),
-        taints=pool.taints,
-    )
-
-
-def node_specs(settings: Any) -> list[NodeGroupSpec]:
-    """Where the platform's pods run: the node groups, or the system nodes and the GPU pools."""
-    if not settings.compute.uses_pools:
-        return settings.nodeGroups.specs()
-    return [settings.nodeGroups.system.spec(), *(pool_group(p) for p in settings.compute.specs())]
-
-
-def platform_pods(settings: Any) -> list[PodSet]:
-    """Every pod the platform runs (``settings``: ``PlatformSettings``)."""
-    specs = node_specs(settings)
-    return [*_eks_addon_pods(settings), *_release_pods(settings, specs), *_workload_pods(settings)]
-
-
 # -- per node group ---------------------------------------------------------------------------------
 
 
@@ -327,7 +292,7 @@ def platform_pods(settings: Any) -> list[PodSet]:
 class GroupLoad:
     """What lands on one node group, against what it offers at its minimum and maximum size."""
 
-    spec: NodeGroupSpec
+    spec: NodeCapacity
     node: NodeShape | None
     daemons: list[PodSet] = field(default_factory=list)  # one pod per node
     pods: list[PodSet] = field(default_factory=list)  # replicas scheduled onto the group
@@ -338,7 +303,7 @@ class GroupLoad:
         return sum_requests(d.requests for d in self.daemons)
 
     def requested(self, at_max: bool) -> tuple[Requests, int]:
-        nodes = self.spec.max_size if at_max else self.spec.min_size
+        nodes = self.spec.max_nodes if at_max else self.spec.min_nodes
         total = self.per_node.times(nodes)
         count = len(self.daemons) * nodes
         for p in self.pods:
@@ -348,13 +313,13 @@ class GroupLoad:
         return total, count
 
     def offered(self, at_max: bool) -> tuple[Requests, int]:
-        nodes = self.spec.max_size if at_max else self.spec.min_size
+        nodes = self.spec.max_nodes if at_max else self.spec.min_nodes
         if self.node is None:
             return Requests(), 0
         return self.node.allocatable.times(nodes), self.node.pods * nodes
 
 
-def group_loads(specs: Sequence[NodeGroupSpec], pods: Iterable[PodSet]) -> list[GroupLoad]:
+def group_loads(specs: Sequence[NodeCapacity], pods: Iterable[PodSet]) -> list[GroupLoad]:
     loads = {s.name: GroupLoad(s, smallest_node(s)) for s in specs}
     for p in pods:
         if p.daemon:
@@ -376,18 +341,16 @@ def _cpu(m: int) -> str:
     return f"{m / 1000:g} CPU"
 
 
-def capacity_problems(settings: Any) -> list[tuple[tuple[str | int, ...], str]]:
-    """Config errors: a pod no node of its group can hold, and a system group whose minimum cannot
-    hold what always runs there (the autoscaler itself runs there: if it cannot start, nothing
-    scales). GPU groups below what always runs only scale up, which the plan reports.
+def capacity_problems(nodes: Nodes, pods: Iterable[PodSet], provisioner: Provisioner) -> list[ConfigProblem]:
+    """Config errors: a pod no node of its group can hold, and what the provisioner says of the system
+    nodes (``Provisioner.system_problems``). GPU groups below what always runs only scale up, which
+    the plan reports.
     """
-    specs = node_specs(settings)
-    loads = group_loads(specs, platform_pods(settings))
-    pools = {p.name for p in settings.compute.pools} if settings.compute.uses_pools else set()
-    found: list[tuple[tuple[str | int, ...], str]] = []
+    loads = group_loads(nodes.all, pods)
+    found: list[ConfigProblem] = []
     for load in loads:
         # A node group's autoscaler may start any of its types; a pool starts one that fits.
-        node = largest_node(load.spec) if load.spec.name in pools else load.node
+        node = largest_node(load.spec) if load.spec.chooses_type_per_pod else load.node
         if node is None:
             continue
         room = Requests(
@@ -404,45 +367,46 @@ def capacity_problems(settings: Any) -> list[tuple[tuple[str | int, ...], str]]:
                         f"DaemonSets ({room.describe()}): it would never be scheduled",
                     )
                 )
-    if settings.compute.provisioner == "auto-mode":
-        return found  # Auto Mode grows the system pool to what runs there
-    system = next(load for load in loads if load.spec.name == "system")
-    if settings.compute.provisioner == "karpenter":
-        return found + _fixed_system_problems(system)
-    needed, count = system.requested(at_max=False)
-    offered, slots = system.offered(at_max=False)
-    if system.node is not None and (needed.exceeds(offered) or count > slots):
-        found.append(
-            (
-                ("nodeGroups", "system", "scaling", "minSize"),
-                f"{system.spec.min_size} x {system.node.instance} offer {_cpu(offered.cpu_m)}, "
-                f"{_gib(offered.memory_mib)} and {slots} pods; what always runs there requests "
-                f"{_cpu(needed.cpu_m)}, {_gib(needed.memory_mib)} and {count} pods: raise minSize or "
-                "choose a larger instance type",
-            )
+    system = next(load for load in loads if load.spec.name == nodes.system.name)
+    return found + provisioner.system_problems(nodes.system, system)
+
+
+def minimum_problems(system: NodeGroupSpec, load: GroupLoad) -> list[ConfigProblem]:
+    """The system group's minimum holds what always runs there (the autoscaler itself runs there: if
+    it cannot start, nothing scales)."""
+    needed, count = load.requested(at_max=False)
+    offered, slots = load.offered(at_max=False)
+    if load.node is None or not (needed.exceeds(offered) or count > slots):
+        return []
+    return [
+        (
+            ("nodeGroups", "system", "scaling", "minSize"),
+            f"{system.min_size} x {load.node.instance} offer {_cpu(offered.cpu_m)}, "
+            f"{_gib(offered.memory_mib)} and {slots} pods; what always runs there requests "
+            f"{_cpu(needed.cpu_m)}, {_gib(needed.memory_mib)} and {count} pods: raise minSize or "
+            "choose a larger instance type",
         )
-    return found
+    ]
 
 
-def _fixed_system_problems(system: GroupLoad) -> list[tuple[tuple[str | int, ...], str]]:
-    """With Karpenter, no cluster autoscaler sizes the system group: it keeps its desired size, which
-    must hold everything there at its peak and Karpenter's replicas on separate nodes."""
+def fixed_size_problems(system: NodeGroupSpec, load: GroupLoad, controllers: int) -> list[ConfigProblem]:
+    """With no cluster autoscaler, the system group keeps its desired size, which must hold everything
+    there at its peak and the ``controllers`` replicas of the provisioner's controller on separate
+    nodes."""
     at = ("nodeGroups", "system", "scaling", "desiredSize")
-    nodes, node = system.spec.desired_size, system.node
-    if nodes < karpenter.REPLICAS:
+    nodes, node = system.desired_size, load.node
+    if nodes < controllers:
         return [
             (
                 at,
-                f"Karpenter's {karpenter.REPLICAS} controller replicas run on separate nodes: at least {karpenter.REPLICAS}",
+                f"Karpenter's {controllers} controller replicas run on separate nodes: at least {controllers}",
             )
         ]
     if node is None:
         return []
     # Its DaemonSets on each of its nodes, every other pod at its peak.
-    needed = system.per_node.times(nodes) + sum_requests(
-        p.requests.times(p.max_replicas) for p in system.pods
-    )
-    count = len(system.daemons) * nodes + sum(p.max_replicas for p in system.pods)
+    needed = load.per_node.times(nodes) + sum_requests(p.requests.times(p.max_replicas) for p in load.pods)
+    count = len(load.daemons) * nodes + sum(p.max_replicas for p in load.pods)
     offered, slots = node.allocatable.times(nodes), node.pods * nodes
     if not (needed.exceeds(offered) or count > slots):
         return []

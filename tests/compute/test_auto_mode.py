@@ -7,12 +7,17 @@ import json
 
 import pulumi_kubernetes as k8s
 
-from aiplatform.automode import AutoModeCompute, AutoModeComputeArgs, SystemPoolSpec, system_node_pool_spec
 from aiplatform.cluster import EksCluster
+from aiplatform.compute.auto_mode import (
+    AutoModeCompute,
+    AutoModeComputeArgs,
+    SystemPoolSpec,
+    system_node_pool_spec,
+)
+from tests.compute.test_karpenter import RESERVED
+from tests.compute.test_pools import training_pool
 from tests.conftest import resolve
 from tests.test_cluster import VERSIONS, make_args
-from tests.test_karpenter import RESERVED
-from tests.test_nodepools import training_pool
 
 AUTO_ADDONS = {"metrics-server": VERSIONS["metrics-server"]}
 
@@ -174,3 +179,19 @@ def test_node_classes_and_pools_of_an_auto_mode_cluster(build, monitor):
         "name": "gpu",
     }
     assert pools["training"]["spec"]["limits"] == {"cpu": "192", "nvidia.com/gpu": "16"}
+
+
+def test_bad_pools_and_system_pool_are_refused_with_their_paths():
+    args = AutoModeComputeArgs(
+        provider=None,  # type: ignore[arg-type]
+        node_role_name="ai-auto-node",
+        subnet_ids=["subnet-0a"],
+        security_group_id="sg-0c",
+        system=SystemPoolSpec(instance_types=("m9.large",), max_nodes=0),
+        pools=[training_pool(), training_pool()],
+    )
+    assert args.problems() == [
+        ("pools", "duplicate names: training"),
+        ("system.instance_types[0]", "'m9.large' is not in the instance type table"),
+        ("system.max_nodes", "0 must be at least 1"),
+    ]

@@ -2,17 +2,17 @@ import json
 
 import pytest
 
-from aiplatform.nodegroups import (
+from aiplatform.compute.node_groups import (
     NodeGroups,
     NodeGroupsArgs,
     NodeGroupSpec,
     autoscaler_tags,
     is_arm_instance,
     node_labels,
-    node_taints,
     placement_for,
-    validate_specs,
+    specs_problems,
 )
+from aiplatform.errors import ArgumentsError, require
 from aiplatform.scheduling import GPU_RESOURCE, GPU_TAINT, Taint, Toleration
 from tests.conftest import resolve
 
@@ -57,7 +57,7 @@ def test_system_labels_and_no_taints():
         "aiplatform.io/node-group": "system",
         "aiplatform.io/capacity-type": "on-demand",
     }
-    assert node_taints(SYSTEM) == ()
+    assert SYSTEM.node_taints == ()
 
 
 def test_gpu_labels_include_accelerator_group_and_capacity():
@@ -72,10 +72,10 @@ def test_gpu_labels_include_accelerator_group_and_capacity():
 
 
 def test_gpu_groups_always_carry_the_gpu_taint_first_without_duplicates():
-    assert node_taints(GPU) == (GPU_TAINT,)
-    assert node_taints(H100) == (GPU_TAINT, TRAINING_TAINT)
+    assert GPU.node_taints == (GPU_TAINT,)
+    assert H100.node_taints == (GPU_TAINT, TRAINING_TAINT)
     twice = NodeGroupSpec(**{**H100.__dict__, "taints": (GPU_TAINT, TRAINING_TAINT)})
-    assert node_taints(twice) == (GPU_TAINT, TRAINING_TAINT)
+    assert twice.node_taints == (GPU_TAINT, TRAINING_TAINT)
 
 
 def test_placement_selects_the_group_and_tolerates_exactly_its_taints():
@@ -86,7 +86,7 @@ def test_placement_selects_the_group_and_tolerates_exactly_its_taints():
         Toleration(key="nvidia.com/gpu", operator="Equal", value="true", effect="NoSchedule"),
         Toleration(key="aiplatform.io/training", operator="Equal", value="true", effect="NoSchedule"),
     )
-    assert all(any(t.tolerates(taint) for t in placement.tolerations) for taint in node_taints(H100))
+    assert all(any(t.tolerates(taint) for t in placement.tolerations) for taint in H100.node_taints)
     assert [a.key for a in placement.toleration_args()] == ["nvidia.com/gpu", "aiplatform.io/training"]
     assert placement_for(SYSTEM).gpu_resource is None
     assert placement_for(SYSTEM).tolerations == ()
@@ -118,9 +118,14 @@ def test_arm_instance_detection(instance_type, arm):
 
 
 # -- validation ----------------------------------------------------------------------------------
+def check(specs):
+    """Raise what ``NodeGroups`` raises for bad ``specs``."""
+    require("NodeGroups", specs_problems(specs))
+
+
 def test_valid_specs_pass():
-    validate_specs([SYSTEM, GPU, H100])
-    validate_specs(
+    check([SYSTEM, GPU, H100])
+    check(
         [
             NodeGroupSpec(name="arm-sys", instance_types=("m7g.large",), ami_type="AL2023_ARM_64_STANDARD"),
             NodeGroupSpec(
@@ -155,18 +160,19 @@ def test_validation_lists_every_bad_field_of_every_group():
         desired_size=0,
     )
     with pytest.raises(ValueError) as error:
-        validate_specs([bad_gpu, bad_system])
+        check([bad_gpu, bad_system])
     assert str(error.value) == (
-        "invalid node groups:\n"
-        "- gpu.ami_type: AL2023_x86_64_STANDARD is not allowed for gpu groups (use one of "
+        "NodeGroups:\n"
+        "  - specs[0].ami_type: AL2023_x86_64_STANDARD is not allowed for gpu groups (use one of "
         "AL2023_ARM_64_NVIDIA, AL2023_x86_64_NVIDIA, BOTTLEROCKET_ARM_64_NVIDIA, BOTTLEROCKET_x86_64_NVIDIA)\n"
-        "- gpu.instance_types: m5.xlarge not in a GPU instance family (g4dn, g5, g5g, g6, g6e, g6f, g7e, gr6, "
-        "gr6f, p3, p3dn, p4d, p4de, p5, p5e, p5en, p6-b200, p6-b300, p6e-gb200)\n"
-        "- gpu.desired_size: must satisfy min_size (0) <= desired_size (5) <= max_size (2)\n"
-        "- system.ami_type: AL2023_x86_64_NVIDIA is not allowed for system groups (use one of "
+        # The GPU families are the instance type table's.
+        "  - specs[0].instance_types: m5.xlarge not in a GPU instance family (g4dn, g5, g5g, g6, g6e, p4d, p4de, p5, "
+        "p5en)\n"
+        "  - specs[0].desired_size: must satisfy min_size (0) <= desired_size (5) <= max_size (2)\n"
+        "  - specs[1].ami_type: AL2023_x86_64_NVIDIA is not allowed for system groups (use one of "
         "AL2023_ARM_64_STANDARD, AL2023_x86_64_STANDARD, BOTTLEROCKET_x86_64)\n"
-        "- system.instance_types: GPU instances (g5.xlarge) belong in a gpu group\n"
-        "- system.min_size: must be >= 1 for system groups"
+        "  - specs[1].instance_types: GPU instances (g5.xlarge) belong in a gpu group\n"
+        "  - specs[1].min_size: must be >= 1 for system groups"
     )
 
 
@@ -182,15 +188,15 @@ def test_arm_ami_needs_arm_instances_and_names_must_be_unique():
         gpus_per_node=1,
     )
     with pytest.raises(ValueError) as error:
-        validate_specs([arm_on_x86, arm_on_x86])
+        check([arm_on_x86, arm_on_x86])
     assert str(error.value) == (
-        "invalid node groups:\n"
-        "- specs: duplicate node group names: gpu\n"
-        "- gpu.instance_types: g5.xlarge cannot run the arm64 AMI AL2023_ARM_64_NVIDIA\n"
-        "- gpu.instance_types: 'g5g.xlarge' has 1 x NVIDIA T4G, 'g5.xlarge' has 1 x NVIDIA A10G: one GPU model "
+        "NodeGroups:\n"
+        "  - specs: duplicate node group names: gpu\n"
+        "  - specs[0].instance_types: g5.xlarge cannot run the arm64 AMI AL2023_ARM_64_NVIDIA\n"
+        "  - specs[0].instance_types: 'g5g.xlarge' has 1 x NVIDIA T4G, 'g5.xlarge' has 1 x NVIDIA A10G: one GPU model "
         "and count per group (split them into groups)\n"
-        "- gpu.instance_types: g5.xlarge cannot run the arm64 AMI AL2023_ARM_64_NVIDIA\n"
-        "- gpu.instance_types: 'g5g.xlarge' has 1 x NVIDIA T4G, 'g5.xlarge' has 1 x NVIDIA A10G: one GPU model "
+        "  - specs[1].instance_types: g5.xlarge cannot run the arm64 AMI AL2023_ARM_64_NVIDIA\n"
+        "  - specs[1].instance_types: 'g5g.xlarge' has 1 x NVIDIA T4G, 'g5.xlarge' has 1 x NVIDIA A10G: one GPU model "
         "and count per group (split them into groups)"
     )
 
@@ -205,7 +211,7 @@ def test_gpu_model_and_count_come_from_the_instance_table():
         autoscaler_tags(derived, "ai")["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"]
         == "4"
     )
-    validate_specs([SYSTEM, derived])
+    check([SYSTEM, derived])
 
 
 def test_a_gpu_group_mixing_models_or_counts_is_refused():
@@ -218,14 +224,14 @@ def test_a_gpu_group_mixing_models_or_counts_is_refused():
         gpus_per_node=4,
     )
     with pytest.raises(ValueError) as error:
-        validate_specs([SYSTEM, mixed])
+        check([SYSTEM, mixed])
     assert str(error.value) == (
-        "invalid node groups:\n"
-        "- spot.instance_types: 'g5.12xlarge' has 4 x NVIDIA A10G, 'g6e.12xlarge' has 4 x NVIDIA L40S: "
+        "NodeGroups:\n"
+        "  - specs[1].instance_types: 'g5.12xlarge' has 4 x NVIDIA A10G, 'g6e.12xlarge' has 4 x NVIDIA L40S: "
         "one GPU model and count per group (split them into groups)\n"
-        "- spot.instance_types: 'g6e.xlarge' has 1 x NVIDIA L40S, 'g6e.12xlarge' has 4 x NVIDIA L40S: "
+        "  - specs[1].instance_types: 'g6e.xlarge' has 1 x NVIDIA L40S, 'g6e.12xlarge' has 4 x NVIDIA L40S: "
         "one GPU model and count per group (split them into groups)\n"
-        "- spot.instance_types: 'g6f.xlarge' is not in the instance type table (components/instance_types.py): "
+        "  - specs[1].instance_types: 'g6f.xlarge' is not in the instance type table (components/compute/instance_types.py): "
         "add its vCPUs, memory, ENI limits and GPUs there"
     )
 
@@ -238,26 +244,29 @@ def test_group_names_must_leave_room_for_the_eks_name_and_its_random_suffix(buil
     too_long = NodeGroupSpec(**{**GPU.__dict__, "name": "g" * 53})
     with pytest.raises(ValueError) as error:
         NodeGroups("ng", args(SYSTEM, too_long))
-    assert (
-        str(error.value) == f"node group names longer than 52 characters make EKS names over 63: {'g' * 53}"
+    assert str(error.value) == (
+        f"NodeGroups 'ng':\n  - specs[1].name: longer than 52 characters: EKS names the group 'ng-{'g' * 53}' "
+        "and a random suffix, within 63"
     )
 
 
 def test_at_most_fifty_taints_per_group():
     taints = tuple(Taint(key=f"example.com/t{i}", value="x") for i in range(50))
-    with pytest.raises(ValueError, match=r"gpu-a10g\.taints: EKS allows 50 taints per node group"):
-        validate_specs([SYSTEM, NodeGroupSpec(**{**GPU.__dict__, "taints": taints})])
+    with pytest.raises(ValueError, match=r"specs\[1\]\.taints: EKS allows 50 taints per node group"):
+        check([SYSTEM, NodeGroupSpec(**{**GPU.__dict__, "taints": taints})])
 
 
 def test_platform_labels_cannot_be_overridden():
     spec = NodeGroupSpec(name="system", labels={"aiplatform.io/node-role": "gpu", "team": "ml"})
-    with pytest.raises(ValueError, match=r"system\.labels: aiplatform\.io/node-role are set by the platform"):
-        validate_specs([spec])
+    with pytest.raises(
+        ValueError, match=r"specs\[0\]\.labels: aiplatform\.io/node-role are set by the platform"
+    ):
+        check([spec])
     gpu = NodeGroupSpec(**{**GPU.__dict__, "labels": {"k8s.amazonaws.com/accelerator": "nvidia-l4"}})
     with pytest.raises(
-        ValueError, match=r"gpu-a10g\.labels: k8s\.amazonaws\.com/accelerator are set by the platform"
+        ValueError, match=r"specs\[0\]\.labels: k8s\.amazonaws\.com/accelerator are set by the platform"
     ):
-        validate_specs([gpu])
+        check([gpu])
 
 
 # -- the component -------------------------------------------------------------------------------
@@ -364,6 +373,17 @@ def test_node_template_tags_are_copied_to_the_auto_scaling_group(build, monitor)
 
 
 def test_invalid_specs_create_nothing(build, monitor):
-    with pytest.raises(ValueError, match="invalid node groups"):
+    with pytest.raises(ArgumentsError, match="NodeGroups 'ng'"):
         build(lambda: NodeGroups("ng", args(NodeGroupSpec(name="Bad_Name"))))
+    assert not monitor.registrations
+
+
+def test_every_argument_problem_comes_at_once_with_its_path(build, monitor):
+    bad = NodeGroupSpec(name="Bad_Name")
+    with pytest.raises(ArgumentsError) as error:
+        build(lambda: NodeGroups("ng", args(SYSTEM, bad, imds_hop_limit=3)))
+    assert error.value.problems == [
+        ("specs[1].name", "must be lowercase letters, digits and '-', at most 63 characters"),
+        ("imds_hop_limit", "must be 1 or 2, got 3"),
+    ]
     assert not monitor.registrations

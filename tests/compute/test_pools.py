@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiplatform.nodepools import (
+from aiplatform.compute.pools import (
     BlockedWindow,
     CapacityReservations,
     Disruption,
@@ -16,7 +16,7 @@ from aiplatform.nodepools import (
     node_pool_spec,
     placement_for_pool,
     pool_problems,
-    validate_pools,
+    pools_problems,
 )
 from aiplatform.scheduling import Taint, Toleration
 
@@ -194,50 +194,50 @@ def test_the_auto_mode_node_class_names_subnets_and_security_group_by_id():
 @pytest.mark.parametrize(
     ("changes", "problem"),
     [
-        (dict(max_gpus=2), "training.max_gpus: 2 cannot hold one g5.12xlarge (4)"),
-        (dict(max_cpu=40), "training.max_cpu: 40 cannot hold one g5.12xlarge (48)"),
+        (dict(max_gpus=2), ("max_gpus", "2 cannot hold one g5.12xlarge (4)")),
+        (dict(max_cpu=40), ("max_cpu", "40 cannot hold one g5.12xlarge (48)")),
         (
             dict(instance_types=("m6i.large",)),
-            "training.instance_types: 'm6i.large' is not a GPU type of the instance type table",
+            ("instance_types", "'m6i.large' is not a GPU type of the instance type table"),
         ),
         (
             dict(instance_types=("g5.xlarge", "g5g.xlarge")),
-            "training.instance_types: mix x86_64 and arm64 types in separate pools",
+            ("instance_types", "mix x86_64 and arm64 types in separate pools"),
         ),
         (
             dict(capacity_types=("spot", "spot")),
-            "training.capacity_types: one or more of spot, on-demand, reserved, each once",
+            ("capacity_types", "one or more of spot, on-demand, reserved, each once"),
         ),
         (
             dict(reservations=RESERVED),
-            "training.reservations: the pool never launches into them without capacity type 'reserved'",
+            ("reservations", "the pool never launches into them without capacity type 'reserved'"),
         ),
         (
             dict(name="gpu", capacity_types=("reserved",), reservations=RESERVED),
-            "gpu.name: 'gpu' names the shared GPU node class: give a pool with reservations another name",
+            ("name", "'gpu' names the shared GPU node class: give a pool with reservations another name"),
         ),
         (
             dict(capacity_types=("reserved",)),
-            "training.capacity_types: 'reserved' needs capacity reservations to select",
+            ("capacity_types", "'reserved' needs capacity reservations to select"),
         ),
         (
             dict(
                 capacity_types=("reserved", "on-demand"),
                 reservations=CapacityReservations(ids=("cr-0a1",), capacity_block=True),
             ),
-            "training.capacity_types: a Capacity Block pool runs on reserved capacity only",
+            ("capacity_types", "a Capacity Block pool runs on reserved capacity only"),
         ),
         (
             dict(labels={"karpenter.sh/capacity-type": "spot"}),
-            "training.labels: karpenter.sh/capacity-type are set by the platform, Karpenter or EKS",
+            ("labels", "karpenter.sh/capacity-type are set by the platform, Karpenter or EKS"),
         ),
         (
             dict(disruption=Disruption(max_nodes="every")),
-            "training.disruption.max_nodes: a node count or a percentage such as 1 or 10%",
+            ("disruption.max_nodes", "a node count or a percentage such as 1 or 10%"),
         ),
         (
             dict(disruption=Disruption(blocked=(BlockedWindow("at nine", "8h"),))),
-            "training.disruption.blocked: 'at nine' is not a 5-field cron schedule",
+            ("disruption.blocked", "'at nine' is not a 5-field cron schedule"),
         ),
     ],
 )
@@ -247,5 +247,4 @@ def test_each_bad_pool_field_is_named(changes, problem):
 
 def test_a_good_pool_has_no_problem_and_duplicates_are_refused():
     assert pool_problems(training_pool()) == []
-    with pytest.raises(ValueError, match="pools: duplicate names: training"):
-        validate_pools([training_pool(), training_pool()])
+    assert pools_problems([training_pool(), training_pool()]) == [("pools", "duplicate names: training")]

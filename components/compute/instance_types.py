@@ -152,6 +152,21 @@ INSTANCE_TYPES: Mapping[str, InstanceType] = _table(
 )
 
 
+# "Is this a GPU instance" has one answer, this table's: the families of its GPU types.
+GPU_INSTANCE_FAMILIES = frozenset(t.family for t in INSTANCE_TYPES.values() if t.gpu is not None)
+_KNOWN_FAMILIES = frozenset(t.family for t in INSTANCE_TYPES.values())
+
+
+def instance_family(instance_type: str) -> str:
+    """``g5.2xlarge`` -> ``g5``; ``p6-b200.48xlarge`` -> ``p6-b200``."""
+    return instance_type.split(".", 1)[0]
+
+
+def gpu_family(family: str) -> bool | None:
+    """Whether the table's types of ``family`` have GPUs; None when the table knows none of them."""
+    return family in GPU_INSTANCE_FAMILIES if family in _KNOWN_FAMILIES else None
+
+
 def lookup(name: str) -> InstanceType | None:
     """The table's entry for ``name`` (``None`` when the platform does not know the type)."""
     return INSTANCE_TYPES.get(name)
@@ -167,6 +182,6 @@ def require(name: str) -> InstanceType:
 
 def unknown_type_message(name: str) -> str:
     return (
-        f"'{name}' is not in the instance type table (components/instance_types.py): "
+        f"'{name}' is not in the instance type table (components/compute/instance_types.py): "
         "add its vCPUs, memory, ENI limits and GPUs there"
     )

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from aiplatform.capacity import (
+from aiplatform.compute.capacity import (
     Requests,
     allocatable,
     group_loads,
     kube_reserved_cpu_m,
-    platform_pods,
     pod_requests,
     pod_spec_requests,
 )
+from aiplatform.compute.instance_types import require
+from aiplatform.compute.node_groups import SYSTEM_SELECTOR
 from aiplatform.config import parse_settings
-from aiplatform.instance_types import require
-from aiplatform.nodegroups import SYSTEM_SELECTOR
+from aiplatform.config.capacity import platform_pods
 from aiplatform.plan.capacity_report import capacity_data, manifest_pods, plan_loads
 from tests.program import plan_config, planned
 from tests.stacks import STACKS, nginx_config, sections
@@ -229,3 +229,29 @@ def test_the_dev_plan_reports_every_group_and_warns_of_a_gpu_group_that_never_re
         "gpu-inference: minSize is 0, but llama-inference (2) always run there: the group never scales to zero "
         "(the idle cost assumes it does)"
     ]
+
+
+# -- typed inputs ------------------------------------------------------------------------------------
+def test_the_provisioner_decides_the_alb_controller_and_device_plugin_pods():
+    from aiplatform.compute.capacity import AddonChoices, Nodes, release_pods
+    from tests.compute.test_node_groups import GPU, SYSTEM
+
+    nodes = Nodes(SYSTEM, (GPU,))
+    everything = {p.name for p in release_pods(AddonChoices(), nodes)}
+    assert {"aws-load-balancer-controller", "nvidia-device-plugin", "dcgm-exporter"} <= everything
+    run_by_eks = {
+        p.name for p in release_pods(AddonChoices(alb_controller=False, device_plugin=False), nodes)
+    }
+    assert everything - run_by_eks == {"aws-load-balancer-controller", "nvidia-device-plugin"}
+    assert "dcgm-exporter" not in {p.name for p in release_pods(AddonChoices(), Nodes(SYSTEM))}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_workload_kind_gives_its_own_pod_set(stack):
+    settings = parse_settings(sections(stack))
+    for kind, i, w in settings.workloads.all():
+        pods = w.pod_set(("workloads", kind, i))
+        assert pods.path == ("workloads", kind, i, "resources", "requests")
+        assert (pods.min_replicas, pods.max_replicas) == w.replica_range()
+        if kind != "inference":
+            assert pods.min_replicas == 0  # Jobs run nothing between runs

@@ -5,14 +5,14 @@ capacity types it may buy, the capacity reservations it may use, its labels, tai
 GPUs and vCPUs its nodes may hold together: the pool's spend cap) and how its nodes may be disrupted.
 Everything the rest of the platform needs from a pool is derived from that one value:
 
-- ``pool_labels`` / ``node_taints``      -> what the pool's nodes carry;
+- ``pool_labels`` / ``.node_taints``     -> what the pool's nodes carry;
 - ``placement_for_pool``                 -> how a workload lands on the pool (and only there);
 - ``node_pool_spec``                     -> the ``NodePool`` (``karpenter.sh/v1``), the same for both
   provisioners but for the node class it references;
 - ``ec2_node_class_spec``                -> Karpenter's ``EC2NodeClass`` (``karpenter.k8s.aws/v1``);
 - ``auto_node_class_spec``               -> EKS Auto Mode's ``NodeClass`` (``eks.amazonaws.com/v1``).
 
-``pool_problems`` checks a spec before anything is created.
+``pool_problems`` checks a spec before anything is created (``components/errors.py``).
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import validation
+from .. import validation
+from ..errors import Problem, path, under
+from ..scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Taint
 from .instance_types import InstanceType, lookup
-from .nodegroups import (
+from .node_groups import (
     ACCELERATOR_LABEL,
     GPU_PRESENT_LABEL,
     RESERVED_LABEL_PREFIXES,
     ROLE_LABEL,
-    node_taints,
 )
-from .scheduling import GPU_RESOURCE, Placement, Taint
 
-Provisioner = Literal["karpenter", "auto-mode"]
+PoolProvisioner = Literal["karpenter", "auto-mode"]  # the node class API a pool references
 CapacityType = Literal["spot", "on-demand", "reserved"]
 ConsolidationPolicy = Literal["WhenEmpty", "WhenEmptyOrUnderutilized"]
 
@@ -116,10 +116,31 @@ class GpuPoolSpec:
     taints: tuple[Taint, ...] = ()
     disruption: Disruption = Disruption()
 
-    # Downstream consumers (device plugin, DCGM, node exporter) read a pool's taints as a GPU group's.
+    # -- as ``GpuCapacity`` (gpu_capacity.py) reads a pool --------------------------------------------
     @property
     def is_gpu(self) -> bool:
         return True
+
+    @property
+    def node_taints(self) -> tuple[Taint, ...]:
+        """``GPU_TAINT`` first; extra taints follow, duplicates dropped."""
+        return tuple(dict.fromkeys((GPU_TAINT, *self.taints)))
+
+    @property
+    def min_nodes(self) -> int:
+        return 0  # a pool starts nodes for pending pods only
+
+    @property
+    def chooses_type_per_pod(self) -> bool:
+        return True
+
+    @property
+    def accelerator_label(self) -> str | None:
+        return self.accelerator
+
+    @property
+    def placement(self) -> Placement:
+        return placement_for_pool(self)
 
     @property
     def instances(self) -> tuple[InstanceType, ...]:
@@ -178,7 +199,7 @@ def placement_for_pool(spec: GpuPoolSpec) -> Placement:
     """The one source of truth for landing a pod on this pool (and only this pool)."""
     return Placement(
         node_selector={POOL_LABEL: spec.name},
-        tolerations=tuple(t.toleration() for t in node_taints(spec)),  # type: ignore[arg-type]
+        tolerations=tuple(t.toleration() for t in spec.node_taints),
         gpu_resource=GPU_RESOURCE,
     )
 
@@ -220,13 +241,13 @@ def limits(spec: GpuPoolSpec) -> dict[str, str]:
     return {"cpu": str(spec.max_cpu), GPU_RESOURCE: str(spec.max_gpus)}
 
 
-def node_class_ref(provisioner: Provisioner, name: str) -> dict[str, str]:
+def node_class_ref(provisioner: PoolProvisioner, name: str) -> dict[str, str]:
     if provisioner == "karpenter":
         return {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": name}
     return {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": name}
 
 
-def node_pool_spec(spec: GpuPoolSpec, provisioner: Provisioner) -> dict[str, Any]:
+def node_pool_spec(spec: GpuPoolSpec, provisioner: PoolProvisioner) -> dict[str, Any]:
     """The ``NodePool`` spec of a GPU pool (``karpenter.sh/v1``; EKS Auto Mode reads the same API)."""
     d = spec.disruption
     return {
@@ -235,7 +256,7 @@ def node_pool_spec(spec: GpuPoolSpec, provisioner: Provisioner) -> dict[str, Any
             "spec": {
                 "nodeClassRef": node_class_ref(provisioner, node_class_name(spec)),
                 "requirements": requirements(spec),
-                "taints": [_taint(t) for t in node_taints(spec)],  # type: ignore[arg-type]
+                "taints": [_taint(t) for t in spec.node_taints],
             },
         },
         "limits": limits(spec),
@@ -316,88 +337,86 @@ def auto_node_class_spec(
 
 
 # -- validation ----------------------------------------------------------------------------------
-def pool_problems(spec: GpuPoolSpec) -> list[str]:
-    """Every problem with one pool, each as ``<pool>.<field>: <what is wrong>``."""
-    n = spec.name
-    problems: list[str] = []
+def pool_problems(spec: GpuPoolSpec) -> list[Problem]:
+    """Every problem with one pool, each at the pool's field."""
+    problems: list[Problem] = []
     if validation.dns1123_label(spec.name):
-        problems.append(f"{n}.name: must be a DNS-1123 label")
+        problems.append(("name", "must be a DNS-1123 label"))
     if not spec.instance_types:
-        problems.append(f"{n}.instance_types: at least one instance type is required")
+        problems.append(("instance_types", "at least one instance type is required"))
     for name in spec.instance_types:
         entry = lookup(name)
         if entry is None or entry.gpu is None:
-            problems.append(f"{n}.instance_types: '{name}' is not a GPU type of the instance type table")
+            problems.append(("instance_types", f"'{name}' is not a GPU type of the instance type table"))
     if spec.instances and spec.arch is None:
-        problems.append(f"{n}.instance_types: mix x86_64 and arm64 types in separate pools")
+        problems.append(("instance_types", "mix x86_64 and arm64 types in separate pools"))
     if not spec.capacity_types or len(set(spec.capacity_types)) != len(spec.capacity_types):
-        problems.append(f"{n}.capacity_types: one or more of {', '.join(CAPACITY_TYPES)}, each once")
+        problems.append(("capacity_types", f"one or more of {', '.join(CAPACITY_TYPES)}, each once"))
     unknown = [c for c in spec.capacity_types if c not in CAPACITY_TYPES]
     if unknown:
-        problems.append(f"{n}.capacity_types: unknown {', '.join(unknown)}")
+        problems.append(("capacity_types", f"unknown {', '.join(unknown)}"))
     problems += _reservation_problems(spec)
     smallest = spec.smallest
     if smallest is not None:
         if spec.max_gpus < smallest.gpus:
             problems.append(
-                f"{n}.max_gpus: {spec.max_gpus} cannot hold one {smallest.name} ({smallest.gpus})"
+                ("max_gpus", f"{spec.max_gpus} cannot hold one {smallest.name} ({smallest.gpus})")
             )
         if spec.max_cpu < smallest.vcpus:
-            problems.append(f"{n}.max_cpu: {spec.max_cpu} cannot hold one {smallest.name} ({smallest.vcpus})")
+            problems.append(("max_cpu", f"{spec.max_cpu} cannot hold one {smallest.name} ({smallest.vcpus})"))
     bad_labels = sorted(
         k
         for k in spec.labels
         if k.startswith((*POOL_RESERVED_LABEL_PREFIXES, "aiplatform.io/", "nvidia.com/"))
     )
     if bad_labels:
-        problems.append(f"{n}.labels: {', '.join(bad_labels)} are set by the platform, Karpenter or EKS")
+        problems.append(("labels", f"{', '.join(bad_labels)} are set by the platform, Karpenter or EKS"))
     d = spec.disruption
     if not _DURATION.fullmatch(d.consolidate_after):
-        problems.append(f"{n}.disruption.consolidate_after: a duration such as 10m, 1h or Never")
+        problems.append(("disruption.consolidate_after", "a duration such as 10m, 1h or Never"))
     if not _BUDGET_NODES.fullmatch(d.max_nodes):
-        problems.append(f"{n}.disruption.max_nodes: a node count or a percentage such as 1 or 10%")
+        problems.append(("disruption.max_nodes", "a node count or a percentage such as 1 or 10%"))
     for w in d.blocked:
         if validation.cron_schedule(w.schedule):
-            problems.append(f"{n}.disruption.blocked: {w.schedule!r} is not a 5-field cron schedule")
+            problems.append(("disruption.blocked", f"{w.schedule!r} is not a 5-field cron schedule"))
         if not _BUDGET_DURATION.fullmatch(w.duration):
-            problems.append(f"{n}.disruption.blocked: {w.duration!r} is not a duration such as 8h or 1h30m")
+            problems.append(("disruption.blocked", f"{w.duration!r} is not a duration such as 8h or 1h30m"))
     return problems
 
 
-def _reservation_problems(spec: GpuPoolSpec) -> list[str]:
+def _reservation_problems(spec: GpuPoolSpec) -> list[Problem]:
     n, r = spec.name, spec.reservations
     reserved = "reserved" in spec.capacity_types
     if r is None:
-        return [f"{n}.capacity_types: 'reserved' needs capacity reservations to select"] if reserved else []
-    problems: list[str] = []
+        return [("capacity_types", "'reserved' needs capacity reservations to select")] if reserved else []
+    problems: list[Problem] = []
     if n == SHARED_NODE_CLASS:
         problems.append(
-            f"{n}.name: '{n}' names the shared GPU node class: give a pool with reservations another name"
+            ("name", f"'{n}' names the shared GPU node class: give a pool with reservations another name")
         )
     if not reserved:
         problems.append(
-            f"{n}.reservations: the pool never launches into them without capacity type 'reserved'"
+            ("reservations", "the pool never launches into them without capacity type 'reserved'")
         )
     if not r.ids and not r.tags:
-        problems.append(f"{n}.reservations: select reservations by ids or tags")
+        problems.append(("reservations", "select reservations by ids or tags"))
     problems += [
-        f"{n}.reservations.ids: {i!r} is not a reservation id (cr-...)"
+        ("reservations.ids", f"{i!r} is not a reservation id (cr-...)")
         for i in r.ids
         if not _RESERVATION_ID.fullmatch(i)
     ]
     if r.capacity_block and tuple(spec.capacity_types) != ("reserved",):
-        problems.append(f"{n}.capacity_types: a Capacity Block pool runs on reserved capacity only")
+        problems.append(("capacity_types", "a Capacity Block pool runs on reserved capacity only"))
     return problems
 
 
-def validate_pools(pools: Sequence[GpuPoolSpec]) -> None:
-    """Raise one ``ValueError`` listing every bad field of every pool."""
-    problems: list[str] = []
+def pools_problems(pools: Sequence[GpuPoolSpec]) -> list[Problem]:
+    """Every problem of every pool (at ``pools[i].<field>``), and of the pools together."""
+    problems: list[Problem] = []
     names = [p.name for p in pools]
     duplicates = sorted({x for x in names if names.count(x) > 1})
     if duplicates:
-        problems.append(f"pools: duplicate names: {', '.join(duplicates)}")
-    for pool in pools:
-        problems += pool_problems(pool)
-    if problems:
-        raise ValueError("invalid GPU pools:\n" + "\n".join(f"- {p}" for p in problems))
+        problems.append(("pools", f"duplicate names: {', '.join(duplicates)}"))
+    for i, pool in enumerate(pools):
+        problems += under(path("pools", i), pool_problems(pool))
+    return problems

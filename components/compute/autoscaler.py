@@ -15,16 +15,17 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .addons.helm import helm_release
-from .addons.registry import CLUSTER_AUTOSCALER
-from .iam import (
+from ..addons.helm import helm_release
+from ..addons.registry import CLUSTER_AUTOSCALER
+from ..errors import Problem, require
+from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
     WorkloadIdentity,
     allow,
     policy_document,
 )
-from .nodegroups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
+from .node_groups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
 
 # One replica (the chart's replicaCount), on the system nodes; the capacity check counts it.
 REPLICAS = 1
@@ -62,7 +63,7 @@ def chart_version_problem(chart_version: str, kubernetes_version: str) -> str | 
     )
     if ships is None:
         return (
-            f"chart {chart_version} is not in the compatibility table (components/autoscaler.py): "
+            f"chart {chart_version} is not in the compatibility table (components/compute/autoscaler.py): "
             f"add the Kubernetes minor of its appVersion there, or {advice}"
         )
     if ships != wanted:
@@ -203,6 +204,30 @@ class ClusterAutoscalerArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not self.chart_version:
+            problems.append(("chart_version", "pin a chart version"))
+        if self.expander not in ("least-waste", "priority", "random", "most-pods", "price"):
+            problems.append(("expander", f"unknown expander {self.expander!r}"))
+        if self.expander == "priority" and not self.expander_priorities:
+            problems.append(("expander_priorities", "required when expander is 'priority'"))
+        if self.expander_priorities and self.expander != "priority":
+            problems.append(("expander_priorities", "only used with expander 'priority'"))
+        if self.kubernetes_version and self.chart_version:
+            problem = chart_version_problem(self.chart_version, self.kubernetes_version)
+            if problem:
+                problems.append(("chart_version", problem))
+            if self.image_tag and _minor(self.image_tag) != _minor(self.kubernetes_version):
+                problems.append(
+                    (
+                        "image_tag",
+                        f"{self.image_tag} is not a {_minor(self.kubernetes_version)} autoscaler "
+                        "(the autoscaler's minor follows the cluster's)",
+                    )
+                )
+        return problems
+
 
 class ClusterAutoscaler(pulumi.ComponentResource):
     """The cluster autoscaler, its least-privilege pod role and its Helm release."""
@@ -213,7 +238,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     resources: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
-        _validate(args)
+        require(f"ClusterAutoscaler '{name}'", args.problems())
         super().__init__("aiplatform:autoscaler:ClusterAutoscaler", name, None, opts)
 
         group_arns = pulumi.Output.all(*args.autoscaling_group_names).apply(
@@ -265,26 +290,3 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         )
         self.resources = [self.role, self.release]
         self.register_outputs({"role_arn": self.role_arn, "release_status": self.release.status})
-
-
-def _validate(args: ClusterAutoscalerArgs) -> None:
-    problems: list[str] = []
-    if not args.chart_version:
-        problems.append("chart_version: pin a chart version")
-    if args.expander not in ("least-waste", "priority", "random", "most-pods", "price"):
-        problems.append(f"expander: unknown expander {args.expander!r}")
-    if args.expander == "priority" and not args.expander_priorities:
-        problems.append("expander_priorities: required when expander is 'priority'")
-    if args.expander_priorities and args.expander != "priority":
-        problems.append("expander_priorities: only used with expander 'priority'")
-    if args.kubernetes_version and args.chart_version:
-        problem = chart_version_problem(args.chart_version, args.kubernetes_version)
-        if problem:
-            problems.append(f"chart_version: {problem}")
-        if args.image_tag and _minor(args.image_tag) != _minor(args.kubernetes_version):
-            problems.append(
-                f"image_tag: {args.image_tag} is not a {_minor(args.kubernetes_version)} autoscaler "
-                "(the autoscaler's minor follows the cluster's)"
-            )
-    if problems:
-        raise ValueError("invalid cluster autoscaler:\n" + "\n".join(f"- {p}" for p in problems))

@@ -23,9 +23,10 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..errors import Problem, path, require
 from .instance_types import lookup
-from .nodegroups import NODE_GROUP_LABEL, ROLE_LABEL
-from .nodepools import (
+from .node_groups import NODE_GROUP_LABEL, ROLE_LABEL
+from .pools import (
     ARCH_KEY,
     AUTO_NODE_CLASS_API,
     CAPACITY_TYPE_KEY,
@@ -39,7 +40,7 @@ from .nodepools import (
     node_class_name,
     node_class_ref,
     node_pool_spec,
-    validate_pools,
+    pools_problems,
 )
 
 SYSTEM_POOL = "system"
@@ -222,6 +223,17 @@ class AutoModeComputeArgs:
     # The cluster and the nodes' access entry.
     depends_on: Sequence[pulumi.Resource] = ()
 
+    def problems(self) -> list[Problem]:
+        problems = pools_problems(self.pools)
+        problems += [
+            (path("system", "instance_types", i), f"'{t}' is not in the instance type table")
+            for i, t in enumerate(self.system.instance_types)
+            if lookup(t) is None
+        ]
+        if self.system.max_nodes < 1:
+            problems.append(("system.max_nodes", f"{self.system.max_nodes} must be at least 1"))
+        return problems
+
 
 class AutoModeCompute(pulumi.ComponentResource):
     """Node classes and node pools of an EKS Auto Mode cluster."""
@@ -231,13 +243,7 @@ class AutoModeCompute(pulumi.ComponentResource):
     system_pool: k8s.apiextensions.CustomResource
 
     def __init__(self, name: str, args: AutoModeComputeArgs, opts: pulumi.ResourceOptions | None = None):
-        validate_pools(args.pools)
-        unknown = [t for t in args.system.instance_types if lookup(t) is None]
-        if unknown or args.system.max_nodes < 1:
-            raise ValueError(
-                f"invalid Auto Mode system pool: types {unknown} not in the instance type table, "
-                f"or max_nodes {args.system.max_nodes} < 1"
-            )
+        require(f"AutoModeCompute '{name}'", args.problems())
         super().__init__("aiplatform:automode:AutoModeCompute", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(
             parent=self, provider=args.provider, depends_on=list(args.depends_on)

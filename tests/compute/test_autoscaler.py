@@ -4,7 +4,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from aiplatform.addons.registry import CLUSTER_AUTOSCALER
-from aiplatform.autoscaler import (
+from aiplatform.compute.autoscaler import (
     CHART_KUBERNETES_MINOR,
     ClusterAutoscaler,
     ClusterAutoscalerArgs,
@@ -159,7 +159,7 @@ def test_priority_expander_needs_priorities():
             ),
         )
     assert str(error.value) == (
-        "invalid cluster autoscaler:\n- expander_priorities: required when expander is 'priority'"
+        "ClusterAutoscaler 'ca':\n  - expander_priorities: required when expander is 'priority'"
     )
 
 
@@ -184,16 +184,16 @@ def test_a_chart_for_another_kubernetes_minor_is_refused_before_anything_is_crea
     with pytest.raises(ValueError) as error:
         build(autoscaler(chart_version="9.50.1", kubernetes_version="1.34", image_tag="v1.33.0"))
     assert str(error.value) == (
-        "invalid cluster autoscaler:\n"
-        "- chart_version: chart 9.50.1 ships cluster-autoscaler 1.33 for a Kubernetes 1.34 cluster: "
+        "ClusterAutoscaler 'ca':\n"
+        "  - chart_version: chart 9.50.1 ships cluster-autoscaler 1.33 for a Kubernetes 1.34 cluster: "
         "use a 9.52.x-9.53.x chart\n"
-        "- image_tag: v1.33.0 is not a 1.34 autoscaler (the autoscaler's minor follows the cluster's)"
+        "  - image_tag: v1.33.0 is not a 1.34 autoscaler (the autoscaler's minor follows the cluster's)"
     )
     assert [r.type for r in monitor.registrations] == ["pulumi:providers:kubernetes"]
 
 
 def test_a_chart_outside_the_table_says_where_to_add_it():
     assert chart_version_problem("9.60.0", "1.36") == (
-        "chart 9.60.0 is not in the compatibility table (components/autoscaler.py): add the Kubernetes "
+        "chart 9.60.0 is not in the compatibility table (components/compute/autoscaler.py): add the Kubernetes "
         "minor of its appVersion there, or no chart for Kubernetes 1.36 is in the compatibility table yet"
     )
