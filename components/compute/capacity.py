@@ -25,10 +25,10 @@ import dataclasses
 import importlib
 import itertools
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import validation
 from ..addons.eks import EKS_ADD_ONS
@@ -39,9 +39,6 @@ from ..scheduling import Toleration, untolerated
 from .gpu_capacity import GpuCapacity, NodeCapacity
 from .instance_types import InstanceType, lookup
 from .node_groups import NodeGroupSpec
-
-if TYPE_CHECKING:
-    from .provisioner import Provisioner
 
 # -- what a node offers ------------------------------------------------------------------------------
 
@@ -341,10 +338,13 @@ def _cpu(m: int) -> str:
     return f"{m / 1000:g} CPU"
 
 
-def capacity_problems(nodes: Nodes, pods: Iterable[PodSet], provisioner: Provisioner) -> list[ConfigProblem]:
-    """Config errors: a pod no node of its group can hold, and what the provisioner says of the system
-    nodes (``Provisioner.system_problems``). GPU groups below what always runs only scale up, which
-    the plan reports.
+SystemCheck = Callable[[NodeGroupSpec, "GroupLoad"], list[ConfigProblem]]
+
+
+def capacity_problems(nodes: Nodes, pods: Iterable[PodSet], system_check: SystemCheck) -> list[ConfigProblem]:
+    """Config errors: a pod no node of its group can hold, and what ``system_check`` (the provisioner's
+    ``system_problems``) says of the system nodes under their load. GPU groups below what always runs
+    only scale up, which the plan reports.
     """
     loads = group_loads(nodes.all, pods)
     found: list[ConfigProblem] = []
@@ -368,7 +368,7 @@ def capacity_problems(nodes: Nodes, pods: Iterable[PodSet], provisioner: Provisi
                     )
                 )
     system = next(load for load in loads if load.spec.name == nodes.system.name)
-    return found + provisioner.system_problems(nodes.system, system)
+    return found + system_check(nodes.system, system)
 
 
 def minimum_problems(system: NodeGroupSpec, load: GroupLoad) -> list[ConfigProblem]:

@@ -64,4 +64,6 @@ def platform_pods(s: Any, nodes: Nodes | None = None) -> list[PodSet]:
 def platform_capacity_problems(s: Any) -> list[ConfigProblem]:
     """Pods that fit no node of their group; system nodes too small for what runs there."""
     nodes = capacity_nodes(s)
-    return capacity_problems(nodes, platform_pods(s, nodes), provisioner_named(s.compute.provisioner))
+    return capacity_problems(
+        nodes, platform_pods(s, nodes), provisioner_named(s.compute.provisioner).system_problems
+    )
