@@ -72,12 +72,13 @@ def package_from(root: Path) -> Iterator[None]:
 
 
 def program_at(root: Path | None) -> Callable[[], None]:
-    """The program of the checkout at ``root`` (None: the working tree), run inline."""
+    """The program of the checkout at ``root`` (None: the working tree), run inline. Run an engine
+    operation of ``root``'s program inside ``package_from(root)``: the SDK resolves the components'
+    type hints from their modules until the operation ends, after the program function returns."""
     main = (root or PROJECT_ROOT) / "__main__.py"
 
     def run() -> None:
-        with package_from(root) if root is not None else contextlib.nullcontext():
-            runpy.run_path(str(main), run_name="__main__")
+        runpy.run_path(str(main), run_name="__main__")
 
     return run
 
@@ -125,18 +126,19 @@ def main(argv: list[str] | None = None) -> int:
         with E2eRun(binaries, stack=args.stack, config_file=args.config_file) as run:
             stack = run.stack
 
-            def timed(name: str, op: Callable, program: Callable[[], None]):
+            def timed(name: str, op: Callable, root: Path | None):
                 start = time.monotonic()
-                outcome = op(program=program, color="never", on_output=run.log)
+                with package_from(root) if root is not None else contextlib.nullcontext():
+                    outcome = op(program=program_at(root), color="never", on_output=run.log)
                 summary = getattr(outcome, "summary", None)
                 changes = summary.resource_changes if summary is not None else outcome.change_summary
                 report[name] = {"seconds": round(time.monotonic() - start, 1), "changes": _changes(changes)}
                 print(f"{name}: {report[name]}", flush=True)
 
-            timed("up with the earlier revision", stack.up, program_at(old_root))
+            timed("up with the earlier revision", stack.up, old_root)
             report["resources"] = len(stack.export_stack().deployment.get("resources", []))
-            timed("preview with the working tree", stack.preview, program_at(None))
-            timed("up with the working tree", stack.up, program_at(None))
+            timed("preview with the working tree", stack.preview, None)
+            timed("up with the working tree", stack.up, None)
             with contextlib.suppress(Exception):  # the cluster and the backend go with the run anyway
                 stack.destroy(program=program_at(None), color="never", on_output=run.log)
     unchanged = all(
