@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from . import k8s_objects, sdk
+from .addons.ingress import ControllerKind, RouteSettings, Scheme
 from .compute.node_groups import NodeGroupSpec, node_labels, placement_for
 from .compute.pools import GpuPoolSpec, placement_for_pool, pool_labels
 from .iam import IdentityMode, WorkloadIdentity, allow
-from .ingress import ControllerKind, RouteSettings, Scheme
 from .routing import IngressRoute
 from .scheduling import GPU_RESOURCE, Placement, Taint, TaintEffect
 from .workloads import ModelSource, SharedVolume, model_reader_statements

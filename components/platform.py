@@ -19,7 +19,24 @@ import pulumi
 import pulumi_aws as aws
 
 from .accepted_findings import IMAGE_DIGEST
-from .addons.registry import (
+from .addons.alerts import (
+    AlertTargets,
+    AutoscaledService,
+    PlatformAlerts,
+    PlatformAlertsArgs,
+    ScheduledJob,
+    TrainingRun,
+)
+from .addons.gpu import GpuSupport, GpuSupportArgs
+from .addons.ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
+from .addons.observability import (
+    AlertReceiver,
+    CustomMetricRule,
+    MetricsStack,
+    MetricsStackArgs,
+)
+from .addons.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
+from .catalog.registry import (
     AWS_LOAD_BALANCER_CONTROLLER,
     CLUSTER_AUTOSCALER,
     DCGM_EXPORTER,
@@ -29,14 +46,6 @@ from .addons.registry import (
     KUBE_PROMETHEUS_STACK,
     NVIDIA_DEVICE_PLUGIN,
     PROMETHEUS_ADAPTER,
-)
-from .alerts import (
-    AlertTargets,
-    AutoscaledService,
-    PlatformAlerts,
-    PlatformAlertsArgs,
-    ScheduledJob,
-    TrainingRun,
 )
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
 from .compute.auto_mode import AutoModeCompute
@@ -55,15 +64,7 @@ from .config import (
     TrainingSettings,
     WorkloadBase,
 )
-from .gpu import GpuSupport, GpuSupportArgs
-from .ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
 from .network import ExistingNetwork, Network, NetworkArgs
-from .observability import (
-    AlertReceiver,
-    CustomMetricRule,
-    MetricsStack,
-    MetricsStackArgs,
-)
 from .outputs import (
     CONTRACT_VERSION,
     KUBECONFIG,
@@ -74,7 +75,6 @@ from .outputs import (
 )
 from .podspec import Resources
 from .scheduling import Placement
-from .secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
 from .storage import ModelBucket, ModelBucketArgs, SharedFileSystem, SharedFileSystemArgs
 from .tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
 from .workloads import (

@@ -5,19 +5,19 @@ import importlib
 
 import pytest
 
-from aiplatform.addons.registry import ADD_ONS, BY_CHART, KARPENTER
+from aiplatform.catalog.registry import ADD_ONS, BY_CHART, KARPENTER
 from aiplatform.compute.capacity import Requests, _component_value
 from aiplatform.config.infrastructure import ChartSettings
 from tests.stacks import EXAMPLE_STACKS, STACKS, stack_config
 
 PINNED_ARGS = {  # the component argument whose default is a chart's pinned version or repository
-    "nvidia-device-plugin": ("gpu", "GpuSupportArgs", "device_plugin_chart"),
-    "dcgm-exporter": ("gpu", "GpuSupportArgs", "dcgm_exporter_chart"),
-    "external-secrets": ("secrets", "ExternalSecretsArgs", "chart"),
-    "aws-load-balancer-controller": ("ingress", "IngressControllerArgs", "alb_chart"),
-    "ingress-nginx": ("ingress", "IngressControllerArgs", "nginx_chart"),
-    "kube-prometheus-stack": ("observability", "MetricsStackArgs", "prometheus_chart"),
-    "prometheus-adapter": ("observability", "MetricsStackArgs", "adapter_chart"),
+    "nvidia-device-plugin": ("addons.gpu", "GpuSupportArgs", "device_plugin_chart"),
+    "dcgm-exporter": ("addons.gpu", "GpuSupportArgs", "dcgm_exporter_chart"),
+    "external-secrets": ("addons.secrets", "ExternalSecretsArgs", "chart"),
+    "aws-load-balancer-controller": ("addons.ingress", "IngressControllerArgs", "alb_chart"),
+    "ingress-nginx": ("addons.ingress", "IngressControllerArgs", "nginx_chart"),
+    "kube-prometheus-stack": ("addons.observability", "MetricsStackArgs", "prometheus_chart"),
+    "prometheus-adapter": ("addons.observability", "MetricsStackArgs", "adapter_chart"),
     "cluster-autoscaler": ("compute.autoscaler", "ClusterAutoscalerArgs", "chart"),
     "karpenter": ("compute.karpenter", "KarpenterArgs", "chart"),
 }
@@ -93,7 +93,7 @@ def test_owned_custom_resources_are_of_kinds_the_chart_installs():
 
 
 def test_the_provisioners_charts_are_listed_by_the_provisioners_only():
-    from aiplatform.addons.registry import AddonChoices
+    from aiplatform.catalog.registry import AddonChoices
     from aiplatform.compute.capacity import Nodes, release_pods
     from aiplatform.compute.node_groups import NodeGroupSpec
     from aiplatform.compute.provisioner import provisioner_named

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiplatform.alerts import (
+from aiplatform.addons.alerts import (
     PENDING_REASON_TEMPLATE,
     AlertTargets,
     AutoscaledService,

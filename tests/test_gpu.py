@@ -2,16 +2,16 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from aiplatform.addons.helm import effective_resources
-from aiplatform.addons.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
-from aiplatform.compute.node_groups import NodeGroupSpec
-from aiplatform.gpu import (
+from aiplatform.addons.gpu import (
     GpuSupport,
     GpuSupportArgs,
     deep_merge,
     device_plugin_values,
     unschedulable_groups,
 )
+from aiplatform.catalog.helm import effective_resources
+from aiplatform.catalog.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
+from aiplatform.compute.node_groups import NodeGroupSpec
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.conftest import resolve
 

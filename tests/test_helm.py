@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from aiplatform.addons.helm import (
+from aiplatform.catalog.helm import (
     CHART_RESOURCES,
     coalesce,
     effective_resources,

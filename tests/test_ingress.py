@@ -5,14 +5,14 @@ import pulumi_kubernetes as kubernetes
 import pytest
 import yaml
 
-from aiplatform.alb_iam_policy import ALB_CONTROLLER_POLICY, alb_controller_policy
-from aiplatform.iam import WorkloadIdentity
-from aiplatform.ingress import (
+from aiplatform.addons.alb_iam_policy import ALB_CONTROLLER_POLICY, alb_controller_policy
+from aiplatform.addons.ingress import (
     NGINX_RETIRED_WARNING,
     IngressController,
     IngressControllerArgs,
     RouteSettings,
 )
+from aiplatform.iam import WorkloadIdentity
 from aiplatform.routing import IngressRoute
 from tests.conftest import resolve
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from aiplatform.addons.helm import CHART_RESOURCES, effective_resources
+from aiplatform.catalog.helm import CHART_RESOURCES, effective_resources
 from aiplatform.plan import cli as plan_tool
 from aiplatform.plan import runner
 from aiplatform.scheduling import Taint, Toleration, is_tolerated

@@ -1,8 +1,7 @@
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiplatform.compute.node_groups import NodeGroupSpec
-from aiplatform.observability import (
+from aiplatform.addons.observability import (
     AlertReceiver,
     CustomMetricRule,
     MetricsStack,
@@ -10,6 +9,7 @@ from aiplatform.observability import (
     adapter_rules,
     served_metric_names,
 )
+from aiplatform.compute.node_groups import NodeGroupSpec
 from aiplatform.scheduling import Taint
 from tests.conftest import resolve
 

@@ -4,9 +4,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 import pytest
 
-from aiplatform.errors import describe
-from aiplatform.iam import WorkloadIdentity
-from aiplatform.secrets import (
+from aiplatform.addons.secrets import (
     ExternalSecrets,
     ExternalSecretsArgs,
     SecretSpec,
@@ -14,6 +12,8 @@ from aiplatform.secrets import (
     eso_policy,
     external_secret_spec,
 )
+from aiplatform.errors import describe
+from aiplatform.iam import WorkloadIdentity
 from tests.conftest import is_secret, resolve
 
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC123"

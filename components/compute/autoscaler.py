@@ -15,8 +15,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..addons.helm import helm_release
-from ..addons.registry import CLUSTER_AUTOSCALER
+from ..catalog.helm import helm_release
+from ..catalog.registry import CLUSTER_AUTOSCALER
 from ..errors import Problem, require
 from ..iam import (
     ServiceAccountRole,

@@ -31,8 +31,8 @@ from decimal import Decimal
 from typing import Any
 
 from .. import validation
-from ..addons.eks import EKS_ADD_ONS
-from ..addons.registry import ADD_ONS, AddOn, AddonChoices
+from ..catalog.eks import EKS_ADD_ONS
+from ..catalog.registry import ADD_ONS, AddOn, AddonChoices
 from ..pod_requests import effective_requests, manifest_requests
 from ..podspec import Resources
 from ..scheduling import Toleration, untolerated

@@ -31,8 +31,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ..addons.helm import helm_release
-from ..addons.registry import KARPENTER
+from ..catalog.helm import helm_release
+from ..catalog.registry import KARPENTER
 from ..errors import Problem, require
 from ..iam import (
     ServiceAccountRole,

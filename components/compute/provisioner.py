@@ -22,7 +22,7 @@ from typing import ClassVar
 import pulumi
 import pulumi_aws as aws
 
-from ..addons import registry
+from ..catalog import registry
 from ..cluster import AUTO_MODE_ADDONS, EksCluster
 from ..network import ExistingNetwork, Network
 from . import autoscaler, karpenter

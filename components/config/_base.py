@@ -17,9 +17,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
+from ..addons.ingress import ACM_ARN_PATTERN
+from ..addons.secrets import SECRET_ARN_PATTERN
 from ..cluster import ROLE_ARN_PATTERN
-from ..ingress import ACM_ARN_PATTERN
-from ..secrets import SECRET_ARN_PATTERN
 
 NAMESPACE = "aiplatform"
 # The name __main__ gives the platform: the physical names of its resources start with it.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..addons.registry import AddonChoices
+from ..catalog.registry import AddonChoices
 from ..compute.capacity import (
     ConfigProblem,
     Nodes,

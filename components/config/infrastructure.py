@@ -15,7 +15,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
-from ..addons.registry import ADD_ONS, AddOn
+from ..catalog.registry import ADD_ONS, AddOn
 from ..cluster import DEFAULT_LOG_TYPES, LogType
 from ..compute.instance_types import (
     GPU_INSTANCE_FAMILIES,

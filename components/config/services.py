@@ -13,8 +13,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .. import validation
-from ..ingress import ControllerKind, Scheme
-from ..observability import MetricKind, ReceiverKind
+from ..addons.ingress import ControllerKind, Scheme
+from ..addons.observability import MetricKind, ReceiverKind
 from ._base import (
     AddonVersion,
     CertificateArn,

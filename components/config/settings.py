@@ -14,9 +14,9 @@ from pydantic import (
 )
 
 from .. import validation
+from ..addons.observability import MONITORING_NAMESPACE
 from ..compute.node_groups import autoscaler_tags
 from ..compute.provisioner import POOL_PROVISIONERS, provisioner_named
-from ..observability import MONITORING_NAMESPACE
 from ..validation import AWS_TAGS_PER_RESOURCE
 from ._base import AwsTags, Model, Violation, raise_violations, unique_names
 from .capacity import platform_capacity_problems

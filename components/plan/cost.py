@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..addons.registry import BY_CHART, KUBE_PROMETHEUS_STACK
+from ..catalog.registry import BY_CHART, KUBE_PROMETHEUS_STACK
 from ..compute.instance_types import lookup
 from .cloud import short_hash
 from .mock_engine import Registration

@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..addons.registry import ADD_ONS
+from ..catalog.registry import ADD_ONS
 from .mock_engine import Registration
 from .model import Plan, Report
 

@@ -3,7 +3,7 @@ import json
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiplatform.addons.registry import CLUSTER_AUTOSCALER
+from aiplatform.catalog.registry import CLUSTER_AUTOSCALER
 from aiplatform.compute.autoscaler import (
     CHART_KUBERNETES_MINOR,
     ClusterAutoscaler,

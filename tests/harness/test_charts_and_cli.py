@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 import yaml
 
-from aiplatform.addons.registry import ADD_ONS
+from aiplatform.catalog.registry import ADD_ONS
 from tools.e2e.charts import ChartRepository, chart_archive, write_repository
 from tools.e2e.cloud.aws_cli import get_token
 from tools.e2e.cloud.store import CloudStore, ClusterAccess

@@ -2,7 +2,7 @@
 
 For each chart the program installs (the names and versions its Helm releases ask for), a chart of the
 same name and version that installs what matters for ordering and placement, as the chart's descriptor
-(``aiplatform.addons.registry``) states it:
+(``aiplatform.catalog.registry``) states it:
 
 - the CustomResourceDefinitions the real chart installs, where it installs them (a ``crds/`` folder,
   which Helm never deletes, or the templates, which it does), with minimal schemas that keep unknown
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from aiplatform.addons.registry import BY_CHART, Crd
+from aiplatform.catalog.registry import BY_CHART, Crd
 
 
 def crd_manifest(crd: Crd) -> dict:

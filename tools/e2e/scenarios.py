@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from aiplatform.addons.registry import ADD_ONS, BY_CHART
+from aiplatform.catalog.registry import ADD_ONS, BY_CHART
 from aiplatform.compute.instance_types import lookup
 from tools.e2e import checks
 from tools.e2e.checks import Check

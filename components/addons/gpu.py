@@ -20,9 +20,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .addons.helm import helm_release
-from .addons.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
-from .compute.node_groups import (
+from ..catalog.helm import helm_release
+from ..catalog.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
+from ..compute.node_groups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,
     gpu_type_problems,
@@ -30,9 +30,9 @@ from .compute.node_groups import (
     placement_for,
     untolerated_groups,
 )
-from .compute.pools import GpuPoolSpec
-from .errors import Problem, path, require
-from .scheduling import Toleration
+from ..compute.pools import GpuPoolSpec
+from ..errors import Problem, path, require
+from ..scheduling import Toleration
 
 __all__ = [
     "DCGM_EXPORTER_RESOURCES",

@@ -110,7 +110,7 @@ EXTERNAL_SECRETS = AddOn(
     repository="https://charts.external-secrets.io",
     key="externalSecrets",
     version="2.10.0",
-    component="secrets",
+    component="addons.secrets",
     resources={
         ("resources",): {},
         ("webhook", "resources"): {},
@@ -138,7 +138,7 @@ AWS_LOAD_BALANCER_CONTROLLER = AddOn(
     repository="https://aws.github.io/eks-charts",
     key="awsLoadBalancerController",
     version="3.5.0",
-    component="ingress",
+    component="addons.ingress",
     resources={("resources",): {}},
     pods=(
         Pod(
@@ -167,7 +167,7 @@ INGRESS_NGINX = AddOn(
     repository="https://kubernetes.github.io/ingress-nginx",
     key="ingressNginx",
     version="4.15.1",
-    component="ingress",
+    component="addons.ingress",
     resources={
         ("controller", "resources"): {"requests": {"cpu": "100m", "memory": "90Mi"}},
         ("controller", "admissionWebhooks", "createSecretJob", "resources"): {},
@@ -191,7 +191,7 @@ NVIDIA_DEVICE_PLUGIN = AddOn(
     repository="https://nvidia.github.io/k8s-device-plugin",
     key="nvidiaDevicePlugin",
     version="0.20.0",
-    component="gpu",
+    component="addons.gpu",
     resources={("resources",): {}},
     pods=(
         Pod(
@@ -212,7 +212,7 @@ DCGM_EXPORTER = AddOn(
     repository="https://nvidia.github.io/dcgm-exporter/helm-charts",
     key="dcgmExporter",
     version="4.8.3",
-    component="gpu",
+    component="addons.gpu",
     resources={
         ("resources",): {
             "limits": {"cpu": "200m", "memory": "512Mi"},
@@ -256,7 +256,7 @@ KUBE_PROMETHEUS_STACK = AddOn(
     repository=_PROMETHEUS_COMMUNITY,
     key="kubePrometheusStack",
     version="88.5.3",
-    component="observability",
+    component="addons.observability",
     resources={
         ("prometheus", "prometheusSpec", "resources"): {},
         ("alertmanager", "alertmanagerSpec", "resources"): {},
@@ -318,7 +318,7 @@ PROMETHEUS_ADAPTER = AddOn(
     repository=_PROMETHEUS_COMMUNITY,
     key="prometheusAdapter",
     version="5.3.0",
-    component="observability",
+    component="addons.observability",
     resources={("resources",): {}},
     pods=(
         Pod(

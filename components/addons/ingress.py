@@ -16,14 +16,14 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from . import validation
-from .addons.helm import helm_release
-from .addons.registry import AWS_LOAD_BALANCER_CONTROLLER, INGRESS_NGINX
+from .. import validation
+from ..catalog.helm import helm_release
+from ..catalog.registry import AWS_LOAD_BALANCER_CONTROLLER, INGRESS_NGINX
+from ..errors import Problem, require
+from ..iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
+from ..routing import IngressRoute
+from ..validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
 from .alb_iam_policy import alb_controller_policy
-from .errors import Problem, require
-from .iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
-from .routing import IngressRoute
-from .validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
 
 ControllerKind = Literal["alb", "nginx"]
 Scheme = Literal["internet-facing", "internal"]

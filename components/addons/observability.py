@@ -17,14 +17,12 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .addons.helm import helm_release
-from .addons.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
-from .alerts import KUBE_STATE_METRICS_LABELS
-from .compute.node_groups import NodeGroupSpec, group_tolerations, untolerated_groups
-from .errors import Problem, path, require, under
-from .gpu import deep_merge
-from .scheduling import Toleration
-from .validation import (
+from ..catalog.helm import helm_release
+from ..catalog.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
+from ..compute.node_groups import NodeGroupSpec, group_tolerations, untolerated_groups
+from ..errors import Problem, path, require, under
+from ..scheduling import Toleration
+from ..validation import (
     config_key,
     is_dns1123_label,
     is_quantity,
@@ -32,6 +30,8 @@ from .validation import (
     prometheus_duration,
     slack_channel,
 )
+from .alerts import KUBE_STATE_METRICS_LABELS
+from .gpu import deep_merge
 
 # fullnameOverride pins the chart's resource names, so the Prometheus service is
 # "<PROMETHEUS_FULLNAME>-prometheus" whatever the release is called.

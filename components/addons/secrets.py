@@ -20,17 +20,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
-from .addons.helm import helm_release
-from .addons.registry import EXTERNAL_SECRETS
-from .errors import Problem, path, require, under
-from .iam import (
+from ..catalog.helm import helm_release
+from ..catalog.registry import EXTERNAL_SECRETS
+from ..errors import Problem, path, require, under
+from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
     WorkloadIdentity,
     allow,
     policy_document,
 )
-from .validation import (
+from ..validation import (
     KMS_DELETION_WINDOW_DAYS,
     config_key,
     duration,

@@ -23,8 +23,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .compute.node_groups import NODE_GROUP_LABEL, NodeGroupSpec
-from .errors import Problem, require
+from ..compute.node_groups import NODE_GROUP_LABEL, NodeGroupSpec
+from ..errors import Problem, require
 
 PROMETHEUS_RULE_API_VERSION = "monitoring.coreos.com/v1"
 RULE_NAME = "aiplatform-alerts"

@@ -115,7 +115,7 @@ def _chart_paths(chart: str) -> Mapping[ResourcePath, Mapping[str, Any]]:
     if chart not in CHART_RESOURCES:
         raise ValueError(
             f"chart {chart!r}: its resources defaults are not recorded; add them to its descriptor "
-            "(addons/registry.py) from the chart's values.yaml at the pinned version"
+            "(catalog/registry.py) from the chart's values.yaml at the pinned version"
         )
     return CHART_RESOURCES[chart]
 
