@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s_objects, podspec, validation
-from ..errors import Problem, require, under
+from ..errors import Problem, require, type_problems, under
 from ..iam import ServiceAccountRole, allow
 from ..podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from ..routing import IngressRoute
@@ -130,6 +130,8 @@ class InferenceServiceArgs(WorkloadArgs):
     drain_seconds: int = 15
 
     def problems(self) -> list[Problem]:
+        if wrong_types := type_problems(self):
+            return wrong_types  # the checks below read those objects
         storage = model_storage(self)
         platform_env, mounts = {}, []
         if storage is not None:

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import podspec, validation
-from ..errors import Problem, require
+from ..errors import Problem, require, type_problems
 from ._common import (
     WorkloadArgs,
     common_problems,
@@ -71,6 +71,8 @@ class TrainingJobArgs(WorkloadArgs):
     termination_grace_period_seconds: int = 120  # seconds a stopping pod gets to checkpoint
 
     def problems(self) -> list[Problem]:
+        if wrong_types := type_problems(self):
+            return wrong_types  # the checks below read those objects
         mounts = [("shm_size (/dev/shm)", SHM_PATH)] if self.shm_size is not None else []
         if self.shared_volume is not None:
             mounts.append(("shared_volume.mount_path", self.shared_volume.mount_path))
