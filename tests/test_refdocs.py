@@ -53,3 +53,19 @@ def test_every_module_defining_a_component_is_listed():
         ):
             defining.add(info.name.removeprefix("aiplatform."))
     assert defining == set(refdocs.MODULES)
+
+
+def test_the_comments_trailing_other_fields_are_never_a_fields_meaning():
+    from aiplatform.workloads import WorkloadArgs
+
+    meaning = refdocs.field_meaning(WorkloadArgs, "secret_env")
+    assert "``secret_env`` is ``(ENV_NAME, secret_name, key)``" in meaning
+    assert "GPUs per pod" not in meaning and "the container's command" not in meaning
+
+
+def test_no_argument_row_is_undocumented():
+    pages = refdocs.pages()
+    rows = [
+        line for content in pages.values() for line in content.splitlines() if refdocs.UNDOCUMENTED in line
+    ]
+    assert len(rows) <= 302, "a field lost its description: say what it does where it is declared"

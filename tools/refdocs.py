@@ -19,6 +19,7 @@ import io
 import re
 import sys
 import tokenize
+import typing
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -133,10 +134,15 @@ def _class_source(cls: type) -> str:
 
 @cache
 def _comment_blocks(cls: type) -> list[str]:
-    """The class body's ``#`` comments, joined into blocks of consecutive lines."""
+    """The class body's comment-only lines, joined into blocks of consecutive lines (a comment trailing
+    a field is that field's own doc, never part of a block)."""
+    source = _class_source(cls)
+    lines = source.splitlines()
     blocks: list[list[str]] = []
     last = -2
-    for line, text in sorted(_comments(_class_source(cls)).items()):
+    for line, text in sorted(_comments(source).items()):
+        if not lines[line - 1].lstrip().startswith("#"):
+            continue
         if line != last + 1:
             blocks.append([])
         blocks[-1].append(text)
@@ -198,6 +204,23 @@ def field_meaning(cls: type, name: str) -> str:
     return UNDOCUMENTED
 
 
+def allowed_values(cls: type, annotation: str) -> list[str]:
+    """The values of the ``Literal`` aliases an annotation names (``NodeRole``: ``system``, ``gpu``)."""
+    values: list[str] = []
+    for name in re.findall(r"\b[A-Z]\w*", annotation):
+        alias = _namespace(cls).get(name)
+        if typing.get_origin(alias) is typing.Literal:
+            values += [f"`{value}`" for value in typing.get_args(alias)]
+    return values
+
+
+def _meaning_cell(cls: type, f: dataclasses.Field) -> str:
+    meaning = field_meaning(cls, f.name)
+    if values := allowed_values(cls, str(f.type)):
+        meaning = f"{meaning} One of {', '.join(values)}."
+    return _cell(meaning)
+
+
 def _default(f: dataclasses.Field) -> str:
     if f.default is not dataclasses.MISSING:
         return f"`{f.default!r}`"
@@ -235,8 +258,26 @@ def field_table(cls: type) -> list[str]:
         if not f.init:
             continue
         lines.append(
-            f"| `{f.name}` | `{_cell(str(f.type))}` | {_cell(_default(f))} | {_cell(field_meaning(cls, f.name))} |"
+            f"| `{f.name}` | `{_cell(str(f.type))}` | {_cell(_default(f))} | {_meaning_cell(cls, f)} |"
         )
+    return [*lines, ""]
+
+
+def outputs_table(component: type) -> list[str]:
+    """The component's public attributes, as its class declares them (with their comments)."""
+    declared = {
+        name: annotation
+        for name, annotation in vars(component).get("__annotations__", {}).items()
+        if not name.startswith("_")
+    }
+    if not declared:
+        return []
+    docs = _source_docs(component)
+    lines = ["## Outputs", "", "| attribute | type | meaning |", "| --- | --- | --- |"]
+    lines += [
+        f"| `{name}` | `{_cell(str(annotation))}` | {_cell(docs.get(name, ''))} |"
+        for name, annotation in declared.items()
+    ]
     return [*lines, ""]
 
 
@@ -264,6 +305,7 @@ def page(component: type) -> str:
         lines += ["## Arguments", "", f"`{component.__name__}(name, {root.__name__}(...), opts=None)`", ""]
         for cls in argument_types(root):
             lines += field_table(cls)
+    lines += outputs_table(component)
     return "\n".join(lines).rstrip() + "\n"
 
 
