@@ -153,20 +153,23 @@ class EksClusterArgs:
     subnet_ids: pulumi.Input[Sequence[str]]
     # IAM role ARNs that get cluster-admin access entries. The creator gets no implicit access.
     admin_role_arns: Sequence[str]
+    # the control plane's Kubernetes minor version, e.g. "1.34"
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     # The private endpoint is always on; the public one is opt-in and must be CIDR-restricted.
     endpoint_public_access: bool = False
+    # CIDRs allowed to reach the public endpoint (needed when it is on)
     public_access_cidrs: Sequence[str] = ()
     # Prod sets this: reject a public endpoint open to the internet (0.0.0.0/0).
     forbid_open_endpoint: bool = False
-    enabled_log_types: Sequence[str] = DEFAULT_LOG_TYPES
-    log_retention_days: int = 90
+    enabled_log_types: Sequence[str] = DEFAULT_LOG_TYPES  # control-plane logs sent to CloudWatch
+    log_retention_days: int = 90  # days CloudWatch keeps the control-plane logs (a value CloudWatch accepts)
+    # how pods get AWS credentials: IRSA (an OIDC provider) or EKS Pod Identity
     identity_mode: IdentityMode = "irsa"
     # Add-on name -> pinned version (e.g. {"vpc-cni": "v1.20.4-eksbuild.1"}). Only pinned add-ons are managed.
     addon_versions: Mapping[str, str] = field(default_factory=dict)
     # Protect the cluster and the KMS key (and retain the key if the stack is destroyed); Retain volumes.
     protect: bool = False
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on every resource of the cluster
     # The kubeconfig asks for a token as this role (``--role-arn``); must be one of admin_role_arns.
     # None: the deployer's own credentials are used (they must match an admin access entry).
     kubeconfig_role_arn: str | None = None
@@ -742,11 +745,13 @@ class EksCluster(pulumi.ComponentResource):
 class ExistingClusterArgs:
     """A cluster created elsewhere: its name, a kubeconfig (a Pulumi secret) and how pods get AWS access."""
 
-    name: str
-    kubeconfig: pulumi.Input[str]
+    name: str  # the existing EKS cluster's name
+    kubeconfig: pulumi.Input[str]  # a kubeconfig for the cluster (pass a Pulumi secret)
+    # how the cluster's pods get AWS credentials: IRSA or EKS Pod Identity
     identity_mode: IdentityMode = "irsa"
+    # the cluster's IAM OIDC provider ARN (required with ``irsa``)
     oidc_provider_arn: pulumi.Input[str] | None = None
-    oidc_issuer_url: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None  # the cluster's OIDC issuer URL (required with ``irsa``)
 
     def problems(self) -> list[Problem]:
         problems: list[Problem] = []

@@ -173,12 +173,15 @@ def existing_network_problems(
 class NetworkArgs:
     """A new VPC for one EKS cluster. Defaults are the production shape (HA NAT, flow logs on)."""
 
-    cluster_name: str
+    cluster_name: str  # the EKS cluster the VPC is for: names its resources and the subnets' cluster tags
+    # the VPC's IPv4 CIDR block (split into one public and one private subnet per AZ)
     vpc_cidr: str = "10.0.0.0/16"
-    az_count: int = 3
+    az_count: int = 3  # availability zones to spread the subnets over (2 or more)
+    # one NAT gateway for the VPC (cheaper) or one per AZ (survives an AZ outage)
     nat_gateways: NatGatewayMode = "per-az"
-    flow_logs: bool = True
-    flow_logs_retention_days: int = 90
+    flow_logs: bool = True  # record the VPC's traffic in CloudWatch Logs (VPC flow logs)
+    flow_logs_retention_days: int = 90  # days CloudWatch keeps the flow logs (a value CloudWatch accepts)
+    # AWS tags on every resource of the network (no 'aws:' prefix)
     tags: Mapping[str, str] = field(default_factory=dict)
     # Extra tags of the private subnets only (Karpenter's discovery tag: its nodes go there).
     private_subnet_tags: Mapping[str, str] = field(default_factory=dict)

@@ -108,12 +108,12 @@ class ModelBucketArgs:
     bucket_name: str | None = None
     bucket_prefix: str | None = None
     protect: bool = False
-    force_destroy: bool = False
+    force_destroy: bool = False  # let a destroy delete a bucket that still holds objects
     # Delete non-current object versions after this many days; None keeps them forever.
     noncurrent_version_days: int | None = 30
-    abort_incomplete_upload_days: int = 7
-    kms_deletion_window_days: int = 30
-    tags: Mapping[str, str] = field(default_factory=dict)
+    abort_incomplete_upload_days: int = 7  # days after which unfinished multipart uploads are deleted
+    kms_deletion_window_days: int = 30  # days before a deleted KMS key is gone (7-30)
+    tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on the bucket and its key
 
     def problems(self) -> list[Problem]:
         problems: list[Problem] = []
@@ -272,23 +272,26 @@ class SharedFileSystemArgs:
     NFS is allowed from ``cluster_security_group_id`` and/or ``vpc_cidr`` (at least one).
     """
 
-    provider: k8s.Provider
-    identity: WorkloadIdentity
-    vpc_id: pulumi.Input[str]
+    provider: k8s.Provider  # the cluster's Kubernetes provider
+    identity: WorkloadIdentity  # how the EFS CSI driver's pods get their IAM role
+    vpc_id: pulumi.Input[str]  # the VPC of the mount targets and their security group
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    csi_driver_version: str
+    csi_driver_version: str  # the aws-efs-csi-driver EKS add-on's exact version (e.g. v2.1.0-eksbuild.1)
     subnet_count: int | None = None
     cluster_security_group_id: pulumi.Input[str] | None = None
     vpc_cidr: pulumi.Input[str] | None = None
     kms_key_arn: pulumi.Input[str] | None = None  # None: the AWS-managed EFS key
-    claim_name: str = "shared-training"
-    claim_namespace: str = "training"
+    claim_name: str = "shared-training"  # the PersistentVolumeClaim's name
+    claim_namespace: str = "training"  # the claim's namespace (pods mount it there only)
     claim_size: str = "1Ti"  # EFS is elastic; Kubernetes still needs a number
-    storage_class_name: str = "efs"
-    directory_perms: str = "700"
+    storage_class_name: str = "efs"  # the StorageClass's name
+    directory_perms: str = "700"  # permissions of each claim's directory on the file system (octal, e.g. 700)
+    # when files move to Infrequent Access (an EFS value, e.g. AFTER_30_DAYS; None: never)
     transition_to_ia: str | None = "AFTER_30_DAYS"
-    protect: bool = False
+    protect: bool = False  # protect and retain the file system (a destroy leaves it)
+    # the CSI driver add-on's configuration values (None: its defaults)
     addon_configuration: Mapping[str, Any] | None = None
+    # AWS tags on the file system, its mount targets' security group and the role
     tags: Mapping[str, str] = field(default_factory=dict)
     # What the claim waits for besides the driver (e.g. its namespace, schedulable nodes).
     depends_on: Sequence[pulumi.Resource] = ()

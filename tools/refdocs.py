@@ -217,7 +217,7 @@ def allowed_values(cls: type, annotation: str) -> list[str]:
 def _meaning_cell(cls: type, f: dataclasses.Field) -> str:
     meaning = field_meaning(cls, f.name)
     if values := allowed_values(cls, str(f.type)):
-        meaning = f"{meaning} One of {', '.join(values)}."
+        meaning = f"{meaning.rstrip('.')}. One of {', '.join(values)}."
     return _cell(meaning)
 
 

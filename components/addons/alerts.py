@@ -58,35 +58,37 @@ PENDING_REASON_TEMPLATE = (
 class AutoscaledService:
     """An inference service with an HPA (named like the service)."""
 
-    namespace: str
-    name: str
-    max_replicas: int
+    namespace: str  # the service's namespace
+    name: str  # the service's (and its HPA's) name
+    max_replicas: int  # the HPA's maximum
 
 
 @dataclass(frozen=True)
 class TrainingRun:
     """A training Job (named like the workload)."""
 
-    namespace: str
-    name: str
+    namespace: str  # the Job's namespace
+    name: str  # the Job's name
 
 
 @dataclass(frozen=True)
 class ScheduledJob:
     """A batch CronJob; a run not started ``starting_deadline_seconds`` after its time is missed."""
 
-    namespace: str
-    name: str
+    namespace: str  # the CronJob's namespace
+    name: str  # the CronJob's name
     starting_deadline_seconds: int
 
 
 @dataclass(frozen=True)
 class AlertTargets:
+    # the autoscaled inference services (alert: at their maximum replicas)
     inference: Sequence[AutoscaledService] = ()
-    training: Sequence[TrainingRun] = ()
-    batch: Sequence[ScheduledJob] = ()
-    node_groups: Sequence[NodeGroupSpec] = ()
+    training: Sequence[TrainingRun] = ()  # the training Jobs (alert: failed)
+    batch: Sequence[ScheduledJob] = ()  # the batch CronJobs (alerts: failed or missed run)
+    node_groups: Sequence[NodeGroupSpec] = ()  # the node groups (alert: at their maximum size)
     gpu: bool = False  # DCGM runs on the GPU nodes: GPU health rules
+    # GPU memory used, as a fraction of the total, that raises the alert (0-1)
     gpu_memory_ratio: float = DEFAULT_GPU_MEMORY_RATIO
 
 
@@ -249,9 +251,10 @@ def alert_rule_groups(targets: AlertTargets) -> list[dict]:
 # -- the component ---------------------------------------------------------------------------------
 @dataclass
 class PlatformAlertsArgs:
-    provider: k8s.Provider
+    provider: k8s.Provider  # the cluster's Kubernetes provider
+    # where the PrometheusRule goes (the monitoring namespace, which Prometheus reads)
     namespace: pulumi.Input[str]
-    targets: AlertTargets = field(default_factory=AlertTargets)
+    targets: AlertTargets = field(default_factory=AlertTargets)  # what the alerts watch
     # The release that installs the PrometheusRule CRD (kube-prometheus-stack).
     depends_on: Sequence[pulumi.Resource] = ()
 
