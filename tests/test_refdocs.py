@@ -69,3 +69,25 @@ def test_no_argument_row_is_undocumented():
         line for content in pages.values() for line in content.splitlines() if refdocs.UNDOCUMENTED in line
     ]
     assert rows == [], "say what each field does where it is declared (a comment on or above it)"
+
+
+def test_the_platform_outputs_page_lists_every_exported_name_and_every_method():
+    from aiplatform.outputs import KUBECONFIG, PlatformOutputs
+
+    page = refdocs.pages()["PlatformOutputs.md"]
+    assert all(f"| `{name}` |" in page for name in PlatformOutputs.exported_names() - {KUBECONFIG})
+    for method in (
+        "placement(node_group: str)",
+        "route(host: str",
+        "model_source(prefix: str",
+        "metric(name: str)",
+    ):
+        assert f"| `{method}" in page
+    assert "[PlatformOutputs](PlatformOutputs.md)" in refdocs.pages()["README.md"]
+
+
+def test_a_components_page_lists_its_outputs_and_an_enums_values():
+    pages = refdocs.pages()
+    assert "## Outputs" in pages["InferenceService.md"] and "| `deployment` |" in pages["InferenceService.md"]
+    assert "One of `system`, `gpu`." in pages["NodeGroups.md"]
+    assert "One of `irsa`, `pod-identity`." in pages["EksCluster.md"]
