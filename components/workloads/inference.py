@@ -264,7 +264,8 @@ class InferenceService(pulumi.ComponentResource):
 
         svc = InferenceService("llama", InferenceServiceArgs(
             provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../llama-inference:1.4.2",
-            resources=Resources(cpu="2", memory="8Gi"), gpus=1, placement=gpu_pool.placement,
+            resources=Resources(cpu="2", memory="8Gi"),
+            gpus=1, placement=gpu_nodes.placements["gpu-inference"],  # gpu_nodes: a NodeGroups
             identity=cluster.identity,
             model=ModelSource(bucket="my-ai-bucket", prefix="models/llama-3-8b"),
             config_data={"log-level": "INFO", "config.json": '{"max_tokens": 512}'},

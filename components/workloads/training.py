@@ -139,7 +139,8 @@ class TrainingJob(pulumi.ComponentResource):
         sweep = TrainingJob("hyperparameter-sweep", TrainingJobArgs(
             provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../pytorch-training:2.5.1-3",
             command=["python", "train.py"], resources=Resources(cpu="4", memory="32Gi"),
-            gpus=1, placement=gpu_pool.placement, completions=5, parallelism=2, backoff_limit=4,
+            gpus=1, placement=gpu_nodes.placements["gpu-training"],  # gpu_nodes: a NodeGroups
+            completions=5, parallelism=2, backoff_limit=4,
             shared_volume=SharedVolume(claim_name="datasets"),
             config_data={"epochs": "10"}, config_env={"EPOCHS": "epochs"},
         ))
