@@ -158,8 +158,9 @@ class ServiceAccountRole(pulumi.ComponentResource):
         annotations = role.service_account_annotations  # put these on the ServiceAccount
     """
 
-    role: aws.iam.Role
-    arn: pulumi.Output[str]
+    role: aws.iam.Role  # the IAM role
+    arn: pulumi.Output[str]  # its ARN
+    # the annotations the service account carries (IRSA's role ARN; empty with Pod Identity)
     service_account_annotations: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):

@@ -261,18 +261,18 @@ class Network(pulumi.ComponentResource):
         cluster_subnets = network.private_subnet_ids
     """
 
-    vpc: aws.ec2.Vpc
-    public_subnets: list[aws.ec2.Subnet]
-    private_subnets: list[aws.ec2.Subnet]
-    nat_gateways: list[aws.ec2.NatGateway]
-    flow_log: aws.ec2.FlowLog | None
-    flow_log_group: aws.cloudwatch.LogGroup | None
-    plan: SubnetPlan
-    vpc_id: pulumi.Output[str]
-    public_subnet_ids: pulumi.Output[list[str]]
-    private_subnet_ids: pulumi.Output[list[str]]
-    availability_zones: pulumi.Output[list[str]]
-    nat_gateway_count: int
+    vpc: aws.ec2.Vpc  # the VPC
+    public_subnets: list[aws.ec2.Subnet]  # one public subnet per AZ (load balancers, NAT gateways)
+    private_subnets: list[aws.ec2.Subnet]  # one private subnet per AZ (nodes, control-plane ENIs)
+    nat_gateways: list[aws.ec2.NatGateway]  # the NAT gateways (one, or one per AZ)
+    flow_log: aws.ec2.FlowLog | None  # the VPC flow log (None: off)
+    flow_log_group: aws.cloudwatch.LogGroup | None  # the flow log's CloudWatch log group (None: off)
+    plan: SubnetPlan  # the CIDRs of the VPC and its subnets
+    vpc_id: pulumi.Output[str]  # the VPC's id
+    public_subnet_ids: pulumi.Output[list[str]]  # the public subnets' ids
+    private_subnet_ids: pulumi.Output[list[str]]  # the private subnets' ids
+    availability_zones: pulumi.Output[list[str]]  # the AZs the subnets are in
+    nat_gateway_count: int  # how many NAT gateways there are
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"Network {name!r}", args.problems())

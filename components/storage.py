@@ -147,11 +147,11 @@ class ModelBucket(pulumi.ComponentResource):
         policy = models.reader_policy("llama-3")  # Output[dict] for a ServiceAccountRole
     """
 
-    bucket: pulumi.Output[str]
-    arn: pulumi.Output[str]
-    kms_key_arn: pulumi.Output[str]
-    bucket_resource: aws.s3.Bucket
-    kms_key: aws.kms.Key
+    bucket: pulumi.Output[str]  # the bucket's name
+    arn: pulumi.Output[str]  # its ARN
+    kms_key_arn: pulumi.Output[str]  # the ARN of the key encrypting it
+    bucket_resource: aws.s3.Bucket  # the S3 bucket
+    kms_key: aws.kms.Key  # the key encrypting it
 
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"ModelBucket {name!r}", args.problems())
@@ -328,16 +328,16 @@ class SharedFileSystemArgs:
 class SharedFileSystem(pulumi.ComponentResource):
     """Encrypted EFS + mount targets + EFS CSI add-on + StorageClass + ReadWriteMany claim."""
 
-    file_system_id: pulumi.Output[str]
-    storage_class_name: pulumi.Output[str]
-    claim_name: pulumi.Output[str]
-    file_system: aws.efs.FileSystem
-    security_group: aws.ec2.SecurityGroup
-    mount_targets: list[aws.efs.MountTarget]
-    addon: aws.eks.Addon
-    csi_role: ServiceAccountRole
-    storage_class: k8s.storage.v1.StorageClass
-    claim: k8s.core.v1.PersistentVolumeClaim
+    file_system_id: pulumi.Output[str]  # the EFS file system's id
+    storage_class_name: pulumi.Output[str]  # the StorageClass's name
+    claim_name: pulumi.Output[str]  # the claim's name (a workload's ``SharedVolume``)
+    file_system: aws.efs.FileSystem  # the EFS file system
+    security_group: aws.ec2.SecurityGroup  # the mount targets' security group (NFS from the cluster)
+    mount_targets: list[aws.efs.MountTarget]  # one mount target per subnet
+    addon: aws.eks.Addon  # the EFS CSI driver add-on
+    csi_role: ServiceAccountRole  # the driver's IAM role
+    storage_class: k8s.storage.v1.StorageClass  # the StorageClass
+    claim: k8s.core.v1.PersistentVolumeClaim  # the ReadWriteMany claim
 
     def __init__(self, name: str, args: SharedFileSystemArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"SharedFileSystem {name!r}", args.problems())

@@ -217,9 +217,9 @@ class TeamNamespace(pulumi.ComponentResource):
         team.name  # Output[str], use as the namespace of the team's workloads
     """
 
-    namespace: k8s.core.v1.Namespace
-    name: pulumi.Output[str]
-    network_policies: list[k8s.networking.v1.NetworkPolicy]
+    namespace: k8s.core.v1.Namespace  # the Namespace
+    name: pulumi.Output[str]  # its name
+    network_policies: list[k8s.networking.v1.NetworkPolicy]  # its NetworkPolicies
 
     def __init__(self, name: str, args: TeamNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"TeamNamespace {name!r}", args.problems())

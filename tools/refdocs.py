@@ -278,7 +278,7 @@ def outputs_table(component: type) -> list[str]:
     docs = _source_docs(component)
     lines = ["## Outputs", "", "| attribute | type | meaning |", "| --- | --- | --- |"]
     lines += [
-        f"| `{name}` | `{_cell(str(annotation))}` | {_cell(docs.get(name, ''))} |"
+        f"| `{name}` | `{_cell(str(annotation))}` | {_cell(docs.get(name) or UNDOCUMENTED)} |"
         for name, annotation in declared.items()
     ]
     return [*lines, ""]

@@ -267,8 +267,8 @@ class PlatformAlertsArgs:
 class PlatformAlerts(pulumi.ComponentResource):
     """One PrometheusRule with the platform's alerts; Prometheus selects every rule of the cluster."""
 
-    rule: k8s.apiextensions.CustomResource
-    groups: list[dict]
+    rule: k8s.apiextensions.CustomResource  # the PrometheusRule
+    groups: list[dict]  # its rule groups, as data
 
     def __init__(self, name: str, args: PlatformAlertsArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"PlatformAlerts {name!r}", args.problems())

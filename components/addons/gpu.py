@@ -216,12 +216,12 @@ def chart_values(args: GpuSupportArgs) -> tuple[dict[str, Any], dict[str, Any] |
 class GpuSupport(pulumi.ComponentResource):
     """Makes GPU nodes advertise ``nvidia.com/gpu`` (and optionally export GPU metrics)."""
 
-    namespace: k8s.core.v1.Namespace | None
-    device_plugin: k8s.helm.v3.Release | None
-    dcgm_exporter: k8s.helm.v3.Release | None
-    device_plugin_values: dict[str, Any]
-    dcgm_values: dict[str, Any] | None
-    resources: list[pulumi.Resource]
+    namespace: k8s.core.v1.Namespace | None  # the namespace it created (None: it existed)
+    device_plugin: k8s.helm.v3.Release | None  # the device plugin's release (None: off)
+    dcgm_exporter: k8s.helm.v3.Release | None  # the DCGM exporter's release (None: off)
+    device_plugin_values: dict[str, Any]  # the device plugin's Helm values
+    dcgm_values: dict[str, Any] | None  # the DCGM exporter's Helm values
+    resources: list[pulumi.Resource]  # everything the component created
 
     def __init__(self, name: str, args: GpuSupportArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"GpuSupport {name!r}", args.problems())

@@ -295,12 +295,14 @@ class IngressController(pulumi.ComponentResource):
     too), or under EKS Auto Mode the IngressClass.
     """
 
+    # what Ingresses wait for and must outlive (the controller's release or IngressClass)
     ready: pulumi.Resource
+    # the load balancer controller's release (None: EKS Auto Mode runs it)
     alb_release: kubernetes.helm.v3.Release | None
-    ingress_class: kubernetes.networking.v1.IngressClass | None
-    role: ServiceAccountRole | None
-    class_name: str
-    settings: RouteSettings
+    ingress_class: kubernetes.networking.v1.IngressClass | None  # the IngressClass
+    role: ServiceAccountRole | None  # the load balancer controller's IAM role (None: Auto Mode)
+    class_name: str  # the IngressClass's name
+    settings: RouteSettings  # what ``route`` builds an Ingress from
 
     def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"IngressController {name!r}", args.problems())

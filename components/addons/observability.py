@@ -370,12 +370,12 @@ class MetricsStack(pulumi.ComponentResource):
         metrics.served_metrics  # {"requests_per_second"}
     """
 
-    namespace: k8s.core.v1.Namespace
-    prometheus: k8s.helm.v3.Release
-    adapter: k8s.helm.v3.Release
-    namespace_name: pulumi.Output[str]
-    prometheus_url: str
-    served_metrics: frozenset[str]
+    namespace: k8s.core.v1.Namespace  # the monitoring namespace
+    prometheus: k8s.helm.v3.Release  # the kube-prometheus-stack release
+    adapter: k8s.helm.v3.Release  # the prometheus-adapter release
+    namespace_name: pulumi.Output[str]  # the namespace's name
+    prometheus_url: str  # Prometheus' in-cluster URL
+    served_metrics: frozenset[str]  # the custom metric names the adapter serves to HPAs
 
     def __init__(self, name: str, args: MetricsStackArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"MetricsStack {name!r}", args.problems())

@@ -313,15 +313,16 @@ class ExternalSecrets(pulumi.ComponentResource):
     Workloads consuming a secret should ``depends_on=[component.external_secrets[name]]``.
     """
 
-    secret_arns: dict[str, pulumi.Output[str]]
-    secrets: dict[str, aws.secretsmanager.Secret]
+    secret_arns: dict[str, pulumi.Output[str]]  # each Secrets Manager secret's ARN, by spec name
+    secrets: dict[str, aws.secretsmanager.Secret]  # the Secrets Manager secrets it created, by spec name
+    # the ExternalSecrets, by spec name (pass one in a workload's ``depends_on``)
     external_secrets: dict[str, kubernetes.apiextensions.CustomResource]
-    kms_key: aws.kms.Key
-    kms_key_arn: pulumi.Output[str]
-    role: ServiceAccountRole
-    release: kubernetes.helm.v3.Release
-    cluster_secret_store: kubernetes.apiextensions.CustomResource
-    store_name: str
+    kms_key: aws.kms.Key  # the key encrypting the secrets
+    kms_key_arn: pulumi.Output[str]  # its ARN
+    role: ServiceAccountRole  # the operator's IAM role
+    release: kubernetes.helm.v3.Release  # the external-secrets Helm release
+    cluster_secret_store: kubernetes.apiextensions.CustomResource  # the ClusterSecretStore
+    store_name: str  # its name
 
     def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"ExternalSecrets {name!r}", args.problems())

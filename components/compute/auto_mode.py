@@ -238,9 +238,9 @@ class AutoModeComputeArgs:
 class AutoModeCompute(pulumi.ComponentResource):
     """Node classes and node pools of an EKS Auto Mode cluster."""
 
-    node_classes: dict[str, k8s.apiextensions.CustomResource]
-    node_pools: dict[str, k8s.apiextensions.CustomResource]
-    system_pool: k8s.apiextensions.CustomResource
+    node_classes: dict[str, k8s.apiextensions.CustomResource]  # the NodeClasses, by name
+    node_pools: dict[str, k8s.apiextensions.CustomResource]  # the GPU NodePools, by pool name
+    system_pool: k8s.apiextensions.CustomResource  # the NodePool of the platform's CPU nodes
 
     def __init__(self, name: str, args: AutoModeComputeArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"AutoModeCompute '{name}'", args.problems())

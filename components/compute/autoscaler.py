@@ -238,10 +238,10 @@ class ClusterAutoscalerArgs:
 class ClusterAutoscaler(pulumi.ComponentResource):
     """The cluster autoscaler, its least-privilege pod role and its Helm release."""
 
-    role: ServiceAccountRole
-    release: k8s.helm.v3.Release
-    role_arn: pulumi.Output[str]
-    resources: list[pulumi.Resource]
+    role: ServiceAccountRole  # the autoscaler's IAM role
+    release: k8s.helm.v3.Release  # its Helm release
+    role_arn: pulumi.Output[str]  # the role's ARN
+    resources: list[pulumi.Resource]  # everything the component created
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"ClusterAutoscaler '{name}'", args.problems())

@@ -407,14 +407,14 @@ class KarpenterArgs:
 class Karpenter(pulumi.ComponentResource):
     """The Karpenter controller, its AWS side, and the GPU pools as NodePools."""
 
-    node_role: aws.iam.Role
-    node_access: aws.eks.AccessEntry
-    controller_role: ServiceAccountRole
-    queue: aws.sqs.Queue
-    rules: dict[str, aws.cloudwatch.EventRule]
-    release: k8s.helm.v3.Release
-    node_classes: dict[str, k8s.apiextensions.CustomResource]
-    node_pools: dict[str, k8s.apiextensions.CustomResource]
+    node_role: aws.iam.Role  # the IAM role of the nodes Karpenter starts
+    node_access: aws.eks.AccessEntry  # that role's access entry
+    controller_role: ServiceAccountRole  # the controller's IAM role
+    queue: aws.sqs.Queue  # the SQS queue of interruption events
+    rules: dict[str, aws.cloudwatch.EventRule]  # the EventBridge rules feeding that queue
+    release: k8s.helm.v3.Release  # the karpenter Helm release
+    node_classes: dict[str, k8s.apiextensions.CustomResource]  # the EC2NodeClasses, by name
+    node_pools: dict[str, k8s.apiextensions.CustomResource]  # the NodePools, by pool name
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"Karpenter '{name}'", args.problems())

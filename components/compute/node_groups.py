@@ -471,13 +471,15 @@ class NodeGroupsArgs:
 class NodeGroups(pulumi.ComponentResource):
     """The cluster's managed node groups; the autoscaler owns their desired size."""
 
-    node_role: aws.iam.Role
-    node_role_arn: pulumi.Output[str]
-    launch_templates: dict[str, aws.ec2.LaunchTemplate]
-    groups: dict[str, aws.eks.NodeGroup]
+    node_role: aws.iam.Role  # the nodes' IAM role
+    node_role_arn: pulumi.Output[str]  # its ARN
+    launch_templates: dict[str, aws.ec2.LaunchTemplate]  # each group's launch template, by group name
+    groups: dict[str, aws.eks.NodeGroup]  # the managed node groups, by name
+    # the groups' Auto Scaling groups (for the cluster autoscaler)
     autoscaling_group_names: dict[str, pulumi.Output[str]]
+    # node selector and tolerations of each GPU group, by name (a workload's ``placement``)
     placements: dict[str, Placement]
-    resources: list[pulumi.Resource]
+    resources: list[pulumi.Resource]  # everything the component created (what a dependent waits for)
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"NodeGroups '{name}'", args.problems(name))

@@ -96,11 +96,11 @@ class BatchInferenceJob(pulumi.ComponentResource):
         ))
     """
 
-    cron_job: k8s.batch.v1.CronJob
-    service_account: k8s.core.v1.ServiceAccount
-    config_map: k8s.core.v1.ConfigMap | None
-    name: pulumi.Output[str]
-    namespace: pulumi.Output[str]
+    cron_job: k8s.batch.v1.CronJob  # the CronJob
+    service_account: k8s.core.v1.ServiceAccount  # its ServiceAccount
+    config_map: k8s.core.v1.ConfigMap | None  # its ConfigMap (None: no ``config_data``)
+    name: pulumi.Output[str]  # the CronJob's name
+    namespace: pulumi.Output[str]  # its namespace
 
     def __init__(self, name: str, args: BatchInferenceJobArgs, opts: pulumi.ResourceOptions | None = None):
         # CronJob names are at most 52 characters: the controller appends 11 for each Job.

@@ -146,11 +146,11 @@ class TrainingJob(pulumi.ComponentResource):
         ))
     """
 
-    job: k8s.batch.v1.Job
-    service_account: k8s.core.v1.ServiceAccount
-    config_map: k8s.core.v1.ConfigMap | None
-    name: pulumi.Output[str]
-    namespace: pulumi.Output[str]
+    job: k8s.batch.v1.Job  # the Job
+    service_account: k8s.core.v1.ServiceAccount  # its ServiceAccount
+    config_map: k8s.core.v1.ConfigMap | None  # its ConfigMap (None: no ``config_data``)
+    name: pulumi.Output[str]  # the Job's name
+    namespace: pulumi.Output[str]  # its namespace
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"TrainingJob {name!r}", [*name_problems(name), *args.problems()])
