@@ -4,7 +4,9 @@ One page per component in ``docs/reference/``: what it creates (the class docstr
 and a table per argument type (the ``...Args`` dataclass and the dataclasses its fields use): every
 field with its type as written, its default, and its meaning. A field's meaning is its own doc in the
 source (a ``#`` comment on or just above it, or a string just below it), else the sentences of the
-class docstring that name it (``name``), else the same from the class it is inherited from.
+class docstring that name it (``name``), else the same from the class it is inherited from; a
+``Literal`` type's values follow. Then an Outputs table: the component's declared attributes with their
+comments. The contracts in ``CONTRACTS`` (``PlatformOutputs``) get a page of their methods and fields.
 
 ``tests/test_refdocs.py`` fails when a committed page differs from what this script writes.
 """
