@@ -308,7 +308,7 @@ def _release_pods(settings: Any, specs: Sequence[NodeGroupSpec]) -> list[PodSet]
                 stack,
                 _res(res["node-exporter"]),
                 daemon=True,
-                tolerations=observability.node_exporter_tolerations(specs),
+                tolerations=observability.NODE_EXPORTER_TOLERATIONS,
             ),
         ]
         if settings.observability.alerting.delivery is not None:
