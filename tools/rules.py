@@ -125,8 +125,12 @@ def check_stack(binary: str, stack: str, build: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.rules", description=__doc__.splitlines()[0])
-    parser.add_argument("--stacks", nargs="+", default=list(STACKS))
-    parser.add_argument("--build-dir", type=Path, default=PROJECT_ROOT / "build")
+    parser.add_argument(
+        "--stacks",
+        nargs="+",
+        default=list(STACKS),
+        help="the unit tests read dev's rules: keep dev among them",
+    )
     args = parser.parse_args(argv)
     try:
         binary = ensure_one(PROMTOOL, log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"promtool: {exc}", file=sys.stderr)
         return 1
     print(f"promtool {binary.version} ({binary.source}: {binary.path})")
-    failures = [f for stack in args.stacks for f in check_stack(binary.path, stack, args.build_dir.resolve())]
+    failures = [f for stack in args.stacks for f in check_stack(binary.path, stack, PROJECT_ROOT / "build")]
     tests = sorted(str(p.relative_to(PROJECT_ROOT)) for p in UNIT_TESTS.glob("*.yaml"))
     ok, output = promtool(binary.path, "test", "rules", *tests)
     print(output)
