@@ -5,7 +5,6 @@ names the objects the program creates, so an alert says which service, job or no
 A rule made per object carries that object as static labels: no two rules of the PrometheusRule share
 their name and labels (``promtool check rules --lint-fatal``), and Alertmanager can route by them.
 
-
 - a pod Pending for more than 10 minutes, with the reason in the summary (unschedulable, image pull,
   config error, an init container such as the model download still running, ...);
 - an autoscaled inference service at its maximum replicas for 15 minutes;
@@ -44,8 +43,9 @@ DEFAULT_GPU_MEMORY_RATIO = 0.95
 KUBE_STATE_METRICS_LABELS = (f"nodes=[{NODE_GROUP_LABEL}]",)
 
 # Why a pod waits, from kube-state-metrics: unschedulable, an (init) container waiting (image pull,
-# config error, ...), or an init container still running (the model download). Run by the summary's template, so the alert's identity does not change while
-# the reason does (ErrImagePull <-> ImagePullBackOff would reset a ``for`` clause forever).
+# config error, ...), or an init container still running (the model download). Run by the summary's
+# template, so the alert's identity does not change while the reason does (ErrImagePull <->
+# ImagePullBackOff would reset a ``for`` clause forever).
 _PENDING_REASON_QUERY = (
     'max by (reason) (label_replace(kube_pod_status_unschedulable{namespace="%[1]s",pod="%[2]s"}, '
     '"reason", "Unschedulable", "", "") '
