@@ -239,7 +239,8 @@ def _build_kwok(go: Go, work: Path, out: Path) -> None:
 def _build_promtool(go: Go, work: Path, out: Path) -> None:
     prometheus = go.copy_module("github.com/prometheus/prometheus", PROMETHEUS_VERSION, work / "prometheus")
     ldflags = f"-X github.com/prometheus/common/version.Version={PROMTOOL_VERSION}"
-    # remove_all_sd: no service-discovery plugins (cloud SDKs), which checking rules never needs.
+    # remove_all_sd: no service-discovery plugins (cloud SDKs), which checking rules never needs. The
+    # module's go.work spans sibling modules the proxy does not ship: build the module alone.
     go.run(
         "build",
         "-trimpath",
@@ -251,6 +252,7 @@ def _build_promtool(go: Go, work: Path, out: Path) -> None:
         str(out / "promtool"),
         "./cmd/promtool",
         cwd=prometheus,
+        env={"GOWORK": "off"},
     )
 
 
