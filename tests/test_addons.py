@@ -8,6 +8,7 @@ import pytest
 from aiplatform.catalog.registry import ADD_ONS, BY_CHART, KARPENTER
 from aiplatform.compute.capacity import Requests, _component_value
 from aiplatform.config.infrastructure import ChartSettings
+from aiplatform.scheduling import Toleration
 from tests.stacks import EXAMPLE_STACKS, STACKS, stack_config
 
 PINNED_ARGS = {  # the component argument whose default is a chart's pinned version or repository
@@ -81,7 +82,11 @@ def test_every_pod_names_requests_replicas_and_tolerations_its_component_has():
             if isinstance(pod.replicas, str):
                 assert isinstance(_component_value(addon, pod.replicas), int), (addon.chart, pod.name)
             if pod.tolerations:
-                assert callable(_component_value(addon, pod.tolerations)), (addon.chart, pod.name)
+                tolerations = _component_value(addon, pod.tolerations)
+                assert callable(tolerations) or all(isinstance(t, Toleration) for t in tolerations), (
+                    addon.chart,
+                    pod.name,
+                )
             assert pod.daemon or not pod.gpu_only, (addon.chart, pod.name)
 
 

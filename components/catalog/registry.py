@@ -68,7 +68,8 @@ class Pod:
     system: bool = False  # pinned to the system group by a node selector
     daemon: bool = False  # one pod on every node it tolerates
     gpu_only: bool = False  # a DaemonSet that selects GPU nodes
-    tolerations: str | None = None  # the component's function of the groups that a DaemonSet tolerates
+    # What a DaemonSet tolerates: the component's constant, or its function of the node groups.
+    tolerations: str | None = None
     when: Condition = always
 
 
@@ -278,7 +279,7 @@ KUBE_PROMETHEUS_STACK = AddOn(
             "node-exporter",
             (f"{_STACK}.node-exporter",),
             daemon=True,
-            tolerations="node_exporter_tolerations",
+            tolerations="NODE_EXPORTER_TOLERATIONS",
         ),
         # Alertmanager runs when there is a receiver: its one replica (the chart's) and the same
         # config reloader sidecar as Prometheus.

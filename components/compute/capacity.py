@@ -234,7 +234,9 @@ def addon_pods(addon: AddOn, nodes: Nodes | None = None, choices: AddonChoices |
         if choices is not None and not pod.when(choices):
             continue
         replicas = pod.replicas if isinstance(pod.replicas, int) else _component_value(addon, pod.replicas)
-        tolerations = _component_value(addon, pod.tolerations)(nodes.all) if pod.tolerations and nodes else ()
+        tolerations = _component_value(addon, pod.tolerations) if pod.tolerations else ()
+        if callable(tolerations):
+            tolerations = tolerations(nodes.all) if nodes else ()
         found.append(
             PodSet(
                 pod.name,
