@@ -19,6 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 from .accepted_findings import IMAGE_DIGEST
+from .addons import registry
+from .addons.install import AddOnInstall, installer
 from .addons.registry import (
     AWS_LOAD_BALANCER_CONTROLLER,
     CLUSTER_AUTOSCALER,
@@ -55,6 +57,7 @@ from .config import (
     TrainingSettings,
     WorkloadBase,
 )
+from .config.addons import addon_choices
 from .gpu import GpuSupport, GpuSupportArgs
 from .ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
 from .network import ExistingNetwork, Network, NetworkArgs
@@ -143,6 +146,7 @@ class AiPlatform(pulumi.ComponentResource):
         self.namespaces = self._namespaces()
         self.secrets = self._secrets()
         self.ingress = self._ingress()
+        self.addons = self._addons()
         self.model_bucket = self._model_bucket()
         self.shared_storage = self._shared_storage()
         self.inference = {w.name: self._inference_service(w) for w in settings.workloads.inference}
@@ -417,6 +421,32 @@ class AiPlatform(pulumi.ComponentResource):
                 depends_on=self._nodes_ready,
                 tags=self._tags,
             ),
+            opts=self._child,
+        )
+
+    def _addons(self) -> dict[str, pulumi.ComponentResource]:
+        """Every add-on whose descriptor says how to install it and that the stack enables, by chart,
+        in the registry's order."""
+        choices = addon_choices(self.settings)
+        return {
+            addon.chart: installer(addon)(self._addon_install(addon))
+            for addon in registry.ADD_ONS
+            if addon.install is not None and addon.enabled(choices)
+        }
+
+    def _addon_install(self, addon: registry.AddOn) -> AddOnInstall:
+        charts = self.settings.charts
+        version = charts.version(addon)
+        assert version is not None  # an add-on installed this way has a pin or a default
+        return AddOnInstall(
+            name=self._component_name(addon.chart),
+            provider=self.cluster.provider,
+            chart_version=version,
+            chart_repository=charts.repository(addon),
+            identity=self.cluster.identity,
+            is_prod=self.settings.is_prod,
+            depends_on=self._nodes_ready,
+            tags=self._tags,
             opts=self._child,
         )
 

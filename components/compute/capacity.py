@@ -31,8 +31,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .. import validation
+from ..addons import registry
 from ..addons.eks import EKS_ADD_ONS
-from ..addons.registry import ADD_ONS, AddOn, AddonChoices
+from ..addons.registry import AddOn, AddonChoices
 from ..pod_requests import effective_requests, manifest_requests
 from ..podspec import Resources
 from ..scheduling import Toleration, untolerated
@@ -260,7 +261,7 @@ def release_pods(choices: AddonChoices, nodes: Nodes) -> list[PodSet]:
     choices = dataclasses.replace(choices, gpus=bool(nodes.gpu))
     pods = [
         pod
-        for addon in ADD_ONS
+        for addon in registry.ADD_ONS
         if not addon.provisioner and addon.enabled(choices)
         for pod in addon_pods(addon, nodes, choices)
     ]
