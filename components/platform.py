@@ -32,14 +32,7 @@ from .addons.registry import (
     NVIDIA_DEVICE_PLUGIN,
     PROMETHEUS_ADAPTER,
 )
-from .alerts import (
-    AlertTargets,
-    AutoscaledService,
-    PlatformAlerts,
-    PlatformAlertsArgs,
-    ScheduledJob,
-    TrainingRun,
-)
+from .alerts import AlertTargets, PlatformAlerts, PlatformAlertsArgs
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
 from .compute.auto_mode import AutoModeCompute
 from .compute.autoscaler import ClusterAutoscaler
@@ -149,9 +142,7 @@ class AiPlatform(pulumi.ComponentResource):
         self.addons = self._addons()
         self.model_bucket = self._model_bucket()
         self.shared_storage = self._shared_storage()
-        self.inference = {w.name: self._inference_service(w) for w in settings.workloads.inference}
-        self.training = {w.name: self._training_job(w) for w in settings.workloads.training}
-        self.batch = {w.name: self._batch_job(w) for w in settings.workloads.batch}
+        self.workloads = self._workloads()
         self.register_outputs({})
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -492,15 +483,9 @@ class AiPlatform(pulumi.ComponentResource):
         """The platform's alert rules, about the objects this program creates."""
         if self.observability is None:
             return None
-        workloads = self.settings.workloads
+        workloads = [w.alert_target() for _, _, w in self.settings.workloads.all()]
         targets = AlertTargets(
-            inference=[
-                AutoscaledService(w.namespace, w.name, w.autoscaling.maxReplicas)
-                for w in workloads.inference
-                if w.autoscaling
-            ],
-            training=[TrainingRun(w.namespace, w.name) for w in workloads.training],
-            batch=[ScheduledJob(w.namespace, w.name, w.startingDeadlineSeconds) for w in workloads.batch],
+            workloads=[target for target in workloads if target is not None],
             # Only groups this program sizes (an existing cluster brings its own; pools have limits).
             node_groups=self._all_node_groups if self.managed and self.node_groups else [],
             gpu=bool(self._gpu_specs or self._pools),
@@ -565,6 +550,24 @@ class AiPlatform(pulumi.ComponentResource):
         )
 
     # -- workloads -------------------------------------------------------------------------------
+    def _workload_components(self) -> dict[type[WorkloadBase], Callable[[Any], pulumi.ComponentResource]]:
+        """Each workload kind's settings type, and what builds its component from them."""
+        return {
+            InferenceSettings: self._inference_service,
+            TrainingSettings: self._training_job,
+            BatchSettings: self._batch_job,
+        }
+
+    def _workloads(self) -> dict[str, dict[str, pulumi.ComponentResource]]:
+        """Every workload's component, by kind and name."""
+        build = self._workload_components()
+        built: dict[str, dict[str, pulumi.ComponentResource]] = {
+            kind: {} for kind in self.settings.workloads.kinds()
+        }
+        for kind, _, w in self.settings.workloads.all():
+            built[kind][w.name] = build[type(w)](w)
+        return built
+
     def _workload_args(self, w: WorkloadBase) -> dict[str, Any]:
         """The arguments every workload kind shares, mapped from its settings."""
         config = w.config

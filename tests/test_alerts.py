@@ -31,9 +31,11 @@ GPU = NodeGroupSpec(
     gpus_per_node=1,
 )
 TARGETS = AlertTargets(
-    inference=[AutoscaledService("ml-serving", "llama-inference", 10)],
-    training=[TrainingRun("ml-training", "hyperparameter-sweep")],
-    batch=[ScheduledJob("ml-serving", "nightly-batch-predict", 600)],
+    workloads=[
+        AutoscaledService("ml-serving", "llama-inference", 10),
+        TrainingRun("ml-training", "hyperparameter-sweep"),
+        ScheduledJob("ml-serving", "nightly-batch-predict", 600),
+    ],
     node_groups=[SYSTEM, FIXED, GPU],
     gpu=True,
     gpu_memory_ratio=0.95,

@@ -2,16 +2,19 @@
 
 A Helm add-on is its descriptor and its component: this module is both (registered as the component
 module ``aiplatform.example_addon``), and the platform installs it on the dev settings, whose stack
-file does not name it.
+file does not name it. A workload kind is its component, its settings and one mapping in the
+platform: here an evaluation run, which the capacity model, the alerts and the platform pick up.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pytest
-from pydantic import create_model
+from pydantic import Field, ValidationError, create_model
 
 from aiplatform.addons import registry
 from aiplatform.addons.helm import helm_release
@@ -20,6 +23,7 @@ from aiplatform.addons.registry import AddOn, Pod
 from aiplatform.config import parse_settings
 from aiplatform.config.capacity import platform_pods
 from aiplatform.config.infrastructure import ChartSettings, chart_version_field
+from aiplatform.config.workloads import WorkloadBase, WorkloadsSettings
 from aiplatform.platform import AiPlatform
 from tests.stacks import sections
 
@@ -121,3 +125,93 @@ def test_the_capacity_model_counts_a_new_add_ons_pods(example_agent):
     assert [
         (p.name, p.requests.cpu_m, p.requests.memory_mib, p.max_replicas, p.node_group) for p in pods
     ] == [("example-agent", 150, 96, 2, "system")]
+
+
+# -- a throw-away workload kind: its component ... ----------------------------------------------------
+@dataclass(frozen=True)
+class EvaluationRun:
+    namespace: str
+    name: str
+
+    def rules(self) -> list[dict]:
+        return [{"alert": "EvaluationFailed", "expr": f'kube_job_failed{{job_name="{self.name}"}} == 1'}]
+
+
+class Evaluation(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, provider: k8s.Provider, namespace: str, suite: str, opts: pulumi.ResourceOptions
+    ):
+        super().__init__("aiplatform:workloads:Evaluation", name, None, opts)
+        self.suite = k8s.core.v1.ConfigMap(
+            f"{name}-suite",
+            metadata={"namespace": namespace},
+            data={"suite": suite},
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        self.register_outputs({})
+
+
+# -- ... its settings ---------------------------------------------------------------------------------
+class EvaluationSettings(WorkloadBase):
+    suite: str = "regression"
+
+    def alert_target(self) -> EvaluationRun:
+        return EvaluationRun(self.namespace, self.name)
+
+
+Workloads = create_model(
+    "Workloads",
+    __base__=WorkloadsSettings,
+    evaluation=(list[EvaluationSettings], Field(default_factory=list)),
+)
+
+
+# -- ... and its mapping in the platform ------------------------------------------------------------
+class PlatformWithEvaluations(AiPlatform):
+    def _workload_components(self):
+        return {**super()._workload_components(), EvaluationSettings: self._evaluation}
+
+    def _evaluation(self, w: EvaluationSettings) -> Evaluation:
+        return Evaluation(w.name, self.cluster.provider, w.namespace, w.suite, self._child)
+
+
+EVALUATION = {
+    "name": "nightly-eval",
+    "namespace": "ml-training",
+    "image": "registry.example.com/eval:1.0",
+    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+}
+
+
+def with_evaluations(*evaluations: dict):
+    settings = parse_settings(sections("dev"))
+    workloads = Workloads.model_validate({**sections("dev")["workloads"], "evaluation": list(evaluations)})
+    return settings.model_copy(update={"workloads": workloads})
+
+
+def test_a_new_kind_is_a_key_of_the_workloads_section_with_its_names_checked():
+    assert Workloads.kinds() == ["inference", "training", "batch", "evaluation"]
+    with pytest.raises(ValidationError, match="duplicate evaluation workload 'nightly-eval'"):
+        with_evaluations(EVALUATION, EVALUATION)
+
+
+def test_the_platform_builds_a_new_kinds_components_and_alerts(build, monitor):
+    platform = build(
+        lambda: PlatformWithEvaluations("aiplatform", with_evaluations(EVALUATION), region="us-east-1")
+    )
+
+    assert isinstance(platform.workloads["evaluation"]["nightly-eval"], Evaluation)
+    assert {"llama-inference", "text-embedder"} <= set(platform.workloads["inference"])
+    (suite,) = [r for r in of_type(monitor, "kubernetes:core/v1:ConfigMap") if r.name == "nightly-eval-suite"]
+    assert suite.inputs["data"] == {"suite": "regression"}
+    (workloads,) = [g for g in platform.alerts.groups if g["name"] == "aiplatform.workloads"]
+    assert workloads["rules"][-1]["alert"] == "EvaluationFailed"
+
+
+def test_the_capacity_model_counts_a_new_kinds_pods():
+    pods = [
+        p for p in platform_pods(with_evaluations(EVALUATION)) if p.path[:2] == ("workloads", "evaluation")
+    ]
+    assert [(p.name, p.requests.cpu_m, p.requests.memory_mib, p.path) for p in pods] == [
+        ("nightly-eval", 500, 1024, ("workloads", "evaluation", 0, "resources", "requests"))
+    ]
