@@ -20,6 +20,7 @@ from aiplatform.addons import registry
 from aiplatform.addons.helm import helm_release
 from aiplatform.addons.install import AddOnInstall
 from aiplatform.addons.registry import AddOn, Pod
+from aiplatform.compute.node_groups import SYSTEM_SELECTOR
 from aiplatform.config import parse_settings
 from aiplatform.config.capacity import platform_pods
 from aiplatform.config.infrastructure import ChartSettings, chart_version_field
@@ -55,7 +56,7 @@ class ExampleAgent(pulumi.ComponentResource):
             version=install.chart_version,
             repository=install.chart_repository,
             namespace="kube-system",
-            values={"replicaCount": REPLICAS, "resources": RESOURCES},
+            values={"replicaCount": REPLICAS, "resources": RESOURCES, "nodeSelector": dict(SYSTEM_SELECTOR)},
             opts=pulumi.ResourceOptions(
                 parent=self, provider=install.provider, depends_on=list(install.depends_on)
             ),
