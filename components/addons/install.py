@@ -39,5 +39,4 @@ Installer = Callable[[AddOnInstall], pulumi.ComponentResource]
 def installer(addon: AddOn) -> Installer:
     """The function ``addon``'s descriptor names in its component module."""
     assert addon.install is not None, addon.chart
-    module = importlib.import_module(f"{__package__.rpartition('.')[0]}.{addon.component}")
-    return getattr(module, addon.install)
+    return getattr(importlib.import_module(f"..{addon.component}", __package__), addon.install)
