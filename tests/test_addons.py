@@ -41,14 +41,27 @@ def test_the_committed_stacks_pin_the_registry_versions(stack):
         if addon.key in pinned:
             assert pinned[addon.key] == addon.version, (stack, addon.key)
         else:
-            assert addon.pinned_when is not None, (stack, addon.key)
+            assert addon.pinned_when is not None or addon.optional_pin, (stack, addon.key)
 
 
 def test_the_charts_settings_have_a_version_per_add_on_in_the_registry_order():
     keys = [addon.key for addon in ADD_ONS]
     assert list(ChartSettings.model_fields)[: len(keys)] == keys
     required = {name for name, f in ChartSettings.model_fields.items() if f.is_required()}
-    assert required == {addon.key for addon in ADD_ONS if addon.pinned_when is None}
+    assert required == {
+        addon.key for addon in ADD_ONS if addon.pinned_when is None and not addon.optional_pin
+    }
+    assert {addon.key for addon in ADD_ONS if not addon.optional_pin} == {
+        "externalSecrets",
+        "awsLoadBalancerController",
+        "ingressNginx",
+        "nvidiaDevicePlugin",
+        "dcgmExporter",
+        "clusterAutoscaler",
+        "kubePrometheusStack",
+        "prometheusAdapter",
+        "karpenter",
+    }
 
 
 def test_a_mirror_or_a_per_chart_repository_moves_a_chart():
@@ -62,7 +75,8 @@ def test_a_mirror_or_a_per_chart_repository_moves_a_chart():
 
 
 def test_components_default_to_their_descriptor():
-    for addon in ADD_ONS:
+    # An add-on the platform installs from its descriptor gets its chart from the AddOnInstall.
+    for addon in (addon for addon in ADD_ONS if addon.install is None):
         module, args, prefix = PINNED_ARGS[addon.chart]
         defaults = _defaults(module, args)
         assert defaults[f"{prefix}_repository"] == addon.repository, addon.chart

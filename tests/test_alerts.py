@@ -31,9 +31,11 @@ GPU = NodeGroupSpec(
     gpus_per_node=1,
 )
 TARGETS = AlertTargets(
-    inference=[AutoscaledService("ml-serving", "llama-inference", 10)],
-    training=[TrainingRun("ml-training", "hyperparameter-sweep")],
-    batch=[ScheduledJob("ml-serving", "nightly-batch-predict", 600)],
+    workloads=[
+        AutoscaledService("ml-serving", "llama-inference", 10),
+        TrainingRun("ml-training", "hyperparameter-sweep"),
+        ScheduledJob("ml-serving", "nightly-batch-predict", 600),
+    ],
     node_groups=[SYSTEM, FIXED, GPU],
     gpu=True,
     gpu_memory_ratio=0.95,
@@ -158,9 +160,14 @@ def test_a_node_group_at_its_maximum():
 def test_no_two_rules_share_their_name_and_static_labels():
     """What ``promtool check rules --lint-fatal`` refuses: each per-object rule names its object."""
     targets = AlertTargets(
-        inference=[AutoscaledService("a", "llm", 4), AutoscaledService("b", "llm", 4)],
-        training=[TrainingRun("a", "sweep"), TrainingRun("b", "sweep")],
-        batch=[ScheduledJob("a", "nightly", 60), ScheduledJob("b", "nightly", 60)],
+        workloads=[
+            AutoscaledService("a", "llm", 4),
+            AutoscaledService("b", "llm", 4),
+            TrainingRun("a", "sweep"),
+            TrainingRun("b", "sweep"),
+            ScheduledJob("a", "nightly", 60),
+            ScheduledJob("b", "nightly", 60),
+        ],
         node_groups=[SYSTEM, GPU],
         gpu=True,
     )

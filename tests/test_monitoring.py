@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 
-from aiplatform.catalog.helm import CHART_RESOURCES, effective_resources
+from aiplatform.catalog.helm import effective_resources
+from aiplatform.catalog.registry import BY_CHART
 from aiplatform.plan import cli as plan_tool
 from aiplatform.plan import runner
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
@@ -81,7 +82,7 @@ def test_every_release_runs_its_containers_with_exactly_the_resources_the_progra
         values = release.inputs["values"]
         files = [yaml.safe_load(f["text"]) for f in release.inputs.get("valueYamlFiles", [])]
         effective = effective_resources(chart, values, files)
-        assert set(effective) == {".".join(p) for p in CHART_RESOURCES[chart]}
+        assert set(effective) == {".".join(p) for p in BY_CHART[chart].resources}
         for path, resources in effective.items():
             stated = values
             for key in path.split("."):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -62,6 +62,14 @@ PENDING_REASON_TEMPLATE = (
 )
 
 
+class WorkloadTarget(Protocol):
+    """A workload the platform alerts about: each kind's settings say which (``alert_target``)."""
+
+    def rules(self) -> list[dict]:
+        """Its alert rules, in a stable order."""
+        ...
+
+
 @dataclass(frozen=True)
 class AutoscaledService:
     """An inference service with an HPA (named like the service)."""
@@ -70,6 +78,9 @@ class AutoscaledService:
     name: str
     max_replicas: int
 
+    def rules(self) -> list[dict]:
+        return [inference_at_maximum_rule(self)]
+
 
 @dataclass(frozen=True)
 class TrainingRun:
@@ -77,6 +88,9 @@ class TrainingRun:
 
     namespace: str
     name: str
+
+    def rules(self) -> list[dict]:
+        return [training_failed_rule(self)]
 
 
 @dataclass(frozen=True)
@@ -87,12 +101,13 @@ class ScheduledJob:
     name: str
     starting_deadline_seconds: int
 
+    def rules(self) -> list[dict]:
+        return [batch_failed_rule(self), batch_missed_rule(self)]
+
 
 @dataclass(frozen=True)
 class AlertTargets:
-    inference: Sequence[AutoscaledService] = ()
-    training: Sequence[TrainingRun] = ()
-    batch: Sequence[ScheduledJob] = ()
+    workloads: Sequence[WorkloadTarget] = ()  # in the order of their rules
     node_groups: Sequence[NodeGroupSpec] = ()
     gpu: bool = False  # DCGM runs on the GPU nodes: GPU health rules
     gpu_memory_ratio: float = DEFAULT_GPU_MEMORY_RATIO
@@ -263,10 +278,7 @@ def alert_rule_groups(targets: AlertTargets) -> list[dict]:
     scheduling = [pending_pod_rule()]
     # A group whose size is fixed is always at its maximum: nothing to tell.
     scheduling += [node_group_at_maximum_rule(g) for g in targets.node_groups if g.min_size < g.max_size]
-    workloads = [inference_at_maximum_rule(s) for s in targets.inference]
-    workloads += [training_failed_rule(r) for r in targets.training]
-    for job in targets.batch:
-        workloads += [batch_failed_rule(job), batch_missed_rule(job)]
+    workloads = [rule for target in targets.workloads for rule in target.rules()]
     groups = [{"name": "aiplatform.scheduling", "rules": scheduling}]
     if workloads:
         groups.append({"name": "aiplatform.workloads", "rules": workloads})

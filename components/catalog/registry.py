@@ -90,6 +90,11 @@ class AddOn:
     # The compute provisioner installs it and lists its pods (the cluster autoscaler, Karpenter).
     provisioner: bool = False
     pinned_when: str | None = None  # its version is optional in ``charts:``, required with this setting
+    # Its version may be left out of ``charts:`` (``version`` applies): a new add-on needs no stack edit.
+    optional_pin: bool = False
+    # The function of ``component`` that installs it from an ``AddOnInstall`` (addons/install.py):
+    # the platform then installs it wherever ``enabled`` says, with no code of its own.
+    install: str | None = None
     crds: tuple[Crd, ...] = ()
     crds_in_templates: bool = False  # templated CRDs (Helm deletes them on uninstall), else ``crds/``
     owns: tuple[str, ...] = ()  # type tokens of objects that must be deleted before the release

@@ -31,8 +31,9 @@ from decimal import Decimal
 from typing import Any
 
 from .. import validation
+from ..catalog import registry
 from ..catalog.eks import EKS_ADD_ONS
-from ..catalog.registry import ADD_ONS, AddOn, AddonChoices
+from ..catalog.registry import AddOn, AddonChoices
 from ..pod_requests import effective_requests, manifest_requests
 from ..podspec import Resources
 from ..scheduling import Toleration, untolerated
@@ -259,7 +260,7 @@ def release_pods(choices: AddonChoices, nodes: Nodes) -> list[PodSet]:
     choices = dataclasses.replace(choices, gpus=bool(nodes.gpu))
     pods = [
         pod
-        for addon in ADD_ONS
+        for addon in registry.ADD_ONS
         if not addon.provisioner and addon.enabled(choices)
         for pod in addon_pods(addon, nodes, choices)
     ]
