@@ -8,7 +8,7 @@ STACK  ?= dev
 
 SCAN_VENV := .venv-scan
 
-.PHONY: plan test test-wheel lint format clean bench docs scan e2e e2e-clean
+.PHONY: plan test test-wheel test-rules lint format clean bench bench-ci docs scan e2e e2e-clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 # A committed stack (Pulumi.<STACK>.yaml), or one of the variants in examples/stacks/.
-STACK_FILE = $(firstword $(wildcard Pulumi.$(STACK).yaml) $(wildcard examples/stacks/Pulumi.$(STACK).yaml))
+stack_file = $(firstword $(wildcard Pulumi.$(1).yaml) $(wildcard examples/stacks/Pulumi.$(1).yaml))
+STACK_FILE = $(call stack_file,$(STACK))
+# Every stack the checkers below cover: the committed ones and the variants.
+ALL_STACKS := dev prod prod-karpenter dev-auto-mode
 
 plan: $(VENV)/.installed
 	$(PY) -m tools.plan --stack $(STACK) $(if $(STACK_FILE),--config-file $(STACK_FILE))
@@ -27,15 +30,23 @@ $(SCAN_VENV)/.installed: requirements-scan.txt
 	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
 	touch $@
 
-# Plan both stacks, then run checkov's Kubernetes checks over their manifests: fails on any finding
+# Plan every stack, then run checkov's Kubernetes checks over their manifests: fails on any finding
 # that no object explains with a skip annotation.
 scan: $(VENV)/.installed $(SCAN_VENV)/.installed
-	$(PY) -m tools.plan --stack dev > /dev/null
-	$(PY) -m tools.plan --stack prod > /dev/null
-	$(PY) -m tools.scan --checkov $(SCAN_VENV)/bin/checkov dev prod
+	$(foreach s,$(ALL_STACKS),$(PY) -m tools.plan --stack $(s) --config-file $(call stack_file,$(s)) > /dev/null &&) true
+	$(PY) -m tools.scan --checkov $(SCAN_VENV)/bin/checkov $(ALL_STACKS)
+
+# promtool (Prometheus 3.16, built once from the Go module proxy into the e2e toolchain's cache) over
+# every stack's alert rules and the adapter's queries, and the alerts' unit tests in tests/promtool.
+test-rules: $(VENV)/.installed
+	$(PY) -m tools.rules --stacks $(ALL_STACKS)
 
 bench: $(VENV)/.installed
 	$(PY) -m tools.bench
+
+# The bench at the sizes CI runs: the generator and the measurement cannot break unseen.
+bench-ci: $(VENV)/.installed
+	$(PY) -m tools.bench --sizes 1 10 --out build/bench-ci.json
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -19,16 +19,10 @@ import pulumi
 import pulumi_aws as aws
 
 from .accepted_findings import IMAGE_DIGEST
-from .addons.alerts import (
-    AlertTargets,
-    AutoscaledService,
-    PlatformAlerts,
-    PlatformAlertsArgs,
-    ScheduledJob,
-    TrainingRun,
-)
+from .addons.alerts import AlertTargets, PlatformAlerts, PlatformAlertsArgs
 from .addons.gpu import GpuSupport, GpuSupportArgs
 from .addons.ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
+from .addons.install import AddOnInstall, installer
 from .addons.observability import (
     AlertReceiver,
     CustomMetricRule,
@@ -36,6 +30,7 @@ from .addons.observability import (
     MetricsStackArgs,
 )
 from .addons.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
+from .catalog import registry
 from .catalog.registry import (
     AWS_LOAD_BALANCER_CONTROLLER,
     CLUSTER_AUTOSCALER,
@@ -64,6 +59,7 @@ from .config import (
     TrainingSettings,
     WorkloadBase,
 )
+from .config.addons import addon_choices
 from .network import ExistingNetwork, Network, NetworkArgs
 from .outputs import (
     CONTRACT_VERSION,
@@ -143,11 +139,10 @@ class AiPlatform(pulumi.ComponentResource):
         self.namespaces = self._namespaces()
         self.secrets = self._secrets()
         self.ingress = self._ingress()
+        self.addons = self._addons()
         self.model_bucket = self._model_bucket()
         self.shared_storage = self._shared_storage()
-        self.inference = {w.name: self._inference_service(w) for w in settings.workloads.inference}
-        self.training = {w.name: self._training_job(w) for w in settings.workloads.training}
-        self.batch = {w.name: self._batch_job(w) for w in settings.workloads.batch}
+        self.workloads = self._workloads()
         self.register_outputs({})
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -420,6 +415,32 @@ class AiPlatform(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    def _addons(self) -> dict[str, pulumi.ComponentResource]:
+        """Every add-on whose descriptor says how to install it and that the stack enables, by chart,
+        in the registry's order."""
+        choices = addon_choices(self.settings)
+        return {
+            addon.chart: installer(addon)(self._addon_install(addon))
+            for addon in registry.ADD_ONS
+            if addon.install is not None and addon.enabled(choices)
+        }
+
+    def _addon_install(self, addon: registry.AddOn) -> AddOnInstall:
+        charts = self.settings.charts
+        version = charts.version(addon)
+        assert version is not None  # an add-on installed this way has a pin or a default
+        return AddOnInstall(
+            name=self._component_name(addon.chart),
+            provider=self.cluster.provider,
+            chart_version=version,
+            chart_repository=charts.repository(addon),
+            identity=self.cluster.identity,
+            is_prod=self.settings.is_prod,
+            depends_on=self._nodes_ready,
+            tags=self._tags,
+            opts=self._child,
+        )
+
     def _observability(self) -> MetricsStack | None:
         obs, charts = self.settings.observability, self.settings.charts
         if not obs.enabled:
@@ -462,15 +483,9 @@ class AiPlatform(pulumi.ComponentResource):
         """The platform's alert rules, about the objects this program creates."""
         if self.observability is None:
             return None
-        workloads = self.settings.workloads
+        workloads = [w.alert_target() for _, _, w in self.settings.workloads.all()]
         targets = AlertTargets(
-            inference=[
-                AutoscaledService(w.namespace, w.name, w.autoscaling.maxReplicas)
-                for w in workloads.inference
-                if w.autoscaling
-            ],
-            training=[TrainingRun(w.namespace, w.name) for w in workloads.training],
-            batch=[ScheduledJob(w.namespace, w.name, w.startingDeadlineSeconds) for w in workloads.batch],
+            workloads=[target for target in workloads if target is not None],
             # Only groups this program sizes (an existing cluster brings its own; pools have limits).
             node_groups=self._all_node_groups if self.managed and self.node_groups else [],
             gpu=bool(self._gpu_specs or self._pools),
@@ -535,6 +550,24 @@ class AiPlatform(pulumi.ComponentResource):
         )
 
     # -- workloads -------------------------------------------------------------------------------
+    def _workload_components(self) -> dict[type[WorkloadBase], Callable[[Any], pulumi.ComponentResource]]:
+        """Each workload kind's settings type, and what builds its component from them."""
+        return {
+            InferenceSettings: self._inference_service,
+            TrainingSettings: self._training_job,
+            BatchSettings: self._batch_job,
+        }
+
+    def _workloads(self) -> dict[str, dict[str, pulumi.ComponentResource]]:
+        """Every workload's component, by kind and name."""
+        build = self._workload_components()
+        built: dict[str, dict[str, pulumi.ComponentResource]] = {
+            kind: {} for kind in self.settings.workloads.kinds()
+        }
+        for kind, _, w in self.settings.workloads.all():
+            built[kind][w.name] = build[type(w)](w)
+        return built
+
     def _workload_args(self, w: WorkloadBase) -> dict[str, Any]:
         """The arguments every workload kind shares, mapped from its settings."""
         config = w.config

@@ -8,6 +8,7 @@ import pytest
 from aiplatform.catalog.registry import ADD_ONS, BY_CHART, KARPENTER
 from aiplatform.compute.capacity import Requests, _component_value
 from aiplatform.config.infrastructure import ChartSettings
+from aiplatform.scheduling import Toleration
 from tests.stacks import EXAMPLE_STACKS, STACKS, stack_config
 
 PINNED_ARGS = {  # the component argument whose default is a chart's pinned version or repository
@@ -40,14 +41,27 @@ def test_the_committed_stacks_pin_the_registry_versions(stack):
         if addon.key in pinned:
             assert pinned[addon.key] == addon.version, (stack, addon.key)
         else:
-            assert addon.pinned_when is not None, (stack, addon.key)
+            assert addon.pinned_when is not None or addon.optional_pin, (stack, addon.key)
 
 
 def test_the_charts_settings_have_a_version_per_add_on_in_the_registry_order():
     keys = [addon.key for addon in ADD_ONS]
     assert list(ChartSettings.model_fields)[: len(keys)] == keys
     required = {name for name, f in ChartSettings.model_fields.items() if f.is_required()}
-    assert required == {addon.key for addon in ADD_ONS if addon.pinned_when is None}
+    assert required == {
+        addon.key for addon in ADD_ONS if addon.pinned_when is None and not addon.optional_pin
+    }
+    assert {addon.key for addon in ADD_ONS if not addon.optional_pin} == {
+        "externalSecrets",
+        "awsLoadBalancerController",
+        "ingressNginx",
+        "nvidiaDevicePlugin",
+        "dcgmExporter",
+        "clusterAutoscaler",
+        "kubePrometheusStack",
+        "prometheusAdapter",
+        "karpenter",
+    }
 
 
 def test_a_mirror_or_a_per_chart_repository_moves_a_chart():
@@ -61,7 +75,8 @@ def test_a_mirror_or_a_per_chart_repository_moves_a_chart():
 
 
 def test_components_default_to_their_descriptor():
-    for addon in ADD_ONS:
+    # An add-on the platform installs from its descriptor gets its chart from the AddOnInstall.
+    for addon in (addon for addon in ADD_ONS if addon.install is None):
         module, args, prefix = PINNED_ARGS[addon.chart]
         defaults = _defaults(module, args)
         assert defaults[f"{prefix}_repository"] == addon.repository, addon.chart
@@ -81,7 +96,11 @@ def test_every_pod_names_requests_replicas_and_tolerations_its_component_has():
             if isinstance(pod.replicas, str):
                 assert isinstance(_component_value(addon, pod.replicas), int), (addon.chart, pod.name)
             if pod.tolerations:
-                assert callable(_component_value(addon, pod.tolerations)), (addon.chart, pod.name)
+                tolerations = _component_value(addon, pod.tolerations)
+                assert callable(tolerations) or all(isinstance(t, Toleration) for t in tolerations), (
+                    addon.chart,
+                    pod.name,
+                )
             assert pod.daemon or not pod.gpu_only, (addon.chart, pod.name)
 
 

@@ -31,9 +31,11 @@ GPU = NodeGroupSpec(
     gpus_per_node=1,
 )
 TARGETS = AlertTargets(
-    inference=[AutoscaledService("ml-serving", "llama-inference", 10)],
-    training=[TrainingRun("ml-training", "hyperparameter-sweep")],
-    batch=[ScheduledJob("ml-serving", "nightly-batch-predict", 600)],
+    workloads=[
+        AutoscaledService("ml-serving", "llama-inference", 10),
+        TrainingRun("ml-training", "hyperparameter-sweep"),
+        ScheduledJob("ml-serving", "nightly-batch-predict", 600),
+    ],
     node_groups=[SYSTEM, FIXED, GPU],
     gpu=True,
     gpu_memory_ratio=0.95,
@@ -77,6 +79,9 @@ def test_a_pod_pending_for_ten_minutes_says_why():
         "{{ with printf `max by (reason) (label_replace("
         'kube_pod_status_unschedulable{namespace="%[1]s",pod="%[2]s"}, "reason", "Unschedulable", "", "") '
         'or kube_pod_init_container_status_waiting_reason{namespace="%[1]s",pod="%[2]s"} '
+        # An init container still running (the model download) is named too.
+        'or label_replace(kube_pod_init_container_status_running{namespace="%[1]s",pod="%[2]s"} == 1, '
+        '"reason", "init container $1 still running", "container", "(.+)") '
         'or kube_pod_container_status_waiting_reason{namespace="%[1]s",pod="%[2]s"})` '
         "$labels.namespace $labels.pod | query }}"
         "{{ range $i, $r := . }}{{ if $i }}, {{ end }}{{ $r.Labels.reason }}{{ end }}"
@@ -122,7 +127,12 @@ def test_a_failed_training_job_and_a_failed_or_missed_batch_run():
 def test_gpu_health_from_dcgm():
     alerts = rules_by_alert(alert_rule_groups(TARGETS))
     (xid,) = alerts["GpuXidError"]
-    assert xid["expr"] == "max by (node, gpu, modelName) (DCGM_FI_DEV_XID_ERRORS) > 0"
+    # DCGM's XID field keeps the last code: an error is a change of it, and the alert resolves 10
+    # minutes after the last one (tests/promtool shows it fire and clear).
+    assert xid["expr"] == (
+        "(max by (node, gpu, modelName) (DCGM_FI_DEV_XID_ERRORS) > 0) and on (node, gpu, modelName) "
+        "(max by (node, gpu, modelName) (changes(DCGM_FI_DEV_XID_ERRORS[10m])) > 0)"
+    )
     assert "for" not in xid  # an XID is news the moment it happens
     (memory,) = alerts["GpuMemoryNearFull"]
     assert memory["expr"] == (
@@ -140,7 +150,49 @@ def test_a_node_group_at_its_maximum():
         'count by (label_aiplatform_io_node_group) (kube_node_labels{label_aiplatform_io_node_group="gpu-inference"})'
         " >= 3",
     ]
+    assert [r["labels"] for r in rules] == [
+        {"severity": "warning", "node_group": "system"},
+        {"severity": "warning", "node_group": "gpu-inference"},
+    ]
     assert kube_state_metrics_label("aiplatform.io/node-group") == "label_aiplatform_io_node_group"
+
+
+def test_no_two_rules_share_their_name_and_static_labels():
+    """What ``promtool check rules --lint-fatal`` refuses: each per-object rule names its object."""
+    targets = AlertTargets(
+        workloads=[
+            AutoscaledService("a", "llm", 4),
+            AutoscaledService("b", "llm", 4),
+            TrainingRun("a", "sweep"),
+            TrainingRun("b", "sweep"),
+            ScheduledJob("a", "nightly", 60),
+            ScheduledJob("b", "nightly", 60),
+        ],
+        node_groups=[SYSTEM, GPU],
+        gpu=True,
+    )
+    keys = [
+        (rule["alert"], tuple(sorted(rule["labels"].items())))
+        for group in alert_rule_groups(targets)
+        for rule in group["rules"]
+    ]
+    assert len(keys) == len(set(keys)) == 13
+    rules = rules_by_alert(alert_rule_groups(targets))
+    assert rules["InferenceAtMaxReplicas"][1]["labels"] == {
+        "severity": "warning",
+        "namespace": "b",
+        "horizontalpodautoscaler": "llm",
+    }
+    assert rules["TrainingJobFailed"][0]["labels"] == {
+        "severity": "warning",
+        "namespace": "a",
+        "job_name": "sweep",
+    }
+    assert rules["BatchJobMissedSchedule"][1]["labels"] == {
+        "severity": "warning",
+        "namespace": "b",
+        "cronjob": "nightly",
+    }
 
 
 def test_every_rule_has_a_severity_a_summary_and_a_description():

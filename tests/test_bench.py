@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tools.bench import bench_config, measure_floor, render, settings_of, targets
+from collections import Counter
+
+from tools.bench import bench_config, main, measure_floor, render, settings_of, targets
 
 
 def test_generated_config_validates_with_unique_names_and_hosts():
@@ -43,3 +45,20 @@ def test_targets_and_table():
     found = {t["target"].split()[0]: t["met"] for t in targets(rows)}
     assert found == {"time": False, "time/resource": True, "peak": False}
     assert "MISSED" in render({"rows": rows, "targets": targets(rows)})
+
+
+def test_the_largest_size_spreads_its_gpu_servers_over_groups_within_the_eks_limit():
+    config = bench_config(500)
+    settings = settings_of(config)  # validates: no group over maxSize 1000, every server fits
+    groups = {g.name: g.scaling.maxSize for g in settings.nodeGroups.gpu}
+    assert groups["gpu-inference"] == groups["gpu-inference-2"] == 501
+    placed = Counter(w.gpu.nodeGroup for w in settings.workloads.inference)
+    assert placed == {"gpu-inference": 250, "gpu-inference-2": 250}
+
+
+def test_a_generated_stack_the_config_refuses_is_a_message_and_exit_2(capsys):
+    # 1000 servers always run 2000 GPUs: more than a namespace's GPU quota may hold (1024).
+    assert main(["--sizes", "1", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the stack generated for 1000 services: invalid stack configuration:\n")
+    assert "aiplatform:namespaces[0].quota.gpus" in err and "Traceback" not in err

@@ -10,6 +10,7 @@ from aiplatform.plan.cost import estimate, load_pricing
 from aiplatform.plan.critical_path import critical_path, slow_gpu_weights
 from aiplatform.plan.model import Plan, manifests
 from aiplatform.plan.policy_report import evaluate_stack
+from aiplatform.scheduling import Taint, toleration_from_dict, untolerated
 from tests.program import planned
 from tests.stacks import EXAMPLE_STACKS
 
@@ -227,8 +228,10 @@ def test_the_gpu_daemons_tolerate_every_pool_taint(stack):
             }
             assert taints <= tolerated, release.inputs["chart"]
     exporter = next(r for r in of_type(stack, RELEASE) if r.inputs["chart"] == "kube-prometheus-stack")
-    node_exporter = exporter.inputs["values"]["prometheus-node-exporter"]["tolerations"]
-    assert taints <= {(t["key"], t.get("value"), t["effect"]) for t in node_exporter}
+    node_exporter = [
+        toleration_from_dict(t) for t in exporter.inputs["values"]["prometheus-node-exporter"]["tolerations"]
+    ]
+    assert untolerated([Taint(*t) for t in taints], node_exporter) == ()
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)

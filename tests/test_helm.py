@@ -6,7 +6,6 @@ import pytest
 import yaml
 
 from aiplatform.catalog.helm import (
-    CHART_RESOURCES,
     coalesce,
     effective_resources,
     helm_release,
@@ -14,6 +13,7 @@ from aiplatform.catalog.helm import (
     unset_chart_defaults,
     unstated_resources,
 )
+from aiplatform.catalog.registry import ADD_ONS
 
 DCGM_DEFAULTS = {"limits": {"cpu": "200m", "memory": "512Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}}
 STATED = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
@@ -106,6 +106,6 @@ def test_a_release_carries_the_nulls_as_a_values_file(build, monitor):
 
 
 def test_every_recorded_path_ends_in_resources():
-    for chart, paths in CHART_RESOURCES.items():
-        for path in paths:
-            assert path[-1] == "resources", (chart, path)
+    for addon in ADD_ONS:
+        for path in addon.resources:
+            assert path[-1] == "resources", (addon.chart, path)

@@ -7,12 +7,13 @@ import json
 import pytest
 import yaml
 
-from aiplatform.catalog.helm import CHART_RESOURCES, effective_resources
+from aiplatform.catalog.helm import effective_resources
+from aiplatform.catalog.registry import BY_CHART
 from aiplatform.plan import cli as plan_tool
 from aiplatform.plan import runner
 from aiplatform.scheduling import Taint, Toleration, is_tolerated
 from tests.program import planned
-from tests.stacks import STACKS, stack_config
+from tests.stacks import EXAMPLE_STACKS, STACKS, stack_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 EKS_EFFECTS = {
@@ -49,12 +50,9 @@ def test_the_node_exporter_runs_on_every_node_group(stack):
         assert [t for t in taints if not is_tolerated(t, tolerations)] == [], group
 
 
-def test_prod_node_exporter_tolerates_the_spot_taint_and_the_gpu_taint_exactly():
+def test_prod_node_exporter_tolerates_every_taint():
     exporter = releases("prod")["kube-prometheus-stack"].inputs["values"]["prometheus-node-exporter"]
-    assert exporter["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-        {"key": "aiplatform.io/spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-    ]
+    assert exporter["tolerations"] == [{"key": "", "operator": "Exists"}]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -84,7 +82,7 @@ def test_every_release_runs_its_containers_with_exactly_the_resources_the_progra
         values = release.inputs["values"]
         files = [yaml.safe_load(f["text"]) for f in release.inputs.get("valueYamlFiles", [])]
         effective = effective_resources(chart, values, files)
-        assert set(effective) == {".".join(p) for p in CHART_RESOURCES[chart]}
+        assert set(effective) == {".".join(p) for p in BY_CHART[chart].resources}
         for path, resources in effective.items():
             stated = values
             for key in path.split("."):
@@ -180,6 +178,18 @@ def test_the_platform_alerts_are_one_prometheus_rule_installed_after_its_crd(sta
     # kube-state-metrics exposes the node-group label the node-group rule counts by.
     ksm = releases(stack)["kube-prometheus-stack"].inputs["values"]["kube-state-metrics"]
     assert ksm["metricLabelsAllowlist"] == ["nodes=[aiplatform.io/node-group]"]
+
+
+@pytest.mark.parametrize("stack", [*STACKS, *EXAMPLE_STACKS])
+def test_no_two_alert_rules_share_their_name_and_static_labels(stack):
+    """promtool check rules --lint-fatal (make test-rules) refuses such duplicates."""
+    (rule,) = of_type(stack, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    keys = [
+        (r["alert"], tuple(sorted(r["labels"].items())))
+        for g in rule.inputs["spec"]["groups"]
+        for r in g["rules"]
+    ]
+    assert sorted(k for k in set(keys) if keys.count(k) > 1) == []
 
 
 def test_dev_alert_rules_name_its_services_jobs_and_groups_exactly():

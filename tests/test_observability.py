@@ -10,7 +10,7 @@ from aiplatform.addons.observability import (
     served_metric_names,
 )
 from aiplatform.compute.node_groups import NodeGroupSpec
-from aiplatform.scheduling import Taint
+from aiplatform.scheduling import Taint, toleration_from_dict, untolerated
 from tests.conftest import resolve
 
 SPOT_TAINT = Taint(key="aiplatform.io/spot", value="true", effect="NoSchedule")
@@ -135,8 +135,8 @@ def test_metrics_stack_releases(build, monitor):
     # Nothing scrapes what EKS never exposes (their *Down alerts would fire forever).
     for target in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
         assert prom_values[target] == {"enabled": False}, target
-    # No node groups given: the chart's own node-exporter tolerations stay.
-    assert "tolerations" not in prom_values["prometheus-node-exporter"]
+    # The node exporter tolerates every taint, with or without node groups given.
+    assert prom_values["prometheus-node-exporter"]["tolerations"] == [{"key": "", "operator": "Exists"}]
 
     provider_urn = resolve(provider.urn)
     children = [r for r in monitor.registrations if r.type.startswith("kubernetes:") and r.custom]
@@ -212,12 +212,11 @@ def test_metrics_stack_lists_every_bad_field():
 def test_the_node_exporter_tolerates_every_taint_of_every_node_group(build, monitor):
     stack(build, node_groups=NODE_GROUPS)
     exporter = monitor.named("metrics-prometheus").inputs["values"]["prometheus-node-exporter"]
-    # Helm replaces lists: this is the whole list, one toleration per distinct taint of the groups.
-    assert exporter["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-        {"key": "aiplatform.io/spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
-        {"key": "aiplatform.io/reserved", "operator": "Equal", "value": "team-a", "effect": "NoExecute"},
-    ]
+    # Helm replaces lists: this is the whole list. Every taint, those of a group added later too
+    # (NoExecute included, which the chart's own NoSchedule-only default misses).
+    assert exporter["tolerations"] == [{"key": "", "operator": "Exists"}]
+    later = Taint(key="example.com/dedicated", value="x", effect="NoExecute")
+    assert untolerated([later], [toleration_from_dict(t) for t in exporter["tolerations"]]) == ()
 
 
 def test_an_override_that_keeps_the_node_exporter_off_a_group_is_refused():

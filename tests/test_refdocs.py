@@ -37,7 +37,7 @@ def test_a_field_meaning_comes_from_its_comment_or_the_docstring_sentence_naming
     )  # inherited
 
 
-def test_every_module_defining_a_component_is_listed():
+def test_every_module_defining_a_component_has_pages_and_the_layer_order_names_no_other():
     import pkgutil
 
     import aiplatform
@@ -52,7 +52,9 @@ def test_every_module_defining_a_component_is_listed():
             for _, cls in refdocs.inspect.getmembers(module, refdocs.inspect.isclass)
         ):
             defining.add(info.name.removeprefix("aiplatform."))
-    assert defining == set(refdocs.MODULES)
+    assert defining == set(refdocs.component_modules())
+    assert set(refdocs.LAYER_ORDER) <= defining
+    assert refdocs.component_modules()[-1] == "platform"
 
 
 def test_the_comments_trailing_other_fields_are_never_a_fields_meaning():

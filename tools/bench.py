@@ -40,6 +40,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 10, 100, 500)
 BASE_STACK = "prod"
 TEMPLATE_WORKLOAD = "llama-inference"
+MAX_GROUP_SIZE = 1000  # the most nodes an EKS managed node group scales to (the config's limit)
 
 # Targets of the performance issue.
 MAX_TIME_RATIO = 1.5  # program / floor wall time, at every size
@@ -121,14 +122,39 @@ def bench_config(services: int, base: dict[str, Any] | None = None) -> dict[str,
         quota["gpus"] = min(1024, max(int(quota.get("gpus", 0)), services * replicas * gpus))
         quota["pods"] = min(10000, max(int(quota.get("pods", 0)), services * replicas + 50))
 
-    # The GPU group holds every copy at its minimum (the replicas that always run) and a rollout's surge.
-    always = scaling.get("minReplicas", template.get("replicas", 1))
-    group_name = (template.get("gpu") or {}).get("nodeGroup")
-    for group in (config.get("aiplatform:nodeGroups") or {}).get("gpu") or []:
-        if group["name"] == group_name:
-            per_node = require(group["instanceTypes"][0]).gpus // gpus
-            needed = -(-(services * always + 1) // per_node)
-            group["scaling"]["maxSize"] = max(group["scaling"]["maxSize"], needed)
+    _spread_over_gpu_groups(config, copies, always=scaling.get("minReplicas", template.get("replicas", 1)))
+    return config
+
+
+def _spread_over_gpu_groups(config: dict[str, Any], copies: list[dict[str, Any]], always: int) -> None:
+    """Each GPU group holds its copies at their minimum (the replicas that always run) and a rollout's
+    surge, within EKS's MAX_GROUP_SIZE: as many copies of the template's group as that takes, the
+    copies spread evenly over them (``gpu-inference``, ``gpu-inference-2``, ...)."""
+    placement = copies[0].get("gpu") or {}
+    groups = (config.get("aiplatform:nodeGroups") or {}).get("gpu") or []
+    template = next((g for g in groups if g["name"] == placement.get("nodeGroup")), None)
+    if template is None:
+        return
+    per_node = require(template["instanceTypes"][0]).gpus // placement["count"]
+    per_group = (MAX_GROUP_SIZE * per_node - 1) // always
+    count = -(-len(copies) // per_group)
+    shares = [copies[k::count] for k in range(count)]
+    at = groups.index(template)
+    for k, share in enumerate(shares):
+        group = template if k == 0 else {**copy.deepcopy(template), "name": f"{template['name']}-{k + 1}"}
+        needed = -(-(len(share) * always + 1) // per_node)
+        group["scaling"]["maxSize"] = max(template["scaling"]["maxSize"], needed)
+        if k:
+            groups.insert(at + k, group)
+        for entry in share:
+            entry["gpu"] = {**placement, "nodeGroup": group["name"]}
+
+
+def generated_config(services: int, bucket_name: str | None = None) -> dict[str, Any]:
+    """The stack a size plans: ``bench_config``, with the what-if bucket name when one is given."""
+    config = bench_config(services)
+    if bucket_name:
+        config["aiplatform:storage"].setdefault("modelBucket", {})["name"] = bucket_name
     return config
 
 
@@ -169,9 +195,7 @@ def _warm_imports() -> float:
 def measure_program(services: int, bucket_name: str | None = None) -> dict[str, Any]:
     from aiplatform.plan.runner import run_program
 
-    config = bench_config(services)
-    if bucket_name:
-        config["aiplatform:storage"].setdefault("modelBucket", {})["name"] = bucket_name
+    config = generated_config(services, bucket_name)
     imports = _warm_imports()
     logger = _quiet_logger()
     start = time.perf_counter()
@@ -417,6 +441,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one is not None:
         return _child_main(args.kind, args.one, args.model_bucket_name)
+
+    from aiplatform.config import ConfigError
+    from aiplatform.plan.cli import EXIT_INVALID
+
+    # Every size's stack checked first, as the plan checks it: a config error is a message and exit 2.
+    for size in args.sizes:
+        try:
+            settings_of(generated_config(size, args.model_bucket_name))
+        except ConfigError as exc:
+            print(f"error: the stack generated for {size} services: {exc}", file=sys.stderr)
+            return EXIT_INVALID
 
     started = time.perf_counter()
     result = bench(tuple(args.sizes), args.timeout, args.model_bucket_name)

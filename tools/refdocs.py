@@ -18,6 +18,7 @@ import dataclasses
 import importlib
 import inspect
 import io
+import pkgutil
 import re
 import sys
 import tokenize
@@ -33,8 +34,9 @@ import pydantic
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_ROOT / "docs" / "reference"
 PACKAGE = "aiplatform"
-# The modules whose ComponentResource classes get a page, in the platform's layer order.
-MODULES = (
+# The platform's layer order, which the pages follow. Every module defining a ComponentResource gets
+# pages (``component_modules``): one not named here comes before the platform's, by name.
+LAYER_ORDER = (
     "network",
     "cluster",
     "compute.node_groups",
@@ -62,15 +64,34 @@ UNDOCUMENTED = "(undocumented)"
 # -- reading the code ----------------------------------------------------------------------------
 
 
+def _defined_components(module: Any) -> list[type[pulumi.ComponentResource]]:
+    return [
+        cls
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, pulumi.ComponentResource) and cls.__module__ == module.__name__
+    ]
+
+
+def component_modules() -> list[str]:
+    """Every module of the package that defines a component (the offline plan has none, and its
+    ``__main__`` runs a plan when imported), in the layer order."""
+    package = importlib.import_module(PACKAGE)
+    found = [
+        info.name.removeprefix(f"{PACKAGE}.")
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{PACKAGE}.")
+        if not info.name.startswith(f"{PACKAGE}.plan")
+        and _defined_components(importlib.import_module(info.name))
+    ]
+    platform = LAYER_ORDER.index("platform")
+    return sorted(
+        found, key=lambda name: (LAYER_ORDER.index(name) if name in LAYER_ORDER else platform - 0.5, name)
+    )
+
+
 def components() -> list[type[pulumi.ComponentResource]]:
     found = []
-    for name in MODULES:
-        module = importlib.import_module(f"{PACKAGE}.{name}")
-        found += [
-            cls
-            for _, cls in inspect.getmembers(module, inspect.isclass)
-            if issubclass(cls, pulumi.ComponentResource) and cls.__module__ == module.__name__
-        ]
+    for name in component_modules():
+        found += _defined_components(importlib.import_module(f"{PACKAGE}.{name}"))
     return found
 
 

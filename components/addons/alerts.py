@@ -1,13 +1,15 @@
 """The alerts an AI team needs, as one PrometheusRule the program owns.
 
 Every rule reads metrics its exporter really emits (kube-state-metrics 2.x, the DCGM exporter) and
-names the objects the program creates, so an alert says which service, job or node group it is about:
+names the objects the program creates, so an alert says which service, job or node group it is about.
+A rule made per object carries that object as static labels: no two rules of the PrometheusRule share
+their name and labels (``promtool check rules --lint-fatal``), and Alertmanager can route by them.
 
 - a pod Pending for more than 10 minutes, with the reason in the summary (unschedulable, image pull,
-  config error, ...);
+  config error, an init container such as the model download still running, ...);
 - an autoscaled inference service at its maximum replicas for 15 minutes;
 - a training Job that failed; a batch CronJob whose latest run failed, or that missed its schedule;
-- a GPU that reported an XID error, or whose memory is near full (DCGM);
+- a GPU that reported a new XID error in the last 10 minutes, or whose memory is near full (DCGM);
 - a node group at its maximum size for 15 minutes (pods that need it more will wait).
 
 ``alert_rule_groups`` is pure (testable without the engine); ``PlatformAlerts`` registers the rule.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,19 +34,25 @@ RULE_NAME = "aiplatform-alerts"
 PENDING_FOR = "10m"
 AT_MAXIMUM_FOR = "15m"
 GPU_MEMORY_FOR = "10m"
+# The DCGM XID field holds the last XID code until the exporter restarts: an error is a change of it,
+# news for this long.
+XID_WINDOW = "10m"
 DEFAULT_GPU_MEMORY_RATIO = 0.95
 
 # kube-state-metrics exposes node labels only when allowed: the node-group rule counts nodes by the
 # label every node group puts on its nodes (set on the kube-state-metrics of the metrics stack).
 KUBE_STATE_METRICS_LABELS = (f"nodes=[{NODE_GROUP_LABEL}]",)
 
-# Why a pod waits, from kube-state-metrics: unschedulable, or an (init) container waiting (image pull,
-# config error, ...). Run by the summary's template, so the alert's identity does not change while
-# the reason does (ErrImagePull <-> ImagePullBackOff would reset a ``for`` clause forever).
+# Why a pod waits, from kube-state-metrics: unschedulable, an (init) container waiting (image pull,
+# config error, ...), or an init container still running (the model download). Run by the summary's
+# template, so the alert's identity does not change while the reason does (ErrImagePull <->
+# ImagePullBackOff would reset a ``for`` clause forever).
 _PENDING_REASON_QUERY = (
     'max by (reason) (label_replace(kube_pod_status_unschedulable{namespace="%[1]s",pod="%[2]s"}, '
     '"reason", "Unschedulable", "", "") '
     'or kube_pod_init_container_status_waiting_reason{namespace="%[1]s",pod="%[2]s"} '
+    'or label_replace(kube_pod_init_container_status_running{namespace="%[1]s",pod="%[2]s"} == 1, '
+    '"reason", "init container $1 still running", "container", "(.+)") '
     'or kube_pod_container_status_waiting_reason{namespace="%[1]s",pod="%[2]s"})'
 )
 PENDING_REASON_TEMPLATE = (
@@ -52,6 +60,14 @@ PENDING_REASON_TEMPLATE = (
     "{{ range $i, $r := . }}{{ if $i }}, {{ end }}{{ $r.Labels.reason }}{{ end }}"
     "{{ else }}no reason reported{{ end }}"
 )
+
+
+class WorkloadTarget(Protocol):
+    """A workload the platform alerts about: each kind's settings say which (``alert_target``)."""
+
+    def rules(self) -> list[dict]:
+        """Its alert rules, in a stable order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,9 @@ class AutoscaledService:
     name: str  # the service's (and its HPA's) name
     max_replicas: int  # the HPA's maximum
 
+    def rules(self) -> list[dict]:
+        return [inference_at_maximum_rule(self)]
+
 
 @dataclass(frozen=True)
 class TrainingRun:
@@ -69,6 +88,9 @@ class TrainingRun:
 
     namespace: str  # the Job's namespace
     name: str  # the Job's name
+
+    def rules(self) -> list[dict]:
+        return [training_failed_rule(self)]
 
 
 @dataclass(frozen=True)
@@ -79,13 +101,15 @@ class ScheduledJob:
     name: str  # the CronJob's name
     starting_deadline_seconds: int
 
+    def rules(self) -> list[dict]:
+        return [batch_failed_rule(self), batch_missed_rule(self)]
+
 
 @dataclass(frozen=True)
 class AlertTargets:
-    # the autoscaled inference services (alert: at their maximum replicas)
-    inference: Sequence[AutoscaledService] = ()
-    training: Sequence[TrainingRun] = ()  # the training Jobs (alert: failed)
-    batch: Sequence[ScheduledJob] = ()  # the batch CronJobs (alerts: failed or missed run)
+    # the workloads the rules watch (services at their maximum, failed Jobs, failed or missed runs), in
+    # the order of their rules
+    workloads: Sequence[WorkloadTarget] = ()
     node_groups: Sequence[NodeGroupSpec] = ()  # the node groups (alert: at their maximum size)
     gpu: bool = False  # DCGM runs on the GPU nodes: GPU health rules
     # GPU memory used, as a fraction of the total, that raises the alert (0-1)
@@ -101,11 +125,19 @@ def _selector(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def _rule(alert: str, expr: str, summary: str, description: str, for_: str | None, severity: str) -> dict:
+def _rule(
+    alert: str,
+    expr: str,
+    summary: str,
+    description: str,
+    for_: str | None,
+    severity: str,
+    labels: dict[str, str] | None = None,
+) -> dict:
     rule: dict[str, Any] = {"alert": alert, "expr": expr}
     if for_:
         rule["for"] = for_
-    rule["labels"] = {"severity": severity}
+    rule["labels"] = {"severity": severity, **(labels or {})}
     rule["annotations"] = {"summary": summary, "description": description}
     return rule
 
@@ -126,7 +158,8 @@ def pending_pod_rule() -> dict:
 
 
 def inference_at_maximum_rule(service: AutoscaledService) -> dict:
-    sel = _selector(namespace=service.namespace, horizontalpodautoscaler=service.name)
+    labels = {"namespace": service.namespace, "horizontalpodautoscaler": service.name}
+    sel = _selector(**labels)
     return _rule(
         "InferenceAtMaxReplicas",
         f"max by (namespace, horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_current_replicas{sel}) "
@@ -137,11 +170,13 @@ def inference_at_maximum_rule(service: AutoscaledService) -> dict:
         "(with the GPU node group's maxSize and the namespace's GPU quota) or shed load.",
         AT_MAXIMUM_FOR,
         "warning",
+        labels,
     )
 
 
 def training_failed_rule(run: TrainingRun) -> dict:
-    sel = _selector(namespace=run.namespace, job_name=run.name, condition="true")
+    labels = {"namespace": run.namespace, "job_name": run.name}
+    sel = _selector(**labels, condition="true")
     return _rule(
         "TrainingJobFailed",
         f"max by (namespace, job_name) (kube_job_failed{sel}) == 1",
@@ -150,11 +185,13 @@ def training_failed_rule(run: TrainingRun) -> dict:
         "kubectl describe job shows the reason; the pods' logs show why.",
         "1m",
         "warning",
+        labels,
     )
 
 
 def batch_failed_rule(job: ScheduledJob) -> dict:
-    sel = _selector(namespace=job.namespace, cronjob=job.name)
+    labels = {"namespace": job.namespace, "cronjob": job.name}
+    sel = _selector(**labels)
     by = "max by (namespace, cronjob)"
     # The latest run was scheduled after the last success and nothing runs now: it failed. A
     # CronJob that never succeeded compares with 0.
@@ -172,11 +209,13 @@ def batch_failed_rule(job: ScheduledJob) -> dict:
         f"{job.namespace} lists its runs; the failed pods' logs show why.",
         "1m",
         "warning",
+        labels,
     )
 
 
 def batch_missed_rule(job: ScheduledJob) -> dict:
-    sel = _selector(namespace=job.namespace, cronjob=job.name)
+    labels = {"namespace": job.namespace, "cronjob": job.name}
+    sel = _selector(**labels)
     return _rule(
         "BatchJobMissedSchedule",
         f"time() - max by (namespace, cronjob) (kube_cronjob_next_schedule_time{sel}) "
@@ -186,6 +225,7 @@ def batch_missed_rule(job: ScheduledJob) -> dict:
         "still active, the controller down, or the CronJob created after its time).",
         "1m",
         "warning",
+        labels,
     )
 
 
@@ -199,17 +239,24 @@ def node_group_at_maximum_rule(group: NodeGroupSpec) -> dict:
         f"If the load is real, raise the maxSize of node group {group.name}.",
         AT_MAXIMUM_FOR,
         "warning",
+        {"node_group": group.name},
     )
 
 
 def gpu_xid_rule() -> dict:
+    by = "max by (node, gpu, modelName)"
+    # The value is the XID code; the alert holds while the code changed within the window, so it
+    # resolves XID_WINDOW after the last new error.
     return _rule(
         "GpuXidError",
-        "max by (node, gpu, modelName) (DCGM_FI_DEV_XID_ERRORS) > 0",
+        f"({by} (DCGM_FI_DEV_XID_ERRORS) > 0) and on (node, gpu, modelName) "
+        f"({by} (changes(DCGM_FI_DEV_XID_ERRORS[{XID_WINDOW}])) > 0)",
         "GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on node {{ $labels.node }} reported XID error "
-        "{{ $value }}",
+        "{{ $value }} in the last " + XID_WINDOW,
         "NVIDIA's XID catalogue tells an application fault (e.g. 13, 31, 43) from a hardware one "
-        "(e.g. 48, 63, 64, 74, 79, 94, 95): for the latter, cordon and drain the node.",
+        "(e.g. 48, 63, 64, 74, 79, 94, 95): for the latter, cordon and drain the node. DCGM keeps "
+        "only the last code: the same code again is no change, so the node's kernel log (dmesg) "
+        "shows whether it repeats.",
         None,
         "warning",
     )
@@ -234,10 +281,7 @@ def alert_rule_groups(targets: AlertTargets) -> list[dict]:
     scheduling = [pending_pod_rule()]
     # A group whose size is fixed is always at its maximum: nothing to tell.
     scheduling += [node_group_at_maximum_rule(g) for g in targets.node_groups if g.min_size < g.max_size]
-    workloads = [inference_at_maximum_rule(s) for s in targets.inference]
-    workloads += [training_failed_rule(r) for r in targets.training]
-    for job in targets.batch:
-        workloads += [batch_failed_rule(job), batch_missed_rule(job)]
+    workloads = [rule for target in targets.workloads for rule in target.rules()]
     groups = [{"name": "aiplatform.scheduling", "rules": scheduling}]
     if workloads:
         groups.append({"name": "aiplatform.workloads", "rules": workloads})

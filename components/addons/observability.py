@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from ..catalog.helm import helm_release
 from ..catalog.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
-from ..compute.node_groups import NodeGroupSpec, group_tolerations, untolerated_groups
+from ..compute.node_groups import NodeGroupSpec, untolerated_groups
 from ..errors import Problem, path, require, under
 from ..scheduling import Toleration
 from ..validation import (
@@ -41,6 +41,9 @@ MONITORING_NAMESPACE = "monitoring"
 # Where the Prometheus operator mounts the Secrets listed in alertmanagerSpec.secrets.
 ALERTMANAGER_SECRETS_DIR = "/etc/alertmanager/secrets"
 NODE_EXPORTER = "prometheus-node-exporter"  # the subchart's values key: a DaemonSet on every node
+# Every taint, also those of a node group or pool added later: node metrics from every node (the values
+# and the capacity model both take it from here).
+NODE_EXPORTER_TOLERATIONS = (Toleration(key="", operator="Exists"),)
 SYSTEM_NODE_SELECTOR = {"aiplatform.io/node-role": "system"}
 # kube-prometheus-stack's scrape jobs for targets a managed EKS control plane never exposes: no
 # controller-manager, scheduler or etcd endpoint, and EKS's kube-proxy serves metrics on 127.0.0.1
@@ -227,8 +230,8 @@ class MetricsStackArgs:
     adapter_replicas: int = 2  # the adapter's replicas (2: HPAs keep their metrics through a restart)
     # where Prometheus, the operator and the adapter run (the system nodes)
     node_selector: Mapping[str, str] = field(default_factory=lambda: dict(SYSTEM_NODE_SELECTOR))
-    # Every node group of the cluster: the node exporter tolerates every taint they carry. Empty: the
-    # chart's own tolerations (every NoSchedule taint) stay.
+    # Every node group of the cluster: an override of the node exporter's tolerations must still let
+    # it run on each of them.
     node_groups: Sequence[NodeGroupSpec] = ()
     # A self-managed control plane whose controller-manager, scheduler, etcd and kube-proxy serve
     # metrics; EKS's do not (EKS_UNEXPOSED_TARGETS).
@@ -273,12 +276,6 @@ class MetricsStackArgs:
         return problems
 
 
-def node_exporter_tolerations(node_groups: Sequence[NodeGroupSpec]) -> tuple[Toleration, ...]:
-    """The node exporter runs on every node: it tolerates every taint of every group (the values and
-    the capacity model both take it from here)."""
-    return group_tolerations(node_groups)
-
-
 def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
     """Values for kube-prometheus-stack."""
     node_selector = dict(args.node_selector)
@@ -308,7 +305,10 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
             # The node labels the platform's alerts count nodes by.
             "metricLabelsAllowlist": list(KUBE_STATE_METRICS_LABELS),
         },
-        NODE_EXPORTER: {"resources": res["node-exporter"]},
+        NODE_EXPORTER: {
+            "resources": res["node-exporter"],
+            "tolerations": [t.to_dict() for t in NODE_EXPORTER_TOLERATIONS],
+        },
         "prometheus": {
             "prometheusSpec": {
                 "retention": args.retention,
@@ -338,11 +338,6 @@ def prometheus_values(args: MetricsStackArgs) -> dict[str, Any]:
         values["alertmanager"]["config"] = alertmanager_config(args.alert_receiver)
     if not args.scrape_control_plane:
         values.update({target: {"enabled": False} for target in EKS_UNEXPOSED_TARGETS})
-    if args.node_groups:
-        # A list value replaces the chart's list: name every taint the node groups can carry.
-        values[NODE_EXPORTER]["tolerations"] = [
-            t.to_dict() for t in node_exporter_tolerations(args.node_groups)
-        ]
     return deep_merge(values, args.prometheus_values)
 
 

@@ -23,12 +23,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from .registry import ADD_ONS, ResourcePath
-
-# Only containers the program runs are listed; an empty map means the chart sets no default there.
-CHART_RESOURCES: Mapping[str, Mapping[ResourcePath, Mapping[str, Any]]] = {
-    addon.chart: addon.resources for addon in ADD_ONS
-}
+from . import registry
+from .registry import ResourcePath
 
 
 # -- pure ------------------------------------------------------------------------------------------
@@ -112,12 +108,15 @@ def effective_resources(
 
 
 def _chart_paths(chart: str) -> Mapping[ResourcePath, Mapping[str, Any]]:
-    if chart not in CHART_RESOURCES:
+    """Every resources map the chart reads for a container the program runs (an empty map: the
+    chart sets no default there)."""
+    addon = registry.BY_CHART.get(chart)
+    if addon is None:
         raise ValueError(
             f"chart {chart!r}: its resources defaults are not recorded; add them to its descriptor "
             "(catalog/registry.py) from the chart's values.yaml at the pinned version"
         )
-    return CHART_RESOURCES[chart]
+    return addon.resources
 
 
 # -- the release -----------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ class Pod:
     system: bool = False  # pinned to the system group by a node selector
     daemon: bool = False  # one pod on every node it tolerates
     gpu_only: bool = False  # a DaemonSet that selects GPU nodes
-    tolerations: str | None = None  # the component's function of the groups that a DaemonSet tolerates
+    # What a DaemonSet tolerates: the component's constant, or its function of the node groups.
+    tolerations: str | None = None
     when: Condition = always
 
 
@@ -89,6 +90,11 @@ class AddOn:
     # The compute provisioner installs it and lists its pods (the cluster autoscaler, Karpenter).
     provisioner: bool = False
     pinned_when: str | None = None  # its version is optional in ``charts:``, required with this setting
+    # Its version may be left out of ``charts:`` (``version`` applies): a new add-on needs no stack edit.
+    optional_pin: bool = False
+    # The function of ``component`` that installs it from an ``AddOnInstall`` (addons/install.py):
+    # the platform then installs it wherever ``enabled`` says, with no code of its own.
+    install: str | None = None
     crds: tuple[Crd, ...] = ()
     crds_in_templates: bool = False  # templated CRDs (Helm deletes them on uninstall), else ``crds/``
     owns: tuple[str, ...] = ()  # type tokens of objects that must be deleted before the release
@@ -278,7 +284,7 @@ KUBE_PROMETHEUS_STACK = AddOn(
             "node-exporter",
             (f"{_STACK}.node-exporter",),
             daemon=True,
-            tolerations="node_exporter_tolerations",
+            tolerations="NODE_EXPORTER_TOLERATIONS",
         ),
         # Alertmanager runs when there is a receiver: its one replica (the chart's) and the same
         # config reloader sidecar as Prometheus.

@@ -31,8 +31,9 @@ from decimal import Decimal
 from typing import Any
 
 from .. import validation
+from ..catalog import registry
 from ..catalog.eks import EKS_ADD_ONS
-from ..catalog.registry import ADD_ONS, AddOn, AddonChoices
+from ..catalog.registry import AddOn, AddonChoices
 from ..pod_requests import effective_requests, manifest_requests
 from ..podspec import Resources
 from ..scheduling import Toleration, untolerated
@@ -234,7 +235,9 @@ def addon_pods(addon: AddOn, nodes: Nodes | None = None, choices: AddonChoices |
         if choices is not None and not pod.when(choices):
             continue
         replicas = pod.replicas if isinstance(pod.replicas, int) else _component_value(addon, pod.replicas)
-        tolerations = _component_value(addon, pod.tolerations)(nodes.all) if pod.tolerations and nodes else ()
+        tolerations = _component_value(addon, pod.tolerations) if pod.tolerations else ()
+        if callable(tolerations):
+            tolerations = tolerations(nodes.all) if nodes else ()
         found.append(
             PodSet(
                 pod.name,
@@ -257,7 +260,7 @@ def release_pods(choices: AddonChoices, nodes: Nodes) -> list[PodSet]:
     choices = dataclasses.replace(choices, gpus=bool(nodes.gpu))
     pods = [
         pod
-        for addon in ADD_ONS
+        for addon in registry.ADD_ONS
         if not addon.provisioner and addon.enabled(choices)
         for pod in addon_pods(addon, nodes, choices)
     ]

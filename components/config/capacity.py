@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.registry import AddonChoices
 from ..compute.capacity import (
     ConfigProblem,
     Nodes,
@@ -18,6 +17,7 @@ from ..compute.capacity import (
     release_pods,
 )
 from ..compute.provisioner import provisioner_named
+from .addons import addon_choices
 
 EFS_CSI_ADDON = "aws-efs-csi-driver"
 
@@ -43,20 +43,11 @@ def platform_pods(s: Any, nodes: Nodes | None = None) -> list[PodSet]:
     """Every pod the platform runs: the EKS add-ons', the provisioner's controllers, the Helm
     releases' and the workloads'."""
     provisioner = provisioner_named(s.compute.provisioner)
-    observability = s.observability
-    addons = AddonChoices(
-        ingress_controller=s.ingress.controller,
-        observability=observability.enabled,
-        alertmanager=observability.alerting.delivery is not None,
-        grafana=observability.grafana,
-        alb_controller=provisioner.runs_alb_controller,
-        device_plugin=provisioner.installs_device_plugin,
-    )
     controllers = provisioner.pods() if s.cluster.mode == "managed" else []
     return [
         *eks_addon_pods(_eks_addons(s)),
         *controllers,
-        *release_pods(addons, nodes or capacity_nodes(s)),
+        *release_pods(addon_choices(s), nodes or capacity_nodes(s)),
         *(w.pod_set(("workloads", kind, i)) for kind, i, w in s.workloads.all()),
     ]
 

@@ -396,7 +396,11 @@ class NodeGroupsSettings(Model):
 ChartKey = Literal[tuple(addon.key for addon in ADD_ONS)]  # type: ignore[valid-type]
 
 
-def _version_field(addon: AddOn) -> tuple[Any, Any]:
+def chart_version_field(addon: AddOn) -> tuple[Any, Any]:
+    """The ``charts:`` field of ``addon``'s version: required, defaulted to its pin, or required only
+    with its ``pinned_when`` setting."""
+    if addon.optional_pin:
+        return ChartVersion, Field(default=addon.version, description=f"default {addon.version}")
     if addon.pinned_when is None:
         return ChartVersion, ...
     return ChartVersion | None, Field(default=None, description=f"required with {addon.pinned_when}")
@@ -404,7 +408,7 @@ def _version_field(addon: AddOn) -> tuple[Any, Any]:
 
 # A field per add-on, in the registry's order: the version it pins.
 _ChartVersions = create_model(
-    "_ChartVersions", __base__=Model, **{addon.key: _version_field(addon) for addon in ADD_ONS}
+    "_ChartVersions", __base__=Model, **{addon.key: chart_version_field(addon) for addon in ADD_ONS}
 )
 
 

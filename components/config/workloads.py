@@ -11,6 +11,7 @@ from pydantic import (
 )
 
 from .. import validation
+from ..addons.alerts import AutoscaledService, ScheduledJob, TrainingRun, WorkloadTarget
 from ..compute import capacity
 from ..compute.capacity import PodSet, pod_requests
 from ..podspec import (
@@ -213,6 +214,10 @@ class WorkloadBase(Model):
         """The pods that always run, and the most that run at once."""
         return 0, 1  # a CronJob that forbids concurrent runs
 
+    def alert_target(self) -> WorkloadTarget | None:
+        """What the platform's alerts watch of it (None: nothing of its own)."""
+        return None
+
     def init_requests(self) -> list[tuple[capacity.Requests, bool]]:
         """The platform's init containers, in order: (requests, is a sidecar)."""
         return []
@@ -326,6 +331,12 @@ class InferenceSettings(WorkloadBase):
             return self.autoscaling.minReplicas, self.autoscaling.maxReplicas
         return self.replicas, self.replicas
 
+    def alert_target(self) -> WorkloadTarget | None:
+        # Only an HPA can run at its maximum.
+        if self.autoscaling is None:
+            return None
+        return AutoscaledService(self.namespace, self.name, self.autoscaling.maxReplicas)
+
     def init_requests(self) -> list[tuple[capacity.Requests, bool]]:
         # In the order the pod declares them: the log shipper sidecar, then the model fetch.
         found: list[tuple[capacity.Requests, bool]] = []
@@ -409,6 +420,9 @@ class TrainingSettings(WorkloadBase):
     def replica_range(self) -> tuple[int, int]:
         return 0, self.parallelism
 
+    def alert_target(self) -> WorkloadTarget | None:
+        return TrainingRun(self.namespace, self.name)
+
     def platform_env(self) -> dict[str, str]:
         return {INDEX_ENV: "the completion index"}
 
@@ -446,6 +460,9 @@ class BatchSettings(WorkloadBase):
     activeDeadlineSeconds: int = Field(default=14400, ge=60)
     configMountPath: Annotated[str, Field(pattern=r"^/")] = "/config"
 
+    def alert_target(self) -> WorkloadTarget | None:
+        return ScheduledJob(self.namespace, self.name, self.startingDeadlineSeconds)
+
     def mounts(self) -> list[tuple[Path, str]]:
         mounts = super().mounts()
         if self.config is not None and not self.config.files:
@@ -462,14 +479,20 @@ class BatchSettings(WorkloadBase):
 
 
 class WorkloadsSettings(Model):
+    """The workload kinds: one list per kind, its key the kind's name, in the order they deploy."""
+
     inference: list[InferenceSettings] = Field(default_factory=list)
     training: list[TrainingSettings] = Field(default_factory=list)
     batch: list[BatchSettings] = Field(default_factory=list)
 
+    @classmethod
+    def kinds(cls) -> list[str]:
+        return list(cls.model_fields)
+
     @model_validator(mode="after")
     def _names(self) -> WorkloadsSettings:
         found: list[Violation] = []
-        for kind in ("inference", "training", "batch"):
+        for kind in self.kinds():
             found += [
                 ((kind, *path), msg) for path, msg in unique_names(getattr(self, kind), f"{kind} workload")
             ]
@@ -477,8 +500,5 @@ class WorkloadsSettings(Model):
         return self
 
     def all(self) -> list[tuple[str, int, WorkloadBase]]:
-        return [
-            (kind, i, w)
-            for kind in ("inference", "training", "batch")
-            for i, w in enumerate(getattr(self, kind))
-        ]
+        """Every workload with its kind and index, kind by kind."""
+        return [(kind, i, w) for kind in self.kinds() for i, w in enumerate(getattr(self, kind))]

@@ -37,6 +37,9 @@ K8S_PROVIDER_VERSION = "4.25.0-dev.20260115033456+f47bc2d6f199"  # what the buil
 KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+# Prometheus 3.16's module version; its promtool checks and unit-tests the platform's rules (make test-rules).
+PROMETHEUS_VERSION = "v0.316.0"
+PROMTOOL_VERSION = "3.16.0"  # what the built promtool reports
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aiplatform-e2e"
 
@@ -80,13 +83,16 @@ class Go:
 
     def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
         self.log(f"  go {' '.join(args)}" + (f"   (in {cwd})" if cwd else ""))
-        result = subprocess.run(
-            ["go", *args],
-            cwd=cwd,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-        )
+        try:
+            result = subprocess.run(
+                ["go", *args],
+                cwd=cwd,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                text=True,
+            )
+        except FileNotFoundError:
+            raise ToolchainError("the Go toolchain (go 1.24 or newer) is needed to build it") from None
         if result.returncode != 0:
             tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
             raise ToolchainError(f"go {' '.join(args)} failed:\n{tail}")
@@ -229,6 +235,26 @@ def _build_kwok(go: Go, work: Path, out: Path) -> None:
     go.run("install", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}", env={"GOBIN": str(out)})
 
 
+def _build_promtool(go: Go, work: Path, out: Path) -> None:
+    prometheus = go.copy_module("github.com/prometheus/prometheus", PROMETHEUS_VERSION, work / "prometheus")
+    ldflags = f"-X github.com/prometheus/common/version.Version={PROMTOOL_VERSION}"
+    # remove_all_sd: no service-discovery plugins (cloud SDKs), which checking rules never needs. The
+    # module's go.work spans sibling modules the proxy does not ship: build the module alone.
+    go.run(
+        "build",
+        "-trimpath",
+        "-tags",
+        "remove_all_sd",
+        "-ldflags",
+        ldflags,
+        "-o",
+        str(out / "promtool"),
+        "./cmd/promtool",
+        cwd=prometheus,
+        env={"GOWORK": "off"},
+    )
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
@@ -305,6 +331,18 @@ TOOLS: tuple[Tool, ...] = (
         r"version (v?\d+\.\d+\.\d+\S*)",
         accepts_path_version=_exactly(KWOK_VERSION),
     ),
+)
+
+
+# Not part of the e2e harness: the rules' checker, built on demand by ``ensure_one``.
+PROMTOOL = Tool(
+    "promtool",
+    PROMETHEUS_VERSION,
+    f"github.com/prometheus/prometheus@{PROMETHEUS_VERSION}",
+    _build_promtool,
+    ("--version",),
+    r"promtool, version (\S+)",
+    accepts_path_version=_exactly(PROMTOOL_VERSION),
 )
 
 
@@ -393,6 +431,13 @@ def ensure_all(log: Callable[[str], None] = print, root: Path | None = None) -> 
     go = Go(root, log)
     with _locked(root):
         return {tool.name: ensure(tool, go, log) for tool in TOOLS}
+
+
+def ensure_one(tool: Tool, log: Callable[[str], None] = print, root: Path | None = None) -> Binary:
+    """One tool's binary, under the same cache and lock as the harness's (one build at a time)."""
+    root = root or cache_root()
+    with _locked(root):
+        return ensure(tool, Go(root, log), log)
 
 
 def kwok_stage_dir(root: Path | None = None) -> Path:
