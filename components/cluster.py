@@ -153,20 +153,23 @@ class EksClusterArgs:
     subnet_ids: pulumi.Input[Sequence[str]]
     # IAM role ARNs that get cluster-admin access entries. The creator gets no implicit access.
     admin_role_arns: Sequence[str]
+    # the control plane's Kubernetes minor version, e.g. "1.34"
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     # The private endpoint is always on; the public one is opt-in and must be CIDR-restricted.
     endpoint_public_access: bool = False
+    # CIDRs allowed to reach the public endpoint (needed when it is on)
     public_access_cidrs: Sequence[str] = ()
     # Prod sets this: reject a public endpoint open to the internet (0.0.0.0/0).
     forbid_open_endpoint: bool = False
-    enabled_log_types: Sequence[str] = DEFAULT_LOG_TYPES
-    log_retention_days: int = 90
+    enabled_log_types: Sequence[str] = DEFAULT_LOG_TYPES  # control-plane logs sent to CloudWatch
+    log_retention_days: int = 90  # days CloudWatch keeps the control-plane logs (a value CloudWatch accepts)
+    # how pods get AWS credentials: IRSA (an OIDC provider) or EKS Pod Identity
     identity_mode: IdentityMode = "irsa"
     # Add-on name -> pinned version (e.g. {"vpc-cni": "v1.20.4-eksbuild.1"}). Only pinned add-ons are managed.
     addon_versions: Mapping[str, str] = field(default_factory=dict)
     # Protect the cluster and the KMS key (and retain the key if the stack is destroyed); Retain volumes.
     protect: bool = False
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on every resource of the cluster
     # The kubeconfig asks for a token as this role (``--role-arn``); must be one of admin_role_arns.
     # None: the deployer's own credentials are used (they must match an admin access entry).
     kubeconfig_role_arn: str | None = None
@@ -294,30 +297,31 @@ class EksClusterArgs:
 class EksCluster(pulumi.ComponentResource):
     """An EKS control plane with encryption, logging, access entries, OIDC, add-ons and a k8s Provider."""
 
-    cluster: aws.eks.Cluster
-    cluster_role: aws.iam.Role
-    kms_key: aws.kms.Key
-    log_group: aws.cloudwatch.LogGroup
-    oidc_provider: aws.iam.OpenIdConnectProvider
-    access_entries: list[aws.eks.AccessEntry]
+    cluster: aws.eks.Cluster  # the EKS cluster
+    cluster_role: aws.iam.Role  # the control plane's IAM role
+    kms_key: aws.kms.Key  # the key encrypting the cluster's Secrets
+    log_group: aws.cloudwatch.LogGroup  # the control-plane logs' CloudWatch log group
+    oidc_provider: aws.iam.OpenIdConnectProvider  # the IAM OIDC provider of the cluster (IRSA)
+    access_entries: list[aws.eks.AccessEntry]  # the admins' access entries
+    # the cluster-admin policy of each admin's access entry
     admin_policy_associations: list[aws.eks.AccessPolicyAssociation]
-    addons: dict[str, aws.eks.Addon]
-    pre_node_addons: list[aws.eks.Addon]
-    ebs_csi_role: ServiceAccountRole | None
-    vpc_cni_role: ServiceAccountRole | None
-    volume_key: aws.kms.Key
-    storage_class: kubernetes.storage.v1.StorageClass
-    name: pulumi.Output[str]
-    endpoint: pulumi.Output[str]
-    certificate_authority_data: pulumi.Output[str]
-    kubeconfig: pulumi.Output[str]
-    provider: kubernetes.Provider
-    identity: WorkloadIdentity
-    oidc_provider_arn: pulumi.Output[str]
-    oidc_issuer_url: pulumi.Output[str]
-    security_group_id: pulumi.Output[str]
-    kms_key_arn: pulumi.Output[str]
-    vpc_id: pulumi.Output[str]
+    addons: dict[str, aws.eks.Addon]  # the managed EKS add-ons by name
+    pre_node_addons: list[aws.eks.Addon]  # the add-ons node groups wait for (the CNI first)
+    ebs_csi_role: ServiceAccountRole | None  # the EBS CSI driver's IAM role (None: not installed)
+    vpc_cni_role: ServiceAccountRole | None  # the VPC CNI's own IAM role (None: it uses the nodes' role)
+    volume_key: aws.kms.Key  # the key encrypting the default StorageClass's volumes
+    storage_class: kubernetes.storage.v1.StorageClass  # the default StorageClass (encrypted gp3)
+    name: pulumi.Output[str]  # the cluster's name
+    endpoint: pulumi.Output[str]  # the API server's URL
+    certificate_authority_data: pulumi.Output[str]  # the cluster's CA certificate (base64)
+    kubeconfig: pulumi.Output[str]  # a kubeconfig for the cluster (a secret)
+    provider: kubernetes.Provider  # the Kubernetes provider every in-cluster resource takes
+    identity: WorkloadIdentity  # how pods get AWS credentials (pass it to workloads and roles)
+    oidc_provider_arn: pulumi.Output[str]  # the OIDC provider's ARN
+    oidc_issuer_url: pulumi.Output[str]  # the cluster's OIDC issuer URL
+    security_group_id: pulumi.Output[str]  # the cluster security group's id
+    kms_key_arn: pulumi.Output[str]  # the Secrets key's ARN
+    vpc_id: pulumi.Output[str]  # the cluster's VPC id
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"EksCluster {name!r}", args.problems())
@@ -742,11 +746,13 @@ class EksCluster(pulumi.ComponentResource):
 class ExistingClusterArgs:
     """A cluster created elsewhere: its name, a kubeconfig (a Pulumi secret) and how pods get AWS access."""
 
-    name: str
-    kubeconfig: pulumi.Input[str]
+    name: str  # the existing EKS cluster's name
+    kubeconfig: pulumi.Input[str]  # a kubeconfig for the cluster (pass a Pulumi secret)
+    # how the cluster's pods get AWS credentials: IRSA or EKS Pod Identity
     identity_mode: IdentityMode = "irsa"
+    # the cluster's IAM OIDC provider ARN (required with ``irsa``)
     oidc_provider_arn: pulumi.Input[str] | None = None
-    oidc_issuer_url: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None  # the cluster's OIDC issuer URL (required with ``irsa``)
 
     def problems(self) -> list[Problem]:
         problems: list[Problem] = []
@@ -767,12 +773,12 @@ class ExistingClusterArgs:
 class ExistingCluster(pulumi.ComponentResource):
     """Bring your own cluster: only a ``kubernetes.Provider``; nothing is created in AWS."""
 
-    name: pulumi.Output[str]
-    kubeconfig: pulumi.Output[str]
-    provider: kubernetes.Provider
-    identity: WorkloadIdentity
-    oidc_provider_arn: pulumi.Output[str] | None
-    oidc_issuer_url: pulumi.Output[str] | None
+    name: pulumi.Output[str]  # the cluster's name
+    kubeconfig: pulumi.Output[str]  # its kubeconfig (a secret)
+    provider: kubernetes.Provider  # the Kubernetes provider every in-cluster resource takes
+    identity: WorkloadIdentity  # how pods get AWS credentials (pass it to workloads and roles)
+    oidc_provider_arn: pulumi.Output[str] | None  # the OIDC provider's ARN (IRSA)
+    oidc_issuer_url: pulumi.Output[str] | None  # the OIDC issuer URL (IRSA)
 
     def __init__(self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"ExistingCluster {name!r}", args.problems())

@@ -15,6 +15,10 @@ working.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import types
+import typing
 from collections.abc import Iterable, Sequence
 
 import pulumi
@@ -42,6 +46,32 @@ def under(prefix: str | int, problems: Iterable[Problem]) -> list[Problem]:
 def describe(problem: Problem) -> str:
     at, reason = problem
     return f"{at}: {reason}" if at else reason
+
+
+@functools.cache
+def _typed_fields(args_type: type) -> dict[str, type]:
+    """The fields of ``args_type`` declared as a typed args object (``Resources``, ``Placement | None``)."""
+    hints = typing.get_type_hints(args_type)
+    typed: dict[str, type] = {}
+    for item in dataclasses.fields(args_type):
+        hint = hints[item.name]
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        classes = [option for option in options if option is not type(None)]
+        if len(classes) == 1 and dataclasses.is_dataclass(classes[0]):
+            typed[item.name] = classes[0]
+    return typed
+
+
+def type_problems(args: object) -> list[Problem]:
+    """Each field of the dataclass ``args`` that holds something other than its declared args object
+    (a dict where ``Resources`` is expected): the checks of those objects could not read it."""
+    problems: list[Problem] = []
+    for name, expected in _typed_fields(type(args)).items():
+        value = getattr(args, name)
+        if value is not None and not isinstance(value, expected):
+            wanted = expected.__name__
+            problems.append((name, f"got a {type(value).__name__}, expected {wanted}: pass {wanted}(...)"))
+    return problems
 
 
 class ArgumentsError(pulumi.InputPropertiesError, ValueError):

@@ -98,10 +98,11 @@ class WorkloadIdentity:
     cluster name (and the Pod Identity agent add-on installed).
     """
 
-    mode: IdentityMode
-    cluster_name: pulumi.Input[str]
+    mode: IdentityMode  # IRSA (a web identity through the cluster's OIDC provider) or EKS Pod Identity
+    cluster_name: pulumi.Input[str]  # the cluster (Pod Identity associations name it)
+    # the cluster's IAM OIDC provider ARN (required with ``irsa``)
     oidc_provider_arn: pulumi.Input[str] | None = None
-    oidc_issuer_url: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None  # the cluster's OIDC issuer URL (required with ``irsa``)
 
     def __post_init__(self) -> None:
         if self.mode == "irsa":
@@ -123,13 +124,13 @@ class ServiceAccountRoleArgs:
     driver's controller and node); ``service_account`` is the one whose annotations the role returns.
     """
 
-    identity: WorkloadIdentity
-    namespace: str
+    identity: WorkloadIdentity  # how the cluster's pods get AWS credentials (the role's trust follows it)
+    namespace: str  # the service account's namespace
     service_account: str
     # Inline permissions: a policy document (may contain Outputs, e.g. ARNs of other resources).
     policy: pulumi.Input[Mapping[str, Any]] | None = None
-    managed_policy_arns: Sequence[str] = ()
-    tags: Mapping[str, str] = field(default_factory=dict)
+    managed_policy_arns: Sequence[str] = ()  # AWS managed or customer policies attached to the role, by ARN
+    tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on the role
     also: Sequence[str] = ()
 
     @property
@@ -157,8 +158,9 @@ class ServiceAccountRole(pulumi.ComponentResource):
         annotations = role.service_account_annotations  # put these on the ServiceAccount
     """
 
-    role: aws.iam.Role
-    arn: pulumi.Output[str]
+    role: aws.iam.Role  # the IAM role
+    arn: pulumi.Output[str]  # its ARN
+    # the annotations the service account carries (IRSA's role ARN; empty with Pod Identity)
     service_account_annotations: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):

@@ -173,12 +173,15 @@ def existing_network_problems(
 class NetworkArgs:
     """A new VPC for one EKS cluster. Defaults are the production shape (HA NAT, flow logs on)."""
 
-    cluster_name: str
+    cluster_name: str  # the EKS cluster the VPC is for: names its resources and the subnets' cluster tags
+    # the VPC's IPv4 CIDR block (split into one public and one private subnet per AZ)
     vpc_cidr: str = "10.0.0.0/16"
-    az_count: int = 3
+    az_count: int = 3  # availability zones to spread the subnets over (2 or more)
+    # one NAT gateway for the VPC (cheaper) or one per AZ (survives an AZ outage)
     nat_gateways: NatGatewayMode = "per-az"
-    flow_logs: bool = True
-    flow_logs_retention_days: int = 90
+    flow_logs: bool = True  # record the VPC's traffic in CloudWatch Logs (VPC flow logs)
+    flow_logs_retention_days: int = 90  # days CloudWatch keeps the flow logs (a value CloudWatch accepts)
+    # AWS tags on every resource of the network (no 'aws:' prefix)
     tags: Mapping[str, str] = field(default_factory=dict)
     # Extra tags of the private subnets only (Karpenter's discovery tag: its nodes go there).
     private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
@@ -258,18 +261,18 @@ class Network(pulumi.ComponentResource):
         cluster_subnets = network.private_subnet_ids
     """
 
-    vpc: aws.ec2.Vpc
-    public_subnets: list[aws.ec2.Subnet]
-    private_subnets: list[aws.ec2.Subnet]
-    nat_gateways: list[aws.ec2.NatGateway]
-    flow_log: aws.ec2.FlowLog | None
-    flow_log_group: aws.cloudwatch.LogGroup | None
-    plan: SubnetPlan
-    vpc_id: pulumi.Output[str]
-    public_subnet_ids: pulumi.Output[list[str]]
-    private_subnet_ids: pulumi.Output[list[str]]
-    availability_zones: pulumi.Output[list[str]]
-    nat_gateway_count: int
+    vpc: aws.ec2.Vpc  # the VPC
+    public_subnets: list[aws.ec2.Subnet]  # one public subnet per AZ (load balancers, NAT gateways)
+    private_subnets: list[aws.ec2.Subnet]  # one private subnet per AZ (nodes, control-plane ENIs)
+    nat_gateways: list[aws.ec2.NatGateway]  # the NAT gateways (one, or one per AZ)
+    flow_log: aws.ec2.FlowLog | None  # the VPC flow log (None: off)
+    flow_log_group: aws.cloudwatch.LogGroup | None  # the flow log's CloudWatch log group (None: off)
+    plan: SubnetPlan  # the CIDRs of the VPC and its subnets
+    vpc_id: pulumi.Output[str]  # the VPC's id
+    public_subnet_ids: pulumi.Output[list[str]]  # the public subnets' ids
+    private_subnet_ids: pulumi.Output[list[str]]  # the private subnets' ids
+    availability_zones: pulumi.Output[list[str]]  # the AZs the subnets are in
+    nat_gateway_count: int  # how many NAT gateways there are
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"Network {name!r}", args.problems())

@@ -53,9 +53,9 @@ class _Contract(BaseModel):
 
 
 class TaintOutput(_Contract):
-    key: str
-    value: str
-    effect: TaintEffect = "NoSchedule"
+    key: str  # the taint's key
+    value: str  # the taint's value
+    effect: TaintEffect = "NoSchedule"  # what the taint does to pods that do not tolerate it
 
     def taint(self) -> Taint:
         return Taint(key=self.key, value=self.value, effect=self.effect)
@@ -64,13 +64,14 @@ class TaintOutput(_Contract):
 class NodeGroupOutputs(_Contract):
     """One node group: how its nodes are labelled and tainted, and what a pod needs to land there."""
 
-    role: Literal["system", "gpu"]
-    labels: dict[str, str]
-    node_selector: dict[str, str]
-    taints: tuple[TaintOutput, ...] = ()
-    instance_types: tuple[str, ...] = ()
+    role: Literal["system", "gpu"]  # ``system`` (the platform's controllers) or ``gpu`` (GPU nodes, tainted)
+    labels: dict[str, str]  # the Kubernetes labels on the group's nodes
+    node_selector: dict[str, str]  # what a pod selects to land on the group
+    taints: tuple[TaintOutput, ...] = ()  # the taints on the group's nodes (a pod there tolerates each)
+    instance_types: tuple[str, ...] = ()  # the EC2 instance types the group (or pool) may start
+    # the GPU model's label value, e.g. nvidia-a10g (None: no GPU, or mixed models)
     accelerator: str | None = None
-    gpus_per_node: int = 0
+    gpus_per_node: int = 0  # GPUs on each node (0: a CPU group); a pod asks for at most this many
 
     @classmethod
     def from_spec(cls, spec: NodeGroupSpec) -> NodeGroupOutputs:
@@ -117,13 +118,13 @@ class NamespaceOutputs(_Contract):
 class RouteOutputs(_Contract):
     """What ``IngressController.route`` needs, so a team builds the same Ingress the platform would."""
 
-    controller: ControllerKind
-    scheme: Scheme
-    certificate_arn: str | None = None
-    tls_secret_name: str | None = None
-    ssl_policy: str
-    group_name: str
-    require_tls: bool
+    controller: ControllerKind  # the ingress controller serving the routes
+    scheme: Scheme  # whether the load balancer faces the internet or only the VPC
+    certificate_arn: str | None = None  # the ACM certificate the ALB serves TLS with (None: none)
+    tls_secret_name: str | None = None  # the TLS Secret ingress-nginx serves with (None: none)
+    ssl_policy: str  # the ALB's TLS policy
+    group_name: str  # the ALB group every route joins (one shared load balancer)
+    require_tls: bool  # routes serve HTTPS only
     group_in_class: bool = False  # EKS Auto Mode: the IngressClass groups the routes, not an annotation
 
     @classmethod
@@ -138,26 +139,28 @@ class SharedClaimOutputs(_Contract):
     """The shared ReadWriteMany claim (EFS): mountable by pods of ``namespace`` only."""
 
     namespace: str
-    claim_name: str
+    claim_name: str  # the PersistentVolumeClaim's name
 
 
 class PlatformOutputs(_Contract):
     """The outputs a team needs to deploy onto the platform, typed. Read them with ``from_stack``."""
 
-    contract_version: int
-    cluster_name: str
-    region: str
-    identity_mode: IdentityMode
-    oidc_provider_arn: str | None = None
-    oidc_issuer_url: str | None = None
+    contract_version: int  # the contract's version; this library reads ``CONTRACT_VERSION`` only
+    cluster_name: str  # the EKS cluster's name
+    region: str  # the cluster's AWS region
+    identity_mode: IdentityMode  # how pods get AWS credentials: IRSA or EKS Pod Identity
+    oidc_provider_arn: str | None = None  # the cluster's IAM OIDC provider ARN (with ``irsa``)
+    oidc_issuer_url: str | None = None  # the cluster's OIDC issuer URL (with ``irsa``)
+    # the tenant namespaces by name (``namespace(name)`` checks a name against them)
     namespaces: dict[str, NamespaceOutputs]
-    model_bucket: str
-    model_bucket_kms_key_arn: str
-    ingress_class: str
-    ingress_routes: RouteOutputs
+    model_bucket: str  # the S3 bucket holding the models (``model_source``, ``bucket_access``)
+    model_bucket_kms_key_arn: str  # the KMS key encrypting that bucket
+    ingress_class: str  # the IngressClass a team's Ingresses use
+    ingress_routes: RouteOutputs  # what an Ingress needs on the platform's controller (``route(host)``)
+    # the shared ReadWriteMany claim (None: the platform has none)
     shared_claim: SharedClaimOutputs | None = None
-    node_groups: dict[str, NodeGroupOutputs]
-    custom_metrics: tuple[str, ...] = ()
+    node_groups: dict[str, NodeGroupOutputs]  # node groups and GPU pools by name (``placement(name)``)
+    custom_metrics: tuple[str, ...] = ()  # the custom metrics the adapter serves to HPAs (``metric(name)``)
     # Not part of the exported document: the kubeconfig is read separately, as a secret Output.
     kubeconfig: Any = Field(default=None, exclude=True)
 

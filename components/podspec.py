@@ -57,10 +57,10 @@ STATIC_AWS_CREDENTIAL_ENV = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_K
 class Resources:
     """CPU/memory requests and limits of one container. Limits default to the requests."""
 
-    cpu: str
-    memory: str
-    cpu_limit: str | None = None
-    memory_limit: str | None = None
+    cpu: str  # the CPU request (a quantity: 500m, 2)
+    memory: str  # the memory request (a quantity: 512Mi, 16Gi)
+    cpu_limit: str | None = None  # the CPU limit (None: the request)
+    memory_limit: str | None = None  # the memory limit (None: the request)
 
     @property
     def limits(self) -> dict[str, str]:

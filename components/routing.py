@@ -14,9 +14,9 @@ class IngressRoute:
     controller TLS terminates at the load balancer with an ACM certificate named in ``annotations``.
     """
 
-    class_name: str
-    host: str
-    path: str = "/"
-    tls: bool = True
+    class_name: str  # the IngressClass that serves the route
+    host: str  # the public host name
+    path: str = "/"  # the path prefix routed to the service
+    tls: bool = True  # serve the route over HTTPS
     annotations: Mapping[str, str] = field(default_factory=dict)
     tls_secret_name: str | None = None

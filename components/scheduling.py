@@ -21,9 +21,9 @@ GPU_RESOURCE = "nvidia.com/gpu"
 class Taint:
     """A node taint, as EKS managed node groups and Kubernetes spell it."""
 
-    key: str
-    value: str
-    effect: TaintEffect = "NoSchedule"
+    key: str  # the taint's key, e.g. ``nvidia.com/gpu``
+    value: str  # the taint's value
+    effect: TaintEffect = "NoSchedule"  # what the taint does to pods that do not tolerate it
 
     def eks_effect(self) -> str:
         """EKS node groups spell effects in upper snake case (NO_SCHEDULE)."""

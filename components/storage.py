@@ -108,12 +108,12 @@ class ModelBucketArgs:
     bucket_name: str | None = None
     bucket_prefix: str | None = None
     protect: bool = False
-    force_destroy: bool = False
+    force_destroy: bool = False  # let a destroy delete a bucket that still holds objects
     # Delete non-current object versions after this many days; None keeps them forever.
     noncurrent_version_days: int | None = 30
-    abort_incomplete_upload_days: int = 7
-    kms_deletion_window_days: int = 30
-    tags: Mapping[str, str] = field(default_factory=dict)
+    abort_incomplete_upload_days: int = 7  # days after which unfinished multipart uploads are deleted
+    kms_deletion_window_days: int = 30  # days before a deleted KMS key is gone (7-30)
+    tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on the bucket and its key
 
     def problems(self) -> list[Problem]:
         problems: list[Problem] = []
@@ -147,11 +147,11 @@ class ModelBucket(pulumi.ComponentResource):
         policy = models.reader_policy("llama-3")  # Output[dict] for a ServiceAccountRole
     """
 
-    bucket: pulumi.Output[str]
-    arn: pulumi.Output[str]
-    kms_key_arn: pulumi.Output[str]
-    bucket_resource: aws.s3.Bucket
-    kms_key: aws.kms.Key
+    bucket: pulumi.Output[str]  # the bucket's name
+    arn: pulumi.Output[str]  # its ARN
+    kms_key_arn: pulumi.Output[str]  # the ARN of the key encrypting it
+    bucket_resource: aws.s3.Bucket  # the S3 bucket
+    kms_key: aws.kms.Key  # the key encrypting it
 
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"ModelBucket {name!r}", args.problems())
@@ -272,23 +272,26 @@ class SharedFileSystemArgs:
     NFS is allowed from ``cluster_security_group_id`` and/or ``vpc_cidr`` (at least one).
     """
 
-    provider: k8s.Provider
-    identity: WorkloadIdentity
-    vpc_id: pulumi.Input[str]
+    provider: k8s.Provider  # the cluster's Kubernetes provider
+    identity: WorkloadIdentity  # how the EFS CSI driver's pods get their IAM role
+    vpc_id: pulumi.Input[str]  # the VPC of the mount targets and their security group
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    csi_driver_version: str
+    csi_driver_version: str  # the aws-efs-csi-driver EKS add-on's exact version (e.g. v2.1.0-eksbuild.1)
     subnet_count: int | None = None
     cluster_security_group_id: pulumi.Input[str] | None = None
     vpc_cidr: pulumi.Input[str] | None = None
     kms_key_arn: pulumi.Input[str] | None = None  # None: the AWS-managed EFS key
-    claim_name: str = "shared-training"
-    claim_namespace: str = "training"
+    claim_name: str = "shared-training"  # the PersistentVolumeClaim's name
+    claim_namespace: str = "training"  # the claim's namespace (pods mount it there only)
     claim_size: str = "1Ti"  # EFS is elastic; Kubernetes still needs a number
-    storage_class_name: str = "efs"
-    directory_perms: str = "700"
+    storage_class_name: str = "efs"  # the StorageClass's name
+    directory_perms: str = "700"  # permissions of each claim's directory on the file system (octal, e.g. 700)
+    # when files move to Infrequent Access (an EFS value, e.g. AFTER_30_DAYS; None: never)
     transition_to_ia: str | None = "AFTER_30_DAYS"
-    protect: bool = False
+    protect: bool = False  # protect and retain the file system (a destroy leaves it)
+    # the CSI driver add-on's configuration values (None: its defaults)
     addon_configuration: Mapping[str, Any] | None = None
+    # AWS tags on the file system, its mount targets' security group and the role
     tags: Mapping[str, str] = field(default_factory=dict)
     # What the claim waits for besides the driver (e.g. its namespace, schedulable nodes).
     depends_on: Sequence[pulumi.Resource] = ()
@@ -325,16 +328,16 @@ class SharedFileSystemArgs:
 class SharedFileSystem(pulumi.ComponentResource):
     """Encrypted EFS + mount targets + EFS CSI add-on + StorageClass + ReadWriteMany claim."""
 
-    file_system_id: pulumi.Output[str]
-    storage_class_name: pulumi.Output[str]
-    claim_name: pulumi.Output[str]
-    file_system: aws.efs.FileSystem
-    security_group: aws.ec2.SecurityGroup
-    mount_targets: list[aws.efs.MountTarget]
-    addon: aws.eks.Addon
-    csi_role: ServiceAccountRole
-    storage_class: k8s.storage.v1.StorageClass
-    claim: k8s.core.v1.PersistentVolumeClaim
+    file_system_id: pulumi.Output[str]  # the EFS file system's id
+    storage_class_name: pulumi.Output[str]  # the StorageClass's name
+    claim_name: pulumi.Output[str]  # the claim's name (a workload's ``SharedVolume``)
+    file_system: aws.efs.FileSystem  # the EFS file system
+    security_group: aws.ec2.SecurityGroup  # the mount targets' security group (NFS from the cluster)
+    mount_targets: list[aws.efs.MountTarget]  # one mount target per subnet
+    addon: aws.eks.Addon  # the EFS CSI driver add-on
+    csi_role: ServiceAccountRole  # the driver's IAM role
+    storage_class: k8s.storage.v1.StorageClass  # the StorageClass
+    claim: k8s.core.v1.PersistentVolumeClaim  # the ReadWriteMany claim
 
     def __init__(self, name: str, args: SharedFileSystemArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"SharedFileSystem {name!r}", args.problems())

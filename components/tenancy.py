@@ -48,13 +48,13 @@ POD_IDENTITY_AGENT_CIDR = "169.254.170.23/32"
 class TeamQuota:
     """The namespace's ResourceQuota. ``gpus`` becomes ``requests.nvidia.com/gpu``."""
 
-    cpu: str = "16"
-    memory: str = "64Gi"
+    cpu: str = "16"  # the CPU all pods may request together (``requests.cpu``, a quantity)
+    memory: str = "64Gi"  # the memory all pods may request together (``requests.memory``, a quantity)
     gpus: int = 0
-    pods: int = 50
-    persistentvolumeclaims: int = 10
-    limits_cpu: str | None = None
-    limits_memory: str | None = None
+    pods: int = 50  # the most pods
+    persistentvolumeclaims: int = 10  # the most PersistentVolumeClaims
+    limits_cpu: str | None = None  # the CPU limits all pods may set together (None: no quota on limits)
+    limits_memory: str | None = None  # the memory limits all pods may set together (None: no quota on limits)
 
     def hard(self) -> dict[str, str]:
         hard = {
@@ -79,34 +79,35 @@ class ContainerLimits:
     ``requests.cpu`` rejects pods that request nothing).
     """
 
-    default_request_cpu: str = "100m"
-    default_request_memory: str = "256Mi"
-    default_limit_cpu: str = "1"
-    default_limit_memory: str = "1Gi"
-    max_cpu: str = "32"
-    max_memory: str = "256Gi"
+    default_request_cpu: str = "100m"  # the CPU request of a container that sets none
+    default_request_memory: str = "256Mi"  # the memory request of a container that sets none
+    default_limit_cpu: str = "1"  # the CPU limit of a container that sets none
+    default_limit_memory: str = "1Gi"  # the memory limit of a container that sets none
+    max_cpu: str = "32"  # the most CPU one container may ask for
+    max_memory: str = "256Gi"  # the most memory one container may ask for
 
 
 @dataclass
 class TeamNamespaceArgs:
-    name: str
-    provider: k8s.Provider
-    labels: Mapping[str, str] = field(default_factory=dict)
-    pod_security: PodSecurityLevel = "restricted"
-    quota: TeamQuota = field(default_factory=TeamQuota)
+    name: str  # the namespace's name (a DNS label)
+    provider: k8s.Provider  # the cluster's Kubernetes provider
+    labels: Mapping[str, str] = field(default_factory=dict)  # extra labels on the namespace
+    pod_security: PodSecurityLevel = "restricted"  # the Pod Security Standard the namespace enforces
+    quota: TeamQuota = field(default_factory=TeamQuota)  # the namespace's ResourceQuota
+    # the namespace's LimitRange for containers
     limits: ContainerLimits = field(default_factory=ContainerLimits)
     # Where ingress traffic comes from: the ALB (target-type ip: the load balancer is outside the
     # cluster, so traffic arrives from VPC addresses) or ingress-nginx pods (a namespace).
     ingress_sources: IngressSource = "alb"
-    vpc_cidr: str | None = None
-    ingress_controller_namespace: str = "ingress-nginx"
+    vpc_cidr: str | None = None  # the VPC's CIDR: where ALB traffic comes from (needed with ``alb``)
+    ingress_controller_namespace: str = "ingress-nginx"  # ingress-nginx's namespace (with ``nginx``)
     # Pod ports the ingress may reach (ALB ip mode targets pod ports directly).
     ingress_ports: Sequence[int] = (8080,)
-    monitoring_namespace: str = "monitoring"
+    monitoring_namespace: str = "monitoring"  # Prometheus' namespace: it may scrape the tenant's pods
     # Let tenant pods query Prometheus (dashboards, eval jobs). Off by default.
     egress_to_monitoring: bool = False
-    allow_pod_identity_agent: bool = True
-    dns_namespace: str = "kube-system"
+    allow_pod_identity_agent: bool = True  # let pods reach the EKS Pod Identity agent on their node
+    dns_namespace: str = "kube-system"  # CoreDNS' namespace: the pods' DNS egress goes there
 
     def problems(self) -> list[Problem]:
         """Every problem with the args (empty when valid)."""
@@ -216,9 +217,9 @@ class TeamNamespace(pulumi.ComponentResource):
         team.name  # Output[str], use as the namespace of the team's workloads
     """
 
-    namespace: k8s.core.v1.Namespace
-    name: pulumi.Output[str]
-    network_policies: list[k8s.networking.v1.NetworkPolicy]
+    namespace: k8s.core.v1.Namespace  # the Namespace
+    name: pulumi.Output[str]  # its name
+    network_policies: list[k8s.networking.v1.NetworkPolicy]  # its NetworkPolicies
 
     def __init__(self, name: str, args: TeamNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"TeamNamespace {name!r}", args.problems())

@@ -35,3 +35,28 @@ def test_require_raises_every_problem_at_once():
 
 def test_require_is_silent_without_problems():
     assert require("anything", []) is None
+
+
+def test_a_dict_where_an_args_object_is_expected_is_named_before_any_check_reads_it():
+    from aiplatform.errors import type_problems
+    from aiplatform.podspec import Resources
+    from aiplatform.workloads import Autoscaling, TrainingJobArgs
+
+    args = TrainingJobArgs(
+        provider=None,
+        namespace="training",
+        image="example.com/train:1",
+        resources={"cpu": "1"},
+        command=["x"],
+    )
+    assert type_problems(args) == [("resources", "got a dict, expected Resources: pass Resources(...)")]
+    assert args.problems() == type_problems(args)
+    fine = TrainingJobArgs(
+        provider=None,
+        namespace="training",
+        image="example.com/train:1",
+        resources=Resources("1", "1Gi"),
+        command=["x"],
+    )
+    assert type_problems(fine) == []  # None is fine for an optional one (placement, shared_volume)
+    assert type_problems(Autoscaling()) == []

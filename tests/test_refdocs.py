@@ -55,3 +55,41 @@ def test_every_module_defining_a_component_has_pages_and_the_layer_order_names_n
     assert defining == set(refdocs.component_modules())
     assert set(refdocs.LAYER_ORDER) <= defining
     assert refdocs.component_modules()[-1] == "platform"
+
+
+def test_the_comments_trailing_other_fields_are_never_a_fields_meaning():
+    from aiplatform.workloads import WorkloadArgs
+
+    meaning = refdocs.field_meaning(WorkloadArgs, "secret_env")
+    assert "``secret_env`` is ``(ENV_NAME, secret_name, key)``" in meaning
+    assert "GPUs per pod" not in meaning and "the container's command" not in meaning
+
+
+def test_no_argument_row_is_undocumented():
+    pages = refdocs.pages()
+    rows = [
+        line for content in pages.values() for line in content.splitlines() if refdocs.UNDOCUMENTED in line
+    ]
+    assert rows == [], "say what each field does where it is declared (a comment on or above it)"
+
+
+def test_the_platform_outputs_page_lists_every_exported_name_and_every_method():
+    from aiplatform.outputs import KUBECONFIG, PlatformOutputs
+
+    page = refdocs.pages()["PlatformOutputs.md"]
+    assert all(f"| `{name}` |" in page for name in PlatformOutputs.exported_names() - {KUBECONFIG})
+    for method in (
+        "placement(node_group: str)",
+        "route(host: str",
+        "model_source(prefix: str",
+        "metric(name: str)",
+    ):
+        assert f"| `{method}" in page
+    assert "[PlatformOutputs](PlatformOutputs.md)" in refdocs.pages()["README.md"]
+
+
+def test_a_components_page_lists_its_outputs_and_an_enums_values():
+    pages = refdocs.pages()
+    assert "## Outputs" in pages["InferenceService.md"] and "| `deployment` |" in pages["InferenceService.md"]
+    assert "One of `system`, `gpu`." in pages["NodeGroups.md"]
+    assert "One of `irsa`, `pod-identity`." in pages["EksCluster.md"]

@@ -4,7 +4,9 @@ One page per component in ``docs/reference/``: what it creates (the class docstr
 and a table per argument type (the ``...Args`` dataclass and the dataclasses its fields use): every
 field with its type as written, its default, and its meaning. A field's meaning is its own doc in the
 source (a ``#`` comment on or just above it, or a string just below it), else the sentences of the
-class docstring that name it (``name``), else the same from the class it is inherited from.
+class docstring that name it (``name``), else the same from the class it is inherited from; a
+``Literal`` type's values follow. Then an Outputs table: the component's declared attributes with their
+comments. The contracts in ``CONTRACTS`` (``PlatformOutputs``) get a page of their methods and fields.
 
 ``tests/test_refdocs.py`` fails when a committed page differs from what this script writes.
 """
@@ -20,12 +22,14 @@ import pkgutil
 import re
 import sys
 import tokenize
+import typing
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pulumi
+import pydantic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_ROOT / "docs" / "reference"
@@ -52,6 +56,8 @@ LAYER_ORDER = (
     "workloads.batch",
     "platform",
 )
+# The typed contracts a team's program reads (not components): a page each.
+CONTRACTS = ("outputs.PlatformOutputs",)
 UNDOCUMENTED = "(undocumented)"
 
 
@@ -154,10 +160,15 @@ def _class_source(cls: type) -> str:
 
 @cache
 def _comment_blocks(cls: type) -> list[str]:
-    """The class body's ``#`` comments, joined into blocks of consecutive lines."""
+    """The class body's comment-only lines, joined into blocks of consecutive lines (a comment trailing
+    a field is that field's own doc, never part of a block)."""
+    source = _class_source(cls)
+    lines = source.splitlines()
     blocks: list[list[str]] = []
     last = -2
-    for line, text in sorted(_comments(_class_source(cls)).items()):
+    for line, text in sorted(_comments(source).items()):
+        if not lines[line - 1].lstrip().startswith("#"):
+            continue
         if line != last + 1:
             blocks.append([])
         blocks[-1].append(text)
@@ -219,6 +230,23 @@ def field_meaning(cls: type, name: str) -> str:
     return UNDOCUMENTED
 
 
+def allowed_values(cls: type, annotation: str) -> list[str]:
+    """The values of the ``Literal`` aliases an annotation names (``NodeRole``: ``system``, ``gpu``)."""
+    values: list[str] = []
+    for name in re.findall(r"\b[A-Z]\w*", annotation):
+        alias = _namespace(cls).get(name)
+        if typing.get_origin(alias) is typing.Literal:
+            values += [f"`{value}`" for value in typing.get_args(alias)]
+    return values
+
+
+def _meaning_cell(cls: type, f: dataclasses.Field) -> str:
+    meaning = field_meaning(cls, f.name)
+    if values := allowed_values(cls, str(f.type)):
+        meaning = f"{meaning.rstrip('.')}. One of {', '.join(values)}."
+    return _cell(meaning)
+
+
 def _default(f: dataclasses.Field) -> str:
     if f.default is not dataclasses.MISSING:
         return f"`{f.default!r}`"
@@ -256,8 +284,26 @@ def field_table(cls: type) -> list[str]:
         if not f.init:
             continue
         lines.append(
-            f"| `{f.name}` | `{_cell(str(f.type))}` | {_cell(_default(f))} | {_cell(field_meaning(cls, f.name))} |"
+            f"| `{f.name}` | `{_cell(str(f.type))}` | {_cell(_default(f))} | {_meaning_cell(cls, f)} |"
         )
+    return [*lines, ""]
+
+
+def outputs_table(component: type) -> list[str]:
+    """The component's public attributes, as its class declares them (with their comments)."""
+    declared = {
+        name: annotation
+        for name, annotation in vars(component).get("__annotations__", {}).items()
+        if not name.startswith("_")
+    }
+    if not declared:
+        return []
+    docs = _source_docs(component)
+    lines = ["## Outputs", "", "| attribute | type | meaning |", "| --- | --- | --- |"]
+    lines += [
+        f"| `{name}` | `{_cell(str(annotation))}` | {_cell(docs.get(name) or UNDOCUMENTED)} |"
+        for name, annotation in declared.items()
+    ]
     return [*lines, ""]
 
 
@@ -285,6 +331,103 @@ def page(component: type) -> str:
         lines += ["## Arguments", "", f"`{component.__name__}(name, {root.__name__}(...), opts=None)`", ""]
         for cls in argument_types(root):
             lines += field_table(cls)
+    lines += outputs_table(component)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def contracts() -> list[type]:
+    found = []
+    for dotted in CONTRACTS:
+        module, _, name = dotted.rpartition(".")
+        found.append(getattr(importlib.import_module(f"{PACKAGE}.{module}"), name))
+    return found
+
+
+def _contract_types(root: type) -> list[type]:
+    """``root`` and every model of its module its fields use, transitively, in order of first use."""
+    order: list[type] = []
+    pending = [root]
+    while pending:
+        cls = pending.pop(0)
+        if cls in order:
+            continue
+        order.append(cls)
+        for annotation in vars(cls).get("__annotations__", {}).values():
+            for name in re.findall(r"\b[A-Z]\w*", str(annotation)):
+                found = _resolve(name, cls)
+                if found is not None and issubclass(found, pydantic.BaseModel) and found not in order:
+                    pending.append(found)
+    return order
+
+
+def contract_table(cls: type) -> list[str]:
+    """A model's fields: the stack output key each is exported as, its type, default and meaning."""
+    lines = [f"### `{cls.__name__}`", ""]
+    if _doc(cls):
+        lines += [_doc(cls), ""]
+    lines += ["| field | exported as | type | default | meaning |", "| --- | --- | --- | --- | --- |"]
+    annotations = vars(cls).get("__annotations__", {})
+    for name, info in cls.model_fields.items():
+        if info.exclude:
+            continue
+        default = "required" if info.is_required() else f"`{info.get_default(call_default_factory=True)!r}`"
+        meaning = field_meaning(cls, name)
+        if values := allowed_values(cls, str(annotations.get(name, ""))):
+            meaning = f"{meaning.rstrip('.')}. One of {', '.join(values)}."
+        lines.append(
+            f"| `{name}` | `{info.alias or name}` | `{_cell(str(annotations.get(name, '')))}` | "
+            f"{_cell(default)} | {_cell(meaning)} |"
+        )
+    return [*lines, ""]
+
+
+def _parameter(parameter: inspect.Parameter) -> str:
+    """``name: type = default`` as written in the source (annotations are strings there)."""
+    text = ("**" if parameter.kind is parameter.VAR_KEYWORD else "") + parameter.name
+    if parameter.annotation is not parameter.empty:
+        text += f": {parameter.annotation}"
+    if parameter.default is not parameter.empty:
+        text += f" = {parameter.default!r}"
+    return text
+
+
+def _methods(cls: type) -> list[str]:
+    """The public methods and properties ``cls`` defines, with their signature and first paragraph."""
+    lines = ["| method | what it gives |", "| --- | --- |"]
+    for name, member in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        function = member.__func__ if isinstance(member, classmethod | staticmethod) else member
+        if isinstance(member, property):
+            call, doc = name, _doc(member.fget)
+        elif inspect.isfunction(function):
+            parameters = list(inspect.signature(function).parameters.values())[1:]
+            call, doc = f"{name}({', '.join(map(_parameter, parameters))})", _doc(function)
+        else:
+            continue
+        lines.append(f"| `{_cell(call)}` | {_cell(doc.split(chr(10) * 2, 1)[0]) or UNDOCUMENTED} |")
+    return [*lines, ""]
+
+
+def contract_page(contract: type) -> str:
+    module = contract.__module__
+    lines = [
+        "<!-- Generated by `python -m tools.refdocs` (make docs) from the code; do not edit. -->",
+        "",
+        f"# {contract.__name__}",
+        "",
+        f"`from {module} import {contract.__name__}`",
+        "",
+        inspect.cleandoc(sys.modules[module].__doc__ or ""),
+        "",
+        "## Methods",
+        "",
+        *_methods(contract),
+        "## Fields",
+        "",
+    ]
+    for cls in _contract_types(contract):
+        lines += contract_table(cls)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -301,13 +444,27 @@ def index(found: list[type]) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| [{c.__name__}]({c.__name__}.md) | `{c.__module__}` | {_cell(_title(c))} |" for c in found]
+    lines += [
+        "",
+        "A team's program reads the platform through a typed contract:",
+        "",
+        "| contract | module | what it is |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| [{c.__name__}]({c.__name__}.md) | `{c.__module__}` | {_cell(_title(c))} |" for c in contracts()
+    ]
     return "\n".join(lines) + "\n"
 
 
 def pages() -> dict[str, str]:
     """File name -> content of every reference page."""
     found = components()
-    return {"README.md": index(found), **{f"{c.__name__}.md": page(c) for c in found}}
+    return {
+        "README.md": index(found),
+        **{f"{c.__name__}.md": page(c) for c in found},
+        **{f"{c.__name__}.md": contract_page(c) for c in contracts()},
+    }
 
 
 def main() -> int:

@@ -74,9 +74,9 @@ class WorkloadTarget(Protocol):
 class AutoscaledService:
     """An inference service with an HPA (named like the service)."""
 
-    namespace: str
-    name: str
-    max_replicas: int
+    namespace: str  # the service's namespace
+    name: str  # the service's (and its HPA's) name
+    max_replicas: int  # the HPA's maximum
 
     def rules(self) -> list[dict]:
         return [inference_at_maximum_rule(self)]
@@ -86,8 +86,8 @@ class AutoscaledService:
 class TrainingRun:
     """A training Job (named like the workload)."""
 
-    namespace: str
-    name: str
+    namespace: str  # the Job's namespace
+    name: str  # the Job's name
 
     def rules(self) -> list[dict]:
         return [training_failed_rule(self)]
@@ -97,8 +97,8 @@ class TrainingRun:
 class ScheduledJob:
     """A batch CronJob; a run not started ``starting_deadline_seconds`` after its time is missed."""
 
-    namespace: str
-    name: str
+    namespace: str  # the CronJob's namespace
+    name: str  # the CronJob's name
     starting_deadline_seconds: int
 
     def rules(self) -> list[dict]:
@@ -107,9 +107,12 @@ class ScheduledJob:
 
 @dataclass(frozen=True)
 class AlertTargets:
-    workloads: Sequence[WorkloadTarget] = ()  # in the order of their rules
-    node_groups: Sequence[NodeGroupSpec] = ()
+    # the workloads the rules watch (services at their maximum, failed Jobs, failed or missed runs), in
+    # the order of their rules
+    workloads: Sequence[WorkloadTarget] = ()
+    node_groups: Sequence[NodeGroupSpec] = ()  # the node groups (alert: at their maximum size)
     gpu: bool = False  # DCGM runs on the GPU nodes: GPU health rules
+    # GPU memory used, as a fraction of the total, that raises the alert (0-1)
     gpu_memory_ratio: float = DEFAULT_GPU_MEMORY_RATIO
 
 
@@ -292,9 +295,10 @@ def alert_rule_groups(targets: AlertTargets) -> list[dict]:
 # -- the component ---------------------------------------------------------------------------------
 @dataclass
 class PlatformAlertsArgs:
-    provider: k8s.Provider
+    provider: k8s.Provider  # the cluster's Kubernetes provider
+    # where the PrometheusRule goes (the monitoring namespace, which Prometheus reads)
     namespace: pulumi.Input[str]
-    targets: AlertTargets = field(default_factory=AlertTargets)
+    targets: AlertTargets = field(default_factory=AlertTargets)  # what the alerts watch
     # The release that installs the PrometheusRule CRD (kube-prometheus-stack).
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -307,8 +311,8 @@ class PlatformAlertsArgs:
 class PlatformAlerts(pulumi.ComponentResource):
     """One PrometheusRule with the platform's alerts; Prometheus selects every rule of the cluster."""
 
-    rule: k8s.apiextensions.CustomResource
-    groups: list[dict]
+    rule: k8s.apiextensions.CustomResource  # the PrometheusRule
+    groups: list[dict]  # its rule groups, as data
 
     def __init__(self, name: str, args: PlatformAlertsArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"PlatformAlerts {name!r}", args.problems())

@@ -149,23 +149,28 @@ def schedulability_problem(
 # -- the component -------------------------------------------------------------------------------
 @dataclass
 class GpuSupportArgs:
-    provider: k8s.Provider
+    provider: k8s.Provider  # the cluster's Kubernetes provider
     # GPU node groups or GPU pools (their taints are what the daemons tolerate).
     gpu_specs: Sequence[NodeGroupSpec | GpuPoolSpec]
+    # the nvidia-device-plugin chart's exact version
     device_plugin_chart_version: str = NVIDIA_DEVICE_PLUGIN.version
+    # where the device plugin chart comes from (its repository or a mirror)
     device_plugin_chart_repository: str = NVIDIA_DEVICE_PLUGIN.repository
-    namespace: str = "nvidia-device-plugin"
-    create_namespace: bool = True
+    namespace: str = "nvidia-device-plugin"  # the namespace of the device plugin and the DCGM exporter
+    create_namespace: bool = True  # create that namespace (False: it exists already)
     # Deep-merged over the derived values; the result is checked against every GPU group's taints.
     device_plugin_values_override: Mapping[str, Any] = field(default_factory=dict)
-    dcgm_exporter: bool = False
+    dcgm_exporter: bool = False  # install the DCGM exporter (GPU metrics) on the GPU nodes
     dcgm_exporter_chart_version: str | None = None  # required when dcgm_exporter is on
+    # where the dcgm-exporter chart comes from (its repository or a mirror)
     dcgm_exporter_chart_repository: str = DCGM_EXPORTER.repository
+    # a ServiceMonitor so Prometheus scrapes the DCGM exporter (needs its CRD)
     dcgm_service_monitor: bool = False
+    # deep-merged over the DCGM exporter's derived values; these win
     dcgm_exporter_values_override: Mapping[str, Any] = field(default_factory=dict)
     # False where the nodes bring their own device plugin (EKS Auto Mode): DCGM alone.
     device_plugin: bool = True
-    depends_on: Sequence[pulumi.Resource] = ()
+    depends_on: Sequence[pulumi.Resource] = ()  # what both releases wait for (schedulable nodes)
     # What only the DCGM exporter waits for: the ServiceMonitor CRD's release, when it creates one.
     dcgm_depends_on: Sequence[pulumi.Resource] = ()
 
@@ -211,12 +216,12 @@ def chart_values(args: GpuSupportArgs) -> tuple[dict[str, Any], dict[str, Any] |
 class GpuSupport(pulumi.ComponentResource):
     """Makes GPU nodes advertise ``nvidia.com/gpu`` (and optionally export GPU metrics)."""
 
-    namespace: k8s.core.v1.Namespace | None
-    device_plugin: k8s.helm.v3.Release | None
-    dcgm_exporter: k8s.helm.v3.Release | None
-    device_plugin_values: dict[str, Any]
-    dcgm_values: dict[str, Any] | None
-    resources: list[pulumi.Resource]
+    namespace: k8s.core.v1.Namespace | None  # the namespace it created (None: it existed)
+    device_plugin: k8s.helm.v3.Release | None  # the device plugin's release (None: off)
+    dcgm_exporter: k8s.helm.v3.Release | None  # the DCGM exporter's release (None: off)
+    device_plugin_values: dict[str, Any]  # the device plugin's Helm values
+    dcgm_values: dict[str, Any] | None  # the DCGM exporter's Helm values
+    resources: list[pulumi.Resource]  # everything the component created
 
     def __init__(self, name: str, args: GpuSupportArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"GpuSupport {name!r}", args.problems())

@@ -62,28 +62,34 @@ class IngressControllerArgs:
     so routes are plain data. ``ssl_policy`` applies to the ALB only.
     """
 
-    provider: kubernetes.Provider
+    provider: kubernetes.Provider  # the cluster's Kubernetes provider
+    # the EKS cluster (the load balancer controller's setting and IAM conditions)
     cluster_name: pulumi.Input[str]
-    region: str
-    vpc_id: pulumi.Input[str]
-    identity: WorkloadIdentity
+    region: str  # the cluster's AWS region
+    vpc_id: pulumi.Input[str]  # the VPC the load balancers go in
+    identity: WorkloadIdentity  # how the load balancer controller's pod gets its IAM role
     alb_chart_version: str
+    # where the aws-load-balancer-controller chart comes from (or a mirror)
     alb_chart_repository: str = AWS_LOAD_BALANCER_CONTROLLER.repository
-    controller: ControllerKind = "alb"
+    controller: ControllerKind = "alb"  # which controller serves the routes: the ALB or ingress-nginx
+    # the ingress-nginx chart's exact version (required with ``nginx``)
     nginx_chart_version: str | None = None
+    # where the ingress-nginx chart comes from (or a mirror)
     nginx_chart_repository: str = INGRESS_NGINX.repository
+    # an internet-facing load balancer or an internal one (reachable from the VPC only)
     scheme: Scheme = "internal"
     certificate_arn: str | None = None
     tls_secret_name: str | None = None
     ssl_policy: str = DEFAULT_SSL_POLICY
-    require_tls: bool = True
-    group_name: str = "aiplatform"
-    replica_count: int = 2
-    default_class: bool = False
+    require_tls: bool = True  # routes serve HTTPS only (HTTP redirects); needs a certificate or TLS Secret
+    group_name: str = "aiplatform"  # the ALB group: every route of the platform shares one ALB
+    replica_count: int = 2  # the controller's replicas
+    default_class: bool = False  # make the IngressClass the cluster's default
     # EKS Auto Mode runs the load balancer controller: the platform only adds its IngressClass (and
     # the IngressClassParams that group the routes on one ALB), no chart, no IAM role.
     eks_auto_mode: bool = False
-    depends_on: Sequence[pulumi.Resource] = ()
+    depends_on: Sequence[pulumi.Resource] = ()  # what the release waits for (schedulable nodes)
+    # AWS tags on the controller's IAM role and the load balancers
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[Problem]:
@@ -289,12 +295,14 @@ class IngressController(pulumi.ComponentResource):
     too), or under EKS Auto Mode the IngressClass.
     """
 
+    # what Ingresses wait for and must outlive (the controller's release or IngressClass)
     ready: pulumi.Resource
+    # the load balancer controller's release (None: EKS Auto Mode runs it)
     alb_release: kubernetes.helm.v3.Release | None
-    ingress_class: kubernetes.networking.v1.IngressClass | None
-    role: ServiceAccountRole | None
-    class_name: str
-    settings: RouteSettings
+    ingress_class: kubernetes.networking.v1.IngressClass | None  # the IngressClass
+    role: ServiceAccountRole | None  # the load balancer controller's IAM role (None: Auto Mode)
+    class_name: str  # the IngressClass's name
+    settings: RouteSettings  # what ``route`` builds an Ingress from
 
     def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"IngressController {name!r}", args.problems())

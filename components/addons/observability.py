@@ -84,7 +84,7 @@ class CustomMetricRule:
 
     name: str
     series: str
-    kind: MetricKind = "rate"
+    kind: MetricKind = "rate"  # a counter's per-second rate or a gauge's average
     window: str = "2m"
 
 
@@ -150,7 +150,7 @@ class AlertReceiver:
     value from the mounted file: it is in no Helm value, manifest or state.
     """
 
-    kind: ReceiverKind
+    kind: ReceiverKind  # where the alerts go: Slack or PagerDuty
     secret: str
     key: str
     channel: str | None = None  # slack: post here instead of the webhook's own channel
@@ -208,22 +208,27 @@ def alertmanager_config(receiver: AlertReceiver) -> dict[str, Any]:
 
 @dataclass
 class MetricsStackArgs:
-    provider: k8s.Provider
-    prometheus_chart_version: str
-    adapter_chart_version: str
+    provider: k8s.Provider  # the cluster's Kubernetes provider
+    prometheus_chart_version: str  # the kube-prometheus-stack chart's exact version
+    adapter_chart_version: str  # the prometheus-adapter chart's exact version
+    # the custom metrics served to HPAs (one adapter rule each)
     custom_metrics: Sequence[CustomMetricRule] = ()
-    namespace: str = MONITORING_NAMESPACE
+    namespace: str = MONITORING_NAMESPACE  # the namespace of Prometheus and the adapter
+    # where kube-prometheus-stack comes from (its repository or a mirror)
     prometheus_chart_repository: str = KUBE_PROMETHEUS_STACK.repository
+    # where prometheus-adapter comes from (its repository or a mirror)
     adapter_chart_repository: str = PROMETHEUS_ADAPTER.repository
-    retention: str = "15d"
-    storage_size: str = "50Gi"
-    storage_class: str = "gp3"
-    grafana_enabled: bool = False
+    retention: str = "15d"  # how long Prometheus keeps samples (a duration, e.g. 15d)
+    storage_size: str = "50Gi"  # Prometheus' volume size (a quantity, e.g. 50Gi)
+    storage_class: str = "gp3"  # the StorageClass of Prometheus' volume
+    grafana_enabled: bool = False  # install Grafana with the stack
     # Alertmanager runs when there is somewhere to deliver to (an Alertmanager without a receiver
     # only drops what Prometheus sends it).
     alert_receiver: AlertReceiver | None = None
+    # Prometheus' requests and limits, as the chart's ``resources`` values
     prometheus_resources: Mapping[str, Any] = field(default_factory=lambda: dict(PROMETHEUS_RESOURCES))
-    adapter_replicas: int = 2
+    adapter_replicas: int = 2  # the adapter's replicas (2: HPAs keep their metrics through a restart)
+    # where Prometheus, the operator and the adapter run (the system nodes)
     node_selector: Mapping[str, str] = field(default_factory=lambda: dict(SYSTEM_NODE_SELECTOR))
     # Every node group of the cluster: an override of the node exporter's tolerations must still let
     # it run on each of them.
@@ -233,6 +238,7 @@ class MetricsStackArgs:
     scrape_control_plane: bool = False
     # Deep-merged over the generated values; these win (escape hatch for chart settings).
     prometheus_values: Mapping[str, Any] = field(default_factory=dict)
+    # deep-merged over the adapter's generated values; these win
     adapter_values: Mapping[str, Any] = field(default_factory=dict)
     # What the releases wait for (schedulable nodes: Helm waits for the pods to be ready).
     depends_on: Sequence[pulumi.Resource] = ()
@@ -359,12 +365,12 @@ class MetricsStack(pulumi.ComponentResource):
         metrics.served_metrics  # {"requests_per_second"}
     """
 
-    namespace: k8s.core.v1.Namespace
-    prometheus: k8s.helm.v3.Release
-    adapter: k8s.helm.v3.Release
-    namespace_name: pulumi.Output[str]
-    prometheus_url: str
-    served_metrics: frozenset[str]
+    namespace: k8s.core.v1.Namespace  # the monitoring namespace
+    prometheus: k8s.helm.v3.Release  # the kube-prometheus-stack release
+    adapter: k8s.helm.v3.Release  # the prometheus-adapter release
+    namespace_name: pulumi.Output[str]  # the namespace's name
+    prometheus_url: str  # Prometheus' in-cluster URL
+    served_metrics: frozenset[str]  # the custom metric names the adapter serves to HPAs
 
     def __init__(self, name: str, args: MetricsStackArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"MetricsStack {name!r}", args.problems())

@@ -70,13 +70,13 @@ class SecretSpec:
     AWS-managed ``aws/secretsmanager`` key, so the operator may decrypt it.
     """
 
-    name: str
-    namespace: str
+    name: str  # the Kubernetes Secret's name (and the Secrets Manager secret's, below the stack's prefix)
+    namespace: str  # where the Kubernetes Secret is synced to
     keys: tuple[str, ...]
-    description: str = ""
+    description: str = ""  # the Secrets Manager secret's description
     existing_arn: str | None = None
     initial_value: pulumi.Input[str] | None = field(default=None, compare=False, hash=False, repr=False)
-    refresh_interval: str = "1h"
+    refresh_interval: str = "1h"  # how often the operator re-reads the secret (a duration, e.g. 1h)
     existing_kms_key_arn: str | None = None
 
     def problems(self) -> list[Problem]:
@@ -130,20 +130,23 @@ class SecretSpec:
 class ExternalSecretsArgs:
     """Inputs of ``ExternalSecrets``; the defaults are the production-safe choices."""
 
-    stack_name: str
-    region: str
-    identity: WorkloadIdentity
-    provider: kubernetes.Provider
-    chart_version: str
+    stack_name: str  # the platform stack's name: prefixes the secrets' names and the KMS key's alias
+    region: str  # the AWS region of the secrets (the SecretStore reads there)
+    identity: WorkloadIdentity  # how the operator's pod gets its IAM role
+    provider: kubernetes.Provider  # the cluster's Kubernetes provider
+    chart_version: str  # the external-secrets chart's exact version
+    # where the chart comes from (its repository or a mirror)
     chart_repository: str = EXTERNAL_SECRETS.repository
-    specs: Sequence[SecretSpec] = ()
-    namespace: str = ESO_NAMESPACE
+    specs: Sequence[SecretSpec] = ()  # the secrets to keep in Secrets Manager and sync into the cluster
+    namespace: str = ESO_NAMESPACE  # the operator's namespace
+    # the ClusterSecretStore's name (every ExternalSecret reads through it)
     store_name: str = DEFAULT_STORE_NAME
-    protect: bool = True
-    recovery_window_in_days: int = 30
-    kms_deletion_window_in_days: int = 30
+    protect: bool = True  # protect and retain the secrets and their KMS key (a destroy leaves them)
+    recovery_window_in_days: int = 30  # days a deleted secret can still be restored (0: at once; else 7-30)
+    kms_deletion_window_in_days: int = 30  # days before a deleted KMS key is gone (7-30)
+    # the operator's pods' requests and limits, as the chart's ``resources`` values
     resources: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on the secrets, the key and the role
     # What the operator and the ExternalSecrets wait for: schedulable nodes, the tenant namespaces.
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -310,15 +313,16 @@ class ExternalSecrets(pulumi.ComponentResource):
     Workloads consuming a secret should ``depends_on=[component.external_secrets[name]]``.
     """
 
-    secret_arns: dict[str, pulumi.Output[str]]
-    secrets: dict[str, aws.secretsmanager.Secret]
+    secret_arns: dict[str, pulumi.Output[str]]  # each Secrets Manager secret's ARN, by spec name
+    secrets: dict[str, aws.secretsmanager.Secret]  # the Secrets Manager secrets it created, by spec name
+    # the ExternalSecrets, by spec name (pass one in a workload's ``depends_on``)
     external_secrets: dict[str, kubernetes.apiextensions.CustomResource]
-    kms_key: aws.kms.Key
-    kms_key_arn: pulumi.Output[str]
-    role: ServiceAccountRole
-    release: kubernetes.helm.v3.Release
-    cluster_secret_store: kubernetes.apiextensions.CustomResource
-    store_name: str
+    kms_key: aws.kms.Key  # the key encrypting the secrets
+    kms_key_arn: pulumi.Output[str]  # its ARN
+    role: ServiceAccountRole  # the operator's IAM role
+    release: kubernetes.helm.v3.Release  # the external-secrets Helm release
+    cluster_secret_store: kubernetes.apiextensions.CustomResource  # the ClusterSecretStore
+    store_name: str  # its name
 
     def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"ExternalSecrets {name!r}", args.problems())

@@ -164,14 +164,14 @@ IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"
 class SystemPoolSpec:
     """The platform's CPU nodes: the system settings, as a NodePool of at most ``max_nodes`` nodes."""
 
-    instance_types: tuple[str, ...]
+    instance_types: tuple[str, ...]  # EC2 instance types the system pool may start
     max_nodes: int
     # The system node group's labels (role, group, capacity type): what its pods select on.
     labels: Mapping[str, str] = field(
         default_factory=lambda: {ROLE_LABEL: "system", NODE_GROUP_LABEL: SYSTEM_POOL}
     )
-    capacity_type: Literal["on-demand", "spot"] = "on-demand"
-    disk_size_gib: int = 50
+    capacity_type: Literal["on-demand", "spot"] = "on-demand"  # On-Demand or Spot instances
+    disk_size_gib: int = 50  # each node's ephemeral storage, GiB
     # What always runs there needs about this many nodes: said on the pool for the cost report.
     min_nodes: int = 0
 
@@ -208,18 +208,18 @@ def system_node_pool_spec(spec: SystemPoolSpec) -> dict[str, Any]:
 
 @dataclass
 class AutoModeComputeArgs:
-    provider: k8s.Provider
+    provider: k8s.Provider  # the cluster's Kubernetes provider
     # The Auto Mode nodes' role (``EksCluster.auto_node_role``), which has its access entry.
     node_role_name: pulumi.Input[str]
     # The private subnets the nodes go in, and the cluster security group they carry.
     subnet_ids: pulumi.Input[Sequence[str]]
-    security_group_id: pulumi.Input[str]
-    system: SystemPoolSpec
+    security_group_id: pulumi.Input[str]  # the cluster security group the nodes carry
+    system: SystemPoolSpec  # the platform's CPU node pool
     # One NodePool each; pools with capacity reservations get their own NodeClass.
     pools: Sequence[GpuPoolSpec] = ()
     # The ephemeral storage of every GPU node.
     gpu_disk_size_gib: int = 200
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on the nodes Auto Mode starts
     # The cluster and the nodes' access entry.
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -238,9 +238,9 @@ class AutoModeComputeArgs:
 class AutoModeCompute(pulumi.ComponentResource):
     """Node classes and node pools of an EKS Auto Mode cluster."""
 
-    node_classes: dict[str, k8s.apiextensions.CustomResource]
-    node_pools: dict[str, k8s.apiextensions.CustomResource]
-    system_pool: k8s.apiextensions.CustomResource
+    node_classes: dict[str, k8s.apiextensions.CustomResource]  # the NodeClasses, by name
+    node_pools: dict[str, k8s.apiextensions.CustomResource]  # the GPU NodePools, by pool name
+    system_pool: k8s.apiextensions.CustomResource  # the NodePool of the platform's CPU nodes
 
     def __init__(self, name: str, args: AutoModeComputeArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"AutoModeCompute '{name}'", args.problems())

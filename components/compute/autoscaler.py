@@ -180,28 +180,34 @@ def autoscaler_values(
 
 @dataclass
 class ClusterAutoscalerArgs:
+    # the EKS cluster whose node groups it scales (auto-discovery tags name it)
     cluster_name: pulumi.Input[str]
-    region: pulumi.Input[str]
-    identity: WorkloadIdentity
-    provider: k8s.Provider
+    region: pulumi.Input[str]  # the cluster's AWS region
+    identity: WorkloadIdentity  # how the autoscaler's pod gets its IAM role
+    provider: k8s.Provider  # the cluster's Kubernetes provider
+    # the cluster-autoscaler chart's exact version (it must ship the cluster's minor)
     chart_version: str = "9.46.6"
+    # where the chart comes from (its repository or a mirror)
     chart_repository: str = CLUSTER_AUTOSCALER.repository
-    namespace: str = "kube-system"
-    service_account: str = "cluster-autoscaler"
+    namespace: str = "kube-system"  # the namespace the autoscaler runs in
+    service_account: str = "cluster-autoscaler"  # the autoscaler's service account (its IAM role trusts it)
     # Names of the node groups' Auto Scaling groups (``NodeGroups.autoscaling_group_names``): when
     # given, the mutating actions are limited to them on top of the tag conditions.
     autoscaling_group_names: Sequence[pulumi.Input[str]] = ()
-    partition: str = "aws"
-    expander: Expander = "least-waste"
+    partition: str = "aws"  # the AWS partition of the ARNs (``aws``, ``aws-cn``, ``aws-us-gov``)
+    expander: Expander = "least-waste"  # how the autoscaler picks the group to grow when several fit
     # Required with expander="priority": priority -> regexes of node group names (higher wins).
     expander_priorities: Mapping[int, Sequence[str]] | None = None
+    # how long a node stays unneeded before removal (a duration, e.g. 10m)
     scale_down_unneeded_time: str = "10m"
+    # more command-line flags of the autoscaler: flag name -> value
     extra_args: Mapping[str, str] = field(default_factory=dict)
     # The cluster's Kubernetes version ("1.34"): the chart (and image_tag) must ship its minor.
     kubernetes_version: str | None = None
     # Overrides the chart's image (e.g. "v1.34.2"); None: the chart's, which the table matches.
     image_tag: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on the autoscaler's IAM role and policy
+    # what the release waits for (schedulable nodes, the Pod Identity agent)
     depends_on: Sequence[pulumi.Resource] = ()
 
     def problems(self) -> list[Problem]:
@@ -232,10 +238,10 @@ class ClusterAutoscalerArgs:
 class ClusterAutoscaler(pulumi.ComponentResource):
     """The cluster autoscaler, its least-privilege pod role and its Helm release."""
 
-    role: ServiceAccountRole
-    release: k8s.helm.v3.Release
-    role_arn: pulumi.Output[str]
-    resources: list[pulumi.Resource]
+    role: ServiceAccountRole  # the autoscaler's IAM role
+    release: k8s.helm.v3.Release  # its Helm release
+    role_arn: pulumi.Output[str]  # the role's ARN
+    resources: list[pulumi.Resource]  # everything the component created
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"ClusterAutoscaler '{name}'", args.problems())

@@ -361,8 +361,8 @@ def controller_values(cluster_name: str, queue_name: str) -> dict[str, Any]:
 class KarpenterArgs:
     # The EKS cluster's name: the IAM conditions, discovery tags and controller settings name it.
     cluster_name: str
-    region: str
-    provider: k8s.Provider
+    region: str  # the AWS region of the cluster (the controller's settings and the IAM conditions)
+    provider: k8s.Provider  # the cluster's Kubernetes provider
     # One NodePool each; pools with capacity reservations get their own EC2NodeClass.
     pools: Sequence[GpuPoolSpec]
     # The karpenter chart's exact version (its crds/ install the CRDs of that version).
@@ -371,6 +371,7 @@ class KarpenterArgs:
     ami_alias: str
     # The cluster security group: the nodes' group, tagged for discovery.
     cluster_security_group_id: pulumi.Input[str]
+    # where the karpenter chart comes from (an OCI registry or a mirror)
     chart_repository: str = KARPENTER.repository
     account_id: pulumi.Input[str] | None = None  # None: the caller's account
     # The encrypted gp3 root volume of every GPU node (images of large models are large).
@@ -379,7 +380,8 @@ class KarpenterArgs:
     subnet_ids_to_tag: Sequence[str] = ()
     # False when the VPC CNI runs with its own role (see nodegroups.CNI_POLICY).
     attach_cni_policy: bool = True
-    partition: str = "aws"
+    partition: str = "aws"  # the AWS partition of the ARNs (``aws``, ``aws-cn``, ``aws-us-gov``)
+    # AWS tags on the IAM roles, the queue and the nodes Karpenter starts
     tags: Mapping[str, str] = field(default_factory=dict)
     # The system node group (where the controller runs) and the Pod Identity agent.
     depends_on: Sequence[pulumi.Resource] = ()
@@ -405,14 +407,14 @@ class KarpenterArgs:
 class Karpenter(pulumi.ComponentResource):
     """The Karpenter controller, its AWS side, and the GPU pools as NodePools."""
 
-    node_role: aws.iam.Role
-    node_access: aws.eks.AccessEntry
-    controller_role: ServiceAccountRole
-    queue: aws.sqs.Queue
-    rules: dict[str, aws.cloudwatch.EventRule]
-    release: k8s.helm.v3.Release
-    node_classes: dict[str, k8s.apiextensions.CustomResource]
-    node_pools: dict[str, k8s.apiextensions.CustomResource]
+    node_role: aws.iam.Role  # the IAM role of the nodes Karpenter starts
+    node_access: aws.eks.AccessEntry  # that role's access entry
+    controller_role: ServiceAccountRole  # the controller's IAM role
+    queue: aws.sqs.Queue  # the SQS queue of interruption events
+    rules: dict[str, aws.cloudwatch.EventRule]  # the EventBridge rules feeding that queue
+    release: k8s.helm.v3.Release  # the karpenter Helm release
+    node_classes: dict[str, k8s.apiextensions.CustomResource]  # the EC2NodeClasses, by name
+    node_pools: dict[str, k8s.apiextensions.CustomResource]  # the NodePools, by pool name
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"Karpenter '{name}'", args.problems())

@@ -120,18 +120,21 @@ class NodeGroupSpec:
     group is at zero) default to the table's and, when given, must agree with it.
     """
 
-    name: str
+    name: str  # the group's name, unique in the cluster (EKS prefixes it with the component's name)
+    # ``system`` (the platform's controllers) or ``gpu`` (tainted, may scale to zero)
     role: NodeRole = "system"
+    # EC2 instance types the group may start (GPU groups: one GPU model and count)
     instance_types: tuple[str, ...] = ("m7i.large",)
-    capacity_type: CapacityType = "ON_DEMAND"
+    capacity_type: CapacityType = "ON_DEMAND"  # On-Demand or Spot instances
     ami_type: str | None = None  # None: DEFAULT_AMI_TYPE[role]
-    min_size: int = 1
-    desired_size: int = 1
-    max_size: int = 3
-    disk_size_gib: int = 50
-    labels: Mapping[str, str] = field(default_factory=dict)
+    min_size: int = 1  # the fewest nodes (0 lets a GPU group scale to zero)
+    desired_size: int = 1  # nodes at creation, between min_size and max_size (the autoscaler moves it later)
+    max_size: int = 3  # the most nodes the autoscaler may start
+    disk_size_gib: int = 50  # each node's root volume, GiB
+    labels: Mapping[str, str] = field(default_factory=dict)  # extra Kubernetes labels on the group's nodes
     accelerator: str | None = None  # None: the table's label for the group's GPU model
     gpus_per_node: int = 0  # 0: the table's GPU count
+    # extra taints on the group's nodes (GPU groups always carry the GPU taint)
     taints: tuple[Taint, ...] = ()
 
     @property
@@ -429,16 +432,17 @@ def specs_problems(specs: Sequence[NodeGroupSpec]) -> list[Problem]:
 # -- the component -------------------------------------------------------------------------------
 @dataclass
 class NodeGroupsArgs:
-    cluster_name: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    specs: Sequence[NodeGroupSpec]
+    cluster_name: pulumi.Input[str]  # the EKS cluster the groups join
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]  # the private subnets the groups' nodes go in
+    specs: Sequence[NodeGroupSpec]  # one managed node group each (names unique)
     kubernetes_version: pulumi.Input[str] | None = None  # None: the control plane's version
+    # AWS tags on every group, its role and launch template
     tags: Mapping[str, str] = field(default_factory=dict)
     # False when the VPC CNI runs with its own role (see the note at CNI_POLICY).
     attach_cni_policy: bool = True
     # 2 lets containerised agents (not only host-network pods) reach IMDSv2, as EKS's own default does.
     imds_hop_limit: int = 2
-    partition: str = "aws"
+    partition: str = "aws"  # the AWS partition of the ARNs (``aws``, ``aws-cn``, ``aws-us-gov``)
     # EKS does not copy node group tags to the group's Auto Scaling group; the autoscaler reads the
     # node-template hints from the ASG, so copy those (only those: EKS tags the ASG with the
     # auto-discovery tags itself).
@@ -467,13 +471,15 @@ class NodeGroupsArgs:
 class NodeGroups(pulumi.ComponentResource):
     """The cluster's managed node groups; the autoscaler owns their desired size."""
 
-    node_role: aws.iam.Role
-    node_role_arn: pulumi.Output[str]
-    launch_templates: dict[str, aws.ec2.LaunchTemplate]
-    groups: dict[str, aws.eks.NodeGroup]
+    node_role: aws.iam.Role  # the nodes' IAM role
+    node_role_arn: pulumi.Output[str]  # its ARN
+    launch_templates: dict[str, aws.ec2.LaunchTemplate]  # each group's launch template, by group name
+    groups: dict[str, aws.eks.NodeGroup]  # the managed node groups, by name
+    # the groups' Auto Scaling groups (for the cluster autoscaler)
     autoscaling_group_names: dict[str, pulumi.Output[str]]
+    # node selector and tolerations of each GPU group, by name (a workload's ``placement``)
     placements: dict[str, Placement]
-    resources: list[pulumi.Resource]
+    resources: list[pulumi.Resource]  # everything the component created (what a dependent waits for)
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"NodeGroups '{name}'", args.problems(name))

@@ -70,8 +70,8 @@ class CapacityReservations:
     (EC2 reclaims the instances then): such a pool runs on reserved capacity only.
     """
 
-    ids: tuple[str, ...] = ()
-    tags: Mapping[str, str] = field(default_factory=dict)
+    ids: tuple[str, ...] = ()  # the reservations' ids (cr-...)
+    tags: Mapping[str, str] = field(default_factory=dict)  # select the reservations carrying these tags
     capacity_block: bool = False
 
     def selector_terms(self) -> list[dict[str, Any]]:
@@ -86,8 +86,8 @@ class CapacityReservations:
 class BlockedWindow:
     """A recurring window (cron in UTC, as Karpenter reads budgets) with no voluntary disruption."""
 
-    schedule: str
-    duration: str
+    schedule: str  # when the window starts: a cron expression in UTC
+    duration: str  # how long it lasts, e.g. 8h
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,12 @@ class Disruption:
     """How Karpenter may remove a pool's nodes: when they are empty or underused, how many at once,
     and never inside the blocked windows. Spot interruptions and capacity-block ends ignore budgets."""
 
+    # which nodes Karpenter may remove: empty ones only, or underused ones too
     consolidation_policy: ConsolidationPolicy = "WhenEmpty"
+    # how long a node stays empty or underused before removal (a duration, e.g. 10m)
     consolidate_after: str = "10m"
-    max_nodes: str = "10%"
-    blocked: tuple[BlockedWindow, ...] = ()
+    max_nodes: str = "10%"  # the most nodes disrupted at once: a count or a percentage of the pool (e.g. 10%)
+    blocked: tuple[BlockedWindow, ...] = ()  # recurring windows with no voluntary disruption
 
 
 @dataclass(frozen=True)
@@ -106,15 +108,16 @@ class GpuPoolSpec:
     """One GPU node pool. ``instance_types`` are the table's types the pool may start (families the
     config names are expanded to the table's types of those families)."""
 
-    name: str
+    name: str  # the pool's name (its NodePool's, and the label pods select it by)
     instance_types: tuple[str, ...]
-    max_gpus: int
-    max_cpu: int
-    capacity_types: tuple[CapacityType, ...] = ("on-demand",)
+    max_gpus: int  # the most GPUs the pool's nodes may hold together (the NodePool's limit)
+    max_cpu: int  # the most vCPUs the pool's nodes may hold together (the NodePool's limit)
+    capacity_types: tuple[CapacityType, ...] = ("on-demand",)  # the purchase options the pool may use
+    # capacity reservations the pool launches into (None: none)
     reservations: CapacityReservations | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-    taints: tuple[Taint, ...] = ()
-    disruption: Disruption = Disruption()
+    labels: Mapping[str, str] = field(default_factory=dict)  # extra Kubernetes labels on the pool's nodes
+    taints: tuple[Taint, ...] = ()  # extra taints on the pool's nodes (the GPU taint is always there)
+    disruption: Disruption = Disruption()  # when and how fast Karpenter may remove the pool's nodes
 
     # -- as ``GpuCapacity`` (gpu_capacity.py) reads a pool --------------------------------------------
     @property

@@ -8,7 +8,7 @@ It plans the Pulumi project in the current directory (its ``__main__.py`` and ``
 Writes ``resources.json`` (every registered resource, secrets redacted), ``manifests.yaml`` (every
 Kubernetes object as the API server would receive it) and ``outputs.json`` (stack outputs, secrets
 redacted), then prints a summary and the reports in ``REPORTS``. Exit codes: 0 planned, 1 anything else
-failed, 2 invalid config or stack file, 3 planned but a report blocks the deployment.
+failed, 2 invalid config, stack file or component arguments, 3 planned but a report blocks the deployment.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from .critical_path import critical_path_report
 from .mock_engine import ANY_STACK
 from .model import Plan, Report
 from .policy_report import policy_report
+from .program_errors import argument_problems
 from .runner import StackFileError, read_project, read_stack_file, read_stack_outputs, run_program
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BLOCKED = 0, 1, 2, 3
@@ -125,6 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - the plan reports any failure as exit 1
+        program = read_project(args.project_dir or Path.cwd()).program
+        if (problems := argument_problems(exc, program)) is not None:
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            return EXIT_INVALID
         traceback.print_exc()
         print(f"error: planning failed: {exc}", file=sys.stderr)
         return EXIT_FAILED

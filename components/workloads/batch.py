@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import podspec, validation
-from ..errors import ArgumentsError, Problem, require
+from ..errors import ArgumentsError, Problem, require, type_problems
 from ._common import (
     WorkloadArgs,
     common_problems,
@@ -60,6 +60,8 @@ class BatchInferenceJobArgs(WorkloadArgs):
     termination_grace_period_seconds: int = 60  # seconds a stopping pod gets before it is killed
 
     def problems(self) -> list[Problem]:
+        if wrong_types := type_problems(self):
+            return wrong_types  # the checks below read those objects
         problems = common_problems(self)
         problems += [("schedule", e) for e in validation.cron_schedule_errors(self.schedule)]
         if self.time_zone is not None and (problem := validation.time_zone(self.time_zone)):
@@ -94,11 +96,11 @@ class BatchInferenceJob(pulumi.ComponentResource):
         ))
     """
 
-    cron_job: k8s.batch.v1.CronJob
-    service_account: k8s.core.v1.ServiceAccount
-    config_map: k8s.core.v1.ConfigMap | None
-    name: pulumi.Output[str]
-    namespace: pulumi.Output[str]
+    cron_job: k8s.batch.v1.CronJob  # the CronJob
+    service_account: k8s.core.v1.ServiceAccount  # its ServiceAccount
+    config_map: k8s.core.v1.ConfigMap | None  # its ConfigMap (None: no ``config_data``)
+    name: pulumi.Output[str]  # the CronJob's name
+    namespace: pulumi.Output[str]  # its namespace
 
     def __init__(self, name: str, args: BatchInferenceJobArgs, opts: pulumi.ResourceOptions | None = None):
         # CronJob names are at most 52 characters: the controller appends 11 for each Job.

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s_objects, podspec, validation
-from ..errors import Problem, require, under
+from ..errors import Problem, require, type_problems, under
 from ..iam import ServiceAccountRole, allow
 from ..podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from ..routing import IngressRoute
@@ -130,6 +130,8 @@ class InferenceServiceArgs(WorkloadArgs):
     drain_seconds: int = 15
 
     def problems(self) -> list[Problem]:
+        if wrong_types := type_problems(self):
+            return wrong_types  # the checks below read those objects
         storage = model_storage(self)
         platform_env, mounts = {}, []
         if storage is not None:
@@ -262,7 +264,8 @@ class InferenceService(pulumi.ComponentResource):
 
         svc = InferenceService("llama", InferenceServiceArgs(
             provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../llama-inference:1.4.2",
-            resources=Resources(cpu="2", memory="8Gi"), gpus=1, placement=gpu_pool.placement,
+            resources=Resources(cpu="2", memory="8Gi"),
+            gpus=1, placement=gpu_nodes.placements["gpu-inference"],  # gpu_nodes: a NodeGroups
             identity=cluster.identity,
             model=ModelSource(bucket="my-ai-bucket", prefix="models/llama-3-8b"),
             config_data={"log-level": "INFO", "config.json": '{"max_tokens": 512}'},
@@ -275,19 +278,20 @@ class InferenceService(pulumi.ComponentResource):
         pulumi.export("url", svc.service.metadata.name)
     """
 
-    deployment: k8s.apps.v1.Deployment
-    service: k8s.core.v1.Service
-    service_account: k8s.core.v1.ServiceAccount
-    role: ServiceAccountRole | None
+    deployment: k8s.apps.v1.Deployment  # the model server's Deployment
+    service: k8s.core.v1.Service  # its Service
+    service_account: k8s.core.v1.ServiceAccount  # its ServiceAccount
+    role: ServiceAccountRole | None  # its IAM role (None: no AWS access)
+    # its HorizontalPodAutoscaler (None: fixed replicas)
     hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler | None
-    pdb: k8s.policy.v1.PodDisruptionBudget | None
-    ingress: k8s.networking.v1.Ingress | None
-    pod_monitor: k8s.apiextensions.CustomResource | None
-    config_map: k8s.core.v1.ConfigMap | None
-    log_config_map: k8s.core.v1.ConfigMap | None
-    model_pvc: k8s.core.v1.PersistentVolumeClaim | None
-    name: pulumi.Output[str]
-    namespace: pulumi.Output[str]
+    pdb: k8s.policy.v1.PodDisruptionBudget | None  # its PodDisruptionBudget (None: a single replica)
+    ingress: k8s.networking.v1.Ingress | None  # its Ingress (None: no route)
+    pod_monitor: k8s.apiextensions.CustomResource | None  # its PodMonitor (None: no ``metrics_path``)
+    config_map: k8s.core.v1.ConfigMap | None  # its ConfigMap (None: no ``config_data``)
+    log_config_map: k8s.core.v1.ConfigMap | None  # the log shipper's ConfigMap (None: no ``log_shipping``)
+    model_pvc: k8s.core.v1.PersistentVolumeClaim | None  # the model's claim (None: not ``pvc`` storage)
+    name: pulumi.Output[str]  # the Deployment's name
+    namespace: pulumi.Output[str]  # its namespace
 
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"InferenceService {name!r}", [*name_problems(name), *args.problems()])

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import podspec, validation
-from ..errors import Problem, require
+from ..errors import Problem, require, type_problems
 from ._common import (
     WorkloadArgs,
     common_problems,
@@ -71,6 +71,8 @@ class TrainingJobArgs(WorkloadArgs):
     termination_grace_period_seconds: int = 120  # seconds a stopping pod gets to checkpoint
 
     def problems(self) -> list[Problem]:
+        if wrong_types := type_problems(self):
+            return wrong_types  # the checks below read those objects
         mounts = [("shm_size (/dev/shm)", SHM_PATH)] if self.shm_size is not None else []
         if self.shared_volume is not None:
             mounts.append(("shared_volume.mount_path", self.shared_volume.mount_path))
@@ -137,17 +139,18 @@ class TrainingJob(pulumi.ComponentResource):
         sweep = TrainingJob("hyperparameter-sweep", TrainingJobArgs(
             provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../pytorch-training:2.5.1-3",
             command=["python", "train.py"], resources=Resources(cpu="4", memory="32Gi"),
-            gpus=1, placement=gpu_pool.placement, completions=5, parallelism=2, backoff_limit=4,
+            gpus=1, placement=gpu_nodes.placements["gpu-training"],  # gpu_nodes: a NodeGroups
+            completions=5, parallelism=2, backoff_limit=4,
             shared_volume=SharedVolume(claim_name="datasets"),
             config_data={"epochs": "10"}, config_env={"EPOCHS": "epochs"},
         ))
     """
 
-    job: k8s.batch.v1.Job
-    service_account: k8s.core.v1.ServiceAccount
-    config_map: k8s.core.v1.ConfigMap | None
-    name: pulumi.Output[str]
-    namespace: pulumi.Output[str]
+    job: k8s.batch.v1.Job  # the Job
+    service_account: k8s.core.v1.ServiceAccount  # its ServiceAccount
+    config_map: k8s.core.v1.ConfigMap | None  # its ConfigMap (None: no ``config_data``)
+    name: pulumi.Output[str]  # the Job's name
+    namespace: pulumi.Output[str]  # its namespace
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
         require(f"TrainingJob {name!r}", [*name_problems(name), *args.problems()])
