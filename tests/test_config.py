@@ -192,7 +192,29 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set(f"{INF0}.replicaCount", 3),
-        f"aiplatform:{INF0}.replicaCount: unknown key (check the spelling against Pulumi.yaml)",
+        f"aiplatform:{INF0}.replicaCount: unknown key (did you mean replicas?)",
+    ),
+    (
+        "dev",
+        _set("cluster.endpont", {"publicAccess": True}),
+        "aiplatform:cluster.endpont: unknown key (did you mean endpoint?)",
+    ),
+    (
+        "dev",
+        _set(f"{INF0}.autoscaling.maxReplica", 3),
+        f"aiplatform:{INF0}.autoscaling.maxReplica: unknown key (did you mean maxReplicas?)",
+    ),
+    (
+        "dev",
+        _set("cluster.xyzzy", 1),
+        "aiplatform:cluster.xyzzy: unknown key (check the spelling against Pulumi.yaml)",
+    ),
+    (
+        "dev",
+        # An unquoted 1.30 in YAML is the number 1.3.
+        _set("cluster.kubernetesVersion", 1.3),
+        "aiplatform:cluster.kubernetesVersion: a number (1.3) where text is expected: quote the value in the "
+        "stack file",
     ),
     (
         "dev",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
-from pydantic import (
-    ValidationError,
-)
+from pydantic import BaseModel, ValidationError
 
 from .. import sdk
 from ._base import NAMESPACE, ConfigError
@@ -39,12 +40,59 @@ def _problem(loc: Sequence[str | int], message: str) -> str:
     return f"{path}: {_clip(message, MAX_MESSAGE_LENGTH)}"
 
 
-def _describe(error: Mapping[str, Any]) -> str:
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The settings model that holds the keys at ``loc`` (a key path below the namespace), if any."""
+    annotation: Any = PlatformSettings
+    for part in loc:
+        annotation = _inner_model(annotation, part)
+        if annotation is None:
+            return None
+    return _inner_model(annotation, None)
+
+
+def _inner_model(annotation: Any, part: str | int | None) -> Any:
+    """Step from ``annotation`` into ``part``: a model's field, a list's item, a mapping's value;
+    ``None`` as part unwraps ``X | None`` to the model itself."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        models = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _inner_model(models[0], part) if len(models) == 1 else None
+    if origin is typing.Annotated:
+        return _inner_model(typing.get_args(annotation)[0], part)
+    if part is None:
+        return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if isinstance(part, int) and origin in (list, tuple):
+        return typing.get_args(annotation)[0]
+    if origin is dict:
+        return typing.get_args(annotation)[1]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field is not None else None
+    return None
+
+
+def _unknown_key(loc: Sequence[str | int]) -> str:
+    """An unknown key, with the known key it most likely means."""
+    model = _model_at(loc[:-1])
+    known = list(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    hint = f"did you mean {close[0]}?" if close else "check the spelling against Pulumi.yaml"
+    return f"unknown key ({hint})"
+
+
+def _describe(error: Mapping[str, Any], loc: Sequence[str | int]) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling against Pulumi.yaml)"
+        return _unknown_key(loc)
     if kind == "missing":
         return "required key is missing"
+    if (
+        kind == "string_type"
+        and isinstance(error.get("input"), int | float)
+        and not isinstance(error.get("input"), bool)
+    ):
+        # YAML reads an unquoted 1.30 as the number 1.3.
+        return f"a number ({error['input']!r}) where text is expected: quote the value in the stack file"
     return message.removeprefix("Value error, ")
 
 
@@ -58,9 +106,9 @@ def problems_of(error: ValidationError) -> list[str]:
             problems += [_problem([*loc, *path], message) for path, message in item["ctx"]["violations"]]
         elif loc and loc[-1] == "[key]":
             # A mapping key that is not allowed: the key itself is the path.
-            problems.append(_problem(loc[:-1], f"not a known key here: {_describe(item)}"))
+            problems.append(_problem(loc[:-1], f"not a known key here: {_describe(item, loc[:-1])}"))
         else:
-            problems.append(_problem(loc, _describe(item)))
+            problems.append(_problem(loc, _describe(item, loc)))
     return list(dict.fromkeys(problems))
 
 
