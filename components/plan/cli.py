@@ -18,6 +18,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,12 @@ def plan(
     out_dir: Path | None = None,
     project_dir: Path | None = None,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    today: date | None = None,
 ) -> Plan:
     """Plan ``stack`` of the project in ``project_dir`` (default: the current directory).
 
-    ``stack_outputs`` answer the program's StackReferences, by stack name or ``"*"`` for any.
+    ``stack_outputs`` answer the program's StackReferences, by stack name or ``"*"`` for any. ``today``
+    is the day the reports judge lifecycle dates by (default: the real date).
     Raises ``StackFileError`` or the program's ``ConfigError`` on bad input.
     """
     project_dir = project_dir or Path.cwd()
@@ -85,7 +88,11 @@ def plan(
     finally:
         logger.removeHandler(collector)
     return Plan(
-        stack=stack, out_dir=out_dir or project_dir / "build" / stack, run=run, warnings=collector.messages
+        stack=stack,
+        out_dir=out_dir or project_dir / "build" / stack,
+        run=run,
+        warnings=collector.messages,
+        today=today or date.today(),
     )
 
 
@@ -114,6 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="outputs.json of a planned stack, read by the program's StackReference to STACK (or to any "
         "stack); repeat for several",
     )
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="judge support windows and price age as of this day; default the real date",
+    )
     args = parser.parse_args(argv)
 
     from ..config import ConfigError  # imported late: the program's own error type
@@ -121,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         outputs = _stack_outputs(args.stack_outputs)
-        result = plan(args.stack, args.config_file, args.out, args.project_dir, outputs)
+        result = plan(args.stack, args.config_file, args.out, args.project_dir, outputs, args.today)
     except (StackFileError, ConfigError, PlatformOutputsError, ConfigMissingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID

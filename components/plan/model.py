@@ -11,6 +11,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -68,6 +69,8 @@ class Plan:
     out_dir: Path
     run: ProgramRun
     warnings: list[str] = field(default_factory=list)
+    # The day the plan is judged on (version lifecycle, price age): a parameter, so reports are repeatable.
+    today: date = field(default_factory=date.today)
 
     @property
     def registrations(self) -> list[Registration]:
