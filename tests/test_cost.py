@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -166,15 +167,38 @@ def test_repo_price_table_is_dated_and_sourced():
     assert pricing["hours_per_month"] == 730
 
 
-def test_report_writes_cost_json(tmp_path):
-    class FakePlan:
-        registrations = REGISTRATIONS
+class FakePlan:
+    registrations = REGISTRATIONS
 
-    report = cost_report(FakePlan())
+    def __init__(self, today: date):
+        self.today = today
+
+
+def test_report_writes_cost_json(tmp_path):
+    as_of = date.fromisoformat(load_pricing()["as_of"])
+    report = cost_report(FakePlan(as_of))
     data = json.loads(report.files["cost.json"])
-    assert data["estimate"] is True and data["prices_as_of"]
+    assert data["estimate"] is True and data["prices_as_of"] == as_of.isoformat()
     assert data["idle_monthly"] <= data["peak_monthly"]
+    assert data["prices_unverified"] == [
+        "spot_discount",
+        "eks_auto_mode_fee_fraction",
+        "ebs_gp3_gb_month",
+        "s3_standard_gb_month",
+    ]
     assert "TOTAL" in report.render()
+    assert not [w for w in data["warnings"] if "prices are as of" in w]
+
+
+def test_the_report_warns_when_the_table_is_older_than_six_months():
+    as_of = load_pricing()["as_of"]
+    report = cost_report(FakePlan(date(2027, 12, 1)))
+    stale = [line for line in report.lines if line.startswith("warning: prices are as of")]
+    assert stale == [
+        f"warning: prices are as of {as_of}, more than 6 months before 2027-12-01: refresh "
+        "components/plan/pricing.json as README.md, section 'Pricing', describes"
+    ]
+    assert json.loads(report.files["cost.json"])["warnings"][0] == stale[0].removeprefix("warning: ")
 
 
 # -- node pools -----------------------------------------------------------------------------------

@@ -246,9 +246,9 @@ def test_the_cost_of_the_karpenter_stack_is_idle_at_zero_gpu_nodes_and_peaks_at_
     assert pools_cost == {
         "EC2 Karpenter pool gpu-inference (g5.2xlarge)": (0, round(10 * 1.212 * 730, 2), 10),
         "EBS gp3 disks pool gpu-inference (300 GiB/node)": (0, 10 * 300 * 0.08, 10),
-        "EC2 Karpenter pool gpu-training-spot (g6e.12xlarge)": (0, round(4 * 10.4926 * 730, 2), 4),
+        "EC2 Karpenter pool gpu-training-spot (g6e.12xlarge)": (0, round(4 * 10.49264 * 730, 2), 4),
         "EBS gp3 disks pool gpu-training-spot (300 GiB/node)": (0, 4 * 300 * 0.08, 4),
-        "EC2 Karpenter pool gpu-reserved (p4d.24xlarge)": (0, round(2 * 32.7726 * 730, 2), 2),
+        "EC2 Karpenter pool gpu-reserved (p4d.24xlarge)": (0, round(2 * 21.957642 * 730, 2), 2),
         "EBS gp3 disks pool gpu-reserved (300 GiB/node)": (0, 2 * 300 * 0.08, 2),
     }
     assert (est.gpus_idle, est.gpus_peak) == (0, 10 + 16 + 16)

@@ -14,12 +14,14 @@ KMS keys, Secrets Manager secrets, S3 buckets and EFS file systems (usage assume
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..catalog.registry import BY_CHART, KUBE_PROMETHEUS_STACK
 from ..compute.instance_types import lookup
@@ -43,6 +45,68 @@ _GI = {
 
 def load_pricing(path: Path = PRICING_FILE) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+# -- the table's evidence and age -------------------------------------------------------------------
+
+STALE_AFTER_MONTHS = 6
+REFRESH_HINT = "refresh components/plan/pricing.json as README.md, section 'Pricing', describes"
+NOT_PRICES = frozenset(
+    {"as_of", "region", "currency", "source", "hours_per_month", "evidence", "assumptions"}
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where one price of the table was read: the page, the date that copy shows, and whether it showed
+    the price (``unverified``: no dated copy did; the line keeps its earlier value)."""
+
+    status: Literal["verified", "unverified"]
+    url: str
+    seen: date
+    note: str
+
+
+def price_keys(pricing: Mapping[str, Any]) -> list[str]:
+    """The table's prices (a mapping such as ``ec2_on_demand_hour`` counts as one, its evidence covers
+    every type in it)."""
+    return [key for key in pricing if key not in NOT_PRICES]
+
+
+def _evidence_entry(key: str, entry: Mapping[str, Any]) -> Evidence:
+    status = entry.get("status")
+    if status not in ("verified", "unverified"):
+        raise ValueError(f"pricing.json evidence.{key}.status is {status!r}: use 'verified' or 'unverified'")
+    return Evidence(status, str(entry["url"]), date.fromisoformat(str(entry["seen"])), str(entry["note"]))
+
+
+def evidence(pricing: Mapping[str, Any]) -> dict[str, Evidence]:
+    """The table's ``evidence`` mapping: price key -> where and when its value was seen."""
+    return {key: _evidence_entry(key, entry) for key, entry in (pricing.get("evidence") or {}).items()}
+
+
+def unverified_prices(pricing: Mapping[str, Any]) -> list[str]:
+    """Prices without dated evidence of their value, in table order."""
+    found = evidence(pricing)
+    return [key for key in price_keys(pricing) if key not in found or found[key].status != "verified"]
+
+
+def months_later(day: date, months: int) -> date:
+    """``day`` moved ``months`` calendar months on (the 31st becomes the month's last day)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def staleness_warning(as_of: date, today: date) -> str | None:
+    """A warning when the table's date is more than six months before ``today`` (exactly six months is
+    still current), else None."""
+    if today <= months_later(as_of, STALE_AFTER_MONTHS):
+        return None
+    return (
+        f"prices are as of {as_of.isoformat()}, more than {STALE_AFTER_MONTHS} months before "
+        f"{today.isoformat()}: {REFRESH_HINT}"
+    )
 
 
 def gib(quantity: Any) -> float:
@@ -96,6 +160,7 @@ class CostEstimate:
             "region": pricing.get("region"),
             "prices_as_of": pricing.get("as_of"),
             "prices_source": pricing.get("source"),
+            "prices_unverified": unverified_prices(pricing),
             "hours_per_month": pricing["hours_per_month"],
             "assumptions": pricing.get("assumptions", {}),
             "idle_monthly": self.idle,
@@ -416,6 +481,9 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
 def cost_report(plan: Plan) -> Report:
     pricing = load_pricing()
     est = estimate(plan.registrations, pricing)
+    stale = staleness_warning(date.fromisoformat(str(pricing["as_of"])), plan.today)
+    if stale:
+        est.warnings.insert(0, stale)
     width = max((len(i.item) for i in est.items), default=10)
     lines = [
         f"ESTIMATE, USD/month, {pricing['region']} prices as of {pricing['as_of']} "
@@ -426,6 +494,11 @@ def cost_report(plan: Plan) -> Report:
         lines.append(f"{i.item:<{width}}  {i.idle:>10,.2f}  {i.peak:>10,.2f}")
     lines.append(f"{'TOTAL':<{width}}  {est.idle:>10,.2f}  {est.peak:>10,.2f}")
     lines.append(f"{'GPUs (count, not USD)':<{width}}  {est.gpus_idle:>10}  {est.gpus_peak:>10}")
+    unverified = unverified_prices(pricing)
+    if unverified:
+        lines.append(
+            f"not verified against a dated price page (earlier values kept): {', '.join(unverified)}"
+        )
     lines += [f"warning: {w}" for w in est.warnings]
     return Report(
         title="Monthly cost (estimate)",
