@@ -17,6 +17,7 @@ from aiplatform.plan.cost import (
     load_pricing,
     months_later,
     price_keys,
+    stale_prices,
     staleness_warning,
     unverified_prices,
 )
@@ -131,6 +132,24 @@ def test_a_table_six_months_old_is_current_and_one_day_more_is_stale():
     assert warning is not None
     assert "2026-06-01" in warning and "2026-12-02" in warning
     assert "components/plan/pricing.json" in warning and "'Pricing'" in warning
+
+
+def test_the_warning_names_the_lines_whose_evidence_is_too_old():
+    pricing = {
+        "as_of": "2026-02-24",
+        "kms_key_month": 1.0,
+        "alb_hour": 0.0225,
+        "evidence": {
+            "kms_key_month": {"status": "verified", "url": "u", "seen": "2026-06-13", "note": ""},
+            "alb_hour": {"status": "verified", "url": "u", "seen": "2026-02-24", "note": ""},
+        },
+    }
+    today = date(2026, 12, 6)
+    stale = stale_prices(pricing, today)
+    assert stale == {"alb_hour": date(2026, 2, 24)}
+    warning = staleness_warning(date(2026, 2, 24), today, stale)
+    assert warning is not None and "older than that: alb_hour (2026-02-24)" in warning
+    assert "kms_key_month" not in warning
 
 
 def test_the_committed_table_is_stale_a_year_on():

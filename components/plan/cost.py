@@ -98,14 +98,26 @@ def months_later(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def staleness_warning(as_of: date, today: date) -> str | None:
+def stale_prices(pricing: Mapping[str, Any], today: date) -> dict[str, date]:
+    """Verified prices whose evidence is more than six months before ``today``: key -> the day seen."""
+    return {
+        key: found.seen
+        for key, found in evidence(pricing).items()
+        if found.status == "verified" and today > months_later(found.seen, STALE_AFTER_MONTHS)
+    }
+
+
+def staleness_warning(as_of: date, today: date, stale: Mapping[str, date] | None = None) -> str | None:
     """A warning when the table's date is more than six months before ``today`` (exactly six months is
-    still current), else None."""
+    still current), else None. ``stale`` (from ``stale_prices``) names the lines to refresh first."""
     if today <= months_later(as_of, STALE_AFTER_MONTHS):
         return None
+    oldest = ", ".join(
+        f"{key} ({seen.isoformat()})" for key, seen in sorted((stale or {}).items(), key=lambda i: i[1])
+    )
     return (
         f"prices are as of {as_of.isoformat()}, more than {STALE_AFTER_MONTHS} months before "
-        f"{today.isoformat()}: {REFRESH_HINT}"
+        f"{today.isoformat()}{f'; older than that: {oldest}' if oldest else ''}: {REFRESH_HINT}"
     )
 
 
@@ -481,7 +493,9 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
 def cost_report(plan: Plan) -> Report:
     pricing = load_pricing()
     est = estimate(plan.registrations, pricing)
-    stale = staleness_warning(date.fromisoformat(str(pricing["as_of"])), plan.today)
+    stale = staleness_warning(
+        date.fromisoformat(str(pricing["as_of"])), plan.today, stale_prices(pricing, plan.today)
+    )
     if stale:
         est.warnings.insert(0, stale)
     width = max((len(i.item) for i in est.items), default=10)
