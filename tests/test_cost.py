@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -169,6 +170,7 @@ def test_repo_price_table_is_dated_and_sourced():
 def test_report_writes_cost_json(tmp_path):
     class FakePlan:
         registrations = REGISTRATIONS
+        today = date(2026, 12, 6)
 
     report = cost_report(FakePlan())
     data = json.loads(report.files["cost.json"])
