@@ -150,3 +150,10 @@ def test_a_minor_not_yet_on_eks_blocks(tmp_path):
     report = _report(plan_config(stack_config("dev"), "dev"), date(2026, 5, 1), tmp_path)
     assert report.blocking
     assert any("Kubernetes 1.36 is not on EKS before 2026-06-02" in line for line in report.lines)
+
+
+def test_the_readme_calendar_is_the_generated_one():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert calendar_markdown() in readme
