@@ -13,6 +13,8 @@ import urllib.parse
 import zoneinfo
 from decimal import Decimal
 
+from .kubernetes_versions import DEFAULT_VERSION, SUPPORTED_VERSIONS
+
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUANTITY = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
@@ -34,9 +36,10 @@ _EXACT_VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _EKS_CLUSTER_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
 
-# The Kubernetes minors EKS runs that this platform supports, and the one a new cluster gets.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
-DEFAULT_KUBERNETES_VERSION = "1.34"
+# The Kubernetes minors EKS runs that this platform supports, and the one a new cluster gets: both
+# from the version calendar.
+SUPPORTED_KUBERNETES_VERSIONS = SUPPORTED_VERSIONS
+DEFAULT_KUBERNETES_VERSION = DEFAULT_VERSION
 # The values CloudWatch Logs accepts for retention_in_days.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)  # fmt: skip
 

@@ -238,21 +238,22 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "dev",
-        _set("cluster.kubernetesVersion", "1.35"),
-        "aiplatform:charts.clusterAutoscaler: chart 9.53.0 ships cluster-autoscaler 1.34 for a Kubernetes 1.35 "
-        "cluster: use a 9.54.x-9.59.x chart",
+        _set("cluster.kubernetesVersion", "1.34"),
+        "aiplatform:charts.clusterAutoscaler: chart 9.59.0 ships cluster-autoscaler 1.35 for a Kubernetes 1.34 "
+        "cluster: use a 9.52.x-9.53.x chart",
     ),
     (
         "prod",
         _set("charts.clusterAutoscaler", "9.51.0"),
-        "aiplatform:charts.clusterAutoscaler: chart 9.51.0 ships cluster-autoscaler 1.33 for a Kubernetes 1.34 "
-        "cluster: use a 9.52.x-9.53.x chart",
+        "aiplatform:charts.clusterAutoscaler: chart 9.51.0 ships cluster-autoscaler 1.33 for a Kubernetes 1.36 "
+        "cluster: use a 9.59.x chart with the v1.36.1 autoscaler (no published chart ships 1.36 yet)",
     ),
     (
         "dev",
         _set("charts.clusterAutoscaler", "9.60.0"),
         "aiplatform:charts.clusterAutoscaler: chart 9.60.0 is not in the compatibility table "
-        "(components/compute/autoscaler.py): add the Kubernetes minor of its appVersion there, or use a 9.52.x-9.53.x chart",
+        "(components/kubernetes_versions.py): add the Kubernetes minor of its appVersion there, or use a 9.59.x "
+        "chart with the v1.36.1 autoscaler (no published chart ships 1.36 yet)",
     ),
     (
         "dev",
@@ -762,18 +763,18 @@ def test_an_existing_cluster_brings_its_own_autoscaler_so_the_chart_is_not_judge
     config["cluster"] = {
         "mode": "existing",
         "name": "ai-dev",
-        "kubernetesVersion": "1.36",
+        "kubernetesVersion": "1.34",
         "identityMode": "pod-identity",
         "existing": {"kubeconfigSecret": "existingKubeconfig"},
     }
-    assert parse_settings(config).cluster.kubernetesVersion == "1.36"
+    assert parse_settings(config).cluster.kubernetesVersion == "1.34"
     managed = sections("dev")
-    managed["cluster"]["kubernetesVersion"] = "1.36"
+    managed["cluster"]["kubernetesVersion"] = "1.34"
     with pytest.raises(ConfigError) as caught:
         parse_settings(managed)
     assert (
-        "aiplatform:charts.clusterAutoscaler: chart 9.53.0 ships cluster-autoscaler 1.34 for a Kubernetes 1.36 "
-        "cluster: no chart for Kubernetes 1.36 is in the compatibility table yet"
+        "aiplatform:charts.clusterAutoscaler: chart 9.59.0 ships cluster-autoscaler 1.35 for a Kubernetes 1.34 "
+        "cluster: use a 9.52.x-9.53.x chart"
     ) in caught.value.problems
 
 

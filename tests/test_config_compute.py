@@ -81,7 +81,7 @@ CASES = [
     (
         KARPENTER,
         _set("charts.karpenter", "1.5.0"),
-        "aiplatform:charts.karpenter: Karpenter 1.5.0 does not support Kubernetes 1.34: use 1.6 or later "
+        "aiplatform:charts.karpenter: Karpenter 1.5.0 does not support Kubernetes 1.36: use 1.13 or later "
         "(Karpenter's compatibility matrix)",
     ),
     (

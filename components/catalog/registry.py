@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..kubernetes_versions import BY_VERSION, DEFAULT_VERSION
+
 ResourcePath = tuple[str, ...]
 
 
@@ -238,12 +240,13 @@ DCGM_EXPORTER = AddOn(
     node_agent_values="",
 )
 
-# Its default version follows the cluster's Kubernetes version (autoscaler.py), not this pin.
+# Its pin follows the cluster's Kubernetes minor: the version calendar's chart for the default minor
+# here, the calendar's chart for the args' minor in the component.
 CLUSTER_AUTOSCALER = AddOn(
     chart="cluster-autoscaler",
     repository="https://kubernetes.github.io/autoscaler",
     key="clusterAutoscaler",
-    version="9.53.0",
+    version=BY_VERSION[DEFAULT_VERSION].autoscaler_chart,
     component="compute.autoscaler",
     resources={("resources",): {}},
     pods=(Pod("cluster-autoscaler", ("RESOURCES",), replicas="REPLICAS", system=True),),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Literal
 
 import pulumi
@@ -25,25 +24,18 @@ from ..iam import (
     allow,
     policy_document,
 )
+from ..kubernetes_versions import BY_VERSION, DEFAULT_VERSION, autoscaler_chart_minors
 from .node_groups import AUTOSCALER_TAG_PREFIX, SYSTEM_SELECTOR
 
 # One replica (the chart's replicaCount), on the system nodes; the capacity check counts it.
 REPLICAS = 1
 RESOURCES: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}}
 
-# The one compatibility table: cluster-autoscaler chart minor -> the Kubernetes minor of the
-# autoscaler it ships (the chart's appVersion). The autoscaler supports the Kubernetes minor it was
-# built for, so the chart follows the cluster's minor. From the chart's Chart.yaml history in
-# kubernetes/autoscaler; add a row when a new chart minor is published.
-CHART_KUBERNETES_MINOR: Mapping[str, str] = MappingProxyType(
-    {
-        **dict.fromkeys(("9.43", "9.44"), "1.31"),
-        **dict.fromkeys(("9.45", "9.46"), "1.32"),
-        **dict.fromkeys(("9.47", "9.48", "9.49", "9.50", "9.51"), "1.33"),
-        **dict.fromkeys(("9.52", "9.53"), "1.34"),
-        **dict.fromkeys(("9.54", "9.55", "9.56", "9.57", "9.58", "9.59"), "1.35"),
-    }
-)
+# The compatibility table: cluster-autoscaler chart minor -> the Kubernetes minor of the autoscaler it
+# ships (the chart's appVersion). The autoscaler supports the Kubernetes minor it was built for, so the
+# chart follows the cluster's minor. Kept in the version calendar (``aiplatform.kubernetes_versions``),
+# with the chart each minor runs: add a row there when a new chart minor is published.
+CHART_KUBERNETES_MINOR: Mapping[str, str] = autoscaler_chart_minors()
 
 
 def _minor(version: str) -> str:
@@ -51,19 +43,41 @@ def _minor(version: str) -> str:
     return ".".join(version.removeprefix("v").split(".")[:2])
 
 
+def default_chart_version(kubernetes_version: str | None) -> str:
+    """The chart the calendar runs on ``kubernetes_version`` (the default minor's when None)."""
+    row = BY_VERSION.get(_minor(kubernetes_version or DEFAULT_VERSION))
+    return (row or BY_VERSION[DEFAULT_VERSION]).autoscaler_chart
+
+
+def calendar_image(chart_version: str, kubernetes_version: str) -> str | None:
+    """The autoscaler image the calendar pairs with ``chart_version`` on a minor no published chart
+    ships yet (None: the chart's own image is the right one)."""
+    row = BY_VERSION.get(_minor(kubernetes_version))
+    if row is None or row.autoscaler_image is None:
+        return None
+    return row.autoscaler_image if _minor(chart_version) == _minor(row.autoscaler_chart) else None
+
+
 def chart_version_problem(chart_version: str, kubernetes_version: str) -> str | None:
     """Why ``chart_version`` does not fit a cluster on ``kubernetes_version`` (None when it does)."""
     ships = CHART_KUBERNETES_MINOR.get(_minor(chart_version))
     wanted = _minor(kubernetes_version)
+    if calendar_image(chart_version, wanted):
+        return None  # run with the image of the cluster's minor, as the calendar pairs them
     fitting = [chart for chart, minor in CHART_KUBERNETES_MINOR.items() if minor == wanted]
-    advice = (
-        f"use a {fitting[0]}.x-{fitting[-1]}.x chart"
-        if fitting
-        else f"no chart for Kubernetes {wanted} is in the compatibility table yet"
-    )
+    row = BY_VERSION.get(wanted)
+    if fitting:
+        advice = f"use a {fitting[0]}.x-{fitting[-1]}.x chart"
+    elif row is not None and row.autoscaler_image:
+        advice = (
+            f"use a {_minor(row.autoscaler_chart)}.x chart with the {row.autoscaler_image} autoscaler "
+            f"(no published chart ships {wanted} yet)"
+        )
+    else:
+        advice = f"no chart for Kubernetes {wanted} is in the compatibility table yet"
     if ships is None:
         return (
-            f"chart {chart_version} is not in the compatibility table (components/compute/autoscaler.py): "
+            f"chart {chart_version} is not in the compatibility table (components/kubernetes_versions.py): "
             f"add the Kubernetes minor of its appVersion there, or {advice}"
         )
     if ships != wanted:
@@ -185,8 +199,9 @@ class ClusterAutoscalerArgs:
     region: pulumi.Input[str]  # the cluster's AWS region
     identity: WorkloadIdentity  # how the autoscaler's pod gets its IAM role
     provider: k8s.Provider  # the cluster's Kubernetes provider
-    # the cluster-autoscaler chart's exact version (it must ship the cluster's minor)
-    chart_version: str = "9.46.6"
+    # The cluster-autoscaler chart's exact version (it must ship the cluster's minor); None: the version
+    # calendar's chart for kubernetes_version.
+    chart_version: str | None = None
     # where the chart comes from (its repository or a mirror)
     chart_repository: str = CLUSTER_AUTOSCALER.repository
     namespace: str = "kube-system"  # the namespace the autoscaler runs in
@@ -202,17 +217,38 @@ class ClusterAutoscalerArgs:
     scale_down_unneeded_time: str = "10m"
     # more command-line flags of the autoscaler: flag name -> value
     extra_args: Mapping[str, str] = field(default_factory=dict)
-    # The cluster's Kubernetes version ("1.34"): the chart (and image_tag) must ship its minor.
+    # The cluster's Kubernetes version ("1.36"): the chart (and image_tag) must ship its minor; None: not
+    # checked, and the default chart is the calendar's for its default minor.
     kubernetes_version: str | None = None
-    # Overrides the chart's image (e.g. "v1.34.2"); None: the chart's, which the table matches.
+    # Overrides the chart's image (e.g. "v1.36.1"); None: the chart's, or the image the calendar pairs
+    # with the chart on a minor no published chart ships yet.
     image_tag: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on the autoscaler's IAM role and policy
     # what the release waits for (schedulable nodes, the Pod Identity agent)
     depends_on: Sequence[pulumi.Resource] = ()
 
+    @property
+    def chart(self) -> str:
+        """The chart version installed: the one given, else the calendar's for the cluster's minor."""
+        return (
+            self.chart_version
+            if self.chart_version is not None
+            else default_chart_version(self.kubernetes_version)
+        )
+
+    @property
+    def minor(self) -> str:
+        """The cluster's Kubernetes minor the autoscaler must match."""
+        return _minor(self.kubernetes_version or DEFAULT_VERSION)
+
+    @property
+    def image(self) -> str | None:
+        """The image tag the release sets (None: the chart's own)."""
+        return self.image_tag or calendar_image(self.chart, self.minor)
+
     def problems(self) -> list[Problem]:
         problems: list[Problem] = []
-        if not self.chart_version:
+        if self.chart_version is not None and not self.chart_version:
             problems.append(("chart_version", "pin a chart version"))
         if self.expander not in ("least-waste", "priority", "random", "most-pods", "price"):
             problems.append(("expander", f"unknown expander {self.expander!r}"))
@@ -220,15 +256,15 @@ class ClusterAutoscalerArgs:
             problems.append(("expander_priorities", "required when expander is 'priority'"))
         if self.expander_priorities and self.expander != "priority":
             problems.append(("expander_priorities", "only used with expander 'priority'"))
-        if self.kubernetes_version and self.chart_version:
-            problem = chart_version_problem(self.chart_version, self.kubernetes_version)
+        if self.kubernetes_version and self.chart:
+            problem = chart_version_problem(self.chart, self.minor)
             if problem:
                 problems.append(("chart_version", problem))
-            if self.image_tag and _minor(self.image_tag) != _minor(self.kubernetes_version):
+            if self.image_tag and _minor(self.image_tag) != self.minor:
                 problems.append(
                     (
                         "image_tag",
-                        f"{self.image_tag} is not a {_minor(self.kubernetes_version)} autoscaler "
+                        f"{self.image_tag} is not a {self.minor} autoscaler "
                         "(the autoscaler's minor follows the cluster's)",
                     )
                 )
@@ -277,13 +313,13 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 service_account_annotations=v[2],
                 extra_args=extra_args,
                 expander_priorities=args.expander_priorities,
-                image_tag=args.image_tag,
+                image_tag=args.image,
             )
         )
         self.release = helm_release(
             f"{name}-release",
             chart=CLUSTER_AUTOSCALER.chart,
-            version=args.chart_version,
+            version=args.chart,
             repository=args.chart_repository,
             namespace=args.namespace,
             values=values,

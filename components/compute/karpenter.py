@@ -41,6 +41,7 @@ from ..iam import (
     policy_document,
     service_trust_policy,
 )
+from ..kubernetes_versions import karpenter_minimums
 from ..validation import is_exact_version
 from .node_groups import CNI_POLICY, ROLE_LABEL, WORKER_NODE_POLICY
 from .pools import (
@@ -62,8 +63,9 @@ ECR_PULL_ONLY_POLICY = "AmazonEC2ContainerRegistryPullOnly"
 # What Karpenter's getting-started guide gives the controller (its two replicas, on separate nodes).
 RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 REPLICAS = 2
-# The Kubernetes minor -> the first Karpenter minor that supports it (Karpenter's compatibility matrix).
-MIN_VERSION_FOR_KUBERNETES = {"1.33": (1, 5), "1.34": (1, 6), "1.35": (1, 9), "1.36": (1, 13)}
+# The Kubernetes minor -> the first Karpenter minor that supports it (Karpenter's compatibility matrix,
+# kept in the version calendar).
+MIN_VERSION_FOR_KUBERNETES = karpenter_minimums()
 
 # EventBridge events Karpenter drains nodes on, each routed to the interruption queue.
 INTERRUPTION_EVENTS: Mapping[str, dict[str, list[str]]] = {

@@ -28,6 +28,7 @@ from .capacity_report import capacity_report
 from .compute_report import compute_report
 from .cost import cost_report
 from .critical_path import critical_path_report
+from .lifecycle_report import lifecycle_report
 from .mock_engine import ANY_STACK
 from .model import Plan, Report
 from .policy_report import policy_report
@@ -43,6 +44,7 @@ REPORTS: list[Callable[[Plan], Report]] = [
     critical_path_report,
     cost_report,
     capacity_report,
+    lifecycle_report,
 ]
 
 

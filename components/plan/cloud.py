@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..kubernetes_versions import SUPPORTED_VERSIONS
+
 ACCOUNT_ID = "123456789012"
 
 # Prefixes AWS uses for the ids of EC2-style resources.
@@ -155,8 +157,9 @@ class EksEndpoint:
 # -- validation ------------------------------------------------------------------------------------
 Problem = tuple[str, str]  # (property path, reason)
 
-# Kept apart from aiplatform.validation on purpose: an independent oracle of what EKS refuses.
-EKS_VERSIONS = ("1.33", "1.34", "1.35", "1.36")
+# The minors EKS offers: the version calendar's (past their end of extended support EKS creates none,
+# but the calendar only holds minors the platform runs, all within it until that day).
+EKS_VERSIONS = SUPPORTED_VERSIONS
 # Kept apart from aiplatform.validation on purpose: an independent oracle of what CloudWatch refuses.
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}

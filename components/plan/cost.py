@@ -25,9 +25,10 @@ from typing import Any, Literal
 
 from ..catalog.registry import BY_CHART, KUBE_PROMETHEUS_STACK
 from ..compute.instance_types import lookup
+from ..kubernetes_versions import lifecycle
 from .cloud import short_hash
 from .mock_engine import Registration
-from .model import Plan, Report
+from .model import Plan, Report, cluster_versions
 
 PRICING_FILE = Path(__file__).with_name("pricing.json")
 GPU_AMI_MARKER = "NVIDIA"
@@ -333,7 +334,17 @@ def _class_groups(registrations: Sequence[Registration]) -> dict[str, str]:
     return found
 
 
-def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) -> CostEstimate:
+def extended_support_fee(pricing: Mapping[str, Any]) -> float:
+    """What a cluster in EKS extended support costs on top of standard, USD per month."""
+    extra = float(pricing["eks_extended_support_hour"]) - float(pricing["eks_control_plane_hour"])
+    return extra * float(pricing["hours_per_month"])
+
+
+def estimate(
+    registrations: Sequence[Registration], pricing: Mapping[str, Any], today: date | None = None
+) -> CostEstimate:
+    """The estimate; with ``today``, clusters whose Kubernetes minor is in extended support that day
+    also pay the extended-support fee (its own line item)."""
     hours = float(pricing["hours_per_month"])
     assume = pricing.get("assumptions", {})
     est = CostEstimate()
@@ -346,6 +357,24 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
         items.append(
             LineItem("EKS control plane", n, n, "cluster", pricing["eks_control_plane_hour"] * hours)
         )
+        extended = [
+            version
+            for _, version in cluster_versions(clusters)
+            if today is not None and version is not None and lifecycle(version, today).billed_extended
+        ]
+        if extended:
+            items.append(
+                LineItem(
+                    "EKS extended support",
+                    len(extended),
+                    len(extended),
+                    "cluster",
+                    extended_support_fee(pricing),
+                    f"Kubernetes {', '.join(sorted(set(extended)))} past standard support on {today} "
+                    f"(${pricing['eks_extended_support_hour']:.2f} instead of "
+                    f"${pricing['eks_control_plane_hour']:.2f} per cluster hour)",
+                )
+            )
 
     disks = _launch_template_disks(registrations)
     ebs_gb = pricing["ebs_gp3_gb_month"]
@@ -492,7 +521,7 @@ def estimate(registrations: Sequence[Registration], pricing: Mapping[str, Any]) 
 
 def cost_report(plan: Plan) -> Report:
     pricing = load_pricing()
-    est = estimate(plan.registrations, pricing)
+    est = estimate(plan.registrations, pricing, plan.today)
     stale = staleness_warning(
         date.fromisoformat(str(pricing["as_of"])), plan.today, stale_prices(pricing, plan.today)
     )

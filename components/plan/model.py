@@ -50,6 +50,20 @@ def manifests(registrations: Iterable[Registration]) -> list[dict]:
     return [manifest_of(r) for r in registrations if is_manifest(r)]
 
 
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+
+
+def cluster_versions(registrations: Iterable[Registration]) -> list[tuple[str, str | None]]:
+    """(resource name, Kubernetes version) of every EKS cluster registered, whatever program built it
+    (None: the version input was not given, EKS picks its default)."""
+    found = []
+    for r in registrations:
+        if r.type == EKS_CLUSTER:
+            version = r.inputs.get("version")
+            found.append((r.name, version if isinstance(version, str) else None))
+    return found
+
+
 @dataclass
 class Report:
     """One section of the plan's output, computed from what the program registered."""

@@ -90,11 +90,14 @@ def test_release_values_and_provider(build, monitor):
     p, ca = build(autoscaler(depends_on=()))
     release = monitor.named("ca-release")
     inputs = release.inputs
+    # No chart and no version given: the calendar's chart for its default minor (1.36), which no
+    # published chart ships yet, so the release runs that minor's autoscaler image.
     assert (inputs["chart"], inputs["version"], inputs["namespace"]) == (
         "cluster-autoscaler",
-        "9.46.6",
+        "9.59.0",
         "kube-system",
     )
+    assert inputs["values"]["image"] == {"tag": "v1.36.1"}
     assert inputs["repositoryOpts"] == {"repo": CLUSTER_AUTOSCALER.repository}
     values = inputs["values"]
     assert values["autoDiscovery"] == {"clusterName": "ai"}
@@ -194,6 +197,31 @@ def test_a_chart_for_another_kubernetes_minor_is_refused_before_anything_is_crea
 
 def test_a_chart_outside_the_table_says_where_to_add_it():
     assert chart_version_problem("9.60.0", "1.36") == (
-        "chart 9.60.0 is not in the compatibility table (components/compute/autoscaler.py): add the Kubernetes "
-        "minor of its appVersion there, or no chart for Kubernetes 1.36 is in the compatibility table yet"
+        "chart 9.60.0 is not in the compatibility table (components/kubernetes_versions.py): add the Kubernetes "
+        "minor of its appVersion there, or use a 9.59.x chart with the v1.36.1 autoscaler (no published chart "
+        "ships 1.36 yet)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kubernetes_version", "chart", "image"),
+    [
+        ("1.33", "9.51.0", None),
+        ("1.34", "9.53.0", None),
+        ("1.35", "9.59.0", None),
+        ("1.36", "9.59.0", "v1.36.1"),
+    ],
+)
+def test_the_default_chart_follows_the_kubernetes_version(build, monitor, kubernetes_version, chart, image):
+    build(autoscaler(kubernetes_version=kubernetes_version))
+    inputs = monitor.named("ca-release").inputs
+    assert inputs["version"] == chart
+    assert inputs["values"].get("image") == ({"tag": image} if image else None)
+    assert chart_version_problem(chart, kubernetes_version) is None
+
+
+def test_a_chart_of_an_older_minor_is_still_refused_on_a_minor_without_a_chart():
+    assert chart_version_problem("9.53.0", "1.36") == (
+        "chart 9.53.0 ships cluster-autoscaler 1.34 for a Kubernetes 1.36 cluster: use a 9.59.x chart with the "
+        "v1.36.1 autoscaler (no published chart ships 1.36 yet)"
     )
