@@ -179,7 +179,9 @@ def quota_ceilings(pod: Requests, gpus: int, namespace: NamespaceFit | None) -> 
     cpu, memory = _quota_cpu_m(namespace), _quota_memory_mib(namespace)
     if gpus and namespace.gpus is not None:
         pods = namespace.gpus // gpus
-        found.append(Ceiling(pods, f"namespace '{name}' GPU quota fits {pods} ({namespace.gpus} GPUs)"))
+        found.append(
+            Ceiling(pods, f"namespace '{name}' GPU quota fits {pods} ({namespace.gpus} GPUs, {gpus} per pod)")
+        )
     if cpu is not None and pod.cpu_m and pod.cpu_m <= cpu:
         pods = cpu // pod.cpu_m
         found.append(

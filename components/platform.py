@@ -11,6 +11,7 @@ its own with typed args. The order of the layers is the deploy order:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +62,7 @@ from .config import (
 )
 from .config.addons import addon_choices
 from .config.capacity import daemon_set_requests
+from .fit import Namespace
 from .network import ExistingNetwork, Network, NetworkArgs
 from .outputs import (
     CONTRACT_VERSION,
@@ -571,6 +573,17 @@ class AiPlatform(pulumi.ComponentResource):
             built[kind][w.name] = build[type(w)](w)
         return built
 
+    @functools.cached_property
+    def _workload_namespaces(self) -> dict[str, Namespace]:
+        """Each tenant namespace's name with what it admits: the workloads there are checked against it."""
+        ports = self._ingress_ports()
+        observability = self.settings.observability
+        served = tuple(m.name for m in observability.customMetrics) if observability.enabled else ()
+        return {
+            ns.name: Namespace(dataclasses.replace(ns.fit(ports[ns.name]), served_metrics=served))
+            for ns in self.settings.namespaces
+        }
+
     def _workload_args(self, w: WorkloadBase) -> dict[str, Any]:
         """The arguments every workload kind shares, mapped from its settings."""
         config = w.config
@@ -579,7 +592,7 @@ class AiPlatform(pulumi.ComponentResource):
         waits_for += [es for name, es in self.secrets.external_secrets.items() if name in used_secrets]
         return dict(
             provider=self.cluster.provider,
-            namespace=w.namespace,
+            namespace=self._workload_namespaces[w.namespace],
             image=w.image,
             resources=Resources(
                 cpu=w.resources.requests.cpu,
@@ -624,6 +637,7 @@ class AiPlatform(pulumi.ComponentResource):
                     cpu_utilization=scaling.cpuUtilization,
                     memory_utilization=scaling.memoryUtilization,
                     pods_metrics=[(m.name, m.averageValue) for m in scaling.customMetrics],
+                    accepts_lower_ceiling=scaling.acceptsLowerCeiling,
                 )
                 if scaling
                 else None,

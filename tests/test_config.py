@@ -165,21 +165,21 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "dev",
         _set(f"{INF0}.autoscaling.maxReplicas", 10),
         f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 3 of 10 replicas can run: node group 'gpu-inference' "
-        "fits 3 (maxSize 3 x 1 per node), namespace 'ml-serving' 4 (GPU quota 4); lower maxReplicas, raise those "
-        "limits, or set acceptsLowerCeiling: true",
+        "fits 3 (3 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 4 (4 GPUs, 1 per pod); "
+        "lower maxReplicas, raise those limits, or set acceptsLowerCeiling: true",
     ),
     (
         "prod",
         _set("namespaces[0].quota.gpus", 8),
-        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 8 of 10 replicas can run: node group 'gpu-inference' "
-        "fits 10 (maxSize 10 x 1 per node), namespace 'ml-serving' 8 (GPU quota 8); lower maxReplicas, raise "
-        "those limits, or set acceptsLowerCeiling: true",
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 8 of 10 replicas can run: namespace 'ml-serving' "
+        "GPU quota fits 8 (8 GPUs, 1 per pod); lower maxReplicas, raise those limits, or set "
+        "acceptsLowerCeiling: true",
     ),
     (
         "prod",
         _set("nodeGroups.gpu[0].scaling", {"minSize": 1, "desiredSize": 1, "maxSize": 1}),
         f"aiplatform:{INF0}.autoscaling.minReplicas: 2 replicas never fit: node group 'gpu-inference' fits 1 "
-        "(maxSize 1 x 1 per node), namespace 'ml-serving' 12 (GPU quota 12)",
+        "(1 node at most x 1 per node)",
     ),
     (
         "dev",
@@ -187,7 +187,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
             gpu={"nodeGroup": "gpu-inference", "count": 1}, replicas=5
         ),
         "aiplatform:workloads.inference[1].replicas: 5 replicas never fit: node group 'gpu-inference' fits 3 "
-        "(maxSize 3 x 1 per node), namespace 'ml-serving' 4 (GPU quota 4)",
+        "(3 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 4 (4 GPUs, 1 per pod)",
     ),
     (
         "dev",
@@ -522,7 +522,9 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set(f"{INF0}.autoscaling.customMetrics[0].name", "queue_length"),
-        f"aiplatform:{INF0}.autoscaling.customMetrics[0].name: no observability.customMetrics rule serves 'queue_length' (the HPA would never scale)",
+        f"aiplatform:{INF0}.autoscaling.customMetrics[0].name: the metrics adapter serves no metric "
+        "'queue_length' (it serves: requests_per_second): the HPA would never scale; add an "
+        "observability.customMetrics rule for it",
     ),
     (
         "dev",
@@ -609,8 +611,8 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set("workloads.training[0].parallelism", 3),
-        "aiplatform:workloads.training[0].parallelism: 3 pods x 1 GPUs need 3 at once, but namespace "
-        "'ml-training' GPU quota is 2: lower parallelism or raise the quota",
+        "aiplatform:workloads.training[0].parallelism: at most 2 of 3 parallel pods are admitted at once: "
+        "namespace 'ml-training' GPU quota fits 2 (2 GPUs, 1 per pod); lower parallelism or raise the quota",
     ),
     (
         "dev",
@@ -752,8 +754,8 @@ def test_gpu_replicas_fit_counts_whole_pods_per_node():
         parse_settings(config)
     assert caught.value.problems == [
         f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 4 of 5 replicas can run: node group "
-        "'gpu-training-spot' fits 4 (maxSize 4 x 1 per node), namespace 'ml-serving' 4 (GPU quota 12); lower "
-        "maxReplicas, raise those limits, or set acceptsLowerCeiling: true"
+        "'gpu-training-spot' fits 4 (4 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 4 "
+        "(12 GPUs, 3 per pod); lower maxReplicas, raise those limits, or set acceptsLowerCeiling: true"
     ]
 
 
