@@ -164,7 +164,8 @@ def node_ceilings(gpus: int, node: NodeFit | None) -> list[Ceiling]:
         return [
             Ceiling(
                 pods,
-                f"node group '{node.name}' fits {pods} ({node.max_nodes} nodes at most x {per_node} per node)",
+                f"node group '{node.name}' fits {pods} ({node.max_nodes} node{'' if node.max_nodes == 1 else 's'} "
+                f"at most x {per_node} per node)",
             )
         ]
     return []
