@@ -855,3 +855,35 @@ def test_model_servers_that_each_fit_their_group_may_not_fit_it_together():
         "quota.gpus"
     )
     assert expected in caught.value.problems, caught.value.problems
+
+
+def test_a_pod_larger_than_its_namespace_quota_is_a_config_error():
+    """A quota of 2 CPU / 8Gi admits no pod asking for 4 CPU / 16Gi: quota admission refuses every one."""
+    config = sections("dev")
+    config["namespaces"][0]["quota"].update(cpu="2", memory="8Gi")
+    config["workloads"]["batch"][0]["resources"] = {
+        "requests": {"cpu": "4", "memory": "16Gi"},
+        "limits": {"cpu": "4", "memory": "16Gi"},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert (
+        "aiplatform:workloads.batch[0].resources.requests: one pod requests 4 CPU / 16.00 GiB (with the "
+        "platform's sidecar and init containers), more than namespace 'ml-serving' admits in all (quota "
+        "requests.cpu 2, requests.memory 8Gi): quota admission refuses every pod; request less or raise the quota"
+    ) in caught.value.problems
+
+
+def test_replicas_beyond_the_cpu_quota_are_a_config_error_unless_accepted():
+    config = sections("dev")
+    config["namespaces"][0]["quota"].update(cpu="3")
+    server = config["workloads"]["inference"][0]
+    server["resources"]["requests"]["cpu"] = "1"
+    server["autoscaling"].update(minReplicas=2, maxReplicas=3)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert [p for p in caught.value.problems if "maxReplicas" in p] == [
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 2 of 3 replicas can run: namespace 'ml-serving' "
+        "CPU quota fits 2 (3 CPU, 1.05 per pod); lower maxReplicas, raise those limits, or set "
+        "acceptsLowerCeiling: true"
+    ]
