@@ -130,7 +130,7 @@ def pod_quota_reason(pod: Requests, namespace: NamespaceFit) -> str | None:
     return (
         f"one pod requests {pod.describe()} {WITH_PLATFORM_CONTAINERS}, more than namespace "
         f"'{namespace.name}' admits in all (quota {_quota_text(namespace)}): quota admission refuses "
-        "every pod; request less or raise the quota"
+        "every pod"
     )
 
 

@@ -65,8 +65,8 @@ class TaintOutput(_Contract):
 class NodeRequestsOutputs(_Contract):
     """Requests on one node, in millicores and MiB."""
 
-    cpu_m: int
-    memory_mib: int
+    cpu_m: int  # CPU, in millicores
+    memory_mib: int  # memory, in MiB
 
 
 class NodeGroupOutputs(_Contract):

@@ -870,7 +870,7 @@ def test_a_pod_larger_than_its_namespace_quota_is_a_config_error():
     assert (
         "aiplatform:workloads.batch[0].resources.requests: one pod requests 4 CPU / 16.00 GiB (with the "
         "platform's sidecar and init containers), more than namespace 'ml-serving' admits in all (quota "
-        "requests.cpu 2, requests.memory 8Gi): quota admission refuses every pod; request less or raise the quota"
+        "requests.cpu 2, requests.memory 8Gi): quota admission refuses every pod"
     ) in caught.value.problems
 
 

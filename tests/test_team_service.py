@@ -285,7 +285,7 @@ def test_a_team_job_pod_larger_than_its_namespace_quota_exits_2(tmp_path, capsys
     assert (
         f"{SWEEP}: resources: one pod requests 4 CPU / 16.00 GiB (with the platform's sidecar and init "
         "containers), more than namespace 'ml-training' admits in all (quota requests.cpu 2, requests.memory "
-        "8Gi): quota admission refuses every pod; request less or raise the quota"
+        "8Gi): quota admission refuses every pod"
     ) in capsys.readouterr().err
 
 

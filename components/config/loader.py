@@ -21,8 +21,7 @@ from .settings import PlatformSettings, rule_violations
 SECTIONS = tuple(PlatformSettings.model_fields)
 
 
-# A message names each limit a workload exceeds (several, with their numbers): 400 holds those.
-MAX_KEY_LENGTH, MAX_MESSAGE_LENGTH = 60, 400
+MAX_KEY_LENGTH, MAX_MESSAGE_LENGTH = 60, 240
 
 
 def _clip(text: str, limit: int) -> str:
