@@ -29,9 +29,10 @@ from . import k8s_objects, sdk
 from .addons.ingress import ControllerKind, RouteSettings, Scheme
 from .compute.node_groups import NodeGroupSpec, node_labels, placement_for
 from .compute.pools import GpuPoolSpec, placement_for_pool, pool_labels
+from .fit import Namespace, NamespaceFit
 from .iam import IdentityMode, WorkloadIdentity, allow
 from .routing import IngressRoute
-from .scheduling import GPU_RESOURCE, Placement, Taint, TaintEffect
+from .scheduling import GPU_RESOURCE, NodeFit, Placement, Taint, TaintEffect
 from .workloads import ModelSource, SharedVolume, model_reader_statements
 
 CONTRACT_VERSION = 1
@@ -61,6 +62,13 @@ class TaintOutput(_Contract):
         return Taint(key=self.key, value=self.value, effect=self.effect)
 
 
+class NodeRequestsOutputs(_Contract):
+    """Requests on one node, in millicores and MiB."""
+
+    cpu_m: int  # CPU, in millicores
+    memory_mib: int  # memory, in MiB
+
+
 class NodeGroupOutputs(_Contract):
     """One node group: how its nodes are labelled and tainted, and what a pod needs to land there."""
 
@@ -72,6 +80,12 @@ class NodeGroupOutputs(_Contract):
     # the GPU model's label value, e.g. nvidia-a10g (None: no GPU, or mixed models)
     accelerator: str | None = None
     gpus_per_node: int = 0  # GPUs on each node (0: a CPU group); a pod asks for at most this many
+    # ``node group`` (an Auto Scaling group of any of its types) or ``pool`` (a node of the type a pod needs)
+    kind: Literal["node group", "pool"] = "node group"
+    max_nodes: int | None = None  # a node group's maximum size (None: a pool, or not exported)
+    max_gpus: int | None = None  # a pool's limit on the GPUs of its nodes together (None: a node group)
+    # what the platform's DaemonSets request on each node (None: not exported)
+    daemon_set_requests: NodeRequestsOutputs | None = None
 
     @classmethod
     def from_spec(cls, spec: NodeGroupSpec) -> NodeGroupOutputs:
@@ -84,6 +98,7 @@ class NodeGroupOutputs(_Contract):
             instance_types=spec.instance_types,
             accelerator=spec.accelerator,
             gpus_per_node=spec.gpus_per_node,
+            max_nodes=spec.max_size,
         )
 
     @classmethod
@@ -98,21 +113,45 @@ class NodeGroupOutputs(_Contract):
             instance_types=pool.instance_types,
             accelerator=pool.accelerator,
             gpus_per_node=pool.max_gpus_per_node,
+            kind="pool",
+            max_gpus=pool.max_gpus,
         )
 
-    def placement(self) -> Placement:
-        """Node selector and tolerations for this group (the GPU resource too, on GPU groups)."""
+    def placement(self, name: str = "") -> Placement:
+        """Node selector and tolerations for this group (the GPU resource too, on GPU groups), with what
+        its nodes offer a pod (``fit``: a workload placed here is refused when it could never run)."""
         return Placement(
             node_selector=dict(self.node_selector),
             tolerations=tuple(t.taint().toleration() for t in self.taints),
             gpu_resource=GPU_RESOURCE if self.role == "gpu" else None,
+            fit=NodeFit(
+                name=name or next(iter(self.node_selector.values()), ""),
+                kind=self.kind,
+                gpus_per_node=self.gpus_per_node,
+                instance_types=self.instance_types,
+                chooses_type_per_pod=self.kind == "pool",
+                max_nodes=self.max_nodes,
+                max_gpus=self.max_gpus,
+                daemon_set_requests=(self.daemon_set_requests.cpu_m, self.daemon_set_requests.memory_mib)
+                if self.daemon_set_requests
+                else None,
+            ),
         )
+
+
+class QuotaOutputs(_Contract):
+    """A tenant namespace's ResourceQuota on requests: what its pods may ask for together."""
+
+    cpu: str  # ``requests.cpu`` (a quantity)
+    memory: str  # ``requests.memory`` (a quantity)
+    gpus: int  # ``requests.nvidia.com/gpu``
 
 
 class NamespaceOutputs(_Contract):
     """A tenant namespace; its network policies admit ingress traffic to ``ingress_ports`` only."""
 
     ingress_ports: tuple[int, ...] = ()
+    quota: QuotaOutputs | None = None  # its quota on requests (None: not exported)
 
 
 class RouteOutputs(_Contract):
@@ -234,13 +273,27 @@ class PlatformOutputs(_Contract):
             oidc_issuer_url=self.oidc_issuer_url,
         )
 
-    def namespace(self, name: str) -> str:
-        """``name``, checked to be one of the platform's tenant namespaces."""
-        return _known("namespace", name, self.namespaces)
+    def namespace(self, name: str) -> Namespace:
+        """``name``, checked to be one of the platform's tenant namespaces; it also carries what the
+        namespace admits (quota, ingress ports, the served metrics), which a workload there is checked
+        against."""
+        outputs = self.namespaces[_known("namespace", name, self.namespaces)]
+        quota = outputs.quota
+        return Namespace(
+            NamespaceFit(
+                name=name,
+                ingress_ports=outputs.ingress_ports or None,
+                cpu=quota.cpu if quota else None,
+                memory=quota.memory if quota else None,
+                gpus=quota.gpus if quota else None,
+                served_metrics=self.custom_metrics,
+            )
+        )
 
     def placement(self, node_group: str) -> Placement:
-        """Node selector and tolerations that land a pod on ``node_group`` (and only there)."""
-        return self.node_groups[_known("node group", node_group, self.node_groups)].placement()
+        """Node selector and tolerations that land a pod on ``node_group`` (and only there), with what
+        its nodes offer (a workload placed there is refused when it could never run)."""
+        return self.node_groups[_known("node group", node_group, self.node_groups)].placement(node_group)
 
     def route(
         self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None

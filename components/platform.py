@@ -11,6 +11,7 @@ its own with typed args. The order of the layers is the deploy order:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -60,12 +61,16 @@ from .config import (
     WorkloadBase,
 )
 from .config.addons import addon_choices
+from .config.capacity import daemon_set_requests
+from .fit import Namespace
 from .network import ExistingNetwork, Network, NetworkArgs
 from .outputs import (
     CONTRACT_VERSION,
     KUBECONFIG,
     NamespaceOutputs,
     NodeGroupOutputs,
+    NodeRequestsOutputs,
+    QuotaOutputs,
     RouteOutputs,
     SharedClaimOutputs,
 )
@@ -568,6 +573,17 @@ class AiPlatform(pulumi.ComponentResource):
             built[kind][w.name] = build[type(w)](w)
         return built
 
+    @functools.cached_property
+    def _workload_namespaces(self) -> dict[str, Namespace]:
+        """Each tenant namespace's name with what it admits: the workloads there are checked against it."""
+        ports = self._ingress_ports()
+        observability = self.settings.observability
+        served = tuple(m.name for m in observability.customMetrics) if observability.enabled else ()
+        return {
+            ns.name: Namespace(dataclasses.replace(ns.fit(ports[ns.name]), served_metrics=served))
+            for ns in self.settings.namespaces
+        }
+
     def _workload_args(self, w: WorkloadBase) -> dict[str, Any]:
         """The arguments every workload kind shares, mapped from its settings."""
         config = w.config
@@ -576,7 +592,7 @@ class AiPlatform(pulumi.ComponentResource):
         waits_for += [es for name, es in self.secrets.external_secrets.items() if name in used_secrets]
         return dict(
             provider=self.cluster.provider,
-            namespace=w.namespace,
+            namespace=self._workload_namespaces[w.namespace],
             image=w.image,
             resources=Resources(
                 cpu=w.resources.requests.cpu,
@@ -621,6 +637,7 @@ class AiPlatform(pulumi.ComponentResource):
                     cpu_utilization=scaling.cpuUtilization,
                     memory_utilization=scaling.memoryUtilization,
                     pods_metrics=[(m.name, m.averageValue) for m in scaling.customMetrics],
+                    accepts_lower_ceiling=scaling.acceptsLowerCeiling,
                 )
                 if scaling
                 else None,
@@ -702,6 +719,7 @@ class AiPlatform(pulumi.ComponentResource):
         """Stack outputs: the contract a team's program reads (``outputs.PlatformOutputs``), then the
         identifiers operators need. The kubeconfig only as a secret."""
         identity = self.cluster.identity
+        ports = self._ingress_ports()
         shared = self.settings.storage.sharedFileSystem
         observability = self.settings.observability
         specs = [self.settings.nodeGroups.system.spec()] if self.managed else []
@@ -714,8 +732,11 @@ class AiPlatform(pulumi.ComponentResource):
             "oidcProviderArn": identity.oidc_provider_arn,
             "oidcIssuerUrl": identity.oidc_issuer_url,
             "namespaces": {
-                name: NamespaceOutputs(ingress_ports=ports).export()
-                for name, ports in self._ingress_ports().items()
+                ns.name: NamespaceOutputs(
+                    ingress_ports=ports[ns.name],
+                    quota=QuotaOutputs(cpu=ns.quota.cpu, memory=ns.quota.memory, gpus=ns.quota.gpus),
+                ).export()
+                for ns in self.settings.namespaces
             },
             "modelBucket": self.model_bucket.bucket,
             "modelBucketKmsKeyArn": self.model_bucket.kms_key_arn,
@@ -727,10 +748,7 @@ class AiPlatform(pulumi.ComponentResource):
             if self.shared_storage is not None
             else None,
             # GPU pools are placed like GPU groups: a team's placement(name) reads either.
-            "nodeGroups": {
-                **{s.name: NodeGroupOutputs.from_spec(s).export() for s in [*specs, *self._gpu_specs]},
-                **{p.name: NodeGroupOutputs.from_pool(p).export() for p in self._pools},
-            },
+            "nodeGroups": self._node_group_outputs(specs),
             "customMetrics": [m.name for m in observability.customMetrics] if observability.enabled else [],
             "secretArns": self.secrets.secret_arns,
         }
@@ -742,6 +760,23 @@ class AiPlatform(pulumi.ComponentResource):
         if self.managed:
             outputs["compute"] = self._compute_summary()
         return outputs
+
+    def _node_group_outputs(self, system: list[NodeGroupSpec]) -> dict[str, Any]:
+        """Each node group and pool as a team places pods there, with what its DaemonSets take of
+        each node (so a team's workloads are judged against the room the stack path judges)."""
+        groups = {
+            **{s.name: NodeGroupOutputs.from_spec(s) for s in [*system, *self._gpu_specs]},
+            **{p.name: NodeGroupOutputs.from_pool(p) for p in self._pools},
+        }
+        daemons = daemon_set_requests(self.settings)
+        return {
+            name: group.model_copy(
+                update={"daemon_set_requests": NodeRequestsOutputs(cpu_m=d.cpu_m, memory_mib=d.memory_mib)}
+                if (d := daemons.get(name))
+                else {}
+            ).export()
+            for name, group in groups.items()
+        }
 
     def _compute_summary(self) -> dict[str, Any]:
         """Where GPU capacity comes from, and what EKS runs itself instead of the program."""

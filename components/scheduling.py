@@ -68,12 +68,36 @@ class Toleration:
 
 
 @dataclass(frozen=True)
+class NodeFit:
+    """What one pod can get where a placement lands it: the fit rules (``components.fit``) read it.
+
+    Unknown values stay ``None`` (a platform that does not export them): their rules are skipped.
+    """
+
+    name: str  # the node group's or the pool's name
+    kind: Literal["node group", "pool"] = "node group"
+    gpus_per_node: int = 0  # GPUs on each node (a pool: its largest type's); a pod asks for at most this many
+    instance_types: tuple[str, ...] = ()  # the EC2 instance types its nodes may be
+    # True: a new node is of a type that fits the pending pod (a pool); False: any of the types
+    chooses_type_per_pod: bool = False
+    max_nodes: int | None = None  # the most nodes of a node group (None: not known)
+    max_gpus: int | None = None  # the most GPUs a pool's nodes hold together (None: not known)
+    # what the group's DaemonSets request on every node, in millicores and MiB (None: not known)
+    daemon_set_requests: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class Placement:
-    """How a pod lands on a node group: node selector, tolerations and, for GPUs, the resource to request."""
+    """How a pod lands on a node group: node selector, tolerations and, for GPUs, the resource to request.
+
+    ``fit`` (set by ``NodeGroupSpec.placement``, ``GpuPoolSpec.placement`` and ``PlatformOutputs.placement``)
+    is what a node there offers: a workload placed there is refused when it could never run.
+    """
 
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     gpu_resource: str | None = None
+    fit: NodeFit | None = field(default=None, compare=False)
 
     def toleration_args(self) -> list[k8s.core.v1.TolerationArgs]:
         return [t.to_args() for t in self.tolerations]

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .errors import Problem, require
+from .fit import Namespace, NamespaceFit
 from .scheduling import GPU_RESOURCE
 from .validation import ipv4_cidr, is_dns1123_label, is_port, is_quantity
 
@@ -108,6 +109,16 @@ class TeamNamespaceArgs:
     egress_to_monitoring: bool = False
     allow_pod_identity_agent: bool = True  # let pods reach the EKS Pod Identity agent on their node
     dns_namespace: str = "kube-system"  # CoreDNS' namespace: the pods' DNS egress goes there
+
+    def fit(self) -> NamespaceFit:
+        """What the namespace admits, as the fit rules read it (``components.fit``)."""
+        return NamespaceFit(
+            name=self.name,
+            ingress_ports=tuple(self.ingress_ports) if self.ingress_sources != "none" else (),
+            cpu=self.quota.cpu,
+            memory=self.quota.memory,
+            gpus=self.quota.gpus,
+        )
 
     def problems(self) -> list[Problem]:
         """Every problem with the args (empty when valid)."""
@@ -214,11 +225,15 @@ class TeamNamespace(pulumi.ComponentResource):
             name="search", provider=cluster.provider, vpc_cidr="10.0.0.0/16",
             quota=TeamQuota(cpu="64", memory="256Gi", gpus=8),
         ))
-        team.name  # Output[str], use as the namespace of the team's workloads
+        team.name  # Output[str], the namespace's name once it exists
+        team.workload_namespace  # the name for a workload's ``namespace``: checked against the quota and ports
     """
 
     namespace: k8s.core.v1.Namespace  # the Namespace
     name: pulumi.Output[str]  # its name
+    # its name with what it admits (quota, ingress ports): a workload given it is refused when it
+    # could never be admitted (pass the namespace in the workload's ``depends_on``)
+    workload_namespace: Namespace
     network_policies: list[k8s.networking.v1.NetworkPolicy]  # its NetworkPolicies
 
     def __init__(self, name: str, args: TeamNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
@@ -240,6 +255,7 @@ class TeamNamespace(pulumi.ComponentResource):
             opts=child,
         )
         self.name = self.namespace.metadata.apply(lambda m: m.name)
+        self.workload_namespace = Namespace(args.fit())
         in_ns = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.namespace])
 
         def meta(suffix: str) -> k8s.meta.v1.ObjectMetaArgs:

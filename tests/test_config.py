@@ -165,21 +165,21 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "dev",
         _set(f"{INF0}.autoscaling.maxReplicas", 10),
         f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 3 of 10 replicas can run: node group 'gpu-inference' "
-        "fits 3 (maxSize 3 x 1 per node), namespace 'ml-serving' 4 (GPU quota 4); lower maxReplicas, raise those "
-        "limits, or set acceptsLowerCeiling: true",
+        "fits 3 (3 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 4 (4 GPUs, 1 per pod); "
+        "lower maxReplicas, raise those limits, or set acceptsLowerCeiling: true",
     ),
     (
         "prod",
         _set("namespaces[0].quota.gpus", 8),
-        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 8 of 10 replicas can run: node group 'gpu-inference' "
-        "fits 10 (maxSize 10 x 1 per node), namespace 'ml-serving' 8 (GPU quota 8); lower maxReplicas, raise "
-        "those limits, or set acceptsLowerCeiling: true",
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 8 of 10 replicas can run: namespace 'ml-serving' "
+        "GPU quota fits 8 (8 GPUs, 1 per pod); lower maxReplicas, raise those limits, or set "
+        "acceptsLowerCeiling: true",
     ),
     (
         "prod",
         _set("nodeGroups.gpu[0].scaling", {"minSize": 1, "desiredSize": 1, "maxSize": 1}),
         f"aiplatform:{INF0}.autoscaling.minReplicas: 2 replicas never fit: node group 'gpu-inference' fits 1 "
-        "(maxSize 1 x 1 per node), namespace 'ml-serving' 12 (GPU quota 12)",
+        "(1 node at most x 1 per node)",
     ),
     (
         "dev",
@@ -187,7 +187,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
             gpu={"nodeGroup": "gpu-inference", "count": 1}, replicas=5
         ),
         "aiplatform:workloads.inference[1].replicas: 5 replicas never fit: node group 'gpu-inference' fits 3 "
-        "(maxSize 3 x 1 per node), namespace 'ml-serving' 4 (GPU quota 4)",
+        "(3 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 4 (4 GPUs, 1 per pod)",
     ),
     (
         "dev",
@@ -523,7 +523,9 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set(f"{INF0}.autoscaling.customMetrics[0].name", "queue_length"),
-        f"aiplatform:{INF0}.autoscaling.customMetrics[0].name: no observability.customMetrics rule serves 'queue_length' (the HPA would never scale)",
+        f"aiplatform:{INF0}.autoscaling.customMetrics[0].name: the metrics adapter serves no metric "
+        "'queue_length' (it serves: requests_per_second): the HPA would never scale; add an "
+        "observability.customMetrics rule for it",
     ),
     (
         "dev",
@@ -610,8 +612,8 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set("workloads.training[0].parallelism", 3),
-        "aiplatform:workloads.training[0].parallelism: 3 pods x 1 GPUs need 3 at once, but namespace "
-        "'ml-training' GPU quota is 2: lower parallelism or raise the quota",
+        "aiplatform:workloads.training[0].parallelism: at most 2 of 3 parallel pods are admitted at once: "
+        "namespace 'ml-training' GPU quota fits 2 (2 GPUs, 1 per pod); lower parallelism or raise the quota",
     ),
     (
         "dev",
@@ -753,8 +755,8 @@ def test_gpu_replicas_fit_counts_whole_pods_per_node():
         parse_settings(config)
     assert caught.value.problems == [
         f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 4 of 5 replicas can run: node group "
-        "'gpu-training-spot' fits 4 (maxSize 4 x 1 per node), namespace 'ml-serving' 4 (GPU quota 12); lower "
-        "maxReplicas, raise those limits, or set acceptsLowerCeiling: true"
+        "'gpu-training-spot' fits 4 (4 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 4 "
+        "(12 GPUs, 3 per pod); lower maxReplicas, raise those limits, or set acceptsLowerCeiling: true"
     ]
 
 
@@ -854,3 +856,35 @@ def test_model_servers_that_each_fit_their_group_may_not_fit_it_together():
         "quota.gpus"
     )
     assert expected in caught.value.problems, caught.value.problems
+
+
+def test_a_pod_larger_than_its_namespace_quota_is_a_config_error():
+    """A quota of 2 CPU / 8Gi admits no pod asking for 4 CPU / 16Gi: quota admission refuses every one."""
+    config = sections("dev")
+    config["namespaces"][0]["quota"].update(cpu="2", memory="8Gi")
+    config["workloads"]["batch"][0]["resources"] = {
+        "requests": {"cpu": "4", "memory": "16Gi"},
+        "limits": {"cpu": "4", "memory": "16Gi"},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert (
+        "aiplatform:workloads.batch[0].resources.requests: one pod requests 4 CPU / 16.00 GiB (with the "
+        "platform's sidecar and init containers), more than namespace 'ml-serving' admits in all (quota "
+        "requests.cpu 2, requests.memory 8Gi): quota admission refuses every pod"
+    ) in caught.value.problems
+
+
+def test_replicas_beyond_the_cpu_quota_are_a_config_error_unless_accepted():
+    config = sections("dev")
+    config["namespaces"][0]["quota"].update(cpu="3")
+    server = config["workloads"]["inference"][0]
+    server["resources"]["requests"]["cpu"] = "1"
+    server["autoscaling"].update(minReplicas=2, maxReplicas=3)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert [p for p in caught.value.problems if "maxReplicas" in p] == [
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 2 of 3 replicas can run: namespace 'ml-serving' "
+        "CPU quota fits 2 (3 CPU, 1.05 per pod); lower maxReplicas, raise those limits, or set "
+        "acceptsLowerCeiling: true"
+    ]

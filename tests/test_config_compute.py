@@ -277,8 +277,8 @@ CASES = [
         KARPENTER,
         _set(f"{POOL0}.limits", {"gpus": 6, "cpu": 48}),
         "aiplatform:workloads.inference[0].autoscaling.maxReplicas: at most 6 of 10 replicas can run: pool "
-        "'gpu-inference' fits 6 (limits.gpus 6), namespace 'ml-serving' 12 (GPU quota 12); lower maxReplicas, "
-        "raise those limits, or set acceptsLowerCeiling: true",
+        "'gpu-inference' fits 6 (6 GPUs at most); lower maxReplicas, raise those limits, or set "
+        "acceptsLowerCeiling: true",
     ),
 ]
 

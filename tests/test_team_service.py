@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from functools import cache
 
+import pytest
 import yaml
 
 from aiplatform.plan import cli as plan_tool
@@ -191,3 +193,105 @@ def test_the_kubeconfig_read_from_the_platform_stays_a_secret_in_every_file(tmp_
     assert provider.inputs["kubeconfig"] == "[secret]"
     for path in tmp_path.iterdir():
         assert "kubeconfig-canary-7d1f" not in path.read_text(encoding="utf-8")
+
+
+# -- fit: what could never run on the platform is refused with the argument named ---------------------
+
+SERVER = "InferenceService 'summarizer'"
+SWEEP = "TrainingJob 'summarizer-sweep'"
+FIT_CASES = [
+    (
+        "        gpus=1,\n        model=",
+        "        gpus=4,\n        model=",
+        f"{SERVER}: gpus: must be <= 1 (GPUs per node of 'gpu-inference')",
+    ),
+    (
+        'resources=Resources(cpu="2", memory="12Gi", cpu_limit="4", memory_limit="14Gi")',
+        'resources=Resources(cpu="30", memory="200Gi")',
+        f"{SERVER}: resources: one pod requests 30 CPU / 200.00 GiB (with the platform's sidecar and init "
+        "containers), more than a g5.2xlarge of 'gpu-inference' offers after its DaemonSets (7.605 CPU / 28.37 "
+        "GiB): it would never be scheduled",
+    ),
+    (
+        "min_replicas=2, max_replicas=6",
+        "min_replicas=2, max_replicas=50",
+        f"{SERVER}: autoscaling.max_replicas: at most 10 of 50 replicas can run: node group 'gpu-inference' "
+        "fits 10 (10 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 12 (12 GPUs, 1 per pod), "
+        "namespace 'ml-serving' memory quota fits 42 (512Gi, 12.00 GiB per pod); lower max_replicas, raise "
+        "those limits, or set accepts_lower_ceiling=True",
+    ),
+    (
+        "port=8000,",
+        "port=9000,",
+        f"{SERVER}: port: 9000 is not a port namespace 'ml-serving' admits ingress traffic to (its network "
+        "policies open 8000, 8080): the route would get no traffic; serve on one of them",
+    ),
+    (
+        'pods_metrics=[(platform.metric("requests_per_second"), "50")]',
+        'pods_metrics=[("queue_depth", "50")]',
+        f"{SERVER}: autoscaling.pods_metrics[0]: the metrics adapter serves no metric 'queue_depth' (it "
+        "serves: requests_per_second): the HPA would never scale",
+    ),
+]
+
+
+def team_variant(tmp_path, old: str, new: str):
+    project = tmp_path / "team"
+    shutil.copytree(TEAM, project)
+    program = (project / "__main__.py").read_text(encoding="utf-8")
+    assert old in program
+    (project / "__main__.py").write_text(program.replace(old, new), encoding="utf-8")
+    return project
+
+
+def plan_exit(tmp_path, project, outputs: dict) -> int:
+    path = tmp_path / "platform.json"
+    path.write_text(json.dumps(outputs), encoding="utf-8")
+    return plan_tool.main(
+        [
+            "--stack",
+            "prod",
+            "--project-dir",
+            str(project),
+            "--stack-outputs",
+            str(path),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"), FIT_CASES, ids=["gpus", "size", "replicas", "port", "metric"]
+)
+def test_a_team_workload_that_could_never_run_on_the_platform_exits_2_naming_the_argument(
+    tmp_path, capsys, old, new, message
+):
+    project = team_variant(tmp_path, old, new)
+    assert plan_exit(tmp_path, project, planned("prod").outputs) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_team_job_pod_larger_than_its_namespace_quota_exits_2(tmp_path, capsys):
+    outputs = json.loads(json.dumps(planned("prod").outputs))
+    outputs["namespaces"]["ml-training"]["quota"] = {"cpu": "2", "memory": "8Gi", "gpus": 32}
+    project = team_variant(
+        tmp_path,
+        'resources=Resources(cpu="8", memory="48Gi"),',
+        'resources=Resources(cpu="4", memory="16Gi"),',
+    )
+    assert plan_exit(tmp_path, project, outputs) == 2
+    assert (
+        f"{SWEEP}: resources: one pod requests 4 CPU / 16.00 GiB (with the platform's sidecar and init "
+        "containers), more than namespace 'ml-training' admits in all (quota requests.cpu 2, requests.memory "
+        "8Gi): quota admission refuses every pod"
+    ) in capsys.readouterr().err
+
+
+def test_the_platform_exports_what_the_fit_rules_read():
+    outputs = planned("prod").outputs
+    assert outputs["namespaces"]["ml-serving"]["quota"] == {"cpu": "128", "memory": "512Gi", "gpus": 12}
+    group = outputs["nodeGroups"]["gpu-inference"]
+    assert (group["kind"], group["maxNodes"], group["gpusPerNode"]) == ("node group", 10, 1)
+    assert group["daemonSetRequests"] == {"cpuM": 305, "memoryMib": 264}

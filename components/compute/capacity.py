@@ -16,7 +16,7 @@ provisioner gives them) and ``PodSet`` lists from each source: each workload kin
 type), the provisioner's own controllers, ``release_pods`` (the platform's Helm releases) and
 ``eks_addon_pods`` (the EKS add-ons' pods with their upstream defaults: the program does not
 configure those). ``group_loads`` sums them per node group or pool at its minimum and maximum size;
-``capacity_problems`` turns what cannot fit into config errors.
+``config.capacity.capacity_problems`` turns what cannot fit into config errors (with ``components.fit``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import dataclasses
 import importlib
 import itertools
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -339,39 +339,6 @@ def _gib(mib: int) -> str:
 
 def _cpu(m: int) -> str:
     return f"{m / 1000:g} CPU"
-
-
-SystemCheck = Callable[[NodeGroupSpec, "GroupLoad"], list[ConfigProblem]]
-
-
-def capacity_problems(nodes: Nodes, pods: Iterable[PodSet], system_check: SystemCheck) -> list[ConfigProblem]:
-    """Config errors: a pod no node of its group can hold, and what ``system_check`` (the provisioner's
-    ``system_problems``) says of the system nodes under their load. GPU groups below what always runs
-    only scale up, which the plan reports.
-    """
-    loads = group_loads(nodes.all, pods)
-    found: list[ConfigProblem] = []
-    for load in loads:
-        # A node group's autoscaler may start any of its types; a pool starts one that fits.
-        node = largest_node(load.spec) if load.spec.chooses_type_per_pod else load.node
-        if node is None:
-            continue
-        room = Requests(
-            node.allocatable.cpu_m - load.per_node.cpu_m,
-            node.allocatable.memory_mib - load.per_node.memory_mib,
-        )
-        for p in load.pods:
-            if p.path and p.requests.exceeds(room):
-                found.append(
-                    (
-                        p.path,
-                        f"one pod requests {p.requests.describe()} (with the platform's sidecar and init "
-                        f"containers), more than a {node.instance} of '{load.spec.name}' offers after its "
-                        f"DaemonSets ({room.describe()}): it would never be scheduled",
-                    )
-                )
-    system = next(load for load in loads if load.spec.name == nodes.system.name)
-    return found + system_check(nodes.system, system)
 
 
 def minimum_problems(system: NodeGroupSpec, load: GroupLoad) -> list[ConfigProblem]:

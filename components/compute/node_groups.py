@@ -27,6 +27,7 @@ from ..iam import service_trust_policy
 from ..scheduling import (
     GPU_RESOURCE,
     GPU_TAINT,
+    NodeFit,
     Placement,
     Taint,
     Toleration,
@@ -239,6 +240,12 @@ def placement_for(spec: NodeGroupSpec) -> Placement:
         node_selector={NODE_GROUP_LABEL: spec.name},
         tolerations=tuple(t.toleration() for t in spec.node_taints),
         gpu_resource=GPU_RESOURCE if spec.is_gpu else None,
+        fit=NodeFit(
+            name=spec.name,
+            gpus_per_node=spec.resolved_gpus_per_node,
+            instance_types=tuple(spec.instance_types),
+            max_nodes=spec.max_size,
+        ),
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from .. import validation
 from ..errors import Problem, path, under
-from ..scheduling import GPU_RESOURCE, GPU_TAINT, Placement, Taint
+from ..scheduling import GPU_RESOURCE, GPU_TAINT, NodeFit, Placement, Taint
 from .instance_types import InstanceType, lookup
 from .node_groups import (
     ACCELERATOR_LABEL,
@@ -204,6 +204,14 @@ def placement_for_pool(spec: GpuPoolSpec) -> Placement:
         node_selector={POOL_LABEL: spec.name},
         tolerations=tuple(t.toleration() for t in spec.node_taints),
         gpu_resource=GPU_RESOURCE,
+        fit=NodeFit(
+            name=spec.name,
+            kind="pool",
+            gpus_per_node=spec.max_gpus_per_node,
+            instance_types=tuple(spec.instance_types),
+            chooses_type_per_pod=True,
+            max_gpus=spec.max_gpus,
+        ),
     )
 
 

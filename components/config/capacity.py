@@ -6,16 +6,21 @@ cluster, nodeGroups, compute, workloads, observability, ingress and storage.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .. import fit
 from ..compute.capacity import (
     ConfigProblem,
+    GroupLoad,
     Nodes,
     PodSet,
-    capacity_problems,
+    Requests,
     eks_addon_pods,
+    group_loads,
     release_pods,
 )
+from ..compute.node_groups import NodeGroupSpec
 from ..compute.provisioner import provisioner_named
 from .addons import addon_choices
 
@@ -50,6 +55,37 @@ def platform_pods(s: Any, nodes: Nodes | None = None) -> list[PodSet]:
         *release_pods(addon_choices(s), nodes or capacity_nodes(s)),
         *(w.pod_set(("workloads", kind, i)) for kind, i, w in s.workloads.all()),
     ]
+
+
+SystemCheck = Callable[[NodeGroupSpec, GroupLoad], list[ConfigProblem]]
+
+
+def capacity_problems(nodes: Nodes, pods: Iterable[PodSet], system_check: SystemCheck) -> list[ConfigProblem]:
+    """Config errors: a pod no node of its group can hold after the group's DaemonSets (the fit rule
+    ``fit.pod_node_reason``), and what ``system_check`` (the provisioner's ``system_problems``) says of
+    the system nodes under their load. GPU groups below what always runs only scale up, which the plan
+    reports.
+    """
+    loads = group_loads(nodes.all, pods)
+    found: list[ConfigProblem] = []
+    for load in loads:
+        node = fit.node_shape(load.spec)
+        if node is None:
+            continue
+        found += [
+            (p.path, reason)
+            for p in load.pods
+            if p.path and (reason := fit.pod_node_reason(p.requests, load.spec.name, node, load.per_node))
+        ]
+    system = next(load for load in loads if load.spec.name == nodes.system.name)
+    return found + system_check(nodes.system, system)
+
+
+def daemon_set_requests(s: Any) -> dict[str, Requests]:
+    """What the platform's DaemonSets request on every node, per node group or pool (the stack outputs
+    carry it, so a team's workloads are judged against the room the stack path judges)."""
+    nodes = capacity_nodes(s)
+    return {load.spec.name: load.per_node for load in group_loads(nodes.all, platform_pods(s, nodes))}
 
 
 def platform_capacity_problems(s: Any) -> list[ConfigProblem]:

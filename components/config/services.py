@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from .. import validation
 from ..addons.ingress import ControllerKind, Scheme
 from ..addons.observability import MetricKind, ReceiverKind
+from ..fit import NamespaceFit
 from ._base import (
     AddonVersion,
     CertificateArn,
@@ -198,6 +199,16 @@ class QuotaSettings(Model):
 class NamespaceSettings(Model):
     name: DnsLabel
     quota: QuotaSettings = QuotaSettings()
+
+    def fit(self, ingress_ports: tuple[int, ...] | None = None) -> NamespaceFit:
+        """What the namespace admits, as the fit rules read it (``components.fit``)."""
+        return NamespaceFit(
+            name=self.name,
+            ingress_ports=ingress_ports,
+            cpu=self.quota.cpu,
+            memory=self.quota.memory,
+            gpus=self.quota.gpus,
+        )
 
     @field_validator("name")
     @classmethod

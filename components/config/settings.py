@@ -13,10 +13,14 @@ from pydantic import (
     model_validator,
 )
 
-from .. import validation
+from .. import fit, validation
 from ..addons.observability import MONITORING_NAMESPACE
+from ..compute.capacity import Requests
+from ..compute.gpu_capacity import GpuCapacity
 from ..compute.node_groups import autoscaler_tags
 from ..compute.provisioner import POOL_PROVISIONERS, provisioner_named
+from ..fit import NamespaceFit
+from ..scheduling import NodeFit
 from ..validation import AWS_TAGS_PER_RESOURCE
 from ._base import AwsTags, Model, Violation, raise_violations, unique_names
 from .capacity import platform_capacity_problems
@@ -36,7 +40,7 @@ from .services import (
     SecretSettings,
     StorageSettings,
 )
-from .workloads import InferenceSettings, WorkloadsSettings
+from .workloads import InferenceSettings, TrainingSettings, WorkloadsSettings
 
 # -- the whole platform ----------------------------------------------------------------------------
 
@@ -306,13 +310,8 @@ def _workload_gpu_groups(s: Any) -> list[Violation]:
                 found.append(((*at, "pool"), f"GPU pools need compute.provisioner {POOL_PROVISIONERS}"))
             elif pool is None:
                 found.append(((*at, "pool"), f"no GPU pool named '{w.gpu.pool}'"))
-            elif w.gpu.count > pool.max_gpus_per_node:
-                found.append(
-                    (
-                        (*at, "count"),
-                        f"must be <= {pool.max_gpus_per_node} (GPUs of the largest type pool '{pool.name}' allows)",
-                    )
-                )
+            elif reason := fit.gpu_count_reason(w.gpu.count, node_fit(pool)):
+                found.append(((*at, "count"), reason))
             continue
         group = gpu_groups.get(w.gpu.nodeGroup)
         if s.compute.uses_pools:
@@ -324,62 +323,94 @@ def _workload_gpu_groups(s: Any) -> list[Violation]:
             )
         elif group is None:
             found.append(((*at, "nodeGroup"), f"no GPU node group named '{w.gpu.nodeGroup}'"))
-        elif w.gpu.count > group.gpu_count:
-            found.append(((*at, "count"), f"must be <= {group.gpu_count} (GPUs per node of '{group.name}')"))
+        elif reason := fit.gpu_count_reason(w.gpu.count, node_fit(group.spec())):
+            found.append(((*at, "count"), reason))
     return found
 
 
-def _gpu_ceiling(w: Any, s: Any) -> tuple[int, str] | None:
-    """How many replicas of ``w`` its GPU source can hold, and how that reads (None: other rules)."""
+def node_fit(spec: GpuCapacity) -> NodeFit:
+    """What a GPU node group or pool offers a pod: the fit its placement carries."""
+    found = spec.placement.fit
+    assert found is not None  # every group's and pool's placement carries it
+    return found
+
+
+def _placement_fit(w: Any, s: Any) -> NodeFit | None:
+    """The fit of ``w``'s GPU source, when it names one that exists on the stack's provisioner (None:
+    other rules name the problem)."""
+    if w.gpu is None:
+        return None
     if w.gpu.pool is not None:
         pool = next((p for p in s.compute.pools if p.name == w.gpu.pool), None)
-        if pool is None or not s.compute.uses_pools or w.gpu.count > pool.spec().max_gpus_per_node:
-            return None
-        by_pool = pool.limits.gpus // w.gpu.count
-        return by_pool, f"pool '{pool.name}' fits {by_pool} (limits.gpus {pool.limits.gpus})"
+        return node_fit(pool.spec()) if pool is not None and s.compute.uses_pools else None
     group = next((g for g in s.nodeGroups.gpu if g.name == w.gpu.nodeGroup), None)
-    if group is None or s.compute.uses_pools or w.gpu.count > group.gpu_count:
-        return None
-    per_node = group.gpu_count // w.gpu.count
-    by_group = group.scaling.maxSize * per_node
-    return (
-        by_group,
-        f"node group '{group.name}' fits {by_group} (maxSize {group.scaling.maxSize} x {per_node} per node)",
-    )
+    return node_fit(group.spec()) if group is not None and not s.compute.uses_pools else None
+
+
+def _pod(w: Any) -> Requests:
+    return w.pod_set(()).requests
+
+
+@rule("workloads", "namespaces")
+def _pods_fit_quota(s: Any) -> list[Violation]:
+    """A pod asking for more than its namespace's whole quota is refused by quota admission."""
+    namespaces = {n.name: n.fit() for n in s.namespaces}
+    found: list[Violation] = []
+    for kind, i, w in s.workloads.all():
+        namespace = namespaces.get(w.namespace)
+        if namespace is None:
+            continue  # _workload_namespaces names it
+        at = ("workloads", kind, i)
+        if reason := fit.pod_quota_reason(_pod(w), namespace):
+            found.append(((*at, "resources", "requests"), reason))
+        if w.gpu and (reason := fit.pod_gpu_quota_reason(w.gpu.count, namespace)):
+            found.append(((*at, "gpu", "count"), reason))
+    return found
+
+
+def _fits_alone(w: Any, s: Any, namespace: NamespaceFit) -> bool:
+    """One pod fits its node and its quota (else those rules speak, and counting replicas adds nothing)."""
+    node = _placement_fit(w, s)
+    gpus = w.gpu.count if w.gpu else 0
+    if node is not None and (fit.gpu_count_reason(gpus, node) or fit.node_fit_reason(_pod(w), node)):
+        return False
+    return not (fit.pod_quota_reason(_pod(w), namespace) or fit.pod_gpu_quota_reason(gpus, namespace))
 
 
 @rule("workloads", "nodeGroups", "compute", "namespaces")
-def _gpu_replicas_fit(s: Any) -> list[Violation]:
-    """Replicas of a GPU model server beyond its group's (or pool's) GPUs or its namespace's GPU quota
-    never run."""
+def _replicas_fit(s: Any) -> list[Violation]:
+    """Model server replicas beyond what their GPU group (or pool) and their namespace's quota hold never
+    run; a Job's parallel pods beyond the quota are refused until others finish."""
+    namespaces = {n.name: n.fit() for n in s.namespaces}
     found: list[Violation] = []
-    quotas = {n.name: n.quota.gpus for n in s.namespaces}
-    for i, w in enumerate(s.workloads.inference):
-        source = _gpu_ceiling(w, s) if w.gpu else None
-        if w.gpu is None or source is None or w.namespace not in quotas:
-            continue  # other rules name these
-        by_source, source_text = source
-        by_quota = quotas[w.namespace] // w.gpu.count
-        ceiling = min(by_source, by_quota)
-        limits = f"{source_text}, namespace '{w.namespace}' {by_quota} (GPU quota {quotas[w.namespace]})"
-        at = ("workloads", "inference", i)
+    for kind, i, w in s.workloads.all():
+        namespace = namespaces.get(w.namespace)
+        if namespace is None or not _fits_alone(w, s, namespace):
+            continue
+        at, gpus = ("workloads", kind, i), w.gpu.count if w.gpu else 0
+        quota = fit.quota_ceilings(_pod(w), gpus, namespace)
+        if isinstance(w, TrainingSettings):
+            fix = "lower parallelism or raise the quota"
+            if reason := fit.parallel_reason(w.parallelism, quota, fix):
+                found.append(((*at, "parallelism"), reason))
+            continue
+        if not isinstance(w, InferenceSettings):
+            continue  # a CronJob runs one pod at a time: the pod rules cover it
+        ceilings = [*fit.node_ceilings(gpus, _placement_fit(w, s)), *quota]
         scaling = w.autoscaling
         if scaling is None:
-            if w.replicas > ceiling:
-                found.append(((*at, "replicas"), f"{w.replicas} replicas never fit: {limits}"))
-            continue
-        if scaling.minReplicas > ceiling:
-            found.append(
-                ((*at, "autoscaling", "minReplicas"), f"{scaling.minReplicas} replicas never fit: {limits}")
+            if reason := fit.never_fit_reason(w.replicas, ceilings):
+                found.append(((*at, "replicas"), reason))
+        elif reason := fit.never_fit_reason(scaling.minReplicas, ceilings):
+            found.append(((*at, "autoscaling", "minReplicas"), reason))
+        elif not scaling.acceptsLowerCeiling and (
+            reason := fit.peak_reason(
+                scaling.maxReplicas,
+                ceilings,
+                "lower maxReplicas, raise those limits, or set acceptsLowerCeiling: true",
             )
-        elif scaling.maxReplicas > ceiling and not scaling.acceptsLowerCeiling:
-            found.append(
-                (
-                    (*at, "autoscaling", "maxReplicas"),
-                    f"at most {ceiling} of {scaling.maxReplicas} replicas can run: {limits}; lower maxReplicas, "
-                    "raise those limits, or set acceptsLowerCeiling: true",
-                )
-            )
+        ):
+            found.append(((*at, "autoscaling", "maxReplicas"), reason))
     return found
 
 
@@ -442,35 +473,6 @@ def _gpu_minimums_fit(s: Any) -> list[Violation]:
     return found
 
 
-@rule("workloads", "nodeGroups", "namespaces")
-def _training_gpus_fit(s: Any) -> list[Violation]:
-    """A sweep's parallel pods ask for their GPUs at once: the quota admission refuses what is over it."""
-    found: list[Violation] = []
-    groups = {g.name: g for g in s.nodeGroups.gpu}
-    quotas = {n.name: n.quota.gpus for n in s.namespaces}
-    for i, w in enumerate(s.workloads.training):
-        group = groups.get(w.gpu.nodeGroup) if w.gpu else None
-        if w.gpu is None or group is None or w.namespace not in quotas or w.gpu.count > group.gpu_count:
-            continue  # other rules name these
-        at, quota = ("workloads", "training", i), quotas[w.namespace]
-        if w.gpu.count > quota:
-            found.append(
-                (
-                    (*at, "gpu", "count"),
-                    f"a pod asks for {w.gpu.count} GPUs, more than namespace '{w.namespace}' GPU quota ({quota})",
-                )
-            )
-        elif w.parallelism * w.gpu.count > quota:
-            found.append(
-                (
-                    (*at, "parallelism"),
-                    f"{w.parallelism} pods x {w.gpu.count} GPUs need {w.parallelism * w.gpu.count} at once, but "
-                    f"namespace '{w.namespace}' GPU quota is {quota}: lower parallelism or raise the quota",
-                )
-            )
-    return found
-
-
 @rule("workloads", "secrets")
 def _workload_secret_refs(s: Any) -> list[Violation]:
     found: list[Violation] = []
@@ -518,12 +520,12 @@ def _custom_metrics_served(s: Any) -> list[Violation]:
     return [
         (
             ("workloads", "inference", i, "autoscaling", "customMetrics", j, "name"),
-            f"no observability.customMetrics rule serves '{metric.name}' (the HPA would never scale)",
+            f"{reason}; add an observability.customMetrics rule for it",
         )
         for i, w in enumerate(s.workloads.inference)
         if w.autoscaling
         for j, metric in enumerate(w.autoscaling.customMetrics)
-        if metric.name not in served
+        if (reason := fit.metric_reason(metric.name, served))
     ]
 
 

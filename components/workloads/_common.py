@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import accepted_findings, k8s_objects, podspec, validation
+from .. import accepted_findings, fit, k8s_objects, podspec, validation
+from ..compute.capacity import Requests, pod_requests
 from ..errors import Problem, path, under
 from ..iam import (
     MAX_ROLE_OWNER_NAME,
@@ -244,6 +245,42 @@ def gpu_problems(gpus: int, placement: Placement | None) -> list[Problem]:
     if gpus and (placement is None or not placement.gpu_resource):
         return [("gpus", "> 0 needs a placement with gpu_resource (the GPU node group's Placement)")]
     return []
+
+
+def pod_fit_requests(args: WorkloadArgs, init_containers: Sequence[tuple[Resources, bool]] = ()) -> Requests:
+    """What the scheduler and the quota count for one pod: the main container and the component's
+    ``(init container, is a sidecar)`` in the order the pod declares them."""
+    return pod_requests(
+        [Requests.of_resources(args.resources)],
+        [(Requests.of_resources(resources), sidecar) for resources, sidecar in init_containers],
+    )
+
+
+def pod_fit_problems(args: WorkloadArgs, pod: Requests) -> list[Problem]:
+    """One pod against where it lands: its placement's nodes and its namespace's quota (``fit``)."""
+    problems: list[Problem] = []
+    node = args.placement.fit if args.placement else None
+    if node is not None:
+        if reason := fit.gpu_count_reason(args.gpus, node):
+            problems.append(("gpus", reason))
+        elif reason := fit.node_fit_reason(pod, node):
+            problems.append(("resources", reason))
+    namespace = fit.namespace_fit(args.namespace)
+    if namespace is not None:
+        if reason := fit.pod_quota_reason(pod, namespace):
+            problems.append(("resources", reason))
+        if reason := fit.pod_gpu_quota_reason(args.gpus, namespace):
+            problems.append(("gpus", reason))
+    return problems
+
+
+def replica_ceilings(args: WorkloadArgs, pod: Requests, *, nodes: bool) -> list[fit.Ceiling]:
+    """How many of its pods can run at once: the placement's GPUs (``nodes``) and the namespace's quota."""
+    node = args.placement.fit if args.placement and nodes else None
+    return [
+        *fit.node_ceilings(args.gpus, node),
+        *fit.quota_ceilings(pod, args.gpus, fit.namespace_fit(args.namespace)),
+    ]
 
 
 # -- resources shared by every workload ----------------------------------------------------------

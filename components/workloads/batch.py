@@ -19,6 +19,8 @@ from ._common import (
     name_problems,
     object_opts,
     pod_annotations,
+    pod_fit_problems,
+    pod_fit_requests,
     pod_security,
     pod_volumes,
     scanner_annotations,
@@ -77,7 +79,8 @@ class BatchInferenceJobArgs(WorkloadArgs):
                 problems.append((field_name, "must be >= 0"))
         if self.active_deadline_seconds < 1:
             problems.append(("active_deadline_seconds", "must be >= 1"))
-        return problems
+        # Whether a run's pod can ever start where it is placed (``components.fit``).
+        return problems or pod_fit_problems(self, pod_fit_requests(self))
 
 
 class BatchInferenceJob(pulumi.ComponentResource):

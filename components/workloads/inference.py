@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import k8s_objects, podspec, validation
+from .. import fit, k8s_objects, podspec, validation
 from ..errors import Problem, require, type_problems, under
 from ..iam import ServiceAccountRole, allow
 from ..podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
@@ -26,8 +26,11 @@ from ._common import (
     name_problems,
     object_opts,
     pod_annotations,
+    pod_fit_problems,
+    pod_fit_requests,
     pod_security,
     pod_volumes,
+    replica_ceilings,
     scanner_annotations,
     selector_labels,
     standard_labels,
@@ -94,6 +97,9 @@ class Autoscaling:
     # ``(metric_name, averageValue)`` per-pod custom metrics the adapter serves
     pods_metrics: Sequence[tuple[str, str | int]] = ()
     scale_down_stabilization_seconds: int = 300  # how long the HPA waits before scaling down
+    # a ``max_replicas`` above what the placement's GPUs or the namespace's quota hold: the replicas
+    # over that ceiling stay Pending (or unadmitted), on purpose
+    accepts_lower_ceiling: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,6 +237,46 @@ class InferenceServiceArgs(WorkloadArgs):
                 problems.append(("log_shipping.log_path", "must be an absolute path"))
         if self.route is not None and not self.route.host:
             problems.append(("route.host", "must not be empty"))
+        # Whether it can ever run where it is placed: only once the arguments themselves are sound.
+        return problems or self.fit_problems()
+
+    def fit_problems(self) -> list[Problem]:
+        """The server against its placement's nodes and its namespace (``components.fit``)."""
+        init: list[tuple[Resources, bool]] = []
+        if self.log_shipping is not None:
+            init.append((self.log_shipping.resources, True))
+        if self.model is not None:
+            init.append((self.model.resources, False))
+        pod = pod_fit_requests(self, init)
+        problems = pod_fit_problems(self, pod)
+        if problems:
+            return problems  # one pod does not fit: counting replicas says nothing more
+        ceilings = replica_ceilings(self, pod, nodes=True)
+        scaling = self.autoscaling
+        if scaling is None:
+            if reason := fit.never_fit_reason(self.replicas, ceilings):
+                problems.append(("replicas", reason))
+        elif reason := fit.never_fit_reason(scaling.min_replicas, ceilings):
+            problems.append(("autoscaling.min_replicas", reason))
+        elif not scaling.accepts_lower_ceiling and (
+            reason := fit.peak_reason(
+                scaling.max_replicas,
+                ceilings,
+                "lower max_replicas, raise those limits, or set accepts_lower_ceiling=True",
+            )
+        ):
+            problems.append(("autoscaling.max_replicas", reason))
+        namespace = fit.namespace_fit(self.namespace)
+        if namespace is None:
+            return problems
+        if self.route is not None and (reason := fit.route_port_reason(self.port, namespace)):
+            problems.append(("port", reason))
+        if scaling is not None and namespace.served_metrics is not None:
+            problems += [
+                (f"autoscaling.pods_metrics[{index}]", reason)
+                for index, (metric, _) in enumerate(scaling.pods_metrics)
+                if (reason := fit.metric_reason(metric, namespace.served_metrics))
+            ]
         return problems
 
 

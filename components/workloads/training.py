@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import podspec, validation
+from .. import fit, podspec, validation
 from ..errors import Problem, require, type_problems
 from ._common import (
     WorkloadArgs,
@@ -18,8 +18,11 @@ from ._common import (
     name_problems,
     object_opts,
     pod_annotations,
+    pod_fit_problems,
+    pod_fit_requests,
     pod_security,
     pod_volumes,
+    replica_ceilings,
     scanner_annotations,
     standard_labels,
 )
@@ -117,6 +120,22 @@ class TrainingJobArgs(WorkloadArgs):
                     )
             except ValueError as exc:
                 problems.append(("shm_size", str(exc)))
+        # Whether it can ever run where it is placed: only once the arguments themselves are sound.
+        return problems or self.fit_problems()
+
+    def fit_problems(self) -> list[Problem]:
+        """Its pods against their placement's nodes and the namespace's quota (``components.fit``).
+
+        Parallel pods beyond the node group's maximum only wait their turn; beyond the quota, they are
+        refused until others finish: the quota caps ``parallelism``.
+        """
+        pod = pod_fit_requests(self)
+        problems = pod_fit_problems(self, pod)
+        ceilings = replica_ceilings(self, pod, nodes=False)
+        if not problems and (
+            reason := fit.parallel_reason(self.parallelism, ceilings, "lower parallelism or raise the quota")
+        ):
+            problems.append(("parallelism", reason))
         return problems
 
 

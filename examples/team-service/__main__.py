@@ -44,7 +44,7 @@ w.BatchInferenceJob(
         aws_policy_statements=platform.bucket_access(prefix, write=True),
     ),
 )
-sweep_namespace = platform.shared_claim.namespace  # the shared EFS claim is mountable there only
+sweep_namespace = platform.namespace(platform.shared_claim.namespace)  # the shared claim lives there
 w.TrainingJob(
     "summarizer-sweep",
     w.TrainingJobArgs(
