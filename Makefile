@@ -8,7 +8,7 @@ STACK  ?= dev
 
 SCAN_VENV := .venv-scan
 
-.PHONY: plan test test-wheel test-rules lint format clean bench bench-ci docs scan e2e e2e-clean
+.PHONY: plan test test-wheel test-rules lint format clean bench bench-ci docs scan e2e e2e-scale e2e-clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,11 @@ test-wheel: $(VENV)/.installed
 # 127.0.0.1, AWS simulated (tools/e2e). The first run builds the toolchain from Go modules into
 # ~/.cache/aiplatform-e2e (about 20 minutes; make e2e-clean removes it). Writes build/e2e/report.json.
 e2e: $(VENV)/.installed
-	$(PY) -m pytest -n0 -m e2e -v -s tests/e2e
+	$(PY) -m pytest -n0 -m "e2e and not scale" -v -s tests/e2e
+
+# The scale figures (10, 50 and 100 generated services against a floor): long, so not part of make e2e.
+e2e-scale: $(VENV)/.installed
+	$(PY) -m pytest -n0 -m "e2e and scale" -v -s tests/e2e/test_scale.py
 
 e2e-clean: $(VENV)/.installed
 	$(PY) -m tools.e2e.toolchain --clean
