@@ -51,7 +51,9 @@ def describe(problem: Problem) -> str:
 @functools.cache
 def _typed_fields(args_type: type) -> dict[str, type]:
     """The fields of ``args_type`` declared as a typed args object (``Resources``, ``Placement | None``)."""
-    hints = typing.get_type_hints(args_type)
+    # ``pulumi.Input[T]`` holds the forward reference ``'Output[T]'``: resolve it where Pulumi wrote it.
+    pulumi_names = {name: vars(pulumi.output)[name] for name in ("Output", "T")}
+    hints = typing.get_type_hints(args_type, localns=pulumi_names)
     typed: dict[str, type] = {}
     for item in dataclasses.fields(args_type):
         hint = hints[item.name]

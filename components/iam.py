@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .errors import Problem, require
+from .inputs import derived
 from .validation import AUTONAME_SUFFIX_LENGTH
 
 IdentityMode = Literal["irsa", "pod-identity"]
@@ -125,11 +126,12 @@ class ServiceAccountRoleArgs:
     """
 
     identity: WorkloadIdentity  # how the cluster's pods get AWS credentials (the role's trust follows it)
-    namespace: str  # the service account's namespace
+    namespace: pulumi.Input[str]  # the service account's namespace (may be a Namespace's output)
     service_account: str
     # Inline permissions: a policy document (may contain Outputs, e.g. ARNs of other resources).
     policy: pulumi.Input[Mapping[str, Any]] | None = None
-    managed_policy_arns: Sequence[str] = ()  # AWS managed or customer policies attached to the role, by ARN
+    # AWS managed or customer policies attached to the role, by ARN (may be a Policy's ``arn``)
+    managed_policy_arns: Sequence[pulumi.Input[str]] = ()
     tags: Mapping[str, str] = field(default_factory=dict)  # AWS tags on the role
     also: Sequence[str] = ()
 
@@ -169,17 +171,21 @@ class ServiceAccountRole(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         identity = args.identity
 
+        accounts = args.service_accounts
         if identity.mode == "irsa":
-            trust = pulumi.Output.all(identity.oidc_provider_arn, identity.oidc_issuer_url).apply(
-                lambda v: json.dumps(irsa_trust_policy(v[0], v[1], args.namespace, args.service_accounts))
-            )
+            trust = pulumi.Output.all(
+                identity.oidc_provider_arn, identity.oidc_issuer_url, args.namespace
+            ).apply(lambda v: json.dumps(irsa_trust_policy(v[0], v[1], v[2], accounts)))
         else:
             trust = pulumi.Output.from_input(json.dumps(pod_identity_trust_policy()))
 
         self.role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=trust,
-            description=f"Assumed by {args.namespace}/{', '.join(args.service_accounts)} ({identity.mode})",
+            description=derived(
+                lambda namespace: f"Assumed by {namespace}/{', '.join(accounts)} ({identity.mode})",
+                args.namespace,
+            ),
             tags=dict(args.tags),
             opts=child,
         )

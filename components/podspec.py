@@ -34,6 +34,7 @@ import pulumi_kubernetes as k8s
 
 from . import validation
 from .errors import ArgumentsError, Problem, path, require, under
+from .inputs import derived
 from .scheduling import Placement
 
 core = k8s.core.v1
@@ -425,7 +426,7 @@ def log_shipper_sidecar(
 def model_fetch_init_container(
     image: str,
     *,
-    bucket: str,
+    bucket: pulumi.Input[str],
     prefix: str,
     model_volume: str,
     mount_path: str,
@@ -443,7 +444,8 @@ def model_fetch_init_container(
     env = {"HOME": "/tmp", "AWS_PAGER": ""}
     if region:
         env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
-    source = f"s3://{bucket}/{prefix.strip('/')}" if prefix.strip("/") else f"s3://{bucket}"
+    key = prefix.strip("/")
+    source = derived(lambda b: f"s3://{b}/{key}" if key else f"s3://{b}", bucket)
     return container(
         name,
         image,

@@ -10,7 +10,7 @@ import pulumi
 import pytest
 from hypothesis import settings
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from aiplatform.plan.mock_engine import PlatformMocks, RecordingMonitor
@@ -50,6 +50,32 @@ def build(monitor: RecordingMonitor) -> Callable[[Callable[[], T]], T]:
 
         _sync_await(run_pulumi_func(program))
         return result["value"]
+
+    return run
+
+
+@pytest.fixture
+def build_fails(build: Callable[[Callable[[], Any]], Any]) -> Callable[[Callable[[], Any]], str]:
+    """Run ``factory`` as a program that must fail while the engine resolves it (an ``apply`` raising);
+    the failure's text, which holds every error the program raised.
+
+    The failed program's remaining registrations are drained, so the next test starts clean (the SDK
+    keeps a failed RPC's exception and re-raises it in whichever program runs next).
+    """
+
+    def run(factory: Callable[[], Any]) -> str:
+        with pytest.raises(Exception) as failure:
+            build(factory)
+        manager = pulumi_settings._get_rpc_manager()
+        for _ in range(100):
+            manager.unhandled_exception = None
+            try:
+                _sync_await(wait_for_rpcs())
+                break
+            except Exception:  # noqa: BLE001 - a failed registration of the failed program
+                continue
+        manager.clear()
+        return str(failure.value)
 
     return run
 

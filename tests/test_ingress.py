@@ -113,6 +113,7 @@ def test_alb_route_annotations():
             "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
         },
         tls_secret_name=None,
+        health_check_annotation="alb.ingress.kubernetes.io/healthcheck-path",
     )
     plain = RouteSettings(controller="alb", require_tls=False).route("dev.example.com", tls=False)
     assert plain.annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'

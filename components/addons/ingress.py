@@ -46,6 +46,7 @@ NGINX_RETIRED_WARNING = (
 
 DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ALB = "alb.ingress.kubernetes.io/"
+ALB_HEALTHCHECK_PATH = f"{ALB}healthcheck-path"  # the path the ALB's target group checks
 NLB = "service.beta.kubernetes.io/"
 
 ACM_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
@@ -163,8 +164,9 @@ class RouteSettings:
     ) -> IngressRoute:
         """Class name and annotations for ``host``/``path`` on this controller (pure: no resources).
 
-        ``health_check_path``: where the ALB checks its targets (the server's readiness path); the ALB
-        would otherwise probe ``/`` and mark servers without a root page unhealthy.
+        ``health_check_path``: where the ALB checks its targets; the ALB would otherwise probe ``/``
+        and mark servers without a root page unhealthy. None: an ``InferenceService`` on the route
+        checks its ``readiness_path``. ingress-nginx has no such check (it serves the ready pods).
         """
         problems: list[Problem] = []
         if not isinstance(host, str) or len(host) > 253 or validation.hostname(host) is not None:
@@ -194,14 +196,21 @@ class RouteSettings:
                 annotations[f"{ALB}group.name"] = self.group_name
             annotations[f"{ALB}listen-ports"] = json.dumps(listen)
             if health_check_path:
-                annotations[f"{ALB}healthcheck-path"] = health_check_path
+                annotations[ALB_HEALTHCHECK_PATH] = health_check_path
             if tls:
                 annotations |= {
                     f"{ALB}ssl-redirect": "443",
                     f"{ALB}certificate-arn": str(self.certificate_arn),
                     f"{ALB}ssl-policy": self.ssl_policy,
                 }
-            return IngressRoute(class_name=ALB_CLASS, host=host, path=path, tls=tls, annotations=annotations)
+            return IngressRoute(
+                class_name=ALB_CLASS,
+                host=host,
+                path=path,
+                tls=tls,
+                annotations=annotations,
+                health_check_annotation=ALB_HEALTHCHECK_PATH,
+            )
 
         annotations = {"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"} if tls else {}
         return IngressRoute(

@@ -10,9 +10,10 @@ pods when a stable ``config_map_name`` is asked for (e.g. a ConfigMap other apps
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -27,6 +28,7 @@ from ..iam import (
     WorkloadIdentity,
     policy_document,
 )
+from ..inputs import checked, is_known, plain_problems
 from ..podspec import Resources
 from ..scheduling import Placement
 
@@ -46,7 +48,7 @@ class SecretFiles:
     (``keys`` empty: every key). Files keep secrets out of the environment, which child processes,
     crash dumps and ``/proc/<pid>/environ`` expose."""
 
-    secret: str
+    secret: pulumi.Input[str]  # the Secret's name (may be another resource's output)
     mount_path: str
     keys: Sequence[str] = ()
 
@@ -63,10 +65,15 @@ class WorkloadArgs:
     pass that resource in ``depends_on``: every object of the workload comes after what it names (its
     namespace too, which the API server must hold before any object in it). ``identity`` +
     ``aws_policy_statements`` give the pod's service account an IAM role (never static keys).
+
+    ``namespace`` and the Secret names may be other resources' outputs (a Namespace's
+    ``metadata.name``, an ExternalSecret's target): plain values are checked before anything is
+    created, ``Output`` values when they resolve (a bad one fails the deployment, naming the argument).
+    A ``TeamNamespace.workload_namespace`` is a plain name that also carries the namespace's quota.
     """
 
     provider: k8s.Provider  # the cluster's Kubernetes provider; every object goes through it
-    namespace: str  # where every object of the workload goes
+    namespace: pulumi.Input[str]  # where every object of the workload goes
     image: str  # the main container's image (pin a version or a digest)
     resources: Resources  # the main container's requests and limits
     # node selector and tolerations of a node group (GPU groups: also the GPU resource)
@@ -82,7 +89,7 @@ class WorkloadArgs:
     config_mount_path: str = CONFIG_MOUNT_PATH
     # a stable name for the ConfigMap (None: auto-named, so a change rolls the pods)
     config_map_name: str | None = None
-    secret_env: Sequence[tuple[str, str, str]] = ()
+    secret_env: Sequence[tuple[str, pulumi.Input[str], str]] = ()
     secret_files: Sequence[SecretFiles] = ()
     depends_on: Sequence[pulumi.Resource] = ()
     labels: Mapping[str, str] = field(default_factory=dict)  # extra labels on every object of the workload
@@ -140,9 +147,7 @@ def common_problems(
     ``mounts`` lists its own ``(field, mount path)``: a user entry repeating one is an error (the API
     server rejects a container whose env names or mount paths repeat).
     """
-    problems: list[Problem] = []
-    if not validation.is_dns1123_label(args.namespace):
-        problems.append(("namespace", f"{args.namespace!r} is not a valid namespace name"))
+    problems: list[Problem] = plain_problems("namespace", args.namespace, namespace_reason)
     if problem := validation.image_reference(args.image):
         problems.append(("image", problem))
     problems += under("resources", args.resources.problems())
@@ -170,13 +175,13 @@ def common_problems(
     set_by += [(f"{source}.{env_name}", env_name) for source, env_name in env_sources]
     problems += repeats(set_by, "already set by")
     for index, entry in enumerate(args.secret_env):
-        if len(entry) != 3 or not all(isinstance(p, str) and p for p in entry):
+        plain = [p for i, p in enumerate(entry) if i != 1 or is_known(p)]
+        if len(entry) != 3 or not all(isinstance(p, str) and p for p in plain):
             problems.append(
                 (path("secret_env", index), f"must be (ENV_NAME, secret_name, key), got {entry!r}")
             )
     for index, files in enumerate(args.secret_files):
-        if not validation.is_dns1123_subdomain(files.secret):
-            problems.append((path("secret_files", index, "secret"), f"{files.secret!r} is not a Secret name"))
+        problems += plain_problems(path("secret_files", index, "secret"), files.secret, secret_name_reason)
         if not files.mount_path.startswith("/"):
             problems.append(
                 (path("secret_files", index, "mount_path"), f"{files.mount_path!r} must be absolute")
@@ -215,6 +220,49 @@ def common_problems(
     if args.aws_policy_statements and args.identity is None:
         problems.append(("aws_policy_statements", "need identity (how the pod gets AWS credentials)"))
     return problems
+
+
+def namespace_reason(namespace: object) -> str | None:
+    return None if validation.is_dns1123_label(namespace) else f"{namespace!r} is not a valid namespace name"
+
+
+def secret_name_reason(secret: object) -> str | None:
+    return None if validation.is_dns1123_subdomain(secret) else f"{secret!r} is not a Secret name"
+
+
+def secret_env_name_reason(secret: object) -> str | None:
+    """A ``secret_env`` entry's Secret name, resolved: the rule its plain form follows (non-empty)."""
+    return (
+        None
+        if isinstance(secret, str) and secret
+        else f"must be (ENV_NAME, secret_name, key), got {secret!r}"
+    )
+
+
+W = TypeVar("W", bound=WorkloadArgs)
+
+
+def checked_args(subject: str, args: W) -> W:
+    """``args`` as the resources take them: each ``Output`` argument checked when it resolves (a bad
+    value fails with ``ArgumentsError(subject, ...)``). Plain arguments, checked before anything was
+    created, stay as they are (the same object when every argument is plain)."""
+    changes: dict[str, Any] = {}
+    if not is_known(args.namespace):
+        changes["namespace"] = checked(subject, "namespace", args.namespace, namespace_reason)
+    if not all(is_known(entry[1]) for entry in args.secret_env):
+        changes["secret_env"] = [
+            (env, checked(subject, path("secret_env", i), secret, secret_env_name_reason), key)
+            for i, (env, secret, key) in enumerate(args.secret_env)
+        ]
+    if not all(is_known(files.secret) for files in args.secret_files):
+        changes["secret_files"] = [
+            dataclasses.replace(
+                files,
+                secret=checked(subject, path("secret_files", i, "secret"), files.secret, secret_name_reason),
+            )
+            for i, files in enumerate(args.secret_files)
+        ]
+    return dataclasses.replace(args, **changes) if changes else args
 
 
 def repeats(sources: Sequence[tuple[str, str]], message: str) -> list[Problem]:

@@ -12,6 +12,7 @@ from .. import podspec, validation
 from ..errors import ArgumentsError, Problem, require, type_problems
 from ._common import (
     WorkloadArgs,
+    checked_args,
     common_problems,
     create_config,
     create_service_account,
@@ -107,7 +108,9 @@ class BatchInferenceJob(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BatchInferenceJobArgs, opts: pulumi.ResourceOptions | None = None):
         # CronJob names are at most 52 characters: the controller appends 11 for each Job.
-        require(f"BatchInferenceJob {name!r}", [*name_problems(name, 52), *args.problems()])
+        subject = f"BatchInferenceJob {name!r}"
+        require(subject, [*name_problems(name, 52), *args.problems()])
+        args = checked_args(subject, args)
         super().__init__("aiplatform:workloads:BatchInferenceJob", name, None, opts)
         labels = standard_labels(name, "batch-inference", args.labels)
 

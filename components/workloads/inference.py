@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from .. import fit, k8s_objects, podspec, validation
 from ..errors import Problem, require, type_problems, under
 from ..iam import ServiceAccountRole, allow
+from ..inputs import checked, derived, plain_problems
 from ..podspec import LOG_SHIPPER_RESOURCES, MODEL_FETCH_RESOURCES, Resources
 from ..routing import IngressRoute
 from ._common import (
@@ -19,6 +20,7 @@ from ._common import (
     FLUENT_BIT_IMAGE,
     TMP_VOLUME,
     WorkloadArgs,
+    checked_args,
     common_problems,
     create_config,
     create_service_account,
@@ -49,9 +51,13 @@ LOG_CONFIG_VOLUME = "log-shipper-config"
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSource:
-    """Where the init container syncs the model from (read-only IAM access to exactly this prefix)."""
+    """Where the init container syncs the model from (read-only IAM access to exactly this prefix).
 
-    bucket: str  # the S3 bucket holding the model
+    ``bucket`` may be another resource's output (``ModelBucket.bucket`` of the same program): a plain
+    name is checked at once, an ``Output`` when it resolves (see ``components.inputs``).
+    """
+
+    bucket: pulumi.Input[str]  # the S3 bucket holding the model (its name)
     prefix: str  # the model's prefix in the bucket; the pod's IAM role can read this prefix only
     kms_key_arn: pulumi.Input[str] | None = None  # the bucket's KMS key (the role may decrypt with it)
     image: str = AWS_CLI_IMAGE  # the init container that syncs the model (the AWS CLI)
@@ -115,7 +121,8 @@ class InferenceServiceArgs(WorkloadArgs):
     replicas: int = 2
     autoscaling: Autoscaling | None = field(default_factory=Autoscaling)
     revision_history_limit: int = 5  # old ReplicaSets kept for rollbacks
-    readiness_path: str = "/ready"  # HTTP path of the readiness probe (and the ALB health check)
+    # HTTP path of the readiness probe, and of the ALB's health check unless the route names one
+    readiness_path: str = "/ready"
     liveness_path: str = "/health"  # HTTP path of the liveness probe
     startup_seconds: int = 600  # how long the server may take to start (model loading) before liveness counts
     # fetch the model from S3 in an init container, with an IAM role for that prefix
@@ -204,8 +211,7 @@ class InferenceServiceArgs(WorkloadArgs):
                 problems.append(("autoscaling.scale_down_stabilization_seconds", "must be >= 0"))
 
         if self.model is not None:
-            if not validation.is_s3_bucket_name(self.model.bucket):
-                problems.append(("model.bucket", f"{self.model.bucket!r} is not an S3 bucket name"))
+            problems += plain_problems("model.bucket", self.model.bucket, bucket_name_reason)
             if not self.model.prefix.strip("/"):
                 problems.append(("model.prefix", "must not be empty (the role is scoped to it)"))
             if self.identity is None:
@@ -280,16 +286,25 @@ class InferenceServiceArgs(WorkloadArgs):
         return problems
 
 
+def bucket_name_reason(bucket: object) -> str | None:
+    """Why ``bucket`` is not a bucket name the model can come from (None: it is one)."""
+    return None if validation.is_s3_bucket_name(bucket) else f"{bucket!r} is not an S3 bucket name"
+
+
 def model_reader_statements(
-    bucket: str, prefix: str, kms_key_arn: pulumi.Input[str] | None = None
+    bucket: pulumi.Input[str], prefix: str, kms_key_arn: pulumi.Input[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Read-only access to ``s3://bucket/prefix`` and nothing else (plus decrypting with the bucket key)."""
+    """Read-only access to ``s3://bucket/prefix`` and nothing else (plus decrypting with the bucket key).
+
+    ``bucket`` may be an ``Output``: the statements then hold ``Output`` ARNs (a policy document's
+    values may, see ``ServiceAccountRoleArgs.policy``).
+    """
     prefix = prefix.strip("/")
     statements: list[dict[str, Any]] = [
-        allow(["s3:GetObject"], [f"arn:aws:s3:::{bucket}/{prefix}/*"]),
+        allow(["s3:GetObject"], [derived(lambda b: f"arn:aws:s3:::{b}/{prefix}/*", bucket)]),
         allow(
             ["s3:ListBucket"],
-            [f"arn:aws:s3:::{bucket}"],
+            [derived(lambda b: f"arn:aws:s3:::{b}", bucket)],
             Condition={"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}},
         ),
     ]
@@ -340,7 +355,9 @@ class InferenceService(pulumi.ComponentResource):
     namespace: pulumi.Output[str]  # its namespace
 
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"InferenceService {name!r}", [*name_problems(name), *args.problems()])
+        subject = f"InferenceService {name!r}"
+        require(subject, [*name_problems(name), *args.problems()])
+        args = checked_args(subject, args)
         super().__init__("aiplatform:workloads:InferenceService", name, None, opts)
         k8s_opts = object_opts(self, args)
         labels = standard_labels(name, "inference", args.labels)
@@ -348,10 +365,12 @@ class InferenceService(pulumi.ComponentResource):
 
         config = create_config(self, name, args, labels)
         self.config_map = config.config_map
+        # An Output bucket is checked when it resolves: the role's policy and the pods take the checked one.
+        bucket = (
+            checked(subject, "model.bucket", args.model.bucket, bucket_name_reason) if args.model else None
+        )
         statements = (
-            model_reader_statements(args.model.bucket, args.model.prefix, args.model.kms_key_arn)
-            if args.model
-            else []
+            model_reader_statements(bucket, args.model.prefix, args.model.kms_key_arn) if args.model else []
         )
         self.service_account, self.role = create_service_account(self, name, args, labels, statements)
 
@@ -415,7 +434,7 @@ class InferenceService(pulumi.ComponentResource):
                 init_containers.append(
                     podspec.model_fetch_init_container(
                         args.model.image,
-                        bucket=args.model.bucket,
+                        bucket=bucket,
                         prefix=args.model.prefix,
                         model_volume=MODEL_VOLUME,
                         mount_path=storage.mount_path,
@@ -613,7 +632,7 @@ class InferenceService(pulumi.ComponentResource):
                 name=name,
                 namespace=args.namespace,
                 labels=labels,
-                annotations=dict(route.annotations) or None,
+                annotations=route.annotations_checking(args.readiness_path) or None,
             ),
             spec=net.IngressSpecArgs(
                 ingress_class_name=route.class_name,

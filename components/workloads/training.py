@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pulumi
@@ -9,8 +10,10 @@ import pulumi_kubernetes as k8s
 
 from .. import fit, podspec, validation
 from ..errors import Problem, require, type_problems
+from ..inputs import checked, is_known, plain_problems
 from ._common import (
     WorkloadArgs,
+    checked_args,
     common_problems,
     create_config,
     create_service_account,
@@ -40,9 +43,14 @@ SHM_PATH = "/dev/shm"
 class SharedVolume:
     """An existing ReadWriteMany claim (EFS/FSx: datasets, checkpoints) mounted into every pod."""
 
-    claim_name: str  # the PersistentVolumeClaim (in the job's namespace)
+    # the PersistentVolumeClaim (in the job's namespace; may be ``SharedFileSystem.claim_name``)
+    claim_name: pulumi.Input[str]
     mount_path: str = "/mnt/shared"  # where it is mounted
     read_only: bool = False  # mount it read-only
+
+
+def claim_name_reason(claim_name: object) -> str | None:
+    return None if claim_name else "must not be empty"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,8 +110,9 @@ class TrainingJobArgs(WorkloadArgs):
         if self.termination_grace_period_seconds < 0:
             problems.append(("termination_grace_period_seconds", "must be >= 0"))
         if self.shared_volume is not None:
-            if not self.shared_volume.claim_name:
-                problems.append(("shared_volume.claim_name", "must not be empty"))
+            problems += plain_problems(
+                "shared_volume.claim_name", self.shared_volume.claim_name, claim_name_reason
+            )
             if not self.shared_volume.mount_path.startswith("/"):
                 problems.append(("shared_volume.mount_path", "must be an absolute path"))
         if self.shm_size is not None:
@@ -172,7 +181,13 @@ class TrainingJob(pulumi.ComponentResource):
     namespace: pulumi.Output[str]  # its namespace
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"TrainingJob {name!r}", [*name_problems(name), *args.problems()])
+        subject = f"TrainingJob {name!r}"
+        require(subject, [*name_problems(name), *args.problems()])
+        args = checked_args(subject, args)
+        shared = args.shared_volume
+        if shared is not None and not is_known(shared.claim_name):
+            claim = checked(subject, "shared_volume.claim_name", shared.claim_name, claim_name_reason)
+            args = dataclasses.replace(args, shared_volume=dataclasses.replace(shared, claim_name=claim))
         super().__init__("aiplatform:workloads:TrainingJob", name, None, opts)
         labels = standard_labels(name, "training", args.labels)
 
