@@ -49,6 +49,7 @@ HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 WORKLOAD_KINDS = ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
 IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"  # an Auto Mode system pool's floor
+_UNLIMITED = 10**9  # a NodePool limit left out
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
 
 
@@ -81,7 +82,8 @@ def _node_group(r: Registration) -> NodeSource:
     inputs = r.inputs
     labels = {str(k): str(v) for k, v in (inputs.get("labels") or {}).items()}
     scaling = inputs.get("scalingConfig") or {}
-    role = "gpu" if labels.get(ROLE_LABEL) == "gpu" or labels.get(GPU_PRESENT_LABEL) == "true" else "system"
+    gpu = labels.get(ROLE_LABEL) == "gpu" or labels.get(GPU_PRESENT_LABEL) == "true"
+    role = "gpu" if gpu or "NVIDIA" in str(inputs.get("amiType") or "") else "system"
     spec = NodeGroupSpec(
         name=labels.get(NODE_GROUP_LABEL) or str(inputs.get("nodegroupName") or r.name),
         role=role,
@@ -133,7 +135,8 @@ def _node_pool(r: Registration) -> NodeSource:
             name=labels[POOL_LABEL],
             instance_types=types,
             max_gpus=int(quantity_value(limits.get(GPU_RESOURCE, 0))),
-            max_cpu=int(quantity_value(limits.get("cpu", 0))),
+            # No cpu limit: the GPU limit alone caps the pool.
+            max_cpu=int(quantity_value(limits["cpu"])) if "cpu" in limits else _UNLIMITED,
             capacity_types=capacity,  # type: ignore[arg-type]
             labels=labels,
             taints=taints,
