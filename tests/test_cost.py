@@ -287,3 +287,95 @@ def test_auto_mode_pools_add_the_management_fee_and_the_system_pool_idles_at_its
     (ec2,) = estimate([pool], POOL_PRICING).items
     assert (ec2.quantity_idle, ec2.quantity_peak) == (2, 4)
     assert ec2.unit_price == pytest.approx(0.096 * 1.12 * 730)
+
+
+# -- idle: what always runs there -------------------------------------------------------------------
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+
+
+def deployment(name: str, replicas: int, selector: dict, gpus: int = 1) -> Registration:
+    resources = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"nvidia.com/gpu": str(gpus)}}
+    return reg(
+        "kubernetes:apps/v1:Deployment",
+        name,
+        metadata={"name": name, "namespace": "ml"},
+        spec={
+            "replicas": replicas,
+            "template": {
+                "spec": {
+                    "nodeSelector": selector,
+                    "tolerations": [GPU_TOLERATION],
+                    "containers": [{"name": "server", "resources": resources}],
+                }
+            },
+        },
+    )
+
+
+def gpu_group(min_size: int) -> Registration:
+    return reg(
+        "aws:eks/nodeGroup:NodeGroup",
+        "gpu",
+        instanceTypes=["g5.2xlarge"],
+        capacityType="ON_DEMAND",
+        labels={"aiplatform.io/node-group": "gpu", "aiplatform.io/node-role": "gpu"},
+        taints=[GPU_TAINT],
+        scalingConfig={"minSize": min_size, "desiredSize": min_size, "maxSize": 4},
+        diskSize=50,
+    )
+
+
+def test_a_group_that_may_scale_to_zero_idles_at_the_nodes_its_always_running_pods_need():
+    # 2 replicas of 1 CPU / 2 GiB fit one g5.2xlarge, but each takes its one GPU: 2 nodes.
+    server = deployment("server", 2, {"aiplatform.io/node-group": "gpu"})
+    est = estimate([REGISTRATIONS[2], gpu_group(0), server], PRICING)
+    ec2 = next(i for i in est.items if i.item == "EC2 gpu (g5.2xlarge)")
+    disks = next(i for i in est.items if i.item.startswith("EBS gp3 root disks gpu "))
+    assert (ec2.quantity_idle, ec2.quantity_peak) == (2, 4)
+    assert ec2.idle == round(2 * 1.212 * 730, 2)
+    assert "idle: 2 nodes for what always runs there (server x 2), minimum 0" in ec2.note
+    assert (disks.quantity_idle, disks.idle) == (2, 2 * 50 * 0.08)
+    assert (est.gpus_idle, est.gpus_peak) == (2, 4)
+
+
+def test_a_group_whose_minimum_holds_what_always_runs_idles_at_its_minimum():
+    server = deployment("server", 2, {"aiplatform.io/node-group": "gpu"})
+    est = estimate([REGISTRATIONS[2], gpu_group(3), server], PRICING)
+    ec2 = next(i for i in est.items if i.item == "EC2 gpu (g5.2xlarge)")
+    assert ec2.quantity_idle == 3 and "idle:" not in ec2.note
+    # A Deployment scaled to zero keeps nothing running.
+    est = estimate(
+        [REGISTRATIONS[2], gpu_group(0), deployment("server", 0, {"aiplatform.io/node-group": "gpu"})],
+        PRICING,
+    )
+    assert next(i for i in est.items if i.item == "EC2 gpu (g5.2xlarge)").quantity_idle == 0
+
+
+def test_a_pool_idles_at_the_nodes_its_always_running_pods_need():
+    pool = node_pool(
+        "inference", ["g5.12xlarge"], ["on-demand"], {"nvidia.com/gpu": "16"}, "karpenter.k8s.aws"
+    )
+    template = pool.inputs["spec"]["template"]
+    template["metadata"] = {
+        "labels": {"aiplatform.io/gpu-pool": "inference", "aiplatform.io/node-role": "gpu"}
+    }
+    template["spec"]["taints"] = [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
+    # 6 replicas of one GPU each on 4-GPU g5.12xlarge nodes: 2 nodes.
+    server = deployment("server", 6, {"aiplatform.io/gpu-pool": "inference"})
+    est = estimate([REGISTRATIONS[2], pool, server], POOL_PRICING)
+    ec2 = next(i for i in est.items if i.item.startswith("EC2 Karpenter pool inference"))
+    assert (ec2.quantity_idle, ec2.quantity_peak) == (2, 4)
+    assert ec2.idle == round(2 * 5.672 * 730, 2)
+    assert "idle: 2 nodes for what always runs there (server x 6), minimum 0" in ec2.note
+
+
+def test_the_dev_stack_idles_with_its_inference_nodes():
+    from tests.program import planned
+
+    est = estimate(planned("dev").registrations, load_pricing())
+    inference = next(i for i in est.items if i.item.startswith("EC2 aiplatform-nodes-gpu-inference"))
+    # llama-inference keeps 2 replicas (the HPA's minReplicas), one GPU each, on 1-GPU g5.xlarge nodes.
+    assert (inference.quantity_idle, inference.quantity_peak) == (2, 3)
+    assert "llama-inference x 2" in inference.note
+    assert est.gpus_idle == 2

@@ -240,18 +240,24 @@ def test_the_example_stacks_pass_every_policy(stack):
     assert violations == []
 
 
-def test_the_cost_of_the_karpenter_stack_is_idle_at_zero_gpu_nodes_and_peaks_at_the_pool_limits():
+def test_the_cost_of_the_karpenter_stack_idles_at_what_always_runs_and_peaks_at_the_pool_limits():
     est = estimate(planned(KARPENTER).registrations, load_pricing())
     pools_cost = {i.item: (i.idle, i.peak, i.quantity_peak) for i in est.items if "pool" in i.item}
+    # llama-inference always runs 2 replicas of one GPU each: 2 nodes of the inference pool; the
+    # training pools run Jobs only, so they idle at zero.
     assert pools_cost == {
-        "EC2 Karpenter pool gpu-inference (g5.2xlarge)": (0, round(10 * 1.212 * 730, 2), 10),
-        "EBS gp3 disks pool gpu-inference (300 GiB/node)": (0, 10 * 300 * 0.08, 10),
+        "EC2 Karpenter pool gpu-inference (g5.2xlarge)": (
+            round(2 * 1.212 * 730, 2),
+            round(10 * 1.212 * 730, 2),
+            10,
+        ),
+        "EBS gp3 disks pool gpu-inference (300 GiB/node)": (2 * 300 * 0.08, 10 * 300 * 0.08, 10),
         "EC2 Karpenter pool gpu-training-spot (g6e.12xlarge)": (0, round(4 * 10.49264 * 730, 2), 4),
         "EBS gp3 disks pool gpu-training-spot (300 GiB/node)": (0, 4 * 300 * 0.08, 4),
         "EC2 Karpenter pool gpu-reserved (p4d.24xlarge)": (0, round(2 * 21.957642 * 730, 2), 2),
         "EBS gp3 disks pool gpu-reserved (300 GiB/node)": (0, 2 * 300 * 0.08, 2),
     }
-    assert (est.gpus_idle, est.gpus_peak) == (0, 10 + 16 + 16)
+    assert (est.gpus_idle, est.gpus_peak) == (2, 10 + 16 + 16)
     assert est.warnings == []
 
 
@@ -288,6 +294,7 @@ def test_the_karpenter_plan_lists_its_node_classes_and_pools(tmp_path):
     lines = compute_report(Plan(stack=KARPENTER, out_dir=tmp_path, run=planned(KARPENTER))).lines
     assert lines == [
         "provisioner: karpenter",
+        "NodeGroup system (system): m6i.xlarge; ON_DEMAND; 3-6 nodes (desired 3)",
         "EC2NodeClass gpu",
         "EC2NodeClass gpu-reserved",
         "NodePool gpu-inference -> gpu: g5.2xlarge, g6.2xlarge; on-demand; limits cpu 80, nvidia.com/gpu 10",

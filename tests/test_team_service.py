@@ -145,11 +145,41 @@ def test_the_team_plan_passes_the_policy_pack_in_prod():
     assert not report.blocking
 
 
-def test_the_team_plan_reports_no_capacity_of_its_own():
-    # The team's pods land on the platform's node groups, which its stack does not describe.
+def test_the_team_capacity_is_reported_against_the_platform_groups_and_quotas_it_was_given():
+    # The team's pods land on the platform's node groups, which the prod outputs describe.
     report = capacity_report(team_plan())
     assert (report.files, report.blocking) == ({}, False)
-    assert report.lines[0].startswith("not reported: the stack configures no platform")
+    lines = report.lines
+    assert (
+        lines[0]
+        == "the team's pods on the groups of stack acme/aiplatform/prod (its outputs nodeGroups and namespaces)"
+    )
+    inference = lines.index(
+        "gpu-inference (node group; g5.2xlarge: 7.91 CPU / 28.63 GiB, 58 pods, 1 GPU per node; the platform's "
+        "DaemonSets take 0.305 CPU / 0.26 GiB of each; at most 10 nodes)"
+    )
+    assert lines[inference + 1] == "  summarizer x 2-6: 2 CPU / 12.00 GiB, 1 GPU (ml-serving)"
+    # 10 nodes x (7.91 CPU - 0.305 of DaemonSets); 6 of the 10 GPUs at the HPA's maximum.
+    assert lines[inference + 2].startswith(
+        "  the team at its peak: 12 CPU / 72.00 GiB, 6 GPU, 6 pods of 10 nodes' 76.05 CPU / 283.72 GiB, 10 GPU"
+    )
+    assert "  summarizer-sweep x 0-2: 8 CPU / 48.00 GiB, 1 GPU (ml-training)" in lines
+    assert "no node group selected (the untainted nodes take them): summarizer-nightly" in lines
+    # The server (6 x 2 CPU) and the nightly job (1 CPU) against ml-serving's quota of 128 CPU / 12 GPUs.
+    assert (
+        "namespace ml-serving: the team at its peak requests 13 CPU / 76.00 GiB, 6 GPU of its quota "
+        "128 CPU / 512Gi / 12 GPU (10% CPU, 15% memory, 50% GPU)"
+    ) in lines
+    assert not [line for line in lines if line.lstrip().startswith("warning:")]
+
+
+def test_a_team_plan_without_platform_outputs_says_why_it_reports_no_capacity():
+    plan = team_plan()
+    bare = Plan(stack=plan.stack, out_dir=plan.out_dir, run=plan.run, today=plan.today)
+    assert capacity_report(bare).lines == [
+        "not reported: the program registers no node group or node pool, and no platform outputs "
+        "(--stack-outputs) describe the nodes its pods land on"
+    ]
 
 
 def test_the_cli_plans_the_team_project_and_without_the_platform_outputs_exits_2(tmp_path, capsys):

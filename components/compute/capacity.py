@@ -114,13 +114,14 @@ class NodeShape:
     instance: str
     allocatable: Requests
     pods: int
+    gpus: int = 0
 
 
 def allocatable(instance: InstanceType) -> NodeShape:
     memory = Decimal(instance.memory_mib) * (1 - VM_MEMORY_OVERHEAD)
     memory_mib = int(memory) - kube_reserved_memory_mib(instance) - EVICTION_HARD_MEMORY_MIB
     cpu_m = instance.vcpus * 1000 - kube_reserved_cpu_m(instance.vcpus)
-    return NodeShape(instance.name, Requests(cpu_m, memory_mib), instance.max_pods)
+    return NodeShape(instance.name, Requests(cpu_m, memory_mib), instance.max_pods, instance.gpus)
 
 
 def largest_node(spec: NodeCapacity) -> NodeShape | None:
@@ -182,6 +183,8 @@ class PodSet:
     daemon: bool = False  # one pod on every node it tolerates
     gpu_only: bool = False  # a DaemonSet selecting GPU nodes
     path: tuple[str | int, ...] = ()  # the config key of its requests, for workloads
+    gpus: int = 0  # GPUs one pod asks for
+    namespace: str | None = None  # where a workload runs (None: not read)
 
     def tolerates(self, spec: NodeCapacity) -> bool:
         return not untolerated(spec.node_taints, self.tolerations)
@@ -317,6 +320,32 @@ class GroupLoad:
         if self.node is None:
             return Requests(), 0
         return self.node.allocatable.times(nodes), self.node.pods * nodes
+
+    @property
+    def always_running(self) -> list[PodSet]:
+        """The pods that always run there (a Deployment's minimum replicas), DaemonSets aside."""
+        return [p for p in self.pods if p.min_replicas]
+
+    def nodes_needed(self) -> int:
+        """The fewest nodes, from its minimum up to its maximum, whose allocatable CPU, memory, pod
+        slots and GPUs hold what always runs there with the DaemonSets on each node (its maximum when
+        none does; its minimum when nothing always runs). Summed, not bin-packed: a lower bound."""
+        if self.node is None or not self.always_running:
+            return self.spec.min_nodes
+        node = self.node
+        pods = self.always_running
+        need = sum_requests(p.requests.times(p.min_replicas) for p in pods)
+        count = sum(p.min_replicas for p in pods)
+        gpus = sum(p.gpus * p.min_replicas for p in pods)
+        for nodes in range(self.spec.min_nodes, self.spec.max_nodes + 1):
+            room = node.allocatable.times(nodes)
+            if (
+                not (need + self.per_node.times(nodes)).exceeds(room)
+                and count + len(self.daemons) * nodes <= node.pods * nodes
+                and gpus <= node.gpus * nodes
+            ):
+                return nodes
+        return self.spec.max_nodes
 
 
 def group_loads(specs: Sequence[NodeCapacity], pods: Iterable[PodSet]) -> list[GroupLoad]:

@@ -95,6 +95,7 @@ def plan(
         run=run,
         warnings=collector.messages,
         today=today or date.today(),
+        stack_outputs=dict(stack_outputs or {}),
     )
 
 

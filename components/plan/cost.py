@@ -1,7 +1,8 @@
 """Estimated monthly cost of a planned stack, IDLE and PEAK, by line item.
 
-IDLE: every node group at its ``minSize`` (GPU groups at 0 where the stack allows it). PEAK: every
-node group at its ``maxSize``. Everything else (control plane, NAT gateways, load balancers, keys,
+IDLE: every node group at its ``minSize`` (GPU groups at 0 where the stack allows it), or at the nodes
+what always runs there needs when that is more (``GroupLoad.nodes_needed``: a Deployment's minimum
+replicas keep a group that may scale to zero from doing so). PEAK: every node group at its ``maxSize``. Everything else (control plane, NAT gateways, load balancers, keys,
 secrets, storage) costs the same in both.
 
 Prices come from ``aiplatform/plan/pricing.json`` (dated, with its source and assumptions); quantities come
@@ -24,11 +25,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..catalog.registry import BY_CHART, KUBE_PROMETHEUS_STACK
+from ..compute.capacity import GroupLoad
 from ..compute.instance_types import lookup
 from ..kubernetes_versions import lifecycle
 from .cloud import short_hash
 from .mock_engine import Registration
 from .model import Plan, Report, cluster_versions
+from .registered import RegisteredCluster, nodes_within, registered_cluster
 
 PRICING_FILE = Path(__file__).with_name("pricing.json")
 GPU_AMI_MARKER = "NVIDIA"
@@ -240,27 +243,24 @@ def _requirement(spec: Mapping[str, Any], key: str) -> list[str]:
     return []
 
 
-def _nodes_within(limits: Mapping[str, Any], instance: Any) -> int:
-    """How many nodes of ``instance`` the pool's limits allow (each limit caps the sum over nodes)."""
-    per_node = {
-        "cpu": instance.vcpus,
-        "memory": instance.memory_mib / 1024,
-        "nvidia.com/gpu": instance.gpus,
-    }
-    counts = []
-    for resource, limit in limits.items():
-        amount = per_node.get(resource)
-        if amount == 0:
-            return 0  # a type without the limited resource would not be started for it
-        if amount is not None:
-            value = gib(limit) if resource == "memory" else float(limit)
-            counts.append(int(value // amount))
-    return min(counts) if counts else 0
+def _idle_nodes(load: GroupLoad | None, minimum: int) -> tuple[int, str]:
+    """The nodes a group or pool keeps when idle: its minimum, or more where pods always run there (a
+    Deployment's minimum replicas need nodes even when the group may scale to zero); and a note."""
+    needed = load.nodes_needed() if load is not None else minimum
+    if needed <= minimum or load is None:
+        return minimum, ""
+    names = ", ".join(f"{p.name} x {p.min_replicas}" for p in load.always_running)
+    return needed, f"; idle: {needed} nodes for what always runs there ({names}), minimum {minimum}"
 
 
-def _pool_items(registrations: Sequence[Registration], pricing: Mapping[str, Any], est: CostEstimate) -> None:
-    """Karpenter / Auto Mode pools: idle at zero nodes (or their stated floor), peak at the most their
-    limits buy of their most expensive allowed type."""
+def _pool_items(
+    registrations: Sequence[Registration],
+    pricing: Mapping[str, Any],
+    est: CostEstimate,
+    cluster: RegisteredCluster,
+) -> None:
+    """Karpenter / Auto Mode pools: idle at zero nodes (or their stated floor, or what always runs
+    there), peak at the most their limits buy of their most expensive allowed type."""
     hours = float(pricing["hours_per_month"])
     disks = _node_class_disks(registrations)
     for pool in (r for r in registrations if r.type == NODE_POOL):
@@ -273,7 +273,9 @@ def _pool_items(registrations: Sequence[Registration], pricing: Mapping[str, Any
         factor = 1 - float(pricing["spot_discount"]) if capacity == ["spot"] else 1.0
         if auto_mode:
             factor += float(pricing.get("eks_auto_mode_fee_fraction", 0))
-        idle = int((metadata.get("annotations") or {}).get(IDLE_NODES_ANNOTATION, 0))
+        idle, always = _idle_nodes(
+            cluster.load_of(pool.name), int((metadata.get("annotations") or {}).get(IDLE_NODES_ANNOTATION, 0))
+        )
         types = _requirement(spec, INSTANCE_TYPE_KEY)
         options = []
         for itype in types:
@@ -281,20 +283,23 @@ def _pool_items(registrations: Sequence[Registration], pricing: Mapping[str, Any
             if entry is None or hourly is None:
                 est.warnings.append(f"no price or table entry for {itype} (pool {name}): not considered")
                 continue
-            nodes = _nodes_within(spec.get("limits") or {}, entry)
+            nodes = nodes_within(spec.get("limits") or {}, entry)
             options.append((nodes * hourly, nodes, itype, hourly, entry))
         if not options:
             est.warnings.append(f"pool {name}: no priced instance type, counted as 0")
             continue
         _, nodes, itype, hourly, entry = max(options, key=lambda option: option[:3])
+        nodes = max(nodes, idle)
         note = (
             f"peak: {nodes} x {itype}, the most its limits ({', '.join(f'{k} {v}' for k, v in (spec.get('limits') or {}).items())}) "
             f"buy of {', '.join(types)}; {'/'.join(capacity)}"
         )
         if factor != 1.0:
             note += f" (on-demand x {factor:.2f}{', Auto Mode fee included' if auto_mode else ''})"
+        note += always
         if entry.gpu is not None:
             note += f"; {entry.gpus} x {entry.gpu} per node"
+            est.gpus_idle += idle * entry.gpus
             est.gpus_peak += nodes * entry.gpus
         label = "Auto Mode" if auto_mode else "Karpenter"
         est.items.append(
@@ -378,10 +383,12 @@ def estimate(
 
     disks = _launch_template_disks(registrations)
     ebs_gb = pricing["ebs_gp3_gb_month"]
+    cluster = registered_cluster(registrations)
     for group in of("aws:eks/nodeGroup:NodeGroup"):
         inputs = group.inputs
         scaling = inputs.get("scalingConfig") or {}
-        low, high = int(scaling.get("minSize") or 0), int(scaling.get("maxSize") or 0)
+        minimum, high = int(scaling.get("minSize") or 0), int(scaling.get("maxSize") or 0)
+        low, always = _idle_nodes(cluster.load_of(group.name), minimum)
         types = inputs.get("instanceTypes") or []
         itype = types[0] if types else "unknown"
         capacity = inputs.get("capacityType") or "ON_DEMAND"
@@ -395,6 +402,7 @@ def estimate(
             note += f" (on-demand x {1 - float(pricing['spot_discount']):.2f}, assumed)"
         if len(types) > 1:
             note += f"; priced as {itype} of {', '.join(types)}"
+        note += always
         entry = lookup(itype)
         if entry is not None and entry.gpu is not None:
             note += f"; {entry.gpus} x {entry.gpu} per node"
@@ -415,7 +423,7 @@ def estimate(
             )
         )
 
-    _pool_items(registrations, pricing, est)
+    _pool_items(registrations, pricing, est, cluster)
 
     nats = of("aws:ec2/natGateway:NatGateway")
     if nats:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -85,6 +86,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     # The day the plan is judged on (version lifecycle, price age): a parameter, so reports are repeatable.
     today: date = field(default_factory=date.today)
+    # The outputs the program's StackReferences were answered with, by stack name ("*": any stack).
+    stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def registrations(self) -> list[Registration]:

@@ -16,9 +16,10 @@ from aiplatform.compute.instance_types import require
 from aiplatform.compute.node_groups import SYSTEM_SELECTOR
 from aiplatform.config import parse_settings
 from aiplatform.config.capacity import platform_pods
-from aiplatform.plan.capacity_report import capacity_data, manifest_pods, plan_loads
+from aiplatform.plan.capacity_report import capacity_data
+from aiplatform.plan.registered import manifest_pods, registered_cluster
 from tests.program import plan_config, planned
-from tests.stacks import STACKS, nginx_config, sections
+from tests.stacks import EXAMPLE_STACKS, STACKS, nginx_config, sections
 
 
 # -- what a node offers ------------------------------------------------------------------------------
@@ -213,7 +214,7 @@ def test_the_capacity_model_counts_the_requests_each_release_is_given(stack):
 # -- the plan's report --------------------------------------------------------------------------------
 def test_the_dev_plan_reports_every_group_and_warns_of_a_gpu_group_that_never_reaches_zero():
     run = planned("dev")
-    groups, warnings = capacity_data(plan_loads(run.config, run.registrations))
+    groups, warnings = capacity_data(list(registered_cluster(run.registrations).loads))
     by_name = {g["group"]: g for g in groups}
     assert set(by_name) == {"system", "gpu-inference", "gpu-training"}
     system = by_name["system"]
@@ -227,8 +228,9 @@ def test_the_dev_plan_reports_every_group_and_warns_of_a_gpu_group_that_never_re
     assert system["at_max"]["fits"] is True
     assert warnings == [
         "gpu-inference: minSize is 0, but llama-inference (2) always run there: the group never scales to zero "
-        "(the idle cost assumes it does)"
+        "(the idle cost counts the 2 nodes they need)"
     ]
+    assert by_name["gpu-inference"]["always_running_nodes"] == 2
 
 
 # -- typed inputs ------------------------------------------------------------------------------------
@@ -255,3 +257,27 @@ def test_each_workload_kind_gives_its_own_pod_set(stack):
         assert (pods.min_replicas, pods.max_replicas) == w.replica_range()
         if kind != "inference":
             assert pods.min_replicas == 0  # Jobs run nothing between runs
+
+
+@pytest.mark.parametrize("stack", [*STACKS, *EXAMPLE_STACKS])
+def test_the_registered_cluster_is_the_config_model_of_the_same_stack(stack):
+    """The plan reads nodes and pods from the registrations; the config rules from the settings: both
+    see the same groups, sizes, DaemonSets and pods."""
+    from aiplatform.config.capacity import capacity_nodes
+
+    settings = parse_settings(sections(stack))
+    nodes = capacity_nodes(settings)
+    modelled = {load.spec.name: load for load in group_loads(nodes.all, platform_pods(settings, nodes))}
+    registered = {load.spec.name: load for load in registered_cluster(planned(stack).registrations).loads}
+    assert set(registered) == set(modelled)
+    for name, load in registered.items():
+        model = modelled[name]
+        assert (load.spec.min_nodes, load.spec.max_nodes, load.node) == (
+            model.spec.min_nodes,
+            model.spec.max_nodes,
+            model.node,
+        )
+        assert [(d.name, d.requests) for d in load.daemons] == [(d.name, d.requests) for d in model.daemons]
+        assert sorted((p.name, p.requests, p.min_replicas, p.max_replicas) for p in load.pods) == sorted(
+            (p.name, p.requests, p.min_replicas, p.max_replicas) for p in model.pods
+        )
