@@ -41,10 +41,12 @@ PULUMI_VERSION = "v3.274.1"
 K8S_PROVIDER_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 K8S_PROVIDER_SDK_VERSION = "v4.24.0"
 K8S_PROVIDER_VERSION = "4.25.0-dev.20260115033456+f47bc2d6f199"  # what the built plugin reports
-# Kubernetes minor -> the release built for it: the newest patch of the minor the proxy serves whose
-# staging modules (k8s.io/api, k8s.io/apiserver, ... at v0.<minor>.<patch>) it serves too; each one was
-# downloaded with `go mod download`. A minor missing here cannot be run by the harness.
+# Kubernetes minor -> the release built for it: the newest patch of the minor the proxy serves. For each,
+# `go mod download` fetched k8s.io/kubernetes and its staging modules at v0.<minor>.<patch> (all but the
+# k8s.io/sample-* examples, which no control-plane command imports), and `go list -deps` of the three
+# commands resolved in the wrapper module below. A minor missing here cannot be run by the harness.
 KUBERNETES_RELEASES: dict[str, str] = {
+    "1.33": "v1.33.13",
     "1.34": "v1.34.4",
     "1.35": "v1.35.4",
     "1.36": "v1.36.3",
