@@ -12,7 +12,10 @@ harness starts the one of the stack it deploys (``aiplatform:cluster.kubernetesV
 Every module comes from the Go module proxy at an exact version (the proxy serves only some versions;
 the ones below are the ones it serves). Checksums are verified through the proxy's checksum database.
 The cache is ``$AIPLATFORM_E2E_CACHE``, else ``$XDG_CACHE_HOME/aiplatform-e2e`` (``~/.cache/...``): a
-cold build of everything takes about 20 minutes on 2 cores and the Go caches grow to about 13 GB.
+cold build of everything takes about 20 minutes on 2 cores and the Go caches grow to about 13 GB. The
+control plane of one more minor takes about 10 minutes (v1.36.3: 628 s of builds, kube-apiserver 490 s
+with its modules' download, kube-controller-manager 130 s, kube-scheduler 8 s, on 2 busy cores with the
+Go build cache already holding the Pulumi CLI's packages); its k8s.io modules take about 450 MB.
 """
 
 from __future__ import annotations
