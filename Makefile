@@ -58,8 +58,9 @@ test-wheel: $(VENV)/.installed
 	$(PY) -m pytest -n0 -m wheel tests/test_wheel.py
 
 # The real Pulumi engine and Kubernetes provider drive the program against a Kubernetes control plane on
-# 127.0.0.1, AWS simulated (tools/e2e). The first run builds the toolchain from Go modules into
-# ~/.cache/aiplatform-e2e (about 20 minutes; make e2e-clean removes it). Writes build/e2e/report.json.
+# 127.0.0.1, AWS simulated (tools/e2e), the control plane at each stack's Kubernetes minor. The first run
+# builds the toolchain from Go modules into ~/.cache/aiplatform-e2e (about 20 minutes, about 10 more per
+# further minor; make e2e-clean removes it). Writes build/e2e/report.json.
 e2e: $(VENV)/.installed
 	$(PY) -m pytest -n0 -m "e2e and not scale" -v -s tests/e2e
 

@@ -3,9 +3,10 @@
     python -m tools.e2e --stack dev                               # Pulumi.dev.yaml
     python -m tools.e2e --stack what-if --config-file my.yaml      # any stack file
 
-Builds (or finds) the toolchain, starts a cluster, runs the stack's scenarios in order (deploy first,
-teardown last; a teardown runs even when a scenario before it failed), stops everything, prints one
-verdict line per scenario and writes build/e2e/report.json (or --report). Exit 0 when every scenario
+Builds (or finds) the toolchain, with the control plane of the stack's Kubernetes minor, starts a
+cluster, runs the stack's scenarios in order (deploy first, teardown last; a teardown runs even when a
+scenario before it failed), stops everything, prints one verdict line per scenario and writes
+build/e2e/report.json (or --report). Exit 0 when every scenario
 passed, 1 otherwise, 2 when the toolchain cannot be had.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from tools.e2e.harness import OUT, E2eRun
 from tools.e2e.report import Report
 from tools.e2e.scenarios import STACK_SCENARIOS, StackUnderTest, teardown
+from tools.e2e.stacks import PROJECT_ROOT, kubernetes_minor, stack_config
 from tools.e2e.toolchain import ToolchainError, ensure_all
 
 
@@ -55,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(args.report)
     try:
         with report.timing("toolchain_seconds"):
-            binaries = ensure_all(log=lambda line: print(line, file=sys.stderr, flush=True))
+            config_file = args.config_file or PROJECT_ROOT / f"Pulumi.{args.stack}.yaml"
+            binaries = ensure_all(
+                log=lambda line: print(line, file=sys.stderr, flush=True),
+                minors=[kubernetes_minor(stack_config(config_file))],
+            )
     except ToolchainError as exc:
         print(f"e2e: {exc}", file=sys.stderr)
         return 2

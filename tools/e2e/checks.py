@@ -6,6 +6,7 @@ They read only the cluster and the stack's state, so they hold on any cluster th
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -229,4 +230,34 @@ def autoscaled_at_minimum(api: KubeApi, timeout: float = 120) -> Check:
         not missing,
         f"{len(hpas) - len(missing)}/{len(hpas)} at minReplicas after {time.monotonic() - started:.0f} s",
         {"short": missing},
+    )
+
+
+def _minor_of(version: str | None) -> str | None:
+    """ "1.36", from what /version or EKS reports ("1" and "36+", "v1.36.3", "1.36")."""
+    match = re.match(r"v?(\d+)\.(\d+)", version or "")
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def control_plane_version(
+    server_version: Mapping[str, Any], eks_versions: Mapping[str, str | None], stack_minor: str
+) -> Check:
+    """The API server's ``/version`` reports the stack's ``aiplatform:cluster.kubernetesVersion`` minor,
+    and so does every EKS cluster the stack created (its ``version`` output)."""
+    major = str(server_version.get("major", ""))
+    minor = re.sub(r"\D", "", str(server_version.get("minor", "")))
+    served = f"{major}.{minor}" if major and minor else _minor_of(server_version.get("gitVersion"))
+    clusters = {name: _minor_of(version) for name, version in eks_versions.items()}
+    wrong = {name: version for name, version in eks_versions.items() if clusters[name] != stack_minor}
+    return Check(
+        "the control plane runs the stack's Kubernetes minor",
+        served == stack_minor and bool(clusters) and not wrong,
+        f"stack {stack_minor}; API server {server_version.get('gitVersion')} ({served}); "
+        f"EKS clusters {', '.join(f'{n}: {v}' for n, v in eks_versions.items()) or 'none'}",
+        {
+            "stack_minor": stack_minor,
+            "server_version": dict(server_version),
+            "eks_versions": dict(eks_versions),
+            "mismatched_eks": wrong,
+        },
     )

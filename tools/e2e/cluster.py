@@ -1,8 +1,12 @@
 """A Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok (simulated kubelets: nodes Ready, pods Running and Ready, Job pods complete).
 
-    with LocalCluster(run_dir, binaries) as cluster:
+    with LocalCluster(run_dir, binaries, kwok_stages) as cluster:
         cluster.api.list("Node")
+        cluster.restart_control_plane(other_minor_binaries)   # same etcd data, another minor
+
+``binaries`` name each server by its command (``kube-apiserver`` ...): the control plane of one
+Kubernetes minor (``toolchain.control_plane``).
 
 Everything a run needs lives under its own ``run_dir`` (certificates, etcd data, kubeconfigs, logs) and
 every port is picked free at start, so two harnesses never share a port or a data folder. The cluster is
@@ -20,6 +24,7 @@ import signal
 import socket
 import subprocess
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,7 @@ from typing import Any
 import yaml
 
 from tools.e2e.kubeapi import KubeApi, wait_for
-from tools.e2e.toolchain import Binary
+from tools.e2e.toolchain import CONTROL_PLANE, Binary
 
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
@@ -157,10 +162,7 @@ class LocalCluster:
         make_certificates(self.pki)
         self._write_tokens_and_kubeconfigs()
         self._start_etcd()
-        self._start_apiserver()
-        wait_for(self._ready, timeout=120, what="kube-apiserver /readyz")
-        self._start_controller_manager()
-        self._start_scheduler()
+        self._start_control_plane()
         self._start_kwok()
         # The service-account controller must be running before pods can be admitted anywhere.
         wait_for(
@@ -169,16 +171,15 @@ class LocalCluster:
             what="the default service account (kube-controller-manager)",
         )
 
+    def _start_control_plane(self) -> None:
+        self._start_apiserver()
+        wait_for(self._ready, timeout=120, what="kube-apiserver /readyz")
+        self._start_controller_manager()
+        self._start_scheduler()
+
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
-            proc = self.processes.pop(name)
-            if proc.poll() is None:
-                _signal_group(proc, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    _signal_group(proc, signal.SIGKILL)
-                    proc.wait(timeout=15)
+            self._stop_process(name)
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)
         self._previous_handlers.clear()
@@ -186,6 +187,22 @@ class LocalCluster:
             handle.close()
         self._log_files.clear()
         shutil.rmtree(self.run_dir / "etcd", ignore_errors=True)
+
+    def restart_control_plane(self, binaries: Mapping[str, Binary]) -> None:
+        """Stop kube-scheduler, kube-controller-manager and kube-apiserver and start them again from
+        ``binaries`` (another minor's, for an upgrade), on the same etcd data, ports and certificates;
+        kwok and etcd keep running. Returns once the new API server is ready and serves again."""
+        missing = [c for c in CONTROL_PLANE if c not in binaries]
+        if missing:
+            raise ValueError(f"restart_control_plane: no binary for {', '.join(missing)}")
+        for name in reversed(CONTROL_PLANE):
+            self._stop_process(name)
+        self.binaries = {**self.binaries, **{c: binaries[c] for c in CONTROL_PLANE}}
+        self._start_control_plane()
+
+    def server_version(self) -> dict[str, str]:
+        """What the API server reports at ``/version`` (``major``, ``minor``, ``gitVersion`` ...)."""
+        return self.api.request("GET", "/version")
 
     def check_alive(self) -> None:
         for name, proc in self.processes.items():
@@ -223,8 +240,19 @@ class LocalCluster:
             )
             path.chmod(0o600)
 
+    def _stop_process(self, name: str) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=15)
+
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
+        # Appended to: a server restarted (restart_control_plane) keeps its earlier log above.
+        log = open(self.logs / f"{name}.log", "a")  # noqa: SIM115 - closed in stop()
         self._log_files.append(log)
         self.processes[name] = subprocess.Popen(
             args,

@@ -27,17 +27,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pulumi import automation as auto
 
 from tools.e2e.charts import ChartRepository, write_repository
 from tools.e2e.cloud.controllers import SimulatedControllers
 from tools.e2e.cloud.store import STATE_ENV, CloudStore, ClusterAccess
 from tools.e2e.cluster import LocalCluster
-from tools.e2e.toolchain import Binary, kwok_stage_dir
+from tools.e2e.stacks import PROJECT, PROJECT_ROOT, kubernetes_minor, stack_config
+from tools.e2e.toolchain import (
+    Binary,
+    ToolchainError,
+    control_plane,
+    ensure_control_plane,
+    kwok_stage_dir,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PROJECT = "aiplatform"
 OUT = PROJECT_ROOT / "build" / "e2e"
 # Recognisable, so a scenario can prove the value never appears in plain text.
 SECRET_MARKER = "e2e-DO-NOT-LEAK"
@@ -46,11 +50,6 @@ SECRET_MARKER = "e2e-DO-NOT-LEAK"
 def program() -> None:
     """The repository's program, unchanged, run inline by the engine."""
     runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
-
-
-def stack_config(path: Path) -> dict[str, Any]:
-    document = yaml.safe_load(path.read_text()) or {}
-    return document.get("config") or {}
 
 
 def offline_plan(config_file: Path, stack: str, out: Path) -> subprocess.CompletedProcess[str]:
@@ -157,6 +156,8 @@ class E2eRun:
         self._private = Path(tempfile.mkdtemp(prefix="aiplatform-e2e-"))  # state, secrets: never under build/
         self.passphrase = secrets.token_urlsafe(24)
         self.config = stack_config(self.config_file)
+        # The control plane runs the stack's Kubernetes minor, as EKS would.
+        self.kubernetes_minor = kubernetes_minor(self.config, self.overrides)
         self.secret_values = secret_config(self.config)
         self.cluster: LocalCluster | None = None
         self.charts_served: dict[str, str] = {}
@@ -195,7 +196,9 @@ class E2eRun:
     def _start(self) -> None:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         with self.timings.measure("cluster_start"):
-            self.cluster = LocalCluster(self.run_dir, self.binaries, kwok_stage_dir())
+            self.cluster = LocalCluster(
+                self.run_dir, {**self.binaries, **self.control_plane(self.kubernetes_minor)}, kwok_stage_dir()
+            )
             self.cluster.__enter__()
         self.store = CloudStore(self._private / "cloud")
         self.store.set_cluster(
@@ -207,6 +210,17 @@ class E2eRun:
         self.controllers = SimulatedControllers(self.cluster.api, self.store)
         self.controllers.__enter__()
         self.stack = self._create_stack()
+
+    def control_plane(self, minor: str) -> dict[str, Binary]:
+        """The control plane of ``minor``, by command name; built now if the run was not given it."""
+        try:
+            return control_plane(self.binaries, minor)
+        except ToolchainError:
+            self.binaries = {
+                **self.binaries,
+                **ensure_control_plane(minor, log=lambda line: print(line, file=sys.stderr, flush=True)),
+            }
+            return control_plane(self.binaries, minor)
 
     # -- the Pulumi side -------------------------------------------------------------------------
     def _bin_dir(self) -> Path:

@@ -38,6 +38,10 @@ class Report:
             "run_dir": str(run.run_dir),
             "timings": run.timings.entries,
             "charts": run.charts_served,
+            "kubernetes": {
+                "stack_minor": run.kubernetes_minor,
+                "server_version": run.cluster.server_version() if run.cluster else None,
+            },
         }
 
     def add(self, result: Any) -> None:

@@ -152,6 +152,14 @@ def gpu_groups(s: StackUnderTest) -> list[str]:
     return sorted(groups)
 
 
+def eks_versions(s: StackUnderTest) -> dict[str, str | None]:
+    """Each EKS cluster's ``version`` output, as the simulated cloud holds it, by cluster name."""
+    return {
+        record["outputs"].get("name", record.get("id", "?")): record["outputs"].get("version")
+        for record in s.run.store.all("aws:eks/cluster:Cluster")
+    }
+
+
 def provider_knows_the_fields(s: StackUnderTest) -> Check:
     """Every field the program sets on a Kubernetes resource is in the running provider's schema."""
     run = s.run
@@ -183,7 +191,8 @@ def helm_kept_crds(run: E2eRun) -> list[str]:
 
 # -- the scenarios -----------------------------------------------------------------------------------
 def deploy(s: StackUnderTest) -> ScenarioResult:
-    """preview plans creates only and up succeeds creating exactly those; every Deployment available;
+    """preview plans creates only and up succeeds creating exactly those; the API server and the EKS
+    cluster report the stack's Kubernetes minor; every Deployment available;
     every pod scheduled where it belongs; every object of the state (custom resources included) held by
     the API server."""
     s.baseline = checks.snapshot(s.api)
@@ -207,6 +216,9 @@ def deploy(s: StackUnderTest) -> ScenarioResult:
         autoscaler = s.run.controllers.autoscaler
         result.checks.append(provider_knows_the_fields(s))
         result.checks += [
+            checks.control_plane_version(
+                s.run.cluster.server_version(), eks_versions(s), s.run.kubernetes_minor
+            ),
             checks.autoscaled_at_minimum(s.api),
             checks.deployments_available(s.api),
             checks.pods_scheduled(s.api, s.gpu_groups),

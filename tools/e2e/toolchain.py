@@ -1,13 +1,21 @@
 """The binaries the end-to-end harness runs: found on PATH when their version fits, else built from Go
 modules into a cache outside the repository, keyed by version, and reused.
 
-    python -m tools.e2e.toolchain            # build what is missing, print each binary's version
-    python -m tools.e2e.toolchain --clean    # remove the cache (binaries, Go module and build caches)
+    python -m tools.e2e.toolchain                      # everything, at the committed stacks' minors
+    python -m tools.e2e.toolchain --kubernetes 1.36    # only the control plane of 1.36 (repeatable)
+    python -m tools.e2e.toolchain --clean              # remove the cache (binaries, Go caches)
+
+The control plane (kube-apiserver, kube-controller-manager, kube-scheduler) is built per Kubernetes
+minor, at the patch ``KUBERNETES_RELEASES`` gives for it; several minors coexist in the cache, and the
+harness starts the one of the stack it deploys (``aiplatform:cluster.kubernetesVersion``).
 
 Every module comes from the Go module proxy at an exact version (the proxy serves only some versions;
 the ones below are the ones it serves). Checksums are verified through the proxy's checksum database.
 The cache is ``$AIPLATFORM_E2E_CACHE``, else ``$XDG_CACHE_HOME/aiplatform-e2e`` (``~/.cache/...``): a
-cold build of everything takes about 20 minutes on 2 cores and the Go caches grow to about 13 GB.
+cold build of everything takes about 20 minutes on 2 cores and the Go caches grow to about 13 GB. The
+control plane of one more minor takes about 10 minutes (v1.36.3: 628 s of builds, kube-apiserver 490 s
+with its modules' download, kube-controller-manager 130 s, kube-scheduler 8 s, on 2 busy cores with the
+Go build cache already holding the Pulumi CLI's packages); its k8s.io modules take about 450 MB.
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from tools.e2e.stacks import committed_stack_minors
 
 # -- pinned versions -----------------------------------------------------------------------------
 PULUMI_VERSION = "v3.274.1"
@@ -34,7 +44,18 @@ PULUMI_VERSION = "v3.274.1"
 K8S_PROVIDER_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 K8S_PROVIDER_SDK_VERSION = "v4.24.0"
 K8S_PROVIDER_VERSION = "4.25.0-dev.20260115033456+f47bc2d6f199"  # what the built plugin reports
-KUBERNETES_VERSION = "v1.34.4"
+# Kubernetes minor -> the release built for it: the newest patch of the minor the proxy serves. For each,
+# `go mod download` fetched k8s.io/kubernetes and its staging modules at v0.<minor>.<patch> (all but the
+# k8s.io/sample-* examples, which no control-plane command imports), and `go list -deps` of the three
+# commands resolved in the wrapper module below. A minor missing here cannot be run by the harness.
+KUBERNETES_RELEASES: dict[str, str] = {
+    "1.33": "v1.33.13",
+    "1.34": "v1.34.4",
+    "1.35": "v1.35.4",
+    "1.36": "v1.36.3",
+    "1.37": "v1.37.2",
+}
+CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 # Prometheus 3.16's module version; its promtool checks and unit-tests the platform's rules (make test-rules).
@@ -151,32 +172,16 @@ def _build_kubernetes_provider(go: Go, work: Path, out: Path) -> None:
     )
 
 
-def _kubernetes_wrapper(go: Go, work: Path) -> Path:
+def _kubernetes_wrapper(go: Go, work: Path, version: str) -> Path:
     """A module that requires k8s.io/kubernetes and points each staging module at its published version.
 
     k8s.io/kubernetes replaces its staging modules with ``./staging/...`` directories, which a dependent
     module cannot use; their published versions are ``v0.<minor>.<patch>``.
     """
-    go.download("k8s.io/kubernetes", KUBERNETES_VERSION)
+    go.download("k8s.io/kubernetes", version)
     gomod = Path(go.env["GOMODCACHE"]) / "cache" / "download" / "k8s.io" / "kubernetes" / "@v"
-    upstream = (gomod / f"{KUBERNETES_VERSION}.mod").read_text()
-    staging = re.findall(r"^\s*(k8s\.io/[\w.-]+) => \./staging/", upstream, flags=re.MULTILINE)
-    if not staging:
-        raise ToolchainError("k8s.io/kubernetes go.mod: no staging replacements found")
-    published = "v0." + KUBERNETES_VERSION.removeprefix("v1.")
     work.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "module aiplatform.local/e2e-kubernetes",
-        "",
-        "go 1.24",
-        "",
-        f"require k8s.io/kubernetes {KUBERNETES_VERSION}",
-        "",
-        "replace (",
-        *(f"\t{module} => {module} {published}" for module in staging),
-        ")",
-    ]
-    (work / "go.mod").write_text("\n".join(lines) + "\n")
+    (work / "go.mod").write_text(kubernetes_wrapper_gomod(version, (gomod / f"{version}.mod").read_text()))
     (work / "tools.go").write_text(
         "//go:build tools\n\npackage tools\n\nimport (\n"
         '\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n'
@@ -186,13 +191,34 @@ def _kubernetes_wrapper(go: Go, work: Path) -> Path:
     return work
 
 
-def _kubernetes_ldflags() -> str:
-    major, minor, _ = KUBERNETES_VERSION.removeprefix("v").split(".")
+def kubernetes_wrapper_gomod(version: str, upstream_gomod: str) -> str:
+    """The wrapper module's go.mod: k8s.io/kubernetes at ``version``, each staging module its go.mod
+    replaces with ``./staging/...`` pointed at its published ``v0.<minor>.<patch>``."""
+    staging = re.findall(r"^\s*(k8s\.io/[\w.-]+) => \./staging/", upstream_gomod, flags=re.MULTILINE)
+    if not staging:
+        raise ToolchainError(f"k8s.io/kubernetes@{version} go.mod: no staging replacements found")
+    published = "v0." + version.removeprefix("v1.")
+    lines = [
+        "module aiplatform.local/e2e-kubernetes",
+        "",
+        "go 1.24",
+        "",
+        f"require k8s.io/kubernetes {version}",
+        "",
+        "replace (",
+        *(f"\t{module} => {module} {published}" for module in staging),
+        ")",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def kubernetes_ldflags(version: str) -> str:
+    major, minor, _ = version.removeprefix("v").split(".")
     base = "k8s.io/component-base/version"
     # Clients parse the server's version: without these stamps it reports v0.0.0-master.
     return " ".join(
         [
-            f"-X {base}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {base}.gitVersion={version}",
             f"-X {base}.gitMajor={major}",
             f"-X {base}.gitMinor={minor}",
             f"-X {base}.gitTreeState=clean",
@@ -201,14 +227,14 @@ def _kubernetes_ldflags() -> str:
     )
 
 
-def _kubernetes_recipe(command: str) -> Callable[[Go, Path, Path], None]:
+def _kubernetes_recipe(command: str, version: str) -> Callable[[Go, Path, Path], None]:
     def build(go: Go, work: Path, out: Path) -> None:
-        wrapper = _kubernetes_wrapper(go, work / "module")
+        wrapper = _kubernetes_wrapper(go, work / "module", version)
         go.run(
             "build",
             "-trimpath",
             "-ldflags",
-            _kubernetes_ldflags(),
+            kubernetes_ldflags(version),
             "-o",
             str(out / command),
             f"k8s.io/kubernetes/cmd/{command}",
@@ -310,18 +336,6 @@ TOOLS: tuple[Tool, ...] = (
         r"etcd Version: (\S+)",
         accepts_path_version=_exactly(ETCD_VERSION),
     ),
-    *(
-        Tool(
-            command,
-            KUBERNETES_VERSION,
-            f"k8s.io/kubernetes@{KUBERNETES_VERSION}",
-            _kubernetes_recipe(command),
-            ("--version",),
-            r"Kubernetes (v\S+)",
-            accepts_path_version=_exactly(KUBERNETES_VERSION),
-        )
-        for command in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-    ),
     Tool(
         "kwok",
         KWOK_VERSION,
@@ -332,6 +346,51 @@ TOOLS: tuple[Tool, ...] = (
         accepts_path_version=_exactly(KWOK_VERSION),
     ),
 )
+
+
+def kubernetes_release(minor: str) -> str:
+    """The Kubernetes release the harness builds for ``minor`` ("1.36" -> "v1.36.3")."""
+    release = KUBERNETES_RELEASES.get(minor)
+    if release is None:
+        raise ToolchainError(
+            f"no Kubernetes release to build for minor {minor!r} (the stack's "
+            f"aiplatform:cluster.kubernetesVersion): the harness builds {', '.join(KUBERNETES_RELEASES)}; "
+            "add the minor to KUBERNETES_RELEASES in tools/e2e/toolchain.py at a patch the module proxy serves"
+        )
+    return release
+
+
+def control_plane_tools(minor: str) -> tuple[Tool, ...]:
+    """kube-apiserver, kube-controller-manager and kube-scheduler of one Kubernetes minor."""
+    version = kubernetes_release(minor)
+    return tuple(
+        Tool(
+            command,
+            version,
+            f"k8s.io/kubernetes@{version}",
+            _kubernetes_recipe(command, version),
+            ("--version",),
+            r"Kubernetes (v\S+)",
+            accepts_path_version=_exactly(version),
+        )
+        for command in CONTROL_PLANE
+    )
+
+
+def control_plane_key(command: str, minor: str) -> str:
+    """The name a control-plane binary has among the harness's binaries: ``kube-apiserver@1.36``."""
+    return f"{command}@{minor}"
+
+
+def control_plane(binaries: Mapping[str, Binary], minor: str) -> dict[str, Binary]:
+    """The control plane of ``minor`` among ``binaries``, by command name (what ``LocalCluster`` runs)."""
+    missing = [c for c in CONTROL_PLANE if control_plane_key(c, minor) not in binaries]
+    if missing:
+        raise ToolchainError(
+            f"no Kubernetes {minor} control plane among the binaries ({', '.join(missing)} missing): "
+            f"ask ensure_all for minor {minor}"
+        )
+    return {c: binaries[control_plane_key(c, minor)] for c in CONTROL_PLANE}
 
 
 # Not part of the e2e harness: the rules' checker, built on demand by ``ensure_one``.
@@ -423,14 +482,38 @@ def ensure(tool: Tool, go: Go, log: Callable[[str], None]) -> Binary:
     return Binary(tool.name, str(binary), version, source, record["module"], record["build_seconds"])
 
 
-def ensure_all(log: Callable[[str], None] = print, root: Path | None = None) -> dict[str, Binary]:
-    """Every binary the harness needs, by name. Builds run one at a time: each uses every core."""
+def ensure_all(
+    log: Callable[[str], None] = print,
+    root: Path | None = None,
+    minors: Iterable[str] | None = None,
+) -> dict[str, Binary]:
+    """Every binary the harness needs, by name, with the control plane of each Kubernetes minor in
+    ``minors`` (default: the committed stacks' minors) as ``kube-apiserver@1.36`` and so on. Builds run
+    one at a time: each uses every core."""
     if shutil.which("go") is None:
         raise ToolchainError("the Go toolchain (go 1.24 or newer) is needed to build the e2e binaries")
+    wanted = sorted(set(committed_stack_minors() if minors is None else minors))
+    planes = {minor: control_plane_tools(minor) for minor in wanted}  # an unknown minor fails first
     root = root or cache_root()
     go = Go(root, log)
     with _locked(root):
-        return {tool.name: ensure(tool, go, log) for tool in TOOLS}
+        binaries = {tool.name: ensure(tool, go, log) for tool in TOOLS}
+        for minor, tools in planes.items():
+            binaries |= {control_plane_key(tool.name, minor): ensure(tool, go, log) for tool in tools}
+        return binaries
+
+
+def ensure_control_plane(
+    minor: str, log: Callable[[str], None] = print, root: Path | None = None
+) -> dict[str, Binary]:
+    """The control plane of one Kubernetes minor, named as ``ensure_all`` names it (``kube-apiserver@1.36``)."""
+    if shutil.which("go") is None:
+        raise ToolchainError("the Go toolchain (go 1.24 or newer) is needed to build the e2e binaries")
+    tools = control_plane_tools(minor)
+    root = root or cache_root()
+    go = Go(root, log)
+    with _locked(root):
+        return {control_plane_key(tool.name, minor): ensure(tool, go, log) for tool in tools}
 
 
 def ensure_one(tool: Tool, log: Callable[[str], None] = print, root: Path | None = None) -> Binary:
@@ -458,13 +541,26 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clean", action="store_true", help="remove the cache and exit")
+    parser.add_argument(
+        "--kubernetes",
+        action="append",
+        metavar="MINOR",
+        choices=list(KUBERNETES_RELEASES),
+        help="build (or find) only the control plane of this Kubernetes minor (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.clean:
         clean()
         print(f"removed {cache_root()}")
         return 0
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        binaries = ensure_all(log=lambda line: print(line, file=sys.stderr, flush=True))
+        if args.kubernetes:
+            binaries = {}
+            for minor in args.kubernetes:
+                binaries |= ensure_control_plane(minor, log=log)
+        else:
+            binaries = ensure_all(log=log)
     except ToolchainError as exc:
         print(f"toolchain: {exc}", file=sys.stderr)
         return 1
