@@ -289,3 +289,33 @@ def calendar_markdown() -> str:
             f"| {row.karpenter_minimum[0]}.{row.karpenter_minimum[1]} | {row.ami_alias} |"
         )
     return "\n".join(lines)
+
+
+def minor_key(version: str) -> tuple[int, int]:
+    """``"1.36"`` -> ``(1, 36)``, for ordering minors (string order puts 1.4 after 1.36)."""
+    major, _, minor = version.partition(".")
+    return int(major), int(minor)
+
+
+def upgrade_problem(current: str, target: str) -> str | None:
+    """Why EKS refuses to move a cluster from minor ``current`` to ``target`` in one change, or None.
+
+    EKS's UpdateClusterVersion moves the control plane one minor at a time and never down: 1.35 -> 1.36
+    is an upgrade, 1.34 -> 1.36 is refused (upgrade to 1.35 first), 1.36 -> 1.35 is refused (a cluster
+    cannot be downgraded; a new one at the older minor can). Staying on the same minor is no change.
+    """
+    if current == target:
+        return None
+    (cur_major, cur_minor), (new_major, new_minor) = minor_key(current), minor_key(target)
+    if (new_major, new_minor) < (cur_major, cur_minor):
+        return (
+            f"cluster.kubernetesVersion: EKS cannot downgrade a cluster ({current} -> {target}); "
+            f"keep {current}, or create a new cluster at {target}"
+        )
+    if new_major != cur_major or new_minor != cur_minor + 1:
+        step = f"{cur_major}.{cur_minor + 1}"
+        return (
+            f"cluster.kubernetesVersion: EKS upgrades a cluster one minor at a time, {current} -> {target} "
+            f"skips a minor; set {step}, run up, then move on to {target}"
+        )
+    return None

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..kubernetes_versions import SUPPORTED_VERSIONS
+from ..kubernetes_versions import SUPPORTED_VERSIONS, upgrade_problem
 
 ACCOUNT_ID = "123456789012"
 
@@ -515,6 +515,16 @@ class SimulatedCloud:
         if "tags" in inputs:
             problems += _tags(inputs)
         return problems
+
+    @staticmethod
+    def update_problems(typ: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[Problem]:
+        """What AWS refuses in an update from ``olds`` to ``news`` (beyond what ``problems`` refuses in
+        ``news`` alone): an EKS cluster moves one Kubernetes minor at a time, never down."""
+        if typ == "aws:eks/cluster:Cluster":
+            old, new = olds.get("version"), news.get("version")
+            if isinstance(old, str) and isinstance(new, str) and (problem := upgrade_problem(old, new)):
+                return [("version", problem)]
+        return []
 
     @staticmethod
     def replaces(typ: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
