@@ -145,14 +145,18 @@ def test_values_unknown_in_a_preview_are_not_judged(provider):
 CLUSTER_URN = "urn:pulumi:dev::aiplatform::aiplatform:index:AiPlatform$aws:eks/cluster:Cluster::ai-cluster"
 
 
+def _cluster_inputs(version: str) -> dict[str, PropertyValue]:
+    role = "arn:aws:iam::123456789012:role/eks"
+    return props(name="ai", roleArn=role, version=version, vpcConfig={"subnetIds": ["subnet-1"]})
+
+
 def _cluster(provider, version: str):
-    inputs = props(name="ai", roleArn="arn:aws:iam::123456789012:role/eks", version=version)
-    return call(provider.create(p.CreateRequest(CLUSTER_URN, inputs, 60, False)))
+    return call(provider.create(p.CreateRequest(CLUSTER_URN, _cluster_inputs(version), 60, False)))
 
 
 def test_a_cluster_update_that_skips_a_minor_is_refused_in_preview_and_update(provider):
     created = _cluster(provider, "1.34")
-    news = props(name="ai", roleArn="arn:aws:iam::123456789012:role/eks", version="1.36")
+    news = _cluster_inputs("1.36")
     for preview in (True, False):
         with pytest.raises(ValueError, match=r"cluster\.kubernetesVersion: EKS upgrades a cluster one minor"):
             call(
@@ -169,12 +173,15 @@ def test_a_cluster_version_update_returns_after_the_harness_serves_the_new_minor
     operator = ControlPlaneOperator(
         store, restart=lambda minor: served.update(minor=minor), served=lambda: served["minor"], interval=0.05
     )
-    news = props(name="ai", roleArn="arn:aws:iam::123456789012:role/eks", version="1.36")
+    news = _cluster_inputs("1.36")
     with operator:
         updated = call(
             provider.update(p.UpdateRequest(CLUSTER_URN, "ai", created.properties, news, 60, [], False))
         )
     assert updated.properties["version"].value == "1.36" and served["minor"] == "1.36"
+    # What EKS computed inside an input object survives the update (the cluster's security group).
+    group = created.properties["vpcConfig"].value["clusterSecurityGroupId"].value
+    assert updated.properties["vpcConfig"].value["clusterSecurityGroupId"].value == group
     assert [(r["from"], r["to"], r["error"]) for r in operator.restarts] == [("1.35", "1.36", None)]
     [event] = store.events("control-plane-upgraded")
     assert (event["old"], event["new"], event["cluster"]) == ("1.35", "1.36", "ai")
@@ -188,7 +195,7 @@ def test_a_cluster_version_update_fails_with_the_harness_error(provider, tmp_pat
     def broken(minor: str) -> None:
         raise RuntimeError(f"no kube-apiserver {minor}")
 
-    news = props(name="ai", roleArn="arn:aws:iam::123456789012:role/eks", version="1.36")
+    news = _cluster_inputs("1.36")
     with (
         ControlPlaneOperator(store, restart=broken, served=lambda: "1.35", interval=0.05),
         pytest.raises(
@@ -202,7 +209,7 @@ def test_a_cluster_version_update_times_out_when_nobody_answers(provider, tmp_pa
     monkeypatch.setattr("tools.e2e.cloud.provider.CONTROL_PLANE_SECONDS", 0.3)
     CloudStore(tmp_path).set_cluster(ClusterAccess("https://127.0.0.1:1", "token", str(tmp_path / "ca.crt")))
     created = _cluster(provider, "1.35")
-    news = props(name="ai", roleArn="arn:aws:iam::123456789012:role/eks", version="1.36")
+    news = _cluster_inputs("1.36")
     with pytest.raises(TimeoutError, match="did not serve 1.36 within 0 s"):
         call(provider.update(p.UpdateRequest(CLUSTER_URN, "ai", created.properties, news, 60, [], False)))
 

@@ -232,6 +232,7 @@ class NodeFleet:
                 "evicted": evicted,
                 "refused": refused,
                 "started": start,
+                "ended": time.time(),
                 "seconds": round(time.time() - start, 2),
             }
             record("node-replaced", **event)

@@ -118,6 +118,17 @@ def _known(value: Plain) -> Plain:
     return value
 
 
+def with_nested_outputs(olds: Mapping[str, Plain], news: Mapping[str, Plain]) -> dict[str, Plain]:
+    """The new inputs with the values AWS computed inside an input object kept from the old outputs
+    (a cluster's ``vpcConfig.clusterSecurityGroupId`` survives an update of its ``version``)."""
+    merged = dict(news)
+    for key, new in news.items():
+        old = olds.get(key)
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            merged[key] = {**{k: v for k, v in old.items() if k not in new}, **with_nested_outputs(old, new)}
+    return merged
+
+
 def _urn_name(urn: str) -> str:
     return urn.split("::")[-1]
 
@@ -226,7 +237,7 @@ class SimulatedAwsProvider(p.Provider):
                 properties=property_map(self._preview_outputs(typ, name, news), secret_keys)
             )
         computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
-        outputs = {**computed, **news}
+        outputs = {**computed, **with_nested_outputs(olds, news)}
         await asyncio.to_thread(self._apply_effects, "update", typ, request.resource_id, news, outputs, olds)
         self.store.put(typ, request.resource_id, request.urn, news, outputs)
         return p.UpdateResponse(properties=property_map(outputs, secret_keys))
