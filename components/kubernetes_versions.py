@@ -303,6 +303,9 @@ def upgrade_problem(current: str, target: str) -> str | None:
     EKS's UpdateClusterVersion moves the control plane one minor at a time and never down: 1.35 -> 1.36
     is an upgrade, 1.34 -> 1.36 is refused (upgrade to 1.35 first), 1.36 -> 1.35 is refused (a cluster
     cannot be downgraded; a new one at the older minor can). Staying on the same minor is no change.
+    Sources: https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html ("Once you upgrade a
+    cluster, you can't downgrade to a previous version"); eksctl's cluster-upgrade page ("Control plane
+    version upgrades must be done for one minor version at a time").
     """
     if current == target:
         return None
