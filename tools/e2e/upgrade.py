@@ -9,6 +9,7 @@ node groups' nodes to the new release one at a time, through the Eviction API.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Mapping
@@ -293,9 +294,9 @@ def kubernetes_upgrade(s: StackUnderTest, committed: Path, target: str) -> Scena
     endpoints; every object of the state is served at its apiVersion; a second up changes nothing."""
     with scenario(s, f"upgrade {s.run.kubernetes_minor} -> {target}") as result:
         committed_config = yaml.safe_load(committed.read_text())["config"]
-        paths = list(version_pins(committed_config, target))
-        pins = current_pins(committed_config, paths)
         derived = version_pins(committed_config, target)
+        paths = list(derived)
+        pins = current_pins(committed_config, paths)
         result.operations["pins"] = {
             "from": {
                 config_key(p): v for p, v in version_pins(committed_config, s.run.kubernetes_minor).items()
@@ -317,14 +318,12 @@ def kubernetes_upgrade(s: StackUnderTest, committed: Path, target: str) -> Scena
         for path, value in pins.items():
             set_config(s, config_key(path), value)
         steps = StepLog()
-        samplers = [EndpointSampler(s.api, ns, name) for ns, name in _inference_services(s)]
-        for sampler in samplers:
-            sampler.__enter__()
-        try:
+        with contextlib.ExitStack() as sampling:
+            samplers = [
+                sampling.enter_context(EndpointSampler(s.api, ns, name))
+                for ns, name in _inference_services(s)
+            ]
             up = operation(s, result, "upgrade up", s.stack.up, on_event=steps)
-        finally:
-            for sampler in samplers:
-                sampler.__exit__(None, None, None)
         # The new minor's controllers bring their own defaults: the cluster's, not the stack's to delete.
         s.baseline |= control_plane_defaults(s.api)
         upgraded = s.run.store.events("control-plane-upgraded")
