@@ -322,3 +322,19 @@ def upgrade_problem(current: str, target: str) -> str | None:
             f"skips a minor; set {step}, run up, then move on to {target}"
         )
     return None
+
+
+def node_group_skew_problem(current: str, node_groups: Mapping[str, str]) -> str | None:
+    """Why EKS refuses to upgrade a cluster at ``current`` whose managed node groups (name -> minor) do
+    not all run ``current``, or None: "all of your node groups' Kubernetes versions must match the
+    cluster's Kubernetes version in order to update the cluster to a new Kubernetes version"
+    (https://docs.aws.amazon.com/cli/latest/reference/eks/update-cluster-version.html). A failed node
+    roll leaves groups behind: finish it (``up`` again at the same minor) before the next step."""
+    behind = {name: minor for name, minor in sorted(node_groups.items()) if minor != current}
+    if not behind:
+        return None
+    listed = ", ".join(f"{name} at {minor}" for name, minor in behind.items())
+    return (
+        f"cluster.kubernetesVersion: EKS upgrades a cluster only when its managed node groups run its "
+        f"minor {current}, and {listed}; run up at {current} until they do, then move on"
+    )

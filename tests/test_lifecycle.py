@@ -14,6 +14,7 @@ from aiplatform.kubernetes_versions import (
     SUPPORTED_VERSIONS,
     calendar_markdown,
     lifecycle,
+    node_group_skew_problem,
     upgrade_problem,
 )
 from aiplatform.plan import cloud
@@ -190,3 +191,21 @@ def test_the_simulated_eks_api_refuses_a_skipped_minor_in_an_update_only():
     assert not [p for p in cloud.SimulatedCloud.problems(eks, {"version": "1.36"}) if p[0] == "version"]
     node_group = "aws:eks/nodeGroup:NodeGroup"
     assert cloud.SimulatedCloud.update_problems(node_group, {"version": "1.34"}, {"version": "1.36"}) == []
+
+
+def test_eks_upgrades_a_cluster_only_while_its_node_groups_run_its_minor():
+    assert node_group_skew_problem("1.35", {"system": "1.35", "gpu": "1.35"}) is None
+    assert node_group_skew_problem("1.35", {}) is None
+    problem = node_group_skew_problem("1.36", {"system": "1.36", "gpu": "1.35"})
+    assert problem == (
+        "cluster.kubernetesVersion: EKS upgrades a cluster only when its managed node groups run its minor "
+        "1.36, and gpu at 1.35; run up at 1.36 until they do, then move on"
+    )
+    eks = "aws:eks/cluster:Cluster"
+    behind = {"gpu": "1.35"}
+    [(_, reason)] = cloud.SimulatedCloud.update_problems(
+        eks, {"version": "1.36"}, {"version": "1.37"}, behind
+    )
+    assert reason.startswith("cluster.kubernetesVersion: EKS upgrades a cluster only when")
+    # Not a version change: the groups' versions do not matter.
+    assert cloud.SimulatedCloud.update_problems(eks, {"version": "1.36"}, {"version": "1.36"}, behind) == []

@@ -221,3 +221,22 @@ def test_a_node_reports_its_groups_kubelet_minor():
     )
     assert manifest["status"]["nodeInfo"] == {"kubeletVersion": "v1.36.0"}
     assert "nodeInfo" not in node_manifest("n", shape, "aws:///us-east-1a/i-2")["status"]
+
+
+def test_a_cluster_update_is_refused_while_a_node_group_is_behind(provider):
+    created = _cluster(provider, "1.35")
+    CloudStore.from_env().put(
+        "aws:eks/nodeGroup:NodeGroup",
+        "ai:gpu",
+        CLUSTER_URN.replace("aws:eks/cluster:Cluster::ai-cluster", "aws:eks/nodeGroup:NodeGroup::gpu"),
+        {"clusterName": "ai", "nodeGroupName": "gpu", "version": "1.34"},
+        {},
+    )
+    with pytest.raises(
+        ValueError, match="only when its managed node groups run its minor 1.35, and gpu at 1.34"
+    ):
+        call(
+            provider.update(
+                p.UpdateRequest(CLUSTER_URN, "ai", created.properties, _cluster_inputs("1.36"), 60, [], True)
+            )
+        )

@@ -229,7 +229,9 @@ class SimulatedAwsProvider(p.Provider):
         news, secret_keys = plain_map(request.news)
         typ, name = _urn_type(request.urn), request.name
         record = self.store.get(typ, request.resource_id)
-        refused = self.cloud.update_problems(typ, record["inputs"] if record else olds, news)
+        refused = self.cloud.update_problems(
+            typ, record["inputs"] if record else olds, news, self._node_group_versions(news.get("name"))
+        )
         if refused:
             raise ValueError("; ".join(f"{name}: {reason}" for _path, reason in refused))
         if request.preview:
@@ -260,6 +262,14 @@ class SimulatedAwsProvider(p.Provider):
             self._apply_effects, "delete", typ, request.resource_id, outputs, outputs, outputs
         )
         self.store.delete(typ, request.resource_id)
+
+    def _node_group_versions(self, cluster: str | None) -> dict[str, str]:
+        """The managed node groups of ``cluster`` the simulated cloud holds: name -> Kubernetes minor."""
+        return {
+            r["inputs"]["nodeGroupName"]: str(r["inputs"].get("version"))
+            for r in self.store.all("aws:eks/nodeGroup:NodeGroup")
+            if cluster and r["inputs"].get("clusterName") == cluster and r["inputs"].get("version")
+        }
 
     # -- effects beyond the record ---------------------------------------------------------------
     def _fleet(self) -> NodeFleet | None:
