@@ -289,3 +289,52 @@ def calendar_markdown() -> str:
             f"| {row.karpenter_minimum[0]}.{row.karpenter_minimum[1]} | {row.ami_alias} |"
         )
     return "\n".join(lines)
+
+
+def minor_key(version: str) -> tuple[int, int]:
+    """``"1.36"`` -> ``(1, 36)``, for ordering minors (string order puts 1.4 after 1.36)."""
+    major, _, minor = version.partition(".")
+    return int(major), int(minor)
+
+
+def upgrade_problem(current: str, target: str) -> str | None:
+    """Why EKS refuses to move a cluster from minor ``current`` to ``target`` in one change, or None.
+
+    EKS's UpdateClusterVersion moves the control plane one minor at a time and never down: 1.35 -> 1.36
+    is an upgrade, 1.34 -> 1.36 is refused (upgrade to 1.35 first), 1.36 -> 1.35 is refused (a cluster
+    cannot be downgraded; a new one at the older minor can). Staying on the same minor is no change.
+    Sources: https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html ("Once you upgrade a
+    cluster, you can't downgrade to a previous version"); eksctl's cluster-upgrade page ("Control plane
+    version upgrades must be done for one minor version at a time").
+    """
+    if current == target:
+        return None
+    (cur_major, cur_minor), (new_major, new_minor) = minor_key(current), minor_key(target)
+    if (new_major, new_minor) < (cur_major, cur_minor):
+        return (
+            f"cluster.kubernetesVersion: EKS cannot downgrade a cluster ({current} -> {target}); "
+            f"keep {current}, or create a new cluster at {target}"
+        )
+    if new_major != cur_major or new_minor != cur_minor + 1:
+        step = f"{cur_major}.{cur_minor + 1}"
+        return (
+            f"cluster.kubernetesVersion: EKS upgrades a cluster one minor at a time, {current} -> {target} "
+            f"skips a minor; set {step}, run up, then move on to {target}"
+        )
+    return None
+
+
+def node_group_skew_problem(current: str, node_groups: Mapping[str, str]) -> str | None:
+    """Why EKS refuses to upgrade a cluster at ``current`` whose managed node groups (name -> minor) do
+    not all run ``current``, or None: "all of your node groups' Kubernetes versions must match the
+    cluster's Kubernetes version in order to update the cluster to a new Kubernetes version"
+    (https://docs.aws.amazon.com/cli/latest/reference/eks/update-cluster-version.html). A failed node
+    roll leaves groups behind: finish it (``up`` again at the same minor) before the next step."""
+    behind = {name: minor for name, minor in sorted(node_groups.items()) if minor != current}
+    if not behind:
+        return None
+    listed = ", ".join(f"{name} at {minor}" for name, minor in behind.items())
+    return (
+        f"cluster.kubernetesVersion: EKS upgrades a cluster only when its managed node groups run its "
+        f"minor {current}, and {listed}; run up at {current} until they do, then move on"
+    )

@@ -216,6 +216,8 @@ def test_pre_node_addons_come_with_the_cluster_and_node_addons_after_the_nodes(b
         assert registration.inputs["clusterName"] == "ai"
         depends_on_nodes = monitor.named("system-nodes").urn in registration.dependencies
         assert depends_on_nodes == (name in ("coredns", "aws-ebs-csi-driver", "metrics-server")), name
+        # An upgrade moves an add-on only once the control plane it runs on is at the new minor.
+        assert monitor.named("ai-cluster").urn in registration.dependencies, name
     # Node add-ons also wait for the CNI.
     assert monitor.named("ai-addon-vpc-cni").urn in addons["coredns"].dependencies
     # The EBS CSI driver runs with its own IRSA role.

@@ -14,6 +14,8 @@ from aiplatform.kubernetes_versions import (
     SUPPORTED_VERSIONS,
     calendar_markdown,
     lifecycle,
+    node_group_skew_problem,
+    upgrade_problem,
 )
 from aiplatform.plan import cloud
 from aiplatform.plan.cost import estimate, load_pricing
@@ -157,3 +159,53 @@ def test_the_readme_calendar_is_the_generated_one():
 
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert calendar_markdown() in readme
+
+
+@pytest.mark.parametrize(
+    "current, target, refused",
+    [
+        ("1.35", "1.36", None),
+        ("1.36", "1.36", None),
+        ("1.9", "1.10", None),  # minors compare as numbers, not strings
+        ("1.34", "1.36", "one minor at a time, 1.34 -> 1.36 skips a minor; set 1.35, run up"),
+        ("1.33", "1.36", "one minor at a time, 1.33 -> 1.36 skips a minor; set 1.34, run up"),
+        ("1.36", "1.35", "cannot downgrade a cluster (1.36 -> 1.35)"),
+        ("1.36", "2.0", "one minor at a time"),
+    ],
+)
+def test_eks_upgrades_a_cluster_one_minor_at_a_time_and_never_down(current, target, refused):
+    problem = upgrade_problem(current, target)
+    if refused is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.startswith("cluster.kubernetesVersion: ")
+        assert refused in problem
+
+
+def test_the_simulated_eks_api_refuses_a_skipped_minor_in_an_update_only():
+    eks = "aws:eks/cluster:Cluster"
+    assert cloud.SimulatedCloud.update_problems(eks, {"version": "1.35"}, {"version": "1.36"}) == []
+    [(path, reason)] = cloud.SimulatedCloud.update_problems(eks, {"version": "1.34"}, {"version": "1.36"})
+    assert path == "version" and "cluster.kubernetesVersion" in reason and "set 1.35" in reason
+    # A create at 1.36 is no skip; node groups have no such rule (EKS checks their skew, not modelled).
+    assert not [p for p in cloud.SimulatedCloud.problems(eks, {"version": "1.36"}) if p[0] == "version"]
+    node_group = "aws:eks/nodeGroup:NodeGroup"
+    assert cloud.SimulatedCloud.update_problems(node_group, {"version": "1.34"}, {"version": "1.36"}) == []
+
+
+def test_eks_upgrades_a_cluster_only_while_its_node_groups_run_its_minor():
+    assert node_group_skew_problem("1.35", {"system": "1.35", "gpu": "1.35"}) is None
+    assert node_group_skew_problem("1.35", {}) is None
+    problem = node_group_skew_problem("1.36", {"system": "1.36", "gpu": "1.35"})
+    assert problem == (
+        "cluster.kubernetesVersion: EKS upgrades a cluster only when its managed node groups run its minor "
+        "1.36, and gpu at 1.35; run up at 1.36 until they do, then move on"
+    )
+    eks = "aws:eks/cluster:Cluster"
+    behind = {"gpu": "1.35"}
+    [(_, reason)] = cloud.SimulatedCloud.update_problems(
+        eks, {"version": "1.36"}, {"version": "1.37"}, behind
+    )
+    assert reason.startswith("cluster.kubernetesVersion: EKS upgrades a cluster only when")
+    # Not a version change: the groups' versions do not matter.
+    assert cloud.SimulatedCloud.update_problems(eks, {"version": "1.36"}, {"version": "1.36"}, behind) == []

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..kubernetes_versions import SUPPORTED_VERSIONS
+from ..kubernetes_versions import SUPPORTED_VERSIONS, node_group_skew_problem, upgrade_problem
 
 ACCOUNT_ID = "123456789012"
 
@@ -515,6 +515,24 @@ class SimulatedCloud:
         if "tags" in inputs:
             problems += _tags(inputs)
         return problems
+
+    @staticmethod
+    def update_problems(
+        typ: str,
+        olds: Mapping[str, Any],
+        news: Mapping[str, Any],
+        node_groups: Mapping[str, str] | None = None,
+    ) -> list[Problem]:
+        """What AWS refuses in an update from ``olds`` to ``news`` (beyond what ``problems`` refuses in
+        ``news`` alone): an EKS cluster moves one Kubernetes minor at a time, never down, and only
+        while its managed node groups (``node_groups``: name -> minor) run its current minor."""
+        if typ == "aws:eks/cluster:Cluster":
+            old, new = olds.get("version"), news.get("version")
+            if isinstance(old, str) and isinstance(new, str) and old != new:
+                problem = upgrade_problem(old, new) or node_group_skew_problem(old, node_groups or {})
+                if problem:
+                    return [("version", problem)]
+        return []
 
     @staticmethod
     def replaces(typ: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:

@@ -10,8 +10,10 @@ from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.sync_await import _sync_await as call
 
+from tools.e2e.cloud.nodes import group_shape, kubelet_version, node_manifest
 from tools.e2e.cloud.provider import SimulatedAwsProvider, from_plain, plain_map, property_map
-from tools.e2e.cloud.store import STATE_ENV, CloudStore
+from tools.e2e.cloud.store import STATE_ENV, CloudStore, ClusterAccess
+from tools.e2e.control_plane import ControlPlaneOperator
 
 ROLE_URN = "urn:pulumi:dev::aiplatform::aiplatform:index:AiPlatform$aws:iam/role:Role::eso-role"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]})
@@ -138,3 +140,103 @@ def test_values_unknown_in_a_preview_are_not_judged(provider):
     assert not response.failures
     missing = call(provider.check(p.CheckRequest(policy, {}, props(policy=UNKNOWN), b"")))
     assert [(f.property, f.reason) for f in missing.failures] == [("role", "required")]
+
+
+CLUSTER_URN = "urn:pulumi:dev::aiplatform::aiplatform:index:AiPlatform$aws:eks/cluster:Cluster::ai-cluster"
+
+
+def _cluster_inputs(version: str) -> dict[str, PropertyValue]:
+    role = "arn:aws:iam::123456789012:role/eks"
+    return props(name="ai", roleArn=role, version=version, vpcConfig={"subnetIds": ["subnet-1"]})
+
+
+def _cluster(provider, version: str):
+    return call(provider.create(p.CreateRequest(CLUSTER_URN, _cluster_inputs(version), 60, False)))
+
+
+def test_a_cluster_update_that_skips_a_minor_is_refused_in_preview_and_update(provider):
+    created = _cluster(provider, "1.34")
+    news = _cluster_inputs("1.36")
+    for preview in (True, False):
+        with pytest.raises(ValueError, match=r"cluster\.kubernetesVersion: EKS upgrades a cluster one minor"):
+            call(
+                provider.update(p.UpdateRequest(CLUSTER_URN, "ai", created.properties, news, 60, [], preview))
+            )
+    assert CloudStore.from_env().get("aws:eks/cluster:Cluster", "ai")["inputs"]["version"] == "1.34"
+
+
+def test_a_cluster_version_update_returns_after_the_harness_serves_the_new_minor(provider, tmp_path):
+    store = CloudStore(tmp_path)
+    store.set_cluster(ClusterAccess("https://127.0.0.1:1", "token", str(tmp_path / "ca.crt")))
+    created = _cluster(provider, "1.35")
+    served = {"minor": "1.35"}
+    operator = ControlPlaneOperator(
+        store, restart=lambda minor: served.update(minor=minor), served=lambda: served["minor"], interval=0.05
+    )
+    news = _cluster_inputs("1.36")
+    with operator:
+        updated = call(
+            provider.update(p.UpdateRequest(CLUSTER_URN, "ai", created.properties, news, 60, [], False))
+        )
+    assert updated.properties["version"].value == "1.36" and served["minor"] == "1.36"
+    # What EKS computed inside an input object survives the update (the cluster's security group).
+    group = created.properties["vpcConfig"].value["clusterSecurityGroupId"].value
+    assert updated.properties["vpcConfig"].value["clusterSecurityGroupId"].value == group
+    assert [(r["from"], r["to"], r["error"]) for r in operator.restarts] == [("1.35", "1.36", None)]
+    [event] = store.events("control-plane-upgraded")
+    assert (event["old"], event["new"], event["cluster"]) == ("1.35", "1.36", "ai")
+
+
+def test_a_cluster_version_update_fails_with_the_harness_error(provider, tmp_path):
+    store = CloudStore(tmp_path)
+    store.set_cluster(ClusterAccess("https://127.0.0.1:1", "token", str(tmp_path / "ca.crt")))
+    created = _cluster(provider, "1.35")
+
+    def broken(minor: str) -> None:
+        raise RuntimeError(f"no kube-apiserver {minor}")
+
+    news = _cluster_inputs("1.36")
+    with (
+        ControlPlaneOperator(store, restart=broken, served=lambda: "1.35", interval=0.05),
+        pytest.raises(
+            RuntimeError, match="upgrading the control plane to 1.36 failed: RuntimeError: no kube"
+        ),
+    ):
+        call(provider.update(p.UpdateRequest(CLUSTER_URN, "ai", created.properties, news, 60, [], False)))
+
+
+def test_a_cluster_version_update_times_out_when_nobody_answers(provider, tmp_path, monkeypatch):
+    monkeypatch.setattr("tools.e2e.cloud.provider.CONTROL_PLANE_SECONDS", 0.3)
+    CloudStore(tmp_path).set_cluster(ClusterAccess("https://127.0.0.1:1", "token", str(tmp_path / "ca.crt")))
+    created = _cluster(provider, "1.35")
+    news = _cluster_inputs("1.36")
+    with pytest.raises(TimeoutError, match="did not serve 1.36 within 0 s"):
+        call(provider.update(p.UpdateRequest(CLUSTER_URN, "ai", created.properties, news, 60, [], False)))
+
+
+def test_a_node_reports_its_groups_kubelet_minor():
+    shape = group_shape({"nodeGroupName": "system", "instanceTypes": ["t3.large"]}, "us-east-1a")
+    manifest = node_manifest(
+        "system-abc-0", shape, "aws:///us-east-1a/i-1", kubelet_version({"version": "1.36"})
+    )
+    assert manifest["status"]["nodeInfo"] == {"kubeletVersion": "v1.36.0"}
+    assert "nodeInfo" not in node_manifest("n", shape, "aws:///us-east-1a/i-2")["status"]
+
+
+def test_a_cluster_update_is_refused_while_a_node_group_is_behind(provider):
+    created = _cluster(provider, "1.35")
+    CloudStore.from_env().put(
+        "aws:eks/nodeGroup:NodeGroup",
+        "ai:gpu",
+        CLUSTER_URN.replace("aws:eks/cluster:Cluster::ai-cluster", "aws:eks/nodeGroup:NodeGroup::gpu"),
+        {"clusterName": "ai", "nodeGroupName": "gpu", "version": "1.34"},
+        {},
+    )
+    with pytest.raises(
+        ValueError, match="only when its managed node groups run its minor 1.35, and gpu at 1.34"
+    ):
+        call(
+            provider.update(
+                p.UpdateRequest(CLUSTER_URN, "ai", created.properties, _cluster_inputs("1.36"), 60, [], True)
+            )
+        )

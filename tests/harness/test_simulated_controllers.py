@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 from decimal import Decimal
 
+import pytest
+
 from tools.e2e.cloud.controllers import GroupTemplate, plan_scale_up, pod_requests, secret_data, unfit_reason
-from tools.e2e.cloud.nodes import group_shape, template_from_tags
+from tools.e2e.cloud.nodes import NodeFleet, group_shape, template_from_tags
+from tools.e2e.kubeapi import ApiError, KubeApi
 
 TAG = "k8s.io/cluster-autoscaler/node-template/"
 GPU_TAGS = {
@@ -151,3 +154,46 @@ def test_external_secret_data_takes_each_property_of_the_json_value():
     data = secret_data('{"api-key": "sk-1", "other": "x"}', es)
     assert base64.b64decode(data["api-key"]).decode() == "sk-1"
     assert base64.b64decode(data["whole"]).decode() == '{"api-key": "sk-1", "other": "x"}'
+
+
+class _EvictionApi:
+    """The Eviction API of a node's pods: a PodDisruptionBudget refuses the first ``refusals`` evictions
+    (HTTP 429); an accepted eviction removes the pod. DaemonSet pods are never asked about."""
+
+    path = staticmethod(KubeApi.path)
+
+    def __init__(self, pods: list[dict], refusals: int):
+        self.pods, self.refusals, self.posted = pods, refusals, []
+
+    def list(self, kind: str, namespace=None, selector: str = "", fields: str = "") -> list[dict]:
+        assert kind == "Pod" and fields.startswith("spec.nodeName=")
+        return list(self.pods)
+
+    def request(self, method: str, path: str, body=None):
+        assert method == "POST" and path.endswith("/eviction") and body["kind"] == "Eviction"
+        self.posted.append(body["metadata"]["name"])
+        if self.refusals:
+            self.refusals -= 1
+            raise ApiError(
+                429, '{"message": "Cannot evict pod as it would violate the pod\'s disruption budget."}', path
+            )
+        self.pods = [p for p in self.pods if p["metadata"]["name"] != body["metadata"]["name"]]
+
+
+def _pod(name: str, owner: str = "ReplicaSet") -> dict:
+    return {"metadata": {"name": name, "namespace": "ml-serving", "ownerReferences": [{"kind": owner}]}}
+
+
+def test_a_drain_evicts_through_the_eviction_api_and_waits_while_a_budget_refuses(monkeypatch):
+    monkeypatch.setattr("tools.e2e.cloud.nodes.time.sleep", lambda _s: None)
+    api = _EvictionApi([_pod("llama-1"), _pod("dcgm-exporter-x", owner="DaemonSet")], refusals=2)
+    evicted, refused = NodeFleet(api).drain("gpu-node-0", timeout=60)
+    assert (evicted, refused) == (["ml-serving/llama-1"], 2)
+    assert api.posted == ["llama-1"] * 3  # refused twice, then accepted; the DaemonSet pod left alone
+
+
+def test_a_drain_a_budget_never_allows_fails_the_update_naming_the_pods(monkeypatch):
+    monkeypatch.setattr("tools.e2e.cloud.nodes.time.sleep", lambda _s: None)
+    api = _EvictionApi([_pod("llama-1")], refusals=10**9)
+    with pytest.raises(TimeoutError, match=r"gpu-node-0: pods still running .* \(ml-serving/llama-1\)"):
+        NodeFleet(api).drain("gpu-node-0", timeout=0)

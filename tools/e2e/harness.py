@@ -33,6 +33,7 @@ from tools.e2e.charts import ChartRepository, write_repository
 from tools.e2e.cloud.controllers import SimulatedControllers
 from tools.e2e.cloud.store import STATE_ENV, CloudStore, ClusterAccess
 from tools.e2e.cluster import LocalCluster
+from tools.e2e.control_plane import ControlPlaneOperator
 from tools.e2e.stacks import PROJECT, PROJECT_ROOT, kubernetes_minor, stack_config
 from tools.e2e.toolchain import (
     Binary,
@@ -163,6 +164,7 @@ class E2eRun:
         self.charts_served: dict[str, str] = {}
         self.charts: ChartRepository | None = None
         self.controllers: SimulatedControllers | None = None
+        self.operator: ControlPlaneOperator | None = None
         self.stack: auto.Stack | None = None
         self.log_path = self.run_dir / "logs" / "pulumi.log"
 
@@ -182,6 +184,9 @@ class E2eRun:
         # An engine operation cut short (a signal, a timeout) must not outlive the run.
         keep = {p.pid for p in self.cluster.processes.values()} if self.cluster else set()
         terminate_run_processes((str(self.run_dir), str(self._private)), keep)
+        if self.operator:
+            self.operator.__exit__(None, None, None)
+            self.operator = None
         if self.controllers:
             self.controllers.__exit__(None, None, None)
             self.controllers = None
@@ -209,7 +214,19 @@ class E2eRun:
         self.charts.__enter__()
         self.controllers = SimulatedControllers(self.cluster.api, self.store)
         self.controllers.__enter__()
+        # An EKS version update in the simulated cloud restarts the servers here, at the new minor.
+        self.operator = ControlPlaneOperator(self.store, self._restart_at, self.served_minor)
+        self.operator.__enter__()
         self.stack = self._create_stack()
+
+    def served_minor(self) -> str:
+        """The minor the local API server reports at ``/version`` ("1.36")."""
+        version = self.cluster.server_version()
+        return f"{version['major']}.{version['minor'].rstrip('+')}"
+
+    def _restart_at(self, minor: str) -> None:
+        with self.timings.measure(f"control_plane_restart_{minor}"):
+            self.cluster.restart_control_plane(self.control_plane(minor))
 
     def control_plane(self, minor: str) -> dict[str, Binary]:
         """The control plane of ``minor``, by command name; built now if the run was not given it."""

@@ -3,22 +3,27 @@ instance type's capacity (from the platform's instance type table) and the label
 put on every node.
 
 Pure builders (``node_manifest``, ``template_from_tags``) plus ``NodeFleet``, which creates and deletes
-the nodes through the local API server.
+the nodes through the local API server, and rolls a group to a new release as a managed node group's
+rolling update does: one node at a time, a new node first, then the old one cordoned, its pods evicted
+through the Eviction API (which honours PodDisruptionBudgets) and the node terminated.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiplatform.compute.instance_types import InstanceType, require
 from tools.e2e.cluster import KWOK_NODE_ANNOTATION
-from tools.e2e.kubeapi import KubeApi
+from tools.e2e.kubeapi import ApiError, KubeApi, wait_for
 
 GROUP_LABEL = "eks.amazonaws.com/nodegroup"
 TEMPLATE_TAG = "k8s.io/cluster-autoscaler/node-template/"
+# How long a node's drain may take before the rolling update fails.
+ROLL_DRAIN_SECONDS = 300.0
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 _GiB = 1024
 
@@ -121,8 +126,18 @@ def template_from_tags(instance_type: str, tags: Mapping[str, str], zone: str) -
     )
 
 
-def node_manifest(name: str, shape: NodeShape, provider_id: str) -> dict:
+def kubelet_version(group: Mapping[str, Any]) -> str | None:
+    """The kubelet version a node of the group reports: the group's Kubernetes minor (its ``version``
+    input). The patch is the simulation's (``.0``): the AMI release a real group boots decides it."""
+    minor = group.get("version")
+    return f"v{minor}.0" if minor else None
+
+
+def node_manifest(name: str, shape: NodeShape, provider_id: str, kubelet: str | None = None) -> dict:
     key, value = KWOK_NODE_ANNOTATION
+    status: dict[str, Any] = {"capacity": dict(shape.capacity), "allocatable": dict(shape.allocatable)}
+    if kubelet:
+        status["nodeInfo"] = {"kubeletVersion": kubelet}
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -132,7 +147,7 @@ def node_manifest(name: str, shape: NodeShape, provider_id: str) -> dict:
             "labels": {**shape.labels, "kubernetes.io/hostname": name},
         },
         "spec": {"taints": [dict(t) for t in shape.taints], "providerID": provider_id},
-        "status": {"capacity": dict(shape.capacity), "allocatable": dict(shape.allocatable)},
+        "status": status,
     }
 
 
@@ -152,7 +167,7 @@ class NodeFleet:
     def nodes_of(self, group: str) -> list[dict]:
         return self.api.list("Node", selector=f"{GROUP_LABEL}={group}")
 
-    def add(self, group: Mapping[str, Any], count: int, salt: str) -> list[str]:
+    def add(self, group: Mapping[str, Any], count: int, salt: str, zone: str | None = None) -> list[str]:
         name = group["nodeGroupName"]
         existing = {n["metadata"]["name"] for n in self.nodes_of(name)}
         names = []
@@ -162,10 +177,10 @@ class NodeFleet:
             index += 1
             if candidate in existing:
                 continue
-            zone = self.zones[index % len(self.zones)]
-            shape = group_shape(group, zone)
-            provider_id = f"aws:///{zone}/i-{hashlib.sha256(candidate.encode()).hexdigest()[:17]}"
-            self.api.create("Node", node_manifest(candidate, shape, provider_id))
+            node_zone = zone or self.zones[index % len(self.zones)]
+            shape = group_shape(group, node_zone)
+            provider_id = f"aws:///{node_zone}/i-{hashlib.sha256(candidate.encode()).hexdigest()[:17]}"
+            self.api.create("Node", node_manifest(candidate, shape, provider_id, kubelet_version(group)))
             names.append(candidate)
         self.created += names
         return names
@@ -180,3 +195,100 @@ class NodeFleet:
     def remove_group(self, group: str) -> None:
         for node in self.nodes_of(group):
             self.api.delete("Node", node["metadata"]["name"])
+
+    # -- a managed node group's rolling update -------------------------------------------------------
+    def roll(
+        self,
+        group: Mapping[str, Any],
+        salt: str,
+        record: Callable[..., None] = lambda kind, **fields: None,
+        drain_seconds: float = ROLL_DRAIN_SECONDS,
+    ) -> list[dict[str, Any]]:
+        """Replace each node of the group not at its release by a new one, one at a time: the new node
+        joins (Ready) in the old one's zone, the old one is cordoned, its pods are evicted through the
+        Eviction API (a PodDisruptionBudget that allows no disruption yet makes it retry), and it is
+        terminated. ``record`` is called with each replaced node's event; returns them."""
+        name, kubelet = group["nodeGroupName"], kubelet_version(group)
+        outdated = sorted(
+            (n for n in self.nodes_of(name) if _node_kubelet(n) != kubelet),
+            key=lambda n: n["metadata"]["name"],
+        )
+        events = []
+        for index, old in enumerate(outdated):
+            start = time.time()
+            old_name = old["metadata"]["name"]
+            zone = old["metadata"].get("labels", {}).get("topology.kubernetes.io/zone")
+            [new] = self.add(group, 1, salt=f"{salt}-roll-{index}", zone=zone)
+            wait_for(lambda n=new: _ready(self.api.get("Node", n)), timeout=60, what=f"node {new} Ready")
+            self.api.merge_patch("Node", old_name, {"spec": {"unschedulable": True}})
+            evicted, refused = self.drain(old_name, drain_seconds)
+            self.api.delete("Node", old_name)
+            event = {
+                "group": name,
+                "old": old_name,
+                "old_kubelet": _node_kubelet(old),
+                "new": new,
+                "new_kubelet": kubelet,
+                "evicted": evicted,
+                "refused": refused,
+                "started": start,
+                "ended": time.time(),
+                "seconds": round(time.time() - start, 2),
+            }
+            record("node-replaced", **event)
+            events.append(event)
+        return events
+
+    def drain(self, node: str, timeout: float) -> tuple[list[str], int]:
+        """Evict the node's pods (not DaemonSet pods, which go with the node) through the Eviction API,
+        retrying while a PodDisruptionBudget refuses (HTTP 429), until each pod is gone. Returns the
+        evicted pods and how many times a budget refused; raises after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        evicted: list[str] = []
+        refused = 0
+        while True:
+            pods = [p for p in self.api.list("Pod", fields=f"spec.nodeName={node}") if not _daemon_pod(p)]
+            if not pods:
+                return evicted, refused
+            for pod in pods:
+                meta = pod["metadata"]
+                key = f"{meta['namespace']}/{meta['name']}"
+                if meta.get("deletionTimestamp"):
+                    continue
+                try:
+                    self.api.request(
+                        "POST",
+                        self.api.path("Pod", meta["namespace"], meta["name"], "eviction"),
+                        {
+                            "apiVersion": "policy/v1",
+                            "kind": "Eviction",
+                            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                        },
+                    )
+                    evicted.append(key)
+                except ApiError as exc:
+                    if exc.status == 429:  # a PodDisruptionBudget allows no disruption now
+                        refused += 1
+                    elif exc.status != 404:
+                        raise
+            if time.monotonic() > deadline:
+                left = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods)
+                raise TimeoutError(
+                    f"node {node}: pods still running after {timeout:.0f} s of evictions ({left}); "
+                    f"PodDisruptionBudgets refused {refused} evictions (EKS fails the update with "
+                    "PodEvictionFailure)"
+                )
+            time.sleep(1)
+
+
+def _node_kubelet(node: Mapping[str, Any]) -> str | None:
+    return ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
+
+
+def _ready(node: Mapping[str, Any] | None) -> bool:
+    conditions = ((node or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _daemon_pod(pod: Mapping[str, Any]) -> bool:
+    return any(o.get("kind") == "DaemonSet" for o in pod["metadata"].get("ownerReferences") or [])

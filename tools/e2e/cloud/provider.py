@@ -7,8 +7,10 @@ a replacement, ``create``/``update`` return AWS's outputs and keep a record in t
 state, ``read`` answers a refresh from that record, ``delete`` removes it.
 
 Some resources have effects beyond their record, as in AWS: an EKS cluster answers at the local API
-server; a node group's instances join it as kwok nodes shaped like the group; a secret version stores
-the value Secrets Manager serves.
+server, and a change of its ``version`` upgrades that control plane in place (the harness restarts the
+servers at the new minor on the same data; the update returns once they serve); a node group's
+instances join it as kwok nodes shaped like the group, and a change of its ``version`` rolls them; a
+secret version stores the value Secrets Manager serves.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +36,8 @@ from tools.e2e.kubeapi import KubeApi
 
 # The version the Python SDK asks the engine for; the plugin says it is the simulation of it.
 PLUGIN_VERSION = os.environ.get("AIPLATFORM_E2E_AWS_VERSION", "7.51.1")
+# How long a cluster's version update waits for the harness to serve the new control plane.
+CONTROL_PLANE_SECONDS = float(os.environ.get("AIPLATFORM_E2E_CONTROL_PLANE_SECONDS", "300"))
 
 Plain = Any
 
@@ -111,6 +116,17 @@ def _known(value: Plain) -> Plain:
     if isinstance(value, dict):
         return {k: _known(x) for k, x in value.items()}
     return value
+
+
+def with_nested_outputs(olds: Mapping[str, Plain], news: Mapping[str, Plain]) -> dict[str, Plain]:
+    """The new inputs with the values AWS computed inside an input object kept from the old outputs
+    (a cluster's ``vpcConfig.clusterSecurityGroupId`` survives an update of its ``version``)."""
+    merged = dict(news)
+    for key, new in news.items():
+        old = olds.get(key)
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            merged[key] = {**{k: v for k, v in old.items() if k not in new}, **with_nested_outputs(old, new)}
+    return merged
 
 
 def _urn_name(urn: str) -> str:
@@ -212,12 +228,18 @@ class SimulatedAwsProvider(p.Provider):
         olds, _ = plain_map(request.olds)
         news, secret_keys = plain_map(request.news)
         typ, name = _urn_type(request.urn), request.name
+        record = self.store.get(typ, request.resource_id)
+        refused = self.cloud.update_problems(
+            typ, record["inputs"] if record else olds, news, self._node_group_versions(news.get("name"))
+        )
+        if refused:
+            raise ValueError("; ".join(f"{name}: {reason}" for _path, reason in refused))
         if request.preview:
             return p.UpdateResponse(
                 properties=property_map(self._preview_outputs(typ, name, news), secret_keys)
             )
         computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
-        outputs = {**computed, **news}
+        outputs = {**computed, **with_nested_outputs(olds, news)}
         await asyncio.to_thread(self._apply_effects, "update", typ, request.resource_id, news, outputs, olds)
         self.store.put(typ, request.resource_id, request.urn, news, outputs)
         return p.UpdateResponse(properties=property_map(outputs, secret_keys))
@@ -241,6 +263,14 @@ class SimulatedAwsProvider(p.Provider):
         )
         self.store.delete(typ, request.resource_id)
 
+    def _node_group_versions(self, cluster: str | None) -> dict[str, str]:
+        """The managed node groups of ``cluster`` the simulated cloud holds: name -> Kubernetes minor."""
+        return {
+            r["inputs"]["nodeGroupName"]: str(r["inputs"].get("version"))
+            for r in self.store.all("aws:eks/nodeGroup:NodeGroup")
+            if cluster and r["inputs"].get("clusterName") == cluster and r["inputs"].get("version")
+        }
+
     # -- effects beyond the record ---------------------------------------------------------------
     def _fleet(self) -> NodeFleet | None:
         cluster = self.store.cluster()
@@ -255,7 +285,13 @@ class SimulatedAwsProvider(p.Provider):
         return tuple(zones) or (f"{self.cloud.region}a", f"{self.cloud.region}b")
 
     def _apply_effects(self, op: str, typ: str, ident: str, inputs: dict, outputs: dict, olds: dict) -> None:
-        if typ == "aws:eks/nodeGroup:NodeGroup":
+        if (
+            typ == "aws:eks/cluster:Cluster"
+            and op == "update"
+            and olds.get("version") != inputs.get("version")
+        ):
+            self._upgrade_control_plane(inputs.get("name") or ident, olds.get("version"), inputs["version"])
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
             fleet = self._fleet()
             if fleet is None:
                 return
@@ -263,13 +299,47 @@ class SimulatedAwsProvider(p.Provider):
                 fleet.remove_group(inputs["nodeGroupName"])
             elif op == "create":
                 fleet.add(inputs, int(inputs["scalingConfig"]["desiredSize"]), salt=ident)
-            elif olds.get("scalingConfig") != inputs.get("scalingConfig"):
-                fleet.scale_to(inputs, int(inputs["scalingConfig"]["desiredSize"]), salt=ident)
+            else:
+                if olds.get("version") != inputs.get("version"):
+                    fleet.roll(
+                        inputs, salt=f"{ident}-{inputs.get('version')}", record=self.store.record_event
+                    )
+                if olds.get("scalingConfig") != inputs.get("scalingConfig"):
+                    fleet.scale_to(inputs, int(inputs["scalingConfig"]["desiredSize"]), salt=ident)
         elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
             if op == "create":
                 self.store.add_secret_version(inputs["secretId"], inputs.get("secretString", ""), ident)
         elif typ == "aws:secretsmanager/secret:Secret" and op == "delete":
             self.store.delete_secret_values(ident)
+
+    def _upgrade_control_plane(self, cluster: str, current: str | None, minor: str) -> None:
+        """Ask the harness for the control plane at ``minor`` and wait until it serves, as EKS's
+        UpdateClusterVersion returns once the upgraded control plane is ACTIVE."""
+        if self.store.cluster() is None:
+            return  # no local control plane behind this cloud
+        start = time.monotonic()
+        ident = self.store.request_control_plane(minor)
+        deadline = start + CONTROL_PLANE_SECONDS
+        while (answer := self.store.control_plane_answer(ident)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"EKS cluster {cluster}: the control plane did not serve {minor} within "
+                    f"{CONTROL_PLANE_SECONDS:.0f} s (request {ident} in {self.store.root / 'control-plane'} "
+                    "not answered; the harness restarts the servers)"
+                )
+            time.sleep(0.25)
+        if answer.get("error"):
+            raise RuntimeError(
+                f"EKS cluster {cluster}: upgrading the control plane to {minor} failed: {answer['error']}"
+            )
+        self.store.record_event(
+            "control-plane-upgraded",
+            cluster=cluster,
+            old=current,
+            new=minor,
+            restart_seconds=answer.get("seconds"),
+            seconds=round(time.monotonic() - start, 2),
+        )
 
 
 def main() -> None:

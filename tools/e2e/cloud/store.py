@@ -3,7 +3,11 @@
 controllers (autoscaler, load balancers, volumes, Secrets Manager readers).
 
 The folder also holds ``cluster.json``: where the local Kubernetes API server answers (the endpoint
-and CA the simulated EKS cluster returns, and the token ``aws eks get-token`` hands out).
+and CA the simulated EKS cluster returns, and the token ``aws eks get-token`` hands out);
+``control-plane/``: the simulated EKS API's request to run the control plane at another minor and the
+harness's answer (the harness owns the server processes; the plugin only asks and waits); and
+``events.jsonl``: what the simulated cloud did beyond its records (a node group's rolling update), for
+the scenarios to judge.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import hashlib
 import json
 import os
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +66,48 @@ class CloudStore:
     def cluster(self) -> ClusterAccess | None:
         path = self.root / "cluster.json"
         return ClusterAccess(**json.loads(path.read_text())) if path.exists() else None
+
+    # -- the control plane's minor: a request from the plugin, an answer from the harness -----------
+    def _control_plane(self, name: str) -> Path:
+        folder = self.root / "control-plane"
+        folder.mkdir(exist_ok=True)
+        return folder / name
+
+    def request_control_plane(self, minor: str) -> str:
+        """Ask the harness to run the control plane at ``minor``; returns the request's id."""
+        ident = uuid.uuid4().hex
+        _write_atomic(self._control_plane("request.json"), {"id": ident, "minor": minor, "at": time.time()})
+        return ident
+
+    def control_plane_request(self) -> dict | None:
+        path = self._control_plane("request.json")
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def answer_control_plane(self, ident: str, minor: str, seconds: float, error: str | None) -> None:
+        answer = {"id": ident, "minor": minor, "seconds": seconds, "error": error, "at": time.time()}
+        _write_atomic(self._control_plane("answer.json"), answer)
+
+    def control_plane_answer(self, ident: str) -> dict | None:
+        """The harness's answer to request ``ident`` (None: not answered yet)."""
+        path = self._control_plane("answer.json")
+        if not path.exists():
+            return None
+        answer = json.loads(path.read_text())
+        return answer if answer.get("id") == ident else None
+
+    # -- events ----------------------------------------------------------------------------------
+    def record_event(self, kind: str, **fields: Any) -> None:
+        """Append one event (one short line per write, so concurrent appends stay whole)."""
+        line = json.dumps({"kind": kind, "at": time.time(), **fields}, sort_keys=True)
+        with open(self.root / "events.jsonl", "a") as handle:
+            handle.write(line + "\n")
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        path = self.root / "events.jsonl"
+        if not path.exists():
+            return []
+        found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [e for e in found if kind is None or e["kind"] == kind]
 
     # -- resources -------------------------------------------------------------------------------
     # A resource is known by its type and id: AWS ids are unique per kind only (an S3 bucket and its
