@@ -86,7 +86,7 @@ def test_one_wait_per_namespace_and_check_naming_every_object():
     by_resource = {c[5].split("/")[0]: c[3] for c in commands}
     assert by_resource == {
         "deployment": "--for=condition=Available",
-        "endpoints": "--for=jsonpath={.subsets[*].addresses[*].ip}",
+        "endpoints": "--for=jsonpath={.subsets[0].addresses[0].ip}",
         "ingress": "--for=jsonpath={.status.loadBalancer.ingress}",
         "job": "--for=condition=Complete",
     }
@@ -131,3 +131,21 @@ def test_kubectl_is_built_at_the_control_plane_release_of_its_minor(minor):
     assert tool.version == KUBERNETES_RELEASES[minor] and tool.key == f"kubectl-{tool.version}"
     assert tool.accepts_path_version(KUBERNETES_RELEASES[minor])
     assert not tool.accepts_path_version("v1.32.4")
+
+
+def test_a_failed_baseline_is_named_and_the_program_figures_stay():
+    row = {
+        "services": 50,
+        "resources": 791,
+        "parallel": 8,
+        "program_seconds": dict.fromkeys(OPERATIONS, 30.0),
+        "floor_seconds": dict.fromkeys(OPERATIONS, 10.0),
+        "ratio": dict.fromkeys(OPERATIONS, 3.0),
+        "kubectl_seconds": {"error": "kubectl wait: timed out"},
+        "kubectl_ratio": None,
+        "floor_up_with_checkpoints_seconds": None,
+        "peak_memory_mib": {},
+    }
+    text = table([row])
+    assert "50  kubectl baseline failed: kubectl wait: timed out" in text
+    assert "30.0/ 10.0= 3.00" in text

@@ -156,7 +156,8 @@ def wait_commands(ready: Readiness, timeout_seconds: int) -> list[list[str]]:
     """``kubectl wait`` argument lists (without the kubectl and kubeconfig), one per namespace and check."""
     checks = (
         (ready.deployments, "deployment", "condition=Available"),
-        (ready.services, "endpoints", "jsonpath={.subsets[*].addresses[*].ip}"),
+        # The first ready address (a wildcard matching several addresses is an error to kubectl wait).
+        (ready.services, "endpoints", "jsonpath={.subsets[0].addresses[0].ip}"),
         (ready.ingresses, "ingress", "jsonpath={.status.loadBalancer.ingress}"),
         (ready.jobs, "job", "condition=Complete"),
     )

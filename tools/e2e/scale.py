@@ -57,7 +57,7 @@ from pulumi import automation as auto
 from aiplatform import k8s_objects
 from tools.bench import MAX_GROUP_SIZE, TEMPLATE_WORKLOAD, bench_config
 from tools.e2e.harness import OUT, PROJECT_ROOT, E2eRun
-from tools.e2e.kubectl_baseline import Kubectl, measure_kubectl, ratios
+from tools.e2e.kubectl_baseline import Kubectl, KubectlError, measure_kubectl, ratios
 from tools.e2e.scenarios import next_image
 from tools.e2e.toolchain import ensure_all, ensure_kubectl
 
@@ -213,14 +213,18 @@ def scale_config(size: int) -> dict[str, Any]:
     return config
 
 
-def measure_baseline(run: E2eRun) -> dict[str, float]:
-    """The kubectl baseline on ``run``'s cluster, beside the program's stack (see the module's doc)."""
+def measure_baseline(run: E2eRun) -> dict[str, Any]:
+    """The kubectl baseline on ``run``'s cluster, beside the program's stack (see the module's doc); a
+    kubectl failure is recorded (``error``) and the program's figures are kept."""
     binary = ensure_kubectl(run.kubernetes_minor, log=run.log)
     kubectl = Kubectl(binary.path, run.cluster.kubeconfig_path("admin"), log=run.log)
-    return measure_kubectl(kubectl, run.run_dir / "plan" / "manifests.yaml", run.run_dir / "kubectl")
+    try:
+        return measure_kubectl(kubectl, run.run_dir / "plan" / "manifests.yaml", run.run_dir / "kubectl")
+    except KubectlError as exc:
+        return {"error": str(exc)[-1000:]}
 
 
-def measure_program(run: E2eRun) -> tuple[dict[str, float], int, dict[str, float], dict[str, Any]]:
+def measure_program(run: E2eRun) -> tuple[dict[str, float], int, dict[str, Any], dict[str, Any]]:
     """The program's operations, with the kubectl baseline run after its rollout, before its destroy;
     the first up's steps by resource type."""
     stack, times, timeline = run.stack, {}, StepTimeline()
@@ -302,7 +306,7 @@ def measure(size: int, parallel: int | None = None, checkpoints: bool = False) -
         "floor_seconds": floor,
         "ratio": {op: round(program[op] / floor[op], 2) if floor[op] else None for op in OPERATIONS},
         "kubectl_seconds": kubectl,
-        "kubectl_ratio": ratios(program, kubectl),
+        "kubectl_ratio": ratios(program, kubectl) if "error" not in kubectl else None,
         "program_up_steps": up_steps,
         "floor_up_with_checkpoints_seconds": checkpointed_up,
         "peak_memory_mib": {
@@ -364,7 +368,9 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(f"{r['services']:>8} {r['resources']:>9}  " + "  ".join(f"{c:>20}" for c in cells))
     lines.append("  program / kubectl apply --server-side + kubectl wait (same objects, same cluster):")
     for r in results:
-        if "error" not in r and r.get("kubectl_seconds"):
+        if "error" not in r and "error" in (r.get("kubectl_seconds") or {}):
+            lines.append(f"{r['services']:>8}  kubectl baseline failed: {r['kubectl_seconds']['error']}")
+        elif "error" not in r and r.get("kubectl_seconds"):
             cells = [
                 f"{op} {r['program_seconds'][op]:.1f}/{r['kubectl_seconds'][op]:.1f}="
                 f"{r['kubectl_ratio'][op] or 0:.2f}"
