@@ -520,11 +520,7 @@ class InferenceService(pulumi.ComponentResource):
                     )
                 ],
             ),
-            # After the Deployment's rollout: the provider's Service await ends 10 s after the last
-            # change to its Endpoints with none not ready, addresses or not. Created before its pods, it
-            # holds one of the engine's parallel steps to settle on an empty Endpoints, ahead of the
-            # quotas and Deployments waiting for a step; after them, it settles on the ready pods.
-            opts=object_opts(self, args, self.deployment),
+            opts=k8s_opts,
         )
 
         self.hpa = self._hpa(name, args, labels) if scaling else None

@@ -254,16 +254,6 @@ def test_depends_on_orders_pods_after_secrets_and_ingress_after_the_controller(b
     assert monitor.named("nginx").urn in monitor.named("llama-ingress").dependencies
 
 
-def test_the_service_comes_after_the_deployment_rollout_and_keeps_its_inputs(build, monitor):
-    # The provider's Service await settles on the Endpoints whether or not they have addresses: created
-    # after the rollout it settles on the ready pods, and does not hold an engine step before them.
-    build(lambda: InferenceService("llama", args()))
-    service, deployment = monitor.named("llama-service"), monitor.named("llama-deployment")
-    assert deployment.urn in service.dependencies
-    assert service.urn not in deployment.dependencies
-    assert service.inputs["spec"]["selector"] == deployment.inputs["spec"]["selector"]["matchLabels"]
-
-
 def test_every_kubernetes_object_comes_after_what_the_workload_waits_for(build, monitor):
     # Found under the real engine: a Service, PDB and ConfigMap created before their namespace fail.
     def program():
