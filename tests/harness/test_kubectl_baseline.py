@@ -30,6 +30,7 @@ SELECTOR = {"selector": {"app": "x"}}
 PLAN = [
     _doc("Ingress", "web", "serving", "networking.k8s.io/v1", spec={"ingressClassName": "alb"}),
     _doc("Deployment", "web", "serving", "apps/v1", spec={}),
+    _doc("Deployment", "fixed", "serving", "apps/v1", spec={"replicas": 3}),
     _doc("Service", "web", "serving", spec=SELECTOR),
     _doc("Service", "headless", "serving", spec={**SELECTOR, "clusterIP": "None"}),
     _doc("Service", "external", "serving", spec={"type": "ExternalName", "externalName": "a.example.com"}),
@@ -52,8 +53,8 @@ def test_namespaced_objects_move_to_the_suffixed_namespaces_and_undeclared_ones_
         f"training{SUFFIX}",
     }
     assert "StorageClass" not in {d["kind"] for d in docs}  # the program's own: already there
-    assert is_shared(PLAN[9]) and not is_shared(PLAN[8]) and not is_shared(PLAN[0])
-    assert PLAN[8]["metadata"]["name"] == "serving"  # the plan's documents are not changed
+    assert is_shared(PLAN[10]) and not is_shared(PLAN[9]) and not is_shared(PLAN[0])
+    assert PLAN[9]["metadata"]["name"] == "serving"  # the plan's documents are not changed
 
 
 def test_objects_follow_the_install_order_stably_with_custom_resources_last():
@@ -70,11 +71,12 @@ def test_objects_follow_the_install_order_stably_with_custom_resources_last():
 def test_readiness_is_what_the_provider_awaits_and_skip_await_is_honoured():
     ready = readiness(baseline_manifests(PLAN))
     ns = f"serving{SUFFIX}"
-    assert ready.deployments == {ns: ["web"]}
+    assert ready.deployments == {ns: ["fixed"]}
+    assert ready.scaled == {ns: ["web"]}  # no replicas in the manifest: an HPA's
     assert ready.services == {ns: ["web"]}  # neither headless nor ExternalName
     assert ready.ingresses == {ns: ["web"]}
     assert ready.jobs == {f"training{SUFFIX}": ["once"]}
-    assert ready.count() == 4
+    assert ready.count() == 5
 
 
 def test_one_wait_per_namespace_and_check_naming_every_object():
@@ -82,8 +84,15 @@ def test_one_wait_per_namespace_and_check_naming_every_object():
     assert ["wait", "-n", f"serving{SUFFIX}", "--for=condition=Available", "--timeout=600s"] == commands[0][
         :5
     ]
-    assert commands[0][5:] == ["deployment/web"]
-    by_resource = {c[5].split("/")[0]: c[3] for c in commands}
+    assert commands[0][5:] == ["deployment/fixed"]
+    by_resource = {c[5]: c[3] for c in commands}
+    assert {k.split("/")[0] for k in by_resource} == {"deployment", "endpoints", "ingress", "job"}
+    assert {by_resource["deployment/fixed"], by_resource["deployment/web"]} == {
+        "--for=condition=Available",
+        "--for=jsonpath={.status.availableReplicas}",
+    }
+    assert by_resource["deployment/web"] == "--for=jsonpath={.status.availableReplicas}"
+    by_resource = {k.split("/")[0]: v for k, v in by_resource.items() if k != "deployment/web"}
     assert by_resource == {
         "deployment": "--for=condition=Available",
         "endpoints": "--for=jsonpath={.subsets[0].addresses[0].ip}",

@@ -109,13 +109,16 @@ def baseline_manifests(documents: Iterable[Mapping[str, Any]], suffix: str = SUF
 class Readiness:
     """What the program's provider waits for, by namespace: the names to wait for of each check."""
 
-    deployments: dict[str, list[str]] = field(default_factory=dict)  # Available
+    deployments: dict[str, list[str]] = field(default_factory=dict)  # Available (replicas set)
+    # Replicas left to an HPA: the provider awaits the Deployment as created, at one replica, and the
+    # program creates the HPA after it (its target is the Deployment's name output): one available.
+    scaled: dict[str, list[str]] = field(default_factory=dict)
     services: dict[str, list[str]] = field(default_factory=dict)  # Endpoints with a ready address
     ingresses: dict[str, list[str]] = field(default_factory=dict)  # a load balancer address
     jobs: dict[str, list[str]] = field(default_factory=dict)  # Complete
 
     def count(self) -> int:
-        groups = (self.deployments, self.services, self.ingresses, self.jobs)
+        groups = (self.deployments, self.scaled, self.services, self.ingresses, self.jobs)
         return sum(len(names) for group in groups for names in group.values())
 
 
@@ -134,15 +137,16 @@ def _waits_for_endpoints(service: Mapping[str, Any]) -> bool:
 
 def readiness(documents: Iterable[Mapping[str, Any]]) -> Readiness:
     """The objects the provider awaits (those without ``pulumi.com/skipAwait``), as ``kubectl wait``
-    checks them: Deployments Available, Services with endpoints, Ingresses with an address, Jobs
-    Complete."""
+    checks them: Deployments Available (one replica available where an HPA sets the replicas),
+    Services with endpoints, Ingresses with an address, Jobs Complete."""
     found = Readiness()
     for d in documents:
         kind, ns = d.get("kind"), _namespace_of(d)
         if not ns or _skips_await(d):
             continue
+        replicas_set = (d.get("spec") or {}).get("replicas") is not None
         group = {
-            "Deployment": found.deployments,
+            "Deployment": found.deployments if replicas_set else found.scaled,
             "Ingress": found.ingresses,
             "Job": found.jobs,
             "Service": found.services if _waits_for_endpoints(d) else None,
@@ -156,6 +160,7 @@ def wait_commands(ready: Readiness, timeout_seconds: int) -> list[list[str]]:
     """``kubectl wait`` argument lists (without the kubectl and kubeconfig), one per namespace and check."""
     checks = (
         (ready.deployments, "deployment", "condition=Available"),
+        (ready.scaled, "deployment", "jsonpath={.status.availableReplicas}"),
         # The first ready address (a wildcard matching several addresses is an error to kubectl wait).
         (ready.services, "endpoints", "jsonpath={.subsets[0].addresses[0].ip}"),
         (ready.ingresses, "ingress", "jsonpath={.status.loadBalancer.ingress}"),
