@@ -39,3 +39,19 @@ def test_a_failed_size_is_named_not_dropped():
     text = table([_size(10, 30.0, 12.0, 24.0), {"services": 100, "error": ["timed out after 1800 s"]}])
     assert "100  failed: ['timed out after 1800 s']" in text
     assert "peak memory at 100" not in text
+
+
+def test_step_summary_groups_steps_by_type_and_leaves_out_unfinished_ones():
+    from tools.e2e.scale import step_summary
+
+    urn = "urn:pulumi:s::p::aiplatform:workloads:InferenceService$kubernetes:core/v1:Service::{}"
+    steps = {urn.format("a"): [8.0, 18.0], urn.format("b"): [9.0, 20.5], urn.format("c"): [30.0, -1.0]}
+    assert step_summary(steps) == {
+        "kubernetes:core/v1:Service": {
+            "count": 2,
+            "median_s": 11.5,
+            "max_s": 11.5,
+            "first_start_s": 8.0,
+            "last_end_s": 20.5,
+        }
+    }

@@ -20,6 +20,14 @@ Two engine settings shape the figures:
 - The engine runs at most ``--parallel`` steps at once (``PULUMI_PARALLEL``), 4 per core by default:
   the figures use the default, as a plain ``pulumi up`` would; ``--parallel N`` measures another.
 
+The second baseline is what a user would run instead: the same Kubernetes objects (the offline plan's
+``manifests.yaml`` of the same stack) applied by ``kubectl apply --server-side`` and waited for with
+``kubectl wait`` to the readiness the program waits for (``tools.e2e.kubectl_baseline``), on the same
+cluster, in a fresh set of namespaces, while the program's stack is up (its node groups, add-on CRDs and
+IngressClass are what the objects need). Its ``up`` is the apply and the waits, its ``destroy`` a
+``kubectl delete --wait``. The generated stack's node groups get twice their size limit, so the
+baseline's pods find room as the program's did (only the limit changes: no node runs for it).
+
 The floor has nothing to wait for; the program's first ``up`` waits for the cluster to converge: each
 inference service's Deployment for its rollout (pods on nodes the autoscaler adds), its Service for
 its endpoints to settle (the provider waits 10 s after the last change) and its Ingress for a load
@@ -47,13 +55,15 @@ import yaml
 from pulumi import automation as auto
 
 from aiplatform import k8s_objects
-from tools.bench import TEMPLATE_WORKLOAD, bench_config
+from tools.bench import MAX_GROUP_SIZE, TEMPLATE_WORKLOAD, bench_config
 from tools.e2e.harness import OUT, PROJECT_ROOT, E2eRun
+from tools.e2e.kubectl_baseline import Kubectl, KubectlError, measure_kubectl, ratios
 from tools.e2e.scenarios import next_image
-from tools.e2e.toolchain import ensure_all
+from tools.e2e.toolchain import ensure_all, ensure_kubectl
 
 SIZES = (10, 50, 100)
 OPERATIONS = ("preview", "up", "no-op up", "rollout up", "destroy")
+KUBECTL_OPERATIONS = ("up", "destroy")  # the program's first up / destroy against kubectl's
 CHECKPOINT_MAX_SERVICES = 50  # beyond, the checkpointed floor alone takes minutes (--checkpoints: all)
 WITHOUT_CHECKPOINTS = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 WITH_CHECKPOINTS = {"PULUMI_SKIP_CHECKPOINTS": "false"}
@@ -144,19 +154,82 @@ def _quiet(_line: str) -> None:
     pass
 
 
-def first_ups(run: E2eRun, stack: auto.Stack, times: dict[str, float]) -> None:
-    """Time the preview, the first up and a no-op up of ``stack``."""
+class StepTimeline:
+    """When each resource's step started and ended (seconds from the first event), from engine events."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, list[float]] = {}
+        self._origin: float | None = None
+
+    def __call__(self, event: auto.EngineEvent) -> None:
+        now = time.monotonic()
+        self._origin = now if self._origin is None else self._origin
+        if event.resource_pre_event and not event.resource_pre_event.planning:
+            self.steps[event.resource_pre_event.metadata.urn] = [round(now - self._origin, 1), -1.0]
+        elif event.res_outputs_event and event.res_outputs_event.metadata.urn in self.steps:
+            self.steps[event.res_outputs_event.metadata.urn][1] = round(now - self._origin, 1)
+
+
+def step_summary(steps: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Per resource type: how many steps, their median and longest duration, and when the first started
+    and the last ended (seconds into the up)."""
+    by_type: dict[str, list[list[float]]] = {}
+    for urn, (start, end) in steps.items():
+        if end >= 0:
+            by_type.setdefault(urn.split("::")[-2].split("$")[-1], []).append([start, end])
+    summary = {}
+    for typ, spans in sorted(by_type.items()):
+        durations = sorted(end - start for start, end in spans)
+        summary[typ] = {
+            "count": len(spans),
+            "median_s": round(durations[len(durations) // 2], 1),
+            "max_s": round(durations[-1], 1),
+            "first_start_s": min(start for start, _ in spans),
+            "last_end_s": max(end for _, end in spans),
+        }
+    return summary
+
+
+def first_ups(
+    run: E2eRun, stack: auto.Stack, times: dict[str, float], timeline: StepTimeline | None = None
+) -> None:
+    """Time the preview, the first up and a no-op up of ``stack`` (the up's steps into ``timeline``)."""
     with timed(times, "preview"):
         stack.preview(color="never", on_output=run.log)
     with timed(times, "up"):
-        stack.up(color="never", on_output=run.log)
+        stack.up(color="never", on_output=run.log, on_event=timeline)
     with timed(times, "no-op up"):
         stack.up(color="never", on_output=run.log)
 
 
-def measure_program(run: E2eRun) -> tuple[dict[str, float], int]:
-    stack, times = run.stack, {}
-    first_ups(run, stack, times)
+def scale_config(size: int) -> dict[str, Any]:
+    """The bench's generated stack, each node group's size limit doubled (at most EKS's
+    ``MAX_GROUP_SIZE``): room for the kubectl baseline's copies of the program's pods."""
+    config = bench_config(size)
+    groups = config.get("aiplatform:nodeGroups") or {}
+    for group in [groups.get("system"), *(groups.get("gpu") or [])]:
+        if group and "scaling" in group:
+            group["scaling"]["maxSize"] = min(MAX_GROUP_SIZE, 2 * group["scaling"]["maxSize"])
+    return config
+
+
+def measure_baseline(run: E2eRun) -> dict[str, Any]:
+    """The kubectl baseline on ``run``'s cluster, beside the program's stack (see the module's doc); a
+    kubectl failure is recorded (``error``) and the program's figures are kept."""
+    binary = ensure_kubectl(run.kubernetes_minor, log=run.log)
+    kubectl = Kubectl(binary.path, run.cluster.kubeconfig_path("admin"), log=run.log)
+    try:
+        return measure_kubectl(kubectl, run.run_dir / "plan" / "manifests.yaml", run.run_dir / "kubectl")
+    except KubectlError as exc:
+        return {"error": str(exc)[-1000:]}
+
+
+def measure_program(run: E2eRun) -> tuple[dict[str, float], int, dict[str, Any], dict[str, Any]]:
+    """The program's operations, with the kubectl baseline run after its rollout, before its destroy;
+    the first up's steps by resource type."""
+    stack, times, timeline = run.stack, {}, StepTimeline()
+    first_ups(run, stack, times, timeline)
+    (run.run_dir / "up-steps.json").write_text(json.dumps(timeline.steps, indent=1))
     template = next(
         w for w in run.config["aiplatform:workloads"]["inference"] if w["name"] == TEMPLATE_WORKLOAD
     )
@@ -166,10 +239,11 @@ def measure_program(run: E2eRun) -> tuple[dict[str, float], int]:
     with timed(times, "rollout up"):
         stack.up(color="never", on_output=run.log)
     resources = len(stack.export_stack().deployment.get("resources", []))
+    kubectl = measure_baseline(run)
     run.pulumi("state", "unprotect", "--all", "--yes")
     with timed(times, "destroy"):
         stack.destroy(color="never", on_output=run.log)
-    return times, resources
+    return times, resources, kubectl, step_summary(timeline.steps)
 
 
 def _floor_stack(run: E2eRun, name: str, count: int, engine_env: dict[str, str]) -> auto.Stack:
@@ -214,11 +288,11 @@ def measure(size: int, parallel: int | None = None, checkpoints: bool = False) -
     binaries = ensure_all(log=_quiet)
     config_file = OUT / "scale" / f"Pulumi.scale-{size}.yaml"
     config_file.parent.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(yaml.safe_dump({"config": bench_config(size)}, sort_keys=False))
+    config_file.write_text(yaml.safe_dump({"config": scale_config(size)}, sort_keys=False))
     engine_env = {**WITHOUT_CHECKPOINTS, **({"PULUMI_PARALLEL": str(parallel)} if parallel else {})}
     run = E2eRun(binaries, stack=f"scale-{size}", config_file=config_file, engine_env=engine_env)
     with run, ProcessPeaks() as peaks:
-        program, resources = measure_program(run)
+        program, resources, kubectl, up_steps = measure_program(run)
         program_peaks = dict(peaks.peaks)
         language_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         floor = measure_floor(run, resources)
@@ -231,6 +305,9 @@ def measure(size: int, parallel: int | None = None, checkpoints: bool = False) -
         "program_seconds": program,
         "floor_seconds": floor,
         "ratio": {op: round(program[op] / floor[op], 2) if floor[op] else None for op in OPERATIONS},
+        "kubectl_seconds": kubectl,
+        "kubectl_ratio": ratios(program, kubectl) if "error" not in kubectl else None,
+        "program_up_steps": up_steps,
         "floor_up_with_checkpoints_seconds": checkpointed_up,
         "peak_memory_mib": {
             "engine": program_peaks.get("engine"),
@@ -289,6 +366,17 @@ def table(results: list[dict[str, Any]]) -> str:
             for op in OPERATIONS
         ]
         lines.append(f"{r['services']:>8} {r['resources']:>9}  " + "  ".join(f"{c:>20}" for c in cells))
+    lines.append("  program / kubectl apply --server-side + kubectl wait (same objects, same cluster):")
+    for r in results:
+        if "error" not in r and "error" in (r.get("kubectl_seconds") or {}):
+            lines.append(f"{r['services']:>8}  kubectl baseline failed: {r['kubectl_seconds']['error']}")
+        elif "error" not in r and r.get("kubectl_seconds"):
+            cells = [
+                f"{op} {r['program_seconds'][op]:.1f}/{r['kubectl_seconds'][op]:.1f}="
+                f"{r['kubectl_ratio'][op] or 0:.2f}"
+                for op in KUBECTL_OPERATIONS
+            ]
+            lines.append(f"{r['services']:>8} {r['resources']:>9}  " + "   ".join(cells))
     lines.append("  floor's first up with a checkpoint after every step (file backend):")
     for r in results:
         if "error" not in r and r["floor_up_with_checkpoints_seconds"] is not None:

@@ -3,6 +3,7 @@ modules into a cache outside the repository, keyed by version, and reused.
 
     python -m tools.e2e.toolchain                      # everything, at the committed stacks' minors
     python -m tools.e2e.toolchain --kubernetes 1.36    # only the control plane of 1.36 (repeatable)
+    python -m tools.e2e.toolchain --kubectl 1.36       # only kubectl of 1.36 (the scale figures' baseline)
     python -m tools.e2e.toolchain --clean              # remove the cache (binaries, Go caches)
 
 The control plane (kube-apiserver, kube-controller-manager, kube-scheduler) is built per Kubernetes
@@ -172,7 +173,7 @@ def _build_kubernetes_provider(go: Go, work: Path, out: Path) -> None:
     )
 
 
-def _kubernetes_wrapper(go: Go, work: Path, version: str) -> Path:
+def _kubernetes_wrapper(go: Go, work: Path, version: str, commands: tuple[str, ...] = CONTROL_PLANE) -> Path:
     """A module that requires k8s.io/kubernetes and points each staging module at its published version.
 
     k8s.io/kubernetes replaces its staging modules with ``./staging/...`` directories, which a dependent
@@ -182,12 +183,8 @@ def _kubernetes_wrapper(go: Go, work: Path, version: str) -> Path:
     gomod = Path(go.env["GOMODCACHE"]) / "cache" / "download" / "k8s.io" / "kubernetes" / "@v"
     work.mkdir(parents=True, exist_ok=True)
     (work / "go.mod").write_text(kubernetes_wrapper_gomod(version, (gomod / f"{version}.mod").read_text()))
-    (work / "tools.go").write_text(
-        "//go:build tools\n\npackage tools\n\nimport (\n"
-        '\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n'
-        '\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n'
-        '\t_ "k8s.io/kubernetes/cmd/kube-scheduler"\n)\n'
-    )
+    imports = "".join(f'\t_ "k8s.io/kubernetes/cmd/{command}"\n' for command in commands)
+    (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n")
     return work
 
 
@@ -227,9 +224,11 @@ def kubernetes_ldflags(version: str) -> str:
     )
 
 
-def _kubernetes_recipe(command: str, version: str) -> Callable[[Go, Path, Path], None]:
+def _kubernetes_recipe(
+    command: str, version: str, commands: tuple[str, ...] = CONTROL_PLANE
+) -> Callable[[Go, Path, Path], None]:
     def build(go: Go, work: Path, out: Path) -> None:
-        wrapper = _kubernetes_wrapper(go, work / "module", version)
+        wrapper = _kubernetes_wrapper(go, work / "module", version, commands)
         go.run(
             "build",
             "-trimpath",
@@ -377,6 +376,21 @@ def control_plane_tools(minor: str) -> tuple[Tool, ...]:
     )
 
 
+def kubectl_tool(minor: str) -> Tool:
+    """kubectl of one Kubernetes minor, at the release its control plane is built at (the client the
+    scale figures' kubectl baseline runs; not part of ``ensure_all``)."""
+    version = kubernetes_release(minor)
+    return Tool(
+        "kubectl",
+        version,
+        f"k8s.io/kubernetes@{version}",
+        _kubernetes_recipe("kubectl", version, ("kubectl",)),
+        ("version", "--client"),
+        r"Client Version: (v\S+)",
+        accepts_path_version=_exactly(version),
+    )
+
+
 def control_plane_key(command: str, minor: str) -> str:
     """The name a control-plane binary has among the harness's binaries: ``kube-apiserver@1.36``."""
     return f"{command}@{minor}"
@@ -516,6 +530,13 @@ def ensure_control_plane(
         return {control_plane_key(tool.name, minor): ensure(tool, go, log) for tool in tools}
 
 
+def ensure_kubectl(minor: str, log: Callable[[str], None] = print, root: Path | None = None) -> Binary:
+    """kubectl of ``minor``: from PATH at exactly that release, else from the cache, else built now."""
+    if shutil.which("go") is None:
+        raise ToolchainError("the Go toolchain (go 1.24 or newer) is needed to build kubectl")
+    return ensure_one(kubectl_tool(minor), log=log, root=root)
+
+
 def ensure_one(tool: Tool, log: Callable[[str], None] = print, root: Path | None = None) -> Binary:
     """One tool's binary, under the same cache and lock as the harness's (one build at a time)."""
     root = root or cache_root()
@@ -548,6 +569,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(KUBERNETES_RELEASES),
         help="build (or find) only the control plane of this Kubernetes minor (repeatable)",
     )
+    parser.add_argument(
+        "--kubectl",
+        action="append",
+        metavar="MINOR",
+        choices=list(KUBERNETES_RELEASES),
+        help="build (or find) only kubectl of this Kubernetes minor (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.clean:
         clean()
@@ -555,10 +583,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        if args.kubernetes:
+        if args.kubernetes or args.kubectl:
             binaries = {}
-            for minor in args.kubernetes:
+            for minor in args.kubernetes or ():
                 binaries |= ensure_control_plane(minor, log=log)
+            for minor in args.kubectl or ():
+                binaries[control_plane_key("kubectl", minor)] = ensure_kubectl(minor, log=log)
         else:
             binaries = ensure_all(log=log)
     except ToolchainError as exc:
