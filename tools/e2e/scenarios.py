@@ -367,31 +367,37 @@ def _urn_name(urn: str) -> str:
     return urn.split("::")[-1]
 
 
+def no_change(
+    s: StackUnderTest,
+    result: ScenarioResult,
+    op: str,
+    run: Callable[..., Any],
+    check: str,
+    verb: str = "changed",
+    **kwargs: Any,
+) -> None:
+    """Run ``op`` (an up or a preview) and check that it changes nothing, naming what it would change."""
+    steps = StepLog()
+    operation(s, result, op, run, on_event=steps, **kwargs)
+    changed = steps.changed()
+    result.checks.append(
+        Check(check, not changed, f"{len(changed)} resources {verb}", {"changed": steps.changed_with_diffs()})
+    )
+
+
 def no_perpetual_diff(s: StackUnderTest) -> ScenarioResult:
     """A second up with nothing changed changes nothing; neither does a preview after a refresh."""
     with scenario(s, "no perpetual diff") as result:
-        steps = StepLog()
-        operation(s, result, "no-op up", s.stack.up, on_event=steps)
-        changed = steps.changed()
-        result.checks.append(
-            Check(
-                "second up changes nothing",
-                not changed,
-                f"{len(changed)} resources changed",
-                {"changed": steps.changed_with_diffs()},
-            )
-        )
+        no_change(s, result, "no-op up", s.stack.up, "second up changes nothing")
         operation(s, result, "refresh", s.stack.refresh)
-        after_refresh = StepLog()
-        operation(s, result, "preview after refresh", s.stack.preview, diff=True, on_event=after_refresh)
-        changed = after_refresh.changed()
-        result.checks.append(
-            Check(
-                "preview after refresh shows no change",
-                not changed,
-                f"{len(changed)} resources would change",
-                {"changed": after_refresh.changed_with_diffs()},
-            )
+        no_change(
+            s,
+            result,
+            "preview after refresh",
+            s.stack.preview,
+            "preview after refresh shows no change",
+            verb="would change",
+            diff=True,
         )
     return result
 

@@ -28,6 +28,7 @@ from tools.e2e.scenarios import (
     StepLog,
     _urn_name,
     eks_versions,
+    no_change,
     operation,
     scenario,
     set_config,
@@ -362,17 +363,7 @@ def kubernetes_upgrade(s: StackUnderTest, committed: Path, target: str) -> Scena
             checks.control_plane_version(s.run.cluster.server_version(), eks_versions(s), target),
             checks.deployments_available(s.api),
         ]
-        again = StepLog()
-        operation(s, result, "second up", s.stack.up, on_event=again)
-        changed = again.changed()
-        result.checks.append(
-            Check(
-                "a second up changes nothing",
-                not changed,
-                f"{len(changed)} resources changed",
-                {"changed": again.changed_with_diffs()},
-            )
-        )
+        no_change(s, result, "second up", s.stack.up, "a second up changes nothing")
         result.checks.append(downgrade_refused(s, committed_config, target, pins))
     return result
 
