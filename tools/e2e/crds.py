@@ -258,9 +258,16 @@ def _comparable(document: Mapping[str, Any]) -> Any:
     return copy
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML as Kubernetes reads it: a plain ``=`` (an enum value of the Prometheus CRDs) is the string
+    "=", where YAML 1.1 makes it a 'value' tag PyYAML cannot construct."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
 def _load(path: Path) -> list[dict]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return [d for d in yaml.load_all(path.read_text(), Loader=loader) if d]
+    return [d for d in yaml.load_all(path.read_text(), Loader=_Loader) if d]
 
 
 @dataclass
