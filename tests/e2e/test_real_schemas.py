@@ -100,7 +100,7 @@ BROKEN = (
         "ExternalSecret",
         None,
         lambda o: o["spec"].update(refreshIntervall=o["spec"]["refreshInterval"]),
-        'unknown field "spec.refreshIntervall"',
+        ".spec.refreshIntervall: field not declared in schema",
     ),
     Broken(
         "a bad enum value",
@@ -132,7 +132,7 @@ BROKEN = (
         "PodMonitor",
         None,
         lambda o: o["spec"]["podMetricsEndpoints"][0].update(portt="metrics"),
-        "unknown field",
+        ".spec.podMetricsEndpoints[0].portt: field not declared in schema",
     ),
     Broken(
         "a bad duration in a NodePool",

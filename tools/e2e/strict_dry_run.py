@@ -68,12 +68,11 @@ class CustomResources:
 
     def dry_run(self, obj: Mapping[str, Any]) -> Verdict:
         """``obj`` server-side applied with a dry run and strict field validation."""
-        meta = obj["metadata"]
-        name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        meta, crd = obj["metadata"], self.crd_of(obj) or {"spec": {"versions": [], "scope": "Cluster"}}
+        namespaced = crd["spec"]["scope"] == "Namespaced"
+        name = f"{meta.get('namespace') or 'default'}/{meta['name']}" if namespaced else meta["name"]
         label = f"{obj['apiVersion']} {obj['kind']} {name}"
-        schema = _schema_kind(
-            self.crd_of(obj) or {"spec": {"versions": []}}, obj["apiVersion"].split("/")[-1]
-        )
+        schema = _schema_kind(crd, obj["apiVersion"].split("/")[-1])
         try:
             self.api.request("PATCH", f"{self.path(obj)}?{_QUERY}", dict(obj), "application/apply-patch+yaml")
         except ApiError as exc:
