@@ -793,7 +793,24 @@ def test_a_huge_bad_value_is_quoted_shortly():
     with pytest.raises(ConfigError) as caught:
         parse_settings(config)
     (problem,) = caught.value.problems
-    assert problem.startswith(f"aiplatform:{INF0}.ingress.host: ") and len(problem) <= 300
+    assert problem == (
+        f"aiplatform:{INF0}.ingress.host: '{'x' * 99}…' is not a valid DNS host name (e.g. llm.example.com)"
+    )
+
+
+def test_a_long_reason_is_whole():
+    """A reason listing every limit that binds is not cut, however long; only quoted values are."""
+    config = sections("dev")
+    _set(f"{INF0}.autoscaling.maxReplicas", 50)(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 3 of 50 replicas can run: node group "
+        "'gpu-inference' fits 3 (3 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 4 (4 "
+        "GPUs, 1 per pod), namespace 'ml-serving' CPU quota fits 15 (32 CPU, 2.05 per pod), namespace "
+        "'ml-serving' memory quota fits 10 (128Gi, 12.06 GiB per pod); lower maxReplicas, raise those "
+        "limits, or set acceptsLowerCeiling: true"
+    ]
 
 
 def test_the_project_file_describes_every_section():
