@@ -14,6 +14,7 @@ from aiplatform.plan import cli as plan_tool
 from aiplatform.plan.capacity_report import capacity_report
 from aiplatform.plan.model import Plan
 from aiplatform.plan.policy_report import policy_report
+from aiplatform.validation import is_digest_pinned
 from tests.program import planned
 from tests.stacks import PROJECT_ROOT
 
@@ -135,6 +136,25 @@ def test_the_sweep_mounts_the_shared_claim_in_its_namespace_on_the_spot_gpu_grou
     claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
     assert claims == ["training-shared"]
     assert {t["key"] for t in pod["tolerations"]} == {"nvidia.com/gpu", "aiplatform.io/spot"}
+
+
+def test_the_team_runs_every_image_by_digest_as_the_platform_requires_in_prod():
+    images = [
+        container["image"]
+        for manifest in team_plan_manifests()
+        if manifest["kind"] in ("Deployment", "Job", "CronJob")
+        for pod in [pod_template(manifest)]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]
+    ]
+    assert len(images) == 4  # the server, its model fetcher, the nightly job, the sweep
+    assert [image for image in images if not is_digest_pinned(image)] == []
+
+
+def pod_template(manifest: dict) -> dict:
+    spec = manifest["spec"]
+    if manifest["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]
 
 
 def test_the_team_plan_passes_the_policy_pack_in_prod():
