@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aiplatform.compute.instance_types import GPU_INSTANCE_FAMILIES
+from aiplatform.compute.instance_types import gpu_instance_families
 from aiplatform.config import ConfigError, PlatformSettings, parse_settings
 from tests.stacks import STACKS, sections
 
@@ -389,8 +389,9 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set("nodeGroups.system.instanceTypes", ["m9.large"]),
-        "aiplatform:nodeGroups.system.instanceTypes[0]: 'm9.large' is not in the instance type table "
-        "(components/compute/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
+        "aiplatform:nodeGroups.system.instanceTypes[0]: 'm9.large' is not in the instance type table: add its vCPUs, memory, ENI limits and GPUs (in a program: "
+        "aiplatform.compute.instance_types.add_instance_types(InstanceType(...)) before building; in the "
+        "library's repository: components/compute/instance_types.py)",
     ),
     (
         "dev",
@@ -411,7 +412,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "dev",
         _set("nodeGroups.gpu[0].instanceTypes", ["m5.large"]),
         "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'm5.large' is not a GPU instance type (families: "
-        + ", ".join(sorted(GPU_INSTANCE_FAMILIES))
+        + ", ".join(sorted(gpu_instance_families()))
         + ")",
     ),
     (
@@ -450,8 +451,9 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set("nodeGroups.gpu[0].instanceTypes", ["g6f.xlarge"]),
-        "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'g6f.xlarge' is not in the instance type table "
-        "(components/compute/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
+        "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'g6f.xlarge' is not in the instance type table: add its vCPUs, memory, ENI limits and GPUs (in a program: "
+        "aiplatform.compute.instance_types.add_instance_types(InstanceType(...)) before building; in the "
+        "library's repository: components/compute/instance_types.py)",
     ),
     (
         "dev",

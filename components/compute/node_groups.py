@@ -37,9 +37,9 @@ from ..scheduling import (
 from ..validation import AUTONAME_SUFFIX_LENGTH
 from .gpu_capacity import NodeCapacity
 from .instance_types import (
-    GPU_INSTANCE_FAMILIES,
     InstanceType,
     gpu_family,
+    gpu_instance_families,
     instance_family,
     lookup,
     unknown_type_message,
@@ -363,7 +363,7 @@ def spec_problems(spec: NodeGroupSpec) -> list[Problem]:
                 (
                     "instance_types",
                     f"{', '.join(not_gpu)} not in a GPU instance family "
-                    f"({', '.join(sorted(GPU_INSTANCE_FAMILIES))})",
+                    f"({', '.join(sorted(gpu_instance_families()))})",
                 )
             )
     elif gpu_types:
