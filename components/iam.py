@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from .errors import Problem, require
+from .errors import Problem, require, type_problems
 from .inputs import derived
 from .validation import AUTONAME_SUFFIX_LENGTH
 
@@ -166,7 +166,10 @@ class ServiceAccountRole(pulumi.ComponentResource):
     service_account_annotations: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"ServiceAccountRole {name!r}", _role_owner_problems(name))
+        require(
+            f"ServiceAccountRole {name!r}",
+            type_problems(args, ServiceAccountRoleArgs) or _role_owner_problems(name),
+        )
         super().__init__("aiplatform:iam:ServiceAccountRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         identity = args.identity

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .errors import ArgumentsError, Problem, require
+from .errors import ArgumentsError, Problem, require, type_problems
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -154,7 +154,7 @@ class ModelBucket(pulumi.ComponentResource):
     kms_key: aws.kms.Key  # the key encrypting it
 
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"ModelBucket {name!r}", args.problems())
+        require(f"ModelBucket {name!r}", type_problems(args, ModelBucketArgs) or args.problems())
         super().__init__("aiplatform:storage:ModelBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
@@ -340,7 +340,7 @@ class SharedFileSystem(pulumi.ComponentResource):
     claim: k8s.core.v1.PersistentVolumeClaim  # the ReadWriteMany claim
 
     def __init__(self, name: str, args: SharedFileSystemArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"SharedFileSystem {name!r}", args.problems())
+        require(f"SharedFileSystem {name!r}", type_problems(args, SharedFileSystemArgs) or args.problems())
         super().__init__("aiplatform:storage:SharedFileSystem", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)

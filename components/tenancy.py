@@ -21,7 +21,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .errors import Problem, require
+from .errors import Problem, require, type_problems
 from .fit import Namespace, NamespaceFit
 from .scheduling import GPU_RESOURCE
 from .validation import ipv4_cidr, is_dns1123_label, is_port, is_quantity
@@ -237,7 +237,7 @@ class TeamNamespace(pulumi.ComponentResource):
     network_policies: list[k8s.networking.v1.NetworkPolicy]  # its NetworkPolicies
 
     def __init__(self, name: str, args: TeamNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"TeamNamespace {name!r}", args.problems())
+        require(f"TeamNamespace {name!r}", type_problems(args, TeamNamespaceArgs) or args.problems())
         super().__init__("aiplatform:tenancy:TeamNamespace", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
 

@@ -19,7 +19,7 @@ import pulumi_kubernetes as kubernetes
 from .. import validation
 from ..catalog.helm import helm_release
 from ..catalog.registry import AWS_LOAD_BALANCER_CONTROLLER, INGRESS_NGINX
-from ..errors import Problem, require
+from ..errors import Problem, require, type_problems
 from ..iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
 from ..routing import IngressRoute
 from ..validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
@@ -314,7 +314,7 @@ class IngressController(pulumi.ComponentResource):
     settings: RouteSettings  # what ``route`` builds an Ingress from
 
     def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"IngressController {name!r}", args.problems())
+        require(f"IngressController {name!r}", type_problems(args, IngressControllerArgs) or args.problems())
         super().__init__("aiplatform:ingress:IngressController", name, None, opts)
         self.settings = RouteSettings.from_args(args)
         self.class_name = ALB_CLASS if args.controller == "alb" else NGINX_CLASS

@@ -22,7 +22,7 @@ import pulumi_kubernetes as kubernetes
 
 from ..catalog.helm import helm_release
 from ..catalog.registry import EXTERNAL_SECRETS
-from ..errors import Problem, path, require, under
+from ..errors import Problem, path, require, type_problems, under
 from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -325,7 +325,7 @@ class ExternalSecrets(pulumi.ComponentResource):
     store_name: str  # its name
 
     def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"ExternalSecrets {name!r}", args.problems())
+        require(f"ExternalSecrets {name!r}", type_problems(args, ExternalSecretsArgs) or args.problems())
         super().__init__("aiplatform:secrets:ExternalSecrets", name, None, opts)
         self._name = name
         self._args = args

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..errors import Problem, path, require
+from ..errors import Problem, path, require, type_problems
 from .instance_types import lookup
 from .node_groups import NODE_GROUP_LABEL, ROLE_LABEL
 from .pools import (
@@ -243,7 +243,7 @@ class AutoModeCompute(pulumi.ComponentResource):
     system_pool: k8s.apiextensions.CustomResource  # the NodePool of the platform's CPU nodes
 
     def __init__(self, name: str, args: AutoModeComputeArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"AutoModeCompute '{name}'", args.problems())
+        require(f"AutoModeCompute '{name}'", type_problems(args, AutoModeComputeArgs) or args.problems())
         super().__init__("aiplatform:automode:AutoModeCompute", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(
             parent=self, provider=args.provider, depends_on=list(args.depends_on)

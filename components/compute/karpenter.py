@@ -33,7 +33,7 @@ import pulumi_kubernetes as k8s
 
 from ..catalog.helm import helm_release
 from ..catalog.registry import KARPENTER
-from ..errors import Problem, require
+from ..errors import Problem, require, type_problems
 from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -419,7 +419,7 @@ class Karpenter(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]  # the NodePools, by pool name
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"Karpenter '{name}'", args.problems())
+        require(f"Karpenter '{name}'", type_problems(args, KarpenterArgs) or args.problems())
         super().__init__("aiplatform:karpenter:Karpenter", name, None, opts)
         self._name, self._args = name, args
         tags = dict(args.tags)

@@ -22,7 +22,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from ..errors import Problem, path, require, under
+from ..errors import Problem, path, require, type_problems, under
 from ..iam import service_trust_policy
 from ..scheduling import (
     GPU_RESOURCE,
@@ -489,7 +489,7 @@ class NodeGroups(pulumi.ComponentResource):
     resources: list[pulumi.Resource]  # everything the component created (what a dependent waits for)
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"NodeGroups '{name}'", args.problems(name))
+        require(f"NodeGroups '{name}'", type_problems(args, NodeGroupsArgs) or args.problems(name))
         super().__init__("aiplatform:nodegroups:NodeGroups", name, None, opts)
         self._name = name
         self._args = args

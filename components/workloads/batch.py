@@ -109,7 +109,10 @@ class BatchInferenceJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: BatchInferenceJobArgs, opts: pulumi.ResourceOptions | None = None):
         # CronJob names are at most 52 characters: the controller appends 11 for each Job.
         subject = f"BatchInferenceJob {name!r}"
-        require(subject, [*name_problems(name, 52), *args.problems()])
+        require(
+            subject,
+            [*name_problems(name, 52), *(type_problems(args, BatchInferenceJobArgs) or args.problems())],
+        )
         args = checked_args(subject, args)
         super().__init__("aiplatform:workloads:BatchInferenceJob", name, None, opts)
         labels = standard_labels(name, "batch-inference", args.labels)

@@ -356,7 +356,9 @@ class InferenceService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
         subject = f"InferenceService {name!r}"
-        require(subject, [*name_problems(name), *args.problems()])
+        require(
+            subject, [*name_problems(name), *(type_problems(args, InferenceServiceArgs) or args.problems())]
+        )
         args = checked_args(subject, args)
         super().__init__("aiplatform:workloads:InferenceService", name, None, opts)
         k8s_opts = object_opts(self, args)

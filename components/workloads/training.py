@@ -182,7 +182,7 @@ class TrainingJob(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
         subject = f"TrainingJob {name!r}"
-        require(subject, [*name_problems(name), *args.problems()])
+        require(subject, [*name_problems(name), *(type_problems(args, TrainingJobArgs) or args.problems())])
         args = checked_args(subject, args)
         shared = args.shared_volume
         if shared is not None and not is_known(shared.claim_name):
