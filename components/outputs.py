@@ -296,9 +296,14 @@ class PlatformOutputs(_Contract):
         return self.node_groups[_known("node group", node_group, self.node_groups)].placement(node_group)
 
     def route(
-        self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None
+        self,
+        host: pulumi.Input[str],
+        path: str = "/",
+        tls: bool = True,
+        health_check_path: str | None = None,
     ) -> IngressRoute:
-        """What an Ingress for ``host`` needs on the platform's controller (class, annotations, TLS)."""
+        """What an Ingress for ``host`` needs on the platform's controller (class, annotations, TLS);
+        ``host`` may be another resource's output, checked when it resolves."""
         return self.ingress_routes.settings().route(host, path, tls, health_check_path)
 
     def model_source(self, prefix: str, **kwargs: Any) -> ModelSource:

@@ -16,6 +16,7 @@ from aiplatform.inputs import checked, derived, is_known, plain_problems
 from aiplatform.routing import IngressRoute
 from aiplatform.storage import ModelBucket, ModelBucketArgs
 from aiplatform.workloads import InferenceService, ModelSource, SecretFiles, SharedVolume, TrainingJob
+from tests import test_ingress
 from tests.conftest import _sync_await, resolve, run_pulumi_func  # type: ignore[attr-defined]
 from tests.workloads import test_inference, test_training
 from tests.workloads.helpers import IRSA, container, volumes
@@ -208,3 +209,75 @@ def test_an_nginx_route_gets_no_health_check_annotation(build, monitor):
     route = RouteSettings(controller="nginx", tls_secret_name="llama-tls").route("llama.example.com")
     build(lambda: InferenceService("llama", test_inference.args(route=route)))
     assert not [key for key in ingress_annotations(monitor) if "healthcheck" in key]
+
+
+# -- the ingress controller's certificate and TLS Secret, a route's host -----------------------------
+
+
+def test_routes_take_the_certificate_of_a_certificate_in_the_same_program(build, monitor):
+    """An ACM certificate made by the same program: its ARN reaches every route's Ingress."""
+
+    def program():
+        import pulumi_aws as aws
+
+        certificate = aws.acm.Certificate("edge", domain_name="*.example.com", validation_method="DNS")
+        controller = test_ingress.make(certificate_arn=certificate.arn)
+        InferenceService("llama", test_inference.args(route=controller.route("llama.example.com")))
+        return certificate
+
+    certificate = build(program)
+    arn = resolve(certificate.arn)
+    assert arn.startswith("arn:aws:acm:")
+    assert ingress_annotations(monitor)["alb.ingress.kubernetes.io/certificate-arn"] == arn
+
+
+def test_a_certificate_output_that_resolves_to_a_bad_arn_fails_naming_the_argument(build_fails, monitor):
+    def program():
+        controller = test_ingress.make(certificate_arn=pulumi.Output.from_input("arn:aws:iam::1:role/x"))
+        InferenceService("llama", test_inference.args(route=controller.route("llama.example.com")))
+
+    failure = build_fails(program)
+    assert (
+        "IngressController 'edge':\n  - certificate_arn: 'arn:aws:iam::1:role/x' is not an ACM certificate ARN"
+    ) in failure
+    assert "llama-ingress" not in {r.name for r in monitor.registrations}
+
+
+def test_a_plain_bad_certificate_or_tls_secret_fails_before_anything_is_registered(build, monitor):
+    with pytest.raises(ArgumentsError) as caught:
+        build(lambda: test_ingress.make(certificate_arn="arn:x", tls_secret_name="Bad_Secret"))
+    assert caught.value.problems == [
+        ("certificate_arn", "'arn:x' is not an ACM certificate ARN"),
+        ("tls_secret_name", "'Bad_Secret' is not a DNS-1123 name"),
+    ]
+    assert [r.type for r in monitor.registrations] == ["pulumi:providers:kubernetes"]  # the test's own
+
+
+def test_an_nginx_route_serves_the_tls_secret_another_resource_names(build, monitor):
+    def program():
+        secret = k8s.core.v1.Secret("tls", metadata={"name": "wildcard-tls", "namespace": "ai"})
+        controller = test_ingress.make("nginx", tls_secret_name=secret.metadata.name)
+        InferenceService("llama", test_inference.args(route=controller.route("llama.example.com")))
+
+    build(program)
+    (tls,) = monitor.named("llama-ingress").inputs["spec"]["tls"]
+    assert tls == {"hosts": ["llama.example.com"], "secretName": "wildcard-tls"}
+
+
+def test_a_route_host_may_come_from_another_resource_and_is_checked_when_it_resolves(
+    build, build_fails, monitor
+):
+    host = pulumi.Output.from_input("llama.example.com")
+    build(lambda: InferenceService("llama", test_inference.args(route=alb_route_for(host))))
+    (rule,) = monitor.named("llama-ingress").inputs["spec"]["rules"]
+    assert rule["host"] == "llama.example.com"
+
+    bad = pulumi.Output.from_input("Not A Host")
+    failure = build_fails(lambda: InferenceService("other", test_inference.args(route=alb_route_for(bad))))
+    assert "IngressController.route:\n  - host: 'Not A Host' is not a valid DNS name" in failure
+    with pytest.raises(ArgumentsError, match=r"host: 'Not A Host' is not a valid DNS name"):
+        alb_route_for("Not A Host")  # a plain host: at once
+
+
+def alb_route_for(host: pulumi.Input[str]) -> IngressRoute:
+    return RouteSettings(controller="alb", certificate_arn=CERT).route(host)

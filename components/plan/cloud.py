@@ -638,6 +638,11 @@ class SimulatedCloud:
         if typ == "aws:kms/key:Key":
             key_id = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}".lower()
             return {"keyId": key_id, "arn": f"arn:aws:kms:{self.region}:{self.account_id}:key/{key_id}"}
+        if typ == "aws:acm/certificate:Certificate":
+            certificate = (
+                f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}".lower()
+            )
+            return {"arn": f"arn:aws:acm:{self.region}:{self.account_id}:certificate/{certificate}"}
         if typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
             bucket = bucket_name(name, inputs)
             return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "id": bucket}
