@@ -10,13 +10,14 @@ import pytest
 from pulumi.runtime import settings as pulumi_settings
 
 from aiplatform.addons.ingress import RouteSettings
+from aiplatform.addons.secrets import SecretSpec
 from aiplatform.errors import ArgumentsError
 from aiplatform.iam import ServiceAccountRole, ServiceAccountRoleArgs
 from aiplatform.inputs import checked, derived, is_known, plain_problems
 from aiplatform.routing import IngressRoute
 from aiplatform.storage import ModelBucket, ModelBucketArgs
 from aiplatform.workloads import InferenceService, ModelSource, SecretFiles, SharedVolume, TrainingJob
-from tests import test_ingress
+from tests import test_ingress, test_secrets
 from tests.conftest import _sync_await, resolve, run_pulumi_func  # type: ignore[attr-defined]
 from tests.workloads import test_inference, test_training
 from tests.workloads.helpers import IRSA, container, volumes
@@ -281,3 +282,47 @@ def test_a_route_host_may_come_from_another_resource_and_is_checked_when_it_reso
 
 def alb_route_for(host: pulumi.Input[str]) -> IngressRoute:
     return RouteSettings(controller="alb", certificate_arn=CERT).route(host)
+
+
+# -- a secret managed elsewhere in the same program ---------------------------------------------------
+
+
+def test_an_existing_secret_and_its_key_may_come_from_resources_of_the_same_program(build, monitor):
+    """The operator syncs a secret another part of the program made, and may decrypt it with its key."""
+
+    def program():
+        import pulumi_aws as aws
+
+        key = aws.kms.Key("hf-key")
+        secret = aws.secretsmanager.Secret("hf", name="shared/hf", kms_key_id=key.arn)
+        spec = SecretSpec(
+            name="hf-secret",
+            namespace="ml",
+            keys=("token",),
+            existing_arn=secret.arn,
+            existing_kms_key_arn=key.arn,
+        )
+        return secret, key, test_secrets.make(specs=[spec])
+
+    secret, key, eso = build(program)
+    secret_arn, key_arn = resolve(secret.arn), resolve(key.arn)
+    external = monitor.named("eso-ml-hf-secret").inputs["spec"]
+    assert {d["remoteRef"]["key"] for d in external["data"]} == {secret_arn}
+    statements = json.loads(monitor.named("eso-controller-policy").inputs["policy"])["Statement"]
+    assert statements[0]["Resource"] == [secret_arn]
+    assert statements[1]["Resource"] == sorted([resolve(eso.kms_key_arn), key_arn])
+
+
+def test_an_existing_secret_arn_output_that_resolves_badly_fails_naming_the_spec(build_fails, monitor):
+    spec = SecretSpec(
+        name="hf-secret",
+        namespace="ml",
+        keys=("token",),
+        existing_arn=pulumi.Output.from_input("arn:partial"),
+    )
+    failure = build_fails(lambda: test_secrets.make(specs=[spec]))
+    assert (
+        "ExternalSecrets 'eso':\n  - specs[0].existing_arn: 'arn:partial' is not a full Secrets Manager"
+        in failure
+    )
+    assert "eso-ml-hf-secret" not in {r.name for r in monitor.registrations}
