@@ -15,9 +15,10 @@ from aiplatform.errors import ArgumentsError
 from aiplatform.iam import ServiceAccountRole, ServiceAccountRoleArgs
 from aiplatform.inputs import checked, derived, is_known, plain_problems
 from aiplatform.routing import IngressRoute
-from aiplatform.storage import ModelBucket, ModelBucketArgs
+from aiplatform.storage import ModelBucket, ModelBucketArgs, SharedFileSystem
+from aiplatform.tenancy import TeamNamespace, TeamNamespaceArgs
 from aiplatform.workloads import InferenceService, ModelSource, SecretFiles, SharedVolume, TrainingJob
-from tests import test_ingress, test_secrets
+from tests import test_ingress, test_secrets, test_storage
 from tests.conftest import _sync_await, resolve, run_pulumi_func  # type: ignore[attr-defined]
 from tests.workloads import test_inference, test_training
 from tests.workloads.helpers import IRSA, container, volumes
@@ -326,3 +327,63 @@ def test_an_existing_secret_arn_output_that_resolves_badly_fails_naming_the_spec
         in failure
     )
     assert "eso-ml-hf-secret" not in {r.name for r in monitor.registrations}
+
+
+# -- a tenant namespace on the VPC and add-ons of the same program; the shared claim's namespace --------
+
+
+def test_a_team_namespace_admits_traffic_from_the_vpc_and_namespaces_of_the_same_program(build, monitor):
+    def program():
+        import pulumi_aws as aws
+
+        vpc = aws.ec2.Vpc("vpc", cidr_block="10.42.0.0/16")
+        monitoring = k8s.core.v1.Namespace("monitoring", metadata={"name": "observability"})
+        nginx = k8s.core.v1.Namespace("nginx", metadata={"name": "edge"})
+        for sources, extra in (("alb", {}), ("nginx", {"ingress_controller_namespace": nginx.metadata.name})):
+            TeamNamespace(
+                f"team-{sources}",
+                TeamNamespaceArgs(
+                    name=f"team-{sources}",
+                    provider=k8s.Provider(f"k8s-{sources}", kubeconfig="{}"),
+                    vpc_cidr=vpc.cidr_block,
+                    ingress_sources=sources,
+                    monitoring_namespace=monitoring.metadata.name,
+                    **extra,
+                ),
+            )
+
+    build(program)
+    alb = monitor.named("team-alb-allow-ingress-alb").inputs["spec"]["ingress"][0]["from"]
+    assert alb == [{"ipBlock": {"cidr": "10.42.0.0/16"}}]
+    nginx = monitor.named("team-nginx-allow-ingress-nginx").inputs["spec"]["ingress"][0]["from"]
+    assert nginx == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge"}}}]
+    scrape = monitor.named("team-alb-allow-monitoring-scrape").inputs["spec"]["ingress"][0]["from"]
+    assert scrape == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}
+    ]
+
+
+def test_a_vpc_cidr_output_that_resolves_badly_fails_naming_the_argument(build_fails):
+    def program():
+        TeamNamespace(
+            "team",
+            TeamNamespaceArgs(
+                name="team",
+                provider=k8s.Provider("k8s", kubeconfig="{}"),
+                vpc_cidr=pulumi.Output.from_input("10.0.0.0/33"),
+            ),
+        )
+
+    failure = build_fails(program)
+    assert "TeamNamespace 'team':\n  - vpc_cidr: '10.0.0.0/33' must be an IPv4 CIDR" in failure
+
+
+def test_the_shared_claim_goes_to_the_namespace_another_resource_names(build, build_fails, monitor):
+    def program(namespace: pulumi.Input[str], name: str = "shared"):
+        provider = k8s.Provider(f"k8s-{name}", kubeconfig="{}")
+        SharedFileSystem(name, test_storage.fs_args(provider, claim_namespace=namespace))
+
+    build(lambda: program(k8s.core.v1.Namespace("training", metadata={"name": "ml-training"}).metadata.name))
+    assert monitor.named("shared-claim").inputs["metadata"]["namespace"] == "ml-training"
+    failure = build_fails(lambda: program(pulumi.Output.from_input("ML_Training"), "other"))
+    assert "SharedFileSystem 'other':\n  - claim_namespace: 'ML_Training' is not a DNS-1123 label" in failure
