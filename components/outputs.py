@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from . import k8s_objects, sdk
@@ -202,6 +202,8 @@ class PlatformOutputs(_Contract):
     custom_metrics: tuple[str, ...] = ()  # the custom metrics the adapter serves to HPAs (``metric(name)``)
     # Not part of the exported document: the kubeconfig is read separately, as a secret Output.
     kubeconfig: Any = Field(default=None, exclude=True)
+    # The namespaces handed out, by name (the model servers built in each, for the shared quota).
+    _namespaces: dict[str, Namespace] = PrivateAttr(default_factory=dict)
 
     # -- reading ---------------------------------------------------------------------------------
     @classmethod
@@ -276,10 +278,12 @@ class PlatformOutputs(_Contract):
     def namespace(self, name: str) -> Namespace:
         """``name``, checked to be one of the platform's tenant namespaces; it also carries what the
         namespace admits (quota, ingress ports, the served metrics), which a workload there is checked
-        against."""
+        against. The same object for the same name: the model servers of a program share its quota."""
         outputs = self.namespaces[_known("namespace", name, self.namespaces)]
+        if name in self._namespaces:
+            return self._namespaces[name]
         quota = outputs.quota
-        return Namespace(
+        self._namespaces[name] = Namespace(
             NamespaceFit(
                 name=name,
                 ingress_ports=outputs.ingress_ports or None,
@@ -289,6 +293,7 @@ class PlatformOutputs(_Contract):
                 served_metrics=self.custom_metrics,
             )
         )
+        return self._namespaces[name]
 
     def placement(self, node_group: str) -> Placement:
         """Node selector and tolerations that land a pod on ``node_group`` (and only there), with what

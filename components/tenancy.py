@@ -123,14 +123,12 @@ class TeamNamespaceArgs:
     ingress_sources: IngressSource = "alb"
     # the VPC's CIDR: where ALB traffic comes from (needed with ``alb``)
     vpc_cidr: pulumi.Input[str] | None = None
-    ingress_controller_namespace: pulumi.Input[str] = (
-        "ingress-nginx"  # ingress-nginx's namespace (with ``nginx``)
-    )
+    # ingress-nginx's namespace (with ``nginx``)
+    ingress_controller_namespace: pulumi.Input[str] = "ingress-nginx"
     # Pod ports the ingress may reach (ALB ip mode targets pod ports directly).
     ingress_ports: Sequence[int] = (8080,)
-    monitoring_namespace: pulumi.Input[str] = (
-        "monitoring"  # Prometheus' namespace: it may scrape the tenant's pods
-    )
+    # Prometheus' namespace: it may scrape the tenant's pods
+    monitoring_namespace: pulumi.Input[str] = "monitoring"
     # Let tenant pods query Prometheus (dashboards, eval jobs). Off by default.
     egress_to_monitoring: bool = False
     allow_pod_identity_agent: bool = True  # let pods reach the EKS Pod Identity agent on their node

@@ -907,3 +907,48 @@ def test_replicas_beyond_the_cpu_quota_are_a_config_error_unless_accepted():
         "CPU quota fits 2 (3 CPU, 1.05 per pod); lower maxReplicas, raise those limits, or set "
         "acceptsLowerCeiling: true"
     ]
+
+
+def test_cpu_server_replicas_beyond_what_the_system_nodes_hold_are_a_config_error():
+    """A server without GPUs lands on the system nodes: its replicas are counted against them."""
+    config = sections("dev")
+    scaling = {"minReplicas": 1, "maxReplicas": 20, "cpuUtilization": 70}
+    _set("workloads.inference[1].autoscaling", scaling)(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        "aiplatform:workloads.inference[1].autoscaling.maxReplicas: at most 9 of 20 replicas can run: node "
+        "group 'system' fits 9 (3 nodes at most x 3 per t3.large by CPU and memory); lower maxReplicas, "
+        "raise those limits, or set acceptsLowerCeiling: true"
+    ]
+    _set("workloads.inference[1].autoscaling", {**scaling, "acceptsLowerCeiling": True})(config)
+    assert parse_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("quota", "expected"),
+    [
+        (
+            {"cpu": "6.5"},
+            "aiplatform:namespaces[0].quota.cpu: the model servers here always request 4.85 CPU (llama-inference "
+            "4.1, text-embedder 0.5, llm-orchestrator 0.25) and a rollout starts a pod of 2.05 more: 6.9 is more "
+            "than the namespace's CPU quota (6.5): raise quota.cpu",
+        ),
+        (
+            {"memory": "37Gi"},
+            "aiplatform:namespaces[0].quota.memory: the model servers here always request 26.62 GiB memory "
+            "(llama-inference 24.12 GiB, text-embedder 2.00 GiB, llm-orchestrator 0.50 GiB) and a rollout "
+            "starts a pod of 12.06 GiB more: 38.69 GiB is more than the namespace's memory quota (37Gi): raise "
+            "quota.memory",
+        ),
+    ],
+    ids=["cpu", "memory"],
+)
+def test_model_servers_that_each_fit_their_namespace_cpu_or_memory_quota_may_not_fit_it_together(
+    quota, expected
+):
+    config = sections("dev")
+    config["namespaces"][0]["quota"].update(quota)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [expected]

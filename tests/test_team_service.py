@@ -277,6 +277,23 @@ FIT_CASES = [
         "policies open 8000, 8080): the route would get no traffic; serve on one of them",
     ),
     (
+        'placement=platform.placement("gpu-inference"),\n        gpus=1,\n        model=platform.model_source(f"{prefix}/model", image=config.require("modelFetchImage")),\n        autoscaling=w.Autoscaling(\n            min_replicas=2, max_replicas=6,',
+        'placement=platform.placement("system"),\n        gpus=0,\n        model=platform.model_source(f"{prefix}/model", image=config.require("modelFetchImage")),\n        autoscaling=w.Autoscaling(\n            min_replicas=2, max_replicas=8,',
+        f"{SERVER}: autoscaling.max_replicas: at most 6 of 8 replicas can run: node group 'system' fits 6 (6 "
+        "nodes at most x 1 per m6i.xlarge by CPU and memory); lower max_replicas, raise those limits, or set "
+        "accepts_lower_ceiling=True",
+    ),
+    (
+        "w.BatchInferenceJob(",
+        'w.InferenceService("ranker", w.InferenceServiceArgs(provider=provider, identity=identity, image=image, '
+        'namespace=namespace, resources=Resources(cpu="2", memory="12Gi"), '
+        'placement=platform.placement("gpu-inference"), gpus=1, '
+        "autoscaling=w.Autoscaling(min_replicas=10, max_replicas=10)))\nw.BatchInferenceJob(",
+        "InferenceService 'ranker': autoscaling.min_replicas: the model servers here always run 12 GPUs "
+        "(summarizer 2, ranker 10) and a rollout starts 1 more: 13 is more than the namespace's GPU quota (12); "
+        "lower autoscaling.min_replicas or raise the namespace's quota",
+    ),
+    (
         'pods_metrics=[(platform.metric("requests_per_second"), "50")]',
         'pods_metrics=[("queue_depth", "50")]',
         f"{SERVER}: autoscaling.pods_metrics[0]: the metrics adapter serves no metric 'queue_depth' (it "
@@ -312,7 +329,9 @@ def plan_exit(tmp_path, project, outputs: dict) -> int:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "message"), FIT_CASES, ids=["gpus", "size", "replicas", "port", "metric"]
+    ("old", "new", "message"),
+    FIT_CASES,
+    ids=["gpus", "size", "replicas", "cpu-replicas", "shared-gpu-quota", "port", "metric"],
 )
 def test_a_team_workload_that_could_never_run_on_the_platform_exits_2_naming_the_argument(
     tmp_path, capsys, old, new, message

@@ -484,7 +484,8 @@ class NodeGroups(pulumi.ComponentResource):
     groups: dict[str, aws.eks.NodeGroup]  # the managed node groups, by name
     # the groups' Auto Scaling groups (for the cluster autoscaler)
     autoscaling_group_names: dict[str, pulumi.Output[str]]
-    # node selector and tolerations of each GPU group, by name (a workload's ``placement``)
+    # node selector and tolerations of each group, by name (a workload's ``placement``; a GPU group's
+    # also names the GPU resource)
     placements: dict[str, Placement]
     resources: list[pulumi.Resource]  # everything the component created (what a dependent waits for)
 
@@ -521,7 +522,7 @@ class NodeGroups(pulumi.ComponentResource):
         self.asg_tags: list[aws.autoscaling.Tag] = []
         for spec in args.specs:
             self.launch_templates[spec.name], self.groups[spec.name] = self._create_group(spec)
-        self.placements = {s.name: placement_for(s) for s in args.specs if s.is_gpu}
+        self.placements = {s.name: placement_for(s) for s in args.specs}
         self.resources = [
             self.node_role,
             *self.node_role_attachments,

@@ -321,7 +321,8 @@ def test_node_groups_register_gpu_and_system_groups(build, monitor):
     assert monitor.named("ng-gpu-h100-lt").inputs["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
 
     assert set(groups.groups) == {"system", "gpu-a10g", "gpu-h100"}
-    assert set(groups.placements) == {"gpu-a10g", "gpu-h100"}
+    assert set(groups.placements) == {"system", "gpu-a10g", "gpu-h100"}
+    assert groups.placements["system"].gpu_resource is None  # a CPU group: no GPUs to ask for
     assert groups.placements["gpu-h100"] == placement_for(H100)
     assert resolve(groups.autoscaling_group_names["gpu-a10g"]).startswith("eks-")
     urns = [r.urn for r in monitor.registrations]
