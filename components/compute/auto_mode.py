@@ -39,6 +39,7 @@ from .pools import (
     auto_node_class_spec,
     node_class_name,
     node_class_ref,
+    node_pool_annotations,
     node_pool_spec,
     pools_problems,
 )
@@ -294,7 +295,10 @@ class AutoModeCompute(pulumi.ComponentResource):
         )
         self.node_pools = {
             pool.name: node_pool(
-                pool.name, node_pool_spec(pool, "auto-mode"), self.node_classes[node_class_name(pool)]
+                pool.name,
+                node_pool_spec(pool, "auto-mode"),
+                self.node_classes[node_class_name(pool)],
+                node_pool_annotations(pool),
             )
             for pool in args.pools
         }

@@ -52,6 +52,7 @@ from .pools import (
     NodeClassSettings,
     ec2_node_class_spec,
     node_class_name,
+    node_pool_metadata,
     node_pool_spec,
     pools_problems,
 )
@@ -466,7 +467,7 @@ class Karpenter(pulumi.ComponentResource):
                 f"{name}-nodepool-{pool.name}",
                 api_version=NODE_POOL_API,
                 kind="NodePool",
-                metadata={"name": pool.name},
+                metadata=node_pool_metadata(pool),
                 spec=node_pool_spec(pool, "karpenter"),
                 opts=pulumi.ResourceOptions(
                     parent=self,

@@ -2,7 +2,8 @@
 
 IDLE: every node group at its ``minSize`` (GPU groups at 0 where the stack allows it), or at the nodes
 what always runs there needs when that is more (``GroupLoad.nodes_needed``: a Deployment's minimum
-replicas keep a group that may scale to zero from doing so). PEAK: every node group at its ``maxSize``. Everything else (control plane, NAT gateways, load balancers, keys,
+replicas keep a group that may scale to zero from doing so), and the instances a pool's capacity
+reservations hold (EC2 bills them whether used: the NodePool's ``aiplatform.io/reserved-instances``). PEAK: every node group at its ``maxSize``. Everything else (control plane, NAT gateways, load balancers, keys,
 secrets, storage) costs the same in both.
 
 Prices come from ``aiplatform/plan/pricing.json`` (dated, with its source and assumptions); quantities come
@@ -27,6 +28,7 @@ from typing import Any, Literal
 from ..catalog.registry import BY_CHART, KUBE_PROMETHEUS_STACK
 from ..compute.capacity import GroupLoad
 from ..compute.instance_types import lookup
+from ..compute.pools import reserved_instances
 from ..kubernetes_versions import lifecycle
 from .cloud import short_hash
 from .mock_engine import Registration
@@ -290,6 +292,8 @@ def _pool_items(
             continue
         _, nodes, itype, hourly, entry = max(options, key=lambda option: option[:3])
         nodes = max(nodes, idle)
+        reserved = reserved_instances(metadata.get("annotations"))
+        covered = reserved.get(itype, 0)  # nodes of the priced type that run in the reservations
         note = (
             f"peak: {nodes} x {itype}, the most its limits ({', '.join(f'{k} {v}' for k, v in (spec.get('limits') or {}).items())}) "
             f"buy of {', '.join(types)}; {'/'.join(capacity)}"
@@ -297,14 +301,24 @@ def _pool_items(
         if factor != 1.0:
             note += f" (on-demand x {factor:.2f}{', Auto Mode fee included' if auto_mode else ''})"
         note += always
+        if covered:
+            note += f"; {covered} of them in the reservations (billed on their own line)"
         if entry.gpu is not None:
             note += f"; {entry.gpus} x {entry.gpu} per node"
-            est.gpus_idle += idle * entry.gpus
-            est.gpus_peak += nodes * entry.gpus
+            est.gpus_idle += max(idle, covered) * entry.gpus
+            est.gpus_peak += max(nodes, covered) * entry.gpus
         label = "Auto Mode" if auto_mode else "Karpenter"
         est.items.append(
-            LineItem(f"EC2 {label} pool {name} ({itype})", idle, nodes, "node", hourly * factor * hours, note)
+            LineItem(
+                f"EC2 {label} pool {name} ({itype})",
+                max(idle - covered, 0),
+                max(nodes - covered, 0),
+                "node",
+                hourly * factor * hours,
+                note,
+            )
         )
+        _reservation_items(name, reserved, itype, pricing, est)
         disk = disks.get((str(ref.get("group")), str(ref.get("name"))))
         if disk:
             est.items.append(
@@ -316,6 +330,34 @@ def _pool_items(
                     disk * pricing["ebs_gp3_gb_month"],
                 )
             )
+
+
+def _reservation_items(
+    pool: str, reserved: Mapping[str, int], priced: str, pricing: Mapping[str, Any], est: CostEstimate
+) -> None:
+    """A pool's capacity reservations: EC2 bills their instances at the on-demand price whether
+    instances run in them or not, idle and peak alike."""
+    hours = float(pricing["hours_per_month"])
+    for itype, count in sorted(reserved.items()):
+        entry, hourly = lookup(itype), pricing["ec2_on_demand_hour"].get(itype)
+        if hourly is None:
+            est.warnings.append(
+                f"no price for instance type {itype} (reservations of pool {pool}): counted as 0"
+            )
+            hourly = 0.0
+        if entry is not None and entry.gpu is not None and itype != priced:
+            est.gpus_idle += count * entry.gpus
+            est.gpus_peak += count * entry.gpus
+        est.items.append(
+            LineItem(
+                f"EC2 capacity reservations pool {pool} ({itype})",
+                count,
+                count,
+                "instance",
+                hourly * hours,
+                "on-demand price, billed whether instances run in them or not",
+            )
+        )
 
 
 def _class_groups(registrations: Sequence[Registration]) -> dict[str, str]:
