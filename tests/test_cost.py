@@ -169,6 +169,7 @@ def test_repo_price_table_is_dated_and_sourced():
 
 class FakePlan:
     registrations = REGISTRATIONS
+    stack_outputs: dict = {}
 
     def __init__(self, today: date):
         self.today = today
@@ -421,3 +422,24 @@ def test_the_dev_stack_idles_with_its_inference_nodes():
     assert (inference.quantity_idle, inference.quantity_peak) == (2, 3)
     assert "llama-inference x 2" in inference.note
     assert est.gpus_idle == 2
+
+
+def test_ingresses_in_the_platform_alb_group_share_its_load_balancer_and_others_add_one():
+    def ingress(name: str, group: str | None) -> Registration:
+        annotations = {"alb.ingress.kubernetes.io/group.name": group} if group else {}
+        return reg(
+            "kubernetes:networking.k8s.io/v1:Ingress",
+            name,
+            metadata={"name": name, "annotations": annotations},
+            spec={"ingressClassName": "alb"},
+        )
+
+    registrations = [ingress("joins", "aiplatform"), ingress("own-group", "team-a"), ingress("alone", None)]
+    est = estimate(registrations, PRICING, shared_albs=({"aiplatform"}, set()))
+    items = {i.item: i for i in est.items}
+    assert items["Application Load Balancers"].quantity_idle == 2  # team-a's group and the ungrouped one
+    shared = items["Application Load Balancers: the platform's, shared"]
+    assert (shared.quantity_idle, shared.idle) == (0, 0) and "(aiplatform)" in shared.note
+    assert "Application Load Balancers: the platform's, shared" not in {
+        i.item for i in estimate(registrations, PRICING).items
+    }

@@ -12,6 +12,7 @@ import yaml
 
 from aiplatform.plan import cli as plan_tool
 from aiplatform.plan.capacity_report import capacity_report
+from aiplatform.plan.cost import cost_report, load_pricing
 from aiplatform.plan.model import Plan
 from aiplatform.plan.policy_report import policy_report
 from aiplatform.validation import is_digest_pinned
@@ -191,6 +192,31 @@ def test_the_team_capacity_is_reported_against_the_platform_groups_and_quotas_it
         "128 CPU / 512Gi / 12 GPU (10% CPU, 15% memory, 50% GPU)"
     ) in lines
     assert not [line for line in lines if line.lstrip().startswith("warning:")]
+
+
+def test_the_team_cost_is_its_pods_share_of_the_platform_nodes_and_not_the_shared_alb():
+    pricing = load_pricing()
+    document = json.loads(cost_report(team_plan()).files["cost.json"])
+    items = {i["item"]: i for i in document["items"]}
+    hours, on_demand = pricing["hours_per_month"], pricing["ec2_on_demand_hour"]
+    # summarizer: one GPU of a 1-GPU g5.2xlarge per pod, 2 replicas always, 6 at most.
+    server = items["EC2 share of gpu-inference (g5.2xlarge)"]
+    assert (server["quantity_idle"], server["quantity_peak"]) == (2, 6)
+    assert server["idle_monthly"] == round(2 * on_demand["g5.2xlarge"] * hours, 2)
+    # The sweep: 2 parallel pods of one of a g6e.12xlarge's 4 GPUs, on a spot group; none idle.
+    sweep = items["EC2 share of gpu-training-spot (g6e.12xlarge)"]
+    assert (sweep["quantity_idle"], sweep["quantity_peak"]) == (0, 0.5)
+    assert sweep["peak_monthly"] == round(
+        0.5 * on_demand["g6e.12xlarge"] * (1 - pricing["spot_discount"]) * hours, 2
+    )
+    # The nightly job selects no group: the untainted system nodes, by its memory (4Gi of 13.76 GiB).
+    nightly = items["EC2 share of system (m6i.xlarge)"]
+    assert nightly["quantity_idle"] == 0 and 0.29 < nightly["quantity_peak"] < 0.30
+    # The route joins the platform's ALB group: nothing billed for it here.
+    alb = items["Application Load Balancers: the platform's, shared"]
+    assert (alb["quantity_idle"], alb["idle_monthly"]) == (0, 0)
+    assert "Application Load Balancers" not in items
+    assert document["gpus"] == {"idle": 2, "peak": 6 + 2}
 
 
 def test_a_team_plan_without_platform_outputs_says_why_it_reports_no_capacity():

@@ -12,6 +12,10 @@ from the registrations: node groups (``scalingConfig``, ``instanceTypes`` -- the
 (one per ``alb.ingress.kubernetes.io/group.name``, one per ungrouped Ingress), NLBs (Services of type
 LoadBalancer and the ingress-nginx controller), gp3 PersistentVolumeClaims and Prometheus storage,
 KMS keys, Secrets Manager secrets, S3 buckets and EFS file systems (usage assumed).
+
+A team's program on the platform (it registers no nodes; ``--stack-outputs`` describe the platform)
+is priced at its pods' share of the platform's nodes (``team_cost``), and an Ingress that joins the
+platform's ALB group shares the platform's load balancer: the platform's plan prices both whole.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .cloud import short_hash
 from .mock_engine import Registration
 from .model import Plan, Report, cluster_versions
 from .registered import RegisteredCluster, nodes_within, registered_cluster
+from .team_cost import TeamShare, shared_albs, team_shares
 
 PRICING_FILE = Path(__file__).with_name("pricing.json")
 GPU_AMI_MARKER = "NVIDIA"
@@ -388,10 +393,16 @@ def extended_support_fee(pricing: Mapping[str, Any]) -> float:
 
 
 def estimate(
-    registrations: Sequence[Registration], pricing: Mapping[str, Any], today: date | None = None
+    registrations: Sequence[Registration],
+    pricing: Mapping[str, Any],
+    today: date | None = None,
+    team: Sequence[TeamShare] = (),
+    shared_albs: tuple[set[str], set[str]] = (set(), set()),
 ) -> CostEstimate:
     """The estimate; with ``today``, clusters whose Kubernetes minor is in extended support that day
-    also pay the extended-support fee (its own line item)."""
+    also pay the extended-support fee (its own line item). A team's program on the platform adds its
+    pods' share of the platform's nodes (``team``), and its Ingresses in the platform's ALB groups or
+    classes (``shared_albs``) share the platform's load balancer instead of adding one."""
     hours = float(pricing["hours_per_month"])
     assume = pricing.get("assumptions", {})
     est = CostEstimate()
@@ -466,6 +477,19 @@ def estimate(
         )
 
     _pool_items(registrations, pricing, est, cluster)
+    for share in team:
+        est.items.append(
+            LineItem(
+                f"EC2 share of {share.group} ({share.instance})",
+                share.nodes_idle,
+                share.nodes_peak,
+                "node",
+                share.hourly * hours,
+                share.note,
+            )
+        )
+        est.gpus_idle += share.gpus_idle
+        est.gpus_peak += share.gpus_peak
 
     nats = of("aws:ec2/natGateway:NatGateway")
     if nats:
@@ -492,6 +516,7 @@ def estimate(
     lcus = float(assume.get("load_balancer_lcus", 1))
     groups: set[str] = set()
     ungrouped = 0
+    shared: set[str] = set()
     class_groups = _class_groups(registrations)
     for ing in of("kubernetes:networking.k8s.io/v1:Ingress"):
         annotations = ((ing.inputs.get("metadata") or {}).get("annotations")) or {}
@@ -502,7 +527,10 @@ def estimate(
         if not is_alb:
             continue
         group = annotations.get(ALB_GROUP_ANNOTATION) or class_groups.get(spec.get("ingressClassName") or "")
-        if group:
+        shared_groups, shared_classes = shared_albs
+        if group in shared_groups or (not group and spec.get("ingressClassName") in shared_classes):
+            shared.add(group or str(spec.get("ingressClassName")))
+        elif group:
             groups.add(group)
         else:
             ungrouped += 1
@@ -511,6 +539,17 @@ def estimate(
         price = (pricing["alb_hour"] + lcus * pricing["alb_lcu_hour"]) * hours
         items.append(
             LineItem("Application Load Balancers", albs, albs, "ALB", price, f"{lcus:g} LCU assumed")
+        )
+    if shared:
+        items.append(
+            LineItem(
+                "Application Load Balancers: the platform's, shared",
+                0,
+                0,
+                "ALB",
+                0.0,
+                f"routes join the platform's ALB ({', '.join(sorted(shared))}), which its own plan prices",
+            )
         )
     nlbs = sum(
         1
@@ -571,7 +610,13 @@ def estimate(
 
 def cost_report(plan: Plan) -> Report:
     pricing = load_pricing()
-    est = estimate(plan.registrations, pricing, plan.today)
+    team: list[TeamShare] = []
+    team_warnings: list[str] = []
+    if not registered_cluster(plan.registrations).sources:
+        # A team's program on the platform: its pods' share of the platform's nodes.
+        team, team_warnings = team_shares(plan, pricing)
+    est = estimate(plan.registrations, pricing, plan.today, team, shared_albs(plan))
+    est.warnings += team_warnings
     stale = staleness_warning(
         date.fromisoformat(str(pricing["as_of"])), plan.today, stale_prices(pricing, plan.today)
     )
