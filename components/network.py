@@ -257,6 +257,8 @@ class Network(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.network import Network, NetworkArgs
+
         network = Network("ai", NetworkArgs(cluster_name="ai", az_count=3, nat_gateways="per-az"))
         cluster_subnets = network.private_subnet_ids
     """

@@ -3,8 +3,10 @@
 The platform exports these names (``AiPlatform.exports``); a team's program reads them back with one
 line and gets typed values, not loose strings::
 
+    from aiplatform.outputs import PlatformOutputs
+
     platform = PlatformOutputs.from_stack("org/aiplatform/prod")
-    cluster = platform.kubernetes_provider()
+    provider = platform.kubernetes_provider()
     route = platform.route("summarizer.example.com")
 
 The field names are snake_case in Python and camelCase in the stack (``cluster_name`` is exported as
@@ -331,6 +333,14 @@ class PlatformOutputs(_Contract):
                 allow(["kms:GenerateDataKey"], [self.model_bucket_kms_key_arn]),
             ]
         return statements
+
+    def shared_namespace(self) -> Namespace:
+        """The tenant namespace the shared claim lives in, as ``namespace(name)`` gives it: a workload
+        that mounts the claim (``shared_volume``) runs there."""
+        claim = self.shared_claim
+        if claim is None:
+            raise PlatformOutputsError("shared_claim: the platform has no shared file system")
+        return self.namespace(claim.namespace)
 
     def shared_volume(
         self, namespace: str, mount_path: str = "/mnt/shared", read_only: bool = False

@@ -144,6 +144,8 @@ class ModelBucket(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.storage import ModelBucket, ModelBucketArgs
+
         models = ModelBucket("models", ModelBucketArgs(bucket_prefix="ai-models", protect=True))
         policy = models.reader_policy("llama-3")  # Output[dict] for a ServiceAccountRole
     """

@@ -244,6 +244,8 @@ class TeamNamespace(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
+
         team = TeamNamespace("search", TeamNamespaceArgs(
             name="search", provider=cluster.provider, vpc_cidr="10.0.0.0/16",
             quota=TeamQuota(cpu="64", memory="256Gi", gpus=8),

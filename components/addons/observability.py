@@ -359,8 +359,13 @@ class MetricsStack(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.addons.observability import CustomMetricRule, MetricsStack, MetricsStackArgs
+        from aiplatform.catalog.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
+
         metrics = MetricsStack("metrics", MetricsStackArgs(
-            provider=cluster.provider, prometheus_chart_version="75.6.0", adapter_chart_version="5.1.0",
+            provider=cluster.provider,
+            prometheus_chart_version=KUBE_PROMETHEUS_STACK.version,  # the versions the stacks pin
+            adapter_chart_version=PROMETHEUS_ADAPTER.version,
             custom_metrics=[CustomMetricRule("requests_per_second", "http_requests_total")],
         ))
         metrics.served_metrics  # {"requests_per_second"}

@@ -346,20 +346,26 @@ class InferenceService(pulumi.ComponentResource):
 
     Example::
 
+        import pulumi
+
+        from aiplatform.podspec import Resources
+        from aiplatform.workloads import Autoscaling, InferenceService, InferenceServiceArgs, LogShipping, ModelSource
+
         svc = InferenceService("llama", InferenceServiceArgs(
-            provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../llama-inference:1.4.2",
+            provider=cluster.provider, namespace="ai",
+            image="123456789012.dkr.ecr.us-east-1.amazonaws.com/llama-inference:1.4.2",
             resources=Resources(cpu="2", memory="8Gi"),
-            gpus=1, placement=gpu_nodes.placements["gpu-inference"],  # gpu_nodes: a NodeGroups
+            gpus=1, placement=gpu_nodes.placements["gpu-inference"],
             identity=cluster.identity,
             model=ModelSource(bucket="my-ai-bucket", prefix="models/llama-3-8b"),
             config_data={"log-level": "INFO", "config.json": '{"max_tokens": 512}'},
             config_env={"LOG_LEVEL": "log-level"}, config_files=["config.json"],
-            secret_env=[("HF_TOKEN", "hf-secret", "token")], depends_on=[hf_external_secret],
+            secret_env=[("HF_TOKEN", "hf-secret", "token")], depends_on=[secrets.external_secrets["hf-secret"]],
             log_shipping=LogShipping(),
-            autoscaling=Autoscaling(pods_metrics=[("requests_per_second", "100")]),
+            autoscaling=Autoscaling(max_replicas=4, pods_metrics=[("requests_per_second", "100")]),
             route=ingress.route("llama.ai.example.com"), ingress_depends_on=[ingress.ready],
-        ), opts=ResourceOptions(parent=self))
-        pulumi.export("url", svc.service.metadata.name)
+        ))
+        pulumi.export("service", svc.service.metadata.name)
     """
 
     deployment: k8s.apps.v1.Deployment  # the model server's Deployment

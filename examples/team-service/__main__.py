@@ -48,7 +48,7 @@ w.BatchInferenceJob(
         aws_policy_statements=platform.bucket_access(prefix, write=True),
     ),
 )
-sweep_namespace = platform.namespace(platform.shared_claim.namespace)  # the shared claim lives there
+sweep_namespace = platform.shared_namespace()  # where the shared claim lives
 w.TrainingJob(
     "summarizer-sweep",
     w.TrainingJobArgs(
