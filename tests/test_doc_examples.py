@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from aiplatform.compute import instance_types
 from aiplatform.plan import cli as plan_tool
 from tests.program import planned
 from tests.stacks import PROJECT_ROOT
@@ -38,8 +39,18 @@ def test_every_block_is_an_example_a_shell_session_an_excerpt_or_text():
             assert block.marker.removeprefix("illustrative:").strip(), f"{block.where}: say why it is not run"
 
 
+@pytest.fixture
+def instance_table():
+    """An example may add instance types (``add_instance_types``): the table is the process's, so it
+    is put back after the example."""
+    saved = dict(instance_types._TABLE)
+    yield
+    instance_types._TABLE.clear()
+    instance_types._TABLE.update(saved)
+
+
 @pytest.mark.parametrize("block", PYTHON, ids=[b.where for b in PYTHON])
-def test_the_python_example_plans_as_written(tmp_path, block):
+def test_the_python_example_plans_as_written(tmp_path, instance_table, block):
     project = tmp_path / "project"
     project.mkdir()
     (project / "Pulumi.yaml").write_text(PROJECT, encoding="utf-8")
