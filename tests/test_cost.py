@@ -443,3 +443,6 @@ def test_ingresses_in_the_platform_alb_group_share_its_load_balancer_and_others_
     assert "Application Load Balancers: the platform's, shared" not in {
         i.item for i in estimate(registrations, PRICING).items
     }
+    # EKS Auto Mode groups the platform's routes by IngressClass: an Ingress of that class shares it.
+    auto = estimate([ingress("joins", None)], PRICING, shared_albs=(set(), {"alb"}))
+    assert [i.item for i in auto.items] == ["Application Load Balancers: the platform's, shared"]
