@@ -8,7 +8,7 @@ STACK  ?= dev
 
 SCAN_VENV := .venv-scan
 
-.PHONY: plan test test-aws test-wheel test-rules lint format clean bench bench-ci docs scan e2e e2e-scale e2e-clean
+.PHONY: plan test test-aws test-wheel test-rules typecheck lint format clean bench bench-ci docs scan e2e e2e-scale e2e-clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ test: $(VENV)/.installed
 # the types moto does not implement as not checked.
 test-aws: $(VENV)/.installed
 	$(PY) -m pytest -n0 -m aws tests/aws
+
+# mypy over what a team copies: examples/team-service and every Python example of the README and the
+# reference pages. Its cache is outside the repository: about a minute the first time, seconds after.
+typecheck: $(VENV)/.installed
+	$(PY) -m tools.typecheck
 
 # The library as a team installs it: build the wheel, install it into a fresh virtualenv outside the
 # repository (dependencies from the package index or pip's cache) and plan examples/team-service there.

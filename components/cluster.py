@@ -39,7 +39,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as kubernetes
 
 from . import k8s_objects
-from .errors import Problem, require
+from .errors import Problem, require, type_problems
 from .iam import (
     IdentityMode,
     ServiceAccountRole,
@@ -324,7 +324,7 @@ class EksCluster(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]  # the cluster's VPC id
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"EksCluster {name!r}", args.problems())
+        require(f"EksCluster {name!r}", type_problems(args, EksClusterArgs) or args.problems())
         super().__init__("aiplatform:cluster:EksCluster", name, None, opts)
         self._resource_prefix = name
         self._args = args
@@ -781,7 +781,7 @@ class ExistingCluster(pulumi.ComponentResource):
     oidc_issuer_url: pulumi.Output[str] | None  # the OIDC issuer URL (IRSA)
 
     def __init__(self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"ExistingCluster {name!r}", args.problems())
+        require(f"ExistingCluster {name!r}", type_problems(args, ExistingClusterArgs) or args.problems())
         super().__init__("aiplatform:cluster:ExistingCluster", name, None, opts)
         self.name = pulumi.Output.from_input(args.name)
         self.kubeconfig = pulumi.Output.secret(args.kubeconfig)

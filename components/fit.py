@@ -48,15 +48,24 @@ class Namespace(str):
     """A namespace name that also knows what the namespace admits (``fit``).
 
     It is the name everywhere a ``str`` is (``WorkloadArgs.namespace`` takes it as is); a workload
-    given one is checked against the namespace's quota, ports and metrics.
+    given one is checked against the namespace's quota, ports and metrics. It also keeps the shares
+    of the model servers built there so far (``shares``), so that the next one is checked against
+    what the namespace has left: hand every workload of a namespace the same object
+    (``PlatformOutputs.namespace`` and ``TeamNamespace.workload_namespace`` do).
     """
 
     fit: NamespaceFit
+    shares: list[Share]
 
     def __new__(cls, fit: NamespaceFit) -> Namespace:
         value = super().__new__(cls, fit.name)
         value.fit = fit
+        value.shares = []
         return value
+
+    def shared_quota_reasons(self, share: Share) -> dict[str, str]:
+        """``shared_quota_reasons`` of the servers built here so far and ``share`` together."""
+        return shared_quota_reasons([*self.shares, share], self.fit)
 
 
 def namespace_fit(namespace: str) -> NamespaceFit | None:
@@ -171,6 +180,37 @@ def node_ceilings(gpus: int, node: NodeFit | None) -> list[Ceiling]:
     return []
 
 
+def cpu_node_ceilings(pod: Requests, gpus: int, node: NodeFit | None) -> list[Ceiling]:
+    """How many CPU pods (no GPUs) a node group's nodes hold together at its maximum size: the pods
+    per node by CPU, memory and pod slots (after its DaemonSets, when known), times its nodes. A pool
+    is not capped here (it starts a type that fits); a pod too large for one node: ``node_fit_reason``."""
+    if node is None or gpus or node.kind != "node group" or node.max_nodes is None:
+        return []
+    shape = node_shape(node)
+    if shape is None:
+        return []
+    daemons = Requests(*node.daemon_set_requests) if node.daemon_set_requests is not None else Requests(0, 0)
+    room = shape.allocatable + Requests(-daemons.cpu_m, -daemons.memory_mib)
+    by = {"pod slots": shape.pods}
+    if pod.cpu_m:
+        by["CPU"] = max(room.cpu_m, 0) // pod.cpu_m
+    if pod.memory_mib:
+        by["memory"] = max(room.memory_mib, 0) // pod.memory_mib
+    per_node = min(by.values())
+    if not per_node:
+        return []
+    binding = " and ".join(name for name, count in by.items() if count == per_node)
+    pods = node.max_nodes * per_node
+    nodes = f"{node.max_nodes} node{'' if node.max_nodes == 1 else 's'}"
+    return [
+        Ceiling(
+            pods,
+            f"node group '{node.name}' fits {pods} ({nodes} at most x {per_node} per {shape.instance} by "
+            f"{binding})",
+        )
+    ]
+
+
 def quota_ceilings(pod: Requests, gpus: int, namespace: NamespaceFit | None) -> list[Ceiling]:
     """How many such pods the namespace's quota admits together (a pod over it alone: the pod rules)."""
     if namespace is None:
@@ -233,6 +273,82 @@ def parallel_reason(parallelism: int, ceilings: Sequence[Ceiling], fix: str) -> 
         return None
     ceiling, limits = binding
     return f"at most {ceiling} of {parallelism} parallel pods are admitted at once: {limits}; {fix}"
+
+
+# -- what model servers share: a node group's GPUs, a namespace's quota --------------------------------
+
+
+@dataclass(frozen=True)
+class Share:
+    """One model server's part of something it shares with others: its pods that always run (its
+    minimum replicas) and, while it rolls out, one more (``maxUnavailable: 0`` starts the new pod
+    before the old one goes)."""
+
+    name: str  # the server, as messages name it
+    always: int  # pods that always run
+    pod: Requests  # one pod's requests
+    gpus: int = 0  # one pod's GPUs
+
+
+def shared_gpus_reason(shares: Sequence[Share], capacity: int, what: str) -> str | None:
+    """The servers' always-running GPUs and a rollout's pod, beyond ``capacity`` (``what`` says whose:
+    a node group's, a pool's, a namespace's quota): each may fit alone while their sum does not."""
+    users = [s for s in shares if s.gpus]
+    if not users:
+        return None
+    running = sum(s.always * s.gpus for s in users)
+    rollout = max(s.gpus for s in users)
+    if running + rollout <= capacity:
+        return None
+    listed = ", ".join(f"{s.name} {s.always * s.gpus}" for s in users)
+    return (
+        f"the model servers here always run {running} GPUs ({listed}) and a rollout starts {rollout} more: "
+        f"{running + rollout} is more than {what}"
+    )
+
+
+def _cpu_text(cpu_m: int) -> str:
+    return f"{cpu_m / 1000:g}"
+
+
+def _memory_text(memory_mib: int) -> str:
+    return f"{memory_mib / 1024:.2f} GiB"
+
+
+def shared_quota_reasons(shares: Sequence[Share], namespace: NamespaceFit) -> dict[str, str]:
+    """The namespace's quota (``cpu``, ``memory``, ``gpus``) that its model servers' always-running
+    pods and a rollout's pod exceed together, with the reason; empty when they fit or nothing is known."""
+    found: dict[str, str] = {}
+    if not shares:
+        return found
+    if namespace.gpus is not None and (
+        reason := shared_gpus_reason(shares, namespace.gpus, f"the namespace's GPU quota ({namespace.gpus})")
+    ):
+        found["gpus"] = reason
+    limits = (
+        ("cpu", "CPU", _quota_cpu_m(namespace), namespace.cpu, lambda r: r.cpu_m, _cpu_text),
+        (
+            "memory",
+            "memory",
+            _quota_memory_mib(namespace),
+            namespace.memory,
+            lambda r: r.memory_mib,
+            _memory_text,
+        ),
+    )
+    for key, label, quota, given, amount, text in limits:
+        if quota is None:
+            continue
+        running = sum(s.always * amount(s.pod) for s in shares)
+        rollout = max(amount(s.pod) for s in shares)
+        if running + rollout > quota:
+            listed = ", ".join(f"{s.name} {text(s.always * amount(s.pod))}" for s in shares)
+            found[key] = (
+                f"the model servers here always request {text(running)} {label} ({listed}) and a rollout "
+                f"starts a pod of {text(rollout)} more: {text(running + rollout)} is more than the "
+                f"namespace's {label} quota ({given})"
+            )
+    return found
 
 
 # -- traffic and metrics --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from .errors import Problem, require
+from .errors import Problem, require, type_problems
 from .inputs import derived
 from .validation import AUTONAME_SUFFIX_LENGTH
 
@@ -35,8 +35,11 @@ def policy_document(statements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [dict(s) for s in statements]}
 
 
-def allow(actions: Sequence[str], resources: Sequence[str] | str, **extra: Any) -> dict[str, Any]:
-    """One ``Allow`` statement with sorted actions (stable diffs)."""
+def allow(
+    actions: Sequence[str], resources: Sequence[pulumi.Input[str]] | pulumi.Input[str], **extra: Any
+) -> dict[str, Any]:
+    """One ``Allow`` statement with sorted actions (stable diffs). A resource may be another
+    resource's output (``secret.arn``): a role's ``policy`` takes such a document."""
     statement: dict[str, Any] = {"Effect": "Allow", "Action": sorted(actions), "Resource": resources}
     statement.update(extra)
     return statement
@@ -153,8 +156,13 @@ class ServiceAccountRole(pulumi.ComponentResource):
 
     Example::
 
-        role = ServiceAccountRole("eso", ServiceAccountRoleArgs(
-            identity=cluster.identity, namespace="external-secrets", service_account="external-secrets",
+        import pulumi_aws as aws
+
+        from aiplatform.iam import ServiceAccountRole, ServiceAccountRoleArgs, allow, policy_document
+
+        secret = aws.secretsmanager.Secret("openai", name="openai-key")
+        role = ServiceAccountRole("reader", ServiceAccountRoleArgs(
+            identity=cluster.identity, namespace="ai", service_account="reader",
             policy=policy_document([allow(["secretsmanager:GetSecretValue"], [secret.arn])]),
         ))
         annotations = role.service_account_annotations  # put these on the ServiceAccount
@@ -166,7 +174,10 @@ class ServiceAccountRole(pulumi.ComponentResource):
     service_account_annotations: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"ServiceAccountRole {name!r}", _role_owner_problems(name))
+        require(
+            f"ServiceAccountRole {name!r}",
+            type_problems(args, ServiceAccountRoleArgs) or _role_owner_problems(name),
+        )
         super().__init__("aiplatform:iam:ServiceAccountRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         identity = args.identity

@@ -18,7 +18,8 @@ Names, keys and policy documents built from such a value are built with ``pulumi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import pulumi
@@ -66,3 +67,28 @@ def derived(build: Callable[..., T], *values: Any) -> T | pulumi.Output[T]:
     if all(is_known(value) for value in values):
         return build(*values)
     return pulumi.Output.all(*values).apply(lambda resolved: build(*resolved))
+
+
+def field_problems(args: object, checks: Mapping[str, Check], at: str = "") -> list[Problem]:
+    """``plain_problems`` of each field of the dataclass ``args`` named in ``checks`` (a field left at
+    None is not given: nothing to check); ``at`` prefixes the paths (``specs[1]``)."""
+    problems: list[Problem] = []
+    for name, check in checks.items():
+        value = getattr(args, name)
+        if value is not None:
+            problems += plain_problems(f"{at}.{name}" if at else name, value, check)
+    return problems
+
+
+D = TypeVar("D")
+
+
+def checked_fields(subject: str, args: D, checks: Mapping[str, Check], at: str = "") -> D:
+    """``args`` as resources should take it: each field named in ``checks`` that holds an ``Output``
+    replaced by its ``checked`` form (the same object when every such field is plain)."""
+    changes = {
+        name: checked(subject, f"{at}.{name}" if at else name, getattr(args, name), check)
+        for name, check in checks.items()
+        if getattr(args, name) is not None and not is_known(getattr(args, name))
+    }
+    return dataclasses.replace(args, **changes) if changes else args  # type: ignore[type-var]

@@ -29,7 +29,7 @@ from typing import Literal, get_args
 import pulumi
 import pulumi_aws as aws
 
-from .errors import ArgumentsError, Problem, require
+from .errors import ArgumentsError, Problem, require, type_problems
 from .iam import allow, policy_document, service_trust_policy
 from .validation import is_eks_cluster_name, log_retention_days
 
@@ -257,6 +257,8 @@ class Network(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.network import Network, NetworkArgs
+
         network = Network("ai", NetworkArgs(cluster_name="ai", az_count=3, nat_gateways="per-az"))
         cluster_subnets = network.private_subnet_ids
     """
@@ -275,7 +277,7 @@ class Network(pulumi.ComponentResource):
     nat_gateway_count: int  # how many NAT gateways there are
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"Network {name!r}", args.problems())
+        require(f"Network {name!r}", type_problems(args, NetworkArgs) or args.problems())
         plan = plan_subnets(args.vpc_cidr, args.az_count)
         super().__init__("aiplatform:network:Network", name, None, opts)
         self._name = name

@@ -3,8 +3,10 @@
 The platform exports these names (``AiPlatform.exports``); a team's program reads them back with one
 line and gets typed values, not loose strings::
 
+    from aiplatform.outputs import PlatformOutputs
+
     platform = PlatformOutputs.from_stack("org/aiplatform/prod")
-    cluster = platform.kubernetes_provider()
+    provider = platform.kubernetes_provider()
     route = platform.route("summarizer.example.com")
 
 The field names are snake_case in Python and camelCase in the stack (``cluster_name`` is exported as
@@ -22,7 +24,7 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from . import k8s_objects, sdk
@@ -202,6 +204,8 @@ class PlatformOutputs(_Contract):
     custom_metrics: tuple[str, ...] = ()  # the custom metrics the adapter serves to HPAs (``metric(name)``)
     # Not part of the exported document: the kubeconfig is read separately, as a secret Output.
     kubeconfig: Any = Field(default=None, exclude=True)
+    # The namespaces handed out, by name (the model servers built in each, for the shared quota).
+    _namespaces: dict[str, Namespace] = PrivateAttr(default_factory=dict)
 
     # -- reading ---------------------------------------------------------------------------------
     @classmethod
@@ -276,10 +280,12 @@ class PlatformOutputs(_Contract):
     def namespace(self, name: str) -> Namespace:
         """``name``, checked to be one of the platform's tenant namespaces; it also carries what the
         namespace admits (quota, ingress ports, the served metrics), which a workload there is checked
-        against."""
+        against. The same object for the same name: the model servers of a program share its quota."""
         outputs = self.namespaces[_known("namespace", name, self.namespaces)]
+        if name in self._namespaces:
+            return self._namespaces[name]
         quota = outputs.quota
-        return Namespace(
+        self._namespaces[name] = Namespace(
             NamespaceFit(
                 name=name,
                 ingress_ports=outputs.ingress_ports or None,
@@ -289,6 +295,7 @@ class PlatformOutputs(_Contract):
                 served_metrics=self.custom_metrics,
             )
         )
+        return self._namespaces[name]
 
     def placement(self, node_group: str) -> Placement:
         """Node selector and tolerations that land a pod on ``node_group`` (and only there), with what
@@ -296,9 +303,14 @@ class PlatformOutputs(_Contract):
         return self.node_groups[_known("node group", node_group, self.node_groups)].placement(node_group)
 
     def route(
-        self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None
+        self,
+        host: pulumi.Input[str],
+        path: str = "/",
+        tls: bool = True,
+        health_check_path: str | None = None,
     ) -> IngressRoute:
-        """What an Ingress for ``host`` needs on the platform's controller (class, annotations, TLS)."""
+        """What an Ingress for ``host`` needs on the platform's controller (class, annotations, TLS);
+        ``host`` may be another resource's output, checked when it resolves."""
         return self.ingress_routes.settings().route(host, path, tls, health_check_path)
 
     def model_source(self, prefix: str, **kwargs: Any) -> ModelSource:
@@ -321,6 +333,14 @@ class PlatformOutputs(_Contract):
                 allow(["kms:GenerateDataKey"], [self.model_bucket_kms_key_arn]),
             ]
         return statements
+
+    def shared_namespace(self) -> Namespace:
+        """The tenant namespace the shared claim lives in, as ``namespace(name)`` gives it: a workload
+        that mounts the claim (``shared_volume``) runs there."""
+        claim = self.shared_claim
+        if claim is None:
+            raise PlatformOutputsError("shared_claim: the platform has no shared file system")
+        return self.namespace(claim.namespace)
 
     def shared_volume(
         self, namespace: str, mount_path: str = "/mnt/shared", read_only: bool = False

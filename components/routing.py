@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import pulumi
+
 
 @dataclass(frozen=True)
 class IngressRoute:
@@ -21,14 +23,15 @@ class IngressRoute:
     """
 
     class_name: str  # the IngressClass that serves the route
-    host: str  # the public host name
+    host: pulumi.Input[str]  # the public host name (checked by the controller's ``route``)
     path: str = "/"  # the path prefix routed to the service
     tls: bool = True  # serve the route over HTTPS
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    tls_secret_name: str | None = None
+    # the controller's annotations for the route (the ALB's certificate may be an ``Output``)
+    annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    tls_secret_name: pulumi.Input[str] | None = None
     health_check_annotation: str | None = None
 
-    def annotations_checking(self, health_check_path: str) -> dict[str, str]:
+    def annotations_checking(self, health_check_path: str) -> dict[str, pulumi.Input[str]]:
         """The Ingress annotations, the controller's health check on ``health_check_path`` unless the
         route names its own path."""
         annotations = dict(self.annotations)

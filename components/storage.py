@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .errors import ArgumentsError, Problem, require
+from .errors import ArgumentsError, Problem, require, type_problems
 from .iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -28,6 +28,7 @@ from .iam import (
     allow,
     policy_document,
 )
+from .inputs import checked_fields, plain_problems
 from .validation import KMS_DELETION_WINDOW_DAYS, is_dns1123_label, is_quantity, is_s3_bucket_name
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{0,36}$")  # AWS appends 26 characters
@@ -143,6 +144,8 @@ class ModelBucket(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.storage import ModelBucket, ModelBucketArgs
+
         models = ModelBucket("models", ModelBucketArgs(bucket_prefix="ai-models", protect=True))
         policy = models.reader_policy("llama-3")  # Output[dict] for a ServiceAccountRole
     """
@@ -154,7 +157,7 @@ class ModelBucket(pulumi.ComponentResource):
     kms_key: aws.kms.Key  # the key encrypting it
 
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"ModelBucket {name!r}", args.problems())
+        require(f"ModelBucket {name!r}", type_problems(args, ModelBucketArgs) or args.problems())
         super().__init__("aiplatform:storage:ModelBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
@@ -270,6 +273,7 @@ class SharedFileSystemArgs:
     ``subnet_ids`` may be a plain list (one mount target each) or an Output list; with an Output,
     also give ``subnet_count`` (the number of mount targets must be known when planning).
     NFS is allowed from ``cluster_security_group_id`` and/or ``vpc_cidr`` (at least one).
+    ``claim_namespace`` may be a Namespace's output (checked when it resolves, see ``components.inputs``).
     """
 
     provider: k8s.Provider  # the cluster's Kubernetes provider
@@ -282,7 +286,7 @@ class SharedFileSystemArgs:
     vpc_cidr: pulumi.Input[str] | None = None
     kms_key_arn: pulumi.Input[str] | None = None  # None: the AWS-managed EFS key
     claim_name: str = "shared-training"  # the PersistentVolumeClaim's name
-    claim_namespace: str = "training"  # the claim's namespace (pods mount it there only)
+    claim_namespace: pulumi.Input[str] = "training"  # the claim's namespace (pods mount it there only)
     claim_size: str = "1Ti"  # EFS is elastic; Kubernetes still needs a number
     storage_class_name: str = "efs"  # the StorageClass's name
     directory_perms: str = "700"  # permissions of each claim's directory on the file system (octal, e.g. 700)
@@ -303,7 +307,7 @@ class SharedFileSystemArgs:
                 problems.append(("subnet_ids", "at least one private subnet is needed"))
             elif self.subnet_count is not None and self.subnet_count != len(self.subnet_ids):
                 problems.append(
-                    f"subnet_count: {self.subnet_count} does not match {len(self.subnet_ids)} subnet_ids"
+                    ("subnet_count", f"{self.subnet_count} does not match {len(self.subnet_ids)} subnet_ids")
                 )
         elif self.subnet_count is None or self.subnet_count < 1:
             problems.append(("subnet_count", "required (>= 1) when subnet_ids is an Output"))
@@ -314,15 +318,21 @@ class SharedFileSystemArgs:
             problems.append(
                 ("csi_driver_version", "pin an add-on version (e.g. v2.1.4-eksbuild.1), not 'latest'")
             )
-        for field_name in ("claim_name", "claim_namespace", "storage_class_name"):
-            value = getattr(self, field_name)
-            if not is_dns1123_label(value):
-                problems.append((field_name, f"{value!r} is not a DNS-1123 label"))
+        for field_name in LABEL_FIELDS:
+            problems += plain_problems(field_name, getattr(self, field_name), _dns_label_reason)
         if not is_quantity(self.claim_size):
             problems.append(("claim_size", f"{self.claim_size!r} is not a Kubernetes quantity"))
         if not re.fullmatch(r"[0-7]{3,4}", self.directory_perms):
             problems.append(("directory_perms", f"{self.directory_perms!r} must be octal like '700'"))
         return problems
+
+
+def _dns_label_reason(value: object) -> str | None:
+    return None if is_dns1123_label(value) else f"{value!r} is not a DNS-1123 label"
+
+
+# Names the claim and its class take (``claim_namespace`` may be another resource's output).
+LABEL_FIELDS = ("claim_name", "claim_namespace", "storage_class_name")
 
 
 class SharedFileSystem(pulumi.ComponentResource):
@@ -340,8 +350,10 @@ class SharedFileSystem(pulumi.ComponentResource):
     claim: k8s.core.v1.PersistentVolumeClaim  # the ReadWriteMany claim
 
     def __init__(self, name: str, args: SharedFileSystemArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"SharedFileSystem {name!r}", args.problems())
+        subject = f"SharedFileSystem {name!r}"
+        require(subject, type_problems(args, SharedFileSystemArgs) or args.problems())
         super().__init__("aiplatform:storage:SharedFileSystem", name, None, opts)
+        args = checked_fields(subject, args, {"claim_namespace": _dns_label_reason})
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
 

@@ -21,8 +21,9 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .errors import Problem, require
+from .errors import Problem, require, type_problems
 from .fit import Namespace, NamespaceFit
+from .inputs import checked_fields, field_problems, plain_problems
 from .scheduling import GPU_RESOURCE
 from .validation import ipv4_cidr, is_dns1123_label, is_port, is_quantity
 
@@ -88,8 +89,28 @@ class ContainerLimits:
     max_memory: str = "256Gi"  # the most memory one container may ask for
 
 
+def _label_reason(value: object) -> str | None:
+    return None if is_dns1123_label(value) else f"{value!r} is not a DNS-1123 label"
+
+
+def _vpc_cidr_reason(value: object) -> str | None:
+    return None if isinstance(value, str) and not ipv4_cidr(value) else f"{value!r} must be an IPv4 CIDR"
+
+
+# The arguments that may name other resources (the VPC, the add-ons' namespaces), and their rules.
+ADDON_INPUTS = {
+    "ingress_controller_namespace": _label_reason,
+    "monitoring_namespace": _label_reason,
+    "dns_namespace": _label_reason,
+}
+
+
 @dataclass
 class TeamNamespaceArgs:
+    """Inputs of ``TeamNamespace``. ``vpc_cidr`` and the add-ons' namespaces may be other resources'
+    outputs (a VPC's ``cidr_block``, a Namespace's name): plain values are checked at once,
+    ``Output`` values when they resolve (see ``components.inputs``)."""
+
     name: str  # the namespace's name (a DNS label)
     provider: k8s.Provider  # the cluster's Kubernetes provider
     labels: Mapping[str, str] = field(default_factory=dict)  # extra labels on the namespace
@@ -100,15 +121,18 @@ class TeamNamespaceArgs:
     # Where ingress traffic comes from: the ALB (target-type ip: the load balancer is outside the
     # cluster, so traffic arrives from VPC addresses) or ingress-nginx pods (a namespace).
     ingress_sources: IngressSource = "alb"
-    vpc_cidr: str | None = None  # the VPC's CIDR: where ALB traffic comes from (needed with ``alb``)
-    ingress_controller_namespace: str = "ingress-nginx"  # ingress-nginx's namespace (with ``nginx``)
+    # the VPC's CIDR: where ALB traffic comes from (needed with ``alb``)
+    vpc_cidr: pulumi.Input[str] | None = None
+    # ingress-nginx's namespace (with ``nginx``)
+    ingress_controller_namespace: pulumi.Input[str] = "ingress-nginx"
     # Pod ports the ingress may reach (ALB ip mode targets pod ports directly).
     ingress_ports: Sequence[int] = (8080,)
-    monitoring_namespace: str = "monitoring"  # Prometheus' namespace: it may scrape the tenant's pods
+    # Prometheus' namespace: it may scrape the tenant's pods
+    monitoring_namespace: pulumi.Input[str] = "monitoring"
     # Let tenant pods query Prometheus (dashboards, eval jobs). Off by default.
     egress_to_monitoring: bool = False
     allow_pod_identity_agent: bool = True  # let pods reach the EKS Pod Identity agent on their node
-    dns_namespace: str = "kube-system"  # CoreDNS' namespace: the pods' DNS egress goes there
+    dns_namespace: pulumi.Input[str] = "kube-system"  # CoreDNS' namespace: the pods' DNS egress goes there
 
     def fit(self) -> NamespaceFit:
         """What the namespace admits, as the fit rules read it (``components.fit``)."""
@@ -149,31 +173,28 @@ class TeamNamespaceArgs:
                 problems.append((f"labels.{key}", "value longer than 63 characters"))
         if self.ingress_sources not in ("alb", "nginx", "none"):
             problems.append(("ingress_sources", f"{self.ingress_sources!r} must be 'alb', 'nginx' or 'none'"))
-        if self.ingress_sources == "alb" and (self.vpc_cidr is None or ipv4_cidr(self.vpc_cidr)):
-            problems.append(
-                ("vpc_cidr", f"{self.vpc_cidr!r} must be an IPv4 CIDR when ingress_sources is 'alb'")
-            )
-        if self.ingress_sources == "nginx" and not is_dns1123_label(self.ingress_controller_namespace):
-            problems.append(
-                (
-                    "ingress_controller_namespace",
-                    f"{self.ingress_controller_namespace!r} is not a DNS-1123 label",
-                )
-            )
+        if self.ingress_sources == "alb" and self.vpc_cidr is None:
+            problems.append(("vpc_cidr", "None must be an IPv4 CIDR when ingress_sources is 'alb'"))
+        elif self.ingress_sources == "alb":
+            problems += [
+                (at, f"{reason} when ingress_sources is 'alb'")
+                for at, reason in plain_problems("vpc_cidr", self.vpc_cidr, _vpc_cidr_reason)
+            ]
+        if self.ingress_sources == "nginx":
+            problems += field_problems(self, {"ingress_controller_namespace": _label_reason})
         if self.ingress_sources != "none":
             if not self.ingress_ports:
                 problems.append(("ingress_ports", "at least one port is needed when ingress is enabled"))
             bad = [p for p in self.ingress_ports if not is_port(p)]
             if bad:
                 problems.append(("ingress_ports", f"{bad} are not ports (1-65535)"))
-        if not is_dns1123_label(self.monitoring_namespace):
-            problems.append(
-                ("monitoring_namespace", f"{self.monitoring_namespace!r} is not a DNS-1123 label")
-            )
+        problems += field_problems(
+            self, {"monitoring_namespace": _label_reason, "dns_namespace": _label_reason}
+        )
         return problems
 
 
-def _namespace_selector(namespace: str) -> k8s.meta.v1.LabelSelectorArgs:
+def _namespace_selector(namespace: pulumi.Input[str]) -> k8s.meta.v1.LabelSelectorArgs:
     return k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: namespace})
 
 
@@ -181,11 +202,13 @@ def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
     return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)
 
 
-def _namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def _namespace_peer(namespace: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     return k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=_namespace_selector(namespace))
 
 
-def _cidr_peer(cidr: str, except_: list[str] | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def _cidr_peer(
+    cidr: pulumi.Input[str], except_: list[str] | None = None
+) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     return k8s.networking.v1.NetworkPolicyPeerArgs(
         ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr, except_=except_)
     )
@@ -221,6 +244,8 @@ class TeamNamespace(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.tenancy import TeamNamespace, TeamNamespaceArgs, TeamQuota
+
         team = TeamNamespace("search", TeamNamespaceArgs(
             name="search", provider=cluster.provider, vpc_cidr="10.0.0.0/16",
             quota=TeamQuota(cpu="64", memory="256Gi", gpus=8),
@@ -237,8 +262,10 @@ class TeamNamespace(pulumi.ComponentResource):
     network_policies: list[k8s.networking.v1.NetworkPolicy]  # its NetworkPolicies
 
     def __init__(self, name: str, args: TeamNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"TeamNamespace {name!r}", args.problems())
+        subject = f"TeamNamespace {name!r}"
+        require(subject, type_problems(args, TeamNamespaceArgs) or args.problems())
         super().__init__("aiplatform:tenancy:TeamNamespace", name, None, opts)
+        args = checked_fields(subject, args, {"vpc_cidr": _vpc_cidr_reason, **ADDON_INPUTS})
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
 
         labels = {

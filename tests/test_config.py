@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aiplatform.compute.instance_types import GPU_INSTANCE_FAMILIES
+from aiplatform.compute.instance_types import gpu_instance_families
 from aiplatform.config import ConfigError, PlatformSettings, parse_settings
 from tests.stacks import STACKS, sections
 
@@ -389,8 +389,9 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set("nodeGroups.system.instanceTypes", ["m9.large"]),
-        "aiplatform:nodeGroups.system.instanceTypes[0]: 'm9.large' is not in the instance type table "
-        "(components/compute/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
+        "aiplatform:nodeGroups.system.instanceTypes[0]: 'm9.large' is not in the instance type table: add its vCPUs, memory, ENI limits and GPUs (in a program: "
+        "aiplatform.compute.instance_types.add_instance_types(InstanceType(...)) before building; in the "
+        "library's repository: components/compute/instance_types.py)",
     ),
     (
         "dev",
@@ -411,7 +412,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "dev",
         _set("nodeGroups.gpu[0].instanceTypes", ["m5.large"]),
         "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'm5.large' is not a GPU instance type (families: "
-        + ", ".join(sorted(GPU_INSTANCE_FAMILIES))
+        + ", ".join(sorted(gpu_instance_families()))
         + ")",
     ),
     (
@@ -450,8 +451,9 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "dev",
         _set("nodeGroups.gpu[0].instanceTypes", ["g6f.xlarge"]),
-        "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'g6f.xlarge' is not in the instance type table "
-        "(components/compute/instance_types.py): add its vCPUs, memory, ENI limits and GPUs there",
+        "aiplatform:nodeGroups.gpu[0].instanceTypes[0]: 'g6f.xlarge' is not in the instance type table: add its vCPUs, memory, ENI limits and GPUs (in a program: "
+        "aiplatform.compute.instance_types.add_instance_types(InstanceType(...)) before building; in the "
+        "library's repository: components/compute/instance_types.py)",
     ),
     (
         "dev",
@@ -793,7 +795,24 @@ def test_a_huge_bad_value_is_quoted_shortly():
     with pytest.raises(ConfigError) as caught:
         parse_settings(config)
     (problem,) = caught.value.problems
-    assert problem.startswith(f"aiplatform:{INF0}.ingress.host: ") and len(problem) <= 300
+    assert problem == (
+        f"aiplatform:{INF0}.ingress.host: '{'x' * 99}…' is not a valid DNS host name (e.g. llm.example.com)"
+    )
+
+
+def test_a_long_reason_is_whole():
+    """A reason listing every limit that binds is not cut, however long; only quoted values are."""
+    config = sections("dev")
+    _set(f"{INF0}.autoscaling.maxReplicas", 50)(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        f"aiplatform:{INF0}.autoscaling.maxReplicas: at most 3 of 50 replicas can run: node group "
+        "'gpu-inference' fits 3 (3 nodes at most x 1 per node), namespace 'ml-serving' GPU quota fits 4 (4 "
+        "GPUs, 1 per pod), namespace 'ml-serving' CPU quota fits 15 (32 CPU, 2.05 per pod), namespace "
+        "'ml-serving' memory quota fits 10 (128Gi, 12.06 GiB per pod); lower maxReplicas, raise those "
+        "limits, or set acceptsLowerCeiling: true"
+    ]
 
 
 def test_the_project_file_describes_every_section():
@@ -888,3 +907,48 @@ def test_replicas_beyond_the_cpu_quota_are_a_config_error_unless_accepted():
         "CPU quota fits 2 (3 CPU, 1.05 per pod); lower maxReplicas, raise those limits, or set "
         "acceptsLowerCeiling: true"
     ]
+
+
+def test_cpu_server_replicas_beyond_what_the_system_nodes_hold_are_a_config_error():
+    """A server without GPUs lands on the system nodes: its replicas are counted against them."""
+    config = sections("dev")
+    scaling = {"minReplicas": 1, "maxReplicas": 20, "cpuUtilization": 70}
+    _set("workloads.inference[1].autoscaling", scaling)(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [
+        "aiplatform:workloads.inference[1].autoscaling.maxReplicas: at most 9 of 20 replicas can run: node "
+        "group 'system' fits 9 (3 nodes at most x 3 per t3.large by CPU and memory); lower maxReplicas, "
+        "raise those limits, or set acceptsLowerCeiling: true"
+    ]
+    _set("workloads.inference[1].autoscaling", {**scaling, "acceptsLowerCeiling": True})(config)
+    assert parse_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("quota", "expected"),
+    [
+        (
+            {"cpu": "6.5"},
+            "aiplatform:namespaces[0].quota.cpu: the model servers here always request 4.85 CPU (llama-inference "
+            "4.1, text-embedder 0.5, llm-orchestrator 0.25) and a rollout starts a pod of 2.05 more: 6.9 is more "
+            "than the namespace's CPU quota (6.5): raise quota.cpu",
+        ),
+        (
+            {"memory": "37Gi"},
+            "aiplatform:namespaces[0].quota.memory: the model servers here always request 26.62 GiB memory "
+            "(llama-inference 24.12 GiB, text-embedder 2.00 GiB, llm-orchestrator 0.50 GiB) and a rollout "
+            "starts a pod of 12.06 GiB more: 38.69 GiB is more than the namespace's memory quota (37Gi): raise "
+            "quota.memory",
+        ),
+    ],
+    ids=["cpu", "memory"],
+)
+def test_model_servers_that_each_fit_their_namespace_cpu_or_memory_quota_may_not_fit_it_together(
+    quota, expected
+):
+    config = sections("dev")
+    config["namespaces"][0]["quota"].update(quota)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(config)
+    assert caught.value.problems == [expected]

@@ -180,6 +180,18 @@ CASES = [
     ),
     (
         KARPENTER,
+        _set("compute.pools[2].capacityReservations.instances", {"p5.48xlarge": 1}),
+        "aiplatform:compute.pools[2].capacityReservations.instances.p5.48xlarge: 'p5.48xlarge' is not a type "
+        "the pool may start (p4d.24xlarge)",
+    ),
+    (
+        KARPENTER,
+        _set("compute.pools[2].capacityReservations.instances", {"p4d.24xlarge": 0}),
+        "aiplatform:compute.pools[2].capacityReservations.instances.p4d.24xlarge: Input should be greater "
+        "than 0",
+    ),
+    (
+        KARPENTER,
         _set("compute.pools[1].instanceFamilies", ["m6i"]),
         "aiplatform:compute.pools[1].instanceFamilies[0]: 'm6i' is not a GPU instance family",
     ),

@@ -169,6 +169,7 @@ def test_repo_price_table_is_dated_and_sourced():
 
 class FakePlan:
     registrations = REGISTRATIONS
+    stack_outputs: dict = {}
 
     def __init__(self, today: date):
         self.today = today
@@ -289,6 +290,48 @@ def test_auto_mode_pools_add_the_management_fee_and_the_system_pool_idles_at_its
     assert ec2.unit_price == pytest.approx(0.096 * 1.12 * 730)
 
 
+def test_capacity_reservations_are_billed_whether_instances_run_in_them_or_not():
+    """One g6e.12xlarge reserved: billed idle and peak on its own line; the pool's own line starts
+    at the nodes beyond it; the GPUs count it."""
+    pool = node_pool(
+        "reserved",
+        ["g6e.12xlarge"],
+        ["reserved", "on-demand"],
+        {"cpu": "96", "nvidia.com/gpu": "8"},
+        "karpenter.k8s.aws",
+        {"aiplatform.io/reserved-instances": "g6e.12xlarge=1"},
+    )
+    est = estimate([pool], POOL_PRICING)
+    ec2, reservation = est.items
+    assert (ec2.item, ec2.quantity_idle, ec2.quantity_peak) == (
+        "EC2 Karpenter pool reserved (g6e.12xlarge)",
+        0,
+        1,
+    )
+    assert "1 of them in the reservations" in ec2.note
+    assert (reservation.item, reservation.quantity_idle, reservation.quantity_peak) == (
+        "EC2 capacity reservations pool reserved (g6e.12xlarge)",
+        1,
+        1,
+    )
+    assert reservation.idle == round(10.4926 * 730, 2)
+    assert est.idle == reservation.idle and est.peak == round(2 * 10.4926 * 730, 2)
+    assert (est.gpus_idle, est.gpus_peak) == (4, 8)
+
+
+def test_the_karpenter_example_pays_its_reservation_when_idle():
+    from tests.program import planned
+
+    pricing = load_pricing()
+    est = estimate(planned("prod-karpenter").registrations, pricing)
+    items = {i.item: i for i in est.items}
+    reservation = items["EC2 capacity reservations pool gpu-reserved (p4d.24xlarge)"]
+    assert (reservation.quantity_idle, reservation.quantity_peak) == (1, 1)
+    assert reservation.idle == round(pricing["ec2_on_demand_hour"]["p4d.24xlarge"] * 730, 2)
+    pool = items["EC2 Karpenter pool gpu-reserved (p4d.24xlarge)"]
+    assert (pool.quantity_idle, pool.quantity_peak) == (0, 1)  # its limits buy 2: one is the reservation
+
+
 # -- idle: what always runs there -------------------------------------------------------------------
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
@@ -379,3 +422,27 @@ def test_the_dev_stack_idles_with_its_inference_nodes():
     assert (inference.quantity_idle, inference.quantity_peak) == (2, 3)
     assert "llama-inference x 2" in inference.note
     assert est.gpus_idle == 2
+
+
+def test_ingresses_in_the_platform_alb_group_share_its_load_balancer_and_others_add_one():
+    def ingress(name: str, group: str | None) -> Registration:
+        annotations = {"alb.ingress.kubernetes.io/group.name": group} if group else {}
+        return reg(
+            "kubernetes:networking.k8s.io/v1:Ingress",
+            name,
+            metadata={"name": name, "annotations": annotations},
+            spec={"ingressClassName": "alb"},
+        )
+
+    registrations = [ingress("joins", "aiplatform"), ingress("own-group", "team-a"), ingress("alone", None)]
+    est = estimate(registrations, PRICING, shared_albs=({"aiplatform"}, set()))
+    items = {i.item: i for i in est.items}
+    assert items["Application Load Balancers"].quantity_idle == 2  # team-a's group and the ungrouped one
+    shared = items["Application Load Balancers: the platform's, shared"]
+    assert (shared.quantity_idle, shared.idle) == (0, 0) and "(aiplatform)" in shared.note
+    assert "Application Load Balancers: the platform's, shared" not in {
+        i.item for i in estimate(registrations, PRICING).items
+    }
+    # EKS Auto Mode groups the platform's routes by IngressClass: an Ingress of that class shares it.
+    auto = estimate([ingress("joins", None)], PRICING, shared_albs=(set(), {"alb"}))
+    assert [i.item for i in auto.items] == ["Application Load Balancers: the platform's, shared"]

@@ -245,7 +245,8 @@ def test_the_cost_of_the_karpenter_stack_idles_at_what_always_runs_and_peaks_at_
     est = estimate(planned(KARPENTER).registrations, load_pricing())
     pools_cost = {i.item: (i.idle, i.peak, i.quantity_peak) for i in est.items if "pool" in i.item}
     # llama-inference always runs 2 replicas of one GPU each: 2 nodes of the inference pool; the
-    # training pools run Jobs only, so they idle at zero.
+    # training pools run Jobs only, so they idle at zero, but the reserved pool's one reserved
+    # p4d.24xlarge is billed whether used (its pool's own line starts beyond it).
     assert pools_cost == {
         "EC2 Karpenter pool gpu-inference (g5.2xlarge)": (
             round(2 * 1.212 * 730, 2),
@@ -255,10 +256,15 @@ def test_the_cost_of_the_karpenter_stack_idles_at_what_always_runs_and_peaks_at_
         "EBS gp3 disks pool gpu-inference (300 GiB/node)": (2 * 300 * 0.08, 10 * 300 * 0.08, 10),
         "EC2 Karpenter pool gpu-training-spot (g6e.12xlarge)": (0, round(4 * 10.49264 * 730, 2), 4),
         "EBS gp3 disks pool gpu-training-spot (300 GiB/node)": (0, 4 * 300 * 0.08, 4),
-        "EC2 Karpenter pool gpu-reserved (p4d.24xlarge)": (0, round(2 * 21.957642 * 730, 2), 2),
+        "EC2 Karpenter pool gpu-reserved (p4d.24xlarge)": (0, round(21.957642 * 730, 2), 1),
+        "EC2 capacity reservations pool gpu-reserved (p4d.24xlarge)": (
+            round(21.957642 * 730, 2),
+            round(21.957642 * 730, 2),
+            1,
+        ),
         "EBS gp3 disks pool gpu-reserved (300 GiB/node)": (0, 2 * 300 * 0.08, 2),
     }
-    assert (est.gpus_idle, est.gpus_peak) == (2, 10 + 16 + 16)
+    assert (est.gpus_idle, est.gpus_peak) == (2 + 8, 10 + 16 + 16)
     assert est.warnings == []
 
 
@@ -299,7 +305,8 @@ def test_the_karpenter_plan_lists_its_node_classes_and_pools(tmp_path):
         "EC2NodeClass gpu",
         "EC2NodeClass gpu-reserved",
         "NodePool gpu-inference -> gpu: g5.2xlarge, g6.2xlarge; on-demand; limits cpu 80, nvidia.com/gpu 10",
-        "NodePool gpu-reserved -> gpu-reserved: p4d.24xlarge; reserved/on-demand; limits cpu 192, nvidia.com/gpu 16",
+        "NodePool gpu-reserved -> gpu-reserved: p4d.24xlarge; reserved/on-demand; limits cpu 192, nvidia.com/gpu "
+        "16; reserved p4d.24xlarge x 1",
         "NodePool gpu-training-spot -> gpu: g6e.xlarge, g6e.2xlarge, g6e.4xlarge, g6e.12xlarge, g6e.24xlarge, "
         "g6e.48xlarge; spot/on-demand; limits cpu 192, nvidia.com/gpu 16",
     ]

@@ -178,3 +178,15 @@ def test_a_stack_reference_to_an_unknown_stack_has_no_outputs(monitor):
     monitor.mocks.stack_outputs = {"acme/aiplatform/dev": prod_outputs()}
     with pytest.raises(PlatformOutputsError, match="the stack has no outputs"):
         PlatformOutputs.from_stack(PROD)
+
+
+def test_the_shared_namespace_is_the_claim_s_and_the_same_namespace_object_every_time():
+    platform = PlatformOutputs.from_values(PROD, prod_outputs(), secret_names=["kubeconfig"])
+    shared = platform.shared_namespace()
+    assert shared == "ml-training" and shared is platform.namespace("ml-training")
+    assert platform.namespace("ml-serving") is platform.namespace("ml-serving")  # one quota ledger each
+    bare = PlatformOutputs.from_values(
+        PROD, {**prod_outputs(), "sharedClaim": None}, secret_names=["kubeconfig"]
+    )
+    with pytest.raises(PlatformOutputsError, match="the platform has no shared file system"):
+        bare.shared_namespace()

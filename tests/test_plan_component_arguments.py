@@ -66,6 +66,13 @@ def test_a_valid_component_program_plans(tmp_path, capsys):
             ],
         ),
         (
+            'resources=Resources(cpu="1", memory="2Gi"), secret_files=[{"secret": "hf", "mount_path": "/s"}],',
+            [
+                "error: InferenceService 'summarizer': secret_files[0]: got a dict, expected SecretFiles: "
+                "pass SecretFiles(...)"
+            ],
+        ),
+        (
             'resources=Resources(cpu="1", memory="2Gi"), replica=3,',
             [
                 "error: __main__.py, line 9: InferenceServiceArgs.__init__() got an unexpected keyword "
@@ -73,7 +80,13 @@ def test_a_valid_component_program_plans(tmp_path, capsys):
             ],
         ),
     ],
-    ids=["arguments-error", "dict-for-resources", "dict-for-autoscaling", "misspelled-keyword"],
+    ids=[
+        "arguments-error",
+        "dict-for-resources",
+        "dict-for-autoscaling",
+        "dict-in-a-list",
+        "misspelled-keyword",
+    ],
 )
 def test_bad_component_arguments_exit_2_with_one_line_per_problem(tmp_path, capsys, arguments, expected):
     code, output = plan_program(tmp_path, capsys, arguments)

@@ -61,8 +61,8 @@ def test_the_comments_trailing_other_fields_are_never_a_fields_meaning():
     from aiplatform.workloads import WorkloadArgs
 
     meaning = refdocs.field_meaning(WorkloadArgs, "secret_env")
-    assert "``secret_env`` is ``(ENV_NAME, secret_name, key)``" in meaning
-    assert "GPUs per pod" not in meaning and "the container's command" not in meaning
+    assert meaning == "``(ENV_NAME, secret_name, key)``: a key of a Secret made elsewhere, in the environment"
+    assert "GPUs per pod" not in meaning and "plain environment variables" not in meaning
 
 
 def test_no_argument_row_is_undocumented():
@@ -80,7 +80,7 @@ def test_the_platform_outputs_page_lists_every_exported_name_and_every_method():
     assert all(f"| `{name}` |" in page for name in PlatformOutputs.exported_names() - {KUBECONFIG})
     for method in (
         "placement(node_group: str)",
-        "route(host: str",
+        "route(host: pulumi.Input[str]",
         "model_source(prefix: str",
         "metric(name: str)",
     ):

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -123,6 +124,15 @@ def test_protected_model_bucket_protects_and_retains_bucket_and_key(build, monit
     assert monitor.named("models-bucket").inputs["forceDestroy"] is False
     assert monitor.named("models-bucket").inputs["bucketPrefix"] == "acme-models"
     assert not monitor.named("models-versioning").protect
+
+
+def test_a_bucket_prefix_plans_the_name_aws_completes_it_to(build, monitor):
+    """AWS completes ``bucket_prefix`` with 26 digits; the plan's bucket and its settings use that name."""
+    models = build(lambda: ModelBucket("models", ModelBucketArgs(bucket_prefix="acme-models")))
+    name = resolve(models.bucket)
+    assert re.fullmatch(r"acme-models[0-9]{26}", name), name
+    assert resolve(models.arn) == f"arn:aws:s3:::{name}"
+    assert monitor.named("models-versioning").inputs["bucket"] == name
 
 
 def test_reader_policy_method_uses_the_bucket_and_key(build):

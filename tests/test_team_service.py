@@ -12,8 +12,10 @@ import yaml
 
 from aiplatform.plan import cli as plan_tool
 from aiplatform.plan.capacity_report import capacity_report
+from aiplatform.plan.cost import cost_report, load_pricing
 from aiplatform.plan.model import Plan
 from aiplatform.plan.policy_report import policy_report
+from aiplatform.validation import is_digest_pinned
 from tests.program import planned
 from tests.stacks import PROJECT_ROOT
 
@@ -137,6 +139,25 @@ def test_the_sweep_mounts_the_shared_claim_in_its_namespace_on_the_spot_gpu_grou
     assert {t["key"] for t in pod["tolerations"]} == {"nvidia.com/gpu", "aiplatform.io/spot"}
 
 
+def test_the_team_runs_every_image_by_digest_as_the_platform_requires_in_prod():
+    images = [
+        container["image"]
+        for manifest in team_plan_manifests()
+        if manifest["kind"] in ("Deployment", "Job", "CronJob")
+        for pod in [pod_template(manifest)]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]
+    ]
+    assert len(images) == 4  # the server, its model fetcher, the nightly job, the sweep
+    assert [image for image in images if not is_digest_pinned(image)] == []
+
+
+def pod_template(manifest: dict) -> dict:
+    spec = manifest["spec"]
+    if manifest["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]
+
+
 def test_the_team_plan_passes_the_policy_pack_in_prod():
     report = policy_report(team_plan())
     document = json.loads(report.files["policy.json"])
@@ -171,6 +192,31 @@ def test_the_team_capacity_is_reported_against_the_platform_groups_and_quotas_it
         "128 CPU / 512Gi / 12 GPU (10% CPU, 15% memory, 50% GPU)"
     ) in lines
     assert not [line for line in lines if line.lstrip().startswith("warning:")]
+
+
+def test_the_team_cost_is_its_pods_share_of_the_platform_nodes_and_not_the_shared_alb():
+    pricing = load_pricing()
+    document = json.loads(cost_report(team_plan()).files["cost.json"])
+    items = {i["item"]: i for i in document["items"]}
+    hours, on_demand = pricing["hours_per_month"], pricing["ec2_on_demand_hour"]
+    # summarizer: one GPU of a 1-GPU g5.2xlarge per pod, 2 replicas always, 6 at most.
+    server = items["EC2 share of gpu-inference (g5.2xlarge)"]
+    assert (server["quantity_idle"], server["quantity_peak"]) == (2, 6)
+    assert server["idle_monthly"] == round(2 * on_demand["g5.2xlarge"] * hours, 2)
+    # The sweep: 2 parallel pods of one of a g6e.12xlarge's 4 GPUs, on a spot group; none idle.
+    sweep = items["EC2 share of gpu-training-spot (g6e.12xlarge)"]
+    assert (sweep["quantity_idle"], sweep["quantity_peak"]) == (0, 0.5)
+    assert sweep["peak_monthly"] == round(
+        0.5 * on_demand["g6e.12xlarge"] * (1 - pricing["spot_discount"]) * hours, 2
+    )
+    # The nightly job selects no group: the untainted system nodes, by its memory (4Gi of 13.76 GiB).
+    nightly = items["EC2 share of system (m6i.xlarge)"]
+    assert nightly["quantity_idle"] == 0 and 0.29 < nightly["quantity_peak"] < 0.30
+    # The route joins the platform's ALB group: nothing billed for it here.
+    alb = items["Application Load Balancers: the platform's, shared"]
+    assert (alb["quantity_idle"], alb["idle_monthly"]) == (0, 0)
+    assert "Application Load Balancers" not in items
+    assert document["gpus"] == {"idle": 2, "peak": 6 + 2}
 
 
 def test_a_team_plan_without_platform_outputs_says_why_it_reports_no_capacity():
@@ -257,6 +303,23 @@ FIT_CASES = [
         "policies open 8000, 8080): the route would get no traffic; serve on one of them",
     ),
     (
+        'placement=platform.placement("gpu-inference"),\n        gpus=1,\n        model=platform.model_source(f"{prefix}/model", image=config.require("modelFetchImage")),\n        autoscaling=w.Autoscaling(\n            min_replicas=2, max_replicas=6,',
+        'placement=platform.placement("system"),\n        gpus=0,\n        model=platform.model_source(f"{prefix}/model", image=config.require("modelFetchImage")),\n        autoscaling=w.Autoscaling(\n            min_replicas=2, max_replicas=8,',
+        f"{SERVER}: autoscaling.max_replicas: at most 6 of 8 replicas can run: node group 'system' fits 6 (6 "
+        "nodes at most x 1 per m6i.xlarge by CPU and memory); lower max_replicas, raise those limits, or set "
+        "accepts_lower_ceiling=True",
+    ),
+    (
+        "w.BatchInferenceJob(",
+        'w.InferenceService("ranker", w.InferenceServiceArgs(provider=provider, identity=identity, image=image, '
+        'namespace=namespace, resources=Resources(cpu="2", memory="12Gi"), '
+        'placement=platform.placement("gpu-inference"), gpus=1, '
+        "autoscaling=w.Autoscaling(min_replicas=10, max_replicas=10)))\nw.BatchInferenceJob(",
+        "InferenceService 'ranker': autoscaling.min_replicas: the model servers here always run 12 GPUs "
+        "(summarizer 2, ranker 10) and a rollout starts 1 more: 13 is more than the namespace's GPU quota (12); "
+        "lower autoscaling.min_replicas or raise the namespace's quota",
+    ),
+    (
         'pods_metrics=[(platform.metric("requests_per_second"), "50")]',
         'pods_metrics=[("queue_depth", "50")]',
         f"{SERVER}: autoscaling.pods_metrics[0]: the metrics adapter serves no metric 'queue_depth' (it "
@@ -292,7 +355,9 @@ def plan_exit(tmp_path, project, outputs: dict) -> int:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "message"), FIT_CASES, ids=["gpus", "size", "replicas", "port", "metric"]
+    ("old", "new", "message"),
+    FIT_CASES,
+    ids=["gpus", "size", "replicas", "cpu-replicas", "shared-gpu-quota", "port", "metric"],
 )
 def test_a_team_workload_that_could_never_run_on_the_platform_exits_2_naming_the_argument(
     tmp_path, capsys, old, new, message

@@ -99,6 +99,92 @@ def _doc(obj: Any) -> str:
     return inspect.cleandoc(obj.__doc__ or "")
 
 
+def markdown(doc: str) -> str:
+    """A docstring as Markdown: each reST literal block (a paragraph ending in ``::``, then an indented
+    block) becomes a fenced Python block, which ``tests/test_doc_examples.py`` runs."""
+    out: list[str] = []
+    lines = doc.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.endswith("::") and i + 1 < len(lines) and not lines[i + 1].strip():
+            block_end = i + 2
+            while block_end < len(lines) and (
+                not lines[block_end].strip() or lines[block_end].startswith(" ")
+            ):
+                block_end += 1
+            code = "\n".join(lines[i + 2 : block_end]).rstrip()
+            out += [line[:-1], "", "```python", inspect.cleandoc(code), "```"]
+            if block_end < len(lines):
+                out.append("")
+            i = block_end
+            continue
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
+# Every example on the reference pages runs as written after this start (tests/test_doc_examples.py
+# runs each under the offline plan's mock engine): the names the examples share.
+PREAMBLE = """\
+from aiplatform.addons.ingress import IngressController, IngressControllerArgs
+from aiplatform.addons.secrets import ExternalSecrets, ExternalSecretsArgs, SecretSpec
+from aiplatform.catalog.registry import AWS_LOAD_BALANCER_CONTROLLER, EXTERNAL_SECRETS
+from aiplatform.cluster import EksCluster, EksClusterArgs
+from aiplatform.compute.node_groups import NodeGroups, NodeGroupsArgs, NodeGroupSpec
+
+subnets = ["subnet-0a1b2c3d", "subnet-0e5f6a7b", "subnet-0c8d9e0f"]
+cluster = EksCluster(
+    "ai",
+    EksClusterArgs(
+        name="ai", vpc_id="vpc-0123", subnet_ids=subnets, admin_role_arns=["arn:aws:iam::123456789012:role/admin"]
+    ),
+)
+gpu_nodes = NodeGroups(
+    "ai-nodes",
+    NodeGroupsArgs(
+        cluster_name=cluster.name,
+        subnet_ids=subnets,
+        specs=(
+            NodeGroupSpec(name="system", instance_types=("m6i.xlarge",), min_size=2, desired_size=2, max_size=4),
+            NodeGroupSpec(name="gpu-inference", role="gpu", instance_types=("g5.2xlarge",), min_size=0, max_size=4),
+            NodeGroupSpec(name="gpu-training", role="gpu", instance_types=("g6e.xlarge",), min_size=0, max_size=4),
+        ),
+    ),
+)
+ingress = IngressController(
+    "edge",
+    IngressControllerArgs(
+        provider=cluster.provider,
+        cluster_name=cluster.name,
+        region="us-east-1",
+        vpc_id="vpc-0123",
+        identity=cluster.identity,
+        alb_chart_version=AWS_LOAD_BALANCER_CONTROLLER.version,
+        certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-aaaa-bbbb-cccc-1234567890ab",
+    ),
+)
+secrets = ExternalSecrets(
+    "secrets",
+    ExternalSecretsArgs(
+        stack_name="ai",
+        region="us-east-1",
+        identity=cluster.identity,
+        provider=cluster.provider,
+        chart_version=EXTERNAL_SECRETS.version,
+        specs=[
+            SecretSpec(
+                name="hf-secret",
+                namespace="ai",
+                keys=("token",),
+                existing_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/hf-AbC123",
+            )
+        ],
+    ),
+)
+"""
+
+
 def _namespace(cls: type) -> dict[str, Any]:
     return vars(sys.modules[cls.__module__])
 
@@ -318,7 +404,7 @@ def page(component: type) -> str:
         "",
         "## What it creates",
         "",
-        _doc(component) or UNDOCUMENTED,
+        markdown(_doc(component)) or UNDOCUMENTED,
         "",
     ]
     root = args_type(component)
@@ -418,7 +504,7 @@ def contract_page(contract: type) -> str:
         "",
         f"`from {module} import {contract.__name__}`",
         "",
-        inspect.cleandoc(sys.modules[module].__doc__ or ""),
+        markdown(inspect.cleandoc(sys.modules[module].__doc__ or "")),
         "",
         "## Methods",
         "",
@@ -453,6 +539,19 @@ def index(found: list[type]) -> str:
     ]
     lines += [
         f"| [{c.__name__}]({c.__name__}.md) | `{c.__module__}` | {_cell(_title(c))} |" for c in contracts()
+    ]
+    lines += [
+        "",
+        "## The examples",
+        "",
+        "Every example on these pages runs as written after this start, which gives them a cluster, its",
+        "node groups, an ingress controller and a synced secret (`tests/test_doc_examples.py` runs each",
+        "under the offline plan's mock engine, so none goes stale):",
+        "",
+        "<!-- example: preamble -->",
+        "```python",
+        PREAMBLE.rstrip(),
+        "```",
     ]
     return "\n".join(lines) + "\n"
 

@@ -26,7 +26,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..compute.node_groups import NODE_GROUP_LABEL, NodeGroupSpec
-from ..errors import Problem, require
+from ..errors import Problem, require, type_problems
 
 PROMETHEUS_RULE_API_VERSION = "monitoring.coreos.com/v1"
 RULE_NAME = "aiplatform-alerts"
@@ -315,7 +315,7 @@ class PlatformAlerts(pulumi.ComponentResource):
     groups: list[dict]  # its rule groups, as data
 
     def __init__(self, name: str, args: PlatformAlertsArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"PlatformAlerts {name!r}", args.problems())
+        require(f"PlatformAlerts {name!r}", type_problems(args, PlatformAlertsArgs) or args.problems())
         super().__init__("aiplatform:alerts:PlatformAlerts", name, None, opts)
         self.groups = alert_rule_groups(args.targets)
         self.rule = k8s.apiextensions.CustomResource(

@@ -31,7 +31,7 @@ from ..compute.node_groups import (
     untolerated_groups,
 )
 from ..compute.pools import GpuPoolSpec
-from ..errors import Problem, path, require
+from ..errors import Problem, path, require, type_problems
 from ..scheduling import Toleration
 
 __all__ = [
@@ -224,7 +224,7 @@ class GpuSupport(pulumi.ComponentResource):
     resources: list[pulumi.Resource]  # everything the component created
 
     def __init__(self, name: str, args: GpuSupportArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"GpuSupport {name!r}", args.problems())
+        require(f"GpuSupport {name!r}", type_problems(args, GpuSupportArgs) or args.problems())
         plugin_values, dcgm_values = chart_values(args)
         super().__init__("aiplatform:gpu:GpuSupport", name, None, opts)
         self.device_plugin_values, self.dcgm_values = plugin_values, dcgm_values

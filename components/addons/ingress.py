@@ -19,8 +19,9 @@ import pulumi_kubernetes as kubernetes
 from .. import validation
 from ..catalog.helm import helm_release
 from ..catalog.registry import AWS_LOAD_BALANCER_CONTROLLER, INGRESS_NGINX
-from ..errors import Problem, require
+from ..errors import Problem, require, type_problems
 from ..iam import ServiceAccountRole, ServiceAccountRoleArgs, WorkloadIdentity
+from ..inputs import checked, checked_fields, field_problems, is_known, plain_problems
 from ..routing import IngressRoute
 from ..validation import is_dns1123_label, is_dns1123_subdomain, is_exact_version
 from .alb_iam_policy import alb_controller_policy
@@ -59,8 +60,9 @@ class IngressControllerArgs:
     ``alb_chart_version`` is needed in both modes: with ``nginx`` the NLB in front of ingress-nginx
     is provisioned by the AWS Load Balancer Controller (the in-tree cloud provider ignores
     ``aws-load-balancer-type: external``), so the controller is installed there too, without an
-    ``alb`` IngressClass. ``certificate_arn``/``tls_secret_name`` are plain strings (config values),
-    so routes are plain data. ``ssl_policy`` applies to the ALB only.
+    ``alb`` IngressClass. ``certificate_arn``/``tls_secret_name`` may be other resources' outputs (an
+    ACM certificate's ``arn``, a Secret's name): plain values are checked at once, ``Output`` values
+    when they resolve (see ``components.inputs``). ``ssl_policy`` applies to the ALB only.
     """
 
     provider: kubernetes.Provider  # the cluster's Kubernetes provider
@@ -79,8 +81,8 @@ class IngressControllerArgs:
     nginx_chart_repository: str = INGRESS_NGINX.repository
     # an internet-facing load balancer or an internal one (reachable from the VPC only)
     scheme: Scheme = "internal"
-    certificate_arn: str | None = None
-    tls_secret_name: str | None = None
+    certificate_arn: pulumi.Input[str] | None = None  # the ACM certificate the ALB serves TLS with
+    tls_secret_name: pulumi.Input[str] | None = None  # the TLS Secret ingress-nginx serves with
     ssl_policy: str = DEFAULT_SSL_POLICY
     require_tls: bool = True  # routes serve HTTPS only (HTTP redirects); needs a certificate or TLS Secret
     group_name: str = "aiplatform"  # the ALB group: every route of the platform shares one ALB
@@ -111,10 +113,7 @@ class IngressControllerArgs:
                     f"{self.nginx_chart_version!r} must be an exact version such as '4.15.0'",
                 )
             )
-        if self.certificate_arn is not None and not ACM_ARN_PATTERN.fullmatch(self.certificate_arn):
-            problems.append(("certificate_arn", f"{self.certificate_arn!r} is not an ACM certificate ARN"))
-        if self.tls_secret_name is not None and not is_dns1123_subdomain(self.tls_secret_name):
-            problems.append(("tls_secret_name", f"{self.tls_secret_name!r} is not a DNS-1123 name"))
+        problems += field_problems(self, TLS_INPUTS)
         if self.require_tls and self.controller == "alb" and not self.certificate_arn:
             problems.append(("certificate_arn", "required with controller='alb' and require_tls=True"))
         if self.require_tls and self.controller == "nginx" and not self.tls_secret_name:
@@ -132,14 +131,38 @@ class IngressControllerArgs:
         return problems
 
 
+def certificate_arn_reason(value: object) -> str | None:
+    if isinstance(value, str) and ACM_ARN_PATTERN.fullmatch(value):
+        return None
+    return f"{value!r} is not an ACM certificate ARN"
+
+
+def tls_secret_name_reason(value: object) -> str | None:
+    return None if is_dns1123_subdomain(value) else f"{value!r} is not a DNS-1123 name"
+
+
+def host_reason(host: object) -> str | None:
+    """Why ``host`` is not a route's host name (None: it is one)."""
+    if isinstance(host, str) and len(host) <= 253 and validation.hostname(host) is None:
+        return None
+    return (
+        f"{host!r} is not a valid DNS name (lowercase labels of a-z, 0-9, '-', joined by '.', at least two "
+        "labels, optional leading '*.'; no IP addresses)"
+    )
+
+
+# The TLS arguments that may come from other resources, and their rules.
+TLS_INPUTS = {"certificate_arn": certificate_arn_reason, "tls_secret_name": tls_secret_name_reason}
+
+
 @dataclass(frozen=True)
 class RouteSettings:
-    """The plain data ``route()`` needs; build it without the engine (``RouteSettings.from_args``)."""
+    """What ``route()`` needs; build it without the engine (``RouteSettings.from_args``)."""
 
     controller: ControllerKind
     scheme: Scheme = "internal"
-    certificate_arn: str | None = None
-    tls_secret_name: str | None = None
+    certificate_arn: pulumi.Input[str] | None = None
+    tls_secret_name: pulumi.Input[str] | None = None
     ssl_policy: str = DEFAULT_SSL_POLICY
     group_name: str = "aiplatform"
     require_tls: bool = True
@@ -160,34 +183,35 @@ class RouteSettings:
         )
 
     def route(
-        self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None
+        self,
+        host: pulumi.Input[str],
+        path: str = "/",
+        tls: bool = True,
+        health_check_path: str | None = None,
     ) -> IngressRoute:
         """Class name and annotations for ``host``/``path`` on this controller (pure: no resources).
 
-        ``health_check_path``: where the ALB checks its targets; the ALB would otherwise probe ``/``
-        and mark servers without a root page unhealthy. None: an ``InferenceService`` on the route
-        checks its ``readiness_path``. ingress-nginx has no such check (it serves the ready pods).
+        ``host`` may be another resource's output (a DNS record's name): a plain host is checked at
+        once, an ``Output`` when it resolves. ``health_check_path``: where the ALB checks its targets;
+        the ALB would otherwise probe ``/`` and mark servers without a root page unhealthy. None: an
+        ``InferenceService`` on the route checks its ``readiness_path``. ingress-nginx has no such
+        check (it serves the ready pods).
         """
-        problems: list[Problem] = []
-        if not isinstance(host, str) or len(host) > 253 or validation.hostname(host) is not None:
-            problems.append(
-                (
-                    "host",
-                    f"{host!r} is not a valid DNS name (lowercase labels of a-z, 0-9, '-', "
-                    "joined by '.', at least two labels, optional leading '*.'; no IP addresses)",
-                )
-            )
+        subject = "IngressController.route"
+        problems = plain_problems("host", host, host_reason)
+        host = checked(subject, "host", host, host_reason)
         if not path.startswith("/"):
             problems.append(("path", f"{path!r} must start with '/'"))
         if health_check_path is not None and not health_check_path.startswith("/"):
             problems.append(("health_check_path", f"{health_check_path!r} must start with '/'"))
         if not tls and self.require_tls:
-            problems.append(("tls", f"a route for {host!r} must use TLS (require_tls is set for this stack)"))
+            named = f" for {host!r}" if is_known(host) else ""
+            problems.append(("tls", f"a route{named} must use TLS (require_tls is set for this stack)"))
         if tls and self.controller == "alb" and not self.certificate_arn:
             problems.append(("tls", "the ALB terminates TLS with an ACM certificate; set certificate_arn"))
         if tls and self.controller == "nginx" and not self.tls_secret_name:
             problems.append(("tls", "ingress-nginx terminates TLS with a Secret; set tls_secret_name"))
-        require("IngressController.route", problems)
+        require(subject, problems)
 
         if self.controller == "alb":
             listen = [{"HTTP": 80}, {"HTTPS": 443}] if tls else [{"HTTP": 80}]
@@ -200,7 +224,7 @@ class RouteSettings:
             if tls:
                 annotations |= {
                     f"{ALB}ssl-redirect": "443",
-                    f"{ALB}certificate-arn": str(self.certificate_arn),
+                    f"{ALB}certificate-arn": self.certificate_arn,
                     f"{ALB}ssl-policy": self.ssl_policy,
                 }
             return IngressRoute(
@@ -318,8 +342,10 @@ class IngressController(pulumi.ComponentResource):
     settings: RouteSettings  # what ``route`` builds an Ingress from
 
     def __init__(self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"IngressController {name!r}", args.problems())
+        subject = f"IngressController {name!r}"
+        require(subject, type_problems(args, IngressControllerArgs) or args.problems())
         super().__init__("aiplatform:ingress:IngressController", name, None, opts)
+        args = checked_fields(subject, args, TLS_INPUTS)
         self.settings = RouteSettings.from_args(args)
         self.class_name = ALB_CLASS if args.controller == "alb" else NGINX_CLASS
         self.ingress_class = None
@@ -422,7 +448,11 @@ class IngressController(pulumi.ComponentResource):
         self.register_outputs({"class_name": self.class_name})
 
     def route(
-        self, host: str, path: str = "/", tls: bool = True, health_check_path: str | None = None
+        self,
+        host: pulumi.Input[str],
+        path: str = "/",
+        tls: bool = True,
+        health_check_path: str | None = None,
     ) -> IngressRoute:
         """What an Ingress for ``host``/``path`` needs on this controller; pure, creates nothing."""
         return self.settings.route(host, path, tls, health_check_path)

@@ -19,8 +19,9 @@ import pulumi_kubernetes as k8s
 
 from ..catalog.helm import helm_release
 from ..catalog.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
-from ..compute.node_groups import NodeGroupSpec, untolerated_groups
-from ..errors import Problem, path, require, under
+from ..compute.gpu_capacity import NodeCapacity
+from ..compute.node_groups import untolerated_groups
+from ..errors import Problem, path, require, type_problems, under
 from ..scheduling import Toleration
 from ..validation import (
     config_key,
@@ -230,9 +231,9 @@ class MetricsStackArgs:
     adapter_replicas: int = 2  # the adapter's replicas (2: HPAs keep their metrics through a restart)
     # where Prometheus, the operator and the adapter run (the system nodes)
     node_selector: Mapping[str, str] = field(default_factory=lambda: dict(SYSTEM_NODE_SELECTOR))
-    # Every node group of the cluster: an override of the node exporter's tolerations must still let
-    # it run on each of them.
-    node_groups: Sequence[NodeGroupSpec] = ()
+    # Every node group and GPU pool of the cluster: an override of the node exporter's tolerations
+    # must still let it run on each of them.
+    node_groups: Sequence[NodeCapacity] = ()
     # A self-managed control plane whose controller-manager, scheduler, etcd and kube-proxy serve
     # metrics; EKS's do not (EKS_UNEXPOSED_TARGETS).
     scrape_control_plane: bool = False
@@ -358,8 +359,13 @@ class MetricsStack(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.addons.observability import CustomMetricRule, MetricsStack, MetricsStackArgs
+        from aiplatform.catalog.registry import KUBE_PROMETHEUS_STACK, PROMETHEUS_ADAPTER
+
         metrics = MetricsStack("metrics", MetricsStackArgs(
-            provider=cluster.provider, prometheus_chart_version="75.6.0", adapter_chart_version="5.1.0",
+            provider=cluster.provider,
+            prometheus_chart_version=KUBE_PROMETHEUS_STACK.version,  # the versions the stacks pin
+            adapter_chart_version=PROMETHEUS_ADAPTER.version,
             custom_metrics=[CustomMetricRule("requests_per_second", "http_requests_total")],
         ))
         metrics.served_metrics  # {"requests_per_second"}
@@ -373,7 +379,7 @@ class MetricsStack(pulumi.ComponentResource):
     served_metrics: frozenset[str]  # the custom metric names the adapter serves to HPAs
 
     def __init__(self, name: str, args: MetricsStackArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"MetricsStack {name!r}", args.problems())
+        require(f"MetricsStack {name!r}", type_problems(args, MetricsStackArgs) or args.problems())
         super().__init__("aiplatform:observability:MetricsStack", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(
             parent=self, provider=args.provider, depends_on=list(args.depends_on)

@@ -10,6 +10,7 @@ args' ``problems()`` are testable without the engine; ``ExternalSecrets`` wires 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ import pulumi_kubernetes as kubernetes
 
 from ..catalog.helm import helm_release
 from ..catalog.registry import EXTERNAL_SECRETS
-from ..errors import Problem, path, require, under
+from ..errors import Problem, path, require, type_problems, under
 from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -30,6 +31,7 @@ from ..iam import (
     allow,
     policy_document,
 )
+from ..inputs import checked_fields, field_problems
 from ..validation import (
     KMS_DELETION_WINDOW_DAYS,
     config_key,
@@ -59,6 +61,27 @@ SECRET_ARN_PATTERN = re.compile(
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$")
 
 
+def secret_arn_reason(value: object) -> str | None:
+    if isinstance(value, str) and SECRET_ARN_PATTERN.fullmatch(value):
+        return None
+    return (
+        f"{value!r} is not a full Secrets Manager secret ARN "
+        "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 chars>)"
+    )
+
+
+def kms_key_arn_reason(value: object) -> str | None:
+    return (
+        None
+        if isinstance(value, str) and _KMS_KEY_ARN.fullmatch(value)
+        else f"{value!r} is not a KMS key ARN"
+    )
+
+
+# The arguments of a secret managed elsewhere, which may come from other resources, and their rules.
+EXISTING_INPUTS = {"existing_arn": secret_arn_reason, "existing_kms_key_arn": kms_key_arn_reason}
+
+
 @dataclass(frozen=True)
 class SecretSpec:
     """One Kubernetes Secret synced from one Secrets Manager secret (a JSON object of ``keys``).
@@ -67,17 +90,19 @@ class SecretSpec:
     ``config.require_secret``); it seeds the Secrets Manager secret once and is then left alone (see
     ``ExternalSecrets``). ``existing_arn`` points at a secret managed elsewhere (full ARN with its
     6-character suffix); ``existing_kms_key_arn`` names the CMK that encrypts it, if it isn't the
-    AWS-managed ``aws/secretsmanager`` key, so the operator may decrypt it.
+    AWS-managed ``aws/secretsmanager`` key, so the operator may decrypt it. Both may be other
+    resources' outputs (a ``Secret``'s ``arn``, a ``Key``'s ``arn``): plain values are checked at
+    once, ``Output`` values when they resolve (see ``components.inputs``).
     """
 
     name: str  # the Kubernetes Secret's name (and the Secrets Manager secret's, below the stack's prefix)
     namespace: str  # where the Kubernetes Secret is synced to
     keys: tuple[str, ...]
     description: str = ""  # the Secrets Manager secret's description
-    existing_arn: str | None = None
+    existing_arn: pulumi.Input[str] | None = None  # a secret managed elsewhere (its full ARN)
     initial_value: pulumi.Input[str] | None = field(default=None, compare=False, hash=False, repr=False)
     refresh_interval: str = "1h"  # how often the operator re-reads the secret (a duration, e.g. 1h)
-    existing_kms_key_arn: str | None = None
+    existing_kms_key_arn: pulumi.Input[str] | None = None  # the key encrypting that secret, if a CMK
 
     def problems(self) -> list[Problem]:
         """Every problem of this spec alone (``specs`` checks the names across specs)."""
@@ -101,26 +126,13 @@ class SecretSpec:
             problems.append(
                 ("refresh_interval", f"{self.refresh_interval!r} is not a duration like '1h' or '15m'")
             )
-        if self.existing_arn is not None:
-            if not SECRET_ARN_PATTERN.fullmatch(self.existing_arn):
-                problems.append(
-                    (
-                        "existing_arn",
-                        f"{self.existing_arn!r} is not a full Secrets Manager secret ARN "
-                        "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 chars>)",
-                    )
-                )
-            if self.initial_value is not None:
-                problems.append(
-                    ("", "existing_arn and initial_value are exclusive (the value is managed elsewhere)")
-                )
-        if self.existing_kms_key_arn is not None:
-            if self.existing_arn is None:
-                problems.append(("existing_kms_key_arn", "only applies together with existing_arn"))
-            if not _KMS_KEY_ARN.fullmatch(self.existing_kms_key_arn):
-                problems.append(
-                    ("existing_kms_key_arn", f"{self.existing_kms_key_arn!r} is not a KMS key ARN")
-                )
+        problems += field_problems(self, EXISTING_INPUTS)
+        if self.existing_arn is not None and self.initial_value is not None:
+            problems.append(
+                ("", "existing_arn and initial_value are exclusive (the value is managed elsewhere)")
+            )
+        if self.existing_kms_key_arn is not None and self.existing_arn is None:
+            problems.append(("existing_kms_key_arn", "only applies together with existing_arn"))
         if isinstance(self.initial_value, str):
             problems += [("initial_value", e) for e in _initial_value_errors(self.initial_value, self.keys)]
         return problems
@@ -193,9 +205,9 @@ def secret_name(stack_name: str, spec: SecretSpec) -> str:
     return f"{stack_name}/{spec.name}"
 
 
-def remote_key(stack_name: str, spec: SecretSpec) -> str:
+def remote_key(stack_name: str, spec: SecretSpec) -> pulumi.Input[str]:
     """What the ExternalSecret asks the store for: the existing ARN, or the created secret's name."""
-    return spec.existing_arn or secret_name(stack_name, spec)
+    return spec.existing_arn if spec.existing_arn is not None else secret_name(stack_name, spec)
 
 
 def eso_policy(secret_arns: Sequence[str], kms_key_arns: Sequence[str], region: str) -> dict[str, Any]:
@@ -245,7 +257,9 @@ def cluster_secret_store_spec(
     return {"provider": {"aws": aws_provider}}
 
 
-def external_secret_spec(spec: SecretSpec, key: str, store_name: str = DEFAULT_STORE_NAME) -> dict[str, Any]:
+def external_secret_spec(
+    spec: SecretSpec, key: pulumi.Input[str], store_name: str = DEFAULT_STORE_NAME
+) -> dict[str, Any]:
     """The ``ExternalSecret`` spec syncing ``spec.keys`` of the remote JSON secret ``key``.
 
     ``creationPolicy: Owner`` - the Kubernetes Secret is owned by (and garbage-collected with) the
@@ -325,8 +339,14 @@ class ExternalSecrets(pulumi.ComponentResource):
     store_name: str  # its name
 
     def __init__(self, name: str, args: ExternalSecretsArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"ExternalSecrets {name!r}", args.problems())
+        subject = f"ExternalSecrets {name!r}"
+        require(subject, type_problems(args, ExternalSecretsArgs) or args.problems())
         super().__init__("aiplatform:secrets:ExternalSecrets", name, None, opts)
+        specs = [
+            checked_fields(subject, spec, EXISTING_INPUTS, at=path("specs", i))
+            for i, spec in enumerate(args.specs)
+        ]
+        args = dataclasses.replace(args, specs=specs)
         self._name = name
         self._args = args
         self.store_name = args.store_name
@@ -354,7 +374,7 @@ class ExternalSecrets(pulumi.ComponentResource):
         self.secret_arns = {}
         versions: dict[str, aws.secretsmanager.SecretVersion] = {}
         for spec in args.specs:
-            if spec.existing_arn:
+            if spec.existing_arn is not None:
                 self.secret_arns[spec.name] = pulumi.Output.from_input(spec.existing_arn)
                 continue
             secret = aws.secretsmanager.Secret(
@@ -378,9 +398,12 @@ class ExternalSecrets(pulumi.ComponentResource):
                     ),
                 )
 
-        extra_keys = [s.existing_kms_key_arn for s in args.specs if s.existing_kms_key_arn]
-        policy = pulumi.Output.all(self.kms_key.arn, *self.secret_arns.values()).apply(
-            lambda v: eso_policy(v[1:], [v[0], *extra_keys], args.region)
+        # The operator may read exactly these secrets and decrypt with these keys (the platform's and
+        # those of existing secrets), once every ARN is known.
+        secret_arns = list(self.secret_arns.values())
+        keys = [self.kms_key.arn, *(s.existing_kms_key_arn for s in args.specs if s.existing_kms_key_arn)]
+        policy = pulumi.Output.all(*secret_arns, *keys).apply(
+            lambda v: eso_policy(v[: len(secret_arns)], v[len(secret_arns) :], args.region)
         )
         self.role = ServiceAccountRole(
             f"{name}-controller",

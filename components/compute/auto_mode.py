@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..errors import Problem, path, require
+from ..errors import Problem, path, require, type_problems
 from .instance_types import lookup
 from .node_groups import NODE_GROUP_LABEL, ROLE_LABEL
 from .pools import (
@@ -39,6 +39,7 @@ from .pools import (
     auto_node_class_spec,
     node_class_name,
     node_class_ref,
+    node_pool_annotations,
     node_pool_spec,
     pools_problems,
 )
@@ -243,7 +244,7 @@ class AutoModeCompute(pulumi.ComponentResource):
     system_pool: k8s.apiextensions.CustomResource  # the NodePool of the platform's CPU nodes
 
     def __init__(self, name: str, args: AutoModeComputeArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"AutoModeCompute '{name}'", args.problems())
+        require(f"AutoModeCompute '{name}'", type_problems(args, AutoModeComputeArgs) or args.problems())
         super().__init__("aiplatform:automode:AutoModeCompute", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(
             parent=self, provider=args.provider, depends_on=list(args.depends_on)
@@ -294,7 +295,10 @@ class AutoModeCompute(pulumi.ComponentResource):
         )
         self.node_pools = {
             pool.name: node_pool(
-                pool.name, node_pool_spec(pool, "auto-mode"), self.node_classes[node_class_name(pool)]
+                pool.name,
+                node_pool_spec(pool, "auto-mode"),
+                self.node_classes[node_class_name(pool)],
+                node_pool_annotations(pool),
             )
             for pool in args.pools
         }

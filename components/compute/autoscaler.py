@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from ..catalog.helm import helm_release
 from ..catalog.registry import CLUSTER_AUTOSCALER
-from ..errors import Problem, require
+from ..errors import Problem, require, type_problems
 from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -280,7 +280,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     resources: list[pulumi.Resource]  # everything the component created
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"ClusterAutoscaler '{name}'", args.problems())
+        require(f"ClusterAutoscaler '{name}'", type_problems(args, ClusterAutoscalerArgs) or args.problems())
         super().__init__("aiplatform:autoscaler:ClusterAutoscaler", name, None, opts)
 
         group_arns = pulumi.Output.all(*args.autoscaling_group_names).apply(

@@ -3,7 +3,7 @@
 Pure data and a small typed lookup. One table serves everything that reasons about a node: the node
 group rules (GPU model and count per group), the GPU capacity and quota rules, the allocatable
 capacity of the system nodes, the cost report and the device plugin's checks. Add a type here before
-a stack uses it.
+a stack uses it; a program that installs the library adds one with ``add_instance_types``.
 
 Sources, per column:
 
@@ -25,6 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
+
+from ..errors import Problem
+from ..errors import require as require_valid
 
 Architecture = Literal["x86_64", "arm64"]
 
@@ -66,6 +69,18 @@ class InstanceType:
     gpu: GpuModel | None = None
     gpus: int = 0
 
+    def problems(self) -> list[str]:
+        """What EC2 could not describe so (checked when a program adds a type)."""
+        found = []
+        if "." not in self.name or not all(self.name.split(".", 1)):
+            found.append(f"'{self.name}' is not an instance type name (family.size, e.g. g6.xlarge)")
+        for field_name in ("vcpus", "memory_mib", "max_enis", "ipv4_per_eni"):
+            if getattr(self, field_name) < 1:
+                found.append(f"{field_name} must be >= 1")
+        if (self.gpu is None) != (self.gpus == 0) or self.gpus < 0:
+            found.append("give gpu (its GpuModel) and gpus (> 0) together, or neither")
+        return found
+
     @property
     def family(self) -> str:
         """``g5.2xlarge`` -> ``g5``."""
@@ -93,13 +108,13 @@ class InstanceType:
         return self.gpus * self.gpu.memory_gib if self.gpu else 0
 
 
-def _table(*types: InstanceType) -> Mapping[str, InstanceType]:
-    return MappingProxyType({t.name: t for t in types})
+def _table(*types: InstanceType) -> dict[str, InstanceType]:
+    return {t.name: t for t in types}
 
 
 _GiB = 1024
 
-INSTANCE_TYPES: Mapping[str, InstanceType] = _table(
+_TABLE = _table(
     # -- general purpose (system nodes) ------------------------------------------------------------
     InstanceType("t3.medium", 2, 4 * _GiB, 3, 6),
     InstanceType("t3.large", 2, 8 * _GiB, 3, 12),
@@ -152,9 +167,35 @@ INSTANCE_TYPES: Mapping[str, InstanceType] = _table(
 )
 
 
+# The table, read-only; ``add_instance_types`` is the one way to extend it.
+INSTANCE_TYPES: Mapping[str, InstanceType] = MappingProxyType(_TABLE)
+
+
+def add_instance_types(*types: InstanceType) -> None:
+    """Teach the library instance types its table lacks, from a program that installs the library (a
+    wheel): call it before building the components that use them. Every rule, the capacity model and
+    the fit checks then know them; the cost report prices only the types of its price table. Adding a
+    type again with the same values does nothing; other values for a known type are refused."""
+    problems: list[Problem] = []
+    for i, entry in enumerate(types):
+        at = f"types[{i}]"
+        known = _TABLE.get(entry.name) if isinstance(entry, InstanceType) else None
+        if not isinstance(entry, InstanceType):
+            problems.append(
+                (at, f"got a {type(entry).__name__}, expected InstanceType: pass InstanceType(...)")
+            )
+        elif known is not None and known != entry:
+            problems.append((at, f"'{entry.name}' is in the table already, with other values ({known})"))
+        else:
+            problems += [(at, reason) for reason in entry.problems()]
+    require_valid("add_instance_types", problems)
+    for entry in types:
+        _TABLE[entry.name] = entry
+
+
 # "Is this a GPU instance" has one answer, this table's: the families of its GPU types.
-GPU_INSTANCE_FAMILIES = frozenset(t.family for t in INSTANCE_TYPES.values() if t.gpu is not None)
-_KNOWN_FAMILIES = frozenset(t.family for t in INSTANCE_TYPES.values())
+def gpu_instance_families() -> frozenset[str]:
+    return frozenset(t.family for t in _TABLE.values() if t.gpu is not None)
 
 
 def instance_family(instance_type: str) -> str:
@@ -164,7 +205,8 @@ def instance_family(instance_type: str) -> str:
 
 def gpu_family(family: str) -> bool | None:
     """Whether the table's types of ``family`` have GPUs; None when the table knows none of them."""
-    return family in GPU_INSTANCE_FAMILIES if family in _KNOWN_FAMILIES else None
+    types = [t for t in _TABLE.values() if t.family == family]
+    return any(t.gpu is not None for t in types) if types else None
 
 
 def lookup(name: str) -> InstanceType | None:
@@ -182,6 +224,7 @@ def require(name: str) -> InstanceType:
 
 def unknown_type_message(name: str) -> str:
     return (
-        f"'{name}' is not in the instance type table (components/compute/instance_types.py): "
-        "add its vCPUs, memory, ENI limits and GPUs there"
+        f"'{name}' is not in the instance type table: add its vCPUs, memory, ENI limits and GPUs (in a "
+        "program: aiplatform.compute.instance_types.add_instance_types(InstanceType(...)) before building; "
+        "in the library's repository: components/compute/instance_types.py)"
     )

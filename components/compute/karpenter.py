@@ -33,7 +33,7 @@ import pulumi_kubernetes as k8s
 
 from ..catalog.helm import helm_release
 from ..catalog.registry import KARPENTER
-from ..errors import Problem, require
+from ..errors import Problem, require, type_problems
 from ..iam import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -52,6 +52,7 @@ from .pools import (
     NodeClassSettings,
     ec2_node_class_spec,
     node_class_name,
+    node_pool_metadata,
     node_pool_spec,
     pools_problems,
 )
@@ -419,7 +420,7 @@ class Karpenter(pulumi.ComponentResource):
     node_pools: dict[str, k8s.apiextensions.CustomResource]  # the NodePools, by pool name
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"Karpenter '{name}'", args.problems())
+        require(f"Karpenter '{name}'", type_problems(args, KarpenterArgs) or args.problems())
         super().__init__("aiplatform:karpenter:Karpenter", name, None, opts)
         self._name, self._args = name, args
         tags = dict(args.tags)
@@ -466,7 +467,7 @@ class Karpenter(pulumi.ComponentResource):
                 f"{name}-nodepool-{pool.name}",
                 api_version=NODE_POOL_API,
                 kind="NodePool",
-                metadata={"name": pool.name},
+                metadata=node_pool_metadata(pool),
                 spec=node_pool_spec(pool, "karpenter"),
                 opts=pulumi.ResourceOptions(
                     parent=self,

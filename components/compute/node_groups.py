@@ -22,7 +22,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from ..errors import Problem, path, require, under
+from ..errors import Problem, path, require, type_problems, under
 from ..iam import service_trust_policy
 from ..scheduling import (
     GPU_RESOURCE,
@@ -37,9 +37,9 @@ from ..scheduling import (
 from ..validation import AUTONAME_SUFFIX_LENGTH
 from .gpu_capacity import NodeCapacity
 from .instance_types import (
-    GPU_INSTANCE_FAMILIES,
     InstanceType,
     gpu_family,
+    gpu_instance_families,
     instance_family,
     lookup,
     unknown_type_message,
@@ -363,7 +363,7 @@ def spec_problems(spec: NodeGroupSpec) -> list[Problem]:
                 (
                     "instance_types",
                     f"{', '.join(not_gpu)} not in a GPU instance family "
-                    f"({', '.join(sorted(GPU_INSTANCE_FAMILIES))})",
+                    f"({', '.join(sorted(gpu_instance_families()))})",
                 )
             )
     elif gpu_types:
@@ -484,12 +484,13 @@ class NodeGroups(pulumi.ComponentResource):
     groups: dict[str, aws.eks.NodeGroup]  # the managed node groups, by name
     # the groups' Auto Scaling groups (for the cluster autoscaler)
     autoscaling_group_names: dict[str, pulumi.Output[str]]
-    # node selector and tolerations of each GPU group, by name (a workload's ``placement``)
+    # node selector and tolerations of each group, by name (a workload's ``placement``; a GPU group's
+    # also names the GPU resource)
     placements: dict[str, Placement]
     resources: list[pulumi.Resource]  # everything the component created (what a dependent waits for)
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
-        require(f"NodeGroups '{name}'", args.problems(name))
+        require(f"NodeGroups '{name}'", type_problems(args, NodeGroupsArgs) or args.problems(name))
         super().__init__("aiplatform:nodegroups:NodeGroups", name, None, opts)
         self._name = name
         self._args = args
@@ -521,7 +522,7 @@ class NodeGroups(pulumi.ComponentResource):
         self.asg_tags: list[aws.autoscaling.Tag] = []
         for spec in args.specs:
             self.launch_templates[spec.name], self.groups[spec.name] = self._create_group(spec)
-        self.placements = {s.name: placement_for(s) for s in args.specs if s.is_gpu}
+        self.placements = {s.name: placement_for(s) for s in args.specs}
         self.resources = [
             self.node_role,
             *self.node_role_attachments,

@@ -68,11 +68,17 @@ class CapacityReservations:
 
     ``capacity_block``: the reservations are EC2 Capacity Blocks for ML, which end at a set time
     (EC2 reclaims the instances then): such a pool runs on reserved capacity only.
+
+    ``instances``: how many instances of each type the reservations hold. EC2 bills a reservation
+    whether instances run in it or not, so the plan's idle cost counts them; the NodePool carries the
+    count in its ``aiplatform.io/reserved-instances`` annotation (Karpenter ignores it).
     """
 
     ids: tuple[str, ...] = ()  # the reservations' ids (cr-...)
     tags: Mapping[str, str] = field(default_factory=dict)  # select the reservations carrying these tags
     capacity_block: bool = False
+    # the reserved instances by type (e.g. {"p4d.24xlarge": 2}); empty: not said (the cost omits them)
+    instances: Mapping[str, int] = field(default_factory=dict)
 
     def selector_terms(self) -> list[dict[str, Any]]:
         """``capacityReservationSelectorTerms`` (ORed): one term per id, one for the tags."""
@@ -258,6 +264,34 @@ def node_class_ref(provisioner: PoolProvisioner, name: str) -> dict[str, str]:
     return {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": name}
 
 
+RESERVED_INSTANCES_ANNOTATION = "aiplatform.io/reserved-instances"
+
+
+def node_pool_annotations(spec: GpuPoolSpec) -> dict[str, str]:
+    """What the pool's NodePool says of itself beyond Karpenter's API: the instances its capacity
+    reservations hold (``type=count``, comma-separated), which are billed whether used or not."""
+    instances = spec.reservations.instances if spec.reservations else {}
+    if not instances:
+        return {}
+    return {RESERVED_INSTANCES_ANNOTATION: ",".join(f"{t}={n}" for t, n in sorted(instances.items()))}
+
+
+def node_pool_metadata(spec: GpuPoolSpec) -> dict[str, Any]:
+    """The pool's NodePool ``metadata``: its name, and its annotations when it has any."""
+    annotations = node_pool_annotations(spec)
+    return {"name": spec.name, **({"annotations": annotations} if annotations else {})}
+
+
+def reserved_instances(annotations: Mapping[str, str] | None) -> dict[str, int]:
+    """``node_pool_annotations``'s count read back: instance type -> reserved instances."""
+    text = (annotations or {}).get(RESERVED_INSTANCES_ANNOTATION, "")
+    found: dict[str, int] = {}
+    for item in filter(None, text.split(",")):
+        instance_type, _, count = item.partition("=")
+        found[instance_type.strip()] = int(count)
+    return found
+
+
 def node_pool_spec(spec: GpuPoolSpec, provisioner: PoolProvisioner) -> dict[str, Any]:
     """The ``NodePool`` spec of a GPU pool (``karpenter.sh/v1``; EKS Auto Mode reads the same API)."""
     d = spec.disruption
@@ -415,6 +449,19 @@ def _reservation_problems(spec: GpuPoolSpec) -> list[Problem]:
         ("reservations.ids", f"{i!r} is not a reservation id (cr-...)")
         for i in r.ids
         if not _RESERVATION_ID.fullmatch(i)
+    ]
+    problems += [
+        (
+            f"reservations.instances.{instance_type}",
+            f"'{instance_type}' is not a type the pool may start ({', '.join(spec.instance_types)})",
+        )
+        for instance_type in r.instances
+        if instance_type not in spec.instance_types
+    ]
+    problems += [
+        (f"reservations.instances.{instance_type}", f"{count!r} must be a whole number of instances >= 1")
+        for instance_type, count in r.instances.items()
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1
     ]
     if r.capacity_block and tuple(spec.capacity_types) != ("reserved",):
         problems.append(("capacity_types", "a Capacity Block pool runs on reserved capacity only"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
 from .. import validation
 from ..compute.instance_types import INSTANCE_TYPES, gpu_family, lookup, unknown_type_message
@@ -58,6 +58,10 @@ class ReservationSettings(Model):
     tags: dict[str, str] = Field(default_factory=dict, max_length=20)
     capacityBlock: bool = Field(
         default=False, description="the reservations are EC2 Capacity Blocks for ML (reserved capacity only)"
+    )
+    instances: dict[str, PositiveInt] = Field(
+        default_factory=dict,
+        description="the instances the reservations hold, by type: billed whether used, so the idle cost counts them",
     )
 
     @model_validator(mode="after")
@@ -155,7 +159,11 @@ class GpuPoolSettings(Model):
         }
         found: list[Violation] = []
         for field, message in pool_problems(self.spec()):
-            found.append((keys.get(field, (field,)), message))
+            if field.startswith("reservations.instances."):
+                key = ("capacityReservations", "instances", field.removeprefix("reservations.instances."))
+            else:
+                key = keys.get(field, (field,))
+            found.append((key, message))
         return found
 
     def spec(self) -> GpuPoolSpec:
@@ -172,6 +180,7 @@ class GpuPoolSettings(Model):
                 ids=tuple(reservations.ids),
                 tags=dict(reservations.tags),
                 capacity_block=reservations.capacityBlock,
+                instances=dict(reservations.instances),
             )
             if reservations
             else None,

@@ -18,9 +18,9 @@ from .. import validation
 from ..catalog.registry import ADD_ONS, AddOn
 from ..cluster import DEFAULT_LOG_TYPES, LogType
 from ..compute.instance_types import (
-    GPU_INSTANCE_FAMILIES,
     InstanceType,
     gpu_family,
+    gpu_instance_families,
     instance_family,
     lookup,
     unknown_type_message,
@@ -319,7 +319,7 @@ class GpuNodeGroupSettings(Model):
                 found.append(
                     (
                         ("instanceTypes", i),
-                        f"'{instance}' is not a GPU instance type (families: {', '.join(sorted(GPU_INSTANCE_FAMILIES))})",
+                        f"'{instance}' is not a GPU instance type (families: {', '.join(sorted(gpu_instance_families()))})",
                     )
                 )
             elif is_arm_instance(instance) != arm_ami:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -21,23 +22,38 @@ from .settings import PlatformSettings, rule_violations
 SECTIONS = tuple(PlatformSettings.model_fields)
 
 
-MAX_KEY_LENGTH, MAX_MESSAGE_LENGTH = 60, 240
+# Problem lines quote what was given: a huge key or value must not flood the terminal, so keys and
+# quoted values are clipped, never the reason around them. A message is cut only past a length no
+# rule's own text reaches (a value quoted without quotes).
+MAX_KEY_LENGTH, MAX_VALUE_LENGTH, MAX_MESSAGE_LENGTH = 60, 100, 2000
+# A quoted value: quotes not inside a word (the apostrophe of "namespace's" opens nothing).
+_QUOTED = re.compile(r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)")
 
 
 def _clip(text: str, limit: int) -> str:
-    """Problem lines quote what was given; a huge key or value must not flood the terminal."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _message(text: str) -> str:
+    """The reason whole, each quoted value in it at most ``MAX_VALUE_LENGTH`` characters."""
+
+    def shorten(quoted: re.Match[str]) -> str:
+        value = quoted.group(0)
+        return value if len(value) <= MAX_VALUE_LENGTH + 2 else value[:MAX_VALUE_LENGTH] + "…" + value[0]
+
+    short = _QUOTED.sub(shorten, text)
+    return _clip(short, MAX_MESSAGE_LENGTH)
 
 
 def _problem(loc: Sequence[str | int], message: str) -> str:
     """``aiplatform:<key path>: <message>``, the key path as a person writes it in the stack file."""
     if not loc:
-        return f"{NAMESPACE}: {_clip(message, MAX_MESSAGE_LENGTH)}"
+        return f"{NAMESPACE}: {_message(message)}"
     section, *rest = loc
     path = f"{NAMESPACE}:{_clip(str(section), MAX_KEY_LENGTH)}"
     for part in rest:
         path += f"[{part}]" if isinstance(part, int) else f".{_clip(str(part), MAX_KEY_LENGTH)}"
-    return f"{path}: {_clip(message, MAX_MESSAGE_LENGTH)}"
+    return f"{path}: {_message(message)}"
 
 
 def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:

@@ -17,7 +17,7 @@ from .. import fit, validation
 from ..addons.observability import MONITORING_NAMESPACE
 from ..compute.capacity import Requests
 from ..compute.gpu_capacity import GpuCapacity
-from ..compute.node_groups import autoscaler_tags
+from ..compute.node_groups import NodeGroupSpec, autoscaler_tags
 from ..compute.provisioner import POOL_PROVISIONERS, provisioner_named
 from ..fit import NamespaceFit
 from ..scheduling import NodeFit
@@ -328,8 +328,8 @@ def _workload_gpu_groups(s: Any) -> list[Violation]:
     return found
 
 
-def node_fit(spec: GpuCapacity) -> NodeFit:
-    """What a GPU node group or pool offers a pod: the fit its placement carries."""
+def node_fit(spec: GpuCapacity | NodeGroupSpec) -> NodeFit:
+    """What a node group or GPU pool offers a pod: the fit its placement carries."""
     found = spec.placement.fit
     assert found is not None  # every group's and pool's placement carries it
     return found
@@ -379,8 +379,9 @@ def _fits_alone(w: Any, s: Any, namespace: NamespaceFit) -> bool:
 
 @rule("workloads", "nodeGroups", "compute", "namespaces")
 def _replicas_fit(s: Any) -> list[Violation]:
-    """Model server replicas beyond what their GPU group (or pool) and their namespace's quota hold never
-    run; a Job's parallel pods beyond the quota are refused until others finish."""
+    """Model server replicas beyond what their group or pool holds (GPU servers: their GPU group or pool;
+    CPU servers: the system nodes, where untainted pods land) and their namespace's quota never run; a
+    Job's parallel pods beyond the quota are refused until others finish."""
     namespaces = {n.name: n.fit() for n in s.namespaces}
     found: list[Violation] = []
     for kind, i, w in s.workloads.all():
@@ -396,7 +397,11 @@ def _replicas_fit(s: Any) -> list[Violation]:
             continue
         if not isinstance(w, InferenceSettings):
             continue  # a CronJob runs one pod at a time: the pod rules cover it
-        ceilings = [*fit.node_ceilings(gpus, _placement_fit(w, s)), *quota]
+        ceilings = [
+            *fit.node_ceilings(gpus, _placement_fit(w, s)),
+            *fit.cpu_node_ceilings(_pod(w), gpus, node_fit(s.nodeGroups.system.spec())),
+            *quota,
+        ]
         scaling = w.autoscaling
         if scaling is None:
             if reason := fit.never_fit_reason(w.replicas, ceilings):
@@ -418,58 +423,39 @@ def _always_running(w: Any) -> int:
     return w.autoscaling.minReplicas if w.autoscaling else w.replicas
 
 
+def _share(w: Any) -> fit.Share:
+    return fit.Share(w.name, _always_running(w), _pod(w), w.gpu.count if w.gpu else 0)
+
+
 @rule("workloads", "nodeGroups", "compute", "namespaces")
-def _gpu_minimums_fit(s: Any) -> list[Violation]:
-    """The model servers' GPU replicas that always run, together, fit the group (or pool) they share and
-    their namespace's GPU quota, with room for a rollout's surge pod (maxUnavailable 0 starts the new pod
-    before the old one goes): each may fit alone while their sum does not."""
+def _server_minimums_fit(s: Any) -> list[Violation]:
+    """The model servers' replicas that always run, together, fit the GPUs of the group (or pool) they
+    share and their namespace's CPU, memory and GPU quota, with room for a rollout's surge pod
+    (``fit.shared_gpus_reason``, ``fit.shared_quota_reasons``): each may fit alone while their sum
+    does not."""
     found: list[Violation] = []
-    demand: dict[tuple[str, ...], list[tuple[str, int]]] = {}
+    by_source: dict[tuple[str, str], list[fit.Share]] = {}
     for w in s.workloads.inference:
-        if w.gpu is None:
-            continue
-        gpus = _always_running(w) * w.gpu.count
-        source = ("pool", w.gpu.pool) if w.gpu.pool is not None else ("group", w.gpu.nodeGroup)
-        demand.setdefault(source, []).append((w.name, gpus))
-        demand.setdefault(("namespace", w.namespace), []).append((w.name, gpus))
-
-    surge = {w.name: w.gpu.count for w in s.workloads.inference if w.gpu is not None}
-
-    def check(at: tuple, capacity: int, what: str, users: list[tuple[str, int]]) -> None:
-        running = sum(gpus for _, gpus in users)
-        rollout = max(surge[name] for name, _ in users)
-        if running + rollout > capacity:
-            listed = ", ".join(f"{name} {gpus}" for name, gpus in users)
-            found.append(
-                (
-                    at,
-                    f"the model servers here always run {running} GPUs ({listed}) and a rollout starts "
-                    f"{rollout} more: {running + rollout} is more than {what}",
-                )
-            )
-
-    for i, group in enumerate(s.nodeGroups.gpu):
-        if ("group", group.name) in demand and not s.compute.uses_pools:
+        if w.gpu is not None:
+            source = ("pool", w.gpu.pool) if w.gpu.pool is not None else ("group", w.gpu.nodeGroup)
+            by_source.setdefault(source, []).append(_share(w))
+    if not s.compute.uses_pools:
+        for i, group in enumerate(s.nodeGroups.gpu):
             capacity = group.scaling.maxSize * group.gpu_count
             what = f"{capacity} ({group.scaling.maxSize} nodes x {group.gpu_count} GPUs): raise maxSize"
-            check(
-                ("nodeGroups", "gpu", i, "scaling", "maxSize"), capacity, what, demand[("group", group.name)]
-            )
-    for i, pool in enumerate(s.compute.pools):
-        if ("pool", pool.name) in demand and s.compute.uses_pools:
+            if reason := fit.shared_gpus_reason(by_source.get(("group", group.name), []), capacity, what):
+                found.append((("nodeGroups", "gpu", i, "scaling", "maxSize"), reason))
+    else:
+        for i, pool in enumerate(s.compute.pools):
             what = f"the pool's limit ({pool.limits.gpus}): raise limits.gpus"
-            check(
-                ("compute", "pools", i, "limits", "gpus"), pool.limits.gpus, what, demand[("pool", pool.name)]
-            )
+            if reason := fit.shared_gpus_reason(
+                by_source.get(("pool", pool.name), []), pool.limits.gpus, what
+            ):
+                found.append((("compute", "pools", i, "limits", "gpus"), reason))
     for i, namespace in enumerate(s.namespaces):
-        if ("namespace", namespace.name) in demand:
-            what = f"the namespace's GPU quota ({namespace.quota.gpus}): raise quota.gpus"
-            check(
-                ("namespaces", i, "quota", "gpus"),
-                namespace.quota.gpus,
-                what,
-                demand[("namespace", namespace.name)],
-            )
+        shares = [_share(w) for w in s.workloads.inference if w.namespace == namespace.name]
+        for key, reason in fit.shared_quota_reasons(shares, namespace.fit()).items():
+            found.append((("namespaces", i, "quota", key), f"{reason}: raise quota.{key}"))
     return found
 
 

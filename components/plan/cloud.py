@@ -146,6 +146,26 @@ def auto_name(resource_name: str, seed: str = "") -> str:
     return f"{resource_name}-{short_hash(resource_name, *((seed,) if seed else ()), length=7)}"
 
 
+# The AWS provider completes a ``bucket_prefix`` with a 26-digit unique id (a timestamp and a counter).
+UNIQUE_SUFFIX_DIGITS = 26
+
+
+def prefixed_name(prefix: str, resource_name: str) -> str:
+    """The name AWS gives a resource created with a name prefix: the prefix and 26 digits
+    (deterministic here, from the resource's name)."""
+    digits = int(short_hash("prefix", resource_name, prefix, length=32), 16) % 10**UNIQUE_SUFFIX_DIGITS
+    return f"{prefix}{digits:0{UNIQUE_SUFFIX_DIGITS}d}"
+
+
+def bucket_name(resource_name: str, inputs: Mapping[str, Any]) -> str:
+    """An S3 bucket's name: ``bucket``, else ``bucketPrefix`` completed by AWS, else Pulumi's auto-name."""
+    if inputs.get("bucket"):
+        return str(inputs["bucket"])
+    if inputs.get("bucketPrefix"):
+        return prefixed_name(str(inputs["bucketPrefix"]), resource_name)
+    return auto_name(resource_name)
+
+
 @dataclass(frozen=True)
 class EksEndpoint:
     """Where a simulated EKS cluster's API is really served (the e2e harness's local API server)."""
@@ -564,7 +584,8 @@ class SimulatedCloud:
 
     def _aws(self, typ: str, name: str, inputs: dict, salted: tuple[str, ...]) -> tuple[str, dict]:
         module = typ.split(":")[1].split("/")[0]
-        physical = inputs.get("name") or inputs.get("bucket") or auto_name(name)
+        # ``bucket``: a bucket's name, or the bucket an S3 sub-resource configures.
+        physical = inputs.get("name") or bucket_name(name, inputs)
         prefix = ID_PREFIXES.get(typ)
         ident = f"{prefix}-{short_hash(typ, name, *salted, length=17)}" if prefix else physical
         region = "" if module in _GLOBAL_SERVICES else self.region
@@ -617,8 +638,13 @@ class SimulatedCloud:
         if typ == "aws:kms/key:Key":
             key_id = f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}".lower()
             return {"keyId": key_id, "arn": f"arn:aws:kms:{self.region}:{self.account_id}:key/{key_id}"}
+        if typ == "aws:acm/certificate:Certificate":
+            certificate = (
+                f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}".lower()
+            )
+            return {"arn": f"arn:aws:acm:{self.region}:{self.account_id}:certificate/{certificate}"}
         if typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
-            bucket = inputs.get("bucket") or auto_name(name)
+            bucket = bucket_name(name, inputs)
             return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "id": bucket}
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             return {"latestVersion": 1, "defaultVersion": 1}

@@ -14,6 +14,7 @@ from typing import Any
 from ..catalog import registry
 from ..compute.auto_mode import RUN_BY_EKS
 from ..compute.node_groups import NodeGroupSpec
+from ..compute.pools import reserved_instances
 from .mock_engine import Registration
 from .model import Plan, Report
 from .registered import NODE_POOL, RELEASE, node_sources
@@ -89,10 +90,12 @@ def compute_report(plan: Plan) -> Report:
         template = (spec.get("template") or {}).get("spec") or {}
         requirements = {r.get("key"): r.get("values") for r in template.get("requirements") or []}
         limits = ", ".join(f"{k} {v}" for k, v in (spec.get("limits") or {}).items())
+        reserved = reserved_instances((registration.inputs.get("metadata") or {}).get("annotations"))
         lines.append(
             f"NodePool {_name(registration.inputs)} -> {(template.get('nodeClassRef') or {}).get('name')}: "
             f"{', '.join(requirements.get('node.kubernetes.io/instance-type') or [])}; "
             f"{'/'.join(requirements.get('karpenter.sh/capacity-type') or [])}; limits {limits}"
+            + "".join(f"; reserved {t} x {n}" for t, n in sorted(reserved.items()))
         )
     if _auto_mode(registrations):
         lines.append("run by EKS Auto Mode itself, so not installed by the program:")

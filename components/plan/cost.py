@@ -2,7 +2,8 @@
 
 IDLE: every node group at its ``minSize`` (GPU groups at 0 where the stack allows it), or at the nodes
 what always runs there needs when that is more (``GroupLoad.nodes_needed``: a Deployment's minimum
-replicas keep a group that may scale to zero from doing so). PEAK: every node group at its ``maxSize``. Everything else (control plane, NAT gateways, load balancers, keys,
+replicas keep a group that may scale to zero from doing so), and the instances a pool's capacity
+reservations hold (EC2 bills them whether used: the NodePool's ``aiplatform.io/reserved-instances``). PEAK: every node group at its ``maxSize``. Everything else (control plane, NAT gateways, load balancers, keys,
 secrets, storage) costs the same in both.
 
 Prices come from ``aiplatform/plan/pricing.json`` (dated, with its source and assumptions); quantities come
@@ -11,6 +12,10 @@ from the registrations: node groups (``scalingConfig``, ``instanceTypes`` -- the
 (one per ``alb.ingress.kubernetes.io/group.name``, one per ungrouped Ingress), NLBs (Services of type
 LoadBalancer and the ingress-nginx controller), gp3 PersistentVolumeClaims and Prometheus storage,
 KMS keys, Secrets Manager secrets, S3 buckets and EFS file systems (usage assumed).
+
+A team's program on the platform (it registers no nodes; ``--stack-outputs`` describe the platform)
+is priced at its pods' share of the platform's nodes (``team_cost``), and an Ingress that joins the
+platform's ALB group shares the platform's load balancer: the platform's plan prices both whole.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from typing import Any, Literal
 from ..catalog.registry import BY_CHART, KUBE_PROMETHEUS_STACK
 from ..compute.capacity import GroupLoad
 from ..compute.instance_types import lookup
+from ..compute.pools import reserved_instances
 from ..kubernetes_versions import lifecycle
 from .cloud import short_hash
 from .mock_engine import Registration
 from .model import Plan, Report, cluster_versions
 from .registered import RegisteredCluster, nodes_within, registered_cluster
+from .team_cost import TeamShare, shared_albs, team_shares
 
 PRICING_FILE = Path(__file__).with_name("pricing.json")
 GPU_AMI_MARKER = "NVIDIA"
@@ -290,6 +297,8 @@ def _pool_items(
             continue
         _, nodes, itype, hourly, entry = max(options, key=lambda option: option[:3])
         nodes = max(nodes, idle)
+        reserved = reserved_instances(metadata.get("annotations"))
+        covered = reserved.get(itype, 0)  # nodes of the priced type that run in the reservations
         note = (
             f"peak: {nodes} x {itype}, the most its limits ({', '.join(f'{k} {v}' for k, v in (spec.get('limits') or {}).items())}) "
             f"buy of {', '.join(types)}; {'/'.join(capacity)}"
@@ -297,14 +306,24 @@ def _pool_items(
         if factor != 1.0:
             note += f" (on-demand x {factor:.2f}{', Auto Mode fee included' if auto_mode else ''})"
         note += always
+        if covered:
+            note += f"; {covered} of them in the reservations (billed on their own line)"
         if entry.gpu is not None:
             note += f"; {entry.gpus} x {entry.gpu} per node"
-            est.gpus_idle += idle * entry.gpus
-            est.gpus_peak += nodes * entry.gpus
+            est.gpus_idle += max(idle, covered) * entry.gpus
+            est.gpus_peak += max(nodes, covered) * entry.gpus
         label = "Auto Mode" if auto_mode else "Karpenter"
         est.items.append(
-            LineItem(f"EC2 {label} pool {name} ({itype})", idle, nodes, "node", hourly * factor * hours, note)
+            LineItem(
+                f"EC2 {label} pool {name} ({itype})",
+                max(idle - covered, 0),
+                max(nodes - covered, 0),
+                "node",
+                hourly * factor * hours,
+                note,
+            )
         )
+        _reservation_items(name, reserved, itype, pricing, est)
         disk = disks.get((str(ref.get("group")), str(ref.get("name"))))
         if disk:
             est.items.append(
@@ -316,6 +335,34 @@ def _pool_items(
                     disk * pricing["ebs_gp3_gb_month"],
                 )
             )
+
+
+def _reservation_items(
+    pool: str, reserved: Mapping[str, int], priced: str, pricing: Mapping[str, Any], est: CostEstimate
+) -> None:
+    """A pool's capacity reservations: EC2 bills their instances at the on-demand price whether
+    instances run in them or not, idle and peak alike."""
+    hours = float(pricing["hours_per_month"])
+    for itype, count in sorted(reserved.items()):
+        entry, hourly = lookup(itype), pricing["ec2_on_demand_hour"].get(itype)
+        if hourly is None:
+            est.warnings.append(
+                f"no price for instance type {itype} (reservations of pool {pool}): counted as 0"
+            )
+            hourly = 0.0
+        if entry is not None and entry.gpu is not None and itype != priced:
+            est.gpus_idle += count * entry.gpus
+            est.gpus_peak += count * entry.gpus
+        est.items.append(
+            LineItem(
+                f"EC2 capacity reservations pool {pool} ({itype})",
+                count,
+                count,
+                "instance",
+                hourly * hours,
+                "on-demand price, billed whether instances run in them or not",
+            )
+        )
 
 
 def _class_groups(registrations: Sequence[Registration]) -> dict[str, str]:
@@ -346,10 +393,16 @@ def extended_support_fee(pricing: Mapping[str, Any]) -> float:
 
 
 def estimate(
-    registrations: Sequence[Registration], pricing: Mapping[str, Any], today: date | None = None
+    registrations: Sequence[Registration],
+    pricing: Mapping[str, Any],
+    today: date | None = None,
+    team: Sequence[TeamShare] = (),
+    shared_albs: tuple[set[str], set[str]] = (set(), set()),
 ) -> CostEstimate:
     """The estimate; with ``today``, clusters whose Kubernetes minor is in extended support that day
-    also pay the extended-support fee (its own line item)."""
+    also pay the extended-support fee (its own line item). A team's program on the platform adds its
+    pods' share of the platform's nodes (``team``), and its Ingresses in the platform's ALB groups or
+    classes (``shared_albs``) share the platform's load balancer instead of adding one."""
     hours = float(pricing["hours_per_month"])
     assume = pricing.get("assumptions", {})
     est = CostEstimate()
@@ -424,6 +477,19 @@ def estimate(
         )
 
     _pool_items(registrations, pricing, est, cluster)
+    for share in team:
+        est.items.append(
+            LineItem(
+                f"EC2 share of {share.group} ({share.instance})",
+                share.nodes_idle,
+                share.nodes_peak,
+                "node",
+                share.hourly * hours,
+                share.note,
+            )
+        )
+        est.gpus_idle += share.gpus_idle
+        est.gpus_peak += share.gpus_peak
 
     nats = of("aws:ec2/natGateway:NatGateway")
     if nats:
@@ -450,6 +516,7 @@ def estimate(
     lcus = float(assume.get("load_balancer_lcus", 1))
     groups: set[str] = set()
     ungrouped = 0
+    shared: set[str] = set()
     class_groups = _class_groups(registrations)
     for ing in of("kubernetes:networking.k8s.io/v1:Ingress"):
         annotations = ((ing.inputs.get("metadata") or {}).get("annotations")) or {}
@@ -460,7 +527,10 @@ def estimate(
         if not is_alb:
             continue
         group = annotations.get(ALB_GROUP_ANNOTATION) or class_groups.get(spec.get("ingressClassName") or "")
-        if group:
+        shared_groups, shared_classes = shared_albs
+        if group in shared_groups or (not group and spec.get("ingressClassName") in shared_classes):
+            shared.add(group or str(spec.get("ingressClassName")))
+        elif group:
             groups.add(group)
         else:
             ungrouped += 1
@@ -469,6 +539,17 @@ def estimate(
         price = (pricing["alb_hour"] + lcus * pricing["alb_lcu_hour"]) * hours
         items.append(
             LineItem("Application Load Balancers", albs, albs, "ALB", price, f"{lcus:g} LCU assumed")
+        )
+    if shared:
+        items.append(
+            LineItem(
+                "Application Load Balancers: the platform's, shared",
+                0,
+                0,
+                "ALB",
+                0.0,
+                f"routes join the platform's ALB ({', '.join(sorted(shared))}), which its own plan prices",
+            )
         )
     nlbs = sum(
         1
@@ -529,7 +610,13 @@ def estimate(
 
 def cost_report(plan: Plan) -> Report:
     pricing = load_pricing()
-    est = estimate(plan.registrations, pricing, plan.today)
+    team: list[TeamShare] = []
+    team_warnings: list[str] = []
+    if not registered_cluster(plan.registrations).sources:
+        # A team's program on the platform: its pods' share of the platform's nodes.
+        team, team_warnings = team_shares(plan, pricing)
+    est = estimate(plan.registrations, pricing, plan.today, team, shared_albs(plan))
+    est.warnings += team_warnings
     stale = staleness_warning(
         date.fromisoformat(str(pricing["as_of"])), plan.today, stale_prices(pricing, plan.today)
     )

@@ -114,6 +114,8 @@ class Registration:
     ignore_changes: list[str]
     delete_before_replace: bool
     replace_on_changes: list[str] = field(default_factory=list)
+    # input name -> the URNs its value came from (the engine's property dependencies)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     def as_plan_entry(self) -> dict:
         return {
@@ -159,6 +161,9 @@ class RecordingMonitor(MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     replace_on_changes=list(request.replaceOnChanges),
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    property_dependencies={
+                        key: list(value.urns) for key, value in request.propertyDependencies.items()
+                    },
                 )
             )
         return response

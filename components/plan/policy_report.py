@@ -85,7 +85,8 @@ def resource_args(r: Registration, by_urn: dict[str, Registration]) -> ResourceV
 
 
 def stack_args(registrations: Sequence[Registration]) -> StackValidationArgs:
-    """What the policy server passes a stack validation: every resource, parents and dependencies linked."""
+    """What the policy server passes a stack validation: every resource, parents, dependencies and
+    property dependencies linked."""
     by_urn = {r.urn: r for r in registrations}
     resources = {
         r.urn: PolicyResource(
@@ -105,6 +106,10 @@ def stack_args(registrations: Sequence[Registration]) -> StackValidationArgs:
         resource = resources[r.urn]
         resource.parent = resources.get(r.parent)
         resource.dependencies = [resources[d] for d in r.dependencies if d in resources]
+        resource.property_dependencies = {
+            key: [resources[d] for d in urns if d in resources]
+            for key, urns in r.property_dependencies.items()
+        }
     return StackValidationArgs(list(resources.values()))
 
 

@@ -25,7 +25,7 @@ def referenced_outputs(plan: Plan) -> list[tuple[str, Mapping[str, Any]]]:
     return [(stack, out) for stack, out in plan.stack_outputs.items() if out.get("nodeGroups")]
 
 
-def _shape(instance_types: Sequence[str]) -> NodeShape | None:
+def node_shape(instance_types: Sequence[str]) -> NodeShape | None:
     """The group's least generous node (the autoscaler may start any of its types)."""
     shapes = [allocatable(t) for t in map(lookup, instance_types) if t is not None]
     return min(shapes, key=lambda s: (s.allocatable.cpu_m, s.allocatable.memory_mib, s.pods), default=None)
@@ -45,7 +45,7 @@ def _peak(pods: Sequence[PodSet]) -> tuple[Requests, int, int]:
 
 
 def _group_lines(name: str, group: Mapping[str, Any], pods: Sequence[PodSet]) -> list[str]:
-    node = _shape(group.get("instanceTypes") or [])
+    node = node_shape(group.get("instanceTypes") or [])
     daemons = group.get("daemonSetRequests") or {}
     per_node = Requests(int(daemons.get("cpuM", 0)), int(daemons.get("memoryMib", 0)))
     gpus_per_node = int(group.get("gpusPerNode") or 0)

@@ -83,17 +83,26 @@ class WorkloadArgs:
     args: Sequence[str] | None = None  # the container's arguments (None: the image's)
     # plain environment variables (secrets go in ``secret_env``)
     env: Mapping[str, str] = field(default_factory=dict)
+    # the data of a ConfigMap the workload creates (None: no ConfigMap)
     config_data: Mapping[str, str] | None = None
+    # ENV_NAME -> a key of ``config_data``, read into the environment
     config_env: Mapping[str, str] = field(default_factory=dict)
+    # keys of ``config_data`` mounted as files under ``config_mount_path`` (None: every key), or
+    # key -> directory to mount keys in different directories (one read-only volume per directory)
     config_files: Sequence[str] | Mapping[str, str] | None = None
-    config_mount_path: str = CONFIG_MOUNT_PATH
+    config_mount_path: str = CONFIG_MOUNT_PATH  # where ``config_files`` are mounted
     # a stable name for the ConfigMap (None: auto-named, so a change rolls the pods)
     config_map_name: str | None = None
+    # ``(ENV_NAME, secret_name, key)``: a key of a Secret made elsewhere, in the environment
     secret_env: Sequence[tuple[str, pulumi.Input[str], str]] = ()
+    # Secrets made elsewhere mounted as read-only files (prefer them where the application reads files)
     secret_files: Sequence[SecretFiles] = ()
+    # what every object of the workload comes after (the ExternalSecret of a Secret it reads, its namespace)
     depends_on: Sequence[pulumi.Resource] = ()
     labels: Mapping[str, str] = field(default_factory=dict)  # extra labels on every object of the workload
+    # how the pod's service account gets an IAM role (IRSA or Pod Identity; never static keys)
     identity: WorkloadIdentity | None = None
+    # the IAM statements of that role (needs ``identity``)
     aws_policy_statements: Sequence[Mapping[str, Any]] = ()
     read_only_root_filesystem: bool = True  # a read-only root filesystem, with a writable /tmp
     tmp_size: str = "1Gi"  # size limit of the /tmp emptyDir
@@ -323,10 +332,12 @@ def pod_fit_problems(args: WorkloadArgs, pod: Requests) -> list[Problem]:
 
 
 def replica_ceilings(args: WorkloadArgs, pod: Requests, *, nodes: bool) -> list[fit.Ceiling]:
-    """How many of its pods can run at once: the placement's GPUs (``nodes``) and the namespace's quota."""
+    """How many of its pods can run at once: the placement's nodes (``nodes``: GPUs, or a CPU pod's
+    CPU, memory and pod slots) and the namespace's quota."""
     node = args.placement.fit if args.placement and nodes else None
     return [
         *fit.node_ceilings(args.gpus, node),
+        *fit.cpu_node_ceilings(pod, args.gpus, node),
         *fit.quota_ceilings(pod, args.gpus, fit.namespace_fit(args.namespace)),
     ]
 

@@ -91,12 +91,18 @@ class BatchInferenceJob(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.iam import allow
+        from aiplatform.podspec import Resources
+        from aiplatform.workloads import BatchInferenceJob, BatchInferenceJobArgs
+
         nightly = BatchInferenceJob("nightly-batch-predict", BatchInferenceJobArgs(
-            provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../batch-inference:0.9.0",
+            provider=cluster.provider, namespace="ai",
+            image="123456789012.dkr.ecr.us-east-1.amazonaws.com/batch-inference:0.9.0",
             command=["python", "run_predictions.py"], resources=Resources(cpu="2", memory="8Gi"),
             schedule="0 2 * * *", time_zone="Europe/Paris",
-            config_data={"batch.yaml": "input: s3://bucket/in\\noutput: s3://bucket/out\\n"},
-            identity=cluster.identity, aws_policy_statements=[allow(["s3:GetObject"], [...])],
+            config_data={"batch.yaml": "input: s3://my-ai-bucket/in\\noutput: s3://my-ai-bucket/out\\n"},
+            identity=cluster.identity,
+            aws_policy_statements=[allow(["s3:GetObject", "s3:PutObject"], ["arn:aws:s3:::my-ai-bucket/batch/*"])],
         ))
     """
 
@@ -109,7 +115,10 @@ class BatchInferenceJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: BatchInferenceJobArgs, opts: pulumi.ResourceOptions | None = None):
         # CronJob names are at most 52 characters: the controller appends 11 for each Job.
         subject = f"BatchInferenceJob {name!r}"
-        require(subject, [*name_problems(name, 52), *args.problems()])
+        require(
+            subject,
+            [*name_problems(name, 52), *(type_problems(args, BatchInferenceJobArgs) or args.problems())],
+        )
         args = checked_args(subject, args)
         super().__init__("aiplatform:workloads:BatchInferenceJob", name, None, opts)
         labels = standard_labels(name, "batch-inference", args.labels)

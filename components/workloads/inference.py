@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import fit, k8s_objects, podspec, validation
+from ..compute.capacity import Requests
 from ..errors import Problem, require, type_problems, under
 from ..iam import ServiceAccountRole, allow
 from ..inputs import checked, derived, plain_problems
@@ -246,14 +247,19 @@ class InferenceServiceArgs(WorkloadArgs):
         # Whether it can ever run where it is placed: only once the arguments themselves are sound.
         return problems or self.fit_problems()
 
-    def fit_problems(self) -> list[Problem]:
-        """The server against its placement's nodes and its namespace (``components.fit``)."""
+    def fit_pod(self) -> Requests:
+        """One pod as the scheduler and the quota count it: the server, its log shipper (a sidecar)
+        and its model fetcher."""
         init: list[tuple[Resources, bool]] = []
         if self.log_shipping is not None:
             init.append((self.log_shipping.resources, True))
         if self.model is not None:
             init.append((self.model.resources, False))
-        pod = pod_fit_requests(self, init)
+        return pod_fit_requests(self, init)
+
+    def fit_problems(self) -> list[Problem]:
+        """The server against its placement's nodes and its namespace (``components.fit``)."""
+        pod = self.fit_pod()
         problems = pod_fit_problems(self, pod)
         if problems:
             return problems  # one pod does not fit: counting replicas says nothing more
@@ -284,6 +290,23 @@ class InferenceServiceArgs(WorkloadArgs):
                 if (reason := fit.metric_reason(metric, namespace.served_metrics))
             ]
         return problems
+
+
+def shared_quota_problems(name: str, args: InferenceServiceArgs) -> list[Problem]:
+    """The server ``name``'s always-running pods and a rollout's pod, with those of the model servers
+    already built in its namespace, against the namespace's quota (``fit.shared_quota_reasons``; a
+    plain namespace name carries no quota: nothing to check)."""
+    if not isinstance(args.namespace, fit.Namespace):
+        return []
+    at = "autoscaling.min_replicas" if args.autoscaling is not None else "replicas"
+    reasons = args.namespace.shared_quota_reasons(server_share(name, args))
+    return [(at, f"{reason}; lower {at} or raise the namespace's quota") for reason in reasons.values()]
+
+
+def server_share(name: str, args: InferenceServiceArgs) -> fit.Share:
+    """What the server ``name`` always takes of its namespace's quota."""
+    always = args.autoscaling.min_replicas if args.autoscaling is not None else args.replicas
+    return fit.Share(name, always, args.fit_pod(), args.gpus)
 
 
 def bucket_name_reason(bucket: object) -> str | None:
@@ -323,20 +346,26 @@ class InferenceService(pulumi.ComponentResource):
 
     Example::
 
+        import pulumi
+
+        from aiplatform.podspec import Resources
+        from aiplatform.workloads import Autoscaling, InferenceService, InferenceServiceArgs, LogShipping, ModelSource
+
         svc = InferenceService("llama", InferenceServiceArgs(
-            provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../llama-inference:1.4.2",
+            provider=cluster.provider, namespace="ai",
+            image="123456789012.dkr.ecr.us-east-1.amazonaws.com/llama-inference:1.4.2",
             resources=Resources(cpu="2", memory="8Gi"),
-            gpus=1, placement=gpu_nodes.placements["gpu-inference"],  # gpu_nodes: a NodeGroups
+            gpus=1, placement=gpu_nodes.placements["gpu-inference"],
             identity=cluster.identity,
             model=ModelSource(bucket="my-ai-bucket", prefix="models/llama-3-8b"),
             config_data={"log-level": "INFO", "config.json": '{"max_tokens": 512}'},
             config_env={"LOG_LEVEL": "log-level"}, config_files=["config.json"],
-            secret_env=[("HF_TOKEN", "hf-secret", "token")], depends_on=[hf_external_secret],
+            secret_env=[("HF_TOKEN", "hf-secret", "token")], depends_on=[secrets.external_secrets["hf-secret"]],
             log_shipping=LogShipping(),
-            autoscaling=Autoscaling(pods_metrics=[("requests_per_second", "100")]),
+            autoscaling=Autoscaling(max_replicas=4, pods_metrics=[("requests_per_second", "100")]),
             route=ingress.route("llama.ai.example.com"), ingress_depends_on=[ingress.ready],
-        ), opts=ResourceOptions(parent=self))
-        pulumi.export("url", svc.service.metadata.name)
+        ))
+        pulumi.export("service", svc.service.metadata.name)
     """
 
     deployment: k8s.apps.v1.Deployment  # the model server's Deployment
@@ -356,7 +385,10 @@ class InferenceService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
         subject = f"InferenceService {name!r}"
-        require(subject, [*name_problems(name), *args.problems()])
+        problems = type_problems(args, InferenceServiceArgs) or args.problems()
+        require(subject, [*name_problems(name), *(problems or shared_quota_problems(name, args))])
+        if isinstance(args.namespace, fit.Namespace):
+            args.namespace.shares.append(server_share(name, args))  # what the next server there has left
         args = checked_args(subject, args)
         super().__init__("aiplatform:workloads:InferenceService", name, None, opts)
         k8s_opts = object_opts(self, args)

@@ -164,10 +164,14 @@ class TrainingJob(pulumi.ComponentResource):
 
     Example::
 
+        from aiplatform.podspec import Resources
+        from aiplatform.workloads import SharedVolume, TrainingJob, TrainingJobArgs
+
         sweep = TrainingJob("hyperparameter-sweep", TrainingJobArgs(
-            provider=cluster.provider, namespace="ai", image="123.dkr.ecr.../pytorch-training:2.5.1-3",
-            command=["python", "train.py"], resources=Resources(cpu="4", memory="32Gi"),
-            gpus=1, placement=gpu_nodes.placements["gpu-training"],  # gpu_nodes: a NodeGroups
+            provider=cluster.provider, namespace="ai",
+            image="123456789012.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-3",
+            command=["python", "train.py"], resources=Resources(cpu="3", memory="24Gi"),
+            gpus=1, placement=gpu_nodes.placements["gpu-training"],
             completions=5, parallelism=2, backoff_limit=4,
             shared_volume=SharedVolume(claim_name="datasets"),
             config_data={"epochs": "10"}, config_env={"EPOCHS": "epochs"},
@@ -182,7 +186,7 @@ class TrainingJob(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
         subject = f"TrainingJob {name!r}"
-        require(subject, [*name_problems(name), *args.problems()])
+        require(subject, [*name_problems(name), *(type_problems(args, TrainingJobArgs) or args.problems())])
         args = checked_args(subject, args)
         shared = args.shared_volume
         if shared is not None and not is_known(shared.claim_name):

@@ -13,20 +13,22 @@ from aiplatform.podspec import Resources
 config = pulumi.Config()
 platform = PlatformOutputs.from_stack(config.require("platformStack"))
 image, prefix = config.require("image"), config.require("modelPrefix")
-team = dict(provider=platform.kubernetes_provider(), identity=platform.workload_identity, image=image)
+provider, identity = platform.kubernetes_provider(), platform.workload_identity
 namespace = platform.namespace(config.require("namespace"))
 
 w.InferenceService(
     "summarizer",
     w.InferenceServiceArgs(
-        **team,
+        provider=provider,
+        identity=identity,
+        image=image,
         namespace=namespace,
         port=8000,
         metrics_path="/metrics",
         resources=Resources(cpu="2", memory="12Gi", cpu_limit="4", memory_limit="14Gi"),
         placement=platform.placement("gpu-inference"),
         gpus=1,
-        model=platform.model_source(f"{prefix}/model"),
+        model=platform.model_source(f"{prefix}/model", image=config.require("modelFetchImage")),
         autoscaling=w.Autoscaling(
             min_replicas=2, max_replicas=6, pods_metrics=[(platform.metric("requests_per_second"), "50")]
         ),
@@ -36,7 +38,9 @@ w.InferenceService(
 w.BatchInferenceJob(
     "summarizer-nightly",
     w.BatchInferenceJobArgs(
-        **team,
+        provider=provider,
+        identity=identity,
+        image=image,
         namespace=namespace,
         schedule="0 3 * * *",
         command=["python", "-m", "summarizer.nightly"],
@@ -44,11 +48,13 @@ w.BatchInferenceJob(
         aws_policy_statements=platform.bucket_access(prefix, write=True),
     ),
 )
-sweep_namespace = platform.namespace(platform.shared_claim.namespace)  # the shared claim lives there
+sweep_namespace = platform.shared_namespace()  # where the shared claim lives
 w.TrainingJob(
     "summarizer-sweep",
     w.TrainingJobArgs(
-        **team,
+        provider=provider,
+        identity=identity,
+        image=image,
         namespace=sweep_namespace,
         command=["python", "-m", "summarizer.sweep"],
         completions=8,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiplatform.compute.instance_types import GPU_INSTANCE_FAMILIES, INSTANCE_TYPES, gpu_family
+from aiplatform.compute.instance_types import INSTANCE_TYPES, gpu_family, gpu_instance_families
 from aiplatform.compute.node_groups import placement_for
 from aiplatform.compute.pools import placement_for_pool
 from aiplatform.scheduling import GPU_TAINT
@@ -29,7 +29,7 @@ def test_a_gpu_group_and_a_pool_answer_the_same_questions():
 
 
 def test_gpu_families_are_the_instance_type_tables():
-    assert {t.family for t in INSTANCE_TYPES.values() if t.gpu is not None} == GPU_INSTANCE_FAMILIES
+    assert {t.family for t in INSTANCE_TYPES.values() if t.gpu is not None} == gpu_instance_families()
     assert gpu_family("g5") is True
     assert gpu_family("m7i") is False
     assert gpu_family("p5e") is None  # a family the table knows no size of

@@ -28,7 +28,9 @@ RESERVED = GpuPoolSpec(
     max_gpus=16,
     max_cpu=384,
     capacity_types=("reserved",),
-    reservations=CapacityReservations(ids=("cr-0123456789abcdef0",), capacity_block=True),
+    reservations=CapacityReservations(
+        ids=("cr-0123456789abcdef0",), capacity_block=True, instances={"p5.48xlarge": 2}
+    ),
 )
 
 
@@ -260,6 +262,11 @@ def test_one_node_class_per_ami_need_and_one_node_pool_per_pool(build, monitor):
     release = monitor.named("kp-chart").urn
     assert release in pools["training"].dependencies and classes["gpu"].urn in pools["training"].dependencies
     assert pools["reserved"].inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"] == "reserved"
+    # What the reservation holds rides on its pool, for the idle cost; a pool without one says nothing.
+    assert pools["reserved"].inputs["metadata"]["annotations"] == {
+        "aiplatform.io/reserved-instances": "p5.48xlarge=2"
+    }
+    assert "annotations" not in pools["training"].inputs["metadata"]
 
 
 @pytest.mark.parametrize(

@@ -231,8 +231,9 @@ def test_a_gpu_group_mixing_models_or_counts_is_refused():
         "one GPU model and count per group (split them into groups)\n"
         "  - specs[1].instance_types: 'g6e.xlarge' has 1 x NVIDIA L40S, 'g6e.12xlarge' has 4 x NVIDIA L40S: "
         "one GPU model and count per group (split them into groups)\n"
-        "  - specs[1].instance_types: 'g6f.xlarge' is not in the instance type table (components/compute/instance_types.py): "
-        "add its vCPUs, memory, ENI limits and GPUs there"
+        "  - specs[1].instance_types: 'g6f.xlarge' is not in the instance type table: add its vCPUs, memory, ENI limits and GPUs (in a program: "
+        "aiplatform.compute.instance_types.add_instance_types(InstanceType(...)) before building; in the "
+        "library's repository: components/compute/instance_types.py)"
     )
 
 
@@ -320,7 +321,8 @@ def test_node_groups_register_gpu_and_system_groups(build, monitor):
     assert monitor.named("ng-gpu-h100-lt").inputs["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"
 
     assert set(groups.groups) == {"system", "gpu-a10g", "gpu-h100"}
-    assert set(groups.placements) == {"gpu-a10g", "gpu-h100"}
+    assert set(groups.placements) == {"system", "gpu-a10g", "gpu-h100"}
+    assert groups.placements["system"].gpu_resource is None  # a CPU group: no GPUs to ask for
     assert groups.placements["gpu-h100"] == placement_for(H100)
     assert resolve(groups.autoscaling_group_names["gpu-a10g"]).startswith("eks-")
     urns = [r.urn for r in monitor.registrations]

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from aiplatform.compute.capacity import Requests
 from aiplatform.compute.node_groups import NodeGroupSpec
 from aiplatform.compute.pools import GpuPoolSpec
 from aiplatform.errors import ArgumentsError
-from aiplatform.fit import Namespace, NamespaceFit
+from aiplatform.fit import Namespace, NamespaceFit, Share
 from aiplatform.podspec import Resources
 from aiplatform.routing import IngressRoute
 from aiplatform.tenancy import TeamNamespaceArgs, TeamQuota
@@ -22,21 +23,20 @@ from aiplatform.workloads import (
     TrainingJob,
     TrainingJobArgs,
 )
+from aiplatform.workloads.inference import shared_quota_problems
 from tests.workloads.helpers import provider
 
 GPU_INFERENCE = NodeGroupSpec(
     name="gpu-inference", role="gpu", instance_types=("g5.2xlarge",), min_size=0, max_size=10
 )
-SERVING = Namespace(
-    NamespaceFit(name="ml-serving", ingress_ports=(8000, 8080), cpu="128", memory="512Gi", gpus=12)
-)
+SERVING = NamespaceFit(name="ml-serving", ingress_ports=(8000, 8080), cpu="128", memory="512Gi", gpus=12)
 SMALL = Namespace(NamespaceFit(name="batch", cpu="2", memory="8Gi", gpus=0))
 
 
 def server(**overrides) -> InferenceServiceArgs:
     values = dict(
         provider=provider(),
-        namespace=SERVING,
+        namespace=Namespace(SERVING),  # a fresh one: it keeps the servers built there
         image="registry.example.com/search/summarizer:2.1.0",
         port=8000,
         resources=Resources(cpu="2", memory="12Gi"),
@@ -190,3 +190,81 @@ def test_a_team_namespace_of_the_same_program_says_what_it_admits():
             "refuses every pod",
         ),
     ]
+
+
+def test_cpu_server_replicas_beyond_what_its_cpu_node_group_holds_are_refused():
+    """A CPU server's pods fit a node of its group by CPU, memory and pod slots, times its most nodes."""
+    cpu = NodeGroupSpec(name="cpu-serving", instance_types=("m6i.xlarge",), min_size=1, max_size=3)
+    scaling = Autoscaling(min_replicas=2, max_replicas=12)
+    args = server(
+        placement=cpu.placement, gpus=0, resources=Resources(cpu="2", memory="4Gi"), autoscaling=scaling
+    )
+    assert args.problems() == [
+        (
+            "autoscaling.max_replicas",
+            "at most 3 of 12 replicas can run: node group 'cpu-serving' fits 3 (3 nodes at most x 1 per "
+            "m6i.xlarge by CPU); lower max_replicas, raise those limits, or set accepts_lower_ceiling=True",
+        )
+    ]
+    small = Resources(cpu="500m", memory="6Gi")
+    assert server(placement=cpu.placement, gpus=0, resources=small, autoscaling=scaling).problems() == [
+        (
+            "autoscaling.max_replicas",
+            "at most 6 of 12 replicas can run: node group 'cpu-serving' fits 6 (3 nodes at most x 2 per "
+            "m6i.xlarge by memory); lower max_replicas, raise those limits, or set accepts_lower_ceiling=True",
+        )
+    ]
+    fixed = server(placement=cpu.placement, gpus=0, resources=small, autoscaling=None, replicas=7)
+    assert fixed.problems() == [
+        (
+            "replicas",
+            "7 replicas never fit: node group 'cpu-serving' fits 6 (3 nodes at most x 2 per m6i.xlarge by memory)",
+        )
+    ]
+
+
+def cpu_server(namespace: Namespace, replicas: int) -> InferenceServiceArgs:
+    scaling = Autoscaling(min_replicas=replicas, max_replicas=replicas)
+    return server(
+        namespace=namespace,
+        gpus=0,
+        placement=None,
+        resources=Resources(cpu="2", memory="4Gi"),
+        autoscaling=scaling,
+    )
+
+
+def test_model_servers_that_each_fit_their_namespace_quota_may_not_fit_it_together(build, monitor):
+    """Their always-running pods and a rollout's pod add up: the server that tips the quota is refused."""
+    namespace = Namespace(NamespaceFit(name="ml-serving", cpu="10", memory="64Gi", gpus=4))
+    build(lambda: InferenceService("first", cpu_server(namespace, 2)))  # 4 CPU, and 2 while rolling out
+    assert cpu_server(namespace, 3).problems() == []  # alone, 3 x 2 CPU and a rollout fit 10 CPU
+    with pytest.raises(ArgumentsError) as caught:
+        InferenceService("second", cpu_server(namespace, 3))
+    assert caught.value.problems == [
+        (
+            "autoscaling.min_replicas",
+            "the model servers here always request 10 CPU (first 4, second 6) and a rollout starts a pod of 2 "
+            "more: 12 is more than the namespace's CPU quota (10); lower autoscaling.min_replicas or raise the "
+            "namespace's quota",
+        )
+    ]
+    assert "second" not in {r.name for r in monitor.registrations}
+    build(lambda: InferenceService("third", cpu_server(namespace, 1)))  # 4 + 2 CPU and a rollout still fit
+
+
+def test_gpu_servers_share_the_namespace_gpu_quota_on_the_library_path():
+    namespace = Namespace(NamespaceFit(name="ml-serving", cpu="128", memory="512Gi", gpus=4))
+    namespace.shares.append(Share("llama", 2, Requests(2000, 12 * 1024), gpus=1))
+    args = server(namespace=namespace, autoscaling=Autoscaling(min_replicas=2, max_replicas=2))
+    assert shared_quota_problems("summarizer", args) == [
+        (
+            "autoscaling.min_replicas",
+            "the model servers here always run 4 GPUs (llama 2, summarizer 2) and a rollout starts 1 more: 5 is "
+            "more than the namespace's GPU quota (4); lower autoscaling.min_replicas or raise the namespace's "
+            "quota",
+        )
+    ]
+    assert (
+        shared_quota_problems("summarizer", server(namespace="ml-serving")) == []
+    )  # a plain name: not known
