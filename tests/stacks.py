@@ -12,8 +12,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "__main__.py"
 
 STACKS = ("dev", "prod")
-# The variants in examples/stacks/: GPU capacity from Karpenter or EKS Auto Mode pools.
-EXAMPLE_STACKS = ("prod-karpenter", "dev-auto-mode")
+# The variants in examples/stacks/: GPU capacity from Karpenter or EKS Auto Mode pools (POOL_STACKS),
+# routes on ingress-nginx.
+POOL_STACKS = ("prod-karpenter", "dev-auto-mode")
+EXAMPLE_STACKS = (*POOL_STACKS, "dev-nginx")
 EXAMPLES = PROJECT_ROOT / "examples" / "stacks"
 
 

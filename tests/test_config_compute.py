@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from aiplatform.config import ConfigError, parse_settings
-from tests.stacks import EXAMPLE_STACKS, sections
+from tests.stacks import POOL_STACKS, sections
 from tests.test_config import _drop, _set
 
 KARPENTER, AUTO = "prod-karpenter", "dev-auto-mode"
 POOL0 = "compute.pools[0]"
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", POOL_STACKS)
 def test_the_example_stacks_validate(stack):
     settings = parse_settings(sections(stack))
     assert (

@@ -176,6 +176,14 @@ def test_nginx_release_values_route_and_warning(build, monitor, caplog):
     assert release.provider_urn == monitor.named("k8s").urn
     # The NLB comes from the load balancer controller: nginx is installed after it, removed before it.
     assert monitor.named("edge-alb").urn in release.dependencies
+    # Pulumi owns the namespace (Helm never deletes one it creates): made before the release, deleted
+    # after it, and the release does not create it.
+    namespace = monitor.named("edge-nginx-namespace")
+    assert namespace.inputs["metadata"]["name"] == "ingress-nginx"
+    assert namespace.urn in release.dependencies
+    assert namespace.provider_urn == monitor.named("k8s").urn
+    assert "createNamespace" not in inputs
+    assert controller.nginx_namespace is not None
     assert not monitor.of_type("kubernetes:networking.k8s.io/v1:IngressClass")
     assert controller.ready is not controller.alb_release
 

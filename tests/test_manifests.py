@@ -42,6 +42,7 @@ def test_manifests_validate_strictly_against_the_kubernetes_schema(stack):
 EXPECTED_CUSTOM = {
     "dev": [],
     "prod": [],
+    "dev-nginx": [],
     "prod-karpenter": [
         "EC2NodeClass/gpu",
         "EC2NodeClass/gpu-reserved",

@@ -29,7 +29,7 @@ import yaml
 from tools.e2e.toolchain import PROMTOOL, ToolchainError, ensure_one
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-STACKS = ("dev", "prod", "prod-karpenter", "dev-auto-mode")
+STACKS = ("dev", "prod", "prod-karpenter", "dev-auto-mode", "dev-nginx")
 UNIT_TESTS = PROJECT_ROOT / "tests" / "promtool"
 ADAPTER_CHART = "prometheus-adapter"
 

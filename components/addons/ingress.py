@@ -318,7 +318,9 @@ class IngressController(pulumi.ComponentResource):
     the controller still has a load balancer to clean up, and the plan shows it.
     ``nginx``: ingress-nginx behind an NLB; its IngressClass ``nginx`` comes from the chart, because
     the chart wires the same values into the controller's ``--controller-class`` flag. The AWS Load
-    Balancer Controller is installed as well, to provision that NLB.
+    Balancer Controller is installed as well, to provision that NLB. Pulumi owns the ``ingress-nginx``
+    namespace, created before the release and deleted after it: Helm never deletes a namespace it
+    created itself, so ``destroy`` would leave it behind.
 
     Teardown order: every Ingress must be deleted while the controller still runs (it removes the
     load balancer and the finalizer), otherwise ``destroy`` hangs and the VPC can't be deleted.
@@ -333,6 +335,8 @@ class IngressController(pulumi.ComponentResource):
     # the load balancer controller's release (None: EKS Auto Mode runs it)
     alb_release: kubernetes.helm.v3.Release | None
     ingress_class: kubernetes.networking.v1.IngressClass | None  # the IngressClass
+    # the ingress-nginx namespace (None: the ALB controller serves the routes)
+    nginx_namespace: kubernetes.core.v1.Namespace | None
     role: ServiceAccountRole | None  # the load balancer controller's IAM role (None: Auto Mode)
     class_name: str  # the IngressClass's name
     settings: RouteSettings  # what ``route`` builds an Ingress from
@@ -345,6 +349,7 @@ class IngressController(pulumi.ComponentResource):
         self.settings = RouteSettings.from_args(args)
         self.class_name = ALB_CLASS if args.controller == "alb" else NGINX_CLASS
         self.ingress_class = None
+        self.nginx_namespace = None
         k8s = pulumi.ResourceOptions(parent=self, provider=args.provider)
         if args.eks_auto_mode:
             self._auto_mode_class(name, args, k8s)
@@ -390,15 +395,21 @@ class IngressController(pulumi.ComponentResource):
 
         if args.controller == "nginx":
             pulumi.log.warn(NGINX_RETIRED_WARNING, resource=self)
+            self.nginx_namespace = kubernetes.core.v1.Namespace(
+                f"{name}-nginx-namespace",
+                metadata={"name": NGINX_NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "pulumi"}},
+                opts=k8s,
+            )
             self.ready = helm_release(
                 f"{name}-nginx",
                 chart=INGRESS_NGINX.chart,
                 version=args.nginx_chart_version,
                 repository=args.nginx_chart_repository,
                 namespace=NGINX_NAMESPACE,
-                create_namespace=True,
                 values=nginx_values(args),
-                opts=pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[self.alb_release])),
+                opts=pulumi.ResourceOptions.merge(
+                    k8s, pulumi.ResourceOptions(depends_on=[self.alb_release, self.nginx_namespace])
+                ),
             )
 
         # The output keeps the name deployed stacks hold; here ``ready`` is always a Helm release.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.e2e.crds import CrdSet, ensure_crds
 from tools.e2e.harness import OUT, E2eRun
 from tools.e2e.report import Report
 from tools.e2e.scenarios import ScenarioResult, StackUnderTest, teardown
@@ -44,8 +45,19 @@ def binaries(report: Report) -> dict[str, Binary]:
     return found
 
 
-def stack_under_test(binaries: dict[str, Binary], report: Report, stack: str) -> Iterator[StackUnderTest]:
-    with E2eRun(binaries, stack=stack) as run:
+@pytest.fixture(scope="session")
+def crds(report: Report, binaries: dict[str, Binary]) -> CrdSet:
+    """The real CRDs, generated before any cluster starts (the runs then read them from the cache)."""
+    with report.timing("crds_seconds"):
+        found = ensure_crds(log=lambda line: print(line, file=sys.stderr, flush=True))
+    report.set("crds", found.provenance())
+    return found
+
+
+def stack_under_test(
+    binaries: dict[str, Binary], report: Report, stack: str, config_file: Path | None = None
+) -> Iterator[StackUnderTest]:
+    with E2eRun(binaries, stack=stack, config_file=config_file) as run:
         report.add_run(run)
         under_test = StackUnderTest(run)
         yield under_test

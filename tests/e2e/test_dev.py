@@ -9,7 +9,7 @@ from tools.e2e.scenarios import STACK_SCENARIOS
 
 
 @pytest.fixture(scope="module")
-def stack(binaries, report):
+def stack(binaries, crds, report):
     yield from stack_under_test(binaries, report, "dev")
 
 

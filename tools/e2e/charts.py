@@ -5,8 +5,11 @@ same name and version that installs what matters for ordering and placement, as 
 (``aiplatform.catalog.registry``) states it:
 
 - the CustomResourceDefinitions the real chart installs, where it installs them (a ``crds/`` folder,
-  which Helm never deletes, or the templates, which it does), with minimal schemas that keep unknown
-  fields: the real schemas are the projects' own;
+  which Helm never deletes, or the templates, which it does): the real ones, generated from the
+  upstream API modules (``tools/e2e/crds.py``), and an open schema that keeps unknown fields for a kind
+  whose module the proxy does not serve at the chart's version (``crds.NOT_GENERATED``);
+- the objects of the real chart the program relies on besides (``CHART_OBJECTS``: ingress-nginx's
+  IngressClass, rendered from the same values as the real chart renders it);
 - one small Deployment (the controller), and for the node agents (device plugin, DCGM exporter, node
   exporter) a DaemonSet that takes its tolerations, node selector and affinity from the values the
   program sets, exactly where the real chart reads them, so their placement is real scheduling.
@@ -19,8 +22,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import tarfile
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -30,8 +35,11 @@ import yaml
 from aiplatform.catalog.registry import BY_CHART, Crd
 
 
-def crd_manifest(crd: Crd) -> dict:
-    """A CRD of ``crd``'s names and versions whose schema keeps every field."""
+def crd_manifest(crd: Crd, real: Mapping[str, dict] | None = None) -> dict:
+    """The real CRD of ``crd`` (from ``real``, by ``plural.group``), else one of its names and versions
+    whose schema keeps every field."""
+    if real and f"{crd.plural}.{crd.group}" in real:
+        return real[f"{crd.plural}.{crd.group}"]
     schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -152,9 +160,62 @@ spec:
 {_pod_template(chart, "node-agent", placement)}"""
 
 
-def chart_archive(name: str, version: str) -> bytes:
-    """The stand-in chart as a ``.tgz``."""
+# ingress-nginx 4.15.1's controller-ingressclass.yaml renders this IngressClass from
+# controller.ingressClassResource (defaults from its values.yaml); its controller value is what the
+# controller claims Ingresses by.
+INGRESS_NGINX_CLASS = """\
+{{- $class := .Values.controller.ingressClassResource }}
+{{- if $class.enabled }}
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: {{ $class.name }}
+  labels:
+    app.kubernetes.io/name: ingress-nginx
+    app.kubernetes.io/instance: {{ .Release.Name }}
+    app.kubernetes.io/component: controller
+  {{- if or $class.default $class.annotations }}
+  annotations:
+    {{- if $class.default }}
+    ingressclass.kubernetes.io/is-default-class: "true"
+    {{- end }}
+    {{- with $class.annotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
+spec:
+  controller: {{ $class.controllerValue }}
+  {{- with $class.parameters }}
+  parameters:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+"""
+
+# Per chart: the chart's default values the templates below read, and the templates.
+CHART_OBJECTS: Mapping[str, tuple[dict, Mapping[str, str]]] = {
+    "ingress-nginx": (
+        {
+            "controller": {
+                "ingressClassResource": {
+                    "name": "nginx",
+                    "enabled": True,
+                    "default": False,
+                    "annotations": {},
+                    "controllerValue": "k8s.io/ingress-nginx",
+                    "parameters": {},
+                }
+            }
+        },
+        {"templates/controller-ingressclass.yaml": INGRESS_NGINX_CLASS},
+    ),
+}
+
+
+def chart_archive(name: str, version: str, crds: Mapping[str, dict] | None = None) -> bytes:
+    """The stand-in chart as a ``.tgz``; ``crds``: the real CRDs by ``plural.group``."""
     addon = BY_CHART.get(name)
+    defaults, templates = CHART_OBJECTS.get(name, ({}, {}))
     files: dict[str, str] = {
         "Chart.yaml": yaml.safe_dump(
             {
@@ -166,15 +227,18 @@ def chart_archive(name: str, version: str) -> bytes:
                 "type": "application",
             }
         ),
-        "values.yaml": "{}\n",
+        "values.yaml": yaml.safe_dump(defaults) if defaults else "{}\n",
         "templates/controller.yaml": deployment_template(name),
+        **templates,
     }
     if addon is not None and addon.node_agent_values is not None:
         files["templates/node-agent.yaml"] = daemonset_template(name, addon.node_agent_values)
     crd_folder = "templates/crds" if addon is not None and addon.crds_in_templates else "crds"
     for crd in addon.crds if addon is not None else ():
-        files[f"{crd_folder}/{crd.plural}.{crd.group}.yaml"] = yaml.safe_dump(
-            crd_manifest(crd), sort_keys=False
+        # JSON is YAML, and the real CRDs are large: compact JSON takes no time to write and keeps the
+        # release Helm stores (the chart included, in a Secret of at most 1 MiB) small.
+        files[f"{crd_folder}/{crd.plural}.{crd.group}.yaml"] = json.dumps(
+            crd_manifest(crd, crds), separators=(",", ":")
         )
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -187,13 +251,14 @@ def chart_archive(name: str, version: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_repository(folder: Path, charts: dict[str, str]) -> Path:
-    """A chart repository in ``folder`` holding a stand-in for each ``{chart: version}``."""
+def write_repository(folder: Path, charts: dict[str, str], crds: Mapping[str, dict] | None = None) -> Path:
+    """A chart repository in ``folder`` holding a stand-in for each ``{chart: version}``, installing the
+    real CRDs of ``crds`` (by ``plural.group``) where it has them."""
     folder.mkdir(parents=True, exist_ok=True)
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     entries: dict[str, list[dict]] = {}
     for name, version in sorted(charts.items()):
-        archive = chart_archive(name, version)
+        archive = chart_archive(name, version, crds)
         filename = f"{name}-{version}.tgz"
         (folder / filename).write_bytes(archive)
         entries[name] = [

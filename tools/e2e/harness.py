@@ -34,6 +34,7 @@ from tools.e2e.cloud.controllers import SimulatedControllers
 from tools.e2e.cloud.store import STATE_ENV, CloudStore, ClusterAccess
 from tools.e2e.cluster import LocalCluster
 from tools.e2e.control_plane import ControlPlaneOperator
+from tools.e2e.crds import CrdSet, ensure_crds
 from tools.e2e.stacks import PROJECT, PROJECT_ROOT, kubernetes_minor, stack_config
 from tools.e2e.toolchain import (
     Binary,
@@ -162,6 +163,7 @@ class E2eRun:
         self.secret_values = secret_config(self.config)
         self.cluster: LocalCluster | None = None
         self.charts_served: dict[str, str] = {}
+        self.crds: CrdSet | None = None  # the real CRDs the stand-in charts install
         self.charts: ChartRepository | None = None
         self.controllers: SimulatedControllers | None = None
         self.operator: ControlPlaneOperator | None = None
@@ -210,7 +212,11 @@ class E2eRun:
             ClusterAccess(self.cluster.server, self.cluster.api.token, self.cluster.api.ca_file)
         )
         self.charts_served = planned_charts(self.config_file, self.stack_name, self.run_dir / "plan")
-        self.charts = ChartRepository(write_repository(self.run_dir / "charts", self.charts_served))
+        with self.timings.measure("crds"):
+            self.crds = ensure_crds(log=lambda line: print(line, file=sys.stderr, flush=True))
+        self.charts = ChartRepository(
+            write_repository(self.run_dir / "charts", self.charts_served, self.crds.manifests)
+        )
         self.charts.__enter__()
         self.controllers = SimulatedControllers(self.cluster.api, self.store)
         self.controllers.__enter__()

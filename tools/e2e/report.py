@@ -38,6 +38,7 @@ class Report:
             "run_dir": str(run.run_dir),
             "timings": run.timings.entries,
             "charts": run.charts_served,
+            "crds": run.crds.provenance() if getattr(run, "crds", None) else None,
             "kubernetes": {
                 "stack_minor": run.kubernetes_minor,
                 "server_version": run.cluster.server_version() if run.cluster else None,

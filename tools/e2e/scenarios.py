@@ -32,6 +32,7 @@ from tools.e2e.checks import Check
 from tools.e2e.harness import SECRET_MARKER, E2eRun, offline_plan, secret_config
 from tools.e2e.kubeapi import wait_for
 from tools.e2e.provider_fields import provider_schema, unknown_fields
+from tools.e2e.strict_dry_run import custom_resources_accepted
 from tools.e2e.toolchain import cache_root
 
 NODE_AGENTS = ("nvidia-device-plugin",)
@@ -194,7 +195,7 @@ def deploy(s: StackUnderTest) -> ScenarioResult:
     """preview plans creates only and up succeeds creating exactly those; the API server and the EKS
     cluster report the stack's Kubernetes minor; every Deployment available;
     every pod scheduled where it belongs; every object of the state (custom resources included) held by
-    the API server."""
+    the API server; every custom resource accepted by its kind's schema under strict field validation."""
     s.baseline = checks.snapshot(s.api)
     with scenario(s, "deploy") as result:
         preview = operation(s, result, "preview", s.stack.preview)
@@ -224,6 +225,7 @@ def deploy(s: StackUnderTest) -> ScenarioResult:
             checks.pods_scheduled(s.api, s.gpu_groups),
             checks.gpu_nodes_run_node_agents(s.api, s.gpu_groups, NODE_AGENTS),
             checks.state_objects_exist(s.api, s.state()),
+            custom_resources_accepted(s.api, s.state()),
             Check(
                 "scale-up from zero served the GPU pods",
                 not autoscaler.waiting,

@@ -84,6 +84,7 @@ class Binary:
     source: str  # "PATH", "cache" or "built"
     module: str = ""  # the Go module (and version) it was built from
     build_seconds: float | None = None  # the build that produced it (this run or an earlier one)
+    seconds: float | None = None  # what having it took in this run: found on PATH, in the cache, or built
 
 
 # -- Go ----------------------------------------------------------------------------------------------
@@ -469,12 +470,13 @@ def _locked(root: Path) -> Iterator[None]:
 
 def ensure(tool: Tool, go: Go, log: Callable[[str], None]) -> Binary:
     """The tool's binary: from PATH if its version fits, else from the cache, else built now."""
+    start = time.monotonic()
     if tool.accepts_path_version:
         found = shutil.which(tool.name)
         if found:
             version = reported_version(tool, found)
             if version and tool.accepts_path_version(version):
-                return Binary(tool.name, found, version, "PATH")
+                return Binary(tool.name, found, version, "PATH", seconds=round(time.monotonic() - start, 1))
     out = go.root / "bin" / tool.key
     binary = out / tool.name
     record_path = out / f"{tool.name}.build.json"
@@ -483,9 +485,9 @@ def ensure(tool: Tool, go: Go, log: Callable[[str], None]) -> Binary:
         log(f"building {tool.name} {tool.version} from {tool.module}")
         out.mkdir(parents=True, exist_ok=True)
         work = go.root / "src" / tool.key
-        start = time.monotonic()
+        building = time.monotonic()
         tool.build(go, work, out)
-        seconds = round(time.monotonic() - start, 1)
+        seconds = round(time.monotonic() - building, 1)
         record_path.write_text(json.dumps({"module": tool.module, "build_seconds": seconds}))
         source = "built"
         log(f"built {tool.name} in {seconds:.0f} s")
@@ -493,7 +495,15 @@ def ensure(tool: Tool, go: Go, log: Callable[[str], None]) -> Binary:
     version = reported_version(tool, str(binary))
     if version is None:
         raise ToolchainError(f"{binary}: does not report a version ({' '.join(tool.version_args)})")
-    return Binary(tool.name, str(binary), version, source, record["module"], record["build_seconds"])
+    return Binary(
+        tool.name,
+        str(binary),
+        version,
+        source,
+        record["module"],
+        record["build_seconds"],
+        round(time.monotonic() - start, 1),
+    )
 
 
 def ensure_all(
