@@ -23,6 +23,8 @@ from decimal import Decimal
 
 from .compute.capacity import NodeShape, Requests, largest_node, smallest_node
 from .compute.gpu_capacity import NodeCapacity
+from .compute.instance_types import InstanceType, lookup
+from .dra import GpuSelector
 from .scheduling import NodeFit
 from .validation import quantity_value
 
@@ -257,4 +259,39 @@ def metric_reason(metric: str, served: Collection[str]) -> str | None:
     return (
         f"the metrics adapter serves no metric '{metric}' (it serves: {', '.join(sorted(served)) or 'none'}): "
         "the HPA would never scale"
+    )
+
+
+# -- GPUs claimed through DRA ---------------------------------------------------------------------
+
+
+def _gpu_types(node: NodeFit) -> list[InstanceType]:
+    return [t for t in map(lookup, node.instance_types) if t is not None and t.gpu is not None]
+
+
+def gpu_selector_reason(selector: GpuSelector, node: NodeFit) -> str | None:
+    """A selector no GPU of the placement's instance types matches: its claim is never allocated (the
+    GPUs as the instance type table says the NVIDIA DRA driver publishes them)."""
+    types = _gpu_types(node)
+    if not types or any(selector.matches(t.gpu.product_name, t.gpu.published_memory_mib) for t in types):
+        return None
+    published = sorted(
+        {f"'{t.gpu.product_name}' ({t.gpu.published_memory_mib / 1024:.1f} GiB)" for t in types}
+    )
+    return (
+        f"no instance type of {node.kind} '{node.name}' has a GPU with {selector.describe()}: its GPUs "
+        f"publish {', '.join(published)} (instance_types.py); the claim would never be allocated"
+    )
+
+
+def selected_gpu_count_reason(gpus: int, selector: GpuSelector, node: NodeFit) -> str | None:
+    """More GPUs than one node of the types whose GPUs ``selector`` matches holds."""
+    matching = [
+        t for t in _gpu_types(node) if selector.matches(t.gpu.product_name, t.gpu.published_memory_mib)
+    ]
+    if not matching or gpus <= (most := max(t.gpus for t in matching)):
+        return None
+    return (
+        f"must be <= {most}: the instance types of {node.kind} '{node.name}' whose GPUs have "
+        f"{selector.describe()} hold at most {most} per node"
     )

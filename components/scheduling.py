@@ -96,8 +96,15 @@ class Placement:
 
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
-    gpu_resource: str | None = None
+    gpu_resource: str | None = None  # the device plugin's extended resource a container asks GPUs of
     fit: NodeFit | None = field(default=None, compare=False)
+    # DRA: the DeviceClass a pod claims its GPUs from (instead of ``gpu_resource``; components/dra.py)
+    device_class: str | None = None
+
+    @property
+    def gives_gpus(self) -> bool:
+        """Whether pods placed here can get GPUs (by the device plugin's resource or by a claim)."""
+        return bool(self.gpu_resource or self.device_class)
 
     def toleration_args(self) -> list[k8s.core.v1.TolerationArgs]:
         return [t.to_args() for t in self.tolerations]

@@ -189,6 +189,7 @@ def registered_choices(registrations: Sequence[Registration], gpus: bool) -> Add
         alb_controller=registry.AWS_LOAD_BALANCER_CONTROLLER.chart in charts,
         device_plugin=registry.NVIDIA_DEVICE_PLUGIN.chart in charts,
         gpus=gpus,
+        dra_driver=registry.NVIDIA_DRA_DRIVER.chart in {_chart_name(c) for c in charts},
     )
 
 

@@ -23,6 +23,7 @@ from ._common import (
     checked_args,
     common_problems,
     create_config,
+    create_gpu_claim_template,
     create_service_account,
     main_container,
     name_problems,
@@ -30,6 +31,7 @@ from ._common import (
     pod_annotations,
     pod_fit_problems,
     pod_fit_requests,
+    pod_resource_claims,
     pod_security,
     pod_volumes,
     replica_ceilings,
@@ -351,6 +353,8 @@ class InferenceService(pulumi.ComponentResource):
     config_map: k8s.core.v1.ConfigMap | None  # its ConfigMap (None: no ``config_data``)
     log_config_map: k8s.core.v1.ConfigMap | None  # the log shipper's ConfigMap (None: no ``log_shipping``)
     model_pvc: k8s.core.v1.PersistentVolumeClaim | None  # the model's claim (None: not ``pvc`` storage)
+    # GPUs by DRA: the template of each pod's own GPU claim (None: no claim of its own)
+    gpu_claim_template: k8s.resource.v1.ResourceClaimTemplate | None
     name: pulumi.Output[str]  # the Deployment's name
     namespace: pulumi.Output[str]  # its namespace
 
@@ -373,6 +377,7 @@ class InferenceService(pulumi.ComponentResource):
             model_reader_statements(bucket, args.model.prefix, args.model.kms_key_arn) if args.model else []
         )
         self.service_account, self.role = create_service_account(self, name, args, labels, statements)
+        self.gpu_claim_template = create_gpu_claim_template(self, name, args, labels)
 
         volumes = pod_volumes(args, config)
         init_containers: list[core.ContainerArgs] = []
@@ -474,6 +479,7 @@ class InferenceService(pulumi.ComponentResource):
                 volumes=volumes,
                 service_account_name=self.service_account.metadata.name,
                 placement=args.placement,
+                resource_claims=pod_resource_claims(args, self.gpu_claim_template),
                 security_context=pod_security(args),
                 termination_grace_period_seconds=args.termination_grace_period_seconds,
                 topology_spread_constraints=podspec.spread_across_zones(selector),
