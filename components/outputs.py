@@ -86,14 +86,9 @@ class NodeGroupOutputs(_Contract):
     max_gpus: int | None = None  # a pool's limit on the GPUs of its nodes together (None: a node group)
     # what the platform's DaemonSets request on each node (None: not exported)
     daemon_set_requests: NodeRequestsOutputs | None = None
-    # GPUs by DRA: the DeviceClass pods claim the GPUs from (None: the device plugin's nvidia.com/gpu)
-    device_class: str | None = None
-
-    def export(self) -> dict[str, Any]:
-        exported = super().export()
-        if self.device_class is None:
-            del exported["deviceClass"]  # optional and new: the device plugin's outputs stay as they were
-        return exported
+    # GPUs by DRA: the DeviceClass pods claim the GPUs from (None: the device plugin's nvidia.com/gpu;
+    # left out of the outputs then, so a device-plugin platform's outputs stay as they were)
+    device_class: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @classmethod
     def from_spec(cls, spec: NodeGroupSpec) -> NodeGroupOutputs:
