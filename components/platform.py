@@ -388,7 +388,7 @@ class AiPlatform(pulumi.ComponentResource):
             if gpu is None or gpu.shared is None or (w.namespace, gpu.shared) in shared:
                 continue
             shared[(w.namespace, gpu.shared)] = SharedGpu(
-                self._component_name(f"gpu-{w.namespace}-{gpu.shared}"),
+                f"{w.namespace}-{gpu.shared}",
                 SharedGpuArgs(
                     provider=self.cluster.provider,
                     namespace=w.namespace,

@@ -75,7 +75,8 @@ class NodeFit:
     """
 
     name: str  # the node group's or the pool's name
-    kind: Literal["node group", "pool"] = "node group"  # an Auto Scaling group, or a Karpenter / Auto Mode pool
+    # an Auto Scaling group of any of its types, or a Karpenter / Auto Mode pool of the type a pod needs
+    kind: Literal["node group", "pool"] = "node group"
     gpus_per_node: int = 0  # GPUs on each node (a pool: its largest type's); a pod asks for at most this many
     instance_types: tuple[str, ...] = ()  # the EC2 instance types its nodes may be
     # True: a new node is of a type that fits the pending pod (a pool); False: any of the types

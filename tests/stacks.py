@@ -13,7 +13,9 @@ PROGRAM = PROJECT_ROOT / "__main__.py"
 
 STACKS = ("dev", "prod")
 # The variants in examples/stacks/: GPU capacity from Karpenter or EKS Auto Mode pools.
-EXAMPLE_STACKS = ("prod-karpenter", "dev-auto-mode")
+EXAMPLE_STACKS = ("prod-karpenter", "dev-auto-mode", "dev-dra")
+# The examples whose GPUs come from pools (Karpenter, EKS Auto Mode).
+POOL_STACKS = ("prod-karpenter", "dev-auto-mode")
 EXAMPLES = PROJECT_ROOT / "examples" / "stacks"
 
 

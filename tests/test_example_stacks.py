@@ -12,7 +12,7 @@ from aiplatform.plan.model import Plan, manifests
 from aiplatform.plan.policy_report import evaluate_stack
 from aiplatform.scheduling import Taint, toleration_from_dict, untolerated
 from tests.program import planned
-from tests.stacks import EXAMPLE_STACKS
+from tests.stacks import POOL_STACKS
 
 KARPENTER, AUTO = "prod-karpenter", "dev-auto-mode"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -214,7 +214,7 @@ def test_gpu_workloads_land_on_their_pool_and_tolerate_its_taints(stack, workloa
     assert pool_taints == {"nvidia.com/gpu", *taints}
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", POOL_STACKS)
 def test_the_gpu_daemons_tolerate_every_pool_taint(stack):
     taints = {
         (t["key"], t.get("value"), t["effect"])
@@ -234,7 +234,7 @@ def test_the_gpu_daemons_tolerate_every_pool_taint(stack):
     assert untolerated([Taint(*t) for t in taints], node_exporter) == ()
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", POOL_STACKS)
 def test_the_example_stacks_pass_every_policy(stack):
     violations = evaluate_stack(stack, planned(stack).registrations)
     assert violations == []
@@ -275,7 +275,7 @@ def test_outputs_place_team_workloads_on_the_pools():
     }
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", POOL_STACKS)
 def test_no_gpu_node_group_to_wait_for_on_the_first_deploy(stack):
     """Slow GPU capacity delays prod's first deploy (its inference group starts 2 nodes); pools start
     nodes only for pending pods, so nothing in the deploy waits for them."""
