@@ -25,7 +25,7 @@ import pulumi_aws as aws
 from ..catalog import registry
 from ..cluster import AUTO_MODE_ADDONS, EksCluster
 from ..dra import DEVICE_PLUGIN, DRA, GpuAllocation
-from ..kubernetes_versions import DEVICE_MANAGEMENT, DRA_GA, minor_key
+from ..kubernetes_versions import DRA_GA, minor_key
 from ..network import ExistingNetwork, Network
 from . import autoscaler, karpenter
 from .auto_mode import (
@@ -183,15 +183,15 @@ class Provisioner(ABC):
         gpu_groups: Sequence[NodeGroupSpec],
     ) -> list[ConfigProblem]:
         """Why ``dra`` cannot run here (paths from the config's root): a minor AWS does not support it on
-        with this provisioner, and what the provisioner itself needs."""
+        with this provisioner (``kubernetes_versions.DEVICE_MANAGEMENT``), and what the provisioner itself needs."""
         if mode != DRA or minor_key(kubernetes_version) >= minor_key(self.dra_since):
             return []
         return [
             (
                 ("compute", "gpuAllocation"),
-                f"dra needs Kubernetes {self.dra_since} or later with compute.provisioner {self.name} "
-                f"(AWS supports the NVIDIA DRA driver there, {DEVICE_MANAGEMENT}); this cluster runs "
-                f"{kubernetes_version}: use device-plugin, or upgrade cluster.kubernetesVersion first",
+                f"dra needs Kubernetes {self.dra_since} or later with {self.name} (where AWS supports "
+                f"the NVIDIA DRA driver); this cluster runs {kubernetes_version}: use device-plugin, or "
+                "upgrade cluster.kubernetesVersion first",
             )
         ]
 
@@ -270,8 +270,8 @@ class NodeGroupsProvisioner(Provisioner):
             (
                 ("nodeGroups", "gpu", i, "scaling", "minSize"),
                 "0 with gpuAllocation dra: the cluster autoscaler never starts a group's first node for "
-                "a GPU claim (its AWS node templates describe no DRA devices), so the group would stay "
-                "empty: set minSize to 1 or more, or gpuAllocation: device-plugin to scale from zero",
+                "a GPU claim (its AWS node templates hold no DRA devices): set minSize to 1 or more, or "
+                "gpuAllocation: device-plugin to scale from zero",
             )
             for i, group in enumerate(gpu_groups)
             if group.is_gpu and group.min_size == 0
