@@ -57,6 +57,14 @@ class Crd:
 
 
 @dataclass(frozen=True)
+class DeviceClass:
+    """A DRA DeviceClass a chart installs: its name and the CEL selector of the devices it holds."""
+
+    name: str
+    selector: str
+
+
+@dataclass(frozen=True)
 class Pod:
     """Identical pods a release runs, as the capacity model counts them.
 
@@ -104,7 +112,7 @@ class AddOn:
     node_agent_values: str | None = None  # values path of a node agent's placement ("" = top level)
     install_minutes: float | None = None  # when known to differ from a typical release's
     network_load_balancers: int = 0  # what its Services of type LoadBalancer provision
-    device_classes: tuple[str, ...] = ()  # the DRA DeviceClasses its templates install
+    device_classes: tuple[DeviceClass, ...] = ()  # the DRA DeviceClasses its templates install
 
 
 _ESO = "external-secrets.io"
@@ -240,7 +248,18 @@ NVIDIA_DRA_DRIVER = AddOn(
     enabled=lambda choices: choices.gpus and choices.dra_driver,
     optional_pin=True,
     node_agent_values="kubeletPlugin",
-    device_classes=("gpu.nvidia.com", "mig.nvidia.com", "vfio.gpu.nvidia.com"),
+    # templates/deviceclass-{gpu,mig,vfio-gpu}.yaml at 0.4.1
+    device_classes=tuple(
+        DeviceClass(
+            name,
+            f"device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == '{kind}'",
+        )
+        for name, kind in (
+            ("gpu.nvidia.com", "gpu"),
+            ("mig.nvidia.com", "mig"),
+            ("vfio.gpu.nvidia.com", "vfio"),
+        )
+    ),
 )
 
 # GPU metrics wherever there are GPUs: the GPU health alerts read them.

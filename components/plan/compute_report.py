@@ -114,8 +114,8 @@ def device_classes(registrations: Sequence[Registration]) -> dict[str, str]:
         if r.type == RELEASE:
             chart = str(r.inputs.get("chart")).rsplit("/", 1)[-1]
             addon = registry.BY_CHART.get(chart)
-            for name in addon.device_classes if addon else ():
-                found.setdefault(name, f"chart {chart} {r.inputs.get('version')}")
+            for device_class in addon.device_classes if addon else ():
+                found.setdefault(device_class.name, f"chart {chart} {r.inputs.get('version')}")
         elif r.type == DEVICE_CLASS:
             found.setdefault(_name(r.inputs), "the program")
     auto_mode_dra = any(

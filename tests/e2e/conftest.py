@@ -44,8 +44,10 @@ def binaries(report: Report) -> dict[str, Binary]:
     return found
 
 
-def stack_under_test(binaries: dict[str, Binary], report: Report, stack: str) -> Iterator[StackUnderTest]:
-    with E2eRun(binaries, stack=stack) as run:
+def stack_under_test(
+    binaries: dict[str, Binary], report: Report, stack: str, config_file: Path | None = None
+) -> Iterator[StackUnderTest]:
+    with E2eRun(binaries, stack=stack, config_file=config_file) as run:
         report.add_run(run)
         under_test = StackUnderTest(run)
         yield under_test

@@ -7,9 +7,11 @@ same name and version that installs what matters for ordering and placement, as 
 - the CustomResourceDefinitions the real chart installs, where it installs them (a ``crds/`` folder,
   which Helm never deletes, or the templates, which it does), with minimal schemas that keep unknown
   fields: the real schemas are the projects' own;
-- one small Deployment (the controller), and for the node agents (device plugin, DCGM exporter, node
-  exporter) a DaemonSet that takes its tolerations, node selector and affinity from the values the
-  program sets, exactly where the real chart reads them, so their placement is real scheduling.
+- one small Deployment (the controller), and for the node agents (device plugin, DRA driver's kubelet
+  plugin, DCGM exporter, node exporter) a DaemonSet that takes its tolerations, node selector and
+  affinity from the values the program sets, exactly where the real chart reads them, so their
+  placement is real scheduling;
+- the DRA DeviceClasses the real chart's templates install (the DRA driver's), with its selectors.
 
 The repository is a folder with ``index.yaml`` and one ``.tgz`` per chart, served by a thread.
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from aiplatform.catalog.registry import BY_CHART, Crd
+from aiplatform.catalog.registry import BY_CHART, Crd, DeviceClass
 
 
 def crd_manifest(crd: Crd) -> dict:
@@ -57,6 +59,16 @@ def crd_manifest(crd: Crd) -> dict:
                 for i, v in enumerate(crd.versions)
             ],
         },
+    }
+
+
+def device_class_manifest(device_class: DeviceClass) -> dict:
+    """A DeviceClass as the chart's template installs it (its name and its device selector)."""
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceClass",
+        "metadata": {"name": device_class.name},
+        "spec": {"selectors": [{"cel": {"expression": device_class.selector}}]},
     }
 
 
@@ -171,6 +183,10 @@ def chart_archive(name: str, version: str) -> bytes:
     }
     if addon is not None and addon.node_agent_values is not None:
         files["templates/node-agent.yaml"] = daemonset_template(name, addon.node_agent_values)
+    for device_class in addon.device_classes if addon is not None else ():
+        files[f"templates/deviceclass-{device_class.name}.yaml"] = yaml.safe_dump(
+            device_class_manifest(device_class), sort_keys=False
+        )
     crd_folder = "templates/crds" if addon is not None and addon.crds_in_templates else "crds"
     for crd in addon.crds if addon is not None else ():
         files[f"{crd_folder}/{crd.plural}.{crd.group}.yaml"] = yaml.safe_dump(
