@@ -541,6 +541,7 @@ class AiPlatform(pulumi.ComponentResource):
             node_groups=self._all_node_groups if self.managed and self.node_groups else [],
             gpu=bool(self._gpu_specs or self._pools),
             gpu_memory_ratio=self.settings.observability.alerting.gpuMemoryPercent / 100,
+            gpu_claims=self.gpu_allocation == DRA,
         )
         return PlatformAlerts(
             self._component_name("alerts"),

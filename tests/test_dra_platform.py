@@ -148,3 +148,16 @@ def test_the_example_stack_file_is_the_committed_dev_but_for_gpus():
         "aiplatform:workloads",
     ]
     assert yaml.safe_dump(dev["aiplatform:network"]) == yaml.safe_dump(dra["aiplatform:network"])
+
+
+def test_the_pending_pod_alert_points_at_the_claims():
+    (rule,) = [r for r in registrations() if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"]
+    scheduling = next(g for g in rule.inputs["spec"]["groups"] if g["name"] == "aiplatform.scheduling")
+    pending = next(r for r in scheduling["rules"] if r["alert"] == "PodPendingTooLong")
+    assert "no device of its group satisfies its GPU claim" in pending["annotations"]["description"]
+    (dev_rule,) = [
+        r
+        for r in planned("dev").registrations
+        if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+    ]
+    assert "GPU claim" not in str(dev_rule.inputs)
