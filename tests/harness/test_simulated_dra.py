@@ -121,3 +121,18 @@ def test_only_the_selectors_the_platform_writes_are_evaluated():
         )
         is None
     )
+
+
+def test_pods_of_one_shared_claim_get_one_node_planned():
+    def shared_pod(name: str) -> dict:
+        pod = claim_pod(name)
+        pod["spec"]["resourceClaims"] = [{"name": "gpu", "resourceClaimName": "light-servers"}]
+        return pod
+
+    planned, waiting = dra.one_pod_per_shared_claim(
+        [shared_pod("embedder"), shared_pod("reranker"), claim_pod()]
+    )
+    assert [p["metadata"]["name"] for p in planned] == ["embedder", "llama-0"]
+    assert waiting == {
+        "ml-serving/reranker": "shares ml-serving/light-servers with a pod a node is planned for"
+    }

@@ -236,6 +236,7 @@ class Autoscaler:
         if not pending:
             return
         templates = group_templates(self.store, self.api)
+        pending, following = dra.one_pod_per_shared_claim(pending)
         claims = {
             f"{p['metadata']['namespace']}/{p['metadata']['name']}": dra.pod_device_requests(self.api, p)
             for p in pending
@@ -251,7 +252,7 @@ class Autoscaler:
             if key in served:
                 self._recent[pod["metadata"]["uid"]] = now
         self.served.update(served)
-        self.waiting = waiting
+        self.waiting = {**waiting, **following}
 
 
 def load_balancer_hostname(namespace: str, name: str, region: str = "us-east-1") -> str:

@@ -205,6 +205,33 @@ def pod_device_requests(api: KubeApi, pod: Mapping[str, Any]) -> list[DeviceRequ
     return found
 
 
+def shared_claims(pod: Mapping[str, Any]) -> list[str]:
+    """The shared claims a pod names, as ``namespace/name``."""
+    namespace = pod["metadata"]["namespace"]
+    return [
+        f"{namespace}/{c['resourceClaimName']}"
+        for c in pod["spec"].get("resourceClaims") or []
+        if c.get("resourceClaimName")
+    ]
+
+
+def one_pod_per_shared_claim(
+    pending: Sequence[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], dict[str, str]]:
+    """The pods to plan nodes for: of the pods naming one unallocated shared claim, the first only (its
+    devices are allocated once; the others follow it to its node). The others, with why they wait."""
+    planned, seen, waiting = [], set(), {}
+    for pod in pending:
+        claims = shared_claims(pod)
+        if claims and all(c in seen for c in claims):
+            key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+            waiting[key] = f"shares {', '.join(claims)} with a pod a node is planned for"
+            continue
+        seen.update(claims)
+        planned.append(pod)
+    return planned, waiting
+
+
 def node_devices(slices: Sequence[Mapping[str, Any]]) -> dict[str, list[Device]]:
     """Each node's GPUs, from the driver's ResourceSlices."""
     found: dict[str, list[Device]] = {}
