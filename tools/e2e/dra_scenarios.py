@@ -78,7 +78,7 @@ def claims_allocated_in_their_group(s: StackUnderTest) -> Check:
         ):
             continue
         key, node = _key(pod), pod["spec"].get("nodeName")
-        group = (nodes.get(node, {}).get("metadata", {}).get("labels") or {}).get(GROUP_LABEL)
+        group = (nodes.get(node, {}).get("metadata", {}).get("labels") or {}).get(NODE_GROUP_LABEL)
         wanted = (pod["spec"].get("nodeSelector") or {}).get(NODE_GROUP_LABEL)
         if any("nvidia.com/gpu" in str(c.get("resources")) for c in pod["spec"]["containers"]):
             wrong[key] = "asks for nvidia.com/gpu too"
