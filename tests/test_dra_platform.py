@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 
 from aiplatform.catalog.helm import effective_resources
@@ -161,3 +162,20 @@ def test_the_pending_pod_alert_points_at_the_claims():
         if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
     ]
     assert "GPU claim" not in str(dev_rule.inputs)
+
+
+def test_the_dra_objects_validate_strictly_against_the_1_36_schema():
+    """kubernetes-validate knows resource.k8s.io/v1 at 1.36: every claim and template of dev-dra passes
+    strictly, and a misspelled field fails (the schema is really applied)."""
+    import kubernetes_validate
+
+    objects = [
+        d for d in manifests(registrations()) if d["kind"] in ("ResourceClaimTemplate", "ResourceClaim")
+    ]
+    assert len(objects) == 3
+    for document in objects:
+        kubernetes_validate.validate(document, "1.36.0", strict=True)
+    broken = copy.deepcopy(objects[0])
+    broken["spec"]["spec" if broken["kind"] == "ResourceClaimTemplate" else "devices"] = {"device": {}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.36.0", strict=True)
