@@ -179,3 +179,15 @@ def test_the_dra_objects_validate_strictly_against_the_1_36_schema():
     broken["spec"]["spec" if broken["kind"] == "ResourceClaimTemplate" else "devices"] = {"device": {}}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, "1.36.0", strict=True)
+
+
+def test_a_team_places_pods_on_the_dra_platform_by_its_outputs():
+    from aiplatform.outputs import PlatformOutputs
+
+    outputs = planned(STACK).outputs
+    assert outputs["nodeGroups"]["gpu-inference"]["deviceClass"] == "gpu.nvidia.com"
+    assert "deviceClass" not in planned("dev").outputs["nodeGroups"]["gpu-inference"]
+    platform = PlatformOutputs.from_values(STACK, outputs, secret_names=["kubeconfig"])
+    placement = platform.placement("gpu-inference")
+    assert (placement.device_class, placement.gpu_resource) == ("gpu.nvidia.com", None)
+    assert platform.placement("system").device_class is None
