@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 stack_file = $(firstword $(wildcard Pulumi.$(1).yaml) $(wildcard examples/stacks/Pulumi.$(1).yaml))
 STACK_FILE = $(call stack_file,$(STACK))
 # Every stack the checkers below cover: the committed ones and the variants.
-ALL_STACKS := dev prod prod-karpenter dev-auto-mode dev-nginx
+ALL_STACKS := dev prod prod-karpenter dev-auto-mode dev-nginx dev-dra
 
 plan: $(VENV)/.installed
 	$(PY) -m tools.plan --stack $(STACK) $(if $(STACK_FILE),--config-file $(STACK_FILE))

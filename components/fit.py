@@ -23,6 +23,8 @@ from decimal import Decimal
 
 from .compute.capacity import NodeShape, Requests, largest_node, smallest_node
 from .compute.gpu_capacity import NodeCapacity
+from .compute.instance_types import InstanceType, lookup
+from .dra import GpuSelector
 from .scheduling import NodeFit
 from .validation import quantity_value
 
@@ -287,20 +289,38 @@ class Share:
     name: str  # the server, as messages name it
     always: int  # pods that always run
     pod: Requests  # one pod's requests
-    gpus: int = 0  # one pod's GPUs
+    gpus: int = 0  # one pod's own GPUs
+    # A GPU claim its pods share with other servers' pods (DRA): its key and its GPUs, counted once for
+    # all its pods, whatever their number; a rollout's new pod uses the same GPUs.
+    claim: tuple[object, int] | None = None
+
+
+def _gpu_parts(shares: Sequence[Share]) -> list[tuple[str, int]]:
+    """``(server, GPUs it always holds)`` of the servers with GPUs, a shared claim's GPUs counted at its
+    first server."""
+    counted: set[object] = set()
+    parts: list[tuple[str, int]] = []
+    for s in shares:
+        used = s.always * s.gpus
+        if s.claim is not None and s.claim[0] not in counted:
+            counted.add(s.claim[0])
+            used += s.claim[1]
+        if s.gpus or s.claim is not None:
+            parts.append((s.name, used))
+    return parts
 
 
 def shared_gpus_reason(shares: Sequence[Share], capacity: int, what: str) -> str | None:
     """The servers' always-running GPUs and a rollout's pod, beyond ``capacity`` (``what`` says whose:
     a node group's, a pool's, a namespace's quota): each may fit alone while their sum does not."""
-    users = [s for s in shares if s.gpus]
-    if not users:
+    parts = _gpu_parts(shares)
+    if not parts:
         return None
-    running = sum(s.always * s.gpus for s in users)
-    rollout = max(s.gpus for s in users)
+    running = sum(used for _, used in parts)
+    rollout = max(s.gpus for s in shares)
     if running + rollout <= capacity:
         return None
-    listed = ", ".join(f"{s.name} {s.always * s.gpus}" for s in users)
+    listed = ", ".join(f"{name} {used}" for name, used in parts)
     return (
         f"the model servers here always run {running} GPUs ({listed}) and a rollout starts {rollout} more: "
         f"{running + rollout} is more than {what}"
@@ -373,4 +393,50 @@ def metric_reason(metric: str, served: Collection[str]) -> str | None:
     return (
         f"the metrics adapter serves no metric '{metric}' (it serves: {', '.join(sorted(served)) or 'none'}): "
         "the HPA would never scale"
+    )
+
+
+# -- GPUs claimed through DRA ---------------------------------------------------------------------
+
+
+def _gpu_types(node: NodeFit) -> list[InstanceType]:
+    return [t for t in map(lookup, node.instance_types) if t is not None and t.gpu is not None]
+
+
+def _may_match(selector: GpuSelector, t: InstanceType) -> bool:
+    """Whether the GPU of ``t`` may match ``selector``: it does, or what the driver publishes for its
+    model is not known (a type a program added without it)."""
+    gpu = t.gpu
+    if gpu is None or gpu.product_name is None or gpu.published_memory_mib is None:
+        return True
+    return selector.matches(gpu.product_name, gpu.published_memory_mib)
+
+
+def gpu_selector_reason(selector: GpuSelector, node: NodeFit) -> str | None:
+    """A selector no GPU of the placement's instance types matches: its claim is never allocated (the
+    GPUs as the instance type table says the NVIDIA DRA driver publishes them)."""
+    types = _gpu_types(node)
+    if not types or any(_may_match(selector, t) for t in types):
+        return None
+    published = sorted(
+        {
+            f"'{t.gpu.product_name}' ({(t.gpu.published_memory_mib or 0) / 1024:.1f} GiB)"
+            for t in types
+            if t.gpu
+        }
+    )
+    return (
+        f"no instance type of {node.kind} '{node.name}' has a GPU with {selector.describe()}: its GPUs "
+        f"publish {', '.join(published)} (instance_types.py); the claim would never be allocated"
+    )
+
+
+def selected_gpu_count_reason(gpus: int, selector: GpuSelector, node: NodeFit) -> str | None:
+    """More GPUs than one node of the types whose GPUs ``selector`` matches holds."""
+    matching = [t for t in _gpu_types(node) if _may_match(selector, t)]
+    if not matching or gpus <= (most := max(t.gpus for t in matching)):
+        return None
+    return (
+        f"must be <= {most}: the instance types of {node.kind} '{node.name}' whose GPUs have "
+        f"{selector.describe()} hold at most {most} per node"
     )

@@ -343,6 +343,20 @@ def check_gpu_toleration(spec: Mapping, _props: Mapping) -> str | None:
     )
 
 
+def check_one_gpu_allocation(spec: Mapping, _props: Mapping) -> str | None:
+    """A pod gets GPUs one way: the device plugin's nvidia.com/gpu, or DRA claims (never both: the
+    device plugin and the DRA driver never manage the same node's GPUs)."""
+    claims = [str(c.get("name")) for c in as_list(spec.get("resourceClaims")) if _is_map(c)]
+    gpu_containers = [str(c.get("name")) for c in containers(spec) if requests_gpu(c)]
+    if not claims or not gpu_containers:
+        return None
+    return (
+        f"containers {', '.join(gpu_containers)} request {GPU_RESOURCE} and the pod has the DRA claims "
+        f"{', '.join(claims)}: get GPUs one way, by claims on a DRA stack or by {GPU_RESOURCE} on a "
+        "device-plugin one"
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # AWS resource checks
 # ------------------------------------------------------------------------------------------------
@@ -713,6 +727,70 @@ def validate_pdbs(args: StackValidationArgs, report_violation: ReportViolation) 
             )
 
 
+# The DeviceClasses each DRA driver chart installs (kubernetes-sigs/dra-driver-nvidia-gpu 0.4.1, and
+# under its name before 0.4.0), and the one EKS Auto Mode's nodes bring from Kubernetes 1.36.
+DRA_CHART_DEVICE_CLASSES: dict[str, tuple[str, ...]] = {
+    "dra-driver-nvidia-gpu": ("gpu.nvidia.com", "mig.nvidia.com", "vfio.gpu.nvidia.com"),
+    "nvidia-dra-driver-gpu": ("gpu.nvidia.com", "mig.nvidia.com", "vfio.gpu.nvidia.com"),
+}
+AUTO_MODE_DEVICE_CLASSES = ("gpu.nvidia.com",)
+AUTO_MODE_DRA_SINCE = (1, 36)
+CLAIM_KINDS = {"ResourceClaimTemplate": ("spec", "spec", "devices"), "ResourceClaim": ("spec", "devices")}
+
+
+def _minor(version: Any) -> tuple[int, int]:
+    try:
+        major, minor = str(version).split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return 0, 0
+
+
+def installed_device_classes(resources: Iterable[Any]) -> set[str] | None:
+    """The DeviceClasses the stack installs: its DRA driver releases', its own DeviceClasses, EKS Auto
+    Mode's from 1.36. None when the stack has no EKS cluster (a team's program on the platform: the
+    classes are the platform's, which this stack cannot see)."""
+    found: set[str] = set()
+    cluster = False
+    for r in resources:
+        if r.resource_type == "aws:eks/cluster:Cluster":
+            cluster = True
+            if (
+                dig(r.props, "computeConfig", "enabled")
+                and _minor(r.props.get("version")) >= AUTO_MODE_DRA_SINCE
+            ):
+                found |= set(AUTO_MODE_DEVICE_CLASSES)
+        elif r.resource_type == "kubernetes:helm.sh/v3:Release":
+            chart = str(r.props.get("chart") or "").rsplit("/", 1)[-1]
+            found |= set(DRA_CHART_DEVICE_CLASSES.get(chart, ()))
+        elif kind_of(r.resource_type) == "DeviceClass":
+            name = dig(r.props, "metadata", "name")
+            if isinstance(name, str):
+                found.add(name)
+    return found if cluster else None
+
+
+def validate_claim_device_classes(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    installed = installed_device_classes(args.resources)
+    if installed is None:
+        return
+    for r in args.resources:
+        path = CLAIM_KINDS.get(kind_of(r.resource_type))
+        if path is None:
+            continue
+        for request in as_list(dig(r.props, *path, "requests")):
+            named = [dig(request, "exactly", "deviceClassName")]
+            named += [dig(sub, "deviceClassName") for sub in as_list(dig(request, "firstAvailable"))]
+            for device_class in (n for n in named if isinstance(n, str)):
+                if device_class not in installed:
+                    report_violation(
+                        f"{kind_of(r.resource_type)} {object_ref(r.props, r.name)} requests devices of "
+                        f"DeviceClass '{device_class}', which nothing in this stack installs "
+                        f"({', '.join(sorted(installed)) or 'none'}): its claims would never be allocated",
+                        r.urn,
+                    )
+
+
 # ------------------------------------------------------------------------------------------------
 # The policies
 # ------------------------------------------------------------------------------------------------
@@ -781,6 +859,20 @@ gpu_tolerates_taint = _resource(
     pod_validator(check_gpu_toleration),
     MANDATORY,
     HIGH,
+)
+gpu_one_allocation = _resource(
+    "gpu-one-allocation",
+    "No pod requests nvidia.com/gpu and has DRA resource claims: GPUs come one way, the device plugin's or DRA's.",
+    pod_validator(check_one_gpu_allocation),
+    MANDATORY,
+    HIGH,
+)
+claims_use_installed_device_classes = StackValidationPolicy(
+    name="claims-use-installed-device-classes",
+    description="Every ResourceClaimTemplate and ResourceClaim requests devices of a DeviceClass the platform's stack installs (its DRA driver's, its own, or EKS Auto Mode's).",
+    validate=validate_claim_device_classes,
+    enforcement_level=MANDATORY,
+    severity=HIGH,
 )
 no_static_aws_credentials = _resource(
     "no-static-aws-credentials",
@@ -890,6 +982,8 @@ POLICIES: list[Policy] = [
     drop_all_capabilities,
     seccomp_runtime_default,
     gpu_tolerates_taint,
+    gpu_one_allocation,
+    claims_use_installed_device_classes,
     no_static_aws_credentials,
     irsa_trust_scoped,
     iam_no_wildcards,

@@ -37,6 +37,13 @@ AMI_RELEASES = "https://github.com/awslabs/amazon-eks-ami/releases"
 # How far ahead the plan warns that standard support ends.
 STANDARD_ENDING_DAYS = 90
 
+# Dynamic Resource Allocation's API, resource.k8s.io/v1, is GA from this minor, and AWS recommends the
+# NVIDIA DRA driver for new deployments from it (``DEVICE_MANAGEMENT``).
+DRA_GA = "1.34"
+DEVICE_MANAGEMENT = (
+    "https://docs.aws.amazon.com/eks/latest/userguide/device-management-nvidia-dra-device-plugin.html"
+)
+
 
 @dataclass(frozen=True)
 class KubernetesVersion:

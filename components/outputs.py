@@ -88,6 +88,9 @@ class NodeGroupOutputs(_Contract):
     max_gpus: int | None = None  # a pool's limit on the GPUs of its nodes together (None: a node group)
     # what the platform's DaemonSets request on each node (None: not exported)
     daemon_set_requests: NodeRequestsOutputs | None = None
+    # GPUs by DRA: the DeviceClass pods claim the GPUs from (None: the device plugin's nvidia.com/gpu;
+    # left out of the outputs then, so a device-plugin platform's outputs stay as they were)
+    device_class: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @classmethod
     def from_spec(cls, spec: NodeGroupSpec) -> NodeGroupOutputs:
@@ -101,6 +104,7 @@ class NodeGroupOutputs(_Contract):
             accelerator=spec.accelerator,
             gpus_per_node=spec.gpus_per_node,
             max_nodes=spec.max_size,
+            device_class=placement.device_class,
         )
 
     @classmethod
@@ -117,6 +121,7 @@ class NodeGroupOutputs(_Contract):
             gpus_per_node=pool.max_gpus_per_node,
             kind="pool",
             max_gpus=pool.max_gpus,
+            device_class=placement.device_class,
         )
 
     def placement(self, name: str = "") -> Placement:
@@ -125,7 +130,8 @@ class NodeGroupOutputs(_Contract):
         return Placement(
             node_selector=dict(self.node_selector),
             tolerations=tuple(t.taint().toleration() for t in self.taints),
-            gpu_resource=GPU_RESOURCE if self.role == "gpu" else None,
+            gpu_resource=GPU_RESOURCE if self.role == "gpu" and self.device_class is None else None,
+            device_class=self.device_class if self.role == "gpu" else None,
             fit=NodeFit(
                 name=name or next(iter(self.node_selector.values()), ""),
                 kind=self.kind,

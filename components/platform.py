@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from .accepted_findings import IMAGE_DIGEST
 from .addons.alerts import AlertTargets, PlatformAlerts, PlatformAlertsArgs
-from .addons.gpu import GpuSupport, GpuSupportArgs
+from .addons.gpu import DRA_DRIVER_NAMESPACE, GpuSupport, GpuSupportArgs
 from .addons.ingress import NGINX_NAMESPACE, IngressController, IngressControllerArgs
 from .addons.install import AddOnInstall, installer
 from .addons.observability import (
@@ -41,6 +41,7 @@ from .catalog.registry import (
     KARPENTER,
     KUBE_PROMETHEUS_STACK,
     NVIDIA_DEVICE_PLUGIN,
+    NVIDIA_DRA_DRIVER,
     PROMETHEUS_ADAPTER,
 )
 from .cluster import EksCluster, EksClusterArgs, ExistingCluster, ExistingClusterArgs
@@ -62,6 +63,7 @@ from .config import (
 )
 from .config.addons import addon_choices
 from .config.capacity import daemon_set_requests
+from .dra import DRA, GPU_DEVICE_CLASS, GpuAllocation
 from .fit import Namespace
 from .network import ExistingNetwork, Network, NetworkArgs
 from .outputs import (
@@ -92,6 +94,7 @@ from .workloads import (
     TrainingJob,
     TrainingJobArgs,
 )
+from .workloads.shared_gpu import SharedGpu, SharedGpuArgs
 
 SecretLookup = Callable[[str], pulumi.Output[str] | None]
 
@@ -115,8 +118,10 @@ class AiPlatform(pulumi.ComponentResource):
         self._name = name
         self._secret_values = secret_values
         self._tags = settings.resource_tags
-        self._gpu_specs = [g.spec() for g in settings.nodeGroups.gpu]
-        self._pools: list[GpuPoolSpec] = settings.compute.specs()
+        # How pods get GPUs (components/dra.py), decided once by the settings: every layer reads it here.
+        self.gpu_allocation: GpuAllocation = settings.gpu_allocation
+        self._gpu_specs = [g.spec(self.gpu_allocation) for g in settings.nodeGroups.gpu]
+        self._pools: list[GpuPoolSpec] = settings.compute.specs(self.gpu_allocation)
         self._gpu_capacity: dict[str, GpuCapacity] = {c.name: c for c in [*self._gpu_specs, *self._pools]}
         # The one choice of where nodes come from: every layer below asks it.
         self.provisioner: Provisioner = provisioner_named(settings.compute.provisioner)
@@ -142,6 +147,7 @@ class AiPlatform(pulumi.ComponentResource):
         self.alerts = self._alerts()
         self.gpu = self._gpu_support()
         self.namespaces = self._namespaces()
+        self.shared_gpus = self._shared_gpus()
         self.secrets = self._secrets()
         self.ingress = self._ingress()
         self.addons = self._addons()
@@ -293,14 +299,16 @@ class AiPlatform(pulumi.ComponentResource):
         if not gpu_specs:
             return None
         charts = self.settings.charts
+        dra = self.gpu_allocation == DRA
         return GpuSupport(
             self._component_name("gpu"),
             GpuSupportArgs(
                 provider=self.cluster.provider,
                 gpu_specs=gpu_specs,
-                device_plugin=self.provisioner.installs_device_plugin,
+                device_plugin=self.provisioner.installs_device_plugin and not dra,
                 device_plugin_chart_version=charts.version(NVIDIA_DEVICE_PLUGIN),
                 device_plugin_chart_repository=charts.repository(NVIDIA_DEVICE_PLUGIN),
+                **self._dra_driver_args() if dra else {},
                 # GPU metrics wherever there are GPUs: the GPU health alerts read them.
                 dcgm_exporter=True,
                 dcgm_exporter_chart_version=charts.version(DCGM_EXPORTER),
@@ -311,6 +319,21 @@ class AiPlatform(pulumi.ComponentResource):
                 dcgm_depends_on=self._monitoring_crds,
             ),
             opts=self._child,
+        )
+
+    def _dra_driver_args(self) -> dict[str, Any]:
+        """GPUs by DRA: the NVIDIA DRA driver (unless the nodes bring it) and the feature gates of the
+        sharing strategies the stack's shared claims use."""
+        charts = self.settings.charts
+        sharing = {
+            w.gpu.sharing_strategy for _, _, w in self.settings.workloads.all() if w.gpu and w.gpu.shared
+        }
+        return dict(
+            namespace=DRA_DRIVER_NAMESPACE,
+            dra_driver=self.provisioner.installs_dra_driver,
+            dra_driver_chart_version=charts.version(NVIDIA_DRA_DRIVER),
+            dra_driver_chart_repository=charts.repository(NVIDIA_DRA_DRIVER),
+            dra_sharing=tuple(sorted(sharing)),
         )
 
     @property
@@ -341,6 +364,7 @@ class AiPlatform(pulumi.ComponentResource):
                         gpus=quota.gpus,
                         pods=quota.pods,
                         persistentvolumeclaims=quota.persistentVolumeClaims,
+                        gpu_device_class=GPU_DEVICE_CLASS if self.gpu_allocation == DRA else None,
                     ),
                     ingress_sources=self.settings.ingress.controller,
                     vpc_cidr=self.settings.network.vpcCidr,
@@ -355,6 +379,28 @@ class AiPlatform(pulumi.ComponentResource):
     @property
     def _namespace_resources(self) -> list[pulumi.Resource]:
         return [ns.namespace for ns in self.namespaces.values()]
+
+    def _shared_gpus(self) -> dict[tuple[str, str], SharedGpu]:
+        """GPUs by DRA: one claim per shared name of a namespace, which its workloads' pods share."""
+        shared: dict[tuple[str, str], SharedGpu] = {}
+        for _, _, w in self.settings.workloads.all():
+            gpu = w.gpu
+            if gpu is None or gpu.shared is None or (w.namespace, gpu.shared) in shared:
+                continue
+            shared[(w.namespace, gpu.shared)] = SharedGpu(
+                f"{w.namespace}-{gpu.shared}",
+                SharedGpuArgs(
+                    provider=self.cluster.provider,
+                    namespace=w.namespace,
+                    placement=self.placement(gpu.target),
+                    count=gpu.count,
+                    selector=gpu.gpu_selector(),
+                    sharing=gpu.sharing_strategy,
+                    depends_on=[self.namespaces[w.namespace].namespace],
+                ),
+                opts=self._child,
+            )
+        return shared
 
     def _secrets(self) -> ExternalSecrets:
         specs = [
@@ -495,6 +541,7 @@ class AiPlatform(pulumi.ComponentResource):
             node_groups=self._all_node_groups if self.managed and self.node_groups else [],
             gpu=bool(self._gpu_specs or self._pools),
             gpu_memory_ratio=self.settings.observability.alerting.gpuMemoryPercent / 100,
+            gpu_claims=self.gpu_allocation == DRA,
         )
         return PlatformAlerts(
             self._component_name("alerts"),
@@ -590,6 +637,9 @@ class AiPlatform(pulumi.ComponentResource):
         used_secrets = {ref.secret for ref in w.secretEnv} | {f.secret for f in w.secretFiles}
         waits_for: list[pulumi.Resource] = [self.namespaces[w.namespace].namespace]
         waits_for += [es for name, es in self.secrets.external_secrets.items() if name in used_secrets]
+        shared = self.shared_gpus.get((w.namespace, w.gpu.shared)) if w.gpu and w.gpu.shared else None
+        if shared is not None:
+            waits_for.append(shared.claim)
         return dict(
             provider=self.cluster.provider,
             namespace=self._workload_namespaces[w.namespace],
@@ -601,7 +651,9 @@ class AiPlatform(pulumi.ComponentResource):
                 memory_limit=w.resources.limits.memory,
             ),
             placement=self.placement(w.gpu.target) if w.gpu else None,
-            gpus=w.gpu.count if w.gpu else 0,
+            gpus=w.gpu.per_pod if w.gpu else 0,
+            gpu_selector=w.gpu.gpu_selector() if w.gpu and not w.gpu.shared else None,
+            shared_gpu=shared.reference if shared is not None else None,
             command=list(w.command) or None,
             args=list(w.args) or None,
             env=dict(w.env),
@@ -795,6 +847,8 @@ class AiPlatform(pulumi.ComponentResource):
                 "interruptionQueue": self.karpenter.queue.name,
                 "nodeRole": self.karpenter.node_role.name,
             }
-        if self.provisioner.run_by_eks:
-            summary["runByEks"] = list(self.provisioner.run_by_eks)
+        if self.gpu_allocation == DRA:
+            summary["gpuAllocation"] = {"mode": DRA, "deviceClass": GPU_DEVICE_CLASS}
+        if runs := self.provisioner.eks_runs(self.gpu_allocation):
+            summary["runByEks"] = list(runs)
         return summary

@@ -96,9 +96,14 @@ class Resources:
 
 
 def resource_requirements(
-    resources: Resources, *, gpus: int = 0, gpu_resource: str | None = None
+    resources: Resources,
+    *,
+    gpus: int = 0,
+    gpu_resource: str | None = None,
+    claims: Sequence[str] = (),
 ) -> core.ResourceRequirementsArgs:
-    """Requests and limits; ``gpus`` adds the extended resource (e.g. ``nvidia.com/gpu``) to both, equal."""
+    """Requests and limits; ``gpus`` adds the extended resource (e.g. ``nvidia.com/gpu``) to both, equal.
+    ``claims`` names the pod's resource claims the container uses (GPUs by DRA, instead of ``gpus``)."""
     requests, limits = dict(resources.requests), dict(resources.limits)
     if gpus < 0:
         raise ArgumentsError("resource_requirements", [("gpus", "must be >= 0")])
@@ -110,7 +115,11 @@ def resource_requirements(
             )
         # Extended resources cannot be overcommitted: the request must equal the limit.
         requests[gpu_resource] = limits[gpu_resource] = str(gpus)
-    return core.ResourceRequirementsArgs(requests=requests, limits=limits)
+    return core.ResourceRequirementsArgs(
+        requests=requests,
+        limits=limits,
+        claims=[core.ResourceClaimArgs(name=claim) for claim in claims] or None,
+    )
 
 
 # -- security ------------------------------------------------------------------------------------
@@ -276,6 +285,7 @@ def container(
     volume_mounts: Sequence[core.VolumeMountArgs] = (),
     gpus: int = 0,
     gpu_resource: str | None = None,
+    claims: Sequence[str] = (),
     probes: Probes | None = None,
     read_only_root_filesystem: bool = True,
     restart_policy: str | None = None,
@@ -301,7 +311,7 @@ def container(
         or None,
         env=list(env) or None,
         volume_mounts=list(volume_mounts) or None,
-        resources=resource_requirements(resources, gpus=gpus, gpu_resource=gpu_resource),
+        resources=resource_requirements(resources, gpus=gpus, gpu_resource=gpu_resource, claims=claims),
         startup_probe=probes.startup if probes else None,
         readiness_probe=probes.readiness if probes else None,
         liveness_probe=probes.liveness if probes else None,
@@ -568,6 +578,17 @@ def pod_problems(spec: core.PodSpecArgs) -> list[Problem]:
         for m in c.volume_mounts or []
         if isinstance(m.name, str) and m.name not in volumes
     ]
+    claims = [claim.name for claim in spec.resource_claims or []]
+    problems += [("resource_claims", f"duplicate resource claim name {d!r}") for d in duplicates(claims)]
+    problems += [
+        (
+            path(at, "resources"),
+            f"container {c.name!r}: claim {claim.name!r} names no resource claim of the pod",
+        )
+        for at, c in listed
+        for claim in (c.resources.claims if c.resources is not None else None) or []
+        if claim.name not in claims
+    ]
     running = [c for c in spec.init_containers or [] if c.restart_policy == "Always"] + list(spec.containers)
     for what, key in (("port name", lambda p: p.name), ("port", _port_key)):
         # Each container's keys once: a repeat inside one container is reported above.
@@ -607,8 +628,10 @@ def pod_spec(
     restart_policy: str | None = None,
     termination_grace_period_seconds: int = 30,
     topology_spread_constraints: Sequence[core.TopologySpreadConstraintArgs] = (),
+    resource_claims: Sequence[core.PodResourceClaimArgs] = (),
 ) -> core.PodSpecArgs:
-    """Assemble a pod: its own service account, no API token, placement from the node group's Placement.
+    """Assemble a pod: its own service account, no API token, placement from the node group's Placement,
+    and the resource claims (GPUs by DRA) its containers use.
 
     Raises ArgumentsError when a keyed list repeats a key or a mount names no volume (``pod_problems``).
     """
@@ -625,6 +648,7 @@ def pod_spec(
         restart_policy=restart_policy,
         termination_grace_period_seconds=termination_grace_period_seconds,
         topology_spread_constraints=list(topology_spread_constraints) or None,
+        resource_claims=list(resource_claims) or None,
     )
     require("pod_spec", pod_problems(spec))
     return spec

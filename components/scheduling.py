@@ -42,10 +42,10 @@ GPU_TAINT = Taint(key=GPU_RESOURCE, value="true", effect="NoSchedule")
 
 @dataclass(frozen=True)
 class Toleration:
-    key: str
-    operator: Literal["Equal", "Exists"] = "Equal"
-    value: str | None = None
-    effect: TaintEffect | None = None
+    key: str  # the taint key it matches ("" with Exists: every taint)
+    operator: Literal["Equal", "Exists"] = "Equal"  # Equal: the value must match; Exists: any value
+    value: str | None = None  # the taint value it matches (with Equal)
+    effect: TaintEffect | None = None  # the effect it matches (None: every effect)
 
     def to_args(self) -> k8s.core.v1.TolerationArgs:
         return k8s.core.v1.TolerationArgs(
@@ -75,6 +75,7 @@ class NodeFit:
     """
 
     name: str  # the node group's or the pool's name
+    # an Auto Scaling group of any of its types, or a Karpenter / Auto Mode pool of the type a pod needs
     kind: Literal["node group", "pool"] = "node group"
     gpus_per_node: int = 0  # GPUs on each node (a pool: its largest type's); a pod asks for at most this many
     instance_types: tuple[str, ...] = ()  # the EC2 instance types its nodes may be
@@ -94,10 +95,17 @@ class Placement:
     is what a node there offers: a workload placed there is refused when it could never run.
     """
 
-    node_selector: Mapping[str, str] = field(default_factory=dict)
-    tolerations: tuple[Toleration, ...] = ()
-    gpu_resource: str | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)  # the labels a pod's node must carry
+    tolerations: tuple[Toleration, ...] = ()  # the taints of those nodes a pod tolerates
+    gpu_resource: str | None = None  # the device plugin's extended resource a container asks GPUs of
     fit: NodeFit | None = field(default=None, compare=False)
+    # DRA: the DeviceClass a pod claims its GPUs from (instead of ``gpu_resource``; components/dra.py)
+    device_class: str | None = None
+
+    @property
+    def gives_gpus(self) -> bool:
+        """Whether pods placed here can get GPUs (by the device plugin's resource or by a claim)."""
+        return bool(self.gpu_resource or self.device_class)
 
     def toleration_args(self) -> list[k8s.core.v1.TolerationArgs]:
         return [t.to_args() for t in self.tolerations]

@@ -21,11 +21,12 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .dra import quota_key
 from .errors import Problem, require, type_problems
 from .fit import Namespace, NamespaceFit
 from .inputs import checked_fields, field_problems, plain_problems
 from .scheduling import GPU_RESOURCE
-from .validation import ipv4_cidr, is_dns1123_label, is_port, is_quantity
+from .validation import ipv4_cidr, is_dns1123_label, is_dns1123_subdomain, is_port, is_quantity
 
 IngressSource = Literal["alb", "nginx", "none"]
 PodSecurityLevel = Literal["restricted", "baseline"]
@@ -48,7 +49,9 @@ POD_IDENTITY_AGENT_CIDR = "169.254.170.23/32"
 
 @dataclass(frozen=True)
 class TeamQuota:
-    """The namespace's ResourceQuota. ``gpus`` becomes ``requests.nvidia.com/gpu``."""
+    """The namespace's ResourceQuota. ``gpus`` becomes ``requests.nvidia.com/gpu``, or with
+    ``gpu_device_class`` (GPUs by DRA) ``<device class>.deviceclass.resource.k8s.io/devices``: the
+    devices of that class the namespace's claims may request together."""
 
     cpu: str = "16"  # the CPU all pods may request together (``requests.cpu``, a quantity)
     memory: str = "64Gi"  # the memory all pods may request together (``requests.memory``, a quantity)
@@ -57,12 +60,21 @@ class TeamQuota:
     persistentvolumeclaims: int = 10  # the most PersistentVolumeClaims
     limits_cpu: str | None = None  # the CPU limits all pods may set together (None: no quota on limits)
     limits_memory: str | None = None  # the memory limits all pods may set together (None: no quota on limits)
+    # GPUs by DRA: the DeviceClass whose devices ``gpus`` caps (None: the device plugin's nvidia.com/gpu)
+    gpu_device_class: str | None = None
+
+    @property
+    def gpu_key(self) -> str:
+        """The quota key that caps the namespace's GPUs."""
+        if self.gpu_device_class is not None:
+            return quota_key(self.gpu_device_class)
+        return f"requests.{GPU_RESOURCE}"
 
     def hard(self) -> dict[str, str]:
         hard = {
             "requests.cpu": self.cpu,
             "requests.memory": self.memory,
-            f"requests.{GPU_RESOURCE}": str(self.gpus),
+            self.gpu_key: str(self.gpus),
             "pods": str(self.pods),
             "persistentvolumeclaims": str(self.persistentvolumeclaims),
         }
@@ -159,6 +171,9 @@ class TeamNamespaceArgs:
             value = getattr(self.quota, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 problems.append((f"quota.{field_name}", f"{value!r} must be a non-negative integer"))
+        device_class = self.quota.gpu_device_class
+        if device_class is not None and not is_dns1123_subdomain(device_class):
+            problems.append(("quota.gpu_device_class", f"{device_class!r} is not a DeviceClass name"))
         for field_name, value in vars(self.limits).items():
             if not is_quantity(value):
                 problems.append((f"limits.{field_name}", f"{value!r} is not a Kubernetes quantity"))

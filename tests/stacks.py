@@ -13,9 +13,9 @@ PROGRAM = PROJECT_ROOT / "__main__.py"
 
 STACKS = ("dev", "prod")
 # The variants in examples/stacks/: GPU capacity from Karpenter or EKS Auto Mode pools (POOL_STACKS),
-# routes on ingress-nginx.
+# routes on ingress-nginx, GPUs by DRA.
 POOL_STACKS = ("prod-karpenter", "dev-auto-mode")
-EXAMPLE_STACKS = (*POOL_STACKS, "dev-nginx")
+EXAMPLE_STACKS = (*POOL_STACKS, "dev-nginx", "dev-dra")
 EXAMPLES = PROJECT_ROOT / "examples" / "stacks"
 
 

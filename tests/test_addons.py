@@ -14,6 +14,7 @@ from tests.stacks import EXAMPLE_STACKS, STACKS, stack_config
 PINNED_ARGS = {  # the component argument whose default is a chart's pinned version or repository
     "nvidia-device-plugin": ("addons.gpu", "GpuSupportArgs", "device_plugin_chart"),
     "dcgm-exporter": ("addons.gpu", "GpuSupportArgs", "dcgm_exporter_chart"),
+    "dra-driver-nvidia-gpu": ("addons.gpu", "GpuSupportArgs", "dra_driver_chart"),
     "external-secrets": ("addons.secrets", "ExternalSecretsArgs", "chart"),
     "aws-load-balancer-controller": ("addons.ingress", "IngressControllerArgs", "alb_chart"),
     "ingress-nginx": ("addons.ingress", "IngressControllerArgs", "nginx_chart"),

@@ -633,7 +633,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "dev",
         _set("charts.repositories", {"karpenterr": "https://charts.internal.example.com"}),
         "aiplatform:charts.repositories.karpenterr: not a known key here: Input should be 'externalSecrets', 'awsLoadBalancerController', "
-        "'ingressNginx', 'nvidiaDevicePlugin', 'dcgmExporter', 'clusterAutoscaler', 'kubePrometheusStack', "
+        "'ingressNginx', 'nvidiaDevicePlugin', 'nvidiaDraDriver', 'dcgmExporter', 'clusterAutoscaler', 'kubePrometheusStack', "
         "'prometheusAdapter' or 'karpenter'",
     ),
     (

@@ -16,7 +16,8 @@ POOL0 = "compute.pools[0]"
 def test_the_example_stacks_validate(stack):
     settings = parse_settings(sections(stack))
     assert (
-        settings.compute.provisioner == {"prod-karpenter": "karpenter", "dev-auto-mode": "auto-mode"}[stack]
+        settings.compute.provisioner
+        == {"prod-karpenter": "karpenter", "dev-auto-mode": "auto-mode", "dev-dra": "node-groups"}[stack]
     )
 
 

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aiplatform.compute import instance_types
 from aiplatform.plan import cli as plan_tool
@@ -29,6 +30,24 @@ SHELL = [b for b in BLOCKS if b.kind == "shell"]
 PROJECT = "name: examples\nruntime: python\n"
 # The README's component example reads the cluster's kubeconfig from the team's config.
 CONFIG = "config:\n  team:kubeconfig:\n    secure: v1:planned\n"
+
+
+EXCERPTS = [b for b in BLOCKS if b.kind == "excerpt"]
+
+
+@pytest.mark.parametrize("block", EXCERPTS, ids=[b.where for b in EXCERPTS])
+def test_a_stack_file_excerpt_shows_what_the_stack_file_holds(block):
+    whole = yaml.safe_load(block.excerpt_of.read_text(encoding="utf-8"))["config"]
+    assert doc_examples.missing_from(yaml.safe_load(block.code), whole) == []
+
+
+def test_the_excerpt_check_finds_a_value_the_file_does_not_hold():
+    whole = {"a:b": {"items": [{"name": "x", "n": 1}, {"name": "y", "n": 2}]}}
+    assert doc_examples.missing_from({"a:b": {"items": [{"name": "y", "n": 2}]}}, whole) == []
+    assert doc_examples.missing_from({"a:b": {"items": [{"name": "y", "n": 3}]}}, whole) == [
+        "a:b.items[y].n: 3 (the file has 2)"
+    ]
+    assert doc_examples.missing_from({"a:b": {"other": 1}}, whole) == ["a:b.other"]
 
 
 def test_every_block_is_an_example_a_shell_session_an_excerpt_or_text():

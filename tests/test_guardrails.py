@@ -157,6 +157,9 @@ GPU = {
     "limits": {"memory": "8Gi", "nvidia.com/gpu": "1"},
 }
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+# A container using the pod's DRA claim "gpu", and the pod's claim made from a template.
+CLAIMED = {**container()["resources"], "claims": [{"name": "gpu"}]}
+POD_CLAIMS = [{"name": "gpu", "resourceClaimTemplateName": "llm-gpu"}]
 SUB = {
     "StringEquals": {
         "oidc.eks/id/ABC:sub": "system:serviceaccount:ml:llm",
@@ -258,6 +261,27 @@ RESOURCE_CASES = [
                     "Job", pod(container(resources=GPU), tolerations=[{**GPU_TOLERATION, "value": "no"}])
                 ),
                 "request nvidia.com/gpu",
+            ),
+        ],
+    ),
+    (
+        p.gpu_one_allocation,
+        deployment(container(resources=CLAIMED), tolerations=[GPU_TOLERATION], resourceClaims=POD_CLAIMS),
+        [
+            (
+                deployment(container(resources=GPU), tolerations=[GPU_TOLERATION], resourceClaims=POD_CLAIMS),
+                "request nvidia.com/gpu and the pod has the DRA claims gpu",
+            ),
+            (
+                workload(
+                    "Job",
+                    pod(
+                        container(resources=CLAIMED),
+                        init=(container("warmup", resources=GPU),),
+                        resourceClaims=POD_CLAIMS,
+                    ),
+                ),
+                "containers warmup request nvidia.com/gpu",
             ),
         ],
     ),
@@ -467,7 +491,61 @@ def named(resource: tuple[str, dict], name: str = "llm") -> tuple[str, str, dict
     return resource[0], name, resource[1]
 
 
+CLUSTER = (TYPES["Cluster"], "cluster", {"version": "1.36"})
+AUTO_MODE_CLUSTER = (TYPES["Cluster"], "cluster", {"version": "1.36", "computeConfig": {"enabled": True}})
+DRA_DRIVER = (
+    TYPES["Release"],
+    "dra-driver",
+    {"chart": "oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu", "version": "0.4.1"},
+)
+
+
+def claim_template(device_class: str = "gpu.nvidia.com", name: str = "llm-gpu") -> tuple[str, str, dict]:
+    request = {"name": "gpu", "exactly": {"deviceClassName": device_class, "count": 1}}
+    spec = {"spec": {"devices": {"requests": [request]}}}
+    return (
+        "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate",
+        name,
+        {"metadata": {"namespace": "ml"}, "spec": spec},
+    )
+
+
+def shared_claim(device_class: str) -> tuple[str, str, dict]:
+    request = {"name": "gpu", "firstAvailable": [{"name": "big", "deviceClassName": device_class}]}
+    spec = {"devices": {"requests": [request]}}
+    return (
+        "kubernetes:resource.k8s.io/v1:ResourceClaim",
+        "shared",
+        {"metadata": {"namespace": "ml"}, "spec": spec},
+    )
+
+
 STACK_CASES = [
+    (
+        p.claims_use_installed_device_classes,
+        [
+            CLUSTER,
+            DRA_DRIVER,
+            claim_template(),
+            claim_template("mig.nvidia.com", "small"),
+            shared_claim("gpu.nvidia.com"),
+        ],
+        [
+            (
+                [CLUSTER, claim_template()],
+                "DeviceClass 'gpu.nvidia.com', which nothing in this stack installs",
+            ),
+            ([CLUSTER, DRA_DRIVER, claim_template("gpu.example.com")], "'gpu.example.com'"),
+            ([CLUSTER, DRA_DRIVER, shared_claim("fpga.example.com")], "ResourceClaim"),
+            (
+                [
+                    (TYPES["Cluster"], "cluster", {"version": "1.35", "computeConfig": {"enabled": True}}),
+                    claim_template(),
+                ],
+                "nothing in this stack installs (none)",
+            ),
+        ],
+    ),
     (
         p.s3_encrypted_private,
         [BUCKET, ENCRYPTED, PRIVATE],
@@ -679,3 +757,11 @@ def test_violations_are_plain_data():
     registrations, _ = _with_latest_image(planned("prod").registrations)
     violation = evaluate_stack("prod", registrations)[0]
     assert set(dataclasses.asdict(violation)) == {"policy", "level", "message", "urn", "name", "type"}
+
+
+def test_auto_mode_brings_the_gpu_device_class_and_a_team_program_is_not_judged():
+    # EKS Auto Mode's nodes run the NVIDIA DRA driver from 1.36; a program without an EKS cluster (a
+    # team's on the platform) cannot see the platform's classes.
+    policy = p.claims_use_installed_device_classes
+    assert stack_violations(policy, [AUTO_MODE_CLUSTER, claim_template()]) == []
+    assert stack_violations(policy, [claim_template("anything.example.com")]) == []

@@ -41,6 +41,7 @@ def test_manifests_validate_strictly_against_the_kubernetes_schema(stack):
 
 EXPECTED_CUSTOM = {
     "dev": [],
+    "dev-dra": [],
     "prod": [],
     "dev-nginx": [],
     "prod-karpenter": [

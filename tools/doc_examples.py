@@ -9,6 +9,8 @@ Every fenced block is one of:
   as lines of library files with ``...`` for what is left out; it is not run;
 - a shell session (```bash): not run, but every ``make <target>`` and ``python -m <module>`` in it
   must exist;
+- a stack-file excerpt (```yaml right after a ``<!-- excerpt: <stack file> -->`` line): every key and
+  value it shows is in that stack file (list items matched by their ``name``), which the tests plan;
 - text (a diagram, a layout, a program's output): no language, or ``mermaid``.
 
 A Python block named ``<!-- example: <name> -->`` runs like any other; its name lets a test find it.
@@ -23,6 +25,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = PROJECT_ROOT / "docs" / "reference"
 PREAMBLE_MARKER = "example: preamble"
+EXCERPT_MARKER = "excerpt:"
 SHELL = ("bash", "sh", "shell", "console")
 TEXT = ("", "mermaid", "text")
 
@@ -43,13 +46,16 @@ class Block:
     @property
     def kind(self) -> str:
         """``python`` (runs), ``preamble`` (runs before each reference example), ``illustrative``,
-        ``shell`` or ``text``; anything else is ``unknown`` (a test names it)."""
+        ``shell``, ``excerpt`` (of a stack file) or ``text``; anything else is ``unknown`` (a test names
+        it)."""
         if self.language == "python":
             if self.marker == PREAMBLE_MARKER:
                 return "preamble"
             return "illustrative" if self.marker.startswith("illustrative:") else "python"
         if self.language in SHELL:
             return "shell"
+        if self.language == "yaml" and self.marker.startswith(EXCERPT_MARKER):
+            return "excerpt"
         return "text" if self.language in TEXT else "unknown"
 
     @property
@@ -59,6 +65,41 @@ class Block:
     @property
     def on_reference_page(self) -> bool:
         return self.path.parent == REFERENCE
+
+    @property
+    def excerpt_of(self) -> Path:
+        """The stack file a stack-file excerpt is taken from."""
+        return PROJECT_ROOT / self.marker.removeprefix(EXCERPT_MARKER).strip()
+
+
+def missing_from(excerpt: object, whole: object, at: str = "") -> list[str]:
+    """Where ``excerpt`` shows a key or value that ``whole`` does not have (list items are matched by
+    their ``name`` when they have one, else by position)."""
+    if isinstance(excerpt, dict):
+        if not isinstance(whole, dict):
+            return [at or "."]
+        return [
+            found
+            for key, value in excerpt.items()
+            for found in (
+                missing_from(value, whole[key], f"{at}.{key}" if at else str(key))
+                if key in whole
+                else [f"{at}.{key}" if at else str(key)]
+            )
+        ]
+    if isinstance(excerpt, list):
+        if not isinstance(whole, list):
+            return [at]
+        found: list[str] = []
+        for i, item in enumerate(excerpt):
+            name = item.get("name") if isinstance(item, dict) else None
+            if name is not None:
+                match = [w for w in whole if isinstance(w, dict) and w.get("name") == name]
+                found += missing_from(item, match[0], f"{at}[{name}]") if match else [f"{at}[{name}]"]
+            else:
+                found += missing_from(item, whole[i], f"{at}[{i}]") if i < len(whole) else [f"{at}[{i}]"]
+        return found
+    return [] if excerpt == whole else [f"{at}: {excerpt!r} (the file has {whole!r})"]
 
 
 def blocks(path: Path) -> list[Block]:

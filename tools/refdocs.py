@@ -54,6 +54,7 @@ LAYER_ORDER = (
     "workloads.inference",
     "workloads.training",
     "workloads.batch",
+    "workloads.shared_gpu",
     "platform",
 )
 # The typed contracts a team's program reads (not components): a page each.

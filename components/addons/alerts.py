@@ -114,6 +114,7 @@ class AlertTargets:
     gpu: bool = False  # DCGM runs on the GPU nodes: GPU health rules
     # GPU memory used, as a fraction of the total, that raises the alert (0-1)
     gpu_memory_ratio: float = DEFAULT_GPU_MEMORY_RATIO
+    gpu_claims: bool = False  # pods claim GPUs through DRA: a Pending pod may wait for its claim's devices
 
 
 def kube_state_metrics_label(key: str) -> str:
@@ -143,13 +144,21 @@ def _rule(
 
 
 # -- the rules -------------------------------------------------------------------------------------
-def pending_pod_rule() -> dict:
+# What keeps a GPU pod from a node, by how it gets its GPUs.
+UNSCHEDULABLE_GPU = "GPUs, quota, node group at its maximum"
+UNSCHEDULABLE_CLAIM = (
+    "no device of its group satisfies its GPU claim (kubectl get resourceclaims -n <namespace>), "
+    "the namespace's device quota, node group at its maximum"
+)
+
+
+def pending_pod_rule(gpu_claims: bool = False) -> dict:
     return _rule(
         "PodPendingTooLong",
         'max by (namespace, pod) (kube_pod_status_phase{phase="Pending"}) == 1',
         "Pod {{ $labels.namespace }}/{{ $labels.pod }} has been Pending for more than 10 minutes: "
         + PENDING_REASON_TEMPLATE,
-        "Unschedulable: no node group can take it (GPUs, quota, node group at its maximum); "
+        f"Unschedulable: no node group can take it ({UNSCHEDULABLE_CLAIM if gpu_claims else UNSCHEDULABLE_GPU}); "
         "ImagePullBackOff or CreateContainerConfigError: fix the image or the config it mounts. "
         "kubectl describe pod shows the events.",
         PENDING_FOR,
@@ -278,7 +287,7 @@ def gpu_memory_rule(ratio: float) -> dict:
 
 def alert_rule_groups(targets: AlertTargets) -> list[dict]:
     """The rule groups of the PrometheusRule, in a stable order."""
-    scheduling = [pending_pod_rule()]
+    scheduling = [pending_pod_rule(targets.gpu_claims)]
     # A group whose size is fixed is always at its maximum: nothing to tell.
     scheduling += [node_group_at_maximum_rule(g) for g in targets.node_groups if g.min_size < g.max_size]
     workloads = [rule for target in targets.workloads for rule in target.rules()]

@@ -1,4 +1,9 @@
-"""GPU support: the NVIDIA device plugin (and optionally the DCGM exporter) on the GPU node groups.
+"""GPU support: the NVIDIA device plugin, or the NVIDIA DRA driver, and the DCGM exporter, on the GPU nodes.
+
+A stack gives pods GPUs one way (``components/dra.py``): the device plugin advertises ``nvidia.com/gpu``;
+the DRA driver's kubelet plugin publishes the GPUs in ResourceSlices and its chart installs the
+DeviceClasses (``gpu.nvidia.com``) that claims name. Never both on one node: the driver's chart refuses
+to enable GPU allocation until told the device plugin is gone (``gpuResourcesEnabledOverride``).
 
 The classic failure is a device plugin DaemonSet that does not tolerate a GPU group's taints: the
 plugin never runs there, nodes never advertise ``nvidia.com/gpu`` and GPU pods stay Pending forever.
@@ -21,7 +26,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..catalog.helm import helm_release
-from ..catalog.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
+from ..catalog.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN, NVIDIA_DRA_DRIVER, AddOn
 from ..compute.node_groups import (
     GPU_PRESENT_LABEL,
     NodeGroupSpec,
@@ -31,17 +36,20 @@ from ..compute.node_groups import (
     untolerated_groups,
 )
 from ..compute.pools import GpuPoolSpec
+from ..dra import SHARING_FEATURE_GATES, SHARING_STRATEGIES, SharingStrategy
 from ..errors import Problem, path, require, type_problems
 from ..scheduling import Toleration
 
 __all__ = [
     "DCGM_EXPORTER_RESOURCES",
     "DEVICE_PLUGIN_RESOURCES",
+    "DRA_DRIVER_RESOURCES",
     "GpuSupport",
     "GpuSupportArgs",
     "dcgm_exporter_values",
     "deep_merge",
     "device_plugin_values",
+    "dra_driver_values",
     "gpu_node_affinity",
     "gpu_tolerations",
     "placement_for",
@@ -57,6 +65,15 @@ DCGM_EXPORTER_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "100m", "memory": "128Mi"},
     "limits": {"memory": "512Mi"},
 }
+# The DRA driver's kubelet plugin (its gpus container): the device plugin's CPU, more memory for the
+# informers on ResourceClaims and ResourceSlices it keeps.
+DRA_DRIVER_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "50m", "memory": "128Mi"},
+    "limits": {"memory": "512Mi"},
+}
+# Namespaces of the GPU node agents: the DRA driver's when it runs, else the device plugin's.
+DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
+DRA_DRIVER_NAMESPACE = "nvidia-dra-driver"
 
 
 # -- pure values -----------------------------------------------------------------------------------
@@ -97,6 +114,28 @@ def device_plugin_values(specs: Sequence[NodeGroupSpec]) -> dict[str, Any]:
     }
 
 
+def dra_driver_values(
+    specs: Sequence[NodeGroupSpec], sharing: Sequence[SharingStrategy] = ()
+) -> dict[str, Any]:
+    """Helm values of the dra-driver-nvidia-gpu chart: GPU allocation only, its kubelet plugin where the
+    device plugin would run, and the feature gate of each ``sharing`` strategy a shared claim uses."""
+    values: dict[str, Any] = {
+        # The device plugin is not installed in this mode: the chart's guard against both on one node.
+        "gpuResourcesEnabledOverride": True,
+        "resources": {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}},
+        "kubeletPlugin": {
+            **_gpu_daemon_values(specs),
+            # Without it the node's GPUs are never prepared for a pod: never preempted or evicted.
+            "priorityClassName": "system-node-critical",
+            "containers": {"gpus": {"resources": copy.deepcopy(DRA_DRIVER_RESOURCES)}},
+        },
+    }
+    gates = {SHARING_FEATURE_GATES[s]: True for s in SHARING_STRATEGIES if s in sharing}
+    if gates:
+        values["featureGates"] = gates
+    return values
+
+
 def dcgm_exporter_values(specs: Sequence[NodeGroupSpec], service_monitor: bool = False) -> dict[str, Any]:
     """Helm values of the dcgm-exporter chart: the same placement as the device plugin."""
     return {
@@ -135,15 +174,22 @@ def unschedulable_groups(
     return untolerated_groups([spec for spec in specs if spec.is_gpu], tolerations)
 
 
+def agent_values(addon: AddOn, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The part of a chart's values that places its node agent (its descriptor's ``node_agent_values``)."""
+    for key in filter(None, (addon.node_agent_values or "").split(".")):
+        values = values.get(key) or {}
+    return values
+
+
 def schedulability_problem(
-    chart: str, specs: Sequence[NodeGroupSpec], values: Mapping[str, Any]
+    addon: AddOn, specs: Sequence[NodeGroupSpec], values: Mapping[str, Any]
 ) -> str | None:
-    """Why the final values would keep ``chart`` off some GPU group, or None."""
-    missing = unschedulable_groups(specs, values.get("tolerations") or [])
+    """Why the final values would keep ``addon``'s node agent off some GPU group, or None."""
+    missing = unschedulable_groups(specs, agent_values(addon, values).get("tolerations") or [])
     if not missing:
         return None
     details = "; ".join(f"{group} ({', '.join(taints)})" for group, taints in missing.items())
-    return f"{chart}: tolerations do not cover the taints of GPU node groups: {details}"
+    return f"{addon.chart}: tolerations do not cover the taints of GPU node groups: {details}"
 
 
 # -- the component -------------------------------------------------------------------------------
@@ -168,8 +214,18 @@ class GpuSupportArgs:
     dcgm_service_monitor: bool = False
     # deep-merged over the DCGM exporter's derived values; these win
     dcgm_exporter_values_override: Mapping[str, Any] = field(default_factory=dict)
-    # False where the nodes bring their own device plugin (EKS Auto Mode): DCGM alone.
+    # False where the nodes bring their own device plugin (EKS Auto Mode), or GPUs come by DRA.
     device_plugin: bool = True
+    # GPUs by DRA (components/dra.py): install the NVIDIA DRA driver instead of the device plugin.
+    dra_driver: bool = False
+    # the dra-driver-nvidia-gpu chart's exact version
+    dra_driver_chart_version: str = NVIDIA_DRA_DRIVER.version
+    # where the DRA driver chart comes from (its OCI registry or a mirror)
+    dra_driver_chart_repository: str = NVIDIA_DRA_DRIVER.repository
+    # the sharing strategies shared claims use: the driver's feature gate of each is turned on
+    dra_sharing: Sequence[SharingStrategy] = ()
+    # deep-merged over the DRA driver's derived values; the result is checked against every GPU group's taints
+    dra_driver_values_override: Mapping[str, Any] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()  # what both releases wait for (schedulable nodes)
     # What only the DCGM exporter waits for: the ServiceMonitor CRD's release, when it creates one.
     dcgm_depends_on: Sequence[pulumi.Resource] = ()
@@ -182,6 +238,24 @@ class GpuSupportArgs:
             problems.append(("device_plugin_chart_version", "pin a chart version"))
         if self.dcgm_exporter and not self.dcgm_exporter_chart_version:
             problems.append(("dcgm_exporter_chart_version", "pin a chart version when dcgm_exporter is on"))
+        if self.dra_driver and self.device_plugin:
+            problems.append(
+                (
+                    "device_plugin",
+                    "the device plugin and the DRA driver cannot both manage a node's GPUs: "
+                    "turn device_plugin off with dra_driver",
+                )
+            )
+        if self.dra_driver and not self.dra_driver_chart_version:
+            problems.append(("dra_driver_chart_version", "pin a chart version when dra_driver is on"))
+        problems += [
+            (
+                "dra_sharing",
+                f"{s!r} is not a sharing strategy of the driver ({', '.join(SHARING_STRATEGIES)})",
+            )
+            for s in self.dra_sharing
+            if s not in SHARING_STRATEGIES
+        ]
         # The plugin advertises what the node has (the instance type table's GPU count); a group that
         # claims otherwise would give the autoscaler a wrong template to scale from zero with.
         problems += [
@@ -192,12 +266,17 @@ class GpuSupportArgs:
             for p in gpu_type_problems(spec.instance_types, spec.accelerator, spec.gpus_per_node)
         ]
         plugin, dcgm = chart_values(self)
-        for override, chart, values in (
-            ("device_plugin_values_override", NVIDIA_DEVICE_PLUGIN.chart, plugin),
-            ("dcgm_exporter_values_override", DCGM_EXPORTER.chart, dcgm),
-        ):
-            if values is not None and (problem := schedulability_problem(chart, self.gpu_specs, values)):
-                problems.append((f"{override}.tolerations", problem))
+        checked = [
+            ("device_plugin_values_override.tolerations", NVIDIA_DEVICE_PLUGIN, plugin),
+            ("dcgm_exporter_values_override.tolerations", DCGM_EXPORTER, dcgm),
+        ]
+        if self.dra_driver:
+            checked.append(
+                ("dra_driver_values_override.kubeletPlugin.tolerations", NVIDIA_DRA_DRIVER, dra_values(self))
+            )
+        for override, addon, values in checked:
+            if values is not None and (problem := schedulability_problem(addon, self.gpu_specs, values)):
+                problems.append((override, problem))
         return problems
 
 
@@ -213,11 +292,18 @@ def chart_values(args: GpuSupportArgs) -> tuple[dict[str, Any], dict[str, Any] |
     return plugin, dcgm
 
 
+def dra_values(args: GpuSupportArgs) -> dict[str, Any]:
+    """The DRA driver's values: derived, then the override."""
+    return deep_merge(dra_driver_values(args.gpu_specs, args.dra_sharing), args.dra_driver_values_override)
+
+
 class GpuSupport(pulumi.ComponentResource):
-    """Makes GPU nodes advertise ``nvidia.com/gpu`` (and optionally export GPU metrics)."""
+    """Makes GPU nodes advertise ``nvidia.com/gpu``, or publish their GPUs for DRA claims (and optionally
+    export GPU metrics)."""
 
     namespace: k8s.core.v1.Namespace | None  # the namespace it created (None: it existed)
     device_plugin: k8s.helm.v3.Release | None  # the device plugin's release (None: off)
+    dra_driver: k8s.helm.v3.Release | None  # the DRA driver's release (None: off)
     dcgm_exporter: k8s.helm.v3.Release | None  # the DCGM exporter's release (None: off)
     device_plugin_values: dict[str, Any]  # the device plugin's Helm values
     dcgm_values: dict[str, Any] | None  # the DCGM exporter's Helm values
@@ -254,8 +340,20 @@ class GpuSupport(pulumi.ComponentResource):
                 plugin_values,
                 depends_on,
             )
+        self.dra_driver = None
+        if args.dra_driver:
+            self.dra_driver = self._release(
+                f"{name}-dra-driver",
+                args,
+                args.dra_driver_chart_repository,
+                NVIDIA_DRA_DRIVER.chart,
+                args.dra_driver_chart_version,
+                dra_values(args),
+                depends_on,
+            )
         self.dcgm_exporter = None
         if dcgm_values is not None and args.dcgm_exporter_chart_version:
+            agents = [r for r in (self.device_plugin, self.dra_driver) if r is not None]
             self.dcgm_exporter = self._release(
                 f"{name}-dcgm-exporter",
                 args,
@@ -263,10 +361,12 @@ class GpuSupport(pulumi.ComponentResource):
                 DCGM_EXPORTER.chart,
                 args.dcgm_exporter_chart_version,
                 dcgm_values,
-                [*depends_on, *([self.device_plugin] if self.device_plugin else []), *args.dcgm_depends_on],
+                [*depends_on, *agents, *args.dcgm_depends_on],
             )
         self.resources = [
-            r for r in (self.namespace, self.device_plugin, self.dcgm_exporter) if r is not None
+            r
+            for r in (self.namespace, self.device_plugin, self.dra_driver, self.dcgm_exporter)
+            if r is not None
         ]
         self.register_outputs(
             {"device_plugin_status": self.device_plugin.status if self.device_plugin else None}

@@ -35,6 +35,7 @@ class AddonChoices:
     alb_controller: bool = True
     device_plugin: bool = True
     gpus: bool = False
+    dra_driver: bool = False  # GPUs by DRA, with the NVIDIA DRA driver the platform installs
 
 
 Condition = Callable[[AddonChoices], bool]
@@ -53,6 +54,14 @@ class Crd:
     plural: str
     versions: tuple[str, ...] = ("v1",)
     namespaced: bool = True
+
+
+@dataclass(frozen=True)
+class DeviceClass:
+    """A DRA DeviceClass a chart installs: its name and the CEL selector of the devices it holds."""
+
+    name: str
+    selector: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class AddOn:
     node_agent_values: str | None = None  # values path of a node agent's placement ("" = top level)
     install_minutes: float | None = None  # when known to differ from a typical release's
     network_load_balancers: int = 0  # what its Services of type LoadBalancer provision
+    device_classes: tuple[DeviceClass, ...] = ()  # the DRA DeviceClasses its templates install
 
 
 _ESO = "external-secrets.io"
@@ -212,6 +222,44 @@ NVIDIA_DEVICE_PLUGIN = AddOn(
     ),
     enabled=lambda choices: choices.gpus and choices.device_plugin,
     node_agent_values="",
+)
+
+# The NVIDIA DRA driver (kubernetes-sigs/dra-driver-nvidia-gpu, the chart NVIDIA's nvidia-dra-driver-gpu
+# became at 0.4.0), with GPU allocation on and ComputeDomains off: its kubelet plugin DaemonSet on the
+# GPU nodes and nothing else (the ComputeDomain controller and the webhook do not run). Its defaults were
+# read from values.yaml at 0.4.1: the gpus container's resources are empty; the kubelet plugin's init
+# container has no resources value at this version (templates/kubeletplugin.yaml).
+NVIDIA_DRA_DRIVER = AddOn(
+    chart="dra-driver-nvidia-gpu",
+    repository="oci://registry.k8s.io/dra-driver-nvidia/charts",
+    key="nvidiaDraDriver",
+    version="0.4.1",
+    component="addons.gpu",
+    resources={("kubeletPlugin", "containers", "gpus", "resources"): {}},
+    pods=(
+        Pod(
+            "dra-driver-nvidia-gpu kubelet plugin",
+            ("DRA_DRIVER_RESOURCES",),
+            daemon=True,
+            gpu_only=True,
+            tolerations="gpu_tolerations",
+        ),
+    ),
+    enabled=lambda choices: choices.gpus and choices.dra_driver,
+    optional_pin=True,
+    node_agent_values="kubeletPlugin",
+    # templates/deviceclass-{gpu,mig,vfio-gpu}.yaml at 0.4.1
+    device_classes=tuple(
+        DeviceClass(
+            name,
+            f"device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == '{kind}'",
+        )
+        for name, kind in (
+            ("gpu.nvidia.com", "gpu"),
+            ("mig.nvidia.com", "mig"),
+            ("vfio.gpu.nvidia.com", "vfio"),
+        )
+    ),
 )
 
 # GPU metrics wherever there are GPUs: the GPU health alerts read them.
@@ -366,6 +414,7 @@ ADD_ONS: tuple[AddOn, ...] = (
     AWS_LOAD_BALANCER_CONTROLLER,
     INGRESS_NGINX,
     NVIDIA_DEVICE_PLUGIN,
+    NVIDIA_DRA_DRIVER,
     DCGM_EXPORTER,
     CLUSTER_AUTOSCALER,
     KUBE_PROMETHEUS_STACK,

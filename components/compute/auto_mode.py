@@ -158,6 +158,13 @@ RUN_BY_EKS = (
     "AWS Load Balancer Controller (chart aws-load-balancer-controller)",
     "node autoscaling (chart cluster-autoscaler; Karpenter)",
 )
+# From Kubernetes 1.36 Auto Mode's nodes run the NVIDIA DRA driver themselves, and never it and the device
+# plugin on one node (EKS user guide, "Use the NVIDIA DRA driver or device plugin on Amazon EKS").
+AUTO_MODE_DRA_SINCE = "1.36"
+RUN_BY_EKS_DRA = tuple(
+    "NVIDIA DRA driver (its DeviceClass gpu.nvidia.com)" if "device plugin" in item else item
+    for item in RUN_BY_EKS
+)
 IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"
 
 

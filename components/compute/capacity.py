@@ -183,8 +183,11 @@ class PodSet:
     daemon: bool = False  # one pod on every node it tolerates
     gpu_only: bool = False  # a DaemonSet selecting GPU nodes
     path: tuple[str | int, ...] = ()  # the config key of its requests, for workloads
-    gpus: int = 0  # GPUs one pod asks for
+    gpus: int = 0  # GPUs one pod asks for (the device plugin's, or its own DRA claims')
     namespace: str | None = None  # where a workload runs (None: not read)
+    # A DRA claim the pods share with others: (its namespace/name, its GPUs), counted once however many
+    # pods use it (None: none)
+    shared_claim: tuple[str, int] | None = None
 
     def tolerates(self, spec: NodeCapacity) -> bool:
         return not untolerated(spec.node_taints, self.tolerations)
@@ -336,7 +339,8 @@ class GroupLoad:
         pods = self.always_running
         need = sum_requests(p.requests.times(p.min_replicas) for p in pods)
         count = sum(p.min_replicas for p in pods)
-        gpus = sum(p.gpus * p.min_replicas for p in pods)
+        shared = {p.shared_claim for p in pods if p.shared_claim is not None}
+        gpus = sum(p.gpus * p.min_replicas for p in pods) + sum(devices for _, devices in shared)
         for nodes in range(self.spec.min_nodes, self.spec.max_nodes + 1):
             room = node.allocatable.times(nodes)
             if (

@@ -27,6 +27,11 @@ class NodeCapacity(Protocol):
     def is_gpu(self) -> bool: ...
 
     @property
+    def claims_gpus(self) -> bool:
+        """GPU nodes whose GPUs pods claim through DRA (components/dra.py), not the device plugin's."""
+        ...
+
+    @property
     def node_taints(self) -> tuple[Taint, ...]:
         """Every taint the nodes carry (the GPU taint first on GPU nodes)."""
         ...

@@ -12,7 +12,15 @@ Sources, per column:
   static AWS instance list;
 - ``max_enis``, ``ipv4_per_eni``: the default network card's limits, as the EKS AMI's
   ``nodeadm`` ships them (``instance-info.jsonl``: ``defaultMaxENIs``, ``ipv4AddressesPerInterface``);
-- GPU model and memory per GPU: the EC2 accelerated-computing instance pages.
+- GPU model and memory per GPU: the EC2 accelerated-computing instance pages;
+- what the NVIDIA DRA driver publishes of each GPU in its ResourceSlices (``GpuModel.product_name``,
+  ``GpuModel.published_memory_mib``): the driver's ``productName`` attribute is NVML's device name and
+  its ``memory`` capacity NVML's total framebuffer memory (kubernetes-sigs/dra-driver-nvidia-gpu
+  v0.4.1, ``cmd/gpu-kubelet-plugin/deviceinfo.go`` and ``nvlib.go``), which is what ``nvidia-smi``
+  prints as the GPU's name and ``memory.total``; the values are ``nvidia-smi`` outputs of these GPUs
+  with R550-R595 drivers in public repositories. The total is below the nominal memory (NVML leaves
+  out what the driver reserves) and can move by a few MiB with the driver and ECC: a claim asking for
+  the nominal 24 GiB of an A10G matches no device.
 
 Accelerator label values follow the cluster autoscaler's AWS GPU types (``nvidia-tesla-t4``,
 ``nvidia-tesla-a100``, ``nvidia-a10g``, ``nvidia-l4``, ``nvidia-l40s``); models it does not list
@@ -40,22 +48,27 @@ MANAGED_MAX_PODS_SMALL, MANAGED_MAX_PODS_LARGE, MANAGED_MAX_PODS_VCPU_THRESHOLD 
 @dataclass(frozen=True)
 class GpuModel:
     name: str
-    memory_gib: int  # per GPU
+    memory_gib: int  # per GPU, nominal
     accelerator: str  # node label value naming the model
+    # What the NVIDIA DRA driver publishes per GPU: its ``productName`` attribute (NVML's device name)
+    # and its ``memory`` capacity (NVML's total, a little below the nominal size). None: not known, so a
+    # DRA selector is not checked against this model before the deploy (the scheduler still is).
+    product_name: str | None = None
+    published_memory_mib: int | None = None
 
     def __str__(self) -> str:
         return self.name
 
 
-T4 = GpuModel("NVIDIA T4", 16, "nvidia-tesla-t4")
-T4G = GpuModel("NVIDIA T4G", 16, "nvidia-t4g")
-A10G = GpuModel("NVIDIA A10G", 24, "nvidia-a10g")
-L4 = GpuModel("NVIDIA L4", 24, "nvidia-l4")
-L40S = GpuModel("NVIDIA L40S", 48, "nvidia-l40s")
-A100_40GB = GpuModel("NVIDIA A100 40GB", 40, "nvidia-tesla-a100")
-A100_80GB = GpuModel("NVIDIA A100 80GB", 80, "nvidia-a100-80gb")
-H100 = GpuModel("NVIDIA H100", 80, "nvidia-h100")
-H200 = GpuModel("NVIDIA H200", 141, "nvidia-h200")
+T4 = GpuModel("NVIDIA T4", 16, "nvidia-tesla-t4", "Tesla T4", 15360)
+T4G = GpuModel("NVIDIA T4G", 16, "nvidia-t4g", "NVIDIA T4G", 15360)
+A10G = GpuModel("NVIDIA A10G", 24, "nvidia-a10g", "NVIDIA A10G", 23028)
+L4 = GpuModel("NVIDIA L4", 24, "nvidia-l4", "NVIDIA L4", 23034)
+L40S = GpuModel("NVIDIA L40S", 48, "nvidia-l40s", "NVIDIA L40S", 46068)
+A100_40GB = GpuModel("NVIDIA A100 40GB", 40, "nvidia-tesla-a100", "NVIDIA A100-SXM4-40GB", 40960)
+A100_80GB = GpuModel("NVIDIA A100 80GB", 80, "nvidia-a100-80gb", "NVIDIA A100-SXM4-80GB", 81920)
+H100 = GpuModel("NVIDIA H100", 80, "nvidia-h100", "NVIDIA H100 80GB HBM3", 81559)
+H200 = GpuModel("NVIDIA H200", 141, "nvidia-h200", "NVIDIA H200", 143771)
 
 
 @dataclass(frozen=True)

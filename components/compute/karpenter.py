@@ -33,6 +33,7 @@ import pulumi_kubernetes as k8s
 
 from ..catalog.helm import helm_release
 from ..catalog.registry import KARPENTER
+from ..dra import DRA
 from ..errors import Problem, require, type_problems
 from ..iam import (
     ServiceAccountRole,
@@ -67,6 +68,10 @@ REPLICAS = 2
 # The Kubernetes minor -> the first Karpenter minor that supports it (Karpenter's compatibility matrix,
 # kept in the version calendar).
 MIN_VERSION_FOR_KUBERNETES = karpenter_minimums()
+# Karpenter provisions nodes for pods with DRA claims from 1.15 on, behind ``settings.enableDRA`` (alpha;
+# https://karpenter.sh/docs/tasks/dra/ and the EKS user guide's "Using DRA with Karpenter"); 1.14 ignores
+# DRA requests when it simulates scheduling (``settings.ignoreDRARequests``, true in its chart).
+DRA_MIN_VERSION = (1, 15)
 
 # EventBridge events Karpenter drains nodes on, each routed to the interruption queue.
 INTERRUPTION_EVENTS: Mapping[str, dict[str, list[str]]] = {
@@ -347,10 +352,28 @@ def interruption_queue_policy(queue_arn: str) -> dict:
     }
 
 
-def controller_values(cluster_name: str, queue_name: str) -> dict[str, Any]:
-    """Helm values of the karpenter chart: this cluster, its queue, on the system node group."""
+def dra_version_problem(version: str) -> str | None:
+    """Why this Karpenter cannot start nodes for pods with DRA claims (None: it can)."""
+    try:
+        major, minor = (int(x) for x in version.lstrip("v").split(".")[:2])
+    except ValueError:
+        return f"'{version}' is not a Karpenter version"
+    if (major, minor) >= DRA_MIN_VERSION:
+        return None
+    return (
+        f"Karpenter {version} does not provision nodes for DRA claims: pin charts.karpenter "
+        f"{DRA_MIN_VERSION[0]}.{DRA_MIN_VERSION[1]} or later (its DRA support), or use device-plugin"
+    )
+
+
+def controller_values(cluster_name: str, queue_name: str, dra: bool = False) -> dict[str, Any]:
+    """Helm values of the karpenter chart: this cluster, its queue, on the system node group; ``dra``:
+    its pools' GPUs are claimed through DRA, which Karpenter simulates only with ``enableDRA``."""
+    settings: dict[str, Any] = {"clusterName": cluster_name, "interruptionQueue": queue_name}
+    if dra:
+        settings["enableDRA"] = True
     return {
-        "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
+        "settings": settings,
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "replicas": REPLICAS,
         "controller": {"resources": RESOURCES},
@@ -402,6 +425,10 @@ class KarpenterArgs:
             problems.append(
                 ("ami_alias", f"{self.ami_alias!r} must pin an AL2023 release (al2023@vYYYYMMDD)")
             )
+        if any(p.gpu_allocation == DRA for p in self.pools) and (
+            reason := dra_version_problem(self.chart_version)
+        ):
+            problems.append(("chart_version", reason))
         if not 20 <= self.disk_size_gib <= 16384:
             problems.append(("disk_size_gib", f"{self.disk_size_gib} must be 20 to 16384"))
         return problems
@@ -437,7 +464,11 @@ class Karpenter(pulumi.ComponentResource):
             version=args.chart_version,
             repository=args.chart_repository,
             namespace=NAMESPACE,
-            values=self.queue.name.apply(lambda queue: controller_values(args.cluster_name, queue)),
+            values=self.queue.name.apply(
+                lambda queue: controller_values(
+                    args.cluster_name, queue, dra=any(p.gpu_allocation == DRA for p in args.pools)
+                )
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,

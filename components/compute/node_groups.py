@@ -22,6 +22,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from ..dra import DEVICE_PLUGIN, DRA, GPU_DEVICE_CLASS, GpuAllocation
 from ..errors import Problem, path, require, type_problems, under
 from ..iam import service_trust_policy
 from ..scheduling import (
@@ -137,10 +138,17 @@ class NodeGroupSpec:
     gpus_per_node: int = 0  # 0: the table's GPU count
     # extra taints on the group's nodes (GPU groups always carry the GPU taint)
     taints: tuple[Taint, ...] = ()
+    # how pods get the group's GPUs: the device plugin's nvidia.com/gpu, or DRA claims (components/dra.py)
+    gpu_allocation: GpuAllocation = DEVICE_PLUGIN
 
     @property
     def is_gpu(self) -> bool:
         return self.role == "gpu"
+
+    @property
+    def claims_gpus(self) -> bool:
+        """GPU nodes whose GPUs the NVIDIA DRA driver publishes (no ``nvidia.com/gpu`` resource)."""
+        return self.is_gpu and self.gpu_allocation == DRA
 
     @property
     def gpu_instance(self) -> InstanceType | None:
@@ -204,7 +212,10 @@ def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
     if spec.is_gpu:
         labels[GPU_PRESENT_LABEL] = "true"
         labels[ACCELERATOR_LABEL] = spec.resolved_accelerator
-        labels[AUTOSCALER_GPU_LABEL] = spec.resolved_accelerator
+        # Not with DRA: the autoscaler holds a node with this label and no nvidia.com/gpu allocatable
+        # unready, waiting for a device plugin that never comes (gpu_processor.go, 1.36.1).
+        if not spec.claims_gpus:
+            labels[AUTOSCALER_GPU_LABEL] = spec.resolved_accelerator
     return labels
 
 
@@ -239,13 +250,14 @@ def placement_for(spec: NodeGroupSpec) -> Placement:
     return Placement(
         node_selector={NODE_GROUP_LABEL: spec.name},
         tolerations=tuple(t.toleration() for t in spec.node_taints),
-        gpu_resource=GPU_RESOURCE if spec.is_gpu else None,
+        gpu_resource=GPU_RESOURCE if spec.is_gpu and not spec.claims_gpus else None,
         fit=NodeFit(
             name=spec.name,
             gpus_per_node=spec.resolved_gpus_per_node,
             instance_types=tuple(spec.instance_types),
             max_nodes=spec.max_size,
         ),
+        device_class=GPU_DEVICE_CLASS if spec.claims_gpus else None,
     )
 
 
@@ -264,7 +276,9 @@ def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
     tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in node_labels(spec).items()}
     for taint in spec.node_taints:
         tags[f"{NODE_TEMPLATE_PREFIX}/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
-    if spec.is_gpu:
+    # A DRA group's GPUs are in ResourceSlices, which no tag describes: the autoscaler's AWS templates
+    # carry none (it starts a group's first node for a claim only from a running node's slices).
+    if spec.is_gpu and not spec.claims_gpus:
         tags[f"{NODE_TEMPLATE_PREFIX}/resources/{GPU_RESOURCE}"] = str(spec.resolved_gpus_per_node)
     return tags
 

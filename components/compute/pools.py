@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import validation
+from ..dra import DEVICE_PLUGIN, DRA, GPU_DEVICE_CLASS, GpuAllocation
 from ..errors import Problem, path, under
 from ..scheduling import GPU_RESOURCE, GPU_TAINT, NodeFit, Placement, Taint
 from .instance_types import InstanceType, lookup
@@ -124,11 +125,18 @@ class GpuPoolSpec:
     labels: Mapping[str, str] = field(default_factory=dict)  # extra Kubernetes labels on the pool's nodes
     taints: tuple[Taint, ...] = ()  # extra taints on the pool's nodes (the GPU taint is always there)
     disruption: Disruption = Disruption()  # when and how fast Karpenter may remove the pool's nodes
+    # how pods get the pool's GPUs: the device plugin's nvidia.com/gpu, or DRA claims (components/dra.py)
+    gpu_allocation: GpuAllocation = DEVICE_PLUGIN
 
     # -- as ``GpuCapacity`` (gpu_capacity.py) reads a pool --------------------------------------------
     @property
     def is_gpu(self) -> bool:
         return True
+
+    @property
+    def claims_gpus(self) -> bool:
+        """GPU nodes whose GPUs the NVIDIA DRA driver publishes (no ``nvidia.com/gpu`` resource)."""
+        return self.gpu_allocation == DRA
 
     @property
     def node_taints(self) -> tuple[Taint, ...]:
@@ -209,7 +217,7 @@ def placement_for_pool(spec: GpuPoolSpec) -> Placement:
     return Placement(
         node_selector={POOL_LABEL: spec.name},
         tolerations=tuple(t.toleration() for t in spec.node_taints),
-        gpu_resource=GPU_RESOURCE,
+        gpu_resource=None if spec.gpu_allocation == DRA else GPU_RESOURCE,
         fit=NodeFit(
             name=spec.name,
             kind="pool",
@@ -218,6 +226,7 @@ def placement_for_pool(spec: GpuPoolSpec) -> Placement:
             chooses_type_per_pod=True,
             max_gpus=spec.max_gpus,
         ),
+        device_class=GPU_DEVICE_CLASS if spec.gpu_allocation == DRA else None,
     )
 
 

@@ -24,9 +24,19 @@ import pulumi_aws as aws
 
 from ..catalog import registry
 from ..cluster import AUTO_MODE_ADDONS, EksCluster
+from ..dra import DEVICE_PLUGIN, DRA, GpuAllocation
+from ..kubernetes_versions import DRA_GA, minor_key
 from ..network import ExistingNetwork, Network
 from . import autoscaler, karpenter
-from .auto_mode import AUTO_MODE_FAMILIES, RUN_BY_EKS, AutoModeCompute, AutoModeComputeArgs, SystemPoolSpec
+from .auto_mode import (
+    AUTO_MODE_DRA_SINCE,
+    AUTO_MODE_FAMILIES,
+    RUN_BY_EKS,
+    RUN_BY_EKS_DRA,
+    AutoModeCompute,
+    AutoModeComputeArgs,
+    SystemPoolSpec,
+)
 from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from .capacity import (
     ConfigProblem,
@@ -99,6 +109,12 @@ class Provisioner(ABC):
     options_key: ClassVar[str | None] = None  # its own settings under compute
     addons_run_by_eks: ClassVar[tuple[str, ...]] = ()  # EKS add-ons the cluster runs itself
     run_by_eks: ClassVar[tuple[str, ...]] = ()  # all that EKS runs instead of the program
+    # GPUs by DRA (components/dra.py): the first minor AWS supports the NVIDIA DRA driver on with this
+    # provisioner, whether AWS's recommendation makes it the default there, and whether the platform
+    # installs the driver (EKS Auto Mode runs it in its nodes).
+    dra_since: ClassVar[str] = DRA_GA
+    dra_by_default: ClassVar[bool] = True
+    installs_dra_driver: ClassVar[bool] = True
 
     @abstractmethod
     def build(self, args: ComputeArgs, opts: pulumi.ResourceOptions) -> Compute:
@@ -148,6 +164,40 @@ class Provisioner(ABC):
     def instance_type_problem(self, instance_type: str) -> str | None:
         """Why it cannot start ``instance_type`` (None: it can)."""
         return None
+
+    # -- GPU allocation ---------------------------------------------------------------------------------
+    def gpu_allocation(self, requested: GpuAllocation | None, kubernetes_version: str) -> GpuAllocation:
+        """The stack's GPU allocation: ``compute.gpuAllocation``, else AWS's recommendation, the NVIDIA
+        DRA driver for new deployments from Kubernetes 1.34 where AWS supports it with this provisioner
+        (EKS user guide, "Use the NVIDIA DRA driver or device plugin on Amazon EKS")."""
+        if requested is not None:
+            return requested
+        supported = minor_key(kubernetes_version) >= minor_key(self.dra_since)
+        return DRA if self.dra_by_default and supported else DEVICE_PLUGIN
+
+    def gpu_allocation_problems(
+        self,
+        mode: GpuAllocation,
+        kubernetes_version: str,
+        versions: Mapping[str, str | None],
+        gpu_groups: Sequence[NodeGroupSpec],
+    ) -> list[ConfigProblem]:
+        """Why ``dra`` cannot run here (paths from the config's root): a minor AWS does not support it on
+        with this provisioner (``kubernetes_versions.DEVICE_MANAGEMENT``), and what the provisioner itself needs."""
+        if mode != DRA or minor_key(kubernetes_version) >= minor_key(self.dra_since):
+            return []
+        return [
+            (
+                ("compute", "gpuAllocation"),
+                f"dra needs Kubernetes {self.dra_since} or later with {self.name} (where AWS supports "
+                f"the NVIDIA DRA driver); this cluster runs {kubernetes_version}: use device-plugin, or "
+                "upgrade cluster.kubernetesVersion first",
+            )
+        ]
+
+    def eks_runs(self, gpu_allocation: GpuAllocation) -> tuple[str, ...]:
+        """What EKS runs instead of the program, for a stack with ``gpu_allocation``."""
+        return self.run_by_eks
 
     def ingress_problem(self, controller: str) -> str | None:
         """Why the ingress ``controller`` cannot serve with it (None: it can)."""
@@ -202,10 +252,37 @@ class NodeGroupsProvisioner(Provisioner):
         problem = autoscaler.chart_version_problem(version, kubernetes_version)
         return [(("charts", "clusterAutoscaler"), problem)] if problem else []
 
+    def gpu_allocation_problems(
+        self,
+        mode: GpuAllocation,
+        kubernetes_version: str,
+        versions: Mapping[str, str | None],
+        gpu_groups: Sequence[NodeGroupSpec],
+    ) -> list[ConfigProblem]:
+        """The cluster autoscaler scales an AWS group from zero by its node template, built from the
+        group's tags (aws_cloud_provider.go, TemplateNodeInfo, 1.36.1): it holds no ResourceSlice, so
+        no template offers a DRA claim a GPU. From one running node on, the template is that node with
+        its slices (simulator/node_info_utils.go): a DRA group keeps a node."""
+        found = super().gpu_allocation_problems(mode, kubernetes_version, versions, gpu_groups)
+        if mode != DRA:
+            return found
+        return found + [
+            (
+                ("nodeGroups", "gpu", i, "scaling", "minSize"),
+                "0 with gpuAllocation dra: the cluster autoscaler never starts a group's first node for "
+                "a GPU claim (its AWS node templates hold no DRA devices): set minSize to 1 or more, or "
+                "gpuAllocation: device-plugin to scale from zero",
+            )
+            for i, group in enumerate(gpu_groups)
+            if group.is_gpu and group.min_size == 0
+        ]
+
 
 class KarpenterProvisioner(Provisioner):
     name = "karpenter"
     options_key = "karpenter"
+    # Karpenter's DRA support (1.15 on) is alpha, behind a setting: the device plugin stays the default.
+    dra_by_default = False
 
     def build(self, args: ComputeArgs, opts: pulumi.ResourceOptions) -> Compute:
         groups = _node_groups(args, opts)
@@ -271,6 +348,19 @@ class KarpenterProvisioner(Provisioner):
         problem = karpenter.chart_version_problem(version, kubernetes_version)
         return [(("charts", "karpenter"), problem)] if problem else []
 
+    def gpu_allocation_problems(
+        self,
+        mode: GpuAllocation,
+        kubernetes_version: str,
+        versions: Mapping[str, str | None],
+        gpu_groups: Sequence[NodeGroupSpec],
+    ) -> list[ConfigProblem]:
+        found = super().gpu_allocation_problems(mode, kubernetes_version, versions, gpu_groups)
+        version = versions.get("karpenter")
+        if mode == DRA and version and (problem := karpenter.dra_version_problem(version)):
+            found.append((("compute", "gpuAllocation"), problem))
+        return found
+
 
 class AutoModeProvisioner(Provisioner):
     name = "auto-mode"
@@ -280,6 +370,11 @@ class AutoModeProvisioner(Provisioner):
     options_key = "autoMode"
     addons_run_by_eks = AUTO_MODE_ADDONS
     run_by_eks = RUN_BY_EKS
+    dra_since = AUTO_MODE_DRA_SINCE  # its nodes run the NVIDIA DRA driver from 1.36
+    installs_dra_driver = False
+
+    def eks_runs(self, gpu_allocation: GpuAllocation) -> tuple[str, ...]:
+        return RUN_BY_EKS_DRA if gpu_allocation == DRA else RUN_BY_EKS
 
     def build(self, args: ComputeArgs, opts: pulumi.ResourceOptions) -> Compute:
         cluster = args.cluster

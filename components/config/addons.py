@@ -1,7 +1,7 @@
 """Which Helm add-ons a stack installs: the registry's ``AddonChoices``, made from the settings.
 
 The platform installs by them and the capacity model counts the pods they keep. ``s`` is
-``PlatformSettings``, or the valid sections of one holding at least compute, nodeGroups,
+``PlatformSettings``, or the valid sections of one holding at least cluster, compute, nodeGroups,
 observability and ingress.
 """
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from ..catalog.registry import AddonChoices
 from ..compute.provisioner import provisioner_named
+from ..dra import DRA
+from .compute import gpu_allocation
 
 
 def addon_choices(s: Any) -> AddonChoices:
@@ -18,12 +20,14 @@ def addon_choices(s: Any) -> AddonChoices:
     device plugin itself) that decide the add-ons and their pods."""
     provisioner = provisioner_named(s.compute.provisioner)
     observability = s.observability
+    dra = gpu_allocation(s) == DRA
     return AddonChoices(
         ingress_controller=s.ingress.controller,
         observability=observability.enabled,
         alertmanager=observability.alerting.delivery is not None,
         grafana=observability.grafana,
         alb_controller=provisioner.runs_alb_controller,
-        device_plugin=provisioner.installs_device_plugin,
+        device_plugin=provisioner.installs_device_plugin and not dra,
         gpus=bool(s.nodeGroups.gpu or s.compute.pools),
+        dra_driver=provisioner.installs_dra_driver and dra,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
@@ -19,6 +19,7 @@ from ..compute.pools import (
     pool_problems,
 )
 from ..compute.provisioner import provisioner_named
+from ..dra import DEVICE_PLUGIN, GpuAllocation
 from ..scheduling import Taint
 from ._base import DnsLabel, Model, Violation, checked, raise_violations, unique_names
 from .infrastructure import TaintSettings
@@ -27,6 +28,7 @@ ProvisionerName = Literal[
     "node-groups", "karpenter", "auto-mode"
 ]  # one Provisioner each (compute/provisioner.py)
 CapacityTypeSetting = Literal["spot", "on-demand", "reserved"]
+GpuAllocationName = Literal["device-plugin", "dra"]  # components/dra.py
 
 
 def _matching(pattern: str, what: str) -> AfterValidator:
@@ -166,8 +168,8 @@ class GpuPoolSettings(Model):
             found.append((key, message))
         return found
 
-    def spec(self) -> GpuPoolSpec:
-        """The pool these settings describe."""
+    def spec(self, gpu_allocation: GpuAllocation = DEVICE_PLUGIN) -> GpuPoolSpec:
+        """The pool these settings describe, its GPUs allocated by ``gpu_allocation``."""
         reservations = self.capacityReservations
         d = self.disruption
         return GpuPoolSpec(
@@ -192,6 +194,7 @@ class GpuPoolSettings(Model):
                 max_nodes=d.maxNodes,
                 blocked=tuple(BlockedWindow(w.schedule, w.duration) for w in d.blockedWindows),
             ),
+            gpu_allocation=gpu_allocation,
         )
 
 
@@ -209,6 +212,11 @@ class AutoModeSettings(Model):
 
 class ComputeSettings(Model):
     provisioner: ProvisionerName = "node-groups"
+    gpuAllocation: GpuAllocationName | None = Field(
+        default=None,
+        description="device-plugin (nvidia.com/gpu) or dra (ResourceClaims on the NVIDIA DRA driver's "
+        "DeviceClass); default: AWS's recommendation for the provisioner and Kubernetes minor",
+    )
     pools: list[GpuPoolSettings] = Field(default_factory=list)
     gpuDiskGiB: int = Field(default=200, ge=50, le=16384, description="root or ephemeral disk of GPU nodes")
     karpenter: KarpenterSettings | None = None
@@ -233,5 +241,14 @@ class ComputeSettings(Model):
         raise_violations(found)
         return self
 
-    def specs(self) -> list[GpuPoolSpec]:
-        return [pool.spec() for pool in self.pools]
+    def specs(self, gpu_allocation: GpuAllocation = DEVICE_PLUGIN) -> list[GpuPoolSpec]:
+        return [pool.spec(gpu_allocation) for pool in self.pools]
+
+
+def gpu_allocation(s: Any) -> GpuAllocation:
+    """The stack's GPU allocation, decided once: ``compute.gpuAllocation``, else the provisioner's
+    default for the cluster's Kubernetes minor. ``s``: the settings, or sections holding compute and
+    cluster."""
+    return provisioner_named(s.compute.provisioner).gpu_allocation(
+        s.compute.gpuAllocation, s.cluster.kubernetesVersion
+    )

@@ -36,6 +36,7 @@ from ..compute.node_groups import (
     is_arm_instance,
     max_group_name_length,
 )
+from ..dra import DEVICE_PLUGIN, GpuAllocation
 from ..errors import describe
 from ..iam import IdentityMode
 from ..network import MAX_AZ_COUNT, MIN_AZ_COUNT, NatGatewayMode, existing_network_problems
@@ -356,8 +357,8 @@ class GpuNodeGroupSettings(Model):
         assert self.instance.gpu is not None
         return self.instance.gpu.accelerator
 
-    def spec(self) -> NodeGroupSpec:
-        """The node group these settings describe."""
+    def spec(self, gpu_allocation: GpuAllocation = DEVICE_PLUGIN) -> NodeGroupSpec:
+        """The node group these settings describe, its GPUs allocated by ``gpu_allocation``."""
         return NodeGroupSpec(
             name=self.name,
             role="gpu",
@@ -372,6 +373,7 @@ class GpuNodeGroupSettings(Model):
             accelerator=self.accelerator_label,
             gpus_per_node=self.gpu_count,
             taints=tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in self.taints),
+            gpu_allocation=gpu_allocation,
         )
 
 

@@ -19,12 +19,13 @@ from ..compute.capacity import Requests
 from ..compute.gpu_capacity import GpuCapacity
 from ..compute.node_groups import NodeGroupSpec, autoscaler_tags
 from ..compute.provisioner import POOL_PROVISIONERS, provisioner_named
+from ..dra import DRA, GpuAllocation
 from ..fit import NamespaceFit
 from ..scheduling import NodeFit
 from ..validation import AWS_TAGS_PER_RESOURCE
 from ._base import AwsTags, Model, Violation, raise_violations, unique_names
 from .capacity import platform_capacity_problems
-from .compute import ComputeSettings
+from .compute import ComputeSettings, gpu_allocation
 from .infrastructure import (
     DEFAULT_ADDONS,
     ChartSettings,
@@ -72,6 +73,11 @@ class PlatformSettings(Model):
     @property
     def resource_tags(self) -> dict[str, str]:
         return platform_tags(self.environment, self.tags)
+
+    @property
+    def gpu_allocation(self) -> GpuAllocation:
+        """How pods get GPUs here (components/dra.py): decided once, in ``config.compute.gpu_allocation``."""
+        return gpu_allocation(self)
 
     @model_validator(mode="after")
     def _cross_section(self) -> PlatformSettings:
@@ -141,6 +147,84 @@ def _provisioner_chart(s: Any) -> list[Violation]:
     return provisioner_named(s.compute.provisioner).chart_problems(
         dict(s.charts), s.cluster.kubernetesVersion, s.cluster.mode == "managed"
     )
+
+
+@rule("compute", "cluster", "charts", "nodeGroups")
+def _gpu_allocation(s: Any) -> list[Violation]:
+    """``dra`` only where AWS supports the NVIDIA DRA driver with the provisioner (and its controller)."""
+    return provisioner_named(s.compute.provisioner).gpu_allocation_problems(
+        gpu_allocation(s),
+        s.cluster.kubernetesVersion,
+        dict(s.charts),
+        [g.spec() for g in s.nodeGroups.gpu],
+    )
+
+
+def _selector_problems(at: tuple, w: Any, s: Any) -> list[Violation]:
+    """A selector no GPU of the source's instance types matches, or a count above what one node of the
+    matching types holds: the claim is never allocated."""
+    selector, node = w.gpu.gpu_selector(), _placement_fit(w, s)
+    if selector is None or node is None:
+        return []
+    if reason := fit.gpu_selector_reason(selector, node):
+        return [((*at, "selector"), reason)]
+    if reason := fit.selected_gpu_count_reason(w.gpu.count, selector, node):
+        return [((*at, "count"), reason)]
+    return []
+
+
+@rule("compute", "cluster", "workloads", "nodeGroups")
+def _dra_requests(s: Any) -> list[Violation]:
+    """Selectors and shared claims need DRA; a selector some instance type satisfies; a shared claim used
+    from one namespace, with one description."""
+    dra = gpu_allocation(s) == DRA
+    found: list[Violation] = []
+    shared: dict[str, tuple[tuple, Any]] = {}
+    for kind, i, w in s.workloads.all():
+        if not w.gpu:
+            continue
+        at = ("workloads", kind, i, "gpu")
+        if not dra:
+            found += [
+                (
+                    (*at, key),
+                    "needs compute.gpuAllocation dra: the device plugin's nvidia.com/gpu neither selects "
+                    "GPUs by their attributes nor shares them between pods",
+                )
+                for key in ("selector", "shared")
+                if getattr(w.gpu, key) is not None
+            ]
+            continue
+        found += _selector_problems(at, w, s)
+        if w.gpu.shared is None:
+            continue
+        first = shared.setdefault(w.gpu.shared, (at, w))
+        first_at, other = first
+        if other is w:
+            continue
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first_at[:-1]).lstrip(".")
+        if other.namespace != w.namespace:
+            found.append(
+                (
+                    (*at, "shared"),
+                    f"claim '{w.gpu.shared}' is shared in namespace '{other.namespace}' ({where}): a pod "
+                    f"can use only claims of its own namespace; name another claim for '{w.namespace}'",
+                )
+            )
+        elif _claim_of(other) != _claim_of(w):
+            found.append(
+                (
+                    (*at, "shared"),
+                    f"claim '{w.gpu.shared}' is described differently by {where}: workloads sharing a "
+                    "claim name the same nodeGroup or pool, count, selector and sharing",
+                )
+            )
+    return found
+
+
+def _claim_of(w: Any) -> tuple:
+    gpu = w.gpu
+    return gpu.nodeGroup, gpu.pool, gpu.count, gpu.gpu_selector(), gpu.sharing_strategy
 
 
 @rule("environment", "tags", "nodeGroups", "cluster")
@@ -388,7 +472,7 @@ def _replicas_fit(s: Any) -> list[Violation]:
         namespace = namespaces.get(w.namespace)
         if namespace is None or not _fits_alone(w, s, namespace):
             continue
-        at, gpus = ("workloads", kind, i), w.gpu.count if w.gpu else 0
+        at, gpus = ("workloads", kind, i), w.gpu.per_pod if w.gpu else 0
         quota = fit.quota_ceilings(_pod(w), gpus, namespace)
         if isinstance(w, TrainingSettings):
             fix = "lower parallelism or raise the quota"
@@ -424,7 +508,12 @@ def _always_running(w: Any) -> int:
 
 
 def _share(w: Any) -> fit.Share:
-    return fit.Share(w.name, _always_running(w), _pod(w), w.gpu.count if w.gpu else 0)
+    if w.gpu is None:
+        return fit.Share(w.name, _always_running(w), _pod(w))
+    claim = (w.namespace, w.gpu.shared) if w.gpu.shared is not None else None
+    return fit.Share(
+        w.name, _always_running(w), _pod(w), w.gpu.per_pod, (claim, w.gpu.count) if claim else None
+    )
 
 
 @rule("workloads", "nodeGroups", "compute", "namespaces")

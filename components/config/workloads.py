@@ -14,6 +14,7 @@ from .. import validation
 from ..addons.alerts import AutoscaledService, ScheduledJob, TrainingRun, WorkloadTarget
 from ..compute import capacity
 from ..compute.capacity import PodSet, pod_requests
+from ..dra import GpuSelector, SharingStrategy
 from ..podspec import (
     FLUENT_BIT_HTTP_PORT,
     LOG_SHIPPER_RESOURCES,
@@ -84,23 +85,72 @@ class ResourceSettings(Model):
         return self
 
 
+class GpuSelectorSettings(Model):
+    """Which GPUs a DRA claim accepts, by what the NVIDIA DRA driver publishes (components/dra.py)."""
+
+    productName: str | None = Field(
+        default=None,
+        description="the driver's productName (NVML's name), e.g. NVIDIA A10G, NVIDIA L4, Tesla T4",
+    )
+    minMemoryGiB: int | None = Field(
+        default=None, ge=1, le=4096, description="the least memory the driver publishes for the GPU, GiB"
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> GpuSelectorSettings:
+        keys = {"product_name": ("productName",), "min_memory_gib": ("minMemoryGiB",)}
+        raise_violations([(keys.get(str(p), ()), m) for p, m in self.selector().problems()])
+        return self
+
+    def selector(self) -> GpuSelector:
+        return GpuSelector(product_name=self.productName, min_memory_gib=self.minMemoryGiB)
+
+
 class GpuRequest(Model):
-    """Where a workload's GPUs come from: a GPU node group, or a GPU pool (Karpenter, Auto Mode)."""
+    """Where a workload's GPUs come from: a GPU node group, or a GPU pool (Karpenter, Auto Mode).
+
+    With DRA (``compute.gpuAllocation: dra``) each pod claims ``count`` GPUs of its own, which a
+    ``selector`` may narrow; or the pods of every workload naming the same ``shared`` claim (in one
+    namespace) share its GPUs, by the driver's ``sharing`` strategy.
+    """
 
     nodeGroup: DnsLabel | None = None
     pool: DnsLabel | None = None
     count: int = Field(default=1, ge=1, le=16)
+    selector: GpuSelectorSettings | None = None
+    shared: DnsLabel | None = Field(
+        default=None, description="DRA: the name of a claim the pods share with every workload naming it"
+    )
+    sharing: SharingStrategy | None = Field(
+        default=None, description="how the pods of a shared claim share it: TimeSlicing (default) or MPS"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> GpuRequest:
+        found: list[Violation] = []
         if (self.nodeGroup is None) == (self.pool is None):
-            raise_violations([(("pool",), "name either nodeGroup (GPU node groups) or pool (GPU pools)")])
+            found.append((("pool",), "name either nodeGroup (GPU node groups) or pool (GPU pools)"))
+        if self.sharing is not None and self.shared is None:
+            found.append((("sharing",), "only with shared (a claim the pods of several workloads share)"))
+        raise_violations(found)
         return self
 
     @property
     def target(self) -> str:
         """The node group's or the pool's name."""
         return self.nodeGroup or self.pool or ""
+
+    @property
+    def per_pod(self) -> int:
+        """The GPUs each pod claims for itself (a shared claim's are shared: none of its own)."""
+        return 0 if self.shared else self.count
+
+    @property
+    def sharing_strategy(self) -> SharingStrategy:
+        return self.sharing or "TimeSlicing"
+
+    def gpu_selector(self) -> GpuSelector | None:
+        return self.selector.selector() if self.selector else None
 
 
 class SecretEnv(Model):

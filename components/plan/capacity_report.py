@@ -75,6 +75,8 @@ def capacity_data(loads: Sequence[GroupLoad]) -> tuple[list[dict[str, Any]], lis
                         "memory_mib": p.requests.memory_mib,
                         "gpus": p.gpus,
                         "replicas": "per node" if p.daemon else [p.min_replicas, p.max_replicas],
+                        # A DRA claim the pods share (present only then).
+                        **({"shared_claim": list(p.shared_claim)} if p.shared_claim else {}),
                     }
                     for p in [*load.daemons, *load.pods]
                 ],
@@ -119,9 +121,12 @@ def capacity_report(plan: Plan) -> Report:
         lines.append("  " + _line("at minSize", group["at_min"]))
         lines.append("  " + _line("at maxSize", group["at_max"]))
         for p in load.pods:
+            shared = (
+                f", sharing claim {p.shared_claim[0]} ({p.shared_claim[1]} GPU)" if p.shared_claim else ""
+            )
             lines.append(
-                f"    {p.name} x {p.min_replicas}-{p.max_replicas}: {describe_requests(p.requests, p.gpus)} "
-                f"({p.source})"
+                f"    {p.name} x {p.min_replicas}-{p.max_replicas}: {describe_requests(p.requests, p.gpus)}"
+                f"{shared} ({p.source})"
             )
     lines += [f"warning: {w}" for w in warnings]
     return Report(

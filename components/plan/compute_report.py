@@ -12,15 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..catalog import registry
-from ..compute.auto_mode import RUN_BY_EKS
+from ..compute.auto_mode import AUTO_MODE_DRA_SINCE, RUN_BY_EKS, RUN_BY_EKS_DRA
 from ..compute.node_groups import NodeGroupSpec
 from ..compute.pools import reserved_instances
+from ..dra import GPU_DEVICE_CLASS
+from ..kubernetes_versions import minor_key
 from .mock_engine import Registration
-from .model import Plan, Report
-from .registered import NODE_POOL, RELEASE, node_sources
+from .model import Plan, Report, manifest_of
+from .registered import CLAIM, CLAIM_TEMPLATE, NODE_POOL, RELEASE, node_sources
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_CLASSES = ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "kubernetes:eks.amazonaws.com/v1:NodeClass")
+DEVICE_CLASS = "kubernetes:resource.k8s.io/v1:DeviceClass"
 
 
 def _name(inputs: dict[str, Any]) -> str:
@@ -97,7 +100,67 @@ def compute_report(plan: Plan) -> Report:
             f"{'/'.join(requirements.get('karpenter.sh/capacity-type') or [])}; limits {limits}"
             + "".join(f"; reserved {t} x {n}" for t, n in sorted(reserved.items()))
         )
+    claims = [r for r in ordered if r.type in (CLAIM_TEMPLATE, CLAIM)]
+    lines += _dra_lines(registrations, claims)
     if _auto_mode(registrations):
         lines.append("run by EKS Auto Mode itself, so not installed by the program:")
-        lines += [f"  {component}" for component in RUN_BY_EKS]
+        lines += [f"  {component}" for component in (RUN_BY_EKS_DRA if claims else RUN_BY_EKS)]
     return Report(title="Compute", lines=lines)
+
+
+def device_classes(registrations: Sequence[Registration]) -> dict[str, str]:
+    """The DRA DeviceClasses the program makes exist, by name, with what installs each: a registered
+    chart whose descriptor lists them, a DeviceClass of the program's own, or EKS Auto Mode's nodes
+    (from 1.36 they run the NVIDIA DRA driver)."""
+    found: dict[str, str] = {}
+    for r in registrations:
+        if r.type == RELEASE:
+            chart = str(r.inputs.get("chart")).rsplit("/", 1)[-1]
+            addon = registry.BY_CHART.get(chart)
+            for device_class in addon.device_classes if addon else ():
+                found.setdefault(device_class.name, f"chart {chart} {r.inputs.get('version')}")
+        elif r.type == DEVICE_CLASS:
+            found.setdefault(_name(r.inputs), "the program")
+    auto_mode_dra = any(
+        bool((r.inputs.get("computeConfig") or {}).get("enabled"))
+        and minor_key(str(r.inputs.get("version") or "0.0")) >= minor_key(AUTO_MODE_DRA_SINCE)
+        for r in registrations
+        if r.type == CLUSTER
+    )
+    if auto_mode_dra:
+        found.setdefault(GPU_DEVICE_CLASS, "EKS Auto Mode's nodes")
+    return found
+
+
+def _claim_line(registration: Registration) -> str:
+    manifest = manifest_of(registration)
+    kind, metadata = manifest["kind"], manifest["metadata"]
+    spec = manifest.get("spec") or {}
+    if kind == "ResourceClaimTemplate":
+        spec = spec.get("spec") or {}
+    devices = spec.get("devices") or {}
+    requests = []
+    for request in devices.get("requests") or []:
+        exactly = request.get("exactly") or {}
+        selectors = [(s.get("cel") or {}).get("expression") for s in exactly.get("selectors") or []]
+        where = f" where {' && '.join(selectors)}" if selectors else ""
+        requests.append(f"{exactly.get('count', 1)} x {exactly.get('deviceClassName')}{where}")
+    sharing = [
+        str((((c.get("opaque") or {}).get("parameters") or {}).get("sharing") or {}).get("strategy"))
+        for c in devices.get("config") or []
+    ]
+    shared = f"; shared by its pods ({', '.join(sharing)})" if kind == "ResourceClaim" else ""
+    return f"{kind} {metadata.get('namespace')}/{metadata.get('name')}: {'; '.join(requests)}{shared}"
+
+
+def _dra_lines(registrations: Sequence[Registration], claims: Sequence[Registration]) -> list[str]:
+    """GPUs by DRA: the DeviceClasses and who installs them, and every claim and claim template."""
+    classes = device_classes(registrations)
+    if not classes and not claims:
+        return []
+    lines = [
+        "GPUs by DRA (resource.k8s.io/v1): DeviceClasses "
+        + (", ".join(f"{name} ({source})" for name, source in classes.items()) or "none installed")
+    ]
+    lines += [_claim_line(r) for r in claims]
+    return lines

@@ -40,6 +40,7 @@ from ..pod_requests import manifest_requests
 from ..scheduling import GPU_RESOURCE, Taint, Toleration, toleration_from_dict
 from ..validation import quantity_value
 from .mock_engine import Registration
+from .model import manifest_of
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -48,6 +49,8 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 WORKLOAD_KINDS = ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
+CLAIM_TEMPLATE = "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"
+CLAIM = "kubernetes:resource.k8s.io/v1:ResourceClaim"
 IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"  # an Auto Mode system pool's floor
 _UNLIMITED = 10**9  # a NodePool limit left out
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
@@ -189,6 +192,7 @@ def registered_choices(registrations: Sequence[Registration], gpus: bool) -> Add
         alb_controller=registry.AWS_LOAD_BALANCER_CONTROLLER.chart in charts,
         device_plugin=registry.NVIDIA_DEVICE_PLUGIN.chart in charts,
         gpus=gpus,
+        dra_driver=registry.NVIDIA_DRA_DRIVER.chart in {_chart_name(c) for c in charts},
     )
 
 
@@ -228,13 +232,63 @@ def _with_gpu_requests(container: Mapping[str, Any]) -> Mapping[str, Any]:
     }
 
 
-def pod_gpus(spec: Mapping[str, Any]) -> int:
-    """The GPUs a pod spec asks for (``nvidia.com/gpu``; a limit alone counts as the request)."""
+def pod_gpus(spec: Mapping[str, Any], claims: Claims | None = None) -> int:
+    """The GPUs a pod spec asks for: ``nvidia.com/gpu`` (a limit alone counts as the request), and the
+    devices of the DRA claims made for it from ResourceClaimTemplates (``claims``)."""
     copy = {
         "containers": [_with_gpu_requests(c) for c in spec.get("containers") or []],
         "initContainers": [_with_gpu_requests(c) for c in spec.get("initContainers") or []],
     }
-    return math.ceil(manifest_requests(copy).get(GPU_RESOURCE, 0))
+    own = sum(
+        (claims.templates.get(ref["resourceClaimTemplateName"], 0) if claims else 0)
+        for ref in spec.get("resourceClaims") or []
+        if ref.get("resourceClaimTemplateName")
+    )
+    return math.ceil(manifest_requests(copy).get(GPU_RESOURCE, 0)) + own
+
+
+def claim_devices(spec: Mapping[str, Any]) -> int:
+    """The devices a ResourceClaim spec requests (``exactly``: its count, 1 when left out; ``All``
+    counts as one, the fewest it takes)."""
+    requests = ((spec.get("devices") or {}).get("requests")) or []
+    return sum(int((r.get("exactly") or {}).get("count") or 1) for r in requests)
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The DRA claims the program registers, by name, in one namespace: the devices each
+    ResourceClaimTemplate's claims and each ResourceClaim request."""
+
+    templates: Mapping[str, int]
+    claims: Mapping[str, int]
+
+
+def registered_claims(registrations: Sequence[Registration]) -> dict[str | None, Claims]:
+    """Per namespace, the registered ResourceClaimTemplates and ResourceClaims (auto-names resolved as
+    the manifests name them)."""
+    found: dict[str | None, tuple[dict[str, int], dict[str, int]]] = {}
+    for r in registrations:
+        if r.type not in (CLAIM_TEMPLATE, CLAIM):
+            continue
+        manifest = manifest_of(r)
+        metadata = manifest["metadata"]
+        templates, claims = found.setdefault(metadata.get("namespace"), ({}, {}))
+        if r.type == CLAIM_TEMPLATE:
+            templates[metadata["name"]] = claim_devices((manifest.get("spec") or {}).get("spec") or {})
+        else:
+            claims[metadata["name"]] = claim_devices(manifest.get("spec") or {})
+    return {ns: Claims(t, c) for ns, (t, c) in found.items()}
+
+
+def shared_claim(
+    spec: Mapping[str, Any], namespace: str | None, claims: Claims | None
+) -> tuple[str, int] | None:
+    """The registered ResourceClaim the pod shares with others (by name), with its devices."""
+    for ref in spec.get("resourceClaims") or []:
+        name = ref.get("resourceClaimName")
+        if name and claims is not None and name in claims.claims:
+            return f"{namespace}/{name}", claims.claims[name]
+    return None
 
 
 def _selected_group(template: Mapping[str, Any]) -> str | None:
@@ -255,6 +309,7 @@ def manifest_pods(registrations: Sequence[Registration]) -> list[PodSet]:
             key = (_metadata(r).get("namespace"), spec["scaleTargetRef"]["name"])
             hpas[key] = (spec.get("minReplicas", 1), spec["maxReplicas"])
     found: list[PodSet] = []
+    claims = registered_claims(registrations)
     for r in registrations:
         if r.type not in WORKLOAD_KINDS:
             continue
@@ -276,8 +331,11 @@ def manifest_pods(registrations: Sequence[Registration]) -> list[PodSet]:
                 max_replicas=high,
                 node_group=_selected_group(template),
                 tolerations=_tolerations(template),
-                gpus=pod_gpus(template),
+                gpus=pod_gpus(template, claims.get(metadata.get("namespace"))),
                 namespace=metadata.get("namespace"),
+                shared_claim=shared_claim(
+                    template, metadata.get("namespace"), claims.get(metadata.get("namespace"))
+                ),
             )
         )
     return found

@@ -18,8 +18,9 @@ from typing import Any, NamedTuple, TypeVar
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import accepted_findings, fit, k8s_objects, podspec, validation
+from .. import accepted_findings, dra, fit, k8s_objects, podspec, validation
 from ..compute.capacity import Requests, pod_requests
+from ..dra import GpuSelector, SharedGpuClaim
 from ..errors import Problem, path, under
 from ..iam import (
     MAX_ROLE_OWNER_NAME,
@@ -76,9 +77,14 @@ class WorkloadArgs:
     namespace: pulumi.Input[str]  # where every object of the workload goes
     image: str  # the main container's image (pin a version or a digest)
     resources: Resources  # the main container's requests and limits
-    # node selector and tolerations of a node group (GPU groups: also the GPU resource)
+    # node selector and tolerations of a node group (GPU groups: also the GPU resource or DeviceClass)
     placement: Placement | None = None
     gpus: int = 0  # GPUs per pod; needs a ``placement`` on a GPU group
+    # GPUs by DRA (a placement with a ``device_class``): which GPUs each pod's claim accepts
+    gpu_selector: GpuSelector | None = None
+    # GPUs by DRA: a claim the pods share with other workloads' pods (``SharedGpu.reference``), instead
+    # of claims of their own (``gpus`` 0)
+    shared_gpu: SharedGpuClaim | None = None
     command: Sequence[str] | None = None  # the container's command (None: the image's entrypoint)
     args: Sequence[str] | None = None  # the container's arguments (None: the image's)
     # plain environment variables (secrets go in ``secret_env``)
@@ -160,7 +166,7 @@ def common_problems(
     if problem := validation.image_reference(args.image):
         problems.append(("image", problem))
     problems += under("resources", args.resources.problems())
-    problems += gpu_problems(args.gpus, args.placement)
+    problems += gpu_problems(args)
     problems += podspec.run_as_problems(args.run_as_user, args.run_as_group)
     problems += under("accepted_findings", accepted_findings.finding_problems(args.accepted_findings))
     if not args.tmp_size or validation.quantity(args.tmp_size):
@@ -296,11 +302,90 @@ def workload_mounts(args: WorkloadArgs) -> list[tuple[str, str]]:
     return mounts + [(f"secret_files[{i}].mount_path", f.mount_path) for i, f in enumerate(args.secret_files)]
 
 
-def gpu_problems(gpus: int, placement: Placement | None) -> list[Problem]:
+def gpu_problems(args: WorkloadArgs) -> list[Problem]:
+    gpus, placement = args.gpus, args.placement
     if gpus < 0:
         return [("gpus", "must be >= 0")]
-    if gpus and (placement is None or not placement.gpu_resource):
+    if gpus and (placement is None or not placement.gives_gpus):
         return [("gpus", "> 0 needs a placement with gpu_resource (the GPU node group's Placement)")]
+    dra = placement is not None and placement.device_class is not None
+    needs_dra = (
+        "needs a placement whose GPUs pods claim through DRA (placement.device_class): the device "
+        "plugin's nvidia.com/gpu neither selects GPUs by their attributes nor shares them"
+    )
+    problems: list[Problem] = []
+    if args.gpu_selector is not None:
+        if not dra:
+            problems.append(("gpu_selector", needs_dra))
+        elif not gpus:
+            problems.append(("gpu_selector", "selects the GPUs of each pod's own claim: set gpus"))
+        problems += under("gpu_selector", args.gpu_selector.problems())
+    shared = args.shared_gpu
+    if shared is not None:
+        if not dra:
+            problems.append(("shared_gpu", needs_dra))
+        if gpus:
+            problems.append(("gpus", "must be 0 with shared_gpu: the pods use the shared claim's GPUs"))
+        if isinstance(args.namespace, str) and shared.namespace != args.namespace:
+            problems.append(
+                (
+                    "shared_gpu",
+                    f"the claim is in namespace {shared.namespace!r}, the workload in {args.namespace!r}: "
+                    "a pod can use only claims of its own namespace",
+                )
+            )
+        node = placement.fit if placement else None
+        if shared.source is not None and node is not None and node.name != shared.source:
+            problems.append(
+                (
+                    "shared_gpu",
+                    f"the claim's GPUs come from {shared.source!r}, the workload is placed on "
+                    f"{node.name!r}: place it where its claim is",
+                )
+            )
+    return problems
+
+
+def claims_gpus(args: WorkloadArgs) -> bool:
+    """The pods get GPUs by DRA: a claim of their own (``gpus``) or a shared one."""
+    placement = args.placement
+    return placement is not None and placement.device_class is not None and bool(args.gpus or args.shared_gpu)
+
+
+def create_gpu_claim_template(
+    parent: pulumi.Resource, name: str, args: WorkloadArgs, labels: Mapping[str, str]
+) -> k8s.resource.v1.ResourceClaimTemplate | None:
+    """GPUs by DRA: the template each pod's own claim of ``gpus`` GPUs is made from (None: the pods
+    claim none of their own). Auto-named, so a changed claim rolls the pods onto claims of the new one
+    (a template's spec is immutable)."""
+    placement = args.placement
+    if placement is None or placement.device_class is None or not args.gpus:
+        return None
+    return k8s.resource.v1.ResourceClaimTemplate(
+        f"{name}-gpu",
+        metadata=meta.ObjectMetaArgs(namespace=args.namespace, labels=dict(labels)),
+        spec=k8s.resource.v1.ResourceClaimTemplateSpecArgs(
+            metadata=meta.ObjectMetaArgs(labels=dict(labels)),
+            spec=dra.claim_spec(args.gpus, device_class=placement.device_class, selector=args.gpu_selector),
+        ),
+        opts=object_opts(parent, args),
+    )
+
+
+def pod_resource_claims(
+    args: WorkloadArgs, template: k8s.resource.v1.ResourceClaimTemplate | None
+) -> list[core.PodResourceClaimArgs]:
+    """The pod's GPU claim: one made from ``template`` for each pod, or the shared claim."""
+    if template is not None:
+        return [
+            core.PodResourceClaimArgs(
+                name=dra.CLAIM_NAME, resource_claim_template_name=template.metadata.name
+            )
+        ]
+    if args.shared_gpu is not None and claims_gpus(args):
+        return [
+            core.PodResourceClaimArgs(name=dra.CLAIM_NAME, resource_claim_name=args.shared_gpu.claim_name)
+        ]
     return []
 
 
@@ -318,7 +403,12 @@ def pod_fit_problems(args: WorkloadArgs, pod: Requests) -> list[Problem]:
     problems: list[Problem] = []
     node = args.placement.fit if args.placement else None
     if node is not None:
+        selector = args.gpu_selector
         if reason := fit.gpu_count_reason(args.gpus, node):
+            problems.append(("gpus", reason))
+        elif selector is not None and (reason := fit.gpu_selector_reason(selector, node)):
+            problems.append(("gpu_selector", reason))
+        elif selector is not None and (reason := fit.selected_gpu_count_reason(args.gpus, selector, node)):
             problems.append(("gpus", reason))
         elif reason := fit.node_fit_reason(pod, node):
             problems.append(("resources", reason))
@@ -506,8 +596,9 @@ def main_container(
         ports=ports,
         env=main_env(args, config, extra_env),
         volume_mounts=mounts,
-        gpus=args.gpus,
+        gpus=0 if claims_gpus(args) else args.gpus,
         gpu_resource=args.placement.gpu_resource if args.placement else None,
+        claims=[dra.CLAIM_NAME] if claims_gpus(args) else [],
         probes=probes,
         read_only_root_filesystem=args.read_only_root_filesystem,
         pre_stop_sleep_seconds=pre_stop_sleep_seconds,

@@ -15,6 +15,7 @@ from ._common import (
     checked_args,
     common_problems,
     create_config,
+    create_gpu_claim_template,
     create_service_account,
     main_container,
     name_problems,
@@ -22,6 +23,7 @@ from ._common import (
     pod_annotations,
     pod_fit_problems,
     pod_fit_requests,
+    pod_resource_claims,
     pod_security,
     pod_volumes,
     scanner_annotations,
@@ -109,6 +111,8 @@ class BatchInferenceJob(pulumi.ComponentResource):
     cron_job: k8s.batch.v1.CronJob  # the CronJob
     service_account: k8s.core.v1.ServiceAccount  # its ServiceAccount
     config_map: k8s.core.v1.ConfigMap | None  # its ConfigMap (None: no ``config_data``)
+    # GPUs by DRA: the template of each pod's own GPU claim (None: no claim of its own)
+    gpu_claim_template: k8s.resource.v1.ResourceClaimTemplate | None
     name: pulumi.Output[str]  # the CronJob's name
     namespace: pulumi.Output[str]  # its namespace
 
@@ -126,6 +130,7 @@ class BatchInferenceJob(pulumi.ComponentResource):
         config = create_config(self, name, args, labels)
         self.config_map = config.config_map
         self.service_account, self.role = create_service_account(self, name, args, labels)
+        self.gpu_claim_template = create_gpu_claim_template(self, name, args, labels)
 
         worker = main_container("batch", args, config)
         template = core.PodTemplateSpecArgs(
@@ -135,6 +140,7 @@ class BatchInferenceJob(pulumi.ComponentResource):
                 volumes=pod_volumes(args, config),
                 service_account_name=self.service_account.metadata.name,
                 placement=args.placement,
+                resource_claims=pod_resource_claims(args, self.gpu_claim_template),
                 security_context=pod_security(args),
                 restart_policy="OnFailure",
                 termination_grace_period_seconds=args.termination_grace_period_seconds,

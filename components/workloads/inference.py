@@ -24,6 +24,7 @@ from ._common import (
     checked_args,
     common_problems,
     create_config,
+    create_gpu_claim_template,
     create_service_account,
     main_container,
     name_problems,
@@ -31,6 +32,7 @@ from ._common import (
     pod_annotations,
     pod_fit_problems,
     pod_fit_requests,
+    pod_resource_claims,
     pod_security,
     pod_volumes,
     replica_ceilings,
@@ -306,7 +308,9 @@ def shared_quota_problems(name: str, args: InferenceServiceArgs) -> list[Problem
 def server_share(name: str, args: InferenceServiceArgs) -> fit.Share:
     """What the server ``name`` always takes of its namespace's quota."""
     always = args.autoscaling.min_replicas if args.autoscaling is not None else args.replicas
-    return fit.Share(name, always, args.fit_pod(), args.gpus)
+    shared = args.shared_gpu
+    claim = (id(shared), shared.devices) if shared is not None else None
+    return fit.Share(name, always, args.fit_pod(), args.gpus, claim)
 
 
 def bucket_name_reason(bucket: object) -> str | None:
@@ -380,6 +384,8 @@ class InferenceService(pulumi.ComponentResource):
     config_map: k8s.core.v1.ConfigMap | None  # its ConfigMap (None: no ``config_data``)
     log_config_map: k8s.core.v1.ConfigMap | None  # the log shipper's ConfigMap (None: no ``log_shipping``)
     model_pvc: k8s.core.v1.PersistentVolumeClaim | None  # the model's claim (None: not ``pvc`` storage)
+    # GPUs by DRA: the template of each pod's own GPU claim (None: no claim of its own)
+    gpu_claim_template: k8s.resource.v1.ResourceClaimTemplate | None
     name: pulumi.Output[str]  # the Deployment's name
     namespace: pulumi.Output[str]  # its namespace
 
@@ -405,6 +411,7 @@ class InferenceService(pulumi.ComponentResource):
             model_reader_statements(bucket, args.model.prefix, args.model.kms_key_arn) if args.model else []
         )
         self.service_account, self.role = create_service_account(self, name, args, labels, statements)
+        self.gpu_claim_template = create_gpu_claim_template(self, name, args, labels)
 
         volumes = pod_volumes(args, config)
         init_containers: list[core.ContainerArgs] = []
@@ -506,6 +513,7 @@ class InferenceService(pulumi.ComponentResource):
                 volumes=volumes,
                 service_account_name=self.service_account.metadata.name,
                 placement=args.placement,
+                resource_claims=pod_resource_claims(args, self.gpu_claim_template),
                 security_context=pod_security(args),
                 termination_grace_period_seconds=args.termination_grace_period_seconds,
                 topology_spread_constraints=podspec.spread_across_zones(selector),

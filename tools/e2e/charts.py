@@ -10,9 +10,11 @@ same name and version that installs what matters for ordering and placement, as 
   whose module the proxy does not serve at the chart's version (``crds.NOT_GENERATED``);
 - the objects of the real chart the program relies on besides (``CHART_OBJECTS``: ingress-nginx's
   IngressClass, rendered from the same values as the real chart renders it);
-- one small Deployment (the controller), and for the node agents (device plugin, DCGM exporter, node
-  exporter) a DaemonSet that takes its tolerations, node selector and affinity from the values the
-  program sets, exactly where the real chart reads them, so their placement is real scheduling.
+- one small Deployment (the controller), and for the node agents (device plugin, DRA driver's kubelet
+  plugin, DCGM exporter, node exporter) a DaemonSet that takes its tolerations, node selector and
+  affinity from the values the program sets, exactly where the real chart reads them, so their
+  placement is real scheduling;
+- the DRA DeviceClasses the real chart's templates install (the DRA driver's), with its selectors.
 
 The repository is a folder with ``index.yaml`` and one ``.tgz`` per chart, served by a thread.
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from aiplatform.catalog.registry import BY_CHART, Crd
+from aiplatform.catalog.registry import BY_CHART, Crd, DeviceClass
 
 
 def crd_manifest(crd: Crd, real: Mapping[str, dict] | None = None) -> dict:
@@ -65,6 +67,16 @@ def crd_manifest(crd: Crd, real: Mapping[str, dict] | None = None) -> dict:
                 for i, v in enumerate(crd.versions)
             ],
         },
+    }
+
+
+def device_class_manifest(device_class: DeviceClass) -> dict:
+    """A DeviceClass as the chart's template installs it (its name and its device selector)."""
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceClass",
+        "metadata": {"name": device_class.name},
+        "spec": {"selectors": [{"cel": {"expression": device_class.selector}}]},
     }
 
 
@@ -233,6 +245,10 @@ def chart_archive(name: str, version: str, crds: Mapping[str, dict] | None = Non
     }
     if addon is not None and addon.node_agent_values is not None:
         files["templates/node-agent.yaml"] = daemonset_template(name, addon.node_agent_values)
+    for device_class in addon.device_classes if addon is not None else ():
+        files[f"templates/deviceclass-{device_class.name}.yaml"] = yaml.safe_dump(
+            device_class_manifest(device_class), sort_keys=False
+        )
     crd_folder = "templates/crds" if addon is not None and addon.crds_in_templates else "crds"
     for crd in addon.crds if addon is not None else ():
         # JSON is YAML, and the real CRDs are large: compact JSON takes no time to write and keeps the

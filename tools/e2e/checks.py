@@ -58,7 +58,8 @@ def deployments_available(api: KubeApi) -> Check:
 
 
 def pods_scheduled(api: KubeApi, gpu_groups: Iterable[str]) -> Check:
-    """No pod Pending; pods that request GPUs on GPU-group nodes, the rest (but node agents) off them."""
+    """No pod Pending; pods that request GPUs (or claim them) on GPU-group nodes, the rest (but node
+    agents) off them."""
     gpu_groups = set(gpu_groups)
     nodes = {n["metadata"]["name"]: n for n in api.list("Node")}
     pending, wrong_place, placements = {}, {}, {}
@@ -77,7 +78,8 @@ def pods_scheduled(api: KubeApi, gpu_groups: Iterable[str]) -> Check:
             continue
         group = (nodes.get(node_name, {}).get("metadata", {}).get("labels") or {}).get(GROUP_LABEL, "?")
         placements[key] = group
-        wants_gpu = any(
+        # GPUs by the device plugin's resource, or by DRA claims.
+        wants_gpu = bool(pod["spec"].get("resourceClaims")) or any(
             GPU in ((c.get("resources") or {}).get("requests") or {}) for c in pod["spec"]["containers"]
         )
         on_gpu_node = group in gpu_groups

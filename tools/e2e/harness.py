@@ -83,7 +83,8 @@ def planned_charts(config_file: Path, stack: str, out: Path) -> dict[str, str]:
     charts = {}
     for r in json.loads(resources.read_text()):
         if r["type"] == "kubernetes:helm.sh/v3:Release":
-            charts[r["inputs"]["chart"]] = r["inputs"]["version"]
+            # An OCI chart is planned by reference (oci://host/path/chart); the mirror serves it by name.
+            charts[r["inputs"]["chart"].rsplit("/", 1)[-1]] = r["inputs"]["version"]
     return charts
 
 

@@ -42,6 +42,10 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     "ExternalSecret": ("/apis/external-secrets.io/v1", "externalsecrets", True),
     "ClusterSecretStore": ("/apis/external-secrets.io/v1", "clustersecretstores", False),
+    "ResourceSlice": ("/apis/resource.k8s.io/v1", "resourceslices", False),
+    "ResourceClaim": ("/apis/resource.k8s.io/v1", "resourceclaims", True),
+    "ResourceClaimTemplate": ("/apis/resource.k8s.io/v1", "resourceclaimtemplates", True),
+    "DeviceClass": ("/apis/resource.k8s.io/v1", "deviceclasses", False),
 }
 
 

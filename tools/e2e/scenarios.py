@@ -36,6 +36,12 @@ from tools.e2e.strict_dry_run import custom_resources_accepted
 from tools.e2e.toolchain import cache_root
 
 NODE_AGENTS = ("nvidia-device-plugin",)
+DRA_NODE_AGENTS = ("dra-driver-nvidia-gpu",)  # GPUs by DRA: the driver's kubelet plugin instead
+
+
+def node_agents(run: E2eRun) -> tuple[str, ...]:
+    """The GPU node agents the stack installs: the DRA driver's, or the device plugin."""
+    return DRA_NODE_AGENTS if DRA_NODE_AGENTS[0] in run.charts_served else NODE_AGENTS
 
 
 @dataclass
@@ -223,7 +229,7 @@ def deploy(s: StackUnderTest) -> ScenarioResult:
             checks.autoscaled_at_minimum(s.api),
             checks.deployments_available(s.api),
             checks.pods_scheduled(s.api, s.gpu_groups),
-            checks.gpu_nodes_run_node_agents(s.api, s.gpu_groups, NODE_AGENTS),
+            checks.gpu_nodes_run_node_agents(s.api, s.gpu_groups, node_agents(s.run)),
             checks.state_objects_exist(s.api, s.state()),
             custom_resources_accepted(s.api, s.state()),
             Check(

@@ -10,6 +10,8 @@
   storage classes (once the scheduler picked a node, for WaitForFirstConsumer classes).
 - ``SecretSync``: the external-secrets operator reading AWS Secrets Manager: each ExternalSecret's target
   Secret, owned by the ExternalSecret, with the values of the simulated Secrets Manager.
+- ``dra.KubeletPlugin``: the NVIDIA DRA driver's kubelet plugin on the GPU nodes it runs on (``dra.py``);
+  the autoscaler gives a pod with DRA claims a node only where a running node's devices satisfy them.
 
 ``SimulatedControllers`` runs them in one background thread while the engine works. On a real cluster
 with real AWS, the real controllers do all of this and the harness starts none of them.
@@ -30,6 +32,7 @@ from typing import Any
 from aiplatform.pod_requests import manifest_requests
 from aiplatform.scheduling import Taint, is_tolerated, toleration_from_dict
 from aiplatform.validation import quantity_value
+from tools.e2e.cloud import dra
 from tools.e2e.cloud.nodes import GROUP_LABEL, NodeFleet, NodeShape, template_from_tags
 from tools.e2e.cloud.store import CloudStore
 from tools.e2e.kubeapi import ApiError, KubeApi
@@ -73,9 +76,13 @@ def _selector_matches(pod_spec: Mapping[str, Any], labels: Mapping[str, str]) ->
 
 
 def unfit_reason(
-    pod: Mapping[str, Any], shape: NodeShape, used: Mapping[str, Decimal] | None = None
+    pod: Mapping[str, Any],
+    shape: NodeShape,
+    used: Mapping[str, Decimal] | None = None,
+    extra: Mapping[str, Decimal] | None = None,
 ) -> str | None:
-    """Why ``pod`` cannot run on an empty node of ``shape`` (``used``: what is already planned there)."""
+    """Why ``pod`` cannot run on an empty node of ``shape`` (``used``: what is already planned there;
+    ``extra``: what it needs beyond its containers' requests, such as its claims' devices)."""
     spec = pod.get("spec", {})
     if reason := _selector_matches(spec, shape.labels):
         return reason
@@ -86,7 +93,7 @@ def unfit_reason(
         ):
             return f"taint {taint['key']}={taint.get('value', '')}:{taint['effect']}"
     used = used or {}
-    for resource, amount in pod_requests(pod).items():
+    for resource, amount in {**pod_requests(pod), **(extra or {})}.items():
         available = quantity_value(shape.allocatable.get(resource, "0")) - used.get(resource, Decimal(0))
         if amount > available:
             return f"insufficient {resource}"
@@ -100,6 +107,8 @@ class GroupTemplate:
     size: int
     max_size: int
     record: Mapping[str, Any]
+    # The DRA devices a new node would offer: a running node's, from its ResourceSlices (None: none known)
+    devices: list[dra.Device] | None = None
 
 
 def group_templates(store: CloudStore, api: KubeApi) -> list[GroupTemplate]:
@@ -109,6 +118,7 @@ def group_templates(store: CloudStore, api: KubeApi) -> list[GroupTemplate]:
         tag = record["inputs"]["tag"]
         tags_by_asg.setdefault(record["inputs"]["autoscalingGroupName"], {})[tag["key"]] = tag["value"]
     templates = []
+    devices = dra.node_devices(api.list("ResourceSlice"))
     for record in store.all(NODE_GROUP):
         outputs = record["outputs"]
         asg = outputs["resources"][0]["autoscalingGroups"][0]["name"]
@@ -118,8 +128,21 @@ def group_templates(store: CloudStore, api: KubeApi) -> list[GroupTemplate]:
         instance_type = (outputs.get("instanceTypes") or ["m6i.large"])[0]
         zone = _zone_of(store, outputs.get("subnetIds") or [])
         shape = template_from_tags(instance_type, tags, zone)
-        size = len(api.list("Node", selector=f"{GROUP_LABEL}={name}"))
-        templates.append(GroupTemplate(name, shape, size, int(outputs["scalingConfig"]["maxSize"]), outputs))
+        nodes = api.list("Node", selector=f"{GROUP_LABEL}={name}")
+        # A running node's devices, as the autoscaler copies them into a new node of its group.
+        example = next(
+            (devices[n["metadata"]["name"]] for n in nodes if n["metadata"]["name"] in devices), None
+        )
+        templates.append(
+            GroupTemplate(
+                name,
+                dra.device_shape(shape, example),
+                len(nodes),
+                int(outputs["scalingConfig"]["maxSize"]),
+                outputs,
+                example,
+            )
+        )
     return sorted(templates, key=lambda t: (int(t.shape.allocatable.get("nvidia.com/gpu", "0")), t.name))
 
 
@@ -131,27 +154,40 @@ def _zone_of(store: CloudStore, subnet_ids: list[str]) -> str:
 
 
 def plan_scale_up(
-    pending: Iterable[Mapping[str, Any]], templates: list[GroupTemplate]
+    pending: Iterable[Mapping[str, Any]],
+    templates: list[GroupTemplate],
+    claims: Mapping[str, list[dra.DeviceRequest] | None] | None = None,
 ) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
     """New nodes per group for the pending pods, which group serves each pod, and why the rest wait.
 
     Pods are packed onto the new nodes of a group before another node is added, as the autoscaler's
-    binpacking estimator does.
+    binpacking estimator does. ``claims``: by pod, the devices its DRA claims still need (``dra``).
     """
     new_nodes: dict[str, list[dict[str, Decimal]]] = {}
     served: dict[str, str] = {}
     waiting: dict[str, str] = {}
     for pod in pending:
         key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        devices = (claims or {}).get(key)
+        if devices == []:
+            waiting[key] = "its claims are allocated on a node already: no new node serves it"
+            continue
         reasons = []
         for template in templates:
-            if reason := unfit_reason(pod, template.shape):
+            extra: dict[str, Decimal] = {}
+            if devices is not None:
+                reason, needed = dra.device_fit(devices, template.devices)
+                if reason:
+                    reasons.append(f"{template.name}: {reason}")
+                    continue
+                extra = dra.as_requests(needed)
+            if reason := unfit_reason(pod, template.shape, extra=extra):
                 reasons.append(f"{template.name}: {reason}")
                 continue
-            requests = pod_requests(pod)
+            requests = {**pod_requests(pod), **extra}
             nodes = new_nodes.setdefault(template.name, [])
             for used in nodes:
-                if unfit_reason(pod, template.shape, used) is None:
+                if unfit_reason(pod, template.shape, used, extra) is None:
                     for k, v in requests.items():
                         used[k] = used.get(k, Decimal(0)) + v
                     served[key] = template.name
@@ -200,7 +236,12 @@ class Autoscaler:
         if not pending:
             return
         templates = group_templates(self.store, self.api)
-        additions, served, waiting = plan_scale_up(pending, templates)
+        pending, following = dra.one_pod_per_shared_claim(pending)
+        claims = {
+            f"{p['metadata']['namespace']}/{p['metadata']['name']}": dra.pod_device_requests(self.api, p)
+            for p in pending
+        }
+        additions, served, waiting = plan_scale_up(pending, templates, claims)
         by_name = {t.name: t for t in templates}
         for group, count in additions.items():
             template = by_name[group]
@@ -211,7 +252,7 @@ class Autoscaler:
             if key in served:
                 self._recent[pod["metadata"]["uid"]] = now
         self.served.update(served)
-        self.waiting = waiting
+        self.waiting = {**waiting, **following}
 
 
 def load_balancer_hostname(namespace: str, name: str, region: str = "us-east-1") -> str:
@@ -428,7 +469,14 @@ class SimulatedControllers:
 
     def __init__(self, api: KubeApi, store: CloudStore, interval: float = 1.0):
         self.autoscaler = Autoscaler(api, store, NodeFleet(api))
-        self.controllers = [self.autoscaler, LoadBalancers(api), Volumes(api), SecretSync(api, store)]
+        self.kubelet_plugin = dra.KubeletPlugin(api)
+        self.controllers = [
+            self.autoscaler,
+            LoadBalancers(api),
+            Volumes(api),
+            SecretSync(api, store),
+            self.kubelet_plugin,
+        ]
         self.errors: list[str] = []
         self._interval = interval
         self._stop = threading.Event()
