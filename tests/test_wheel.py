@@ -10,6 +10,7 @@ so ``make test`` leaves it out; ``make test-wheel`` runs it.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,12 @@ def wheel(work: Path) -> Path:
 def python(work: Path, wheel: Path) -> Path:
     """A fresh virtualenv with the wheel and the versions requirements.txt pins for its dependencies."""
     run(sys.executable, "-m", "venv", work / "venv", cwd=work)
-    pins = [line for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines() if "==" in line]
+    # A constraint is a name and a version: pip refuses extras there (moto[s3,events]==...).
+    pins = [
+        re.sub(r"\[[^\]]*\]", "", line)
+        for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+        if "==" in line
+    ]
     (work / "constraints.txt").write_text("\n".join(pins) + "\n")
     interpreter = work / "venv" / "bin" / "python"
     run(interpreter, "-m", "pip", "install", "--quiet", "-c", work / "constraints.txt", wheel, cwd=work)
