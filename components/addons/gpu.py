@@ -33,6 +33,7 @@ from ..compute.node_groups import (
 from ..compute.pools import GpuPoolSpec
 from ..errors import Problem, path, require
 from ..scheduling import Toleration
+from .gpu_metrics import exporter_values, missing_alert_fields
 
 __all__ = [
     "DCGM_EXPORTER_RESOURCES",
@@ -98,9 +99,11 @@ def device_plugin_values(specs: Sequence[NodeGroupSpec]) -> dict[str, Any]:
 
 
 def dcgm_exporter_values(specs: Sequence[NodeGroupSpec], service_monitor: bool = False) -> dict[str, Any]:
-    """Helm values of the dcgm-exporter chart: the same placement as the device plugin."""
+    """Helm values of the dcgm-exporter chart: the same placement as the device plugin, and the
+    collectors the GPU alerts read (``gpu_metrics``)."""
     return {
         **_gpu_daemon_values(specs),
+        **exporter_values(),
         "resources": copy.deepcopy(DCGM_EXPORTER_RESOURCES),
         # A ServiceMonitor needs the prometheus-operator CRDs; off unless the stack has them. The node
         # a GPU sits in, as the GPU alerts name it (the exporter's own host label changed its name).
@@ -198,6 +201,13 @@ class GpuSupportArgs:
         ):
             if values is not None and (problem := schedulability_problem(chart, self.gpu_specs, values)):
                 problems.append((f"{override}.tolerations", problem))
+        if dcgm is not None and (missing := missing_alert_fields(dcgm)):
+            problems.append(
+                (
+                    "dcgm_exporter_values_override.customMetrics",
+                    f"the GPU alerts read {', '.join(missing)}: keep them in the collectors list",
+                )
+            )
         return problems
 
 
