@@ -508,18 +508,9 @@ class InferenceService(pulumi.ComponentResource):
             ),
         )
 
-        # Not awaited: the provider's await of a ClusterIP Service ends 10 s after the last change to
-        # its Endpoints and asks for no ready address, so beside a new Deployment it settles on empty
-        # Endpoints, holding an engine step for nothing. Readiness is the Deployment's await (ready
-        # replicas) and the Ingress's (the Service's Endpoints, a load balancer address).
         self.service = core.Service(
             f"{name}-service",
-            metadata=meta.ObjectMetaArgs(
-                name=name,
-                namespace=args.namespace,
-                labels=labels,
-                annotations={k8s_objects.SKIP_AWAIT: "true"},
-            ),
+            metadata=meta.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels),
             spec=core.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=selector,

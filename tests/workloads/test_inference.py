@@ -171,14 +171,8 @@ def test_full_inference_service(build, monitor):
     # Service, HPA, PDB, Ingress.
     service = monitor.named("llama-service").inputs["spec"]
     assert service["type"] == "ClusterIP"
-    # The provider's Service await (10 s after the last Endpoints change, no address asked) is skipped:
-    # the Deployment's await proves ready replicas.
-    assert monitor.named("llama-service").inputs["metadata"]["annotations"] == {
-        "pulumi.com/skipAwait": "true"
-    }
-    assert "pulumi.com/skipAwait" not in (
-        monitor.named("llama-deployment").inputs["metadata"].get("annotations") or {}
-    )
+    # The Service is awaited by the provider like every other object (no skipAwait).
+    assert "annotations" not in monitor.named("llama-service").inputs["metadata"]
     assert service["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
     hpa = monitor.named("llama-hpa").inputs["spec"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama"}
