@@ -19,6 +19,9 @@ import pulumi_kubernetes as k8s
 
 # What makes an auto-named ConfigMap be replaced (create-before-delete) rather than updated.
 CONFIG_MAP_CONTENT = ["data", "binaryData"]
+# The annotation ("true") with which the provider returns as soon as it created or updated the object,
+# without its readiness await.
+SKIP_AWAIT = "pulumi.com/skipAwait"
 
 
 def provider(

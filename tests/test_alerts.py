@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pulumi_kubernetes as k8s
 import pytest
 
@@ -16,6 +18,7 @@ from aiplatform.addons.alerts import (
     alert_rule_groups,
     kube_state_metrics_label,
 )
+from aiplatform.addons.gpu_metrics import ALERT_FIELDS, collected_fields, collectors_csv
 from aiplatform.compute.node_groups import NodeGroupSpec
 
 SYSTEM = NodeGroupSpec(name="system", min_size=2, desired_size=2, max_size=3)
@@ -127,12 +130,10 @@ def test_a_failed_training_job_and_a_failed_or_missed_batch_run():
 def test_gpu_health_from_dcgm():
     alerts = rules_by_alert(alert_rule_groups(TARGETS))
     (xid,) = alerts["GpuXidError"]
-    # DCGM's XID field keeps the last code: an error is a change of it, and the alert resolves 10
-    # minutes after the last one (tests/promtool shows it fire and clear).
-    assert xid["expr"] == (
-        "(max by (node, gpu, modelName) (DCGM_FI_DEV_XID_ERRORS) > 0) and on (node, gpu, modelName) "
-        "(max by (node, gpu, modelName) (changes(DCGM_FI_DEV_XID_ERRORS[10m])) > 0)"
-    )
+    # The exporter's count of XID events over its window, per code: every occurrence counts, a
+    # repeated code too, and the alert clears a window after the last (tests/promtool shows it).
+    assert xid["expr"] == 'max by (node, gpu, modelName, xid) (DCGM_EXP_XID_ERRORS_COUNT{xid!="0"}) > 0'
+    assert "{{ $labels.xid }}" in xid["annotations"]["summary"]
     assert "for" not in xid  # an XID is news the moment it happens
     (memory,) = alerts["GpuMemoryNearFull"]
     assert memory["expr"] == (
@@ -232,3 +233,12 @@ def test_a_memory_ratio_outside_zero_to_one_is_refused():
                 provider=None, namespace="monitoring", targets=AlertTargets(gpu_memory_ratio=95)
             ),
         )
+
+
+def test_the_gpu_alerts_read_only_fields_the_dcgm_exporter_collects():
+    """A field missing from the exporter's collectors file would leave its alert silent forever."""
+    exprs = " ".join(r["expr"] for g in alert_rule_groups(TARGETS) for r in g["rules"])
+    read = set(re.findall(r"\bDCGM_[A-Z_]+\b", exprs))
+    assert read == {"DCGM_EXP_XID_ERRORS_COUNT", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"}
+    assert read <= collected_fields(collectors_csv())
+    assert read == set(ALERT_FIELDS)

@@ -9,6 +9,7 @@ from aiplatform.addons.gpu import (
     device_plugin_values,
     unschedulable_groups,
 )
+from aiplatform.addons.gpu_metrics import collected_fields, collectors_csv
 from aiplatform.catalog.helm import effective_resources
 from aiplatform.catalog.registry import DCGM_EXPORTER, NVIDIA_DEVICE_PLUGIN
 from aiplatform.compute.node_groups import NodeGroupSpec
@@ -130,6 +131,10 @@ def test_gpu_support_installs_the_pinned_device_plugin_with_the_derived_values(b
         "resources": dcgm["values"]["resources"]
     }
     assert "valueYamlFiles" not in plugin  # the device plugin chart has no default resources
+    # The chart's collectors list plus the XID counter, counted over the window the XID alert states.
+    assert dcgm["values"]["customMetrics"] == collectors_csv()
+    assert "DCGM_EXP_XID_ERRORS_COUNT" in collected_fields(dcgm["values"]["customMetrics"])
+    assert dcgm["values"]["extraEnv"] == [{"name": "DCGM_EXPORTER_XID_COUNT_WINDOW_SIZE", "value": "300000"}]
 
     namespace = monitor.named("gpu-ns")
     assert namespace.inputs["metadata"]["name"] == "nvidia-device-plugin"
@@ -162,6 +167,26 @@ def test_override_that_misses_a_custom_taint_raises_before_creating_anything(bui
         "(aiplatform.io/training=true:NoSchedule, aiplatform.io/reserved=team-a:NoExecute)"
     )
     assert [r.type for r in monitor.registrations] == ["pulumi:providers:kubernetes"]
+
+
+def test_a_dcgm_collectors_list_without_what_the_gpu_alerts_read_is_refused():
+    override = {"customMetrics": "DCGM_FI_DEV_GPU_UTIL, gauge, GPU utilization (in %).\n"}
+    with pytest.raises(ValueError) as error:
+        GpuSupport(
+            "gpu",
+            GpuSupportArgs(
+                provider=None,  # type: ignore[arg-type]
+                gpu_specs=[A10G],
+                dcgm_exporter=True,
+                dcgm_exporter_chart_version="4.8.3",
+                dcgm_exporter_values_override=override,
+            ),
+        )
+    assert str(error.value) == (
+        "GpuSupport 'gpu':\n"
+        "  - dcgm_exporter_values_override.customMetrics: the GPU alerts read DCGM_EXP_XID_ERRORS_COUNT, "
+        "DCGM_FI_DEV_FB_USED, DCGM_FI_DEV_FB_FREE: keep them in the collectors list"
+    )
 
 
 def test_dcgm_needs_a_pinned_version_and_gpu_groups():

@@ -9,7 +9,8 @@ their name and labels (``promtool check rules --lint-fatal``), and Alertmanager 
   config error, an init container such as the model download still running, ...);
 - an autoscaled inference service at its maximum replicas for 15 minutes;
 - a training Job that failed; a batch CronJob whose latest run failed, or that missed its schedule;
-- a GPU that reported a new XID error in the last 10 minutes, or whose memory is near full (DCGM);
+- a GPU that reported an XID error in the last 5 minutes (every one, a repeated code too), or whose
+  memory is near full (DCGM);
 - a node group at its maximum size for 15 minutes (pods that need it more will wait).
 
 ``alert_rule_groups`` is pure (testable without the engine); ``PlatformAlerts`` registers the rule.
@@ -27,6 +28,7 @@ import pulumi_kubernetes as k8s
 
 from ..compute.node_groups import NODE_GROUP_LABEL, NodeGroupSpec
 from ..errors import Problem, require, type_problems
+from .gpu_metrics import XID_COUNT, XID_WINDOW_MINUTES
 
 PROMETHEUS_RULE_API_VERSION = "monitoring.coreos.com/v1"
 RULE_NAME = "aiplatform-alerts"
@@ -34,9 +36,6 @@ RULE_NAME = "aiplatform-alerts"
 PENDING_FOR = "10m"
 AT_MAXIMUM_FOR = "15m"
 GPU_MEMORY_FOR = "10m"
-# The DCGM XID field holds the last XID code until the exporter restarts: an error is a change of it,
-# news for this long.
-XID_WINDOW = "10m"
 DEFAULT_GPU_MEMORY_RATIO = 0.95
 
 # kube-state-metrics exposes node labels only when allowed: the node-group rule counts nodes by the
@@ -253,19 +252,17 @@ def node_group_at_maximum_rule(group: NodeGroupSpec) -> dict:
 
 
 def gpu_xid_rule() -> dict:
-    by = "max by (node, gpu, modelName)"
-    # The value is the XID code; the alert holds while the code changed within the window, so it
-    # resolves XID_WINDOW after the last new error.
+    # The exporter counts each XID event per GPU and code over its window: the alert holds while a
+    # code counted, one alert per code, and clears a window after its last occurrence.
     return _rule(
         "GpuXidError",
-        f"({by} (DCGM_FI_DEV_XID_ERRORS) > 0) and on (node, gpu, modelName) "
-        f"({by} (changes(DCGM_FI_DEV_XID_ERRORS[{XID_WINDOW}])) > 0)",
-        "GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on node {{ $labels.node }} reported XID error "
-        "{{ $value }} in the last " + XID_WINDOW,
+        f'max by (node, gpu, modelName, xid) ({XID_COUNT}{{xid!="0"}}) > 0',
+        "GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on node {{ $labels.node }}: XID error "
+        "{{ $labels.xid }}, {{ $value }} occurrence(s) in the last " + f"{XID_WINDOW_MINUTES}m",
         "NVIDIA's XID catalogue tells an application fault (e.g. 13, 31, 43) from a hardware one "
-        "(e.g. 48, 63, 64, 74, 79, 94, 95): for the latter, cordon and drain the node. DCGM keeps "
-        "only the last code: the same code again is no change, so the node's kernel log (dmesg) "
-        "shows whether it repeats.",
+        "(e.g. 48, 63, 64, 74, 79, 94, 95): for the latter, cordon and drain the node. Every "
+        "occurrence counts, the same code again too: the alert holds until "
+        f"{XID_WINDOW_MINUTES} minutes after the last.",
         None,
         "warning",
     )

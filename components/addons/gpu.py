@@ -39,6 +39,7 @@ from ..compute.pools import GpuPoolSpec
 from ..dra import SHARING_FEATURE_GATES, SHARING_STRATEGIES, SharingStrategy
 from ..errors import Problem, path, require, type_problems
 from ..scheduling import Toleration
+from .gpu_metrics import exporter_values, missing_alert_fields
 
 __all__ = [
     "DCGM_EXPORTER_RESOURCES",
@@ -137,9 +138,11 @@ def dra_driver_values(
 
 
 def dcgm_exporter_values(specs: Sequence[NodeGroupSpec], service_monitor: bool = False) -> dict[str, Any]:
-    """Helm values of the dcgm-exporter chart: the same placement as the device plugin."""
+    """Helm values of the dcgm-exporter chart: the same placement as the device plugin, and the
+    collectors the GPU alerts read (``gpu_metrics``)."""
     return {
         **_gpu_daemon_values(specs),
+        **exporter_values(),
         "resources": copy.deepcopy(DCGM_EXPORTER_RESOURCES),
         # A ServiceMonitor needs the prometheus-operator CRDs; off unless the stack has them. The node
         # a GPU sits in, as the GPU alerts name it (the exporter's own host label changed its name).
@@ -277,6 +280,13 @@ class GpuSupportArgs:
         for override, addon, values in checked:
             if values is not None and (problem := schedulability_problem(addon, self.gpu_specs, values)):
                 problems.append((override, problem))
+        if dcgm is not None and (missing := missing_alert_fields(dcgm)):
+            problems.append(
+                (
+                    "dcgm_exporter_values_override.customMetrics",
+                    f"the GPU alerts read {', '.join(missing)}: keep them in the collectors list",
+                )
+            )
         return problems
 
 

@@ -120,8 +120,8 @@ _MON = "monitoring.coreos.com"
 _INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 _PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 
-# The chart defaults were read from each chart's values.yaml at the pinned version (dcgm-exporter:
-# 4.8.2, the newest whose source was at hand for the pinned 4.8.3; external-secrets: 2.9.0 for the
+# The chart defaults were read from each chart's values.yaml at the pinned version (dcgm-exporter
+# 4.8.3: at commit 7ad5832, the one its release pull request links; external-secrets: 2.9.0 for the
 # pinned 2.10.0).
 EXTERNAL_SECRETS = AddOn(
     chart="external-secrets",

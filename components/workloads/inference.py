@@ -457,7 +457,7 @@ class InferenceService(pulumi.ComponentResource):
                     # gp3 binds WaitForFirstConsumer: the claim stays Pending until a pod uses it, so
                     # don't let Pulumi wait for "Bound" before creating the Deployment that uses it.
                     metadata=meta.ObjectMetaArgs(
-                        namespace=args.namespace, labels=labels, annotations={"pulumi.com/skipAwait": "true"}
+                        namespace=args.namespace, labels=labels, annotations={k8s_objects.SKIP_AWAIT: "true"}
                     ),
                     spec=core.PersistentVolumeClaimSpecArgs(
                         access_modes=["ReadWriteOnce"],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import fit, podspec, validation
+from .. import fit, k8s_objects, podspec, validation
 from ..errors import Problem, require, type_problems
 from ..inputs import checked, is_known, plain_problems
 from ._common import (
@@ -256,7 +256,7 @@ class TrainingJob(pulumi.ComponentResource):
             )
         annotations = scanner_annotations(args, template.spec)
         if not args.wait_for_completion:
-            annotations["pulumi.com/skipAwait"] = "true"
+            annotations[k8s_objects.SKIP_AWAIT] = "true"
         self.job = batch.Job(
             f"{name}-job",
             metadata=meta.ObjectMetaArgs(

@@ -55,3 +55,26 @@ def test_step_summary_groups_steps_by_type_and_leaves_out_unfinished_ones():
             "last_end_s": 20.5,
         }
     }
+
+
+def test_last_steps_name_what_ended_the_up_without_the_stack_and_components():
+    from tools.e2e.scale import last_steps
+
+    prefix = "urn:pulumi:s::p::aiplatform:index:AiPlatform$aiplatform:workloads:InferenceService$"
+    steps = {
+        "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s": [0.4, 36.1],
+        prefix[: -len("$")] + "::llama": [2.0, 36.0],
+        prefix + "kubernetes:apps/v1:Deployment::llama-deployment": [4.5, 36.0],
+        prefix + "kubernetes:core/v1:Service::llama-service": [3.2, 3.3],
+        prefix + "kubernetes:networking.k8s.io/v1:Ingress::llama-ingress": [8.5, 9.8],
+        prefix + "kubernetes:autoscaling/v2:HorizontalPodAutoscaler::llama-hpa": [36.0, -1.0],
+    }
+    assert last_steps(steps, 2) == [
+        {
+            "name": "llama-ingress",
+            "type": "kubernetes:networking.k8s.io/v1:Ingress",
+            "start_s": 8.5,
+            "end_s": 9.8,
+        },
+        {"name": "llama-deployment", "type": "kubernetes:apps/v1:Deployment", "start_s": 4.5, "end_s": 36.0},
+    ]

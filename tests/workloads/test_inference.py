@@ -171,6 +171,8 @@ def test_full_inference_service(build, monitor):
     # Service, HPA, PDB, Ingress.
     service = monitor.named("llama-service").inputs["spec"]
     assert service["type"] == "ClusterIP"
+    # The Service is awaited by the provider like every other object (no skipAwait).
+    assert "annotations" not in monitor.named("llama-service").inputs["metadata"]
     assert service["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
     hpa = monitor.named("llama-hpa").inputs["spec"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama"}

@@ -28,9 +28,10 @@ from typing import Any
 
 import yaml
 
+from aiplatform.k8s_objects import SKIP_AWAIT
+
 SUFFIX = "-kubectl"
 FIELD_MANAGER = "kubectl-baseline"
-SKIP_AWAIT = "pulumi.com/skipAwait"
 # Helm 3's install order by kind (pkg/releaseutil/kind_sorter.go, InstallOrder): namespaces, then quotas
 # and limit ranges before the pods they govern, ... Ingresses last. Kinds not listed (custom resources)
 # go after, in the plan's order, as Helm installs them.

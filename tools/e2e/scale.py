@@ -190,6 +190,21 @@ def step_summary(steps: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return summary
 
 
+def last_steps(steps: dict[str, list[float]], count: int = 3) -> list[dict[str, Any]]:
+    """The steps that ended last (what set the up's end), latest last: name, type, start and end."""
+    finished = sorted((end, start, urn) for urn, (start, end) in steps.items() if end >= 0)
+    return [
+        {
+            "name": urn.split("::")[-1],
+            "type": urn.split("::")[-2].split("$")[-1],
+            "start_s": start,
+            "end_s": end,
+        }
+        for end, start, urn in finished
+        if not urn.split("::")[-2].split("$")[-1].startswith(("pulumi:pulumi:", "aiplatform:"))
+    ][-count:]
+
+
 def first_ups(
     run: E2eRun, stack: auto.Stack, times: dict[str, float], timeline: StepTimeline | None = None
 ) -> None:
@@ -226,7 +241,7 @@ def measure_baseline(run: E2eRun) -> dict[str, Any]:
 
 def measure_program(run: E2eRun) -> tuple[dict[str, float], int, dict[str, Any], dict[str, Any]]:
     """The program's operations, with the kubectl baseline run after its rollout, before its destroy;
-    the first up's steps by resource type."""
+    the first up's steps by resource type, and the steps that ended it."""
     stack, times, timeline = run.stack, {}, StepTimeline()
     first_ups(run, stack, times, timeline)
     (run.run_dir / "up-steps.json").write_text(json.dumps(timeline.steps, indent=1))
@@ -243,7 +258,15 @@ def measure_program(run: E2eRun) -> tuple[dict[str, float], int, dict[str, Any],
     run.pulumi("state", "unprotect", "--all", "--yes")
     with timed(times, "destroy"):
         stack.destroy(color="never", on_output=run.log)
-    return times, resources, kubectl, step_summary(timeline.steps)
+    return (
+        times,
+        resources,
+        kubectl,
+        {
+            "by_type": step_summary(timeline.steps),
+            "last": last_steps(timeline.steps),
+        },
+    )
 
 
 def _floor_stack(run: E2eRun, name: str, count: int, engine_env: dict[str, str]) -> auto.Stack:
