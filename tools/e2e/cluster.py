@@ -39,6 +39,25 @@ POD_CIDR = "10.244.0.0/16"
 NODE_LEASE_SECONDS = 200
 # kwok manages only the nodes that carry this annotation; the simulated cloud creates them with it.
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+# The API server's audit log keeps who deleted or evicted which pod (tools/e2e/disruptions.py), nothing else.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "verbs": ["delete", "deletecollection"],
+            "resources": [{"group": "", "resources": ["pods"]}],
+        },
+        {
+            "level": "Metadata",
+            "verbs": ["create"],
+            "resources": [{"group": "", "resources": ["pods/eviction"]}],
+        },
+        {"level": "None"},
+    ],
+}
 
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:
@@ -138,6 +157,7 @@ class LocalCluster:
         self._previous_handlers: dict[int, Any] = {}
         self._log_files: list = []
         self.api = KubeApi(self.server, self.identities["admin"].token, str(self.pki / "ca.crt"))
+        self.audit_log = self.logs / "audit.log"
 
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> LocalCluster:
@@ -161,6 +181,7 @@ class LocalCluster:
         self.logs.mkdir(parents=True, exist_ok=True)
         make_certificates(self.pki)
         self._write_tokens_and_kubeconfigs()
+        (self.run_dir / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
         self._start_etcd()
         self._start_control_plane()
         self._start_kwok()
@@ -307,6 +328,9 @@ class LocalCluster:
                 "--authorization-mode=RBAC",
                 # The default admission chain (NamespaceLifecycle, LimitRanger, ServiceAccount,
                 # PodSecurity, ResourceQuota, DefaultStorageClass, ...) stays on, as on EKS.
+                f"--audit-policy-file={self.run_dir / 'audit-policy.yaml'}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
                 "--profiling=false",
                 "--v=1",
             ],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import time
 import uuid
@@ -30,6 +31,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from aiplatform.plan.cloud import AUTONAMED, EksEndpoint, SimulatedCloud
 from aiplatform.plan.cloud import UNKNOWN as SIM_UNKNOWN
+from tools.e2e.cloud import faults, identity
 from tools.e2e.cloud.nodes import NodeFleet
 from tools.e2e.cloud.store import CloudStore
 from tools.e2e.kubeapi import KubeApi
@@ -137,6 +139,19 @@ def _urn_type(urn: str) -> str:
     return urn.split("::")[-2].split("$")[-1]
 
 
+def _kind(typ: str) -> str:
+    """How the provider names a type in its errors: ``aws:iam/role:Role`` -> ``IAM Role``."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", typ.rsplit(":", 1)[-1])
+    return f"{faults.sdk_name(faults.service_of(typ))} {words}"
+
+
+def _physical(inputs: Mapping[str, Plain], fallback: str) -> str:
+    for key in ("name", "bucket", "nodeGroupName", "addonName", "roleName"):
+        if isinstance(inputs.get(key), str) and inputs[key]:
+            return inputs[key]
+    return fallback
+
+
 class SimulatedAwsProvider(p.Provider):
     def __init__(self) -> None:
         self.store = CloudStore.from_env()
@@ -219,7 +234,14 @@ class SimulatedAwsProvider(p.Provider):
             return p.CreateResponse(
                 resource_id="", properties=property_map(self._preview_outputs(typ, name, inputs), secret_keys)
             )
+        what = f"creating {_kind(typ)} ({_physical(inputs, name)})"
+        await self._call(typ, "Create", what)
         ident, outputs = self.cloud.create(typ, name, inputs, salt=uuid.uuid4().hex)
+        existing = identity.duplicate_of(typ, inputs, self.store.all(typ))
+        if existing is not None:
+            if identity.identity(typ).on_duplicate == identity.REFUSE:
+                raise ValueError(f"{what}: {identity.refusal(typ, inputs, existing)}")
+            ident = existing["id"]  # a put: the same resource, changed
         await asyncio.to_thread(self._apply_effects, "create", typ, ident, inputs, outputs, {})
         self.store.put(typ, ident, request.urn, inputs, outputs)
         return p.CreateResponse(resource_id=ident, properties=property_map(outputs, secret_keys))
@@ -238,6 +260,7 @@ class SimulatedAwsProvider(p.Provider):
             return p.UpdateResponse(
                 properties=property_map(self._preview_outputs(typ, name, news), secret_keys)
             )
+        await self._call(typ, "Update", f"updating {_kind(typ)} ({request.resource_id})")
         computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
         outputs = {**computed, **with_nested_outputs(olds, news)}
         await asyncio.to_thread(self._apply_effects, "update", typ, request.resource_id, news, outputs, olds)
@@ -245,7 +268,9 @@ class SimulatedAwsProvider(p.Provider):
         return p.UpdateResponse(properties=property_map(outputs, secret_keys))
 
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
-        record = self.store.get(_urn_type(request.urn), request.resource_id)
+        typ = _urn_type(request.urn)
+        await self._call(typ, "Describe", f"reading {_kind(typ)} ({request.resource_id})")
+        record = self.store.get(typ, request.resource_id)
         if record is None:
             return p.ReadResponse(resource_id="")  # gone from the cloud
         _, secret_keys = plain_map(request.properties)
@@ -258,10 +283,24 @@ class SimulatedAwsProvider(p.Provider):
     async def delete(self, request: p.DeleteRequest) -> None:
         outputs, _ = plain_map(request.properties)
         typ = _urn_type(request.urn)
+        await self._call(typ, "Delete", f"deleting {_kind(typ)} ({request.resource_id})")
         await asyncio.to_thread(
             self._apply_effects, "delete", typ, request.resource_id, outputs, outputs, outputs
         )
         self.store.delete(typ, request.resource_id)
+
+    async def _call(self, typ: str, verb: str, what: str) -> None:
+        """One AWS API call for a resource of ``typ``: fails as AWS would under the harness's fault plan."""
+        operation = f"{verb}{typ.rsplit(':', 1)[-1]}"
+        await asyncio.to_thread(
+            faults.call,
+            self.store.root,
+            faults.service_of(typ),
+            operation,
+            what,
+            self.cloud.region,
+            self.store.record_event,
+        )
 
     def _node_group_versions(self, cluster: str | None) -> dict[str, str]:
         """The managed node groups of ``cluster`` the simulated cloud holds: name -> Kubernetes minor."""

@@ -1,0 +1,1311 @@
+"""Faults under the real engine: what a platform team meets on a bad day, injected into one deployed stack
+and judged on what the engine's state, the simulated cloud and the API server hold afterwards.
+
+- the engine killed (SIGKILL) half-way through an update, then recovered as the README says;
+- two updates of one stack at once;
+- the API server restarted while the engine applies Kubernetes objects;
+- a GPU node holding inference replicas lost, then one drained;
+- Secrets Manager unreachable for the external-secrets operator, and AWS throttling, then timing out;
+- the chart repository down.
+
+Each scenario records in ``report.json`` the fault injected, what survived, and the resources lost,
+orphaned and duplicated, counted by ``ledger``: the state against the simulated cloud's records and the
+API server's objects (never assumed). The scenarios run in order on one stack (``FAULT_SCENARIOS``); each
+leaves it converged for the next.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pulumi import automation as auto
+
+from tools.e2e import checks
+from tools.e2e.charts import ChartRepository
+from tools.e2e.checks import Check
+from tools.e2e.cloud import faults as cloud_faults
+from tools.e2e.cloud import identity
+from tools.e2e.cloud.nodes import NodeFleet
+from tools.e2e.cloud.store import CloudStore
+from tools.e2e.disruptions import budgets_respected, read_audit_log
+from tools.e2e.kubeapi import ApiError, KubeApi, wait_for
+from tools.e2e.scenarios import (
+    EndpointSampler,
+    ScenarioResult,
+    StackUnderTest,
+    StepLog,
+    _changes,
+    _deployment_pods,
+    _tail,
+    _urn_name,
+    _workload,
+    gpu_groups,
+    next_image,
+    no_change,
+    operation,
+    scenario,
+    set_config,
+)
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CHANGES = frozenset({"create", "update", "replace", "create-replacement", "delete", "delete-replaced"})
+# The simulated AWS plugin is AWS's side too: a call it took before the engine died completes, as AWS
+# completes a request it accepted. This is how long it is given.
+AWS_GRACE_SECONDS = 3.0
+LOCKED = "the stack is currently locked"
+
+
+# -- the record of a fault -----------------------------------------------------------------------------
+def record(
+    result: ScenarioResult,
+    injected: str,
+    survived: Iterable[str],
+    counts: Mapping[str, int] | None,
+    times: Mapping[str, float] | None = None,
+    notes: Iterable[str] = (),
+) -> None:
+    result.fault = {
+        "injected": injected,
+        "survived": list(survived),
+        "lost": (counts or {}).get("lost"),
+        "orphaned": (counts or {}).get("orphaned"),
+        "duplicated": (counts or {}).get("duplicated"),
+        "times": dict(times or {}),
+        "notes": list(notes),
+    }
+
+
+# -- lost, orphaned, duplicated ------------------------------------------------------------------------
+def _group(api_version: str) -> str:
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def _object_key(group: str, kind: str, namespace: str | None, name: str) -> str:
+    return f"{group}/{kind} {namespace}/{name}" if namespace else f"{group}/{kind} {name}"
+
+
+def _engine_managed(obj: Mapping[str, Any]) -> bool:
+    """Written by the Kubernetes provider's server-side apply (its field managers are
+    ``pulumi-kubernetes-<suffix>``), not by Helm or a controller."""
+    return any(
+        (m.get("manager") or "").startswith("pulumi-kubernetes-")
+        for m in obj["metadata"].get("managedFields") or []
+    )
+
+
+def cluster_objects(api: KubeApi) -> dict[str, dict]:
+    """Every object the API server holds that the engine wrote, by ``group/kind namespace/name``."""
+    found = {}
+    for prefix, plural, _namespaced, kind in api.apis():
+        if kind in ("Event", "Lease", "EndpointSlice", "Endpoints") or plural == "componentstatuses":
+            continue
+        try:
+            items = api.list_path(f"{prefix}/{plural}")
+        except ApiError:
+            continue
+        group = (
+            prefix.removeprefix("/api/v1").removeprefix("/apis/").rsplit("/", 1)[0]
+            if prefix != "/api/v1"
+            else ""
+        )
+        for item in items:
+            if _engine_managed(item):
+                meta = item["metadata"]
+                found[_object_key(group, kind, meta.get("namespace"), meta["name"])] = item
+    return found
+
+
+def helm_releases(api: KubeApi) -> dict[str, dict]:
+    """The Helm releases the cluster holds (their storage Secrets), by ``namespace/name``: each release's
+    latest revision and its status (``deployed``, ``pending-install`` ...)."""
+    releases: dict[str, dict] = {}
+    for secret in api.list("Secret", selector="owner=helm"):
+        labels = secret["metadata"].get("labels") or {}
+        key = f"{secret['metadata']['namespace']}/{labels.get('name')}"
+        revision = int(labels.get("version", "0"))
+        if revision >= releases.get(key, {}).get("revision", -1):
+            releases[key] = {"revision": revision, "status": labels.get("status")}
+    return releases
+
+
+def ledger(s: StackUnderTest) -> tuple[Check, dict[str, int]]:
+    """The state against the simulated cloud and the API server: resources the state holds that are gone
+    (lost), resources the stack made that the state does not hold (orphaned), and resources made twice for
+    one (duplicated). Every Helm release deployed."""
+    state = [r for r in s.state() if r.get("custom", True) and r.get("id")]
+    records = list(s.run.store.all())
+    held = {(r["type"], r["id"]) for r in records}
+    state_aws: dict[tuple[str, str], list[str]] = {}
+    for r in state:
+        if r["type"].startswith("aws:"):
+            state_aws.setdefault((r["type"], r["id"]), []).append(r["urn"])
+    by_urn: dict[str, list[str]] = {}
+    for rec in records:
+        by_urn.setdefault(rec["urn"], []).append(rec["id"])
+    lost = [
+        f"aws {typ} {ident} ({_urn_name(urns[0])})"
+        for (typ, ident), urns in state_aws.items()
+        if (typ, ident) not in held
+    ]
+    orphaned = [
+        f"aws {rec['type']} {rec['id']} (created for {_urn_name(rec['urn'])})"
+        for rec in records
+        if (rec["type"], rec["id"]) not in state_aws
+    ]
+    # The simulated cloud knows which resource's create made each record: two records for one resource
+    # is a duplicate, whatever the state says.
+    duplicated = [
+        f"aws {_urn_name(urn)}: {len(ids)} resources {sorted(ids)}"
+        for urn, ids in by_urn.items()
+        if len(ids) > 1
+    ]
+    duplicated += [
+        f"state: {len(urns)} resources share aws {typ} {ident}"
+        for (typ, ident), urns in state_aws.items()
+        if len(urns) > 1
+    ]
+
+    held_check = checks.state_objects_exist(s.api, state)
+    lost += held_check.details.get("missing", [])
+    state_k8s: dict[str, list[str]] = {}
+    state_releases: set[str] = set()
+    for r in state:
+        if r["type"] == HELM_RELEASE:
+            outputs = r.get("outputs") or {}
+            state_releases.add(f"{outputs.get('namespace')}/{outputs.get('name')}")
+            continue
+        outputs = r.get("outputs") or {}
+        meta = outputs.get("metadata") or {}
+        if r["type"].startswith("kubernetes:") and outputs.get("kind") and meta.get("name"):
+            key = _object_key(
+                _group(outputs["apiVersion"]), outputs["kind"], meta.get("namespace"), meta["name"]
+            )
+            state_k8s.setdefault(key, []).append(r["urn"])
+    written = cluster_objects(s.api)
+    orphaned += [f"kubernetes {key}" for key in sorted(written) if key not in state_k8s]
+    duplicated += [
+        f"state: {len(urns)} resources share kubernetes {key}"
+        for key, urns in state_k8s.items()
+        if len(urns) > 1
+    ]
+    releases = helm_releases(s.api)
+    orphaned += [f"helm release {key}" for key in sorted(releases) if key not in state_releases]
+    lost += [f"helm release {key}" for key in sorted(state_releases) if key not in releases]
+    not_deployed = {k: v["status"] for k, v in releases.items() if v["status"] != "deployed"}
+    counts = {"lost": len(lost), "orphaned": len(orphaned), "duplicated": len(duplicated)}
+    check = Check(
+        "nothing lost, orphaned or duplicated; every Helm release deployed",
+        not lost and not orphaned and not duplicated and not not_deployed,
+        f"{len(state)} resources in the state, {len(records)} in the simulated cloud, {len(written)} objects "
+        f"written by the engine, {len(releases)} Helm releases: {counts['lost']} lost, "
+        f"{counts['orphaned']} orphaned, {counts['duplicated']} duplicated, "
+        f"{len(not_deployed)} releases not deployed",
+        {"lost": lost, "orphaned": orphaned, "duplicated": duplicated, "releases_not_deployed": not_deployed},
+    )
+    return check, counts
+
+
+def judge_ledger(s: StackUnderTest, result: ScenarioResult) -> dict[str, int]:
+    check, counts = ledger(s)
+    result.checks.append(check)
+    return counts
+
+
+# -- killing the engine --------------------------------------------------------------------------------
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, command line) of a process, or None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1]), cmdline
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (info := _stat(int(entry.name))) is not None:
+            found[int(entry.name)] = info
+    return found
+
+
+def descendants(pid: int, table: Mapping[int, tuple[int, str]]) -> list[int]:
+    children = [p for p, (parent, _cmd) in table.items() if parent == pid]
+    return children + [d for c in children for d in descendants(c, table)]
+
+
+def engine_processes(pulumi: str) -> list[int]:
+    """The engine processes (``pulumi up`` ...) this process started from the run's ``pulumi``."""
+    me = os.getpid()
+    return [
+        pid for pid, (parent, cmd) in _processes().items() if parent == me and cmd.startswith(pulumi + " ")
+    ]
+
+
+def kill_engine(pulumi: str, grace: float = AWS_GRACE_SECONDS) -> dict[str, Any]:
+    """SIGKILL the running engine and the plugins it started, as a runner that dies takes them all: the
+    engine and the Kubernetes provider at once, the simulated AWS plugin ``grace`` seconds later (the AWS
+    side finishing the calls it accepted). Nothing is cleaned up: no lock released, no checkpoint."""
+    table = _processes()
+    engines = engine_processes(pulumi)
+    if not engines:
+        raise RuntimeError(f"no running engine ({pulumi}) to kill")
+    tree = [d for e in engines for d in descendants(e, table)]
+    aws = [p for p in tree if "tools.e2e.cloud.provider" in table[p][1]]
+    for pid in engines + [p for p in tree if p not in aws]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def aws_side() -> None:
+        time.sleep(grace)
+        for pid in aws:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    finisher = threading.Thread(target=aws_side, name="aws-side", daemon=True)
+    finisher.start()
+    return {
+        "engine": engines,
+        "plugins": {pid: table[pid][1].split()[0].rsplit("/", 1)[-1] for pid in tree},
+        "finisher": finisher,
+    }
+
+
+@dataclass
+class EngineKiller:
+    """An ``on_event`` callback that kills the engine once ``fraction`` of the ``total`` changing steps of
+    the operation have finished while at least one is still running."""
+
+    pulumi: str
+    total: int
+    fraction: float = 0.5
+    started: dict[str, str] = field(default_factory=dict)  # urn -> op
+    done: set[str] = field(default_factory=set)
+    killed: dict[str, Any] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _start: float = field(default_factory=time.monotonic)
+
+    @property
+    def threshold(self) -> int:
+        return max(1, math.ceil(self.total * self.fraction))
+
+    def __call__(self, event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        if pre is not None and pre.metadata is not None:
+            op = getattr(pre.metadata.op, "value", str(pre.metadata.op))
+            if op in CHANGES:
+                self.started[pre.metadata.urn] = op
+        out = getattr(event, "res_outputs_event", None)
+        if out is not None and out.metadata is not None and out.metadata.urn in self.started:
+            self.done.add(out.metadata.urn)
+        with self._lock:
+            running = sorted(set(self.started) - self.done)
+            if self.killed is None and len(self.done) >= self.threshold and running:
+                kill = kill_engine(self.pulumi)
+                self.killed = {
+                    "after_seconds": round(time.monotonic() - self._start, 1),
+                    "steps_done": len(self.done),
+                    "steps_total": self.total,
+                    "running": [f"{self.started[u]} {_urn_name(u)}" for u in running],
+                    **kill,
+                }
+
+    def wait_aws_side(self) -> None:
+        if self.killed:
+            self.killed.pop("finisher").join(timeout=30)
+
+
+def interrupted_up(s: StackUnderTest, result: ScenarioResult, killer: EngineKiller) -> Check:
+    """An ``up`` whose engine ``killer`` kills: the operation fails, and nothing of the engine survives."""
+    run = s.run
+    run.log(f"==== {result.stack} {result.name}: up, killed")
+    start = time.monotonic()
+    error = None
+    try:
+        s.stack.up(color="never", on_output=run.log, on_event=killer)
+    except auto.CommandError as exc:
+        error = str(exc)
+    killer.wait_aws_side()
+    result.operations["killed up"] = {
+        "seconds": round(time.monotonic() - start, 1),
+        **{k: v for k, v in (killer.killed or {}).items() if k != "finisher"},
+    }
+    left = engine_processes(str(run.run_dir / "bin" / "pulumi"))
+    return Check(
+        "the engine was killed (SIGKILL) with steps running",
+        killer.killed is not None and error is not None and not left,
+        f"killed after {(killer.killed or {}).get('steps_done')}/{killer.total} steps, "
+        f"{len((killer.killed or {}).get('running', []))} running; up "
+        f"{'failed' if error else 'succeeded'}",
+        {"killed": result.operations["killed up"], "engine_output": _tail(error or "", 10)},
+    )
+
+
+# -- recovering an interrupted update, as the README says ---------------------------------------------
+def export_state(s: StackUnderTest) -> dict[str, Any]:
+    """The stack's checkpoint as ``pulumi stack export`` prints it."""
+    exported = s.run.pulumi("stack", "export")
+    if exported.returncode != 0:
+        raise RuntimeError(f"pulumi stack export failed: {_tail(exported.stderr, 5)}")
+    return json.loads(exported.stdout)["deployment"]
+
+
+def pending_operations(deployment: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(deployment.get("pending_operations") or [])
+
+
+def _kubernetes_id(api: KubeApi, inputs: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The id of the object a Kubernetes resource's create made (``namespace/name``), or None when the
+    API server does not hold it (``kubectl get``)."""
+    meta = inputs.get("metadata") or {}
+    api_version, kind, name = inputs.get("apiVersion"), inputs.get("kind"), meta.get("name")
+    if not (api_version and kind and name):
+        return None, "no name in its inputs"
+    namespace = meta.get("namespace")
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    plural = next((p for pre, p, _n, k in api.apis() if pre == prefix and k == kind), None)
+    if plural is None:
+        return None, f"{api_version} {kind} is not served"
+    path = f"{prefix}/namespaces/{namespace}/{plural}/{name}" if namespace else f"{prefix}/{plural}/{name}"
+    try:
+        api.request("GET", path)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None, f"{kind} {namespace or ''}/{name} does not exist"
+        raise
+    return (f"{namespace}/{name}" if namespace else name), f"{kind} {namespace or ''}/{name} exists"
+
+
+def find_created(s: StackUnderTest, op: Mapping[str, Any]) -> tuple[list[str], str]:
+    """Where a pending create's resource is, if its create went through: the ids found (none, one, or
+    several when it was made more than once) and how they were found."""
+    resource = op["resource"]
+    typ, inputs = resource["type"], resource.get("inputs") or {}
+    if typ == HELM_RELEASE:
+        key = f"{inputs.get('namespace')}/{inputs.get('name')}"
+        release = helm_releases(s.api).get(key)
+        if release is None:
+            return [], f"no Helm release {key} (helm status)"
+        return [key], f"Helm release {key}, revision {release['revision']} {release['status']}"
+    if typ.startswith("kubernetes:"):
+        ident, how = _kubernetes_id(s.api, inputs)
+        return ([ident] if ident else []), how
+    if typ.startswith("aws:"):
+        found = identity.find(typ, inputs, s.run.store.all(typ))
+        by = identity.identity(typ)
+        how = f"by {', '.join(by.key) if by.key else ', '.join(by.search)}"
+        return [r["id"] for r in found], how
+    return [], "not a resource this recovery knows"
+
+
+@dataclass
+class Recovery:
+    """What the recovery did: each pending operation and what became of it."""
+
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    imported: dict[str, str] = field(default_factory=dict)  # urn -> id
+    cleared: list[str] = field(default_factory=list)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    helm_fixed: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+
+
+def _cli(s: StackUnderTest, recovery: Recovery, *args: str):
+    result = s.run.pulumi(*args)
+    recovery.commands.append(f"pulumi {' '.join(args)}  # exit {result.returncode}")
+    return result
+
+
+def finish_pending_release(api: KubeApi, key: str) -> str | None:
+    """A Helm release left ``pending-install`` or ``pending-upgrade`` by a killed engine can take no
+    other operation. As ``helm rollback`` of an upgrade, or ``helm uninstall`` of an install that never
+    finished: its newest revision's record goes, and the recovery imports what remains (or clears the
+    pending create of a release that had no earlier revision). Returns what was done."""
+    namespace, name = key.split("/", 1)
+    secrets = api.list("Secret", namespace, selector=f"owner=helm,name={name}")
+    newest = max(secrets, key=lambda x: int(x["metadata"]["labels"].get("version", "0")), default=None)
+    if newest is None:
+        return None
+    status = newest["metadata"]["labels"].get("status", "")
+    if not status.startswith("pending-"):
+        return None
+    api.delete("Secret", newest["metadata"]["name"], namespace)
+    return f"{key}: revision {newest['metadata']['labels'].get('version')} {status} removed"
+
+
+def recover_interrupted_update(s: StackUnderTest, result: ScenarioResult) -> Recovery:
+    """What the README's "When things go wrong" tells a user after an update was killed: the rerun is
+    refused by the lock the dead engine left; ``pulumi cancel`` removes it; ``pulumi stack export``
+    lists the pending operations; each pending create's resource is looked for (in AWS by its name or
+    tags, in the cluster by kind and name, Helm releases with ``helm status``) and imported where it
+    exists, cleared where it does not, by one ``pulumi refresh --import-pending-creates ...
+    --clear-pending-creates``, which also clears pending updates and deletes; then ``pulumi up``."""
+    recovery = Recovery()
+    again = _cli(s, recovery, "up", "--yes", "--skip-preview")
+    text = again.stdout + again.stderr
+    result.checks.append(
+        Check(
+            "a rerun is refused by the lock the killed engine left",
+            again.returncode != 0 and LOCKED in text,
+            _tail(text, 3),
+        )
+    )
+    cancel = _cli(s, recovery, "cancel", "--yes")
+    result.checks.append(
+        Check(
+            "pulumi cancel removes the lock", cancel.returncode == 0, _tail(cancel.stderr, 3) or "cancelled"
+        )
+    )
+    deployment = export_state(s)
+    recovery.pending = [
+        {"type": op["type"], "urn": op["resource"]["urn"]} for op in pending_operations(deployment)
+    ]
+    imports: list[str] = []
+    for op in pending_operations(deployment):
+        if op["type"] != "creating":
+            continue
+        urn = op["resource"]["urn"]
+        if op["resource"]["type"] == HELM_RELEASE:
+            inputs = op["resource"].get("inputs") or {}
+            fixed = finish_pending_release(s.api, f"{inputs.get('namespace')}/{inputs.get('name')}")
+            if fixed:
+                recovery.helm_fixed.append(fixed)
+        ids, how = find_created(s, op)
+        if len(ids) == 1:
+            recovery.imported[urn] = ids[0]
+            imports += [urn, ids[0]]
+        elif not ids:
+            recovery.cleared.append(urn)
+        else:
+            recovery.ambiguous[urn] = ids
+        run_how = f"{_urn_name(urn)}: {how}"
+        s.run.log(f"pending create {run_how}: {ids}")
+    args = ["refresh", "--yes"]
+    for item in imports:
+        args += ["--import-pending-creates", item]
+    refresh = _cli(s, recovery, *args, "--clear-pending-creates")
+    left = pending_operations(export_state(s))
+    result.checks += [
+        Check(
+            "every pending create found at most once",
+            not recovery.ambiguous,
+            f"{len(recovery.imported)} imported, {len(recovery.cleared)} cleared, "
+            f"{len(recovery.ambiguous)} found more than once",
+            {"imported": recovery.imported, "cleared": recovery.cleared, "ambiguous": recovery.ambiguous},
+        ),
+        Check(
+            "refresh resolves every pending operation",
+            refresh.returncode == 0 and not left,
+            f"refresh exit {refresh.returncode}; {len(recovery.pending)} pending before, {len(left)} after",
+            {
+                "pending_before": recovery.pending,
+                "pending_after": left,
+                "output": _tail(refresh.stdout + refresh.stderr, 12),
+            },
+        ),
+    ]
+    return recovery
+
+
+def converge(s: StackUnderTest, result: ScenarioResult, name: str = "up after recovery") -> Any:
+    """An ``up`` that must succeed, then a second that must change nothing."""
+    steps = StepLog()
+    up = operation(s, result, name, s.stack.up, on_event=steps)
+    summary = getattr(up, "summary", None)
+    result.checks.append(
+        Check(
+            f"{name} succeeds",
+            summary is not None and summary.result == "succeeded",
+            f"changes {_changes(summary)}",
+        )
+    )
+    no_change(s, result, "second up", s.stack.up, "a second up changes nothing")
+    return up
+
+
+# -- the engine killed mid-update ----------------------------------------------------------------------
+def _pulumi(s: StackUnderTest) -> str:
+    return str(s.run.run_dir / "bin" / "pulumi")
+
+
+def engine_killed_first_deploy(s: StackUnderTest) -> ScenarioResult:
+    """The first ``up`` of the stack, its engine killed when half of its creates are done; recovered as the
+    README says, the next ``up`` converges and a second changes nothing; nothing lost, orphaned or
+    duplicated in the simulated cloud or the cluster."""
+    s.baseline = checks.snapshot(s.api)
+    with scenario(s, "engine killed mid first deploy") as result:
+        preview = operation(s, result, "preview", s.stack.preview)
+        planned = _changes(preview).get("create", 0)
+        killer = EngineKiller(_pulumi(s), planned)
+        s.deployed = True  # whatever the killed up made must go at the end
+        start = time.monotonic()
+        result.checks.append(interrupted_up(s, result, killer))
+        recovery = recover_interrupted_update(s, result)
+        converge(s, result)
+        recovered = round(time.monotonic() - start, 1)
+        s.gpu_groups = gpu_groups(s)
+        result.checks += [
+            checks.deployments_available(s.api),
+            checks.pods_scheduled(s.api, s.gpu_groups),
+        ]
+        counts = judge_ledger(s, result)
+        killed = result.operations["killed up"]
+        record(
+            result,
+            f"SIGKILL of the engine (and its plugins) after {killed.get('steps_done')} of {planned} creates, "
+            f"{len(killed.get('running', []))} steps running",
+            [
+                f"{len(s.state())} resources in the state after recovery",
+                f"pending operations resolved: {len(recovery.imported)} imported, {len(recovery.cleared)} cleared",
+            ],
+            counts,
+            {"to_kill": killed.get("after_seconds"), "kill_to_converged": recovered},
+            [f"pending: {p['type']} {_urn_name(p['urn'])}" for p in recovery.pending]
+            + [f"helm: {x}" for x in recovery.helm_fixed]
+            + recovery.commands,
+        )
+        result.operations["recovery"] = {
+            "pending": recovery.pending,
+            "imported": {_urn_name(u): i for u, i in recovery.imported.items()},
+            "cleared": [_urn_name(u) for u in recovery.cleared],
+            "helm": recovery.helm_fixed,
+            "commands": recovery.commands,
+        }
+    return result
+
+
+engine_killed_first_deploy.deploys = True  # it is the stack's deploy (tests/e2e/conftest.py)
+
+
+def _model_servers(s: StackUnderTest, count: int = 2) -> list[tuple[int, dict]]:
+    workloads = (s.run.config.get("aiplatform:workloads") or {}).get("inference") or []
+    with_model = [(i, w) for i, w in enumerate(workloads) if w.get("modelFetch") or w.get("gpu")]
+    return with_model[:count]
+
+
+def _roll_images(s: StackUnderTest, servers: list[tuple[int, dict]]) -> dict[str, str]:
+    """A new image for each server, as a delivery pipeline sets it; returns name -> image."""
+    images = {}
+    for index, workload in servers:
+        current = s.stack.get_config(f"aiplatform:workloads.inference[{index}].image", path=True).value
+        images[workload["name"]] = next_image(current or workload["image"])
+        set_config(s, f"aiplatform:workloads.inference[{index}].image", images[workload["name"]])
+    return images
+
+
+def _rolled_out(s: StackUnderTest, namespace: str, name: str, image: str) -> bool:
+    deployment = s.api.get("Deployment", name, namespace) or {}
+    status = deployment.get("status") or {}
+    images = {
+        c["image"]
+        for p in _deployment_pods(s, namespace, name)
+        for c in p["spec"]["containers"]
+        if c["name"] == "server"
+    }
+    return images == {image} and status.get("updatedReplicas") == status.get("replicas") == status.get(
+        "availableReplicas"
+    )
+
+
+def engine_killed_rollout(s: StackUnderTest) -> ScenarioResult:
+    """A rollout of two model servers, its engine killed when one Deployment's update is done and the other
+    is running; recovered as the README says, the rollout completes on the new images with the Services
+    keeping ready endpoints; a second up changes nothing; nothing lost, orphaned or duplicated."""
+    with scenario(s, "engine killed mid rollout") as result:
+        servers = _model_servers(s)
+        images = _roll_images(s, servers)
+        killer = EngineKiller(_pulumi(s), total=len(servers))
+        start = time.monotonic()
+        with contextlib.ExitStack() as sampling:
+            samplers = [
+                sampling.enter_context(EndpointSampler(s.api, w["namespace"], w["name"])) for _i, w in servers
+            ]
+            result.checks.append(interrupted_up(s, result, killer))
+            recovery = recover_interrupted_update(s, result)
+            converge(s, result)
+        recovered = round(time.monotonic() - start, 1)
+        rolled = {
+            w["name"]: _rolled_out(s, w["namespace"], w["name"], images[w["name"]]) for _i, w in servers
+        }
+        fewest = {f"{sm.namespace}/{sm.service}": min(sm.samples, default=0) for sm in samplers}
+        result.checks += [
+            Check("both rollouts complete on the new images", all(rolled.values()), f"{rolled}"),
+            Check(
+                "the Services kept ready endpoints throughout",
+                all(sm.samples for sm in samplers) and all(v > 0 for v in fewest.values()),
+                f"fewest ready endpoints {fewest}",
+                {sm.service: sm.samples for sm in samplers},
+            ),
+        ]
+        counts = judge_ledger(s, result)
+        killed = result.operations["killed up"]
+        record(
+            result,
+            f"SIGKILL of the engine (and its plugins) during a rollout of {', '.join(images)}, after "
+            f"{killed.get('steps_done')} of {len(servers)} updates: running {killed.get('running')}",
+            [f"{service}: rolled out, fewest ready endpoints {count}" for service, count in fewest.items()],
+            counts,
+            {"to_kill": killed.get("after_seconds"), "kill_to_converged": recovered},
+            [f"pending: {p['type']} {_urn_name(p['urn'])}" for p in recovery.pending] + recovery.commands,
+        )
+    return result
+
+
+# -- two updates at once ------------------------------------------------------------------------------
+def concurrent_updates(s: StackUnderTest) -> ScenarioResult:
+    """A second ``up`` (and a ``refresh``) of the stack while an ``up`` runs is refused by the backend's
+    lock, naming it; the first completes with exactly its own changes."""
+    with scenario(s, "concurrent updates") as result:
+        index, workload = _workload(s, "inference", lambda w: bool((w.get("config") or {}).get("data")))
+        key = sorted(workload["config"]["data"])[0]
+        set_config(
+            s,
+            f'aiplatform:workloads.inference[{index}].config.data["{key}"]',
+            f"concurrent-{int(time.time())}",
+        )
+        steps = StepLog()
+        running = threading.Event()
+        attempts: dict[str, Any] = {}
+
+        def second_updates(event: Any) -> None:
+            steps(event)
+            if steps.steps and not running.is_set():
+                running.set()
+
+        def contend() -> None:
+            running.wait(timeout=120)
+            for args in (("up", "--yes", "--skip-preview"), ("refresh", "--yes")):
+                started = time.monotonic()
+                answer = s.run.pulumi(*args)
+                attempts[args[0]] = {
+                    "exit": answer.returncode,
+                    "seconds": round(time.monotonic() - started, 1),
+                    "output": _tail(answer.stdout + answer.stderr, 4),
+                }
+
+        contender = threading.Thread(target=contend, name="second-update")
+        contender.start()
+        first = operation(s, result, "first up", s.stack.up, on_event=second_updates)
+        contender.join(timeout=180)
+        expected = {"ConfigMap", "Deployment"}
+        kinds = {typ.rsplit(":", 1)[-1] for _op, typ, _urn in steps.changed()}
+        result.checks += [
+            Check(
+                f"a second {what} is refused by the lock, naming it",
+                what in attempts and attempts[what]["exit"] != 0 and LOCKED in attempts[what]["output"],
+                attempts.get(what, {}).get("output", "not attempted"),
+                attempts.get(what, {}),
+            )
+            for what in ("up", "refresh")
+        ]
+        result.checks.append(
+            Check(
+                "the first up completes with its own changes only",
+                getattr(first.summary, "result", None) == "succeeded" and kinds == expected,
+                f"{first.summary.result}; changed {sorted(kinds)}",
+                {"changed": steps.changed_with_diffs()},
+            )
+        )
+        no_change(s, result, "second up", s.stack.up, "a second up changes nothing")
+        counts = judge_ledger(s, result)
+        record(
+            result,
+            "a second pulumi up, then a pulumi refresh, while an up runs (file backend)",
+            ["the first up, completed with its own changes", *(f"{k}: refused" for k in attempts)],
+            counts,
+            {f"{k}_refused_in": v["seconds"] for k, v in attempts.items()}
+            | {"first_up": result.operations["first up"]["seconds"]},
+        )
+    return result
+
+
+# -- the API server restarted during an up ---------------------------------------------------------------
+@dataclass
+class RestartOnKubernetesStep:
+    """An ``on_event`` callback that restarts the control plane (kube-apiserver on the same etcd, with its
+    controller-manager and scheduler) once the engine starts changing a Kubernetes object."""
+
+    restart: Callable[[], None]
+    steps: StepLog = field(default_factory=StepLog)
+    restarted: dict[str, Any] = field(default_factory=dict)
+    _thread: threading.Thread | None = None
+
+    def __call__(self, event: Any) -> None:
+        self.steps(event)
+        if self._thread is None and any(
+            typ.startswith("kubernetes:") for _op, typ, _u in self.steps.changed()
+        ):
+            self.restarted["during"] = [
+                f"{op} {_urn_name(u)}" for op, typ, u in self.steps.changed() if typ.startswith("kubernetes:")
+            ]
+            self._thread = threading.Thread(target=self._run, name="apiserver-restart", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        try:
+            self.restart()
+        except Exception as exc:  # noqa: BLE001 - reported by the scenario
+            self.restarted["error"] = f"{type(exc).__name__}: {exc}"
+        self.restarted["seconds"] = round(time.monotonic() - start, 1)
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=180)
+
+
+def apiserver_restart_during_up(s: StackUnderTest) -> ScenarioResult:
+    """The API server restarts (same etcd) while an ``up`` rolls out two model servers: the update either
+    completes through the provider's retries or fails naming what it was doing; a rerun converges; no
+    object lost or duplicated."""
+    with scenario(s, "API server restart during up") as result:
+        servers = _model_servers(s)
+        images = _roll_images(s, servers)
+        run = s.run
+        pid = run.cluster.processes["kube-apiserver"].pid
+        restarter = RestartOnKubernetesStep(
+            lambda: run.cluster.restart_control_plane(run.control_plane(run.kubernetes_minor))
+        )
+        start = time.monotonic()
+        error = None
+        try:
+            operation(s, result, "up", s.stack.up, on_event=restarter)
+        except auto.CommandError as exc:
+            error = str(exc)
+        restarter.join()
+        restarted = run.cluster.processes["kube-apiserver"].pid != pid and "error" not in restarter.restarted
+        result.checks.append(
+            Check(
+                "kube-apiserver restarted on the same etcd while the engine changed Kubernetes objects",
+                restarted and bool(restarter.restarted.get("during")),
+                f"restart in {restarter.restarted.get('seconds')} s during {restarter.restarted.get('during')}",
+                restarter.restarted,
+            )
+        )
+        failed_clearly = error is None or any(
+            _urn_name(u) in error for _o, _t, u in restarter.steps.changed()
+        )
+        result.checks.append(
+            Check(
+                "the up completed, or failed naming the resource",
+                failed_clearly,
+                "completed through the provider's retries" if error is None else "failed: " + _tail(error, 3),
+                {"engine_output": _tail(error or "", 25)},
+            )
+        )
+        if error is not None:
+            converge(s, result, "rerun")
+        else:
+            no_change(s, result, "second up", s.stack.up, "a second up changes nothing")
+        converged = round(time.monotonic() - start, 1)
+        rolled = {
+            w["name"]: _rolled_out(s, w["namespace"], w["name"], images[w["name"]]) for _i, w in servers
+        }
+        result.checks += [
+            Check("both rollouts complete on the new images", all(rolled.values()), f"{rolled}"),
+            checks.deployments_available(s.api),
+        ]
+        counts = judge_ledger(s, result)
+        record(
+            result,
+            f"kube-apiserver, kube-controller-manager and kube-scheduler restarted (same etcd, "
+            f"{restarter.restarted.get('seconds')} s) while the engine was at {restarter.restarted.get('during')}",
+            [
+                "the update "
+                + (
+                    "completed through the provider's retries"
+                    if error is None
+                    else "failed, and a rerun converged"
+                ),
+                f"rollouts of {', '.join(images)} complete",
+            ],
+            counts,
+            {"restart": restarter.restarted.get("seconds"), "up_to_converged": converged},
+        )
+    return result
+
+
+# -- a GPU node lost under serving ------------------------------------------------------------------
+def _budgeted_service(s: StackUnderTest) -> tuple[str, str, dict]:
+    """An inference Service whose pods a PodDisruptionBudget covers (named as the Service), with it."""
+    for pdb in s.api.list_path("/apis/policy/v1/poddisruptionbudgets"):
+        meta = pdb["metadata"]
+        if s.api.get("Service", meta["name"], meta["namespace"]):
+            return meta["namespace"], meta["name"], pdb
+    raise LookupError("no inference Service with a PodDisruptionBudget")
+
+
+class ServingSampler(EndpointSampler):
+    """Ready endpoints of a Service that still have a node: a pod whose node is gone stays Ready in the API
+    until the pod garbage collector removes it, but serves nothing."""
+
+    def ready(self) -> int:
+        nodes = {n["metadata"]["name"] for n in self.api.list("Node")}
+        slices = self.api.list(
+            "EndpointSlice", self.namespace, selector=f"kubernetes.io/service-name={self.service}"
+        )
+        return sum(
+            1
+            for sl in slices
+            for ep in sl.get("endpoints") or []
+            if (ep.get("conditions") or {}).get("ready") is not False and ep.get("nodeName") in nodes
+        )
+
+
+def _gpu_nodes(s: StackUnderTest, group: str) -> dict[str, list[str]]:
+    """The group's nodes and the non-DaemonSet pods each runs."""
+    nodes = {
+        n["metadata"]["name"]: [] for n in s.api.list("Node", selector=f"eks.amazonaws.com/nodegroup={group}")
+    }
+    for pod in s.api.list("Pod"):
+        node = pod["spec"].get("nodeName")
+        owners = {o["kind"] for o in pod["metadata"].get("ownerReferences") or []}
+        if node in nodes and "DaemonSet" not in owners and not pod["metadata"].get("deletionTimestamp"):
+            nodes[node].append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
+    return nodes
+
+
+def _serving(s: StackUnderTest, namespace: str, name: str, want: int) -> bool:
+    status = (s.api.get("Deployment", name, namespace) or {}).get("status") or {}
+    return (
+        status.get("availableReplicas", 0) >= want and ServingSampler(s.api, namespace, name).ready() >= want
+    )
+
+
+def gpu_node_lost(s: StackUnderTest) -> ScenarioResult:
+    """A GPU node holding an inference replica deleted, as an instance termination does: the replica is
+    rescheduled on capacity the autoscaler brings back, and the Service keeps at least its budget's
+    healthy minimum of ready endpoints (on live nodes) throughout. Then another such node drained through
+    the Eviction API and removed, as a scale-in does. Every voluntary disruption of the run went through
+    the PodDisruptionBudget."""
+    with scenario(s, "GPU node lost under serving") as result:
+        namespace, name, pdb = _budgeted_service(s)
+        group = next(
+            g for g in s.gpu_groups if any(name in p for pods in _gpu_nodes(s, g).values() for p in pods)
+        )
+        want = int(((s.api.get("Deployment", name, namespace) or {}).get("status") or {}).get("replicas", 0))
+        minimum = int((pdb.get("status") or {}).get("desiredHealthy", 0))
+        # The autoscaler removes GPU nodes nothing needs (after its scale-down delay): start from there, so
+        # the lost capacity has to come back from the node group.
+        idle = [n for n, pods in _gpu_nodes(s, group).items() if not pods]
+        for node in idle:
+            s.api.delete("Node", node)
+        autoscaler = s.run.controllers.autoscaler
+        scale_ups_before = len(autoscaler.scale_ups)
+        times: dict[str, float] = {}
+        with ServingSampler(s.api, namespace, name) as sampler:
+            holding = [
+                n
+                for n, pods in _gpu_nodes(s, group).items()
+                if any(f"{namespace}/{name}-" in p for p in pods)
+            ]
+            lost = holding[0]
+            start = time.monotonic()
+            s.api.delete("Node", lost)
+            wait_for(
+                lambda: _serving(s, namespace, name, want),
+                timeout=240,
+                what=f"{namespace}/{name} back at {want} ready replicas",
+            )
+            times["node_lost_to_serving_again"] = round(time.monotonic() - start, 1)
+            # A scale-in: the node is drained through the Eviction API first, then goes.
+            drained = next(
+                n
+                for n, pods in _gpu_nodes(s, group).items()
+                if n != lost and any(f"{namespace}/{name}-" in p for p in pods)
+            )
+            start = time.monotonic()
+            s.api.merge_patch("Node", drained, {"spec": {"unschedulable": True}})
+            evicted, refused = NodeFleet(s.api).drain(drained, timeout=240)
+            s.api.delete("Node", drained)
+            wait_for(
+                lambda: _serving(s, namespace, name, want),
+                timeout=240,
+                what=f"{namespace}/{name} back at {want} ready replicas",
+            )
+            times["drain_to_serving_again"] = round(time.monotonic() - start, 1)
+        scale_ups = autoscaler.scale_ups[scale_ups_before:]
+        fewest = min(sampler.samples, default=0)
+        covered = {}
+        for budget in s.api.list_path("/apis/policy/v1/poddisruptionbudgets"):
+            labels = budget["spec"]["selector"].get("matchLabels") or {}
+            for d in s.api.list("Deployment", budget["metadata"]["namespace"]):
+                if labels and all(
+                    (d["spec"]["template"]["metadata"].get("labels") or {}).get(k) == v
+                    for k, v in labels.items()
+                ):
+                    covered[(budget["metadata"]["namespace"], d["metadata"]["name"])] = budget["metadata"][
+                        "name"
+                    ]
+        result.checks += [
+            Check(
+                "the Service kept the budget's minimum of ready endpoints throughout",
+                bool(sampler.samples) and fewest >= minimum > 0,
+                f"{len(sampler.samples)} samples, fewest {fewest} ready on live nodes; the budget keeps {minimum} "
+                f"(maxUnavailable {pdb['spec'].get('maxUnavailable')}) of {want}",
+                {"samples": sampler.samples},
+            ),
+            Check(
+                "the autoscaler brought GPU capacity back",
+                bool(scale_ups) and all(x["group"] == group for x in scale_ups),
+                f"{len(scale_ups)} scale-ups of {group}: {[x['nodes'] for x in scale_ups]}",
+                {"scale_ups": scale_ups, "idle_nodes_removed_first": idle},
+            ),
+            Check(
+                "the drain's evictions went through the budget",
+                bool(evicted),
+                f"{len(evicted)} evicted, {refused} refused by the budget",
+                {"evicted": evicted, "refused": refused},
+            ),
+            budgets_respected(read_audit_log(s.run.cluster.audit_log), covered),
+            checks.deployments_available(s.api),
+            checks.pods_scheduled(s.api, s.gpu_groups),
+        ]
+        counts = judge_ledger(s, result)
+        record(
+            result,
+            f"GPU node {lost} ({group}) deleted under {namespace}/{name}, then {drained} drained and removed",
+            [
+                f"{namespace}/{name}: fewest {fewest} ready endpoints of {want} (budget keeps {minimum})",
+                f"{len(scale_ups)} nodes added by the autoscaler",
+            ],
+            counts,
+            times,
+            [
+                "Karpenter's spot interruption (the interruption queue's message drains the node first) is not "
+                "covered: Karpenter does not run in this harness yet"
+            ],
+        )
+    return result
+
+
+# -- Secrets Manager unreachable ------------------------------------------------------------------------
+class SecretStoreEndpoint(Protocol):
+    """The secret store's endpoint as the external-secrets operator reaches it: cut it, and bring it back.
+    A run whose operator reads a real server (a Secrets Manager API on 127.0.0.1) cuts that server's
+    listener; today's simulated operator reads the simulated cloud, whose fault plan cuts it."""
+
+    description: str
+
+    def cut(self) -> None: ...
+
+    def restore(self) -> None: ...
+
+
+@dataclass
+class SimulatedSecretsManager:
+    """The simulated cloud's Secrets Manager endpoint (the fault plan's ``secretsmanager`` service): cut, every
+    client's call fails as a refused connection, the operator's and the ``aws`` plugin's alike."""
+
+    store: CloudStore
+    description: str = "the simulated AWS Secrets Manager endpoint"
+
+    def cut(self) -> None:
+        cloud_faults.set_fault(self.store.root, "secretsmanager", "unreachable")
+
+    def restore(self) -> None:
+        cloud_faults.clear_faults(self.store.root, "secretsmanager")
+
+
+def secret_store_endpoint(s: StackUnderTest) -> SecretStoreEndpoint:
+    """The run's secret store endpoint: its own where the run serves one, else the simulated cloud's."""
+    return getattr(s.run, "secret_store_endpoint", None) or SimulatedSecretsManager(s.run.store)
+
+
+def _ready_condition(obj: Mapping[str, Any] | None) -> dict:
+    return next(
+        (c for c in ((obj or {}).get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+
+
+def secret_store_unreachable(s: StackUnderTest) -> ScenarioResult:
+    """Secrets Manager unreachable while a value is rotated there: the synced Secret keeps its value, the
+    ExternalSecret reports the error in its status, the workloads keep running; once the endpoint is back
+    the next refresh syncs the rotated value."""
+    with scenario(s, "secret store unreachable") as result:
+        spec = next(x for x in s.run.config.get("aiplatform:secrets") or [] if x.get("valueFrom"))
+        name, namespace = spec["name"], spec["namespace"]
+        endpoint = secret_store_endpoint(s)
+        before = s.api.get("Secret", name, namespace)
+        pods_before = sorted(
+            p["metadata"]["uid"]
+            for p in s.api.list("Pod", namespace)
+            if not p["metadata"].get("deletionTimestamp")
+        )
+        record_ = next(
+            r
+            for r in s.run.store.all("aws:secretsmanager/secret:Secret")
+            if r["outputs"].get("tags", {}).get("kubernetes-secret") == name
+        )
+        external_secret = next(
+            es
+            for es in s.api.list("ExternalSecret", namespace)
+            if ((es["spec"].get("target") or {}).get("name") or es["metadata"]["name"]) == name
+        )
+        es_name = external_secret["metadata"]["name"]
+        times: dict[str, float] = {}
+        endpoint.cut()
+        try:
+            start = time.monotonic()
+            rotated = {k: f"rotated-during-outage-{k}-{int(time.time())}" for k in spec["keys"]}
+            s.run.store.add_secret_version(record_["id"], json.dumps(rotated), f"outage-{int(time.time())}")
+            failing = wait_for(
+                lambda: (
+                    (c := _ready_condition(s.api.get("ExternalSecret", es_name, namespace))).get("status")
+                    == "False"
+                    and c
+                ),
+                timeout=60,
+                what=f"ExternalSecret {namespace}/{es_name} reporting the error",
+            )
+            times["error_reported_after"] = round(time.monotonic() - start, 1)
+            time.sleep(5)  # the operator keeps retrying meanwhile
+            during = s.api.get("Secret", name, namespace)
+            events = [
+                e["message"]
+                for e in s.api.list("Event", namespace)
+                if e["involvedObject"].get("name") == es_name and e.get("type") == "Warning"
+            ]
+            available = checks.deployments_available(s.api)
+        finally:
+            endpoint.restore()
+        start = time.monotonic()
+        # As the README says: the next refresh syncs; force one now.
+        s.api.merge_patch(
+            "ExternalSecret",
+            es_name,
+            {"metadata": {"annotations": {"force-sync": str(int(time.time()))}}},
+            namespace,
+        )
+        key = spec["keys"][0]
+
+        def synced() -> bool:
+            data = (s.api.get("Secret", name, namespace) or {}).get("data") or {}
+            return base64.b64decode(data.get(key, "")).decode() == rotated[key]
+
+        with contextlib.suppress(TimeoutError):
+            wait_for(synced, timeout=60, what=f"the rotated value in {namespace}/{name}")
+        times["synced_after_restore"] = round(time.monotonic() - start, 1)
+        pods_after = sorted(
+            p["metadata"]["uid"]
+            for p in s.api.list("Pod", namespace)
+            if not p["metadata"].get("deletionTimestamp")
+        )
+        recovered = _ready_condition(s.api.get("ExternalSecret", es_name, namespace))
+        result.checks += [
+            Check(
+                "the synced Secret kept its value during the outage",
+                during is not None and during.get("data") == before.get("data"),
+                f"resourceVersion {before['metadata']['resourceVersion']} -> {during['metadata']['resourceVersion'] if during else 'gone'}",
+            ),
+            Check(
+                "the ExternalSecret reports the error in its status",
+                failing.get("reason") == "SecretSyncedError",
+                f"Ready={failing.get('status')} {failing.get('reason')}: {failing.get('message')}",
+                {"condition": failing, "events": events[-3:]},
+            ),
+            Check(
+                f"workloads kept running: {available.name}",
+                available.passed and pods_after == pods_before,
+                f"{available.summary}; pods unchanged: {pods_after == pods_before}",
+            ),
+            Check(
+                "once back, the next refresh syncs the rotated value",
+                synced() and recovered.get("status") == "True",
+                f"synced in {times['synced_after_restore']} s; Ready={recovered.get('status')} {recovered.get('reason')}",
+            ),
+        ]
+        counts = judge_ledger(s, result)
+        record(
+            result,
+            f"{endpoint.description} unreachable (connection refused) while {namespace}/{name}'s value was rotated",
+            [f"Secret {namespace}/{name} (its last synced value)", "every Deployment, its pods unchanged"],
+            counts,
+            times,
+        )
+    return result
+
+
+# -- AWS throttling, then timing out ---------------------------------------------------------------------
+def _failed_up(s: StackUnderTest, result: ScenarioResult, name: str) -> str | None:
+    s.run.log(f"==== {result.stack} {result.name}: {name}")
+    start = time.monotonic()
+    try:
+        s.stack.up(color="never", on_output=s.run.log)
+    except auto.CommandError as exc:
+        result.operations[name] = {"seconds": round(time.monotonic() - start, 1), "failed": True}
+        return str(exc)
+    result.operations[name] = {"seconds": round(time.monotonic() - start, 1), "failed": False}
+    return None
+
+
+NEW_SECRET = {
+    "name": "model-registry-token",
+    "description": "Token of the model registry",
+    "keys": ["token"],
+    "refreshInterval": "1h",
+}
+
+
+def aws_refusing_calls(s: StackUnderTest) -> ScenarioResult:
+    """A new secret (a Secrets Manager secret, the operator's IAM policy, an ExternalSecret) deployed while
+    AWS refuses: Secrets Manager throttling, then IAM timing out. Each ``up`` fails naming the resource and
+    the AWS error; once AWS answers, a rerun converges; nothing lost, orphaned or duplicated."""
+    with scenario(s, "AWS throttling, then timing out") as result:
+        root = s.run.store.root
+        secrets_config = list(s.run.config.get("aiplatform:secrets") or [])
+        namespace = secrets_config[0]["namespace"]
+        added = {**NEW_SECRET, "namespace": namespace}
+        s.stack.set_config("aiplatform:secrets", auto.ConfigValue(json.dumps([*secrets_config, added])))
+        try:
+            cloud_faults.set_fault(root, "secretsmanager", "throttle")
+            throttled = _failed_up(s, result, "up, Secrets Manager throttling")
+            cloud_faults.clear_faults(root)
+            cloud_faults.set_fault(root, "iam", "timeout")
+            timed_out = _failed_up(s, result, "up, IAM timing out")
+        finally:
+            cloud_faults.clear_faults(root)
+        refused = s.run.store.events("aws-call-refused")
+        result.checks += [
+            Check(
+                "throttled: up fails naming the Secrets Manager secret and the throttling",
+                throttled is not None
+                and "aiplatform-secrets-model-registry-token" in throttled
+                and "Throttling: Rate exceeded" in throttled,
+                _tail(throttled or "up succeeded", 4),
+            ),
+            Check(
+                "timing out: up fails naming the IAM policy and the timeout",
+                timed_out is not None
+                and "aiplatform-secrets-controller-policy" in timed_out
+                and "i/o timeout" in timed_out,
+                _tail(timed_out or "up succeeded", 4),
+            ),
+        ]
+        converge(s, result, "rerun after recovery")
+        es = next(
+            (
+                x
+                for x in s.api.list("ExternalSecret", namespace)
+                if (x["spec"].get("target") or {}).get("name") == added["name"]
+            ),
+            None,
+        )
+        result.checks.append(
+            Check("the new ExternalSecret exists", es is not None, f"{namespace}/{added['name']}")
+        )
+        counts = judge_ledger(s, result)
+        record(
+            result,
+            f"the simulated AWS throttling Secrets Manager ({cloud_faults.MAX_ATTEMPTS} attempts per call), then "
+            f"IAM timing out ({cloud_faults.TIMEOUT_SECONDS:.0f} s per call), during ups adding a secret",
+            [
+                "every resource not behind the refused calls, updated by the failed ups",
+                "the rerun: the secret, its policy and its ExternalSecret",
+            ],
+            counts,
+            {k: v["seconds"] for k, v in result.operations.items()},
+            [
+                f"{len(refused)} refused AWS calls: "
+                + ", ".join(sorted({f"{e['service']} {e['operation']} ({e['fault']})" for e in refused}))
+            ],
+        )
+    return result
+
+
+# -- the chart repository down ------------------------------------------------------------------------
+def chart_repository_down(s: StackUnderTest) -> ScenarioResult:
+    """With the chart repository stopped, ``preview`` and ``up`` (which previews first) fail naming the
+    chart and the repository, and change nothing: the state and the cluster as they were. Back, the same
+    ``up`` converges."""
+    with scenario(s, "chart repository down") as result:
+        run = s.run
+        servers = _model_servers(s, 1)
+        _roll_images(s, servers)
+        retention = int(((run.config.get("aiplatform:cluster") or {}).get("logRetentionDays")) or 14)
+        set_config(s, "aiplatform:cluster.logRetentionDays", str(30 if retention != 30 else 60))
+        url, folder = run.charts.url, run.charts.folder
+        state_before = json.dumps(s.state(), sort_keys=True)
+        objects_before = {k: v["metadata"]["resourceVersion"] for k, v in cluster_objects(s.api).items()}
+        records_before = {(r["type"], r["id"]): json.dumps(r, sort_keys=True) for r in run.store.all()}
+        run.charts.stop()
+        try:
+            outputs: dict[str, str] = {}
+            preview_out: list[str] = []
+            try:
+                s.stack.preview(color="never", on_output=preview_out.append)
+                outputs["preview"] = ""
+            except auto.CommandError as exc:
+                outputs["preview"] = str(exc)
+            up = run.pulumi("up", "--yes")
+            outputs["up"] = up.stdout + up.stderr if up.returncode != 0 else ""
+        finally:
+            run.charts = ChartRepository(folder, port=int(url.rsplit(":", 1)[1])).__enter__()
+        unchanged_state = json.dumps(s.state(), sort_keys=True) == state_before
+        objects_after = {k: v["metadata"]["resourceVersion"] for k, v in cluster_objects(s.api).items()}
+        records_after = {(r["type"], r["id"]): json.dumps(r, sort_keys=True) for r in run.store.all()}
+        changed_objects = sorted(
+            k
+            for k in set(objects_before) | set(objects_after)
+            if objects_before.get(k) != objects_after.get(k)
+        )
+        changed_records = sorted(
+            f"{t} {i}"
+            for (t, i) in set(records_before) | set(records_after)
+            if records_before.get((t, i)) != records_after.get((t, i))
+        )
+        charts = sorted(run.charts_served)
+        for what in ("preview", "up"):
+            text = outputs[what]
+            named = [c for c in charts if c in text]
+            result.checks.append(
+                Check(
+                    f"{what} fails naming the chart and the repository",
+                    bool(text) and url in text and bool(named),
+                    f"charts named: {named}; repository named: {url in text}",
+                    {"output": _tail(text, 12)},
+                )
+            )
+        result.checks.append(
+            Check(
+                "nothing half-applied: the state, the cluster and the cloud as they were",
+                unchanged_state and not changed_objects and not changed_records,
+                f"state {'unchanged' if unchanged_state else 'changed'}; {len(changed_objects)} objects and "
+                f"{len(changed_records)} AWS resources changed",
+                {"objects": changed_objects, "aws": changed_records},
+            )
+        )
+        converge(s, result, "up once the repository is back")
+        counts = judge_ledger(s, result)
+        record(
+            result,
+            f"the chart repository {url} stopped, with a model rollout and a log retention change pending",
+            ["the state, every object and every AWS resource unchanged by the failed preview and up"],
+            counts,
+            {k: v["seconds"] for k, v in result.operations.items() if isinstance(v, dict) and "seconds" in v},
+        )
+    return result
+
+
+FAULT_SCENARIOS = (
+    engine_killed_first_deploy,
+    engine_killed_rollout,
+    concurrent_updates,
+    apiserver_restart_during_up,
+    gpu_node_lost,
+    secret_store_unreachable,
+    aws_refusing_calls,
+    chart_repository_down,
+)
