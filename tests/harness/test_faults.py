@@ -245,30 +245,40 @@ def test_disruptions_are_read_from_the_audit_log_and_judged_against_the_budgets(
 
 
 # -- the engine killer ----------------------------------------------------------------------------------
-class _Meta:
-    def __init__(self, op: str, urn_: str):
-        self.op, self.urn, self.type = op, urn_, "kubernetes:core/v1:ConfigMap"
+def _op(kind: str, typ: str, name: str) -> dict:
+    return {"type": kind, "resource": {"type": typ, "urn": f"{STACK}${typ}::{name}"}}
 
 
-class _Event:
-    def __init__(self, pre=None, done=None):
-        self.resource_pre_event = type("Pre", (), {"metadata": pre})() if pre else None
-        self.res_outputs_event = type("Out", (), {"metadata": done})() if done else None
+def test_a_first_deploy_is_killed_from_half_its_resources_with_a_kubernetes_create_pending():
+    ready = scenario_faults.half_created_with_kubernetes_in_flight(total=10)
+    role = _op("creating", "aws:iam/role:Role", "r")
+    release = _op("creating", "kubernetes:helm.sh/v3:Release", "autoscaler")
+    assert not ready({"resources": [{}] * 4, "pending_operations": [release]})  # before half
+    assert not ready({"resources": [{}] * 6, "pending_operations": [role]})  # only AWS in flight
+    assert ready({"resources": [{}] * 5, "pending_operations": [role, release]})
 
 
-def test_the_killer_strikes_once_half_the_changes_are_done_and_one_still_runs(monkeypatch):
-    kills = []
-    monkeypatch.setattr(
-        scenario_faults, "kill_engine", lambda pulumi: kills.append(pulumi) or {"engine": [1]}
-    )
-    killer = scenario_faults.EngineKiller("/run/bin/pulumi", total=4)
-    for i in range(4):
-        killer(_Event(pre=_Meta("create", f"u{i}")))
-    killer(_Event(pre=_Meta("same", "unchanged")))
-    killer(_Event(done=_Meta("create", "u0")))
-    assert not kills  # 1 of 4 done
-    killer(_Event(done=_Meta("create", "u1")))
-    assert kills == ["/run/bin/pulumi"]
-    assert killer.killed["steps_done"] == 2 and killer.killed["running"] == ["create u2", "create u3"]
-    killer(_Event(done=_Meta("create", "u2")))
-    assert len(kills) == 1
+def test_a_rollout_is_killed_once_one_update_is_done_and_another_runs():
+    ready = scenario_faults.one_update_done_one_running(count=2)
+    a = _op("updating", "kubernetes:apps/v1:Deployment", "a")
+    b = _op("updating", "kubernetes:apps/v1:Deployment", "b")
+    assert not ready({"pending_operations": [a, b]})
+    assert ready({"pending_operations": [b]})  # a done, b running
+    assert not scenario_faults.one_update_done_one_running(2)({"pending_operations": [b]})  # nothing done yet
+
+
+def test_the_checkpoint_is_read_from_the_file_backend(tmp_path):
+    path = tmp_path / "faults.json"
+    assert scenario_faults.read_checkpoint(path) is None
+    path.write_text('{"version": 3, "checkpoint": {"latest": {"resources": [1], "pending_operations": []}}}')
+    assert scenario_faults.read_checkpoint(path) == {"resources": [1], "pending_operations": []}
+    path.write_text('{"version": 3, "check')  # being replaced
+    assert scenario_faults.read_checkpoint(path) is None
+
+
+def test_the_engine_errors_are_its_error_lines_once_each():
+    text = "Updating (faults):\n  ~ aws:iam:RolePolicy p updating error: x failed\n    error: x failed\n    error: x failed\nDone"
+    assert scenario_faults.engine_errors(text) == [
+        "~ aws:iam:RolePolicy p updating error: x failed",
+        "error: x failed",
+    ]

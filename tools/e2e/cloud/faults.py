@@ -54,6 +54,17 @@ _SDK_NAMES = {
 }
 
 
+# The code each service throttles with (the query APIs: Throttling; EC2: RequestLimitExceeded; the JSON
+# APIs: ThrottlingException; S3: SlowDown).
+_THROTTLE_CODES = {
+    "iam": "Throttling",
+    "sts": "Throttling",
+    "autoscaling": "Throttling",
+    "ec2": "RequestLimitExceeded",
+    "s3": "SlowDown",
+}
+
+
 class AwsApiError(RuntimeError):
     """A call the simulated AWS refused; ``code`` is AWS's error code or the transport's failure."""
 
@@ -133,11 +144,12 @@ def call(
             # Whether the plan changed meanwhile: the SDK's next attempt may go through.
             if current(root).get(service) != kind:
                 return call(root, service, operation, what, region, record, sleep)
+        code = _THROTTLE_CODES.get(service, "ThrottlingException")
         raise AwsApiError(
             service,
-            "Throttling",
+            code,
             f"{what}: {sdk}, exceeded maximum number of attempts, {MAX_ATTEMPTS}, https response error "
-            f"StatusCode: 400, RequestID: {uuid.uuid4()}, api error Throttling: Rate exceeded",
+            f"StatusCode: 400, RequestID: {uuid.uuid4()}, api error {code}: Rate exceeded",
         )
     tell("aws-call-refused", service=service, operation=operation, fault=kind, attempt=1)
     if kind == "timeout":
