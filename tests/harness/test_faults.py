@@ -249,12 +249,13 @@ def _op(kind: str, typ: str, name: str) -> dict:
     return {"type": kind, "resource": {"type": typ, "urn": f"{STACK}${typ}::{name}"}}
 
 
-def test_a_first_deploy_is_killed_from_half_its_resources_with_a_kubernetes_create_pending():
-    ready = scenario_faults.half_created_with_kubernetes_in_flight(total=10)
+def test_a_first_deploy_is_killed_from_half_its_resources_with_a_release_installing():
+    ready = scenario_faults.half_created_with_a_release_installing(total=10)
     role = _op("creating", "aws:iam/role:Role", "r")
+    namespace = _op("creating", "kubernetes:core/v1:Namespace", "ns")
     release = _op("creating", "kubernetes:helm.sh/v3:Release", "autoscaler")
     assert not ready({"resources": [{}] * 4, "pending_operations": [release]})  # before half
-    assert not ready({"resources": [{}] * 6, "pending_operations": [role]})  # only AWS in flight
+    assert not ready({"resources": [{}] * 6, "pending_operations": [role, namespace]})  # no release
     assert ready({"resources": [{}] * 5, "pending_operations": [role, release]})
 
 

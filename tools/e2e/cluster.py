@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,12 @@ def _signal_group(proc: subprocess.Popen, signum: int) -> None:
     """Signal a server and whatever it started (each server leads its own session)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signum)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def free_port() -> int:
@@ -265,9 +272,17 @@ class LocalCluster:
         proc = self.processes.pop(name, None)
         if proc is not None and proc.poll() is None:
             _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            # kube-apiserver's graceful termination ends when it stops listening, but the process can
+            # linger 15 s more: its data is in etcd by then, so it gets a second, not the full grace.
+            port = self.ports["apiserver"] if name == "kube-apiserver" else None
+            deadline, closed_at = time.monotonic() + 15, None
+            while proc.poll() is None and time.monotonic() < deadline:
+                if port is not None and closed_at is None and not _listening(port):
+                    closed_at = time.monotonic()
+                if closed_at is not None and time.monotonic() - closed_at > 1:
+                    break
+                time.sleep(0.1)
+            if proc.poll() is None:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=15)
 

@@ -299,14 +299,15 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
 KillPoint = Callable[[Mapping[str, Any]], bool]
 
 
-def half_created_with_kubernetes_in_flight(total: int) -> KillPoint:
-    """Half of ``total`` resources recorded, and a Kubernetes object or Helm release being created (the
-    AWS half of a first deploy is simulated in milliseconds; the cluster's half is where time goes)."""
+def half_created_with_a_release_installing(total: int) -> KillPoint:
+    """Half of ``total`` resources recorded, and a Helm release being installed: the AWS half of a first
+    deploy is simulated in milliseconds; the cluster's half is where time goes, and a release cut short
+    is the hardest step to recover."""
 
     def ready(deployment: Mapping[str, Any]) -> bool:
         pending = deployment.get("pending_operations") or []
         return len(deployment.get("resources") or []) >= total / 2 and any(
-            op["type"] == "creating" and op["resource"]["type"].startswith("kubernetes:") for op in pending
+            op["type"] == "creating" and op["resource"]["type"] == HELM_RELEASE for op in pending
         )
 
     return ready
@@ -396,12 +397,14 @@ def interrupted_up(s: StackUnderTest, result: ScenarioResult, when: KillPoint) -
     )
 
 
-def engine_errors(text: str) -> list[str]:
-    """The engine's error lines of an operation's output (``error: ...``), each once."""
+def engine_errors(text: str, resources_only: bool = False) -> list[str]:
+    """The engine's error lines of an operation's output (``error: ...``), each once; only those naming a
+    resource (its URN or type) with ``resources_only``."""
     found: list[str] = []
     for line in text.splitlines():
         line = line.strip()
-        if "error:" in line and line not in found:
+        named = "urn:pulumi:" in line or line.split(" ", 2)[-1].startswith(("aws:", "kubernetes:"))
+        if "error:" in line and line not in found and (named or not resources_only):
             found.append(line)
     return found
 
@@ -603,7 +606,7 @@ def engine_killed_first_deploy(s: StackUnderTest) -> ScenarioResult:
         planned = _changes(preview).get("create", 0)
         s.deployed = True  # whatever the killed up made must go at the end
         start = time.monotonic()
-        result.checks.append(interrupted_up(s, result, half_created_with_kubernetes_in_flight(planned)))
+        result.checks.append(interrupted_up(s, result, half_created_with_a_release_installing(planned)))
         recovery = recover_interrupted_update(s, result)
         converge(s, result)
         recovered = round(time.monotonic() - start, 1)
@@ -859,7 +862,7 @@ def apiserver_restart_during_up(s: StackUnderTest) -> ScenarioResult:
                 failed_clearly,
                 "completed through the provider's retries"
                 if error is None
-                else "failed: " + " | ".join(engine_errors(error)[-2:]),
+                else "failed: " + " | ".join(engine_errors(error, resources_only=True)[-1:]),
                 {"engine_errors": engine_errors(error or "")},
             )
         )
@@ -891,7 +894,7 @@ def apiserver_restart_during_up(s: StackUnderTest) -> ScenarioResult:
             ],
             counts,
             {"restart": restarter.restarted.get("seconds"), "up_to_converged": converged},
-            engine_errors(error or "")[-2:],
+            engine_errors(error or "", resources_only=True)[-2:],
         )
     return result
 
@@ -1287,6 +1290,13 @@ def aws_refusing_calls(s: StackUnderTest) -> ScenarioResult:
 
 
 # -- the chart repository down ------------------------------------------------------------------------
+def up_as_the_cli_runs_it(s: StackUnderTest, **kwargs: Any) -> Any:
+    """``pulumi up`` as typed: a preview, then the update only if the preview succeeded. (The Automation
+    API's ``up`` skips the preview, as ``pulumi up --skip-preview`` does.)"""
+    s.stack.preview(**kwargs)
+    return s.stack.up(**kwargs)
+
+
 def _fingerprint(s: StackUnderTest) -> dict[str, Any]:
     """What a failed operation must leave as it was: the state, the engine's objects (by resourceVersion)
     and the simulated cloud's records."""
@@ -1319,16 +1329,27 @@ def chart_repository_down(s: StackUnderTest) -> ScenarioResult:
         outputs: dict[str, str] = {}
         run.charts.stop()
         try:
-            for what, op in (("preview", s.stack.preview), ("up", s.stack.up)):
+            for what, op in (
+                ("preview", s.stack.preview),
+                ("up", lambda **kw: up_as_the_cli_runs_it(s, **kw)),
+            ):
                 run.log(f"==== {result.stack} {result.name}: {what}, repository down")
                 try:
                     op(color="never", on_output=run.log)
                     outputs[what] = ""
                 except auto.CommandError as exc:
                     outputs[what] = str(exc)
+            changed = _changed(before, _fingerprint(s))
+            # The same up without its preview (--skip-preview, or the Automation API's up), for the record.
+            run.log(f"==== {result.stack} {result.name}: up --skip-preview, repository down")
+            try:
+                s.stack.up(color="never", on_output=run.log)
+                outputs["up --skip-preview"] = ""
+            except auto.CommandError as exc:
+                outputs["up --skip-preview"] = str(exc)
+            skipped = _changed(before, _fingerprint(s))
         finally:
             run.charts = ChartRepository(folder, port=int(url.rsplit(":", 1)[1])).__enter__()
-        changed = _changed(before, _fingerprint(s))
         charts = sorted(run.charts_served)
         for what in ("preview", "up"):
             errors = engine_errors(outputs[what])
@@ -1349,6 +1370,10 @@ def chart_repository_down(s: StackUnderTest) -> ScenarioResult:
                 {"changed": changed},
             )
         )
+        result.operations["up --skip-preview"] = {
+            "failed": bool(outputs["up --skip-preview"]),
+            "applied_before_failing": skipped,
+        }
         converge(s, result, "up once the repository is back")
         counts = judge_ledger(s, result)
         record(
@@ -1359,7 +1384,11 @@ def chart_repository_down(s: StackUnderTest) -> ScenarioResult:
             else [],
             counts,
             {k: v["seconds"] for k, v in result.operations.items() if isinstance(v, dict) and "seconds" in v},
-            engine_errors(outputs["up"])[-2:],
+            engine_errors(outputs["up"], resources_only=True)[-1:]
+            + [
+                f"up --skip-preview (the Automation API's up) failed only after applying "
+                f"{len(skipped)} changes: {skipped}"
+            ],
         )
     return result
 
