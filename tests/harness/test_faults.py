@@ -249,14 +249,34 @@ def _op(kind: str, typ: str, name: str) -> dict:
     return {"type": kind, "resource": {"type": typ, "urn": f"{STACK}${typ}::{name}"}}
 
 
-def test_a_first_deploy_is_killed_from_half_its_resources_with_a_release_installing():
-    ready = scenario_faults.half_created_with_a_release_installing(total=10)
+class _Releases:
+    """Helm's release records in a namespace: one revision each, with its status."""
+
+    def __init__(self, **statuses: str):
+        self.statuses = statuses
+
+    def list(self, kind, namespace=None, selector="", fields=""):
+        assert kind == "Secret" and selector == "owner=helm"
+        return [
+            {"metadata": {"namespace": "kube-system", "labels": {"name": n, "version": "1", "status": st}}}
+            for n, st in self.statuses.items()
+        ]
+
+
+def test_a_first_deploy_is_killed_from_half_its_resources_with_a_release_mid_install():
     role = _op("creating", "aws:iam/role:Role", "r")
-    namespace = _op("creating", "kubernetes:core/v1:Namespace", "ns")
     release = _op("creating", "kubernetes:helm.sh/v3:Release", "autoscaler")
-    assert not ready({"resources": [{}] * 4, "pending_operations": [release]})  # before half
-    assert not ready({"resources": [{}] * 6, "pending_operations": [role, namespace]})  # no release
-    assert ready({"resources": [{}] * 5, "pending_operations": [role, release]})
+    release["resource"]["inputs"] = {"namespace": "kube-system", "name": "cluster-autoscaler"}
+    installing = scenario_faults.half_created_with_a_release_installing(
+        10, _Releases(**{"cluster-autoscaler": "pending-install"})
+    )
+    assert not installing({"resources": [{}] * 4, "pending_operations": [release]})  # before half
+    assert not installing({"resources": [{}] * 6, "pending_operations": [role]})  # no release pending
+    assert installing({"resources": [{}] * 5, "pending_operations": [role, release]})
+    # Pending in the state, but Helm has not begun (no record) or has finished: not yet, or too late.
+    for statuses in ({}, {"cluster-autoscaler": "deployed"}):
+        ready = scenario_faults.half_created_with_a_release_installing(10, _Releases(**statuses))
+        assert not ready({"resources": [{}] * 5, "pending_operations": [release]})
 
 
 def test_a_rollout_is_killed_once_one_update_is_done_and_another_runs():

@@ -299,16 +299,25 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
 KillPoint = Callable[[Mapping[str, Any]], bool]
 
 
-def half_created_with_a_release_installing(total: int) -> KillPoint:
-    """Half of ``total`` resources recorded, and a Helm release being installed: the AWS half of a first
-    deploy is simulated in milliseconds; the cluster's half is where time goes, and a release cut short
-    is the hardest step to recover."""
+def half_created_with_a_release_installing(total: int, api: KubeApi) -> KillPoint:
+    """Half of ``total`` resources recorded, and a Helm release the state has pending mid-install in the
+    cluster (its record ``pending-install``): the AWS half of a first deploy is simulated in
+    milliseconds, the cluster's half is where time goes, and a release cut short is the hardest step to
+    recover."""
 
     def ready(deployment: Mapping[str, Any]) -> bool:
         pending = deployment.get("pending_operations") or []
-        return len(deployment.get("resources") or []) >= total / 2 and any(
-            op["type"] == "creating" and op["resource"]["type"] == HELM_RELEASE for op in pending
-        )
+        if len(deployment.get("resources") or []) < total / 2:
+            return False
+        releases = {
+            f"{(op['resource'].get('inputs') or {}).get('namespace')}/{(op['resource'].get('inputs') or {}).get('name')}"
+            for op in pending
+            if op["type"] == "creating" and op["resource"]["type"] == HELM_RELEASE
+        }
+        if not releases:
+            return False
+        installing = {k for k, v in helm_releases(api).items() if v["status"] == "pending-install"}
+        return bool(releases & installing)
 
     return ready
 
@@ -606,7 +615,9 @@ def engine_killed_first_deploy(s: StackUnderTest) -> ScenarioResult:
         planned = _changes(preview).get("create", 0)
         s.deployed = True  # whatever the killed up made must go at the end
         start = time.monotonic()
-        result.checks.append(interrupted_up(s, result, half_created_with_a_release_installing(planned)))
+        result.checks.append(
+            interrupted_up(s, result, half_created_with_a_release_installing(planned, s.api))
+        )
         recovery = recover_interrupted_update(s, result)
         converge(s, result)
         recovered = round(time.monotonic() - start, 1)
