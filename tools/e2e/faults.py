@@ -21,6 +21,9 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -56,6 +59,7 @@ from tools.e2e.scenarios import (
     scenario,
     set_config,
 )
+from tools.e2e.stacks import PROJECT_ROOT
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 CHANGES = frozenset({"create", "update", "replace", "create-replacement", "delete", "delete-replaced"})
@@ -516,11 +520,11 @@ def finish_pending_release(api: KubeApi, key: str) -> str | None:
 
 def recover_interrupted_update(s: StackUnderTest, result: ScenarioResult) -> Recovery:
     """What the README's "When things go wrong" tells a user after an update was killed: the rerun is
-    refused by the lock the dead engine left; ``pulumi cancel`` removes it; ``pulumi stack export``
-    lists the pending operations; each pending create's resource is looked for (in AWS by its name or
-    tags, in the cluster by kind and name, Helm releases with ``helm status``) and imported where it
-    exists, cleared where it does not, by one ``pulumi refresh --import-pending-creates ...
-    --clear-pending-creates``, which also clears pending updates and deletes; then ``pulumi up``."""
+    refused by the lock the dead engine left; ``pulumi cancel`` removes it; the exported state lists the
+    pending operations; each pending create's resource is looked for (in AWS by its key or tags, in the
+    cluster by kind and name, a Helm release by its records, whose unfinished revision goes first);
+    ``python -m tools.pending`` imports what exists and drops the rest; ``pulumi stack import`` and
+    ``pulumi refresh`` (which settles the pending updates and deletes); then ``pulumi up``."""
     recovery = Recovery()
     again = _cli(s, recovery, "up", "--yes", "--skip-preview")
     text = again.stdout + again.stderr
@@ -537,59 +541,76 @@ def recover_interrupted_update(s: StackUnderTest, result: ScenarioResult) -> Rec
             "pulumi cancel removes the lock", cancel.returncode == 0, _tail(cancel.stderr, 3) or "cancelled"
         )
     )
-    deployment = export_state(s)
-    recovery.pending = [
-        {"type": op["type"], "urn": op["resource"]["urn"]} for op in pending_operations(deployment)
-    ]
-    imports: list[str] = []
-    for op in pending_operations(deployment):
-        if op["type"] != "creating":
-            continue
-        urn = op["resource"]["urn"]
-        if op["resource"]["type"] == HELM_RELEASE:
-            inputs = op["resource"].get("inputs") or {}
-            fixed = finish_pending_release(s.api, f"{inputs.get('namespace')}/{inputs.get('name')}")
-            if fixed:
-                recovery.helm_fixed.append(fixed)
-        ids, how = find_created(s, op)
-        if len(ids) == 1:
-            recovery.imported[urn] = ids[0]
-            imports += [urn, ids[0]]
-        elif not ids:
-            recovery.cleared.append(urn)
-        else:
-            recovery.ambiguous[urn] = ids
-        run_how = f"{_urn_name(urn)}: {how}"
-        s.run.log(f"pending create {run_how}: {ids}")
-    args = ["refresh", "--yes"]
-    for item in imports:
-        args += ["--import-pending-creates", item]
-    refresh = _cli(s, recovery, *args, "--clear-pending-creates")
+    with tempfile.TemporaryDirectory(prefix="aiplatform-state-") as folder:
+        exported, repaired = Path(folder) / "state.json", Path(folder) / "repaired.json"
+        _cli(s, recovery, "stack", "export", "--file", str(exported))
+        deployment = json.loads(exported.read_text())["deployment"]
+        recovery.pending = [
+            {"type": op["type"], "urn": op["resource"]["urn"]} for op in pending_operations(deployment)
+        ]
+        imports: list[str] = []
+        for op in pending_operations(deployment):
+            if op["type"] != "creating":
+                continue
+            urn = op["resource"]["urn"]
+            if op["resource"]["type"] == HELM_RELEASE:
+                inputs = op["resource"].get("inputs") or {}
+                fixed = finish_pending_release(s.api, f"{inputs.get('namespace')}/{inputs.get('name')}")
+                if fixed:
+                    recovery.helm_fixed.append(fixed)
+            ids, how = find_created(s, op)
+            if len(ids) == 1:
+                recovery.imported[urn] = ids[0]
+                imports += ["--import", urn, ids[0]]
+            elif not ids:
+                recovery.cleared.append(urn)
+            else:
+                recovery.ambiguous[urn] = ids
+            s.run.log(f"pending create {_urn_name(urn)}: {how}: {ids}")
+        tool = subprocess.run(
+            [sys.executable, "-m", "tools.pending", str(exported), *imports, "--out", str(repaired)],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        recovery.commands.append(
+            f"python -m tools.pending STATE {' '.join(imports)} --out REPAIRED  # exit {tool.returncode}"
+        )
+        settled = _cli(s, recovery, "stack", "import", "--file", str(repaired))
+    refresh = _cli(s, recovery, "refresh", "--yes")
     left = pending_operations(export_state(s))
+    in_state = {r["urn"] for r in s.state()}
     result.checks += [
         Check(
             "every pending create found at most once",
             not recovery.ambiguous,
-            f"{len(recovery.imported)} imported, {len(recovery.cleared)} cleared, "
+            f"{len(recovery.imported)} imported, {len(recovery.cleared)} dropped, "
             f"{len(recovery.ambiguous)} found more than once",
             {"imported": recovery.imported, "cleared": recovery.cleared, "ambiguous": recovery.ambiguous},
         ),
         Check(
-            "refresh resolves every pending operation",
-            refresh.returncode == 0 and not left,
-            f"refresh exit {refresh.returncode}; {len(recovery.pending)} pending before, {len(left)} after",
+            "the settled state imports, refresh settles the rest",
+            tool.returncode == 0
+            and settled.returncode == 0
+            and refresh.returncode == 0
+            and not left
+            and set(recovery.imported) <= in_state,
+            f"tools.pending exit {tool.returncode}, stack import exit {settled.returncode}, refresh exit "
+            f"{refresh.returncode}; {len(recovery.pending)} pending before, {len(left)} after; "
+            f"{len(set(recovery.imported) & in_state)}/{len(recovery.imported)} imported in the state",
             {
                 "pending_before": recovery.pending,
                 "pending_after": left,
-                "output": _tail(refresh.stdout + refresh.stderr, 12),
+                "tool": _tail(tool.stdout + tool.stderr, 5),
+                "refresh": _tail(refresh.stdout + refresh.stderr, 12),
             },
         ),
     ]
     return recovery
 
 
-def converge(s: StackUnderTest, result: ScenarioResult, name: str = "up after recovery") -> Any:
-    """An ``up`` that must succeed, then a second that must change nothing."""
+def converge(s: StackUnderTest, result: ScenarioResult, name: str = "up after recovery") -> StepLog:
+    """An ``up`` that must succeed, then a second that must change nothing; the first's steps."""
     steps = StepLog()
     up = operation(s, result, name, s.stack.up, on_event=steps)
     summary = getattr(up, "summary", None)
@@ -601,7 +622,20 @@ def converge(s: StackUnderTest, result: ScenarioResult, name: str = "up after re
         )
     )
     no_change(s, result, "second up", s.stack.up, "a second up changes nothing")
-    return up
+    return steps
+
+
+def imported_not_created_again(recovery: Recovery, steps: StepLog) -> Check:
+    """The up after the recovery creates none of the resources the recovery imported."""
+    again = sorted(
+        _urn_name(urn) for op, _typ, urn in steps.changed() if urn in recovery.imported and op == "create"
+    )
+    return Check(
+        "the up creates nothing the recovery imported",
+        not again,
+        f"{len(recovery.imported)} imported, {len(again)} created again",
+        {"created_again": again},
+    )
 
 
 # -- the engine killed mid-update ----------------------------------------------------------------------
@@ -619,7 +653,7 @@ def engine_killed_first_deploy(s: StackUnderTest) -> ScenarioResult:
             interrupted_up(s, result, half_created_with_a_release_installing(planned, s.api))
         )
         recovery = recover_interrupted_update(s, result)
-        converge(s, result)
+        result.checks.append(imported_not_created_again(recovery, converge(s, result)))
         recovered = round(time.monotonic() - start, 1)
         s.gpu_groups = gpu_groups(s)
         result.checks += [
@@ -700,7 +734,7 @@ def engine_killed_rollout(s: StackUnderTest) -> ScenarioResult:
             ]
             result.checks.append(interrupted_up(s, result, one_update_done_one_running(len(servers))))
             recovery = recover_interrupted_update(s, result)
-            converge(s, result)
+            result.checks.append(imported_not_created_again(recovery, converge(s, result)))
         recovered = round(time.monotonic() - start, 1)
         rolled = {
             w["name"]: _rolled_out(s, w["namespace"], w["name"], images[w["name"]]) for _i, w in servers
