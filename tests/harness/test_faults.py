@@ -263,20 +263,28 @@ class _Releases:
         ]
 
 
-def test_a_first_deploy_is_killed_from_half_its_resources_with_a_release_mid_install():
+def test_a_first_deploy_is_killed_from_half_its_resources_with_a_release_mid_install_and_an_aws_create():
     role = _op("creating", "aws:iam/role:Role", "r")
     release = _op("creating", "kubernetes:helm.sh/v3:Release", "autoscaler")
     release["resource"]["inputs"] = {"namespace": "kube-system", "name": "cluster-autoscaler"}
-    installing = scenario_faults.half_created_with_a_release_installing(
-        10, _Releases(**{"cluster-autoscaler": "pending-install"})
-    )
-    assert not installing({"resources": [{}] * 4, "pending_operations": [release]})  # before half
-    assert not installing({"resources": [{}] * 6, "pending_operations": [role]})  # no release pending
-    assert installing({"resources": [{}] * 5, "pending_operations": [role, release]})
+    killing = scenario_faults.mid_first_deploy(10, _Releases(**{"cluster-autoscaler": "pending-install"}))
+    assert not killing({"resources": [{}] * 4, "pending_operations": [role, release]})  # before half
+    assert not killing({"resources": [{}] * 6, "pending_operations": [role]})  # no release pending
+    assert not killing({"resources": [{}] * 6, "pending_operations": [release]})  # no AWS create
+    assert killing({"resources": [{}] * 5, "pending_operations": [role, release]})
     # Pending in the state, but Helm has not begun (no record) or has finished: not yet, or too late.
     for statuses in ({}, {"cluster-autoscaler": "deployed"}):
-        ready = scenario_faults.half_created_with_a_release_installing(10, _Releases(**statuses))
-        assert not ready({"resources": [{}] * 5, "pending_operations": [release]})
+        ready = scenario_faults.mid_first_deploy(10, _Releases(**statuses))
+        assert not ready({"resources": [{}] * 5, "pending_operations": [role, release]})
+
+
+def test_a_slow_call_succeeds_after_its_time_and_calls_in_flight_are_marked(tmp_path):
+    slept = []
+    faults.set_fault(tmp_path, "efs", "slow")
+    with faults.in_flight(tmp_path, "creating EFS File System (fs)"):
+        assert faults.calls_in_flight(tmp_path) == ["creating EFS File System (fs)"]
+        faults.call(tmp_path, "efs", "CreateFileSystem", "creating EFS File System (fs)", sleep=slept.append)
+    assert slept == [faults.SLOW_SECONDS] and faults.calls_in_flight(tmp_path) == []
 
 
 def test_a_rollout_is_killed_once_one_update_is_done_and_another_runs():

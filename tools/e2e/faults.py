@@ -64,8 +64,8 @@ from tools.e2e.stacks import PROJECT_ROOT
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 CHANGES = frozenset({"create", "update", "replace", "create-replacement", "delete", "delete-replaced"})
 # The simulated AWS plugin is AWS's side too: a call it took before the engine died completes, as AWS
-# completes a request it accepted. This is how long it is given.
-AWS_GRACE_SECONDS = 3.0
+# completes a request it accepted. This is how long it is given at most.
+AWS_SECONDS = 60.0
 LOCKED = "the stack is currently locked"
 
 
@@ -257,31 +257,38 @@ def engine_processes(pulumi: str) -> list[int]:
     ]
 
 
-def kill_engine(pulumi: str, grace: float = AWS_GRACE_SECONDS) -> dict[str, Any]:
+def kill_engine(pulumi: str, aws: Path | None = None, bound: float = AWS_SECONDS) -> dict[str, Any]:
     """SIGKILL the running engine and the plugins it started, as a runner that dies takes them all: the
-    engine and the Kubernetes provider at once, the simulated AWS plugin ``grace`` seconds later (the AWS
-    side finishing the calls it accepted). Nothing is cleaned up: no lock released, no checkpoint."""
+    engine and the Kubernetes provider at once; the simulated AWS plugin once the calls AWS accepted
+    have finished (``aws``: the simulated cloud's folder; ``bound`` seconds at most), since AWS completes
+    a request whatever becomes of its client. Nothing is cleaned up: no lock released, no checkpoint."""
     table = _processes()
     engines = engine_processes(pulumi)
     if not engines:
         raise RuntimeError(f"no running engine ({pulumi}) to kill")
     tree = [d for e in engines for d in descendants(e, table)]
-    aws = [p for p in tree if "tools.e2e.cloud.provider" in table[p][1]]
-    for pid in engines + [p for p in tree if p not in aws]:
+    aws_side = [p for p in tree if "tools.e2e.cloud.provider" in table[p][1]]
+    for pid in engines + [p for p in tree if p not in aws_side]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    finished: dict[str, Any] = {}
 
-    def aws_side() -> None:
-        time.sleep(grace)
-        for pid in aws:
+    def aws_finishes() -> None:
+        start = time.monotonic()
+        finished["calls"] = cloud_faults.calls_in_flight(aws) if aws else []
+        while aws and cloud_faults.calls_in_flight(aws) and time.monotonic() - start < bound:
+            time.sleep(0.1)
+        finished["seconds"] = round(time.monotonic() - start, 1)
+        for pid in aws_side:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
-    finisher = threading.Thread(target=aws_side, name="aws-side", daemon=True)
+    finisher = threading.Thread(target=aws_finishes, name="aws-side", daemon=True)
     finisher.start()
     return {
         "engine": engines,
         "plugins": {pid: table[pid][1].split()[0].rsplit("/", 1)[-1] for pid in tree},
+        "aws_completed": finished,
         "finisher": finisher,
     }
 
@@ -303,23 +310,23 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
 KillPoint = Callable[[Mapping[str, Any]], bool]
 
 
-def half_created_with_a_release_installing(total: int, api: KubeApi) -> KillPoint:
-    """Half of ``total`` resources recorded, and a Helm release the state has pending mid-install in the
-    cluster (its record ``pending-install``): the AWS half of a first deploy is simulated in
-    milliseconds, the cluster's half is where time goes, and a release cut short is the hardest step to
-    recover."""
+def mid_first_deploy(total: int, api: KubeApi) -> KillPoint:
+    """Half of ``total`` resources recorded, a Helm release the state has pending mid-install in the
+    cluster (its record ``pending-install``) and an AWS create pending: the hardest steps to recover,
+    both at once."""
 
     def ready(deployment: Mapping[str, Any]) -> bool:
         pending = deployment.get("pending_operations") or []
-        if len(deployment.get("resources") or []) < total / 2:
+        creating = [op["resource"] for op in pending if op["type"] == "creating"]
+        if len(deployment.get("resources") or []) < total / 2 or not any(
+            r["type"].startswith("aws:") for r in creating
+        ):
             return False
         releases = {
-            f"{(op['resource'].get('inputs') or {}).get('namespace')}/{(op['resource'].get('inputs') or {}).get('name')}"
-            for op in pending
-            if op["type"] == "creating" and op["resource"]["type"] == HELM_RELEASE
+            f"{(r.get('inputs') or {}).get('namespace')}/{(r.get('inputs') or {}).get('name')}"
+            for r in creating
+            if r["type"] == HELM_RELEASE
         }
-        if not releases:
-            return False
         installing = {k for k, v in helm_releases(api).items() if v["status"] == "pending-install"}
         return bool(releases & installing)
 
@@ -350,6 +357,7 @@ class EngineKiller:
     checkpoint: Path
     pulumi: str
     when: KillPoint
+    aws: Path | None = None  # the simulated cloud's folder: its accepted calls finish before its plugin dies
     interval: float = 0.05
     killed: dict[str, Any] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -367,7 +375,7 @@ class EngineKiller:
         if self._thread is not None:
             self._thread.join(timeout=30)
         if self.killed and "finisher" in self.killed:
-            self.killed.pop("finisher").join(timeout=30)
+            self.killed.pop("finisher").join(timeout=AWS_SECONDS + 10)
 
     def _watch(self) -> None:
         while not self._stop.is_set():
@@ -380,7 +388,7 @@ class EngineKiller:
                     "pending_at_kill": sorted(
                         f"{op['type']} {_urn_name(op['resource']['urn'])}" for op in pending
                     ),
-                    **kill_engine(self.pulumi),
+                    **kill_engine(self.pulumi, self.aws),
                 }
                 return
             self._stop.wait(self.interval)
@@ -393,7 +401,7 @@ def interrupted_up(s: StackUnderTest, result: ScenarioResult, when: KillPoint) -
     run.log(f"==== {result.stack} {result.name}: up, killed")
     start = time.monotonic()
     error = None
-    with EngineKiller(checkpoint_path(s), _pulumi(s), when) as killer:
+    with EngineKiller(checkpoint_path(s), _pulumi(s), when, s.run.store.root) as killer:
         try:
             s.stack.up(color="never", on_output=run.log)
         except auto.CommandError as exc:
@@ -649,9 +657,12 @@ def engine_killed_first_deploy(s: StackUnderTest) -> ScenarioResult:
         planned = _changes(preview).get("create", 0)
         s.deployed = True  # whatever the killed up made must go at the end
         start = time.monotonic()
-        result.checks.append(
-            interrupted_up(s, result, half_created_with_a_release_installing(planned, s.api))
-        )
+        # EFS takes its time, as in AWS: its file system is being created when the engine dies.
+        cloud_faults.set_fault(s.run.store.root, "efs", "slow")
+        try:
+            result.checks.append(interrupted_up(s, result, mid_first_deploy(planned, s.api)))
+        finally:
+            cloud_faults.clear_faults(s.run.store.root, "efs")
         recovery = recover_interrupted_update(s, result)
         result.checks.append(imported_not_created_again(recovery, converge(s, result)))
         recovered = round(time.monotonic() - start, 1)

@@ -9,7 +9,13 @@ Per AWS service (``iam``, ``secretsmanager``, ``ec2`` ...), one of:
   backoff as the AWS SDK does, ``MAX_ATTEMPTS`` times, then fails the operation with the SDK's message;
 - ``timeout``: every call waits ``TIMEOUT_SECONDS`` and fails as the SDK's dial timeout does: the request
   never reached AWS, so nothing was created or changed;
-- ``unreachable``: every call fails at once, as a refused connection does.
+- ``unreachable``: every call fails at once, as a refused connection does;
+- ``slow``: every call takes ``SLOW_SECONDS`` and then succeeds, as a NAT gateway or an EFS file system
+  takes its time to become available.
+
+The plugin also marks each create or update it is carrying out (``in_flight``): AWS completes a request
+it accepted even when its client dies, so a harness that kills the engine lets those finish
+(``calls_in_flight``) before it kills the plugin.
 
 The harness writes the plan (``set_fault``, ``clear_faults``); the clients only read it (``call``).
 
@@ -20,14 +26,16 @@ The harness writes the plan (``set_fault``, ``clear_faults``); the clients only 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
-KINDS = ("throttle", "timeout", "unreachable")
+KINDS = ("throttle", "timeout", "unreachable", "slow")
 PLAN_FILE = "faults.json"
 # The AWS SDK's attempts for a throttled call (the provider's `maxRetries` is 25 by default; the
 # simulation's backoff is shorter than the SDK's so a run stays fast).
@@ -35,6 +43,7 @@ MAX_ATTEMPTS = int(os.environ.get("AIPLATFORM_E2E_AWS_MAX_ATTEMPTS", "25"))
 BACKOFF_SECONDS = 0.02
 BACKOFF_CAP_SECONDS = 0.2
 TIMEOUT_SECONDS = float(os.environ.get("AIPLATFORM_E2E_AWS_TIMEOUT_SECONDS", "5"))
+SLOW_SECONDS = float(os.environ.get("AIPLATFORM_E2E_AWS_SLOW_SECONDS", "10"))
 
 # The provider module of a resource type whose calls go to another service's endpoint.
 _SERVICE_OF_MODULE = {"vpc": "ec2", "cloudwatch": "logs"}
@@ -151,6 +160,9 @@ def call(
             f"{what}: {sdk}, exceeded maximum number of attempts, {MAX_ATTEMPTS}, https response error "
             f"StatusCode: 400, RequestID: {uuid.uuid4()}, api error {code}: Rate exceeded",
         )
+    if kind == "slow":
+        sleep(SLOW_SECONDS)
+        return None
     tell("aws-call-refused", service=service, operation=operation, fault=kind, attempt=1)
     if kind == "timeout":
         sleep(TIMEOUT_SECONDS)
@@ -163,3 +175,25 @@ def call(
         f"{what}: {sdk}, https response error StatusCode: 0, RequestID: , request send failed, "
         f'Post "{_endpoint(service, region)}": {reason}',
     )
+
+
+@contextlib.contextmanager
+def in_flight(root: Path, what: str) -> Iterator[None]:
+    """Mark a call AWS is carrying out for as long as it runs."""
+    folder = Path(root) / "in-flight"
+    folder.mkdir(exist_ok=True)
+    marker = folder / uuid.uuid4().hex
+    marker.write_text(what)
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def calls_in_flight(root: Path) -> list[str]:
+    """The calls the simulated AWS is carrying out now."""
+    found = []
+    for marker in sorted((Path(root) / "in-flight").glob("*")):
+        with contextlib.suppress(FileNotFoundError):
+            found.append(marker.read_text())
+    return found

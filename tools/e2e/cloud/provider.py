@@ -235,15 +235,16 @@ class SimulatedAwsProvider(p.Provider):
                 resource_id="", properties=property_map(self._preview_outputs(typ, name, inputs), secret_keys)
             )
         what = f"creating {_kind(typ)} ({_physical(inputs, name)})"
-        await self._call(typ, "Create", what)
-        ident, outputs = self.cloud.create(typ, name, inputs, salt=uuid.uuid4().hex)
-        existing = identity.duplicate_of(typ, inputs, self.store.all(typ))
-        if existing is not None:
-            if identity.identity(typ).on_duplicate == identity.REFUSE:
-                raise ValueError(f"{what}: {identity.refusal(typ, inputs, existing)}")
-            ident = existing["id"]  # a put: the same resource, changed
-        await asyncio.to_thread(self._apply_effects, "create", typ, ident, inputs, outputs, {})
-        self.store.put(typ, ident, request.urn, inputs, outputs)
+        with faults.in_flight(self.store.root, what):
+            await self._call(typ, "Create", what)
+            ident, outputs = self.cloud.create(typ, name, inputs, salt=uuid.uuid4().hex)
+            existing = identity.duplicate_of(typ, inputs, self.store.all(typ))
+            if existing is not None:
+                if identity.identity(typ).on_duplicate == identity.REFUSE:
+                    raise ValueError(f"{what}: {identity.refusal(typ, inputs, existing)}")
+                ident = existing["id"]  # a put: the same resource, changed
+            await asyncio.to_thread(self._apply_effects, "create", typ, ident, inputs, outputs, {})
+            self.store.put(typ, ident, request.urn, inputs, outputs)
         return p.CreateResponse(resource_id=ident, properties=property_map(outputs, secret_keys))
 
     async def update(self, request: p.UpdateRequest) -> p.UpdateResponse:
@@ -260,11 +261,15 @@ class SimulatedAwsProvider(p.Provider):
             return p.UpdateResponse(
                 properties=property_map(self._preview_outputs(typ, name, news), secret_keys)
             )
-        await self._call(typ, "Update", f"updating {_kind(typ)} ({request.resource_id})")
-        computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
-        outputs = {**computed, **with_nested_outputs(olds, news)}
-        await asyncio.to_thread(self._apply_effects, "update", typ, request.resource_id, news, outputs, olds)
-        self.store.put(typ, request.resource_id, request.urn, news, outputs)
+        what = f"updating {_kind(typ)} ({request.resource_id})"
+        with faults.in_flight(self.store.root, what):
+            await self._call(typ, "Update", what)
+            computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
+            outputs = {**computed, **with_nested_outputs(olds, news)}
+            await asyncio.to_thread(
+                self._apply_effects, "update", typ, request.resource_id, news, outputs, olds
+            )
+            self.store.put(typ, request.resource_id, request.urn, news, outputs)
         return p.UpdateResponse(properties=property_map(outputs, secret_keys))
 
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
