@@ -5,6 +5,7 @@ and when the engine killer strikes."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pulumi.provider.experimental import provider as p
@@ -16,6 +17,7 @@ from tools.e2e.cloud.controllers import SecretSync
 from tools.e2e.cloud.provider import SimulatedAwsProvider, property_map
 from tools.e2e.cloud.store import STATE_ENV, CloudStore
 from tools.e2e.disruptions import Disruption, budgets_respected, pod_owner, read_audit_log
+from tools.e2e.harness import _launcher, _replace
 
 STACK = "urn:pulumi:dev::aiplatform::aiplatform:index:AiPlatform"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]})
@@ -278,13 +280,16 @@ def test_a_first_deploy_is_killed_from_half_its_resources_with_a_release_mid_ins
         assert not ready({"resources": [{}] * 5, "pending_operations": [role, release]})
 
 
-def test_a_slow_call_succeeds_after_its_time_and_calls_in_flight_are_marked(tmp_path):
+def test_a_slow_create_is_accepted_at_once_and_waited_for(provider, tmp_path, monkeypatch):
     slept = []
+    monkeypatch.setattr(faults.time, "sleep", slept.append)
     faults.set_fault(tmp_path, "efs", "slow")
+    created = create(provider, "aws:efs/fileSystem:FileSystem", "fs", tags={"Name": "shared"})
+    assert slept == [faults.SLOW_SECONDS]  # the provider's wait for the file system to be available
+    assert CloudStore(tmp_path).get("aws:efs/fileSystem:FileSystem", created.resource_id) is not None
+    assert faults.calls_in_flight(tmp_path) == []
     with faults.in_flight(tmp_path, "creating EFS File System (fs)"):
         assert faults.calls_in_flight(tmp_path) == ["creating EFS File System (fs)"]
-        faults.call(tmp_path, "efs", "CreateFileSystem", "creating EFS File System (fs)", sleep=slept.append)
-    assert slept == [faults.SLOW_SECONDS] and faults.calls_in_flight(tmp_path) == []
 
 
 def test_a_rollout_is_killed_once_one_update_is_done_and_another_runs():
@@ -311,3 +316,19 @@ def test_the_engine_errors_are_its_error_lines_once_each():
         "~ aws:iam:RolePolicy p updating error: x failed",
         "error: x failed",
     ]
+
+
+def test_the_runs_commands_are_replaced_atomically_while_others_run_them(tmp_path):
+    target = tmp_path / "pulumi-v1"
+    target.write_text("#!/bin/sh\n")
+    link, launcher = tmp_path / "bin" / "pulumi", tmp_path / "bin" / "pulumi-resource-aws"
+    link.parent.mkdir()
+
+    def refresh_bin(_i: int) -> None:
+        _replace(link, lambda tmp: tmp.symlink_to(target))
+        _launcher(launcher, "tools.e2e.cloud.provider")
+        assert link.resolve() == target and "tools.e2e.cloud.provider" in launcher.read_text()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(refresh_bin, range(64)))
+    assert sorted(p.name for p in link.parent.iterdir()) == ["pulumi", "pulumi-resource-aws"]

@@ -10,11 +10,12 @@ Per AWS service (``iam``, ``secretsmanager``, ``ec2`` ...), one of:
 - ``timeout``: every call waits ``TIMEOUT_SECONDS`` and fails as the SDK's dial timeout does: the request
   never reached AWS, so nothing was created or changed;
 - ``unreachable``: every call fails at once, as a refused connection does;
-- ``slow``: every call takes ``SLOW_SECONDS`` and then succeeds, as a NAT gateway or an EFS file system
-  takes its time to become available.
+- ``slow``: AWS accepts a create at once, and the resource becomes available ``SLOW_SECONDS`` later,
+  as a NAT gateway or an EFS file system does: the provider waits for it (``until_available``). A
+  client that dies meanwhile leaves a resource AWS made and nobody recorded.
 
-The plugin also marks each create or update it is carrying out (``in_flight``): AWS completes a request
-it accepted even when its client dies, so a harness that kills the engine lets those finish
+The plugin marks what AWS is doing for an accepted create or update (``in_flight``): AWS completes it
+whatever becomes of its client, so a harness that kills the engine lets those finish
 (``calls_in_flight``) before it kills the plugin.
 
 The harness writes the plan (``set_fault``, ``clear_faults``); the clients only read it (``call``).
@@ -161,8 +162,7 @@ def call(
             f"StatusCode: 400, RequestID: {uuid.uuid4()}, api error {code}: Rate exceeded",
         )
     if kind == "slow":
-        sleep(SLOW_SECONDS)
-        return None
+        return None  # accepted at once; see until_available
     tell("aws-call-refused", service=service, operation=operation, fault=kind, attempt=1)
     if kind == "timeout":
         sleep(TIMEOUT_SECONDS)
@@ -197,3 +197,10 @@ def calls_in_flight(root: Path) -> list[str]:
         with contextlib.suppress(FileNotFoundError):
             found.append(marker.read_text())
     return found
+
+
+def until_available(root: Path, service: str, sleep=None) -> None:
+    """The provider's wait for a resource AWS accepted to become available: ``SLOW_SECONDS`` where the
+    plan makes ``service`` slow, none otherwise."""
+    if current(root).get(service) == "slow":
+        (sleep or time.sleep)(SLOW_SECONDS)

@@ -235,17 +235,24 @@ class SimulatedAwsProvider(p.Provider):
                 resource_id="", properties=property_map(self._preview_outputs(typ, name, inputs), secret_keys)
             )
         what = f"creating {_kind(typ)} ({_physical(inputs, name)})"
+        await self._call(typ, "Create", what)
+        # AWS's side, in a thread that runs to its end even if the engine goes away meanwhile (its
+        # request is then cancelled here): AWS completes what it accepted.
+        ident, outputs = await asyncio.to_thread(self._accept_create, typ, name, request.urn, inputs, what)
+        await asyncio.to_thread(faults.until_available, self.store.root, faults.service_of(typ))
+        return p.CreateResponse(resource_id=ident, properties=property_map(outputs, secret_keys))
+
+    def _accept_create(self, typ: str, name: str, urn: str, inputs: dict, what: str) -> tuple[str, dict]:
         with faults.in_flight(self.store.root, what):
-            await self._call(typ, "Create", what)
             ident, outputs = self.cloud.create(typ, name, inputs, salt=uuid.uuid4().hex)
             existing = identity.duplicate_of(typ, inputs, self.store.all(typ))
             if existing is not None:
                 if identity.identity(typ).on_duplicate == identity.REFUSE:
                     raise ValueError(f"{what}: {identity.refusal(typ, inputs, existing)}")
                 ident = existing["id"]  # a put: the same resource, changed
-            await asyncio.to_thread(self._apply_effects, "create", typ, ident, inputs, outputs, {})
-            self.store.put(typ, ident, request.urn, inputs, outputs)
-        return p.CreateResponse(resource_id=ident, properties=property_map(outputs, secret_keys))
+            self.store.put(typ, ident, urn, inputs, outputs)
+            self._apply_effects("create", typ, ident, inputs, outputs, {})
+        return ident, outputs
 
     async def update(self, request: p.UpdateRequest) -> p.UpdateResponse:
         olds, _ = plain_map(request.olds)
@@ -262,15 +269,20 @@ class SimulatedAwsProvider(p.Provider):
                 properties=property_map(self._preview_outputs(typ, name, news), secret_keys)
             )
         what = f"updating {_kind(typ)} ({request.resource_id})"
-        with faults.in_flight(self.store.root, what):
-            await self._call(typ, "Update", what)
-            computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
-            outputs = {**computed, **with_nested_outputs(olds, news)}
-            await asyncio.to_thread(
-                self._apply_effects, "update", typ, request.resource_id, news, outputs, olds
-            )
-            self.store.put(typ, request.resource_id, request.urn, news, outputs)
+        await self._call(typ, "Update", what)
+        computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
+        outputs = {**computed, **with_nested_outputs(olds, news)}
+        await asyncio.to_thread(
+            self._accept_update, typ, request.resource_id, request.urn, news, outputs, olds, what
+        )
         return p.UpdateResponse(properties=property_map(outputs, secret_keys))
+
+    def _accept_update(
+        self, typ: str, ident: str, urn: str, news: dict, outputs: dict, olds: dict, what: str
+    ) -> None:
+        with faults.in_flight(self.store.root, what):
+            self._apply_effects("update", typ, ident, news, outputs, olds)
+            self.store.put(typ, ident, urn, news, outputs)
 
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
         typ = _urn_type(request.urn)
