@@ -332,3 +332,35 @@ def test_the_runs_commands_are_replaced_atomically_while_others_run_them(tmp_pat
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(refresh_bin, range(64)))
     assert sorted(p.name for p in link.parent.iterdir()) == ["pulumi", "pulumi-resource-aws"]
+
+
+class _EmptyCluster:
+    """An API server holding nothing of the stack."""
+
+    def apis(self):
+        return iter(())
+
+    def list(self, kind, namespace=None, selector="", fields=""):
+        return []
+
+
+def test_the_ledger_counts_a_resource_made_twice_for_one_create(tmp_path):
+    fs = "aws:efs/fileSystem:FileSystem"
+    urn_ = urn(fs, "shared-fs")
+    store = CloudStore(tmp_path)
+    store.put(fs, "fs-first", urn_, {"tags": {"Name": "shared"}}, {})
+    stack = type("Stack", (), {})()
+    stack.api = _EmptyCluster()
+    stack.run = type("Run", (), {"store": store})()
+    stack.state = lambda: [{"urn": urn_, "type": fs, "id": "fs-first", "custom": True}]
+    check, counts = scenario_faults.ledger(stack)
+    assert check.passed and counts == {"lost": 0, "orphaned": 0, "duplicated": 0}
+    # A rerun that created the file system again (its pending create cleared instead of imported).
+    store.put(fs, "fs-second", urn_, {"tags": {"Name": "shared"}}, {})
+    stack.state = lambda: [{"urn": urn_, "type": fs, "id": "fs-second", "custom": True}]
+    check, counts = scenario_faults.ledger(stack)
+    assert counts == {"lost": 0, "orphaned": 1, "duplicated": 1} and not check.passed
+    assert check.details["orphaned"] == [f"aws {fs} fs-first (created for shared-fs)"]
+    # The state pointing at a resource the cloud no longer holds.
+    stack.state = lambda: [{"urn": urn_, "type": fs, "id": "fs-gone", "custom": True}]
+    assert scenario_faults.ledger(stack)[1]["lost"] == 1

@@ -62,7 +62,6 @@ from tools.e2e.scenarios import (
 from tools.e2e.stacks import PROJECT_ROOT
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-CHANGES = frozenset({"create", "update", "replace", "create-replacement", "delete", "delete-replaced"})
 # The simulated AWS plugin is AWS's side too: a call it took before the engine died completes, as AWS
 # completes a request it accepted. This is how long it is given at most.
 AWS_SECONDS = 60.0
