@@ -868,7 +868,7 @@ class RestartOnKubernetesStep:
             self._thread.start()
 
     def _run(self) -> None:
-        start = time.monotonic()
+        start = self.restarted["started"] = time.monotonic()
         try:
             self.restart()
         except Exception as exc:  # noqa: BLE001 - reported by the scenario
@@ -898,13 +898,17 @@ def apiserver_restart_during_up(s: StackUnderTest) -> ScenarioResult:
             operation(s, result, "up", s.stack.up, on_event=restarter)
         except auto.CommandError as exc:
             error = str(exc)
+        ended = time.monotonic()
         restarter.join()
         restarted = run.cluster.processes["kube-apiserver"].pid != pid and "error" not in restarter.restarted
+        began = restarter.restarted.pop("started", None)
         result.checks.append(
             Check(
                 "kube-apiserver restarted on the same etcd while the engine changed Kubernetes objects",
-                restarted and bool(restarter.restarted.get("during")),
-                f"restart in {restarter.restarted.get('seconds')} s during {restarter.restarted.get('during')}",
+                restarted and bool(restarter.restarted.get("during")) and began is not None and began < ended,
+                f"restart in {restarter.restarted.get('seconds')} s, begun "
+                f"{round(ended - began, 1) if began else '?'} s before the up ended, during "
+                f"{restarter.restarted.get('during')}",
                 restarter.restarted,
             )
         )
