@@ -12,6 +12,7 @@ from pulumi.provider.experimental import provider as p
 from pulumi.runtime.sync_await import _sync_await as call
 
 from tools.e2e import faults as scenario_faults
+from tools.e2e import interrupt, ledger
 from tools.e2e.cloud import faults, identity
 from tools.e2e.cloud.controllers import SecretSync
 from tools.e2e.cloud.provider import SimulatedAwsProvider, property_map
@@ -269,14 +270,14 @@ def test_a_first_deploy_is_killed_from_half_its_resources_with_a_release_mid_ins
     role = _op("creating", "aws:iam/role:Role", "r")
     release = _op("creating", "kubernetes:helm.sh/v3:Release", "autoscaler")
     release["resource"]["inputs"] = {"namespace": "kube-system", "name": "cluster-autoscaler"}
-    killing = scenario_faults.mid_first_deploy(10, _Releases(**{"cluster-autoscaler": "pending-install"}))
+    killing = interrupt.mid_first_deploy(10, _Releases(**{"cluster-autoscaler": "pending-install"}))
     assert not killing({"resources": [{}] * 4, "pending_operations": [role, release]})  # before half
     assert not killing({"resources": [{}] * 6, "pending_operations": [role]})  # no release pending
     assert not killing({"resources": [{}] * 6, "pending_operations": [release]})  # no AWS create
     assert killing({"resources": [{}] * 5, "pending_operations": [role, release]})
     # Pending in the state, but Helm has not begun (no record) or has finished: not yet, or too late.
     for statuses in ({}, {"cluster-autoscaler": "deployed"}):
-        ready = scenario_faults.mid_first_deploy(10, _Releases(**statuses))
+        ready = interrupt.mid_first_deploy(10, _Releases(**statuses))
         assert not ready({"resources": [{}] * 5, "pending_operations": [role, release]})
 
 
@@ -293,26 +294,26 @@ def test_a_slow_create_is_accepted_at_once_and_waited_for(provider, tmp_path, mo
 
 
 def test_a_rollout_is_killed_once_one_update_is_done_and_another_runs():
-    ready = scenario_faults.one_update_done_one_running(count=2)
+    ready = interrupt.one_update_done_one_running(count=2)
     a = _op("updating", "kubernetes:apps/v1:Deployment", "a")
     b = _op("updating", "kubernetes:apps/v1:Deployment", "b")
     assert not ready({"pending_operations": [a, b]})
     assert ready({"pending_operations": [b]})  # a done, b running
-    assert not scenario_faults.one_update_done_one_running(2)({"pending_operations": [b]})  # nothing done yet
+    assert not interrupt.one_update_done_one_running(2)({"pending_operations": [b]})  # nothing done yet
 
 
 def test_the_checkpoint_is_read_from_the_file_backend(tmp_path):
     path = tmp_path / "faults.json"
-    assert scenario_faults.read_checkpoint(path) is None
+    assert interrupt.read_checkpoint(path) is None
     path.write_text('{"version": 3, "checkpoint": {"latest": {"resources": [1], "pending_operations": []}}}')
-    assert scenario_faults.read_checkpoint(path) == {"resources": [1], "pending_operations": []}
+    assert interrupt.read_checkpoint(path) == {"resources": [1], "pending_operations": []}
     path.write_text('{"version": 3, "check')  # being replaced
-    assert scenario_faults.read_checkpoint(path) is None
+    assert interrupt.read_checkpoint(path) is None
 
 
 def test_the_engine_errors_are_its_error_lines_once_each():
     text = "Updating (faults):\n  ~ aws:iam:RolePolicy p updating error: x failed\n    error: x failed\n    error: x failed\nDone"
-    assert scenario_faults.engine_errors(text) == [
+    assert interrupt.engine_errors(text) == [
         "~ aws:iam:RolePolicy p updating error: x failed",
         "error: x failed",
     ]
@@ -353,14 +354,14 @@ def test_the_ledger_counts_a_resource_made_twice_for_one_create(tmp_path):
     stack.api = _EmptyCluster()
     stack.run = type("Run", (), {"store": store})()
     stack.state = lambda: [{"urn": urn_, "type": fs, "id": "fs-first", "custom": True}]
-    check, counts = scenario_faults.ledger(stack)
+    check, counts = ledger.ledger(stack)
     assert check.passed and counts == {"lost": 0, "orphaned": 0, "duplicated": 0}
     # A rerun that created the file system again (its pending create cleared instead of imported).
     store.put(fs, "fs-second", urn_, {"tags": {"Name": "shared"}}, {})
     stack.state = lambda: [{"urn": urn_, "type": fs, "id": "fs-second", "custom": True}]
-    check, counts = scenario_faults.ledger(stack)
+    check, counts = ledger.ledger(stack)
     assert counts == {"lost": 0, "orphaned": 1, "duplicated": 1} and not check.passed
     assert check.details["orphaned"] == [f"aws {fs} fs-first (created for shared-fs)"]
     # The state pointing at a resource the cloud no longer holds.
     stack.state = lambda: [{"urn": urn_, "type": fs, "id": "fs-gone", "custom": True}]
-    assert scenario_faults.ledger(stack)[1]["lost"] == 1
+    assert ledger.ledger(stack)[1]["lost"] == 1
