@@ -607,6 +607,8 @@ class SimulatedCloud:
         if "name" not in inputs and not prefix:
             outputs["name"] = physical
         outputs.update(self._aws_extras(typ, name, physical, inputs, salted))
+        if typ == "aws:kms/key:Key" and salted:
+            ident = outputs["keyId"]  # a key is known by its key id, new for every key AWS makes
         if typ == "aws:ec2/eip:Eip":
             # An Elastic IP is known by its allocation id, which is also its id.
             outputs.update(

@@ -300,12 +300,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class ChartRepository:
-    """A chart repository served on 127.0.0.1 until ``stop()`` (or the end of the ``with`` block)."""
+    """A chart repository served on 127.0.0.1 until ``stop()`` (or the end of the ``with`` block); on
+    ``port`` when given (a repository stopped and served again at the URL the stack knows)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, port: int = 0):
         self.folder = folder
         handler = partial(_QuietHandler, directory=str(folder))
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="chart-repository", daemon=True

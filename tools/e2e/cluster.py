@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,25 @@ POD_CIDR = "10.244.0.0/16"
 NODE_LEASE_SECONDS = 200
 # kwok manages only the nodes that carry this annotation; the simulated cloud creates them with it.
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+# The API server's audit log keeps who deleted or evicted which pod (tools/e2e/disruptions.py), nothing else.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "verbs": ["delete", "deletecollection"],
+            "resources": [{"group": "", "resources": ["pods"]}],
+        },
+        {
+            "level": "Metadata",
+            "verbs": ["create"],
+            "resources": [{"group": "", "resources": ["pods/eviction"]}],
+        },
+        {"level": "None"},
+    ],
+}
 
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:
@@ -49,6 +69,12 @@ def _signal_group(proc: subprocess.Popen, signum: int) -> None:
     """Signal a server and whatever it started (each server leads its own session)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signum)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def free_port() -> int:
@@ -138,6 +164,7 @@ class LocalCluster:
         self._previous_handlers: dict[int, Any] = {}
         self._log_files: list = []
         self.api = KubeApi(self.server, self.identities["admin"].token, str(self.pki / "ca.crt"))
+        self.audit_log = self.logs / "audit.log"
 
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> LocalCluster:
@@ -161,6 +188,7 @@ class LocalCluster:
         self.logs.mkdir(parents=True, exist_ok=True)
         make_certificates(self.pki)
         self._write_tokens_and_kubeconfigs()
+        (self.run_dir / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
         self._start_etcd()
         self._start_control_plane()
         self._start_kwok()
@@ -244,9 +272,17 @@ class LocalCluster:
         proc = self.processes.pop(name, None)
         if proc is not None and proc.poll() is None:
             _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            # kube-apiserver's graceful termination ends when it stops listening, but the process can
+            # linger 15 s more: its data is in etcd by then, so it gets a second, not the full grace.
+            port = self.ports["apiserver"] if name == "kube-apiserver" else None
+            deadline, closed_at = time.monotonic() + 15, None
+            while proc.poll() is None and time.monotonic() < deadline:
+                if port is not None and closed_at is None and not _listening(port):
+                    closed_at = time.monotonic()
+                if closed_at is not None and time.monotonic() - closed_at > 1:
+                    break
+                time.sleep(0.1)
+            if proc.poll() is None:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=15)
 
@@ -307,6 +343,9 @@ class LocalCluster:
                 "--authorization-mode=RBAC",
                 # The default admission chain (NamespaceLifecycle, LimitRanger, ServiceAccount,
                 # PodSecurity, ResourceQuota, DefaultStorageClass, ...) stays on, as on EKS.
+                f"--audit-policy-file={self.run_dir / 'audit-policy.yaml'}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
                 "--profiling=false",
                 "--v=1",
             ],

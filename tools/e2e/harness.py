@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,9 +117,21 @@ def terminate_run_processes(markers: tuple[str, ...], keep: set[int] = frozenset
                 os.kill(int(entry.name), signal.SIGTERM)
 
 
+def _replace(path: Path, make: Callable[[Path], None]) -> None:
+    """Make ``path`` anew beside it and rename it into place: a command run meanwhile (two engine
+    operations at once) finds the old file or the new one, never none or half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.unlink(missing_ok=True)
+    make(tmp)
+    os.replace(tmp, path)
+
+
 def _launcher(path: Path, module: str) -> None:
-    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
-    path.chmod(0o755)
+    def write(tmp: Path) -> None:
+        tmp.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
+        tmp.chmod(0o755)
+
+    _replace(path, write)
 
 
 @dataclass
@@ -251,9 +264,7 @@ class E2eRun:
         bin_dir = self.run_dir / "bin"
         bin_dir.mkdir(exist_ok=True)
         for name in ("pulumi", "pulumi-resource-kubernetes"):
-            link = bin_dir / name
-            link.unlink(missing_ok=True)
-            link.symlink_to(self.binaries[name].path)
+            _replace(bin_dir / name, lambda tmp, name=name: tmp.symlink_to(self.binaries[name].path))
         _launcher(bin_dir / "pulumi-resource-aws", "tools.e2e.cloud.provider")
         _launcher(bin_dir / "aws", "tools.e2e.cloud.aws_cli")
         return bin_dir

@@ -53,6 +53,8 @@ class ScenarioResult:
     checks: list[Check] = field(default_factory=list)
     operations: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # A fault scenario's record: what was injected, what survived, what was lost (tools/e2e/faults.py).
+    fault: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,7 @@ class ScenarioResult:
             "operations": self.operations,
             "checks": [c.as_dict() for c in self.checks],
             "error": self.error,
+            **({"fault": self.fault} if self.fault is not None else {}),
         }
 
     def verdict(self) -> str:

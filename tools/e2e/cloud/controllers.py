@@ -32,7 +32,7 @@ from typing import Any
 from aiplatform.pod_requests import manifest_requests
 from aiplatform.scheduling import Taint, is_tolerated, toleration_from_dict
 from aiplatform.validation import quantity_value
-from tools.e2e.cloud import dra
+from tools.e2e.cloud import dra, faults
 from tools.e2e.cloud.nodes import GROUP_LABEL, NodeFleet, NodeShape, template_from_tags
 from tools.e2e.cloud.store import CloudStore
 from tools.e2e.kubeapi import ApiError, KubeApi
@@ -370,6 +370,7 @@ class SecretSync:
     store: CloudStore
 
     def _value(self, key: str) -> str | None:
+        faults.call(self.store.root, "secretsmanager", "GetSecretValue", f"getting secret value {key}")
         for record in self.store.all("aws:secretsmanager/secret:Secret"):
             outputs = record["outputs"]
             if key in (outputs.get("name"), outputs.get("arn"), record["id"]):
@@ -388,7 +389,13 @@ class SecretSync:
             refs = [d["remoteRef"]["key"] for d in spec.get("data") or []] + [
                 d["extract"]["key"] for d in spec.get("dataFrom") or [] if "extract" in d
             ]
-            values = {key: self._value(key) for key in set(refs)}
+            try:
+                values = {key: self._value(key) for key in set(refs)}
+            except faults.AwsApiError as exc:
+                # As the operator does: the Secret keeps its last value; the status and an event say why.
+                if self._status(es, False, "SecretSyncedError", "could not get secret data from provider"):
+                    self._event(es, "UpdateFailed", str(exc))
+                continue
             if not refs or any(v is None for v in values.values()):
                 self._status(
                     es, False, "SecretSyncedError", "could not get the secret value from Secrets Manager"
@@ -442,13 +449,14 @@ class SecretSync:
                 self.api.merge_patch("Secret", target, {"data": data}, meta["namespace"])
             self._status(es, True, "SecretSynced", "secret synced")
 
-    def _status(self, es: dict, ready: bool, reason: str, message: str) -> None:
+    def _status(self, es: dict, ready: bool, reason: str, message: str) -> bool:
+        """Set the Ready condition; whether it changed."""
         conditions = (es.get("status") or {}).get("conditions") or []
         if any(
             c.get("type") == "Ready" and c.get("status") == str(ready) and c.get("reason") == reason
             for c in conditions
         ):
-            return
+            return False
         es["status"] = {
             "conditions": [
                 {
@@ -462,6 +470,34 @@ class SecretSync:
             "refreshTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         self.api.replace_status("ExternalSecret", es)
+        return True
+
+    def _event(self, es: dict, reason: str, message: str) -> None:
+        meta = es["metadata"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.api.create(
+            "Event",
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                "involvedObject": {
+                    "apiVersion": es["apiVersion"],
+                    "kind": "ExternalSecret",
+                    "name": meta["name"],
+                    "namespace": meta["namespace"],
+                    "uid": meta["uid"],
+                },
+                "type": "Warning",
+                "reason": reason,
+                "message": message,
+                "source": {"component": "external-secrets"},
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            },
+            meta["namespace"],
+        )
 
 
 class SimulatedControllers:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import time
 import uuid
@@ -30,6 +31,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from aiplatform.plan.cloud import AUTONAMED, EksEndpoint, SimulatedCloud
 from aiplatform.plan.cloud import UNKNOWN as SIM_UNKNOWN
+from tools.e2e.cloud import faults, identity
 from tools.e2e.cloud.nodes import NodeFleet
 from tools.e2e.cloud.store import CloudStore
 from tools.e2e.kubeapi import KubeApi
@@ -137,6 +139,19 @@ def _urn_type(urn: str) -> str:
     return urn.split("::")[-2].split("$")[-1]
 
 
+def _kind(typ: str) -> str:
+    """How the provider names a type in its errors: ``aws:iam/role:Role`` -> ``IAM Role``."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", typ.rsplit(":", 1)[-1])
+    return f"{faults.sdk_name(faults.service_of(typ))} {words}"
+
+
+def _physical(inputs: Mapping[str, Plain], fallback: str) -> str:
+    for key in ("name", "bucket", "nodeGroupName", "addonName", "roleName"):
+        if isinstance(inputs.get(key), str) and inputs[key]:
+            return inputs[key]
+    return fallback
+
+
 class SimulatedAwsProvider(p.Provider):
     def __init__(self) -> None:
         self.store = CloudStore.from_env()
@@ -219,10 +234,25 @@ class SimulatedAwsProvider(p.Provider):
             return p.CreateResponse(
                 resource_id="", properties=property_map(self._preview_outputs(typ, name, inputs), secret_keys)
             )
-        ident, outputs = self.cloud.create(typ, name, inputs, salt=uuid.uuid4().hex)
-        await asyncio.to_thread(self._apply_effects, "create", typ, ident, inputs, outputs, {})
-        self.store.put(typ, ident, request.urn, inputs, outputs)
+        what = f"creating {_kind(typ)} ({_physical(inputs, name)})"
+        await self._call(typ, "Create", what)
+        # AWS's side, in a thread that runs to its end even if the engine goes away meanwhile (its
+        # request is then cancelled here): AWS completes what it accepted.
+        ident, outputs = await asyncio.to_thread(self._accept_create, typ, name, request.urn, inputs, what)
+        await asyncio.to_thread(faults.until_available, self.store.root, faults.service_of(typ))
         return p.CreateResponse(resource_id=ident, properties=property_map(outputs, secret_keys))
+
+    def _accept_create(self, typ: str, name: str, urn: str, inputs: dict, what: str) -> tuple[str, dict]:
+        with faults.in_flight(self.store.root, what):
+            ident, outputs = self.cloud.create(typ, name, inputs, salt=uuid.uuid4().hex)
+            existing = identity.duplicate_of(typ, inputs, self.store.all(typ))
+            if existing is not None:
+                if identity.identity(typ).on_duplicate == identity.REFUSE:
+                    raise ValueError(f"{what}: {identity.refusal(typ, inputs, existing)}")
+                ident = existing["id"]  # a put: the same resource, changed
+            self.store.put(typ, ident, urn, inputs, outputs)
+            self._apply_effects("create", typ, ident, inputs, outputs, {})
+        return ident, outputs
 
     async def update(self, request: p.UpdateRequest) -> p.UpdateResponse:
         olds, _ = plain_map(request.olds)
@@ -238,14 +268,26 @@ class SimulatedAwsProvider(p.Provider):
             return p.UpdateResponse(
                 properties=property_map(self._preview_outputs(typ, name, news), secret_keys)
             )
+        what = f"updating {_kind(typ)} ({request.resource_id})"
+        await self._call(typ, "Update", what)
         computed = {k: v for k, v in olds.items() if k in self._computed_keys(typ, name, news)}
         outputs = {**computed, **with_nested_outputs(olds, news)}
-        await asyncio.to_thread(self._apply_effects, "update", typ, request.resource_id, news, outputs, olds)
-        self.store.put(typ, request.resource_id, request.urn, news, outputs)
+        await asyncio.to_thread(
+            self._accept_update, typ, request.resource_id, request.urn, news, outputs, olds, what
+        )
         return p.UpdateResponse(properties=property_map(outputs, secret_keys))
 
+    def _accept_update(
+        self, typ: str, ident: str, urn: str, news: dict, outputs: dict, olds: dict, what: str
+    ) -> None:
+        with faults.in_flight(self.store.root, what):
+            self._apply_effects("update", typ, ident, news, outputs, olds)
+            self.store.put(typ, ident, urn, news, outputs)
+
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
-        record = self.store.get(_urn_type(request.urn), request.resource_id)
+        typ = _urn_type(request.urn)
+        await self._call(typ, "Describe", f"reading {_kind(typ)} ({request.resource_id})")
+        record = self.store.get(typ, request.resource_id)
         if record is None:
             return p.ReadResponse(resource_id="")  # gone from the cloud
         _, secret_keys = plain_map(request.properties)
@@ -258,10 +300,24 @@ class SimulatedAwsProvider(p.Provider):
     async def delete(self, request: p.DeleteRequest) -> None:
         outputs, _ = plain_map(request.properties)
         typ = _urn_type(request.urn)
+        await self._call(typ, "Delete", f"deleting {_kind(typ)} ({request.resource_id})")
         await asyncio.to_thread(
             self._apply_effects, "delete", typ, request.resource_id, outputs, outputs, outputs
         )
         self.store.delete(typ, request.resource_id)
+
+    async def _call(self, typ: str, verb: str, what: str) -> None:
+        """One AWS API call for a resource of ``typ``: fails as AWS would under the harness's fault plan."""
+        operation = f"{verb}{typ.rsplit(':', 1)[-1]}"
+        await asyncio.to_thread(
+            faults.call,
+            self.store.root,
+            faults.service_of(typ),
+            operation,
+            what,
+            self.cloud.region,
+            self.store.record_event,
+        )
 
     def _node_group_versions(self, cluster: str | None) -> dict[str, str]:
         """The managed node groups of ``cluster`` the simulated cloud holds: name -> Kubernetes minor."""
