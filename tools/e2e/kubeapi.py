@@ -42,6 +42,9 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     "ExternalSecret": ("/apis/external-secrets.io/v1", "externalsecrets", True),
     "ClusterSecretStore": ("/apis/external-secrets.io/v1", "clustersecretstores", False),
+    "NodePool": ("/apis/karpenter.sh/v1", "nodepools", False),
+    "NodeClaim": ("/apis/karpenter.sh/v1", "nodeclaims", False),
+    "EC2NodeClass": ("/apis/karpenter.k8s.aws/v1", "ec2nodeclasses", False),
 }
 
 
