@@ -590,6 +590,8 @@ class AiPlatform(pulumi.ComponentResource):
         used_secrets = {ref.secret for ref in w.secretEnv} | {f.secret for f in w.secretFiles}
         waits_for: list[pulumi.Resource] = [self.namespaces[w.namespace].namespace]
         waits_for += [es for name, es in self.secrets.external_secrets.items() if name in used_secrets]
+        if w.gpu and self.compute:  # its nodes outlive it on destroy
+            waits_for += self.compute.capacity(w.gpu.target)
         return dict(
             provider=self.cluster.provider,
             namespace=self._workload_namespaces[w.namespace],
