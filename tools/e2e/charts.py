@@ -9,7 +9,9 @@ same name and version that installs what matters for ordering and placement, as 
   fields: the real schemas are the projects' own;
 - one small Deployment (the controller), and for the node agents (device plugin, DCGM exporter, node
   exporter) a DaemonSet that takes its tolerations, node selector and affinity from the values the
-  program sets, exactly where the real chart reads them, so their placement is real scheduling.
+  program sets, exactly where the real chart reads them, so their placement is real scheduling;
+- the controller's ServiceAccount, from the values where the real chart reads it (its name and
+  annotations: an IRSA role's ARN, which the real external-secrets operator reads from it).
 
 The repository is a folder with ``index.yaml`` and one ``.tgz`` per chart, served by a thread.
 """
@@ -152,6 +154,29 @@ spec:
 {_pod_template(chart, "node-agent", placement)}"""
 
 
+def serviceaccount_template(chart: str, values_path: str) -> str:
+    """The ServiceAccount the real chart creates unless ``<values_path>.create`` is false, named
+    ``<values_path>.name`` (else the release's name) and annotated with ``<values_path>.annotations``."""
+    keys = " ".join(f'"{key}"' for key in values_path.split("."))
+    return f"""\
+# Stand-in for the {chart} chart's ServiceAccount.
+{{{{- $sa := dig {keys} (dict) .Values.AsMap }}}}
+{{{{- if ne (toString (index $sa "create")) "false" }}}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{{{ (index $sa "name") | default .Release.Name }}}}
+  namespace: {{{{ .Release.Namespace }}}}
+  labels:
+    app.kubernetes.io/name: {chart}
+    app.kubernetes.io/instance: {{{{ .Release.Name }}}}
+  {{{{- with (index $sa "annotations") }}}}
+  annotations: {{{{ toJson . }}}}
+  {{{{- end }}}}
+{{{{- end }}}}
+"""
+
+
 def chart_archive(name: str, version: str) -> bytes:
     """The stand-in chart as a ``.tgz``."""
     addon = BY_CHART.get(name)
@@ -171,6 +196,8 @@ def chart_archive(name: str, version: str) -> bytes:
     }
     if addon is not None and addon.node_agent_values is not None:
         files["templates/node-agent.yaml"] = daemonset_template(name, addon.node_agent_values)
+    if addon is not None and addon.service_account_values:
+        files["templates/serviceaccount.yaml"] = serviceaccount_template(name, addon.service_account_values)
     crd_folder = "templates/crds" if addon is not None and addon.crds_in_templates else "crds"
     for crd in addon.crds if addon is not None else ():
         files[f"{crd_folder}/{crd.plural}.{crd.group}.yaml"] = yaml.safe_dump(
