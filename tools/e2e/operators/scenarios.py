@@ -94,7 +94,7 @@ class PoolSampler:
         self._thread.join(timeout=10)
 
 
-def _window_now(seconds_left_at_least: float = 75) -> tuple[str, str, float]:
+def _window_now(seconds_left_at_least: float = 60) -> tuple[str, str, float]:
     """A blocked window open now: a cron schedule of the current minute (UTC, as Karpenter reads it)
     and a duration in whole minutes that keeps it open at least ``seconds_left_at_least``; and when it
     closes (epoch seconds)."""
