@@ -640,6 +640,8 @@ class AiPlatform(pulumi.ComponentResource):
         shared = self.shared_gpus.get((w.namespace, w.gpu.shared)) if w.gpu and w.gpu.shared else None
         if shared is not None:
             waits_for.append(shared.claim)
+        if w.gpu and self.compute:  # its nodes outlive it on destroy
+            waits_for += self.compute.capacity(w.gpu.target)
         return dict(
             provider=self.cluster.provider,
             namespace=self._workload_namespaces[w.namespace],

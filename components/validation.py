@@ -181,6 +181,48 @@ def duration(value: str) -> str | None:
     return None
 
 
+_GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_NANOSECONDS = {
+    "ns": 1,
+    "us": 10**3,
+    "µs": 10**3,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+
+
+def go_duration(value: str) -> str:
+    """A duration as a Go controller writes it back (``time.Duration.String()``, what a
+    ``metav1.Duration`` field serializes to): ``15m`` -> ``15m0s``, ``1h`` -> ``1h0m0s``. A controller
+    that updates the whole object stores this form; a field written in any other form then differs
+    from what the program applied, and the controller owns it."""
+    if problem := duration(value):
+        raise ValueError(problem)
+    total = sum(int(Decimal(n) * _NANOSECONDS[u]) for n, u in _GO_DURATION_PART.findall(value))
+    if total == 0:
+        return "0s"
+    if total < 10**9:  # below a second: the largest unit below it, with a fraction
+        unit, size = next((u, n) for u, n in (("ms", 10**6), ("µs", 10**3), ("ns", 1)) if total >= n)
+        return f"{_fraction(total, size)}{unit}"
+    seconds, rest = divmod(total, 10**9)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    text = f"{_fraction(seconds * 10**9 + rest, 10**9)}s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    return text
+
+
+def _fraction(amount: int, unit: int) -> str:
+    whole, part = divmod(amount, unit)
+    digits = str(part).rjust(len(str(unit)) - 1, "0").rstrip("0") if part else ""
+    return f"{whole}.{digits}" if digits else str(whole)
+
+
 def prometheus_duration(value: str) -> str | None:
     """A duration as Prometheus reads it (``2m``, ``15d``, ``1w``)."""
     if not _PROMETHEUS_DURATION.fullmatch(value):

@@ -56,6 +56,24 @@ def test_karpenter_replaces_the_gpu_groups_and_the_autoscaler():
     assert release["values"]["settings"]["clusterName"] == "ai-prod"
 
 
+@pytest.mark.parametrize(
+    ("stack", "pools"),
+    [
+        (
+            KARPENTER,
+            {"llama-inference-deployment": "gpu-inference", "hyperparameter-sweep-job": "gpu-training-spot"},
+        ),
+        (AUTO, {"llama-inference-deployment": "gpu-inference", "hyperparameter-sweep-job": "gpu-training"}),
+    ],
+)
+def test_gpu_workloads_depend_on_their_node_pool(stack, pools):
+    """Created after it and, on destroy, deleted before it: a NodePool deleted first has Karpenter drain
+    the workloads' nodes, which their PodDisruptionBudgets refuse while the workloads stay."""
+    node_pools = {r.inputs["metadata"]["name"]: r.urn for r in of_type(stack, NODE_POOL)}
+    for workload, pool in pools.items():
+        assert node_pools[pool] in named(stack, workload).dependencies, workload
+
+
 def test_karpenter_has_its_role_queue_rules_node_classes_and_one_pool_per_configured_pool():
     association = named(KARPENTER, "aiplatform-karpenter-controller-association").inputs
     assert (association["namespace"], association["serviceAccount"]) == ("kube-system", "karpenter")

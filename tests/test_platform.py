@@ -249,6 +249,17 @@ def test_the_dcgm_service_monitor_waits_for_the_prometheus_crds():
     assert releases["kube-prometheus-stack"].urn in releases["dcgm-exporter"].dependencies
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_gpu_workloads_depend_on_their_node_group(stack):
+    """Created after it and deleted before it: EKS drains a deleted group's nodes under them otherwise."""
+    run = planned(stack)
+    groups = {r.name: r.urn for r in of_type(run, "aws:eks/nodeGroup:NodeGroup")}
+    deployment = next(
+        r for r in of_type(run, "kubernetes:apps/v1:Deployment") if r.name == "llama-inference-deployment"
+    )
+    assert groups["aiplatform-nodes-gpu-inference"] in deployment.dependencies
+
+
 def test_the_program_tolerates_unknown_values_in_preview():
     run = plan_config(stack_config("dev"), "dev", preview=True)
     assert len(run.registrations) == len(planned("dev").registrations)

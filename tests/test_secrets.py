@@ -210,7 +210,7 @@ def test_external_secret_spec_exact(build, monitor):
     created = monitor.named("eso-ml-openai-secret").inputs
     assert created["metadata"] == {"name": "openai-secret", "namespace": "ml"}
     assert created["spec"] == {
-        "refreshInterval": "1h",
+        "refreshInterval": "1h0m0s",  # as the operator writes it back
         "secretStoreRef": {"kind": "ClusterSecretStore", "name": "aws-secrets-manager"},
         "target": {"name": "openai-secret", "creationPolicy": "Owner", "deletionPolicy": "Retain"},
         "data": [
@@ -234,6 +234,7 @@ def test_external_secret_spec_exact(build, monitor):
 
 def test_pure_builders():
     spec = SecretSpec(name="s", namespace="ns", keys=("a", "b"), refresh_interval="15m")
+    assert external_secret_spec(spec, "stack/s", "store")["refreshInterval"] == "15m0s"
     assert external_secret_spec(spec, "stack/s", "store")["data"] == [
         {"secretKey": "a", "remoteRef": {"key": "stack/s", "property": "a"}},
         {"secretKey": "b", "remoteRef": {"key": "stack/s", "property": "b"}},

@@ -101,3 +101,27 @@ def test_one_copy_of_each_aws_and_kubernetes_constant():
 def test_rules_shared_by_the_config_and_the_components(check, good, bad):
     assert check(good) is None
     assert check(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "written_back"),
+    [
+        ("15m", "15m0s"),
+        ("1h", "1h0m0s"),
+        ("1h30m", "1h30m0s"),
+        ("90s", "1m30s"),
+        ("30s", "30s"),
+        ("0s", "0s"),
+        ("1.5s", "1.5s"),
+        ("500ms", "500ms"),
+        ("1m30.25s", "1m30.25s"),
+        ("1h0m0s", "1h0m0s"),
+    ],
+)
+def test_durations_in_the_form_a_go_controller_writes_them_back(value, written_back):
+    assert validation.go_duration(value) == written_back
+
+
+def test_go_duration_refuses_what_is_not_a_duration():
+    with pytest.raises(ValueError, match="not a duration"):
+        validation.go_duration("hourly")

@@ -36,6 +36,7 @@ from ..validation import (
     KMS_DELETION_WINDOW_DAYS,
     config_key,
     duration,
+    go_duration,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_exact_version,
@@ -264,10 +265,12 @@ def external_secret_spec(
 
     ``creationPolicy: Owner`` - the Kubernetes Secret is owned by (and garbage-collected with) the
     ExternalSecret. ``deletionPolicy: Retain`` - if the remote secret disappears, keep the last
-    synced Secret rather than breaking running workloads.
+    synced Secret rather than breaking running workloads. ``refreshInterval`` in the form the operator
+    writes back (``1h`` -> ``1h0m0s``): it updates the whole ExternalSecret to add its finalizer, and a
+    value in another form would then be the operator's, and the next ``up`` would conflict with it.
     """
     return {
-        "refreshInterval": spec.refresh_interval,
+        "refreshInterval": go_duration(spec.refresh_interval),
         "secretStoreRef": {"kind": "ClusterSecretStore", "name": store_name},
         "target": {"name": spec.name, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
         "data": [{"secretKey": k, "remoteRef": {"key": key, "property": k}} for k in spec.keys],

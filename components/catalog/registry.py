@@ -110,6 +110,9 @@ class AddOn:
     crds_in_templates: bool = False  # templated CRDs (Helm deletes them on uninstall), else ``crds/``
     owns: tuple[str, ...] = ()  # type tokens of objects that must be deleted before the release
     node_agent_values: str | None = None  # values path of a node agent's placement ("" = top level)
+    # values path of the ServiceAccount the chart creates for its controller (its ``create``, ``name``
+    # and ``annotations``, where an IRSA role is named), when the program sets it
+    service_account_values: str | None = None
     install_minutes: float | None = None  # when known to differ from a typical release's
     network_load_balancers: int = 0  # what its Services of type LoadBalancer provision
     device_classes: tuple[DeviceClass, ...] = ()  # the DRA DeviceClasses its templates install
@@ -144,7 +147,10 @@ EXTERNAL_SECRETS = AddOn(
         Crd(_ESO, "ClusterSecretStore", "clustersecretstores", namespaced=False),
         Crd(_ESO, "ClusterExternalSecret", "clusterexternalsecrets", namespaced=False),
         Crd(_ESO, "PushSecret", "pushsecrets", versions=("v1alpha1",)),
+        Crd(_ESO, "ClusterPushSecret", "clusterpushsecrets", versions=("v1alpha1",), namespaced=False),
+        Crd("generators.external-secrets.io", "GeneratorState", "generatorstates", versions=("v1alpha1",)),
     ),
+    service_account_values="serviceAccount",
     crds_in_templates=True,
     owns=(f"kubernetes:{_ESO}/v1:ExternalSecret", f"kubernetes:{_ESO}/v1:ClusterSecretStore"),
 )
@@ -166,6 +172,7 @@ AWS_LOAD_BALANCER_CONTROLLER = AddOn(
         ),
     ),
     enabled=lambda choices: choices.alb_controller,
+    service_account_values="serviceAccount",
     crds=(
         Crd("elbv2.k8s.aws", "TargetGroupBinding", "targetgroupbindings", versions=("v1beta1",)),
         Crd(
@@ -299,6 +306,7 @@ CLUSTER_AUTOSCALER = AddOn(
     resources={("resources",): {}},
     pods=(Pod("cluster-autoscaler", ("RESOURCES",), replicas="REPLICAS", system=True),),
     provisioner=True,
+    service_account_values="rbac.serviceAccount",
 )
 
 
@@ -405,6 +413,7 @@ KARPENTER = AddOn(
         Crd("karpenter.sh", "NodeClaim", "nodeclaims", namespaced=False),
         Crd("karpenter.k8s.aws", "EC2NodeClass", "ec2nodeclasses", namespaced=False),
     ),
+    service_account_values="serviceAccount",
     owns=("kubernetes:karpenter.sh/v1:NodePool", "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"),
 )
 

@@ -96,6 +96,19 @@ class Compute:
     karpenter: Karpenter | None = None
     auto_mode: AutoModeCompute | None = None
 
+    def capacity(self, name: str) -> list[pulumi.Resource]:
+        """What a workload placed on the node group or pool ``name`` runs on, for it to depend on:
+        created after it and, on ``destroy``, deleted before it. A NodePool deleted under its workloads
+        has Karpenter drain their nodes, which their PodDisruptionBudgets refuse for as long as the
+        workloads stay (the NodePool's foreground deletion, and the destroy, then never end); a node
+        group deleted under them waits for its drain (EKS forces it after 5 minutes)."""
+        if self.node_groups is not None and name in self.node_groups.groups:
+            return [self.node_groups.groups[name]]
+        for provider in (self.karpenter, self.auto_mode):
+            if provider is not None and name in provider.node_pools:
+                return [provider.node_pools[name]]
+        return []
+
 
 class Provisioner(ABC):
     """One way of providing the cluster's nodes."""

@@ -19,7 +19,9 @@ from tools.e2e.crds import CrdSet, ensure_crds
 from tools.e2e.harness import OUT, E2eRun
 from tools.e2e.report import Report
 from tools.e2e.scenarios import ScenarioResult, StackUnderTest, teardown
+from tools.e2e.stacks import committed_stack_minors
 from tools.e2e.toolchain import Binary, ensure_all
+from tools.e2e.upgrade import previous_minor
 
 HERE = Path(__file__).parent
 
@@ -39,8 +41,11 @@ def report() -> Iterator[Report]:
 
 @pytest.fixture(scope="session")
 def binaries(report: Report) -> dict[str, Binary]:
+    # The stacks' minors and the one before, which the upgrade scenario starts from: a cold cache builds
+    # them side by side with the rest.
+    minors = committed_stack_minors() | {previous_minor(m) for m in committed_stack_minors()}
     with report.timing("toolchain_seconds"):
-        found = ensure_all(log=lambda line: print(line, file=sys.stderr, flush=True))
+        found = ensure_all(log=lambda line: print(line, file=sys.stderr, flush=True), minors=minors)
     report.toolchain(found)
     return found
 
@@ -55,9 +60,13 @@ def crds(report: Report, binaries: dict[str, Binary]) -> CrdSet:
 
 
 def stack_under_test(
-    binaries: dict[str, Binary], report: Report, stack: str, config_file: Path | None = None
+    binaries: dict[str, Binary],
+    report: Report,
+    stack: str,
+    config_file: Path | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> Iterator[StackUnderTest]:
-    with E2eRun(binaries, stack=stack, config_file=config_file) as run:
+    with E2eRun(binaries, stack=stack, config_file=config_file, overrides=overrides) as run:
         report.add_run(run)
         under_test = StackUnderTest(run)
         yield under_test

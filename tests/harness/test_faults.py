@@ -4,17 +4,20 @@ and when the engine killer strikes."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pulumi.provider.experimental import provider as p
 from pulumi.runtime.sync_await import _sync_await as call
 
-from tools.e2e import faults as scenario_faults
 from tools.e2e import interrupt, ledger
 from tools.e2e.cloud import faults, identity
-from tools.e2e.cloud.controllers import SecretSync
+from tools.e2e.cloud.loopback_proxy import LoopbackProxy
 from tools.e2e.cloud.provider import SimulatedAwsProvider, property_map
 from tools.e2e.cloud.store import STATE_ENV, CloudStore
 from tools.e2e.disruptions import Disruption, budgets_respected, pod_owner, read_audit_log
@@ -133,62 +136,33 @@ def test_a_throttled_call_goes_through_when_the_throttling_ends_during_its_retri
     faults.call(tmp_path, "iam", "CreateRole", "creating IAM Role (eso)", sleep=sleep)
 
 
-class _SecretsApi:
-    """An ExternalSecret, its synced Secret and what the operator writes back."""
+def test_the_operators_secrets_manager_endpoint_refuses_while_cut_and_serves_again_on_its_port():
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"secret")
 
-    def __init__(self):
-        self.es = {
-            "apiVersion": "external-secrets.io/v1",
-            "metadata": {"name": "openai", "namespace": "ml-serving", "uid": "u1"},
-            "spec": {
-                "data": [{"secretKey": "api-key", "remoteRef": {"key": "openai", "property": "api-key"}}]
-            },
-            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced"}]},
-        }
-        self.secret = {"metadata": {"name": "openai", "namespace": "ml-serving"}, "data": {"api-key": "b2xk"}}
-        self.patched, self.events = [], []
+        def log_message(self, *args):
+            pass
 
-    def list(self, kind, namespace=None, selector="", fields=""):
-        return [self.es]
-
-    def get(self, kind, name, namespace=None):
-        return self.secret
-
-    def merge_patch(self, kind, name, patch, namespace=None):
-        self.patched.append(patch)
-
-    def replace_status(self, kind, obj):
-        self.es = obj
-
-    def create(self, kind, obj, namespace=None):
-        assert kind == "Event"
-        self.events.append(obj)
-
-
-def test_the_operator_keeps_the_secret_and_reports_the_error_while_the_endpoint_is_unreachable(tmp_path):
-    store = CloudStore(tmp_path)
-    store.put("aws:secretsmanager/secret:Secret", "openai", "urn", {}, {"name": "openai"})
-    store.add_secret_version("openai", '{"api-key": "new"}', "v2")
-    api = _SecretsApi()
-    faults.set_fault(tmp_path, "secretsmanager", "unreachable")
-    SecretSync(api, store).step()
-    SecretSync(api, store).step()
-    ready = api.es["status"]["conditions"][0]
-    assert (ready["status"], ready["reason"]) == ("False", "SecretSyncedError")
-    assert api.patched == []  # the Secret keeps its value
-    assert len(api.events) == 1 and "GetSecretValue" in api.events[0]["message"]
-    faults.clear_faults(tmp_path)
-    SecretSync(api, store).step()
-    assert api.patched == [{"data": {"api-key": "bmV3"}}]
-    assert api.es["status"]["conditions"][0]["status"] == "True"
-
-
-def test_the_simulated_secret_store_endpoint_cuts_and_restores_the_service(tmp_path):
-    endpoint = scenario_faults.SimulatedSecretsManager(CloudStore(tmp_path))
-    endpoint.cut()
-    assert faults.current(tmp_path) == {"secretsmanager": "unreachable"}
-    endpoint.restore()
-    assert faults.current(tmp_path) == {}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with LoopbackProxy(server.server_address[1], "Secrets Manager") as proxy:
+            assert urllib.request.urlopen(proxy.endpoint, timeout=5).read() == b"secret"
+            port = proxy.port
+            proxy.cut()
+            with pytest.raises(urllib.error.URLError, match="Connection refused"):
+                urllib.request.urlopen(proxy.endpoint, timeout=5)
+            proxy.restore()
+            assert proxy.port == port
+            assert urllib.request.urlopen(proxy.endpoint, timeout=5).read() == b"secret"
+        with pytest.raises(urllib.error.URLError, match="Connection refused"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # -- disruptions --------------------------------------------------------------------------------------

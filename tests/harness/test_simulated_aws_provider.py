@@ -121,7 +121,45 @@ def test_secret_inputs_stay_secret_in_the_outputs(provider):
     created = call(provider.create(p.CreateRequest(urn, inputs, 60, False)))
     assert created.properties["secretString"].is_secret
     assert not created.properties["secretId"].is_secret
-    assert provider.store.current_secret_value("my-secret") == '{"k": "v"}'
+
+
+@pytest.fixture
+def moto(tmp_path, provider):
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    provider.store.set_services({"secretsmanager": f"http://{host}:{port}"}, "AKIATEST", "test-secret")
+    yield provider.secrets_manager().client
+    server.stop()
+
+
+def test_secrets_and_their_versions_are_made_in_the_secrets_manager_the_run_serves(provider, moto):
+    secret_urn = ROLE_URN.replace("aws:iam/role:Role::eso-role", "aws:secretsmanager/secret:Secret::s")
+    version_urn = ROLE_URN.replace(
+        "aws:iam/role:Role::eso-role", "aws:secretsmanager/secretVersion:SecretVersion::v"
+    )
+    secret = call(
+        provider.create(
+            p.CreateRequest(
+                secret_urn, props(name="dev/openai", recoveryWindowInDays=7, tags={"a": "b"}), 60, False
+            )
+        )
+    )
+    arn = secret.resource_id
+    assert arn.startswith("arn:aws:secretsmanager:eu-west-1:123456789012:secret:dev/openai-")
+    assert secret.properties["arn"].value == arn  # the AWS provider's id is the ARN, as moto made it
+    value = PropertyValue('{"k": "v"}', is_secret=True)
+    version = call(
+        provider.create(
+            p.CreateRequest(version_urn, {"secretId": PropertyValue(arn), "secretString": value}, 60, False)
+        )
+    )
+    assert version.resource_id == f"{arn}|{version.properties['versionId'].value}"
+    assert moto.get_secret_value(SecretId="dev/openai")["SecretString"] == '{"k": "v"}'
+    call(provider.delete(p.DeleteRequest(secret_urn, arn, secret.properties, 60)))
+    assert moto.describe_secret(SecretId=arn).get("DeletedDate")  # scheduled, its recovery window running
 
 
 def test_invokes_answer_for_the_configured_region(provider):

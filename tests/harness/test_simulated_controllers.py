@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from decimal import Decimal
 
 import pytest
 
-from tools.e2e.cloud.controllers import GroupTemplate, plan_scale_up, pod_requests, secret_data, unfit_reason
+from tools.e2e.cloud.controllers import GroupTemplate, plan_scale_up, pod_requests, unfit_reason
 from tools.e2e.cloud.nodes import NodeFleet, group_shape, template_from_tags
 from tools.e2e.kubeapi import ApiError, KubeApi
 
@@ -140,20 +139,6 @@ def test_a_node_group_shape_carries_its_labels_taints_and_capacity():
     assert shape.capacity["nvidia.com/gpu"] == "1"
     assert shape.capacity["cpu"] == "4"
     assert shape.allocatable["cpu"] == "3920m"  # 4 cores less 80m kubelet reservation
-
-
-def test_external_secret_data_takes_each_property_of_the_json_value():
-    es = {
-        "spec": {
-            "data": [
-                {"secretKey": "api-key", "remoteRef": {"key": "s", "property": "api-key"}},
-                {"secretKey": "whole", "remoteRef": {"key": "s"}},
-            ]
-        }
-    }
-    data = secret_data('{"api-key": "sk-1", "other": "x"}', es)
-    assert base64.b64decode(data["api-key"]).decode() == "sk-1"
-    assert base64.b64decode(data["whole"]).decode() == '{"api-key": "sk-1", "other": "x"}'
 
 
 class _EvictionApi:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+
 import pytest
 
 from aiplatform.validation import DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS
@@ -120,3 +124,62 @@ def test_the_version_check_passes_only_when_server_and_eks_report_the_stack_mino
     assert not control_plane_version(served, {}, "1.36").passed  # no EKS cluster to compare
     plus = {"major": "1", "minor": "36+", "gitVersion": "v1.36.3-eks-1"}
     assert control_plane_version(plus, {"ai-dev": "1.36"}, "1.36").passed
+
+
+def test_an_operators_wrapper_keeps_its_go_line_and_module_replacements_not_local_ones():
+    upstream = (
+        "module github.com/external-secrets/external-secrets\n\ngo 1.25.1\n\n"
+        "replace github.com/Masterminds/sprig/v3 => github.com/external-secrets/sprig/v3 v3.3.0\n\n"
+        "replace (\n\tgithub.com/a/b v1.0.0 => github.com/c/b v1.0.1\n\tgithub.com/local => ./local\n)\n"
+    )
+    gomod = toolchain.module_wrapper_gomod(
+        "e2e-external-secrets", "github.com/external-secrets/external-secrets", "v0.20.4", upstream
+    )
+    assert gomod.startswith("module aiplatform.local/e2e-external-secrets\n\ngo 1.25.1\n")
+    assert "require github.com/external-secrets/external-secrets v0.20.4\n" in gomod
+    assert "\tgithub.com/Masterminds/sprig/v3 => github.com/external-secrets/sprig/v3 v3.3.0\n" in gomod
+    assert "\tgithub.com/a/b v1.0.0 => github.com/c/b v1.0.1\n" in gomod
+    assert "./local" not in gomod
+
+
+def test_the_karpenter_binary_is_keyed_by_the_harness_main_it_is_built_from():
+    karpenter = next(t for t in toolchain.OPERATORS if t.name == "karpenter")
+    assert karpenter.module == "sigs.k8s.io/karpenter@v1.14.1"
+    digest = hashlib.sha256(toolchain.KARPENTER_MAIN.read_bytes()).hexdigest()[:8]
+    assert karpenter.key == f"karpenter-v1.14.1-{digest}"
+
+
+def test_chains_build_side_by_side_and_in_order_within_a_chain(tmp_path):
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def tool(name: str) -> toolchain.Tool:
+        def build(go, work, out):
+            with lock:
+                started.append(name)
+            time.sleep(0.3)
+            (out / name).write_text("#!/bin/sh\necho v1\n")
+            (out / name).chmod(0o755)
+
+        return toolchain.Tool(name, "v1", f"example.com/{name}@v1", build, (), "", reports=lambda _p: "v1")
+
+    go = toolchain.Go(tmp_path, lambda _line: None)
+    chains = [[("a1", tool("a1")), ("a2", tool("a2"))], [("b", tool("b"))]]
+    start = time.monotonic()
+    built = toolchain.ensure_chains(chains, go, lambda _line: None, workers=2)
+    assert time.monotonic() - start < 0.85  # the chains overlapped: 0.6 s for a, 0.3 s for b
+    assert started.index("a1") < started.index("a2")
+    assert {name: b.source for name, b in built.items()} == {"a1": "built", "a2": "built", "b": "built"}
+    assert all(b.ensure_seconds is not None and b.build_seconds is not None for b in built.values())
+    again = toolchain.ensure_chains(chains, go, lambda _line: None, workers=2)
+    assert {b.source for b in again.values()} == {"cache"}
+
+
+def test_parallel_builds_follow_available_memory(monkeypatch):
+    monkeypatch.delenv("AIPLATFORM_E2E_PARALLEL_BUILDS", raising=False)
+    monkeypatch.setattr(toolchain, "_available_memory_gib", lambda: 6.0)
+    assert toolchain.parallel_builds() == 1
+    monkeypatch.setattr(toolchain, "_available_memory_gib", lambda: 64.0)
+    assert toolchain.parallel_builds() == 3
+    monkeypatch.setenv("AIPLATFORM_E2E_PARALLEL_BUILDS", "2")
+    assert toolchain.parallel_builds() == 2

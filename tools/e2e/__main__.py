@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 
 from tools.e2e.harness import OUT, E2eRun
+from tools.e2e.operators.scenarios import scenarios_for
 from tools.e2e.report import Report
-from tools.e2e.scenarios import STACK_SCENARIOS, StackUnderTest, teardown
+from tools.e2e.scenarios import StackUnderTest, teardown
 from tools.e2e.stacks import PROJECT_ROOT, kubernetes_minor, stack_config
 from tools.e2e.toolchain import ToolchainError, ensure_all
 
@@ -28,13 +29,10 @@ def run_stack(binaries, report: Report, stack: str, config_file: Path | None = N
     with E2eRun(binaries, stack=stack, config_file=config_file) as run:
         report.add_run(run)
         under_test = StackUnderTest(run)
+        scenarios = scenarios_for(run.config)
         try:
-            for scenario in STACK_SCENARIOS:
-                if (
-                    scenario is not teardown
-                    and scenario is not STACK_SCENARIOS[0]
-                    and not under_test.deployed
-                ):
+            for scenario in scenarios:
+                if scenario is not teardown and scenario is not scenarios[0] and not under_test.deployed:
                     continue  # nothing deployed to change: only the teardown still runs
                 result = scenario(under_test)
                 results.append(result)

@@ -15,6 +15,8 @@ same name and version that installs what matters for ordering and placement, as 
   affinity from the values the program sets, exactly where the real chart reads them, so their
   placement is real scheduling;
 - the DRA DeviceClasses the real chart's templates install (the DRA driver's), with its selectors.
+- the controller's ServiceAccount, from the values where the real chart reads it (its name and
+  annotations: an IRSA role's ARN, which the real external-secrets operator reads from it).
 
 The repository is a folder with ``index.yaml`` and one ``.tgz`` per chart, served by a thread.
 """
@@ -224,6 +226,29 @@ CHART_OBJECTS: Mapping[str, tuple[dict, Mapping[str, str]]] = {
 }
 
 
+def serviceaccount_template(chart: str, values_path: str) -> str:
+    """The ServiceAccount the real chart creates unless ``<values_path>.create`` is false, named
+    ``<values_path>.name`` (else the release's name) and annotated with ``<values_path>.annotations``."""
+    keys = " ".join(f'"{key}"' for key in values_path.split("."))
+    return f"""\
+# Stand-in for the {chart} chart's ServiceAccount.
+{{{{- $sa := dig {keys} (dict) .Values.AsMap }}}}
+{{{{- if ne (toString (index $sa "create")) "false" }}}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{{{ (index $sa "name") | default .Release.Name }}}}
+  namespace: {{{{ .Release.Namespace }}}}
+  labels:
+    app.kubernetes.io/name: {chart}
+    app.kubernetes.io/instance: {{{{ .Release.Name }}}}
+  {{{{- with (index $sa "annotations") }}}}
+  annotations: {{{{ toJson . }}}}
+  {{{{- end }}}}
+{{{{- end }}}}
+"""
+
+
 def chart_archive(name: str, version: str, crds: Mapping[str, dict] | None = None) -> bytes:
     """The stand-in chart as a ``.tgz``; ``crds``: the real CRDs by ``plural.group``."""
     addon = BY_CHART.get(name)
@@ -249,6 +274,8 @@ def chart_archive(name: str, version: str, crds: Mapping[str, dict] | None = Non
         files[f"templates/deviceclass-{device_class.name}.yaml"] = yaml.safe_dump(
             device_class_manifest(device_class), sort_keys=False
         )
+    if addon is not None and addon.service_account_values:
+        files["templates/serviceaccount.yaml"] = serviceaccount_template(name, addon.service_account_values)
     crd_folder = "templates/crds" if addon is not None and addon.crds_in_templates else "crds"
     for crd in addon.crds if addon is not None else ():
         # JSON is YAML, and the real CRDs are large: compact JSON takes no time to write and keeps the

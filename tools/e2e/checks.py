@@ -16,6 +16,7 @@ from tools.e2e.cloud.nodes import GROUP_LABEL
 from tools.e2e.kubeapi import ApiError, KubeApi, wait_for
 
 GPU = "nvidia.com/gpu"
+POOL_LABEL = "karpenter.sh/nodepool"  # Karpenter's label naming a node's NodePool
 # Namespaces the cluster itself owns: what runs there is not the platform's.
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "default"})
 
@@ -34,6 +35,12 @@ class Check:
 def _key(obj: Mapping[str, Any]) -> str:
     meta = obj["metadata"]
     return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+
+
+def group_of(node: Mapping[str, Any]) -> str | None:
+    """The node group or Karpenter NodePool a node belongs to."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return labels.get(GROUP_LABEL) or labels.get(POOL_LABEL)
 
 
 def _owner_kind(pod: Mapping[str, Any]) -> str | None:
@@ -58,8 +65,8 @@ def deployments_available(api: KubeApi) -> Check:
 
 
 def pods_scheduled(api: KubeApi, gpu_groups: Iterable[str]) -> Check:
-    """No pod Pending; pods that request GPUs (or claim them) on GPU-group nodes, the rest (but node
-    agents) off them."""
+    """No pod Pending; pods that request GPUs (or claim them) on nodes of GPU groups (or GPU NodePools),
+    the rest (but node agents) off them."""
     gpu_groups = set(gpu_groups)
     nodes = {n["metadata"]["name"]: n for n in api.list("Node")}
     pending, wrong_place, placements = {}, {}, {}
@@ -76,7 +83,7 @@ def pods_scheduled(api: KubeApi, gpu_groups: Iterable[str]) -> Check:
             ]
             pending[key] = "; ".join(reasons) or phase
             continue
-        group = (nodes.get(node_name, {}).get("metadata", {}).get("labels") or {}).get(GROUP_LABEL, "?")
+        group = group_of(nodes.get(node_name, {})) or "?"
         placements[key] = group
         # GPUs by the device plugin's resource, or by DRA claims.
         wants_gpu = bool(pod["spec"].get("resourceClaims")) or any(
@@ -98,11 +105,7 @@ def pods_scheduled(api: KubeApi, gpu_groups: Iterable[str]) -> Check:
 def gpu_nodes_run_node_agents(api: KubeApi, gpu_groups: Iterable[str], agents: Iterable[str]) -> Check:
     """Every GPU node runs each node agent (device plugin, ...): their tolerations match the GPU taints."""
     gpu_groups = set(gpu_groups)
-    gpu_nodes = [
-        n["metadata"]["name"]
-        for n in api.list("Node")
-        if (n["metadata"].get("labels") or {}).get(GROUP_LABEL) in gpu_groups
-    ]
+    gpu_nodes = [n["metadata"]["name"] for n in api.list("Node") if group_of(n) in gpu_groups]
     missing = {}
     for agent in agents:
         covered = {

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pulumi import automation as auto
 
@@ -31,8 +31,8 @@ from tools.e2e import checks
 from tools.e2e.charts import ChartRepository
 from tools.e2e.checks import Check
 from tools.e2e.cloud import faults as cloud_faults
+from tools.e2e.cloud.loopback_proxy import LoopbackProxy
 from tools.e2e.cloud.nodes import NodeFleet
-from tools.e2e.cloud.store import CloudStore
 from tools.e2e.disruptions import budgets_respected, read_audit_log
 from tools.e2e.interrupt import engine_errors, interrupted_up, mid_first_deploy, one_update_done_one_running
 from tools.e2e.kubeapi import wait_for
@@ -538,43 +538,19 @@ def gpu_node_lost(s: StackUnderTest) -> ScenarioResult:
             times,
             [
                 "Karpenter's spot interruption (the interruption queue's message drains the node first) is not "
-                "covered: Karpenter does not run in this harness yet"
+                "covered: the fault scenarios run on dev, on node groups"
             ],
         )
     return result
 
 
 # -- Secrets Manager unreachable ------------------------------------------------------------------------
-class SecretStoreEndpoint(Protocol):
-    """The secret store's endpoint as the external-secrets operator reaches it: cut it, and bring it back.
-    A run whose operator reads a real server (a Secrets Manager API on 127.0.0.1) cuts that server's
-    listener; today's simulated operator reads the simulated cloud, whose fault plan cuts it."""
-
-    description: str
-
-    def cut(self) -> None: ...
-
-    def restore(self) -> None: ...
-
-
-@dataclass
-class SimulatedSecretsManager:
-    """The simulated cloud's Secrets Manager endpoint (the fault plan's ``secretsmanager`` service): cut, every
-    client's call fails as a refused connection, the operator's and the ``aws`` plugin's alike."""
-
-    store: CloudStore
-    description: str = "the simulated AWS Secrets Manager endpoint"
-
-    def cut(self) -> None:
-        cloud_faults.set_fault(self.store.root, "secretsmanager", "unreachable")
-
-    def restore(self) -> None:
-        cloud_faults.clear_faults(self.store.root, "secretsmanager")
-
-
-def secret_store_endpoint(s: StackUnderTest) -> SecretStoreEndpoint:
-    """The run's secret store endpoint: its own where the run serves one, else the simulated cloud's."""
-    return getattr(s.run, "secret_store_endpoint", None) or SimulatedSecretsManager(s.run.store)
+def secret_store_endpoint(s: StackUnderTest) -> LoopbackProxy:
+    """The Secrets Manager endpoint the real external-secrets operator reads through (cut, restored)."""
+    endpoint = s.run.operators.secrets_endpoint if s.run.operators else None
+    if endpoint is None:
+        raise AssertionError(f"{s.run.stack_name}: the external-secrets operator does not run")
+    return endpoint
 
 
 def _ready_condition(obj: Mapping[str, Any] | None) -> dict:
@@ -613,7 +589,17 @@ def secret_store_unreachable(s: StackUnderTest) -> ScenarioResult:
         try:
             start = time.monotonic()
             rotated = {k: f"rotated-during-outage-{k}-{int(time.time())}" for k in spec["keys"]}
-            s.run.store.add_secret_version(record_["id"], json.dumps(rotated), f"outage-{int(time.time())}")
+            # A rotation in Secrets Manager (its own path is up: only the operator's is cut).
+            s.run.aws_client("secretsmanager").put_secret_value(
+                SecretId=record_["id"], SecretString=json.dumps(rotated)
+            )
+            # The operator reads again on its refresh or on a change; ask now, as the interval is long.
+            s.api.merge_patch(
+                "ExternalSecret",
+                es_name,
+                {"metadata": {"annotations": {"force-sync": f"outage-{int(time.time())}"}}},
+                namespace,
+            )
             failing = wait_for(
                 lambda: (
                     (c := _ready_condition(s.api.get("ExternalSecret", es_name, namespace))).get("status")

@@ -6,7 +6,9 @@ the real program, driven by the real engine through the Automation API (program 
 
 Layers, each replaceable by the real thing: ``toolchain`` (binaries), ``cluster`` (a control plane on
 127.0.0.1), ``cloud`` (AWS simulated: provider plugin, ``aws`` CLI, node groups as kwok nodes, the
-controllers AWS-facing add-ons run) and the scenarios, which see only ``E2eRun``.
+controllers AWS-facing add-ons run, moto for the AWS APIs real operators call), ``operators`` (the real
+external-secrets operator and Karpenter, where the stack installs their charts) and the scenarios,
+which see only ``E2eRun``.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from pulumi import automation as auto
 
 from tools.e2e.charts import ChartRepository, write_repository
 from tools.e2e.cloud.controllers import SimulatedControllers
+from tools.e2e.cloud.moto_server import HARNESS_ACCESS_KEY, HARNESS_SECRET_KEY, MotoServer
 from tools.e2e.cloud.store import STATE_ENV, CloudStore, ClusterAccess
-from tools.e2e.cluster import LocalCluster
+from tools.e2e.cluster import LocalCluster, free_port
 from tools.e2e.control_plane import ControlPlaneOperator
 from tools.e2e.crds import CrdSet, ensure_crds
+from tools.e2e.operators.run import RealOperators
 from tools.e2e.stacks import PROJECT, PROJECT_ROOT, kubernetes_minor, stack_config
 from tools.e2e.toolchain import (
     Binary,
@@ -84,7 +88,8 @@ def planned_charts(config_file: Path, stack: str, out: Path) -> dict[str, str]:
     charts = {}
     for r in json.loads(resources.read_text()):
         if r["type"] == "kubernetes:helm.sh/v3:Release":
-            # An OCI chart is planned by reference (oci://host/path/chart); the mirror serves it by name.
+            # An OCI reference (oci://host/path/karpenter) names the chart last; the run's mirror
+            # serves it by that name.
             charts[r["inputs"]["chart"].rsplit("/", 1)[-1]] = r["inputs"]["version"]
     return charts
 
@@ -181,6 +186,8 @@ class E2eRun:
         self.charts: ChartRepository | None = None
         self.controllers: SimulatedControllers | None = None
         self.operator: ControlPlaneOperator | None = None
+        self.moto: MotoServer | None = None
+        self.operators: RealOperators | None = None
         self.stack: auto.Stack | None = None
         self.log_path = self.run_dir / "logs" / "pulumi.log"
 
@@ -199,6 +206,9 @@ class E2eRun:
     def close(self) -> None:
         # An engine operation cut short (a signal, a timeout) must not outlive the run.
         keep = {p.pid for p in self.cluster.processes.values()} if self.cluster else set()
+        if self.operators:  # after the teardown: their finalizers were served while the stack went
+            self.operators.__exit__(None, None, None)
+            self.operators = None
         terminate_run_processes((str(self.run_dir), str(self._private)), keep)
         if self.operator:
             self.operator.__exit__(None, None, None)
@@ -209,6 +219,9 @@ class E2eRun:
         if self.charts:
             self.charts.stop()
             self.charts = None
+        if self.moto:
+            self.moto.stop()
+            self.moto = None
         if self.cluster:
             self.cluster.stop()
             self.cluster = None
@@ -225,6 +238,11 @@ class E2eRun:
         self.store.set_cluster(
             ClusterAccess(self.cluster.server, self.cluster.api.token, self.cluster.api.ca_file)
         )
+        # Secrets Manager and STS on moto: what the program creates there, the operator reads.
+        self.moto = MotoServer(self._private / "moto", free_port())
+        self.moto.__enter__()
+        endpoints = {"secretsmanager": self.moto.endpoint, "sts": self.moto.endpoint}
+        self.store.set_services(endpoints, HARNESS_ACCESS_KEY, HARNESS_SECRET_KEY)
         self.charts_served = planned_charts(self.config_file, self.stack_name, self.run_dir / "plan")
         with self.timings.measure("crds"):
             self.crds = ensure_crds(log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -232,12 +250,29 @@ class E2eRun:
             write_repository(self.run_dir / "charts", self.charts_served, self.crds.manifests)
         )
         self.charts.__enter__()
-        self.controllers = SimulatedControllers(self.cluster.api, self.store)
+        self.controllers = SimulatedControllers(
+            self.cluster.api, self.store, autoscaler="cluster-autoscaler" in self.charts_served
+        )
         self.controllers.__enter__()
+        self.operators = RealOperators(
+            self.run_dir,
+            self._private,
+            self.cluster,
+            self.store,
+            self.moto,
+            self.binaries,
+            self.charts_served,
+        )
+        self.operators.__enter__()
         # An EKS version update in the simulated cloud restarts the servers here, at the new minor.
         self.operator = ControlPlaneOperator(self.store, self._restart_at, self.served_minor)
         self.operator.__enter__()
         self.stack = self._create_stack()
+
+    def aws_client(self, service: str):
+        """A client of the AWS service the run serves (moto), as a person with access to the account
+        would use it (a rotation, say)."""
+        return self.moto.client(service)
 
     def served_minor(self) -> str:
         """The minor the local API server reports at ``/version`` ("1.36")."""

@@ -1,5 +1,7 @@
-"""build/e2e/report.json: the toolchain's true versions and build times, each stack's run (its cluster
-start, the charts it served) and each scenario's outcome with its checks and engine operations."""
+"""build/e2e/report.json: the toolchain's true versions and times (per binary: ``build_seconds``, its cold
+build, and ``ensure_seconds``, what having it took this run: that build, or finding it in the cache),
+each stack's run (its cluster start, the charts it served, the real operators' starts and exits) and
+each scenario's outcome with its checks and engine operations."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tools.e2e.toolchain import Binary
+from tools.e2e.toolchain import Binary, parallel_builds
 
 
 class Report:
@@ -32,6 +34,7 @@ class Report:
 
     def toolchain(self, binaries: dict[str, Binary]) -> None:
         self.data["toolchain"] = {name: asdict(b) for name, b in binaries.items()}
+        self.data["toolchain_parallel_builds"] = parallel_builds()
 
     def add_run(self, run: Any) -> None:
         self.data["runs"][run.stack_name] = {
@@ -39,6 +42,10 @@ class Report:
             "timings": run.timings.entries,
             "charts": run.charts_served,
             "crds": run.crds.provenance() if getattr(run, "crds", None) else None,
+            "operators": {
+                name: {"starts": operator.starts, "exits": operator.exits, "errors": operator.errors}
+                for name, operator in (run.operators.running if run.operators else {}).items()
+            },
             "kubernetes": {
                 "stack_minor": run.kubernetes_minor,
                 "server_version": run.cluster.server_version() if run.cluster else None,

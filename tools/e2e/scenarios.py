@@ -31,6 +31,7 @@ from tools.e2e import checks
 from tools.e2e.checks import Check
 from tools.e2e.harness import SECRET_MARKER, E2eRun, offline_plan, secret_config
 from tools.e2e.kubeapi import wait_for
+from tools.e2e.operators import checks as operator_checks
 from tools.e2e.provider_fields import provider_schema, unknown_fields
 from tools.e2e.strict_dry_run import custom_resources_accepted
 from tools.e2e.toolchain import cache_root
@@ -42,6 +43,9 @@ DRA_NODE_AGENTS = ("dra-driver-nvidia-gpu",)  # GPUs by DRA: the driver's kubele
 def node_agents(run: E2eRun) -> tuple[str, ...]:
     """The GPU node agents the stack installs: the DRA driver's, or the device plugin."""
     return DRA_NODE_AGENTS if DRA_NODE_AGENTS[0] in run.charts_served else NODE_AGENTS
+
+
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 
 
 @dataclass
@@ -152,13 +156,20 @@ def scenario(s: StackUnderTest, name: str) -> Iterator[ScenarioResult]:
 
 
 def gpu_groups(s: StackUnderTest) -> list[str]:
-    """The node groups whose instances have GPUs, as the simulated cloud holds them."""
+    """The node groups whose instances have GPUs, as the simulated cloud holds them, and the Karpenter
+    NodePools whose instance types all have GPUs, as the API server holds them."""
     groups = []
     for record in s.run.store.all("aws:eks/nodeGroup:NodeGroup"):
         types = record["outputs"].get("instanceTypes") or []
         instance = lookup(types[0]) if types else None
         if instance and instance.gpus:
             groups.append(record["outputs"]["nodeGroupName"])
+    if "karpenter" in s.run.charts_served:
+        for pool in s.api.list("NodePool"):
+            requirements = pool["spec"]["template"]["spec"].get("requirements") or []
+            types = [v for r in requirements if r["key"] == INSTANCE_TYPE for v in r.get("values") or []]
+            if types and all(getattr(lookup(t), "gpus", 0) for t in types):
+                groups.append(pool["metadata"]["name"])
     return sorted(groups)
 
 
@@ -235,17 +246,23 @@ def deploy(s: StackUnderTest) -> ScenarioResult:
             checks.gpu_nodes_run_node_agents(s.api, s.gpu_groups, node_agents(s.run)),
             checks.state_objects_exist(s.api, s.state()),
             custom_resources_accepted(s.api, s.state()),
-            Check(
-                "scale-up from zero served the GPU pods",
-                not autoscaler.waiting,
-                f"{len(autoscaler.scale_ups)} scale-ups; {len(autoscaler.waiting)} pods no group could take",
-                {
-                    "served": dict(autoscaler.served),
-                    "waiting": dict(autoscaler.waiting),
-                    "scale_ups": autoscaler.scale_ups,
-                },
-            ),
         ]
+        if "cluster-autoscaler" in s.run.charts_served:
+            result.checks.append(
+                Check(
+                    "scale-up from zero served the GPU pods",
+                    not autoscaler.waiting,
+                    f"{len(autoscaler.scale_ups)} scale-ups; {len(autoscaler.waiting)} pods no group could take",
+                    {
+                        "served": dict(autoscaler.served),
+                        "waiting": dict(autoscaler.waiting),
+                        "scale_ups": autoscaler.scale_ups,
+                    },
+                )
+            )
+        if "karpenter" in s.run.charts_served:
+            result.checks += operator_checks.karpenter_checks(s.api, s.run.store)
+        result.checks.append(operator_checks.listeners_check(s.run.operators.running.values()))
     return result
 
 
@@ -567,18 +584,31 @@ def config_rolls_pods(s: StackUnderTest) -> ScenarioResult:
 
 
 def secret_rotation(s: StackUnderTest) -> ScenarioResult:
-    """The synced Secret belongs to its ExternalSecret; a value rotated in Secrets Manager reaches it
-    without a deploy, and neither up nor a new seed value in config changes the stack."""
+    """The external-secrets operator synced the Secret, owned by its ExternalSecret, reading Secrets
+    Manager as the stack's identity mode lets it (its role, through IRSA or Pod Identity) and only what
+    its role may read; a value rotated in Secrets Manager reaches the Secret without a deploy, and
+    neither up nor a new seed value in config changes the stack."""
     with scenario(s, "secret rotation without a deploy") as result:
         spec = next(x for x in s.run.config.get("aiplatform:secrets") or [] if x.get("valueFrom"))
         name, namespace = spec["name"], spec["namespace"]
+        key = spec["keys"][0]
+
+        def held() -> str:
+            data = (s.api.get("Secret", name, namespace) or {}).get("data") or {}
+            return base64.b64decode(data.get(key, "")).decode()
+
+        with contextlib.suppress(TimeoutError):  # judged on what the API server holds below
+            wait_for(lambda: s.api.get("Secret", name, namespace), timeout=60, what=f"{namespace}/{name}")
         secret = s.api.get("Secret", name, namespace)
         owners = (secret or {}).get("metadata", {}).get("ownerReferences") or []
+        seeded = held()
         result.checks.append(
             Check(
-                "the synced Secret is owned by its ExternalSecret",
-                any(o["kind"] == "ExternalSecret" and o.get("controller") for o in owners),
-                f"owners: {[(o['kind'], o['name']) for o in owners]}",
+                "the operator synced the Secret, owned by its ExternalSecret",
+                any(o["kind"] == "ExternalSecret" and o.get("controller") for o in owners)
+                and seeded.startswith(SECRET_MARKER),
+                f"owners: {[(o['kind'], o['name']) for o in owners]}; "
+                f"{'the seed value' if seeded.startswith(SECRET_MARKER) else 'not the seed value'}",
             )
         )
         record = next(
@@ -587,13 +617,19 @@ def secret_rotation(s: StackUnderTest) -> ScenarioResult:
             if r["outputs"].get("tags", {}).get("kubernetes-secret") == name
         )
         rotated = {k: f"rotated-{k}-{int(time.time())}" for k in spec["keys"]}
-        s.run.store.add_secret_version(record["id"], json.dumps(rotated), f"rotation-{int(time.time())}")
-        key = spec["keys"][0]
-
-        def held() -> str:
-            data = (s.api.get("Secret", name, namespace) or {}).get("data") or {}
-            return base64.b64decode(data.get(key, "")).decode()
-
+        # A rotation in Secrets Manager (the console, a rotation function): a new AWSCURRENT version.
+        s.run.aws_client("secretsmanager").put_secret_value(
+            SecretId=record["id"], SecretString=json.dumps(rotated)
+        )
+        # The operator re-reads at the ExternalSecret's refreshInterval (minutes to an hour in the stacks);
+        # a new annotation makes it re-read now, as `kubectl annotate es <name> force-sync=$(date +%s)`.
+        s.api.request(
+            "PATCH",
+            f"/apis/external-secrets.io/v1/namespaces/{namespace}/externalsecrets/{name}",
+            {"metadata": {"annotations": {"force-sync": str(int(time.time()))}}},
+            "application/merge-patch+json",
+        )
+        start = time.monotonic()
         with contextlib.suppress(TimeoutError):  # judged on the value read back below
             wait_for(
                 lambda: held() == rotated[key], timeout=60, what=f"the rotated value in {namespace}/{name}"
@@ -603,11 +639,12 @@ def secret_rotation(s: StackUnderTest) -> ScenarioResult:
             Check(
                 "the rotated value reached the Secret",
                 reached,
-                "synced without a deploy"
+                f"synced by the operator {time.monotonic() - start:.1f} s after the rotation, without a deploy"
                 if reached
                 else f"{namespace}/{name} key {key}: not the rotated value after 60 s",
             )
         )
+        result.checks += operator_checks.secret_reader_checks(s.run)
         steps = StepLog()
         operation(s, result, "up after rotation", s.stack.up, refresh=True, on_event=steps)
         result.checks.append(
@@ -624,8 +661,8 @@ def secret_rotation(s: StackUnderTest) -> ScenarioResult:
         result.checks.append(
             Check(
                 "a new seed value does not overwrite the rotation",
-                not steps.changed(),
-                f"changed: {steps.changed()}",
+                not steps.changed() and held() == rotated[key],
+                f"changed: {steps.changed()}; the Secret holds {'the rotated' if held() == rotated[key] else 'another'} value",
             )
         )
     return result
@@ -643,6 +680,11 @@ def secrets_in_state(s: StackUnderTest) -> ScenarioResult:
         markers = exported.count(SECRET_MARKER)
         ciphertexts = exported.count('"ciphertext"')
         logs = s.run.log_path.read_text() if s.run.log_path.exists() else ""
+        operator_logs = {
+            path.name: path.read_text(errors="replace")
+            for path in (s.run.run_dir / "logs").glob("*.log")
+            if path.name in {f"{name}.log" for name in s.run.operators.running}
+        }
         result.checks += [
             Check(
                 "no secret value in the state",
@@ -656,6 +698,11 @@ def secrets_in_state(s: StackUnderTest) -> ScenarioResult:
             ),
             Check(
                 "no secret value in the engine's output", SECRET_MARKER not in logs, "engine output checked"
+            ),
+            Check(
+                "no secret value in the operators' logs",
+                not any(SECRET_MARKER in text for text in operator_logs.values()),
+                f"{', '.join(sorted(operator_logs)) or 'no operator'} checked",
             ),
         ]
     return result

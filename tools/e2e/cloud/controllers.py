@@ -8,20 +8,19 @@
   installed: a load balancer hostname in the Ingress status.
 - ``Volumes``: the EBS and EFS CSI drivers' provisioning: a PersistentVolume for each claim of their
   storage classes (once the scheduler picked a node, for WaitForFirstConsumer classes).
-- ``SecretSync``: the external-secrets operator reading AWS Secrets Manager: each ExternalSecret's target
-  Secret, owned by the ExternalSecret, with the values of the simulated Secrets Manager.
 - ``dra.KubeletPlugin``: the NVIDIA DRA driver's kubelet plugin on the GPU nodes it runs on (``dra.py``);
   the autoscaler gives a pod with DRA claims a node only where a running node's devices satisfy them.
+- ``NodeClasses`` (``node_classes``): Karpenter's AWS provider resolving each EC2NodeClass against the
+  simulated cloud, so that the real Karpenter may launch from it.
 
 ``SimulatedControllers`` runs them in one background thread while the engine works. On a real cluster
-with real AWS, the real controllers do all of this and the harness starts none of them.
+with real AWS, the real controllers do all of this and the harness starts none of them. The
+external-secrets operator and Karpenter are not simulated: they run for real (``tools.e2e.operators``).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -32,10 +31,11 @@ from typing import Any
 from aiplatform.pod_requests import manifest_requests
 from aiplatform.scheduling import Taint, is_tolerated, toleration_from_dict
 from aiplatform.validation import quantity_value
-from tools.e2e.cloud import dra, faults
+from tools.e2e.cloud import dra
+from tools.e2e.cloud.node_classes import NodeClasses
 from tools.e2e.cloud.nodes import GROUP_LABEL, NodeFleet, NodeShape, template_from_tags
 from tools.e2e.cloud.store import CloudStore
-from tools.e2e.kubeapi import ApiError, KubeApi
+from tools.e2e.kubeapi import KubeApi
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ASG_TAG = "aws:autoscaling/tag:Tag"
@@ -343,176 +343,16 @@ class Volumes:
             )
 
 
-def secret_data(value: str, external_secret: Mapping[str, Any]) -> dict[str, str]:
-    """The target Secret's data for an ExternalSecret reading one JSON Secrets Manager value."""
-    try:
-        document = json.loads(value)
-    except ValueError:
-        document = None
-    spec = external_secret["spec"]
-    data: dict[str, str] = {}
-    for item in spec.get("dataFrom") or []:
-        if "extract" in item and isinstance(document, dict):
-            data.update({k: str(v) for k, v in document.items()})
-    for item in spec.get("data") or []:
-        ref = item["remoteRef"]
-        prop = ref.get("property")
-        if prop is None:
-            data[item["secretKey"]] = value
-        elif isinstance(document, dict) and prop in document:
-            data[item["secretKey"]] = str(document[prop])
-    return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-
-
-@dataclass
-class SecretSync:
-    api: KubeApi
-    store: CloudStore
-
-    def _value(self, key: str) -> str | None:
-        faults.call(self.store.root, "secretsmanager", "GetSecretValue", f"getting secret value {key}")
-        for record in self.store.all("aws:secretsmanager/secret:Secret"):
-            outputs = record["outputs"]
-            if key in (outputs.get("name"), outputs.get("arn"), record["id"]):
-                return self.store.current_secret_value(record["id"])
-        return None
-
-    def step(self) -> None:
-        try:
-            external_secrets = self.api.list("ExternalSecret")
-        except ApiError:
-            return  # the CRD is not installed (yet)
-        for es in external_secrets:
-            meta, spec = es["metadata"], es["spec"]
-            if meta.get("deletionTimestamp"):
-                continue
-            refs = [d["remoteRef"]["key"] for d in spec.get("data") or []] + [
-                d["extract"]["key"] for d in spec.get("dataFrom") or [] if "extract" in d
-            ]
-            try:
-                values = {key: self._value(key) for key in set(refs)}
-            except faults.AwsApiError as exc:
-                # As the operator does: the Secret keeps its last value; the status and an event say why.
-                if self._status(es, False, "SecretSyncedError", "could not get secret data from provider"):
-                    self._event(es, "UpdateFailed", str(exc))
-                continue
-            if not refs or any(v is None for v in values.values()):
-                self._status(
-                    es, False, "SecretSyncedError", "could not get the secret value from Secrets Manager"
-                )
-                continue
-            data: dict[str, str] = {}
-            for key, value in values.items():
-                data.update(
-                    secret_data(
-                        value,
-                        {
-                            "spec": {
-                                **spec,
-                                "data": [d for d in spec.get("data") or [] if d["remoteRef"]["key"] == key],
-                                "dataFrom": [
-                                    d
-                                    for d in spec.get("dataFrom") or []
-                                    if d.get("extract", {}).get("key") == key
-                                ],
-                            }
-                        },
-                    )
-                )
-            target = (spec.get("target") or {}).get("name") or meta["name"]
-            owner = {
-                "apiVersion": es["apiVersion"],
-                "kind": "ExternalSecret",
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-            existing = self.api.get("Secret", target, meta["namespace"])
-            if existing is None:
-                self.api.create(
-                    "Secret",
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Secret",
-                        "metadata": {
-                            "name": target,
-                            "namespace": meta["namespace"],
-                            "ownerReferences": [owner],
-                        },
-                        "type": "Opaque",
-                        "data": data,
-                    },
-                    namespace=meta["namespace"],
-                )
-            elif existing.get("data") != data:
-                self.api.merge_patch("Secret", target, {"data": data}, meta["namespace"])
-            self._status(es, True, "SecretSynced", "secret synced")
-
-    def _status(self, es: dict, ready: bool, reason: str, message: str) -> bool:
-        """Set the Ready condition; whether it changed."""
-        conditions = (es.get("status") or {}).get("conditions") or []
-        if any(
-            c.get("type") == "Ready" and c.get("status") == str(ready) and c.get("reason") == reason
-            for c in conditions
-        ):
-            return False
-        es["status"] = {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": str(ready),
-                    "reason": reason,
-                    "message": message,
-                    "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }
-            ],
-            "refreshTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        self.api.replace_status("ExternalSecret", es)
-        return True
-
-    def _event(self, es: dict, reason: str, message: str) -> None:
-        meta = es["metadata"]
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self.api.create(
-            "Event",
-            {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-                "involvedObject": {
-                    "apiVersion": es["apiVersion"],
-                    "kind": "ExternalSecret",
-                    "name": meta["name"],
-                    "namespace": meta["namespace"],
-                    "uid": meta["uid"],
-                },
-                "type": "Warning",
-                "reason": reason,
-                "message": message,
-                "source": {"component": "external-secrets"},
-                "firstTimestamp": now,
-                "lastTimestamp": now,
-                "count": 1,
-            },
-            meta["namespace"],
-        )
-
-
 class SimulatedControllers:
-    """The simulated controllers, stepped every ``interval`` seconds in a background thread."""
+    """The simulated controllers, stepped every ``interval`` seconds in a background thread; the
+    autoscaler only where the stack installs the cluster autoscaler (Karpenter stacks do not)."""
 
-    def __init__(self, api: KubeApi, store: CloudStore, interval: float = 1.0):
+    def __init__(self, api: KubeApi, store: CloudStore, interval: float = 1.0, autoscaler: bool = True):
         self.autoscaler = Autoscaler(api, store, NodeFleet(api))
         self.kubelet_plugin = dra.KubeletPlugin(api)
-        self.controllers = [
-            self.autoscaler,
-            LoadBalancers(api),
-            Volumes(api),
-            SecretSync(api, store),
-            self.kubelet_plugin,
-        ]
+        self.controllers = [LoadBalancers(api), Volumes(api), NodeClasses(api, store), self.kubelet_plugin]
+        if autoscaler:
+            self.controllers.insert(0, self.autoscaler)
         self.errors: list[str] = []
         self._interval = interval
         self._stop = threading.Event()

@@ -9,8 +9,9 @@ state, ``read`` answers a refresh from that record, ``delete`` removes it.
 Some resources have effects beyond their record, as in AWS: an EKS cluster answers at the local API
 server, and a change of its ``version`` upgrades that control plane in place (the harness restarts the
 servers at the new minor on the same data; the update returns once they serve); a node group's
-instances join it as kwok nodes shaped like the group, and a change of its ``version`` rolls them; a
-secret version stores the value Secrets Manager serves.
+instances join it as kwok nodes shaped like the group, and a change of its ``version`` rolls them;
+secrets and their versions are made in the Secrets Manager the run serves (moto, ``services.json`` in
+the simulated cloud's state), where the external-secrets operator reads them, with AWS's ARNs and ids.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -31,7 +33,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from aiplatform.plan.cloud import AUTONAMED, EksEndpoint, SimulatedCloud
 from aiplatform.plan.cloud import UNKNOWN as SIM_UNKNOWN
-from tools.e2e.cloud import faults, identity
+from tools.e2e.cloud import faults, identity, secrets_manager
 from tools.e2e.cloud.nodes import NodeFleet
 from tools.e2e.cloud.store import CloudStore
 from tools.e2e.kubeapi import KubeApi
@@ -156,6 +158,19 @@ class SimulatedAwsProvider(p.Provider):
     def __init__(self) -> None:
         self.store = CloudStore.from_env()
         self.cloud = SimulatedCloud()
+        self._secrets_manager: secrets_manager.SecretsManager | None = None
+        self._secrets_manager_lock = threading.Lock()  # creates run on worker threads
+
+    def secrets_manager(self) -> secrets_manager.SecretsManager | None:
+        """The Secrets Manager the run serves, if it serves one (else the simulation's own records)."""
+        services = self.store.services()
+        endpoint = ((services or {}).get("endpoints") or {}).get("secretsmanager")
+        with self._secrets_manager_lock:
+            if endpoint and self._secrets_manager is None:
+                self._secrets_manager = secrets_manager.SecretsManager(
+                    endpoint, self.cloud.region, services["accessKey"], services["secretKey"]
+                )
+            return self._secrets_manager
 
     # -- configuration -----------------------------------------------------------------------------
     async def check_config(self, request: p.CheckRequest) -> p.CheckResponse:
@@ -250,6 +265,8 @@ class SimulatedAwsProvider(p.Provider):
                 if identity.identity(typ).on_duplicate == identity.REFUSE:
                     raise ValueError(f"{what}: {identity.refusal(typ, inputs, existing)}")
                 ident = existing["id"]  # a put: the same resource, changed
+            elif typ in secrets_manager.TYPES and (service := self.secrets_manager()):
+                ident, outputs = service.create(typ, inputs, outputs)  # made where the operator reads
             self.store.put(typ, ident, urn, inputs, outputs)
             self._apply_effects("create", typ, ident, inputs, outputs, {})
         return ident, outputs
@@ -362,11 +379,11 @@ class SimulatedAwsProvider(p.Provider):
                     )
                 if olds.get("scalingConfig") != inputs.get("scalingConfig"):
                     fleet.scale_to(inputs, int(inputs["scalingConfig"]["desiredSize"]), salt=ident)
-        elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
-            if op == "create":
-                self.store.add_secret_version(inputs["secretId"], inputs.get("secretString", ""), ident)
-        elif typ == "aws:secretsmanager/secret:Secret" and op == "delete":
-            self.store.delete_secret_values(ident)
+        elif typ in secrets_manager.TYPES and (service := self.secrets_manager()):
+            if op == "update":
+                service.update(typ, ident, olds, inputs)
+            elif op == "delete":
+                service.delete(typ, ident, inputs)
 
     def _upgrade_control_plane(self, cluster: str, current: str | None, minor: str) -> None:
         """Ask the harness for the control plane at ``minor`` and wait until it serves, as EKS's

@@ -1,13 +1,15 @@
 """The simulated cloud's state: one JSON record per AWS resource, in a folder shared by the simulated
 ``aws`` provider plugin (which the engine starts for each operation) and the harness's simulated
-controllers (autoscaler, load balancers, volumes, Secrets Manager readers).
+controllers (autoscaler, load balancers, volumes, node classes).
 
 The folder also holds ``cluster.json``: where the local Kubernetes API server answers (the endpoint
 and CA the simulated EKS cluster returns, and the token ``aws eks get-token`` hands out);
 ``control-plane/``: the simulated EKS API's request to run the control plane at another minor and the
-harness's answer (the harness owns the server processes; the plugin only asks and waits); and
-``events.jsonl``: what the simulated cloud did beyond its records (a node group's rolling update), for
-the scenarios to judge.
+harness's answer (the harness owns the server processes; the plugin only asks and waits);
+``services.json``: where AWS APIs that real software calls answer (moto: Secrets Manager, STS), which
+the plugin makes its calls of those services on, so that what the program creates there is what an
+operator reads; and ``events.jsonl``: what the simulated cloud did beyond its records (a node group's
+rolling update), for the scenarios to judge.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ class CloudStore:
     def __init__(self, root: Path):
         self.root = root
         (root / "resources").mkdir(parents=True, exist_ok=True)
-        (root / "secret-values").mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def from_env(cls) -> CloudStore:
@@ -66,6 +67,18 @@ class CloudStore:
     def cluster(self) -> ClusterAccess | None:
         path = self.root / "cluster.json"
         return ClusterAccess(**json.loads(path.read_text())) if path.exists() else None
+
+    # -- AWS APIs served by an emulator ------------------------------------------------------------
+    def set_services(self, endpoints: dict[str, str], access_key: str, secret_key: str) -> None:
+        """Where ``endpoints`` (service -> URL) answer, and the key the simulated cloud signs with."""
+        _write_atomic(
+            self.root / "services.json",
+            {"endpoints": endpoints, "accessKey": access_key, "secretKey": secret_key},
+        )
+
+    def services(self) -> dict[str, Any] | None:
+        path = self.root / "services.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     # -- the control plane's minor: a request from the plugin, an answer from the harness -----------
     def _control_plane(self, name: str) -> Path:
@@ -140,25 +153,3 @@ class CloudStore:
                 yield json.loads(path.read_text())
             except (FileNotFoundError, ValueError):
                 continue  # deleted or being replaced while listing
-
-    # -- Secrets Manager values --------------------------------------------------------------------
-    # Versions of a secret's value, newest last; the newest is AWSCURRENT. Kept apart from the resource
-    # records because a rotation adds a version outside the deployment, as it does in AWS.
-    def _values_path(self, secret_id: str) -> Path:
-        return self.root / "secret-values" / f"{hashlib.sha256(secret_id.encode()).hexdigest()[:32]}.json"
-
-    def add_secret_version(self, secret_id: str, value: str, version_id: str) -> None:
-        path = self._values_path(secret_id)
-        versions = json.loads(path.read_text()) if path.exists() else []
-        versions.append({"versionId": version_id, "value": value})
-        _write_atomic(path, versions)
-
-    def current_secret_value(self, secret_id: str) -> str | None:
-        path = self._values_path(secret_id)
-        if not path.exists():
-            return None
-        versions = json.loads(path.read_text())
-        return versions[-1]["value"] if versions else None
-
-    def delete_secret_values(self, secret_id: str) -> None:
-        self._values_path(secret_id).unlink(missing_ok=True)
