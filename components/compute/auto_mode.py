@@ -165,6 +165,8 @@ RUN_BY_EKS_DRA = tuple(
     "NVIDIA DRA driver (its DeviceClass gpu.nvidia.com)" if "device plugin" in item else item
     for item in RUN_BY_EKS
 )
+# The floor of nodes the system pool always runs (Auto Mode has no minimum of its own): the plan's
+# capacity and cost reports read it; Karpenter ignores it.
 IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"
 
 

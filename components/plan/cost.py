@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..catalog.registry import BY_CHART, KUBE_PROMETHEUS_STACK
+from ..compute.auto_mode import IDLE_NODES_ANNOTATION
 from ..compute.capacity import GroupLoad
 from ..compute.instance_types import lookup
 from ..compute.pools import reserved_instances
@@ -226,7 +227,6 @@ NODE_CLASSES = ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", "kubernetes:eks.
 INSTANCE_TYPE_KEY = "node.kubernetes.io/instance-type"
 CAPACITY_TYPE_KEY = "karpenter.sh/capacity-type"
 AUTO_MODE_GROUP = "eks.amazonaws.com"
-IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"
 
 
 def _node_class_disks(registrations: Sequence[Registration]) -> dict[tuple[str, str], float]:

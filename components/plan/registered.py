@@ -22,6 +22,7 @@ from typing import Any
 
 from ..catalog import registry
 from ..catalog.registry import KUBE_PROMETHEUS_STACK, AddonChoices
+from ..compute.auto_mode import IDLE_NODES_ANNOTATION
 from ..compute.capacity import (
     GroupLoad,
     Nodes,
@@ -51,7 +52,6 @@ DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 WORKLOAD_KINDS = ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:batch/v1:CronJob")
 CLAIM_TEMPLATE = "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate"
 CLAIM = "kubernetes:resource.k8s.io/v1:ResourceClaim"
-IDLE_NODES_ANNOTATION = "aiplatform.io/idle-nodes"  # an Auto Mode system pool's floor
 _UNLIMITED = 10**9  # a NodePool limit left out
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
 
