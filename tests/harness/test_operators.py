@@ -442,3 +442,24 @@ def test_a_node_class_resolves_the_programs_discovery_tags_the_cluster_group_and
 def test_a_node_class_that_finds_nothing_is_not_ready(tmp_path, change, failing):
     _, conditions = node_classes.resolve({**SPEC, **change}, _cloud(tmp_path))
     assert [name for name, (ok, _, _) in conditions.items() if not ok] == [failing]
+
+
+# -- the consolidation scenario's sampler ----------------------------------------------------------------
+def test_the_pool_sampler_ends_on_the_pool_as_it_is_when_sampling_stops():
+    from tools.e2e.operators.scenarios import PoolSampler
+
+    class Nodes:
+        def __init__(self):
+            self.names = ["a", "b", "c"]
+
+        def list(self, kind, namespace=None, selector="", fields=""):
+            assert (kind, selector) == ("Node", "karpenter.sh/nodepool=gpu-inference")
+            return [{"metadata": {"name": n}, "spec": {}} for n in self.names]
+
+    api = Nodes()
+    with PoolSampler(api, "gpu-inference", interval=3600) as sampler:
+        deadline = time.monotonic() + 10
+        while not sampler.samples and time.monotonic() < deadline:
+            time.sleep(0.01)
+        api.names = ["a", "b"]  # a node goes between two samples an hour apart
+    assert [names for _, names, _ in sampler.samples] == [["a", "b", "c"], ["a", "b"]]

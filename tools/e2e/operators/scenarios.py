@@ -72,17 +72,20 @@ class PoolSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        with contextlib.suppress(OSError, ApiError):
+            nodes = pool_nodes(self.api, self.pool)
+            self.samples.append(
+                (
+                    time.time(),
+                    sorted(n["metadata"]["name"] for n in nodes),
+                    sorted(n["metadata"]["name"] for n in nodes if _disrupting(n)),
+                )
+            )
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(OSError, ApiError):
-                nodes = pool_nodes(self.api, self.pool)
-                self.samples.append(
-                    (
-                        time.time(),
-                        sorted(n["metadata"]["name"] for n in nodes),
-                        sorted(n["metadata"]["name"] for n in nodes if _disrupting(n)),
-                    )
-                )
+            self._sample()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PoolSampler:
@@ -92,6 +95,8 @@ class PoolSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        # The pool as the wait that ended the sampling saw it, not as it was up to an interval before.
+        self._sample()
 
 
 def _window_now(seconds_left_at_least: float = 60) -> tuple[str, str, float]:
