@@ -386,7 +386,9 @@ class LocalCluster:
                 f"--secure-port={self.ports['scheduler']}",
                 "--leader-elect=false",
                 "--profiling=false",
-                "--v=1",
+                # Each pod it cannot place yet, with the reason, and each binding: what a stalled rollout
+                # is read from (the logs outlive the run, the events do not).
+                "--v=2",
             ],
         )
 
