@@ -33,6 +33,7 @@ from aiplatform.plan.policy_report import evaluate, evaluate_stack, policy_repor
 from tests.compute.test_pools import training_pool
 from tests.program import plan_config, planned
 from tests.stacks import stack_config
+from tools import syntax
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
@@ -685,7 +686,7 @@ def test_the_pack_reads_its_environment_from_the_cli(environ, expected):
 def test_the_pack_files_wire_the_policies_without_being_imported():
     spec = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
     assert spec["runtime"]["name"] == "python"
-    main = ast.parse((POLICY_DIR / "__main__.py").read_text())
+    main = syntax.parse((POLICY_DIR / "__main__.py").read_text())
     calls = [
         n for n in ast.walk(main) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "PolicyPack"
     ]

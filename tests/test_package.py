@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import aiplatform
+from tools import syntax
 
 PACKAGE_DIR = Path(aiplatform.__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -18,7 +19,7 @@ REPO_ROOT = PACKAGE_DIR.parent
 def _absolute_imports(path: Path) -> list[tuple[int, str]]:
     """(line, top-level module) of every absolute import in a file."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(syntax.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -72,7 +73,7 @@ def test_no_module_imports_a_name_that_exists_only_in_this_repository():
 def _plan_imports(path: Path) -> set[str]:
     """The sibling modules of aiplatform.plan that a plan module imports, anywhere in the file."""
     siblings = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(syntax.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
             siblings |= {node.module} if node.module else {alias.name for alias in node.names}
         elif (

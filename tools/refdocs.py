@@ -31,6 +31,8 @@ from typing import Any
 import pulumi
 import pydantic
 
+from tools import syntax
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_ROOT / "docs" / "reference"
 PACKAGE = "aiplatform"
@@ -269,7 +271,7 @@ def _source_docs(cls: type) -> dict[str, str]:
     source = _class_source(cls)
     if not source:
         return {}
-    tree = ast.parse(source)
+    tree = syntax.parse(source)
     comments = _comments(source)
     lines = source.splitlines()
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
