@@ -84,3 +84,49 @@ def test_the_command_lists_and_writes_the_settled_state(tmp_path, capsys):
     assert json.loads(out.read_text())["deployment"]["resources"][-1]["id"] == "eso-1a2b3c4"
     assert pending.main([str(exported), "--import", DEPLOYMENT, "x", "--out", str(out)]) == 2
     assert "not a pending create" in capsys.readouterr().err
+
+
+SERVICE = f"{STACK}$kubernetes:core/v1:Service::llama-service"
+
+
+def _with_object_create() -> dict:
+    exported = state()
+    exported["deployment"]["pending_operations"].append(
+        _op(
+            "creating",
+            SERVICE,
+            "kubernetes:core/v1:Service",
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "llama", "namespace": "ml-serving"}},
+        )
+    )
+    return exported
+
+
+def test_an_imported_kubernetes_object_keeps_the_field_manager_that_applied_it():
+    exported = _with_object_create()
+    settled = pending.settle(exported, {SERVICE: "ml-serving/llama"}, {SERVICE: "pulumi-kubernetes-1f2e3d4c"})
+    imported = next(r for r in settled["deployment"]["resources"] if r["urn"] == SERVICE)
+    assert imported["outputs"][pending.FIELD_MANAGER_KEY] == "pulumi-kubernetes-1f2e3d4c"
+    assert pending.FIELD_MANAGER_KEY not in imported["inputs"]  # what was sent stays as it was
+    assert imported["outputs"]["metadata"] == {"name": "llama", "namespace": "ml-serving"}
+
+
+def test_a_field_manager_only_for_an_imported_kubernetes_object():
+    exported = _with_object_create()
+    with pytest.raises(pending.PendingError, match="not imported"):
+        pending.settle(exported, {}, {SERVICE: "pulumi-kubernetes-1f2e3d4c"})
+    with pytest.raises(pending.PendingError, match="is not a Kubernetes object"):
+        pending.settle(exported, {RELEASE: "kube-system/cluster-autoscaler"}, {RELEASE: "helm"})
+    with pytest.raises(pending.PendingError, match="is not a Kubernetes object"):
+        pending.settle(exported, {ROLE: "eso-1a2b3c4"}, {ROLE: "pulumi-kubernetes-1f2e3d4c"})
+
+
+def test_the_command_takes_field_managers(tmp_path):
+    exported, out = tmp_path / "state.json", tmp_path / "repaired.json"
+    exported.write_text(json.dumps(_with_object_create()))
+    argv = [str(exported), "--import", SERVICE, "ml-serving/llama"]
+    argv += ["--field-manager", SERVICE, "pulumi-kubernetes-1f2e3d4c", "--out", str(out)]
+    assert pending.main(argv) == 0
+    resources = json.loads(out.read_text())["deployment"]["resources"]
+    imported = next(r for r in resources if r["urn"] == SERVICE)
+    assert imported["outputs"][pending.FIELD_MANAGER_KEY] == "pulumi-kubernetes-1f2e3d4c"

@@ -8,12 +8,17 @@ create with the others (the next ``up`` creates it again), so this does it on an
 
     pulumi stack export --stack dev --file state.json
     python -m tools.pending state.json                     # what is pending, and what names each
-    python -m tools.pending state.json --import URN ID [--import URN ID ...] --out repaired.json
+    python -m tools.pending state.json --import URN ID [--import URN ID ...] \
+        [--field-manager URN MANAGER ...] --out repaired.json
     pulumi stack import --stack dev --file repaired.json
     pulumi refresh --yes --stack dev                       # reads what was imported; settles the rest
 
 An imported create becomes a resource of the state with its id, its inputs as they were sent, and those
 inputs as its outputs until the refresh reads the real ones; every other pending create is dropped.
+A Kubernetes object (not a Helm release) also needs the server-side apply field manager its create
+applied it with (``--field-manager``; ``kubectl get ... -o jsonpath='{.metadata.managedFields[?(@.operation=="Apply")].manager}'``):
+the provider keeps that name in the resource's state, and without it the next update applies under a
+new name and conflicts with the old one on every field it changes.
 Pending updates and deletes stay for the refresh, which settles them by reading their resources.
 Nothing here reads a secret: values stay as the export holds them (encrypted).
 """
@@ -48,6 +53,11 @@ NAMING = (
 )
 
 
+# Where the Kubernetes provider keeps, in a resource's state, the field manager it applies the object with.
+FIELD_MANAGER_KEY = "__fieldManager"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
 class PendingError(ValueError):
     """An import the state cannot take (the message names the URN)."""
 
@@ -73,9 +83,13 @@ def pending(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def settle(state: Mapping[str, Any], imports: Mapping[str, str]) -> dict[str, Any]:
-    """The state with each pending create in ``imports`` (URN -> id) made a resource with that id, every
-    other pending create dropped, and pending updates and deletes kept for a refresh."""
+def settle(
+    state: Mapping[str, Any], imports: Mapping[str, str], field_managers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The state with each pending create in ``imports`` (URN -> id) made a resource with that id (a
+    Kubernetes object's with its field manager from ``field_managers``, URN -> name), every other
+    pending create dropped, and pending updates and deletes kept for a refresh."""
+    field_managers = dict(field_managers or {})
     repaired = json.loads(json.dumps(state))
     deployment = _deployment(repaired)
     creates = {
@@ -90,6 +104,14 @@ def settle(state: Mapping[str, Any], imports: Mapping[str, str]) -> dict[str, An
             + ", ".join(unknown)
             + " (python -m tools.pending STATE lists them)"
         )
+    for urn, manager in field_managers.items():
+        if urn not in imports:
+            raise PendingError(f"{urn}: a field manager is given for an object not imported (--import it)")
+        typ = creates[urn]["resource"]["type"]
+        if not typ.startswith("kubernetes:") or typ == HELM_RELEASE:
+            raise PendingError(f"{urn}: {typ} is not a Kubernetes object: it has no field manager")
+        if not manager:
+            raise PendingError(f"{urn}: an empty field manager")
     held = {r["urn"] for r in deployment.get("resources") or []}
     for urn, ident in imports.items():
         if urn in held:
@@ -100,7 +122,9 @@ def settle(state: Mapping[str, Any], imports: Mapping[str, str]) -> dict[str, An
         resource["id"] = ident
         # Until the refresh reads the resource, what was sent stands for what exists (a provider's read
         # finds it by its id and, for a Helm release or a Kubernetes object, its name in these).
-        resource["outputs"] = resource.get("outputs") or resource.get("inputs") or {}
+        resource["outputs"] = dict(resource.get("outputs") or resource.get("inputs") or {})
+        if urn in field_managers:
+            resource["outputs"][FIELD_MANAGER_KEY] = field_managers[urn]
         deployment.setdefault("resources", []).append(resource)
     deployment["pending_operations"] = [
         op for op in deployment.get("pending_operations") or [] if op["type"] != "creating"
@@ -123,6 +147,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("URN", "ID"),
         help="a pending create whose resource exists, and its id (repeat for each)",
     )
+    parser.add_argument(
+        "--field-manager",
+        dest="field_managers",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("URN", "MANAGER"),
+        help="an imported Kubernetes object's server-side apply field manager (repeat for each)",
+    )
     parser.add_argument("--out", type=Path, help="write the settled state here (pulumi stack import --file)")
     return parser
 
@@ -134,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(pending(state), indent=2))
         return 0
     try:
-        repaired = settle(state, dict(args.imports))
+        repaired = settle(state, dict(args.imports), dict(args.field_managers))
     except PendingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

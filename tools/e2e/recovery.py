@@ -67,6 +67,26 @@ def _kubernetes_id(api: KubeApi, inputs: Mapping[str, Any]) -> tuple[str | None,
     return (f"{namespace}/{name}" if namespace else name), f"{kind} {namespace or ''}/{name} exists"
 
 
+def apply_manager(api: KubeApi, inputs: Mapping[str, Any]) -> str | None:
+    """The field manager that applied a Kubernetes object (the provider's ``pulumi-kubernetes-...``),
+    as ``kubectl get -o jsonpath='{.metadata.managedFields[?(@.operation=="Apply")].manager}'`` reads it."""
+    meta = inputs.get("metadata") or {}
+    api_version, kind, name = inputs.get("apiVersion"), inputs.get("kind"), meta.get("name")
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    plural = next((p for pre, p, _n, k in api.apis() if pre == prefix and k == kind), None)
+    if plural is None or not name:
+        return None
+    namespace = meta.get("namespace")
+    path = f"{prefix}/namespaces/{namespace}/{plural}/{name}" if namespace else f"{prefix}/{plural}/{name}"
+    obj = api.request("GET", path)
+    managers = [
+        m["manager"]
+        for m in (obj.get("metadata") or {}).get("managedFields") or []
+        if m.get("operation") == "Apply"
+    ]
+    return managers[0] if len(managers) == 1 else None
+
+
 def find_created(s: StackUnderTest, op: Mapping[str, Any]) -> tuple[list[str], str]:
     """Where a pending create's resource is, if its create went through: the ids found (none, one, or
     several when it was made more than once) and how they were found."""
@@ -168,6 +188,11 @@ def recover_interrupted_update(s: StackUnderTest, result: ScenarioResult) -> Rec
             if len(ids) == 1:
                 recovery.imported[urn] = ids[0]
                 imports += ["--import", urn, ids[0]]
+                typ = op["resource"]["type"]
+                if typ.startswith("kubernetes:") and typ != HELM_RELEASE:
+                    manager = apply_manager(s.api, op["resource"].get("inputs") or {})
+                    if manager:
+                        imports += ["--field-manager", urn, manager]
             elif not ids:
                 recovery.cleared.append(urn)
             else:
