@@ -16,7 +16,6 @@ stopped when the ``with`` block ends, whatever ended it; ``stop()`` is idempoten
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import secrets
 import shutil
@@ -33,6 +32,7 @@ from typing import Any
 import yaml
 
 from tools.e2e.kubeapi import KubeApi, wait_for
+from tools.e2e.processes import signal_group
 from tools.e2e.toolchain import CONTROL_PLANE, Binary
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -63,12 +63,6 @@ AUDIT_POLICY = {
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
-
-
-def _signal_group(proc: subprocess.Popen, signum: int) -> None:
-    """Signal a server and whatever it started (each server leads its own session)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signum)
 
 
 def _listening(port: int) -> bool:
@@ -271,7 +265,7 @@ class LocalCluster:
     def _stop_process(self, name: str) -> None:
         proc = self.processes.pop(name, None)
         if proc is not None and proc.poll() is None:
-            _signal_group(proc, signal.SIGTERM)
+            signal_group(proc, signal.SIGTERM)
             # kube-apiserver's graceful termination ends when it stops listening, but the process can
             # linger 15 s more: its data is in etcd by then, so it gets a second, not the full grace.
             port = self.ports["apiserver"] if name == "kube-apiserver" else None
@@ -283,7 +277,7 @@ class LocalCluster:
                     break
                 time.sleep(0.1)
             if proc.poll() is None:
-                _signal_group(proc, signal.SIGKILL)
+                signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=15)
 
     def _spawn(self, name: str, args: list[str]) -> None:

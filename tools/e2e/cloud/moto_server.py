@@ -14,10 +14,8 @@ the run deletes, and ``requests()`` hands out the parts a check needs, never a v
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aiplatform.plan.cloud import ACCOUNT_ID
+from tools.e2e.processes import stop_group
 
 MOTO_VERSION = "5.2.5"  # requirements.txt pins it; the report names it
 # moto accepts any key; these name the harness's own calls apart from an operator's in the recording.
@@ -131,15 +130,8 @@ class MotoServer:
         self.stop()
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(timeout=15)
+        if self._proc is not None:
+            stop_group(self._proc, grace=15)
         self._proc = None
         if self._log is not None:
             self._log.close()

@@ -9,9 +9,7 @@ credentials, say) is decided when it starts.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -20,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.e2e.kubeapi import ApiError, KubeApi
+from tools.e2e.processes import stop_group
 
 RESTART_BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30)  # then 30 s, as a pod in CrashLoopBackOff waits (capped)
 
@@ -128,17 +127,8 @@ class Supervised:
             self.starts.append(time.time())
 
     def _terminate(self) -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
+        if self._proc is not None:
+            stop_group(self._proc, grace=20)
 
 
 def base_env(extra: dict[str, str], keep: Iterable[str] = ("PATH", "HOME", "LANG", "TZ")) -> dict[str, str]:
