@@ -469,35 +469,33 @@ def gpu_node_lost(s: StackUnderTest) -> ScenarioResult:
         scale_ups_before = len(autoscaler.scale_ups)
         times: dict[str, float] = {}
         with ServingSampler(s.api, namespace, name) as sampler:
-            holding = [
-                n
-                for n, pods in _gpu_nodes(s, group).items()
-                if any(f"{namespace}/{name}-" in p for p in pods)
-            ]
-            lost = holding[0]
+
+            def serving_node(other_than: str | None = None) -> str:
+                return next(
+                    n
+                    for n, pods in _gpu_nodes(s, group).items()
+                    if n != other_than and any(f"{namespace}/{name}-" in p for p in pods)
+                )
+
+            def serving_again() -> None:
+                wait_for(
+                    lambda: _serving(s, namespace, name, want),
+                    timeout=240,
+                    what=f"{namespace}/{name} back at {want} ready replicas",
+                )
+
+            lost = serving_node()
             start = time.monotonic()
             s.api.delete("Node", lost)
-            wait_for(
-                lambda: _serving(s, namespace, name, want),
-                timeout=240,
-                what=f"{namespace}/{name} back at {want} ready replicas",
-            )
+            serving_again()
             times["node_lost_to_serving_again"] = round(time.monotonic() - start, 1)
             # A scale-in: the node is drained through the Eviction API first, then goes.
-            drained = next(
-                n
-                for n, pods in _gpu_nodes(s, group).items()
-                if n != lost and any(f"{namespace}/{name}-" in p for p in pods)
-            )
+            drained = serving_node(other_than=lost)
             start = time.monotonic()
             s.api.merge_patch("Node", drained, {"spec": {"unschedulable": True}})
             evicted, refused = NodeFleet(s.api).drain(drained, timeout=240)
             s.api.delete("Node", drained)
-            wait_for(
-                lambda: _serving(s, namespace, name, want),
-                timeout=240,
-                what=f"{namespace}/{name} back at {want} ready replicas",
-            )
+            serving_again()
             times["drain_to_serving_again"] = round(time.monotonic() - start, 1)
         scale_ups = autoscaler.scale_ups[scale_ups_before:]
         fewest = min(sampler.samples, default=0)
